@@ -1,0 +1,376 @@
+//! Daemon settings (`ztpd.toml`, every key optional) and how the root is found.
+//!
+//! SPEC §1: the root is the directory of `--config FILE`; else the current
+//! directory when it holds `ztpd.toml`; else the parent of the `plans/`
+//! directory holding a plan a command was given; else the current directory.
+//! Every `[paths]` entry resolves against the root.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The file name looked for in the current directory.
+pub const SETTINGS_FILE: &str = "ztpd.toml";
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub paths: Paths,
+    pub listen: Listen,
+    pub access: Access,
+    pub state: StateSettings,
+    pub api: Api,
+    pub broker: Broker,
+    pub telemetry: Telemetry,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            paths: Paths::default(),
+            listen: Listen::default(),
+            access: Access::default(),
+            state: StateSettings::default(),
+            api: Api::default(),
+            broker: Broker::default(),
+            telemetry: Telemetry::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Paths {
+    pub plans: PathBuf,
+    pub templates: PathBuf,
+    pub files: PathBuf,
+    pub credentials: PathBuf,
+    pub hub: PathBuf,
+    pub state: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            plans: "plans".into(),
+            templates: "templates".into(),
+            files: "files".into(),
+            credentials: "device_credentials".into(),
+            hub: "azure_mqtt_credentials/hub.toml".into(),
+            state: "state".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    pub dhcp: SocketAddr,
+    pub tftp: SocketAddr,
+    pub http: SocketAddr,
+    /// When set, `/api/v1` and the GUI move here from `http`.
+    pub api: Option<SocketAddr>,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            dhcp: "0.0.0.0:67".parse().expect("literal address"),
+            tftp: "0.0.0.0:69".parse().expect("literal address"),
+            http: "0.0.0.0:8080".parse().expect("literal address"),
+            api: None,
+        }
+    }
+}
+
+/// Who may fetch rendered configs (SPEC §5).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigAccess {
+    Open,
+    #[default]
+    Leased,
+    Approved,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Access {
+    pub configs: ConfigAccess,
+}
+
+/// When a reply that depends on a state write may leave.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// After the write is on disk (group-committed fsync).
+    #[default]
+    Fsync,
+    /// After the write reached the OS, as Kea's memfile does.
+    Os,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateSettings {
+    pub durability: Durability,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Api {
+    /// Under `paths.state`; created 0600 on first start when absent.
+    pub token_file: PathBuf,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api {
+            token_file: "operator.token".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccount {
+    pub name: String,
+    /// Under `paths.state`.
+    pub password_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Broker {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    pub users: Vec<ServiceAccount>,
+}
+
+impl Default for Broker {
+    fn default() -> Self {
+        Broker {
+            enabled: true,
+            listen: "127.0.0.1:1883".parse().expect("literal address"),
+            users: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Telemetry {
+    /// External broker for the bridge; absent means the embedded broker.
+    pub broker: Option<String>,
+    /// Absent means the embedded store in `state/`.
+    pub mongodb_uri: Option<String>,
+    pub database: String,
+    pub collection: String,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry {
+            broker: None,
+            mongodb_uri: None,
+            database: "db_elastacloud".into(),
+            collection: "collection_elastacloud".into(),
+        }
+    }
+}
+
+/// Settings together with the root they resolve against.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub root: PathBuf,
+    /// The settings file that was read, if any.
+    pub file: Option<PathBuf>,
+    pub settings: Settings,
+}
+
+impl Resolved {
+    /// Resolve a path from `[paths]` (or any relative path) against the root.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.root.join(p)
+        }
+    }
+    pub fn plans_dir(&self) -> PathBuf {
+        self.resolve(&self.settings.paths.plans)
+    }
+    pub fn templates_dir(&self) -> PathBuf {
+        self.resolve(&self.settings.paths.templates)
+    }
+    pub fn files_dir(&self) -> PathBuf {
+        self.resolve(&self.settings.paths.files)
+    }
+    pub fn credentials_dir(&self) -> PathBuf {
+        self.resolve(&self.settings.paths.credentials)
+    }
+    pub fn hub_file(&self) -> PathBuf {
+        self.resolve(&self.settings.paths.hub)
+    }
+    pub fn state_dir(&self) -> PathBuf {
+        self.resolve(&self.settings.paths.state)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read settings file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid settings in {path}: {message}")]
+    Parse {
+        path: PathBuf,
+        message: String,
+        /// Byte range of the offending text, when TOML gave one.
+        span: Option<std::ops::Range<usize>>,
+        text: String,
+    },
+}
+
+/// Parse settings text; the error carries the span for a diagnostic.
+pub fn parse(path: &Path, text: &str) -> Result<Settings, SettingsError> {
+    toml::from_str(text).map_err(|e| SettingsError::Parse {
+        path: path.to_path_buf(),
+        message: e.message().to_string(),
+        span: e.span(),
+        text: text.to_string(),
+    })
+}
+
+/// Find the root and read the settings as SPEC §1 says.
+///
+/// `config`: the global `--config FILE`. `plan_args`: plan files or
+/// directories the command was given (used only when neither `--config` nor a
+/// `ztpd.toml` in the current directory decides).
+pub fn resolve(config: Option<&Path>, plan_args: &[PathBuf]) -> Result<Resolved, SettingsError> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    if let Some(file) = config {
+        let file = absolute(&cwd, file);
+        let text = std::fs::read_to_string(&file).map_err(|source| SettingsError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        let settings = parse(&file, &text)?;
+        let root = file.parent().map(Path::to_path_buf).unwrap_or(cwd);
+        return Ok(Resolved {
+            root,
+            file: Some(file),
+            settings,
+        });
+    }
+    let local = cwd.join(SETTINGS_FILE);
+    if local.is_file() {
+        let text = std::fs::read_to_string(&local).map_err(|source| SettingsError::Read {
+            path: local.clone(),
+            source,
+        })?;
+        let settings = parse(&local, &text)?;
+        return Ok(Resolved {
+            root: cwd,
+            file: Some(local),
+            settings,
+        });
+    }
+    let root = plan_args
+        .iter()
+        .find_map(|p| root_from_plan_path(&absolute(&cwd, p)))
+        .unwrap_or(cwd);
+    // A `ztpd.toml` at a root found through the plan path counts too: the
+    // operator ran the command from elsewhere in the repository.
+    let beside = root.join(SETTINGS_FILE);
+    if beside.is_file() {
+        let text = std::fs::read_to_string(&beside).map_err(|source| SettingsError::Read {
+            path: beside.clone(),
+            source,
+        })?;
+        let settings = parse(&beside, &text)?;
+        return Ok(Resolved {
+            root,
+            file: Some(beside),
+            settings,
+        });
+    }
+    Ok(Resolved {
+        root,
+        file: None,
+        settings: Settings::default(),
+    })
+}
+
+fn absolute(cwd: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        cwd.join(p)
+    }
+}
+
+/// The parent of the `plans/` directory that holds `p` (a plan file or the
+/// `plans` directory itself).
+fn root_from_plan_path(p: &Path) -> Option<PathBuf> {
+    let mut cur = if p.is_dir() { Some(p) } else { p.parent() };
+    while let Some(dir) = cur {
+        if dir.file_name().is_some_and(|n| n == "plans") {
+            return dir.parent().map(Path::to_path_buf);
+        }
+        cur = dir.parent();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_spec_defaults() {
+        let s = parse(Path::new("ztpd.toml"), "").unwrap();
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.listen.dhcp.port(), 67);
+        assert_eq!(s.listen.tftp.port(), 69);
+        assert_eq!(s.listen.http.port(), 8080);
+        assert_eq!(s.access.configs, ConfigAccess::Leased);
+        assert_eq!(s.state.durability, Durability::Fsync);
+        assert_eq!(s.telemetry.database, "db_elastacloud");
+        assert_eq!(s.telemetry.collection, "collection_elastacloud");
+        assert!(s.broker.enabled);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_a_span() {
+        let text = "[listen]\nhttpp = \"0.0.0.0:1\"\n";
+        match parse(Path::new("ztpd.toml"), text) {
+            Err(SettingsError::Parse { message, span, .. }) => {
+                assert!(message.contains("httpp"), "{message}");
+                assert!(span.is_some());
+            }
+            other => panic!("expected a parse error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn root_is_parent_of_plans_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let plans = dir.path().join("site/plans");
+        std::fs::create_dir_all(&plans).unwrap();
+        let plan = plans.join("lab.toml");
+        std::fs::write(&plan, "").unwrap();
+        assert_eq!(
+            root_from_plan_path(&plan).unwrap(),
+            dir.path().join("site")
+        );
+        assert_eq!(
+            root_from_plan_path(&plans).unwrap(),
+            dir.path().join("site")
+        );
+        assert_eq!(root_from_plan_path(&dir.path().join("x.toml")), None);
+    }
+}
