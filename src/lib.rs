@@ -1,6 +1,9 @@
 //! ztpd: zero-touch provisioning daemon.
 //!
-//! Data flows plan files -> [`plan`] model -> [`snapshot`] -> services.
+//! Data flows plan files -> [`plan`] model -> snapshot -> services.
+//! See `docs/architecture.md`.
 
 pub mod cli;
+pub mod plan;
 pub mod settings;
+pub mod vendor;

@@ -363,10 +363,7 @@ mod tests {
         std::fs::create_dir_all(&plans).unwrap();
         let plan = plans.join("lab.toml");
         std::fs::write(&plan, "").unwrap();
-        assert_eq!(
-            root_from_plan_path(&plan).unwrap(),
-            dir.path().join("site")
-        );
+        assert_eq!(root_from_plan_path(&plan).unwrap(), dir.path().join("site"));
         assert_eq!(
             root_from_plan_path(&plans).unwrap(),
             dir.path().join("site")

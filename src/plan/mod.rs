@@ -1,0 +1,4 @@
+//! Plans: TOML files -> raw serde mirror -> checks -> compiled [`model::Model`].
+
+pub mod model;
+pub mod ports;

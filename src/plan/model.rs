@@ -1,0 +1,202 @@
+//! The validated plan model. Built only by `plan::compile` from raw types that
+//! passed every check; nothing downstream sees a raw type.
+//!
+//! Fields are public for reading (services build their own views from them);
+//! the invariants hold because the only constructor is the compiler. We chose
+//! public fields over getters to keep the many small view builders short.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+
+use crate::vendor::Vendor;
+
+/// All plans the daemon serves: one [`Site`] per plan file.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Model {
+    pub sites: Vec<Site>,
+}
+
+impl Model {
+    pub fn devices(&self) -> impl Iterator<Item = (&Site, &Device)> {
+        self.sites
+            .iter()
+            .flat_map(|s| s.devices.iter().map(move |d| (s, d)))
+    }
+
+    /// Look a device up by name or serial (names and serials are unique
+    /// across all plans).
+    pub fn device(&self, name_or_serial: &str) -> Option<(&Site, &Device)> {
+        self.devices()
+            .find(|(_, d)| d.name == name_or_serial || d.serial == name_or_serial)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Site {
+    pub name: String,
+    /// The plan file this site came from.
+    pub file: PathBuf,
+    /// Address devices use to reach ztpd.
+    pub server_ip: Ipv4Addr,
+    pub dhcp: Option<DhcpPlan>,
+    pub approval: ApprovalMode,
+    pub models: BTreeMap<String, DeviceModel>,
+    pub devices: Vec<Device>,
+    pub links: Vec<Link>,
+    pub groups: BTreeMap<String, Group>,
+}
+
+impl Site {
+    pub fn model_of(&self, d: &Device) -> &DeviceModel {
+        // The compiler refuses devices with an unknown model.
+        &self.models[&d.model]
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DhcpPlan {
+    pub interface: Option<String>,
+    pub subnet: Ipv4Net,
+    /// Inclusive dynamic range.
+    pub pool: (Ipv4Addr, Ipv4Addr),
+    pub router: Option<Ipv4Addr>,
+    pub dns: Vec<Ipv4Addr>,
+    pub domain: Option<String>,
+    pub lease_time: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalMode {
+    /// Deploy when the topology matches.
+    #[default]
+    Auto,
+    /// Wait for `ztpd approve`.
+    Manual,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceModel {
+    /// The key under `[models.<name>]`.
+    pub name: String,
+    pub vendor: Vendor,
+    /// The model string the device reports.
+    pub match_model: String,
+    /// Canonical port names, ranges expanded, in plan order.
+    pub ports: Vec<String>,
+    /// Relative to `paths.templates`.
+    pub template: Option<String>,
+    pub software: Option<Software>,
+    /// Relative to `paths.files`.
+    pub patch: Option<String>,
+    /// Per-model DHCP option overrides, by option code.
+    pub dhcp_options: BTreeMap<u8, OptionValue>,
+}
+
+impl DeviceModel {
+    pub fn has_port(&self, canonical: &str) -> bool {
+        self.ports.iter().any(|p| p == canonical)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Software {
+    /// Relative to `paths.files`.
+    pub image: String,
+    pub version: String,
+}
+
+/// A DHCP option value as the plan writes it; the DHCP encoder decides the
+/// wire form from the option code (addresses for 3/6/150, text for 66/67...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum OptionValue {
+    Text(String),
+    Int(u32),
+    List(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Already deployed; reports the neighbours of devices below it.
+    Root,
+    #[default]
+    Device,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Device {
+    pub name: String,
+    /// Key into the site's `models`.
+    pub model: String,
+    pub serial: String,
+    pub mac: Option<[u8; 6]>,
+    pub ip: Option<Ipv4Addr>,
+    pub role: Role,
+    /// Template variables (`vars = {...}`), as JSON values.
+    pub vars: serde_json::Map<String, serde_json::Value>,
+    /// Name of `templates/device_function/<name>.toml`.
+    pub device_function: Option<String>,
+}
+
+impl Device {
+    pub fn mac_string(&self) -> Option<String> {
+        self.mac.map(|m| format_mac(&m))
+    }
+}
+
+pub fn format_mac(m: &[u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Endpoint {
+    pub device: String,
+    /// Canonical port name.
+    pub port: String,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.device, self.port)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Link {
+    pub a: Endpoint,
+    pub b: Endpoint,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    pub name: String,
+    /// Device names, resolved from `devices` or `select`.
+    pub members: Vec<String>,
+    pub policy: Policy,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Policy {
+    pub batch_size: u32,
+    pub canary: u32,
+    pub max_failures: FailureLimit,
+    pub pause_between: Duration,
+    pub window: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureLimit {
+    Count(u32),
+    Percent(f64),
+}
