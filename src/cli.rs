@@ -22,14 +22,51 @@ pub struct Cli {
 pub enum Command {
     /// Print the version.
     Version,
+    /// The daemon: DHCP + TFTP + HTTP + watcher + credentials + broker + bridge.
+    Run {
+        /// Directory of plans to serve (default: `paths.plans`).
+        #[arg(long, value_name = "DIR")]
+        plans: Option<PathBuf>,
+    },
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_tracing();
     match cli.command {
+        Command::Run { plans } => run(cli.config.as_deref(), plans),
         Command::Version => {
             println!("ztpd {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ZTPD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn run(config: Option<&std::path::Path>, plans: Option<PathBuf>) -> ExitCode {
+    let plan_args: Vec<PathBuf> = plans.iter().cloned().collect();
+    let resolved = match crate::settings::resolve(config, &plan_args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    // The plan loader replaces this empty snapshot.
+    let first = crate::snapshot::Snapshot::empty(resolved.clone());
+    match crate::daemon::block_on_run(resolved, first) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,9 +1,13 @@
 //! ztpd: zero-touch provisioning daemon.
 //!
-//! Data flows plan files -> [`plan`] model -> snapshot -> services.
+//! Data flows plan files -> [`plan`] model -> [`snapshot`] -> services.
 //! See `docs/architecture.md`.
 
 pub mod cli;
+pub mod daemon;
+pub mod http;
+pub mod metrics;
 pub mod plan;
 pub mod settings;
+pub mod snapshot;
 pub mod vendor;

@@ -1,0 +1,50 @@
+//! One immutable view of everything derived from one version of the plans
+//! and settings. Services read the current one through [`SnapshotHandle`];
+//! a reload builds a whole new one and swaps it in atomically, so a reader
+//! never sees half of an edit.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::plan::model::Model;
+use crate::settings::Resolved;
+
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Settings and the root every path resolves against.
+    pub resolved: Resolved,
+    pub model: Model,
+    /// Rendered config text by device name (devices whose model has a template).
+    pub configs: BTreeMap<String, String>,
+    /// Monotonic version, bumped on every successful reload.
+    pub version: u64,
+}
+
+impl Snapshot {
+    pub fn empty(resolved: Resolved) -> Self {
+        Snapshot {
+            resolved,
+            model: Model::default(),
+            configs: BTreeMap::new(),
+            version: 0,
+        }
+    }
+}
+
+/// Cheap to clone; `load()` is lock-free, so packet paths may call it per request.
+#[derive(Clone, Debug)]
+pub struct SnapshotHandle(Arc<ArcSwap<Snapshot>>);
+
+impl SnapshotHandle {
+    pub fn new(s: Snapshot) -> Self {
+        SnapshotHandle(Arc::new(ArcSwap::from_pointee(s)))
+    }
+    pub fn load(&self) -> Arc<Snapshot> {
+        self.0.load_full()
+    }
+    pub fn store(&self, s: Snapshot) {
+        self.0.store(Arc::new(s));
+    }
+}
