@@ -367,7 +367,7 @@ fn template(f: Family) -> String {
     format!(
         "{c} {{{{ device.name }}}} ({{{{ device.model }}}}, serial {{{{ device.serial }}}}) in {{{{ site.name }}}}\n\
          hostname {{{{ device.name }}}}\n\
-         interface {mgmt}\n  ip address {{{{ device.ip }}}}/{{{{ dhcp.subnet | split(\"/\") | last }}}}\n\
+         interface {mgmt}\n  ip address {{{{ device.ip }}}}/{{{{ dhcp.prefix_len }}}}\n\
          {{%- for link in links %}}\n\
          interface {{{{ link.local_port }}}}\n  description {{{{ link.peer }}}}:{{{{ link.peer_port }}}}\n\
          {{%- endfor %}}\n\

@@ -218,3 +218,31 @@ fn hub_example_has_a_placeholder_key_and_the_real_file_is_ignored() {
         );
     }
 }
+
+/// The real loader agrees: the lab plan is valid, renders every config and
+/// draws no warning, from a fresh clone with no settings file.
+#[test]
+fn lab_plan_passes_ztpd_validate_without_warnings() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ztpd"))
+        .args([
+            "validate",
+            "--deny-warnings",
+            "--format",
+            "json",
+            "plans/lab.toml",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("run ztpd");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "ztpd validate plans/lab.toml failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON report");
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["errors"].as_array().map(Vec::len), Some(0));
+    assert_eq!(report["warnings"].as_array().map(Vec::len), Some(0));
+}

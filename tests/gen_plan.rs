@@ -176,3 +176,26 @@ fn impossible_sizes_are_refused_with_a_reason() {
     .expect_err("10,000 links between 2 devices need more ports than a range allows");
     assert!(err.contains("ports per device"), "{err}");
 }
+
+/// The loader itself accepts what the generator writes (at a tenth of the
+/// benchmark size, to keep the debug-build test quick).
+#[test]
+fn generated_plan_passes_ztpd_validate_without_warnings() {
+    let (dir, _) = generate(1_000, 2_000, 50);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ztpd"))
+        .args(["validate", "--deny-warnings", "--format", "json"])
+        .arg(dir.path().join("plans/big.toml"))
+        .output()
+        .expect("run ztpd");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "ztpd validate rejected the generated plan:\n{}\n{}",
+        stdout.chars().take(4000).collect::<String>(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON report");
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["warnings"].as_array().map(Vec::len), Some(0));
+}
