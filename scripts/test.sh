@@ -5,7 +5,7 @@
 #
 # 1. as root: installs the tests' system dependencies (scripts/install-test-deps.sh);
 #    otherwise says which tests will skip;
-# 2. `cargo test --all-targets`, then a summary of its result lines;
+# 2. `cargo test --all-targets --no-fail-fast`, then a summary of its result lines;
 # 3. when fuzz/ exists: each fuzz target for FUZZ_SECONDS (default 20) seconds.
 #
 # Exits non-zero on any failure. Benchmarks (benches/) are not run here.
@@ -36,12 +36,12 @@ else
 fi
 
 # --- 2. cargo test ---------------------------------------------------------------
-step "cargo test --all-targets"
+step "cargo test --all-targets --no-fail-fast"
 log="$(mktemp "${TMPDIR:-/tmp}/ztpd-test.XXXXXX")"
 trap 'rm -f "$log"' EXIT
 start=$SECONDS
 set +e
-cargo test --all-targets 2>&1 | tee "$log"
+cargo test --all-targets --no-fail-fast 2>&1 | tee "$log"
 test_status=${PIPESTATUS[0]}
 set -e
 
@@ -82,6 +82,15 @@ if [[ -d fuzz ]]; then
         # -Zsanitizer and friends, which RUSTC_BOOTSTRAP=1 unlocks.
         export RUSTC_BOOTSTRAP=1
         mapfile -t targets < <(cargo fuzz list)
+        step "fuzz: building ${#targets[@]} targets (${targets[*]})"
+        start=$SECONDS
+        if cargo fuzz build; then
+            echo "built in $(elapsed $start)"
+        else
+            echo "cargo fuzz build failed"
+            fuzz_status=1
+            targets=()
+        fi
         for t in "${targets[@]}"; do
             step "fuzz $t for ${fuzz_seconds}s"
             start=$SECONDS
