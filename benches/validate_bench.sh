@@ -47,28 +47,36 @@ fi
 
 walls=()
 rss=()
+cpus=()
 for i in $(seq 1 "$runs"); do
     start=$(date +%s%N)
     /usr/bin/time -v -o "$work/time.$i" "$ztpd" validate "$plan" >/dev/null 2>&1
     end=$(date +%s%N)
     ms=$(( (end - start) / 1000000 ))
     kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.$i")
+    # CPU time (user + sys) moves less than wall time when the machine is busy.
+    cpu_ms=$(awk -F': ' '/User time|System time/ {t += $2} END {printf "%d", t * 1000}' "$work/time.$i")
     walls+=("$ms")
     rss+=("$kb")
-    printf 'run %2d: %5d ms  %7.1f MB peak RSS\n' "$i" "$ms" "$(awk -v k="$kb" 'BEGIN {print k / 1024}')"
+    cpus+=("$cpu_ms")
+    printf 'run %2d: %5d ms wall  %5d ms cpu  %7.1f MB peak RSS\n' "$i" "$ms" "$cpu_ms" "$(awk -v k="$kb" 'BEGIN {print k / 1024}')"
 done
 
 mapfile -t sorted_walls < <(printf '%s\n' "${walls[@]}" | sort -n)
 mapfile -t sorted_rss < <(printf '%s\n' "${rss[@]}" | sort -n)
+mapfile -t sorted_cpus < <(printf '%s\n' "${cpus[@]}" | sort -n)
 best=${sorted_walls[0]}
 median=${sorted_walls[$(( runs / 2 ))]}
+cpu_best=${sorted_cpus[0]}
+cpu_median=${sorted_cpus[$(( runs / 2 ))]}
 peak_mb=$(awk -v k="${sorted_rss[$(( runs - 1 ))]}" 'BEGIN {print k / 1024}')
 
 cpu="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
 echo
-echo "validate: best ${best} ms, median ${median} ms, peak RSS $(printf '%.1f' "$peak_mb") MB over ${runs} runs"
+echo "validate: wall best ${best} ms, median ${median} ms; cpu best ${cpu_best} ms, median ${cpu_median} ms; peak RSS $(printf '%.1f' "$peak_mb") MB over ${runs} runs"
+echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at the end"
 echo "machine:  $(nproc) vCPU, ${cpu}, $(awk '/MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo)"
 echo
 echo "for docs/benchmarks.md:"
-printf '| %s | %s vCPU %s | `benches/validate_bench.sh %s` | best %s ms, median %s ms, peak RSS %.1f MB |\n' \
-    "$(date -u +%Y-%m-%d)" "$(nproc)" "$cpu" "$*" "$best" "$median" "$peak_mb"
+printf '| %s | %s vCPU %s, load %s | `benches/validate_bench.sh%s` | wall best %s ms, median %s ms; cpu best %s ms; peak RSS %.1f MB |\n' \
+    "$(date -u +%Y-%m-%d)" "$(nproc)" "$cpu" "$(cut -d' ' -f1 /proc/loadavg)" "${*:+ $*}" "$best" "$median" "$cpu_best" "$peak_mb"
