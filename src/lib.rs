@@ -4,6 +4,7 @@
 //! See `docs/architecture.md`.
 
 pub mod cli;
+pub mod credentials;
 pub mod daemon;
 pub mod http;
 pub mod metrics;
