@@ -28,6 +28,29 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         plans: Option<PathBuf>,
     },
+    /// Device credentials: `device_credentials/device_<id>.json` + history.
+    Credentials {
+        #[command(subcommand)]
+        action: CredentialsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Create one device credential (a device keeps its name if it had one).
+    Create {
+        /// The device id (factory serial), `[A-Za-z0-9._-]+`.
+        #[arg(required_unless_present = "new", conflicts_with = "new")]
+        device_id: Option<String>,
+        /// Make a simulated device id (SHA-1 hex digest of random bytes).
+        #[arg(long)]
+        new: bool,
+        /// Device function: `templates/device_function/<NAME>.toml`.
+        #[arg(long, value_name = "NAME", default_value = "default")]
+        function: String,
+    },
+    /// Rewrite every existing credential, keeping each device's name.
+    Regenerate,
 }
 
 pub fn main() -> ExitCode {
@@ -35,6 +58,9 @@ pub fn main() -> ExitCode {
     init_tracing();
     match cli.command {
         Command::Run { plans } => run(cli.config.as_deref(), plans),
+        Command::Credentials { action } => {
+            crate::credentials::command::run(cli.config.as_deref(), action)
+        }
         Command::Version => {
             println!("ztpd {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

@@ -5,13 +5,15 @@
 //! Keys are secrets: the key types here never print themselves, and nothing
 //! in this module logs a key.
 
+pub mod command;
 pub mod derive;
 pub mod function;
 pub mod hub;
 pub mod sas;
-
+pub mod store;
 pub use derive::{device_key, DeviceKey};
 pub use hub::{EnrollmentKey, Hub};
+pub use store::{CredentialFile, Store};
 
 /// Longest device id accepted; Azure IoT Hub allows 128 characters.
 pub const MAX_DEVICE_ID_LEN: usize = 128;
