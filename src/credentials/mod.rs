@@ -5,7 +5,6 @@
 //! Keys are secrets: the key types here never print themselves, and nothing
 //! in this module logs a key.
 
-pub mod command;
 pub mod derive;
 pub mod function;
 pub mod hub;

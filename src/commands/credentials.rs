@@ -1,20 +1,16 @@
 //! `ztpd credentials create|regenerate` (SPEC §2, §6).
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use rand::RngCore;
 use sha1::{Digest, Sha1};
 
-use super::{function, hub, store::StoreError, Store};
 use crate::cli::{CredentialsCommand, EXIT_INVALID};
+use crate::credentials::{function, hub, store::StoreError, Store};
+use crate::settings::Resolved;
 
-pub fn run(config: Option<&Path>, action: CredentialsCommand) -> ExitCode {
-    let resolved = match crate::settings::resolve(config, &[]) {
-        Ok(r) => r,
-        Err(e) => return fail_invalid(&e.to_string()),
-    };
-    let hub = match hub::load(&resolved) {
+pub fn run(resolved: &Resolved, action: CredentialsCommand) -> ExitCode {
+    let hub = match hub::load(resolved) {
         Ok(h) => h,
         Err(e) => return fail_invalid(&e.to_string()),
     };
