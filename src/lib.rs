@@ -15,3 +15,4 @@ pub mod settings;
 pub mod snapshot;
 pub mod template;
 pub mod vendor;
+pub mod ztp;
