@@ -65,6 +65,11 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Offline topology checks.
+    Topology {
+        #[command(subcommand)]
+        command: TopologyCommand,
+    },
     /// Device credentials: `device_credentials/device_<id>.json` + history.
     Credentials {
         #[command(subcommand)]
@@ -78,6 +83,19 @@ pub enum PlanCommand {
     Diff {
         old: PathBuf,
         new: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopologyCommand {
+    /// Compare a reported neighbour table with the plan; exit 0 all match, 1 problems, 78 invalid input.
+    Diff {
+        plan: PathBuf,
+        /// `[{"device", "model", "neighbors": [{"local_port", "remote_device", "remote_port"}]}]`
+        #[arg(value_name = "REPORTED.json")]
+        reported: PathBuf,
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
@@ -126,6 +144,16 @@ pub fn main() -> ExitCode {
             command: PlanCommand::Diff { old, new, format },
         } => with_settings(config, &[new.clone(), old.clone()], |r| {
             crate::commands::plan_diff::run(r, &old, &new, format)
+        }),
+        Command::Topology {
+            command:
+                TopologyCommand::Diff {
+                    plan,
+                    reported,
+                    format,
+                },
+        } => with_settings(config, std::slice::from_ref(&plan), |r| {
+            crate::commands::topology::run(r, &plan, &reported, format)
         }),
         Command::Credentials { action } => with_settings(config, &[], |r| {
             crate::commands::credentials::run(r, action)

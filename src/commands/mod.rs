@@ -3,4 +3,5 @@
 pub mod credentials;
 pub mod plan_diff;
 pub mod render;
+pub mod topology;
 pub mod validate;
