@@ -6,6 +6,7 @@
 pub mod api;
 pub mod cli;
 pub mod commands;
+pub mod credentials;
 pub mod daemon;
 pub mod duration;
 pub mod http;
@@ -17,3 +18,4 @@ pub mod snapshot;
 pub mod template;
 pub mod vendor;
 pub mod watch;
+pub mod ztp;
