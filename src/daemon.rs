@@ -107,15 +107,8 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         changed: changed_rx,
     };
 
-    let http_listener = tokio::net::TcpListener::bind(http_addr)
-        .await
-        .map_err(|e| bind_error("listen.http", http_addr, e))?;
-    tracing::info!(addr = %http_listener.local_addr()?, "http listening");
-
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(http::serve(http_listener, shared.clone(), shutdown.clone()));
-
-    // Reload requests: watcher events and SIGHUP. Capacity 1: a pending
+    // Reload requests (set up before HTTP answers, so readiness means
+    // edits are watched): watcher events and SIGHUP. Capacity 1: a pending
     // request already covers any later change.
     let (reload_tx, reload_rx) = mpsc::channel(1);
     let reloader = Arc::new(Reloader {
@@ -131,6 +124,14 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         reload_tx.clone(),
     );
     spawn_sighup(reload_tx);
+
+    let http_listener = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .map_err(|e| bind_error("listen.http", http_addr, e))?;
+    tracing::info!(addr = %http_listener.local_addr()?, "http listening");
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(http::serve(http_listener, shared.clone(), shutdown.clone()));
 
     wait_for_signal(&shutdown).await;
     let drain = async {
