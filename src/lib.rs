@@ -5,9 +5,11 @@
 
 pub mod cli;
 pub mod daemon;
+pub mod dhcp;
 pub mod http;
 pub mod metrics;
 pub mod plan;
 pub mod settings;
 pub mod snapshot;
+pub mod state;
 pub mod vendor;
