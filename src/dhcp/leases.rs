@@ -327,4 +327,23 @@ mod tests {
             Some(Ipv4Addr::new(10, 0, 0, 1))
         );
     }
+
+    #[tokio::test]
+    async fn leases_round_trip_through_the_state_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = lease([10, 0, 0, 7], b"hclient", 1234, LeaseState::Declined);
+        l.mac = Some([2, 0, 0, 0, 0, 7]);
+        l.hostname = Some("leaf7".into());
+        {
+            let s = StateStore::open(dir.path(), crate::settings::Durability::Fsync).unwrap();
+            assert!(store::open(&s).unwrap().is_empty());
+            let w = l.clone();
+            s.writer()
+                .write(Box::new(move |tx| store::put(tx, &w)))
+                .await
+                .unwrap();
+        }
+        let s = StateStore::open(dir.path(), crate::settings::Durability::Fsync).unwrap();
+        assert_eq!(store::open(&s).unwrap(), vec![l]);
+    }
 }
