@@ -6,6 +6,9 @@ pub mod handler;
 pub mod leases;
 pub mod packet;
 pub mod profiles;
+pub mod server;
+pub mod sock;
+pub mod stats;
 pub mod view;
 pub mod wire;
 
