@@ -4,12 +4,15 @@
 //! See `docs/architecture.md`.
 
 pub mod cli;
+pub mod commands;
 pub mod daemon;
 pub mod dhcp;
+pub mod duration;
 pub mod http;
 pub mod metrics;
 pub mod plan;
 pub mod settings;
 pub mod snapshot;
 pub mod state;
+pub mod template;
 pub mod vendor;
