@@ -42,9 +42,18 @@ pub async fn run(resolved: Resolved, first: Snapshot) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let http_addr = resolved.settings.listen.http;
     let snapshot = SnapshotHandle::new(first);
+    let mut metrics: Vec<Arc<dyn MetricsSource>> = Vec::new();
+
+    let state =
+        crate::state::StateStore::open(&resolved.state_dir(), resolved.settings.state.durability)?;
+    let dhcp = crate::dhcp::server::DhcpService::prepare(&resolved, &snapshot, &state)?;
+    if let Some(d) = &dhcp {
+        metrics.push(d.metrics());
+    }
+
     let shared = Shared {
         snapshot,
-        metrics: Arc::new(Vec::new()),
+        metrics: Arc::new(metrics),
     };
 
     let http_listener = tokio::net::TcpListener::bind(http_addr)
@@ -54,6 +63,9 @@ pub async fn run(resolved: Resolved, first: Snapshot) -> anyhow::Result<()> {
 
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(http::serve(http_listener, shared.clone(), shutdown.clone()));
+    if let Some(d) = dhcp {
+        tasks.spawn(d.run(shutdown.clone()));
+    }
 
     wait_for_signal(&shutdown).await;
     let drain = async {

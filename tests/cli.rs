@@ -46,7 +46,12 @@ fn validate_a_directory_reports_problems_of_every_file() {
 
 #[test]
 fn validate_json_has_the_spec_shape() {
-    let o = ztpd(&["validate", "--format", "json", "tests/fixtures/bad/plans/bad_ip.toml"]);
+    let o = ztpd(&[
+        "validate",
+        "--format",
+        "json",
+        "tests/fixtures/bad/plans/bad_ip.toml",
+    ]);
     assert_eq!(code(&o), 78);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json on stdout");
     assert_eq!(v["valid"], false);
@@ -100,17 +105,31 @@ fn render_prints_config_and_reservation() {
     assert_eq!(code(&o), 0);
     let o = ztpd(&["render", GOOD, "leaf9"]);
     assert_eq!(code(&o), 78);
-    assert!(stderr(&o).contains("spine1, leaf1, leaf2"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("spine1, leaf1, leaf2"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn plan_diff_reports_per_device_changes() {
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new("tests/fixtures/good");
-    for sub in ["plans", "templates/device_function", "files/images", "files/patches"] {
+    for sub in [
+        "plans",
+        "templates/device_function",
+        "files/images",
+        "files/patches",
+    ] {
         std::fs::create_dir_all(dir.path().join(sub)).unwrap();
     }
-    for f in ["templates/arista.j2", "templates/device_function/default.toml", "files/images/EOS-4.30.1F.swi", "files/patches/hotfix.swix"] {
+    for f in [
+        "templates/arista.j2",
+        "templates/device_function/default.toml",
+        "files/images/EOS-4.30.1F.swi",
+        "files/patches/hotfix.swix",
+    ] {
         std::fs::copy(root.join(f), dir.path().join(f)).unwrap();
     }
     let text = std::fs::read_to_string(root.join("plans/lab.toml")).unwrap();
@@ -125,18 +144,30 @@ fn plan_diff_reports_per_device_changes() {
     let changed = text
         .replace("ip = \"10.10.0.12\"", "ip = \"10.10.0.22\"")
         .replace("asn = 65011", "asn = 65111")
-        .replace("device_function = \"default\"", "device_function = \"default\"\nvars = { x = 1 }")
+        .replace(
+            "device_function = \"default\"",
+            "device_function = \"default\"\nvars = { x = 1 }",
+        )
         .replace("name = \"sensor-0001\"", "name = \"sensor-0002\"");
     std::fs::write(&new, changed).unwrap();
     let d = ztpd(&["plan", "diff", o, n]);
     assert_eq!(code(&d), 1, "{}", stderr(&d));
     let out = String::from_utf8_lossy(&d.stdout);
     assert!(out.contains("device leaf1: changed"), "{out}");
-    assert!(out.contains("-router bgp 65011") && out.contains("+router bgp 65111"), "{out}");
-    assert!(out.contains("device leaf2: changed") && out.contains("ip 10.10.0.12 -> 10.10.0.22"), "{out}");
+    assert!(
+        out.contains("-router bgp 65011") && out.contains("+router bgp 65111"),
+        "{out}"
+    );
+    assert!(
+        out.contains("device leaf2: changed") && out.contains("ip 10.10.0.12 -> 10.10.0.22"),
+        "{out}"
+    );
     assert!(out.contains("device sensor-0001: removed"), "{out}");
     assert!(out.contains("device sensor-0002: added"), "{out}");
-    assert!(out.contains("credentials to regenerate: sensor-0002"), "{out}");
+    assert!(
+        out.contains("credentials to regenerate: sensor-0002"),
+        "{out}"
+    );
 
     let j = ztpd(&["plan", "diff", "--format", "json", o, n]);
     let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
@@ -178,10 +209,19 @@ fn run_names_the_setting_when_a_port_cannot_be_bound() {
 
 #[test]
 fn every_command_has_help_and_completions_work() {
-    for args in [vec!["--help"], vec!["validate", "--help"], vec!["run", "--help"], vec!["render", "--help"], vec!["plan", "diff", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["validate", "--help"],
+        vec!["run", "--help"],
+        vec!["render", "--help"],
+        vec!["plan", "diff", "--help"],
+    ] {
         let o = ztpd(&args);
         assert_eq!(code(&o), 0, "{args:?}");
-        assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("Usage"),
+            "{args:?}"
+        );
     }
     let o = ztpd(&["completions", "bash"]);
     assert_eq!(code(&o), 0);

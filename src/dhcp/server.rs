@@ -280,3 +280,57 @@ pub fn open_leases(state: &crate::state::StateStore) -> Result<Leases, crate::st
         writer: Some(state.writer()),
     })
 }
+
+/// A DHCP service ready to run: socket bound, leases loaded.
+pub struct DhcpService {
+    socket: std::net::UdpSocket,
+    pub views: Arc<ViewSource>,
+    pub leases: Arc<Leases>,
+    pub stats: Arc<DhcpStats>,
+}
+
+impl DhcpService {
+    /// Prepare DHCP for `ztpd run` when some plan has a `[dhcp]` section:
+    /// load the leases and bind `listen.dhcp` (a clear error naming the
+    /// setting when it cannot be bound). `None` when no plan serves DHCP.
+    pub fn prepare(
+        resolved: &crate::settings::Resolved,
+        snapshots: &SnapshotHandle,
+        state: &crate::state::StateStore,
+    ) -> anyhow::Result<Option<DhcpService>> {
+        if snapshots
+            .load()
+            .model
+            .sites
+            .iter()
+            .all(|s| s.dhcp.is_none())
+        {
+            tracing::info!("no plan has a [dhcp] section; DHCP not started");
+            return Ok(None);
+        }
+        let leases = open_leases(state)?;
+        let addr = resolved.settings.listen.dhcp;
+        let socket =
+            sock::bind(addr).map_err(|e| crate::daemon::bind_error("listen.dhcp", addr, e))?;
+        tracing::info!(%addr, "dhcp listening");
+        let http_port = resolved.settings.listen.http.port();
+        Ok(Some(DhcpService {
+            socket,
+            views: Arc::new(ViewSource::from_snapshots(snapshots.clone(), http_port)),
+            leases: Arc::new(leases),
+            stats: Arc::new(DhcpStats::default()),
+        }))
+    }
+
+    pub fn metrics(&self) -> Arc<dyn crate::metrics::MetricsSource> {
+        Arc::new(super::stats::DhcpMetrics {
+            stats: self.stats.clone(),
+            leases: self.leases.clone(),
+            views: self.views.clone(),
+        })
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        serve(self.socket, self.views, self.leases, self.stats, shutdown).await
+    }
+}
