@@ -237,7 +237,9 @@ impl Loop {
             }
         }
         if let Some(seen) = &out.seen {
-            if self.stats.record_seen(req.client_key(), seen.clone()) {
+            if self.stats.record_seen(req.client_key(), seen.clone())
+                && self.stats.may_log_unplanned()
+            {
                 tracing::info!(
                     site = %seen.site,
                     mac = seen.mac.map(|m| crate::plan::model::format_mac(&m)).unwrap_or_default(),

@@ -40,8 +40,9 @@ pub const DROP_REASONS: [&str; 10] = [
 const EXHAUSTION_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// Unplanned clients remembered at most (a random-MAC flood must not grow memory).
 const SEEN_CAP: usize = 4096;
+/// "Unplanned device seen" lines logged at info level per minute at most.
+const UNPLANNED_LOGS_PER_MINUTE: u32 = 20;
 
-#[derive(Default)]
 pub struct DhcpStats {
     received: [AtomicU64; 8],
     sent: [AtomicU64; 8],
@@ -49,6 +50,22 @@ pub struct DhcpStats {
     skipped_options: AtomicU64,
     exhausted_logged: Mutex<HashMap<usize, Instant>>,
     seen: Mutex<HashMap<Vec<u8>, (Seen, u64)>>,
+    /// (start of the current minute, unplanned lines in it).
+    unplanned_log: Mutex<(Instant, u32)>,
+}
+
+impl Default for DhcpStats {
+    fn default() -> Self {
+        DhcpStats {
+            received: Default::default(),
+            sent: Default::default(),
+            dropped: Default::default(),
+            skipped_options: AtomicU64::new(0),
+            exhausted_logged: Mutex::new(HashMap::new()),
+            seen: Mutex::new(HashMap::new()),
+            unplanned_log: Mutex::new((Instant::now(), 0)),
+        }
+    }
 }
 
 fn type_index(t: MessageType) -> usize {
@@ -105,16 +122,34 @@ impl DhcpStats {
             return false;
         }
         if m.len() >= SEEN_CAP {
-            if let Some(oldest) = m
-                .iter()
-                .min_by_key(|(_, (_, t))| *t)
-                .map(|(k, _)| k.clone())
-            {
-                m.remove(&oldest);
+            // Any entry will do: under a random-MAC flood the register only has
+            // to stay bounded and cheap, not exact.
+            if let Some(k) = m.keys().next().cloned() {
+                m.remove(&k);
             }
         }
         m.insert(key, (seen, now));
         true
+    }
+
+    /// True when one more "unplanned device seen" line may be logged at info
+    /// level this minute; a flood of new clients must not flood the log.
+    pub fn may_log_unplanned(&self) -> bool {
+        let Ok(mut w) = self.unplanned_log.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        if now.duration_since(w.0) >= Duration::from_secs(60) {
+            if w.1 > UNPLANNED_LOGS_PER_MINUTE {
+                tracing::info!(
+                    suppressed = w.1 - UNPLANNED_LOGS_PER_MINUTE,
+                    "more unplanned devices were seen than logged in the last minute"
+                );
+            }
+            *w = (now, 0);
+        }
+        w.1 += 1;
+        w.1 <= UNPLANNED_LOGS_PER_MINUTE
     }
 
     /// Unplanned devices seen, with the unix time each was last seen.
