@@ -99,9 +99,18 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     let status: SharedStatus =
         Arc::new(RwLock::new(ReloadStatus::initial(snapshot.load().version)));
     let (changed_tx, changed_rx) = watch::channel(snapshot.load().version);
+    let mut metrics: Vec<Arc<dyn MetricsSource>> = Vec::new();
+
+    let state =
+        crate::state::StateStore::open(&resolved.state_dir(), resolved.settings.state.durability)?;
+    let dhcp = crate::dhcp::server::DhcpService::prepare(&resolved, &snapshot, &state)?;
+    if let Some(d) = &dhcp {
+        metrics.push(d.metrics());
+    }
+
     let shared = Shared {
         snapshot: snapshot.clone(),
-        metrics: Arc::new(Vec::new()),
+        metrics: Arc::new(metrics),
         status: status.clone(),
         token: Arc::new(token),
         changed: changed_rx,
@@ -132,6 +141,9 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
 
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(http::serve(http_listener, shared.clone(), shutdown.clone()));
+    if let Some(d) = dhcp {
+        tasks.spawn(d.run(shutdown.clone()));
+    }
 
     wait_for_signal(&shutdown).await;
     let drain = async {
