@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod daemon;
+pub mod files;
 pub mod http;
 pub mod metrics;
 pub mod plan;

@@ -18,6 +18,8 @@ pub struct Snapshot {
     pub model: Model,
     /// Rendered config text by device name (devices whose model has a template).
     pub configs: BTreeMap<String, String>,
+    /// Rendered bootstrap scripts by profile name, served as `bootstrap/<profile>`.
+    pub bootstrap: BTreeMap<String, String>,
     /// Monotonic version, bumped on every successful reload.
     pub version: u64,
 }
@@ -28,6 +30,7 @@ impl Snapshot {
             resolved,
             model: Model::default(),
             configs: BTreeMap::new(),
+            bootstrap: BTreeMap::new(),
             version: 0,
         }
     }
