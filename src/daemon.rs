@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+use crate::files::{self, FileService};
 use crate::http;
 use crate::metrics::MetricsSource;
 use crate::settings::Resolved;
@@ -24,6 +25,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Shared {
     pub snapshot: SnapshotHandle,
     pub metrics: Arc<Vec<Arc<dyn MetricsSource>>>,
+    /// Deployment files over TFTP and HTTP (`/files/...`).
+    pub files: Arc<FileService>,
 }
 
 /// A bind failure that names the setting to change (SPEC §1b).
@@ -42,10 +45,22 @@ pub async fn run(resolved: Resolved, first: Snapshot) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let http_addr = resolved.settings.listen.http;
     let snapshot = SnapshotHandle::new(first);
+    // The lead replaces NoFacts with leases, approvals and SAS verification.
+    let files = Arc::new(FileService::new(
+        snapshot.clone(),
+        Arc::new(files::access::NoFacts),
+    ));
+    let metrics: Vec<Arc<dyn MetricsSource>> = vec![files.ledger.clone()];
     let shared = Shared {
         snapshot,
-        metrics: Arc::new(Vec::new()),
+        metrics: Arc::new(metrics),
+        files: files.clone(),
     };
+    let tftp_addr = resolved.settings.listen.tftp;
+    let tftp_socket = tokio::net::UdpSocket::bind(tftp_addr)
+        .await
+        .map_err(|e| bind_error("listen.tftp", tftp_addr, e))?;
+    tracing::info!(addr = %tftp_socket.local_addr()?, "tftp listening");
 
     let http_listener = tokio::net::TcpListener::bind(http_addr)
         .await
@@ -54,6 +69,7 @@ pub async fn run(resolved: Resolved, first: Snapshot) -> anyhow::Result<()> {
 
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(http::serve(http_listener, shared.clone(), shutdown.clone()));
+    tasks.spawn(files::tftp::serve(tftp_socket, files, shutdown.clone()));
 
     wait_for_signal(&shutdown).await;
     let drain = async {

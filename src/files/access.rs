@@ -55,15 +55,18 @@ pub enum Refusal {
     NotApproved,
     /// An `Authorization` header was given for a credential and did not verify.
     BadSas,
+    /// A TFTP write request: the tree is read-only.
+    ReadOnly,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 5] = [
+    pub const ALL: [Refusal; 6] = [
         Refusal::Traversal,
         Refusal::SymlinkEscape,
         Refusal::NotDeviceAddress,
         Refusal::NotApproved,
         Refusal::BadSas,
+        Refusal::ReadOnly,
     ];
 
     pub fn label(self) -> &'static str {
@@ -73,6 +76,7 @@ impl Refusal {
             Refusal::NotDeviceAddress => "not_device_address",
             Refusal::NotApproved => "not_approved",
             Refusal::BadSas => "bad_sas",
+            Refusal::ReadOnly => "read_only",
         }
     }
 
