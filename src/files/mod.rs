@@ -82,6 +82,22 @@ impl FileService {
         }
     }
 
+    /// Count and log one refusal with the client address.
+    pub fn refuse(
+        &self,
+        proto: Proto,
+        client: SocketAddr,
+        raw: &str,
+        why: Refusal,
+        detail: &dyn std::fmt::Display,
+    ) {
+        self.ledger.count_refusal(proto, why);
+        tracing::warn!(
+            client = %client, proto = proto.label(), path = %raw.escape_debug(),
+            reason = why.label(), "file request refused: {detail}"
+        );
+    }
+
     /// Resolve, authorise and open `raw` for `client`. Every refusal is
     /// counted and logged here, so both protocols behave the same.
     pub async fn open(
@@ -93,11 +109,7 @@ impl FileService {
     ) -> Result<Served, OpenError> {
         let snap = self.snapshot.load();
         let refuse = |why: Refusal, detail: &dyn std::fmt::Display| {
-            self.ledger.count_refusal(proto, why);
-            tracing::warn!(
-                client = %client, proto = proto.label(), path = %raw.escape_debug(),
-                reason = why.label(), "file request refused: {detail}"
-            );
+            self.refuse(proto, client, raw, why, detail);
             OpenError::Refused(why)
         };
         let not_found = || {
