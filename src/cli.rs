@@ -1,15 +1,21 @@
-//! Command-line interface: one clap tree, one function per command.
+//! Command-line interface: one clap tree; each command lives in `commands/`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::settings::{self, Resolved};
 
 /// Exit code for invalid input (sysexits EX_CONFIG), as SPEC §1b/§2 say.
 pub const EXIT_INVALID: u8 = 78;
 
 #[derive(Debug, Parser)]
-#[command(name = "ztpd", version, about = "Zero-touch provisioning daemon")]
+#[command(
+    name = "ztpd",
+    version,
+    about = "Zero-touch provisioning daemon: DHCP, TFTP and HTTP from TOML plans kept in git"
+)]
 pub struct Cli {
     /// Daemon settings file; its directory becomes the root for every path.
     #[arg(long, global = true, value_name = "FILE")]
@@ -18,28 +24,137 @@ pub struct Cli {
     pub command: Command,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the version.
-    Version,
+    /// Check plans and everything they reference; exit 0 valid, 78 invalid.
+    Validate {
+        /// Plan files or directories (default: `paths.plans`).
+        plans: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+        /// Treat warnings as errors.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
     /// The daemon: DHCP + TFTP + HTTP + watcher + credentials + broker + bridge.
     Run {
         /// Directory of plans to serve (default: `paths.plans`).
         #[arg(long, value_name = "DIR")]
         plans: Option<PathBuf>,
     },
+    /// Print the rendered config and DHCP view of one device.
+    Render {
+        plan: PathBuf,
+        /// Device name or serial.
+        device: String,
+    },
+    /// Plan operations for code review.
+    Plan {
+        #[command(subcommand)]
+        command: PlanCommand,
+    },
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// What changes for each device if NEW replaces OLD; exit 0 no change, 1 changes.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    let config = cli.config.as_deref();
     match cli.command {
-        Command::Run { plans } => run(cli.config.as_deref(), plans),
-        Command::Version => {
-            println!("ztpd {}", env!("CARGO_PKG_VERSION"));
+        Command::Validate {
+            plans,
+            format,
+            deny_warnings,
+        } => with_settings(config, &plans, |r| {
+            crate::commands::validate::run(r, &plans, format, deny_warnings)
+        }),
+        Command::Run { plans } => {
+            let args: Vec<PathBuf> = plans.into_iter().collect();
+            with_settings(config, &args, |r| run(r, &args))
+        }
+        Command::Render { plan, device } => {
+            with_settings(config, std::slice::from_ref(&plan), |r| {
+                crate::commands::render::run(r, &plan, &device)
+            })
+        }
+        Command::Plan {
+            command: PlanCommand::Diff { old, new, format },
+        } => with_settings(config, &[new.clone(), old.clone()], |r| {
+            crate::commands::plan_diff::run(r, &old, &new, format)
+        }),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "ztpd", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
     }
+}
+
+/// Resolve settings (SPEC §1) or exit 78 with the problem.
+fn with_settings(
+    config: Option<&Path>,
+    plans: &[PathBuf],
+    f: impl FnOnce(&Resolved) -> ExitCode,
+) -> ExitCode {
+    match settings::resolve(config, plans) {
+        Ok(r) => f(&r),
+        Err(e) => {
+            report_settings_error(&e);
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+fn report_settings_error(e: &settings::SettingsError) {
+    use crate::plan::diagnostic::{Diagnostic, Diagnostics, SourceFile};
+    let mut ds = Diagnostics::default();
+    match e {
+        settings::SettingsError::Parse {
+            path,
+            message,
+            span,
+            text,
+        } => {
+            let src = SourceFile::new(path, text.clone());
+            ds.push(
+                Diagnostic::error(
+                    "settings::invalid",
+                    format!("invalid settings: {}", message.trim()),
+                )
+                .at(&src, span.clone().unwrap_or(0..0))
+                .help("see SPEC §1b for the settings and their defaults; every key is optional"),
+            );
+        }
+        other => ds.push(
+            Diagnostic::error("settings::unreadable", other.to_string())
+                .help("check --config FILE"),
+        ),
+    }
+    eprint!(
+        "{}",
+        ds.render(crate::commands::validate::terminal_width(), false)
+    );
 }
 
 fn init_tracing() {
@@ -51,18 +166,31 @@ fn init_tracing() {
         .try_init();
 }
 
-fn run(config: Option<&std::path::Path>, plans: Option<PathBuf>) -> ExitCode {
-    let plan_args: Vec<PathBuf> = plans.iter().cloned().collect();
-    let resolved = match crate::settings::resolve(config, &plan_args) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_INVALID);
-        }
-    };
-    // The plan loader replaces this empty snapshot.
-    let first = crate::snapshot::Snapshot::empty(resolved.clone());
-    match crate::daemon::block_on_run(resolved, first) {
+fn run(resolved: &Resolved, plans: &[PathBuf]) -> ExitCode {
+    let loaded = crate::plan::load(resolved, plans);
+    if loaded.diagnostics.has_errors() {
+        eprint!(
+            "{}",
+            loaded
+                .diagnostics
+                .render(crate::commands::validate::terminal_width(), false)
+        );
+        eprintln!(
+            "ztpd run: plans are invalid ({}); not starting",
+            loaded.diagnostics.summary()
+        );
+        return ExitCode::from(EXIT_INVALID);
+    }
+    if !loaded.diagnostics.warnings.is_empty() {
+        eprint!(
+            "{}",
+            loaded
+                .diagnostics
+                .render(crate::commands::validate::terminal_width(), false)
+        );
+    }
+    let first = crate::snapshot::Snapshot::from_loaded(resolved.clone(), loaded, 1);
+    match crate::daemon::block_on_run(resolved.clone(), first) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

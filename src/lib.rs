@@ -4,11 +4,14 @@
 //! See `docs/architecture.md`.
 
 pub mod cli;
+pub mod commands;
 pub mod daemon;
+pub mod duration;
 pub mod files;
 pub mod http;
 pub mod metrics;
 pub mod plan;
 pub mod settings;
 pub mod snapshot;
+pub mod template;
 pub mod vendor;

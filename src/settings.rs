@@ -13,7 +13,7 @@ use serde::Deserialize;
 /// The file name looked for in the current directory.
 pub const SETTINGS_FILE: &str = "ztpd.toml";
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub paths: Paths,
@@ -23,20 +23,6 @@ pub struct Settings {
     pub api: Api,
     pub broker: Broker,
     pub telemetry: Telemetry,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            paths: Paths::default(),
-            listen: Listen::default(),
-            access: Access::default(),
-            state: StateSettings::default(),
-            api: Api::default(),
-            broker: Broker::default(),
-            telemetry: Telemetry::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -25,6 +25,17 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The snapshot of a successfully loaded plan set.
+    pub fn from_loaded(resolved: Resolved, loaded: crate::plan::Loaded, version: u64) -> Self {
+        Snapshot {
+            resolved,
+            model: loaded.model,
+            configs: loaded.configs,
+            bootstrap: BTreeMap::new(),
+            version,
+        }
+    }
+
     pub fn empty(resolved: Resolved) -> Self {
         Snapshot {
             resolved,

@@ -1,0 +1,5 @@
+//! One module per command; `cli` only parses and dispatches.
+
+pub mod plan_diff;
+pub mod render;
+pub mod validate;

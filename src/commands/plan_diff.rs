@@ -1,0 +1,37 @@
+//! `ztpd plan diff OLD NEW`: per-device changes for code review.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::cli::{Format, EXIT_INVALID};
+use crate::plan::{self, diff};
+use crate::settings::Resolved;
+
+pub fn run(resolved: &Resolved, old: &PathBuf, new: &PathBuf, format: Format) -> ExitCode {
+    let o = plan::load(resolved, std::slice::from_ref(old));
+    let n = plan::load(resolved, std::slice::from_ref(new));
+    for (which, l) in [("OLD", &o), ("NEW", &n)] {
+        if l.diagnostics.has_errors() {
+            eprint!(
+                "{}",
+                l.diagnostics
+                    .render(super::validate::terminal_width(), false)
+            );
+            eprintln!("{which} plan is invalid: {}", l.diagnostics.summary());
+            return ExitCode::from(EXIT_INVALID);
+        }
+    }
+    let changes = diff::diff(&o, &n);
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&changes).unwrap_or_default()
+        ),
+        Format::Text => print!("{}", diff::render(&changes)),
+    }
+    if changes.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,75 @@
+//! `ztpd validate PLAN...`: the loader plus reporting.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::cli::{Format, EXIT_INVALID};
+use crate::plan;
+use crate::settings::Resolved;
+
+pub fn run(
+    resolved: &Resolved,
+    plans: &[PathBuf],
+    format: Format,
+    deny_warnings: bool,
+) -> ExitCode {
+    let loaded = plan::load(resolved, plans);
+    let d = &loaded.diagnostics;
+    let valid = !(d.has_errors() || (deny_warnings && !d.warnings.is_empty()));
+    match format {
+        Format::Json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&d.to_json(valid)).unwrap_or_default()
+            );
+        }
+        Format::Text => {
+            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            eprint!("{}", d.render(terminal_width(), color));
+            let devices = loaded.model.devices().count();
+            if valid {
+                println!(
+                    "ok: {} plan{}, {} site{}, {} devices, {} configs rendered ({})",
+                    loaded.files.len(),
+                    plural(loaded.files.len()),
+                    loaded.model.sites.len(),
+                    plural(loaded.model.sites.len()),
+                    devices,
+                    loaded.configs.len(),
+                    d.summary()
+                );
+            } else {
+                eprintln!(
+                    "invalid: {}{}",
+                    d.summary(),
+                    if deny_warnings && !d.has_errors() {
+                        " (--deny-warnings)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+    }
+    if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_INVALID)
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+pub fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100)
+}

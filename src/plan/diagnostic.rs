@@ -1,0 +1,366 @@
+//! One diagnostic type for every problem a user can make in a plan, a
+//! template or a device function: a stable code, the file and the exact span,
+//! what was expected, and a help line. Checks push into [`Diagnostics`];
+//! nothing stops at the first problem.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceCode, SpanContents};
+use serde::Serialize;
+
+/// A file a diagnostic can point into. Shared (`Arc`) by every diagnostic
+/// about it.
+#[derive(Debug)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    /// Path as shown to the user (relative to where the command ran when possible).
+    pub display: String,
+    pub text: String,
+}
+
+impl SourceFile {
+    pub fn new(path: &Path, text: String) -> Arc<SourceFile> {
+        Arc::new(SourceFile {
+            path: path.to_path_buf(),
+            display: display_path(path),
+            text,
+        })
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = before[line_start..].chars().count() + 1;
+        (line, col)
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn display_path(path: &Path) -> String {
+    if let Ok(cwd) = std::env::current_dir() {
+        if let Ok(rel) = path.strip_prefix(&cwd) {
+            return rel.display().to_string();
+        }
+    }
+    path.display().to_string()
+}
+
+/// miette reads snippets through this; the name shown is `display`.
+#[derive(Debug, Clone)]
+struct Named(Arc<SourceFile>);
+
+impl SourceCode for Named {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, miette::MietteError> {
+        let inner = self
+            .0
+            .text
+            .read_span(span, context_lines_before, context_lines_after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.0.display.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line(),
+            inner.column(),
+            inner.line_count(),
+        )))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    /// Stable code, e.g. `ztpd::plan::duplicate_mac`.
+    pub code: String,
+    pub severity: Severity,
+    pub message: String,
+    pub help: Option<String>,
+    pub file: Option<Arc<SourceFile>>,
+    pub span: Range<usize>,
+    /// Text of the underline label.
+    pub label: String,
+    /// Further spans (e.g. "first defined here").
+    pub related: Vec<(Range<usize>, String)>,
+}
+
+impl Diagnostic {
+    pub fn error(code: &str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            code: format!("ztpd::{code}"),
+            severity: Severity::Error,
+            message: message.into(),
+            help: None,
+            file: None,
+            span: 0..0,
+            label: "here".into(),
+            related: Vec::new(),
+        }
+    }
+    pub fn warning(code: &str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message)
+        }
+    }
+    pub fn at(mut self, file: &Arc<SourceFile>, span: Range<usize>) -> Self {
+        self.file = Some(file.clone());
+        self.span = span;
+        self
+    }
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+    pub fn related(mut self, span: Range<usize>, label: impl Into<String>) -> Self {
+        self.related.push((span, label.into()));
+        self
+    }
+
+    /// `file:line:col` of the primary span.
+    pub fn location(&self) -> Option<(String, usize, usize)> {
+        let f = self.file.as_ref()?;
+        let (l, c) = f.line_col(self.span.start);
+        Some((f.display.clone(), l, c))
+    }
+
+    pub fn to_json(&self) -> JsonDiagnostic {
+        let (file, line, column) = self
+            .location()
+            .map(|(f, l, c)| (Some(f), Some(l), Some(c)))
+            .unwrap_or((None, None, None));
+        JsonDiagnostic {
+            code: self.code.clone(),
+            message: self.message.clone(),
+            help: self.help.clone(),
+            file,
+            line,
+            column,
+            span: [self.span.start, self.span.end],
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+impl miette::Diagnostic for Diagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(&self.code))
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        None
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        self.file.as_ref()?;
+        let primary =
+            LabeledSpan::new_primary_with_span(Some(self.label.clone()), self.span.clone());
+        let rest = self
+            .related
+            .iter()
+            .map(|(s, l)| LabeledSpan::new_with_span(Some(l.clone()), s.clone()));
+        Some(Box::new(std::iter::once(primary).chain(rest)))
+    }
+}
+
+/// Wraps a diagnostic with its named source for miette's renderer.
+struct WithSource<'a> {
+    diag: &'a Diagnostic,
+    src: Option<Named>,
+}
+
+impl fmt::Debug for WithSource<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.diag, f)
+    }
+}
+impl fmt::Display for WithSource<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.diag, f)
+    }
+}
+impl std::error::Error for WithSource<'_> {}
+impl miette::Diagnostic for WithSource<'_> {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        miette::Diagnostic::code(self.diag)
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        miette::Diagnostic::severity(self.diag)
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        miette::Diagnostic::help(self.diag)
+    }
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.src.as_ref().map(|s| s as &dyn SourceCode)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        miette::Diagnostic::labels(self.diag)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JsonDiagnostic {
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    pub file: Option<String>,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub span: [usize; 2],
+}
+
+/// Every problem found, errors and warnings kept apart.
+#[derive(Debug, Default, Clone)]
+pub struct Diagnostics {
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn push(&mut self, d: Diagnostic) {
+        match d.severity {
+            Severity::Error => self.errors.push(d),
+            Severity::Warning => self.warnings.push(d),
+        }
+    }
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.errors.extend(other.errors);
+        self.warnings.extend(other.warnings);
+    }
+    /// Errors then warnings, each in file/position order.
+    pub fn sorted(&self) -> Vec<&Diagnostic> {
+        let key = |d: &&Diagnostic| {
+            (
+                d.severity == Severity::Warning,
+                d.file.as_ref().map(|f| f.display.clone()),
+                d.span.start,
+            )
+        };
+        let mut all: Vec<&Diagnostic> = self.errors.iter().chain(&self.warnings).collect();
+        all.sort_by_key(key);
+        all
+    }
+
+    /// Human report: every diagnostic with its snippet, no colour, `width`
+    /// columns, followed by a summary line.
+    pub fn render(&self, width: usize, color: bool) -> String {
+        let theme = if color {
+            GraphicalTheme::unicode()
+        } else {
+            GraphicalTheme::unicode_nocolor()
+        };
+        let handler = GraphicalReportHandler::new_themed(theme)
+            .with_width(width)
+            .with_links(false);
+        let mut out = String::new();
+        for d in self.sorted() {
+            let w = WithSource {
+                diag: d,
+                src: d.file.clone().map(Named),
+            };
+            if handler.render_report(&mut out, &w).is_err() {
+                out.push_str(&d.message);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    pub fn summary(&self) -> String {
+        format!(
+            "{} error{}, {} warning{}",
+            self.errors.len(),
+            if self.errors.len() == 1 { "" } else { "s" },
+            self.warnings.len(),
+            if self.warnings.len() == 1 { "" } else { "s" },
+        )
+    }
+
+    pub fn to_json(&self, valid: bool) -> serde_json::Value {
+        let conv = |v: &Vec<Diagnostic>| -> Vec<JsonDiagnostic> {
+            let mut v: Vec<&Diagnostic> = v.iter().collect();
+            v.sort_by_key(|d| (d.file.as_ref().map(|f| f.display.clone()), d.span.start));
+            v.into_iter().map(Diagnostic::to_json).collect()
+        };
+        serde_json::json!({
+            "valid": valid,
+            "errors": conv(&self.errors),
+            "warnings": conv(&self.warnings),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters() {
+        let f = SourceFile::new(Path::new("x.toml"), "a = 1\nbé = 2\n".into());
+        assert_eq!(f.line_col(0), (1, 1));
+        assert_eq!(f.line_col(6), (2, 1));
+        // "bé = " : é is two bytes, one column
+        assert_eq!(f.line_col(10), (2, 4));
+    }
+
+    #[test]
+    fn render_shows_code_location_and_help() {
+        let f = SourceFile::new(Path::new("p.toml"), "mac = \"zz\"\n".into());
+        let mut ds = Diagnostics::default();
+        ds.push(
+            Diagnostic::error("plan::bad_mac", "`zz` is not a MAC address")
+                .at(&f, 6..10)
+                .label("expected six hex octets")
+                .help("write it as 00:1c:73:aa:bb:01"),
+        );
+        let out = ds.render(80, false);
+        assert!(out.contains("ztpd::plan::bad_mac"), "{out}");
+        assert!(out.contains("p.toml:1:7"), "{out}");
+        assert!(out.contains("help: write it as"), "{out}");
+    }
+}

@@ -1,0 +1,271 @@
+//! What changes for each device when one plan version replaces another.
+//! Used by `ztpd plan diff` for review, and by reload to act only on what changed.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::load::Loaded;
+use super::model::{Device, Site};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Added,
+    Removed,
+    Changed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceChange {
+    pub device: String,
+    pub kind: ChangeKind,
+    /// Unified diff of the rendered config, when it changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_diff: Option<String>,
+    /// DHCP reservation changes (ip, mac, hostname, serial).
+    pub reservation: Vec<String>,
+    /// Image / patch changes.
+    pub files: Vec<String>,
+    /// Why the device's credential would be (re)generated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    /// Other changes: model, role, links.
+    pub other: Vec<String>,
+}
+
+struct View<'a> {
+    site: &'a Site,
+    device: &'a Device,
+    config: Option<&'a String>,
+    links: Vec<String>,
+}
+
+fn views(l: &Loaded) -> BTreeMap<&str, View<'_>> {
+    let mut out = BTreeMap::new();
+    for site in &l.model.sites {
+        for d in &site.devices {
+            let mut links: Vec<String> = site
+                .links
+                .iter()
+                .filter_map(|k| {
+                    if k.a.device == d.name {
+                        Some(format!("{} -> {}", k.a.port, k.b))
+                    } else if k.b.device == d.name {
+                        Some(format!("{} -> {}", k.b.port, k.a))
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            links.sort();
+            out.insert(
+                d.name.as_str(),
+                View {
+                    site,
+                    device: d,
+                    config: l.configs.get(&d.name),
+                    links,
+                },
+            );
+        }
+    }
+    out
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
+}
+
+pub fn diff(old: &Loaded, new: &Loaded) -> Vec<DeviceChange> {
+    let (o, n) = (views(old), views(new));
+    let mut out = Vec::new();
+    for (name, ov) in &o {
+        if !n.contains_key(name) {
+            out.push(DeviceChange {
+                device: name.to_string(),
+                kind: ChangeKind::Removed,
+                config_diff: None,
+                reservation: ov
+                    .device
+                    .ip
+                    .map(|ip| format!("release reservation {ip}"))
+                    .into_iter()
+                    .collect(),
+                files: Vec::new(),
+                credential: None,
+                other: Vec::new(),
+            });
+        }
+    }
+    for (name, nv) in &n {
+        let d = nv.device;
+        let m = nv.site.model_of(d);
+        let Some(ov) = o.get(name) else {
+            out.push(DeviceChange {
+                device: name.to_string(),
+                kind: ChangeKind::Added,
+                config_diff: nv.config.map(|c| unified("", c)),
+                reservation: vec![format!(
+                    "ip {} mac {} serial {}",
+                    opt(d.ip),
+                    opt(d.mac_string()),
+                    d.serial
+                )],
+                files: m
+                    .software
+                    .iter()
+                    .map(|s| format!("image {} ({})", s.image, s.version))
+                    .chain(m.patch.iter().map(|p| format!("patch {p}")))
+                    .collect(),
+                credential: d
+                    .device_function
+                    .as_ref()
+                    .map(|f| format!("new credential (device function {f})")),
+                other: Vec::new(),
+            });
+            continue;
+        };
+        let od = ov.device;
+        let om = ov.site.model_of(od);
+        let mut c = DeviceChange {
+            device: name.to_string(),
+            kind: ChangeKind::Changed,
+            config_diff: None,
+            reservation: Vec::new(),
+            files: Vec::new(),
+            credential: None,
+            other: Vec::new(),
+        };
+        if ov.config != nv.config {
+            c.config_diff = Some(unified(
+                ov.config.map_or("", |s| s),
+                nv.config.map_or("", |s| s),
+            ));
+        }
+        let pairs = [
+            ("ip", opt(od.ip), opt(d.ip)),
+            ("mac", opt(od.mac_string()), opt(d.mac_string())),
+            ("serial", od.serial.clone(), d.serial.clone()),
+        ];
+        for (what, a, b) in pairs {
+            if a != b {
+                c.reservation.push(format!("{what} {a} -> {b}"));
+            }
+        }
+        let sw = |m: &super::model::DeviceModel| {
+            m.software
+                .as_ref()
+                .map(|s| format!("{} ({})", s.image, s.version))
+        };
+        if sw(om) != sw(m) {
+            c.files
+                .push(format!("image {} -> {}", opt(sw(om)), opt(sw(m))));
+        }
+        if om.patch != m.patch {
+            c.files.push(format!(
+                "patch {} -> {}",
+                opt(om.patch.as_ref()),
+                opt(m.patch.as_ref())
+            ));
+        }
+        if od.device_function != d.device_function {
+            c.credential = Some(format!(
+                "device function {} -> {}",
+                opt(od.device_function.as_ref()),
+                opt(d.device_function.as_ref())
+            ));
+        }
+        if od.model != d.model || om.match_model != m.match_model || om.vendor != m.vendor {
+            c.other.push(format!(
+                "model {} ({} {}) -> {} ({} {})",
+                od.model, om.vendor, om.match_model, d.model, m.vendor, m.match_model
+            ));
+        }
+        if od.role != d.role {
+            c.other
+                .push(format!("role {:?} -> {:?}", od.role, d.role).to_lowercase());
+        }
+        for l in &ov.links {
+            if !nv.links.contains(l) {
+                c.other.push(format!("link removed: {l}"));
+            }
+        }
+        for l in &nv.links {
+            if !ov.links.contains(l) {
+                c.other.push(format!("link added: {l}"));
+            }
+        }
+        if c.config_diff.is_some()
+            || !c.reservation.is_empty()
+            || !c.files.is_empty()
+            || c.credential.is_some()
+            || !c.other.is_empty()
+        {
+            out.push(c);
+        }
+    }
+    out.sort_by(|a, b| a.device.cmp(&b.device));
+    out
+}
+
+fn unified(old: &str, new: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(2)
+        .header("old", "new")
+        .to_string()
+}
+
+/// Human-readable report.
+pub fn render(changes: &[DeviceChange]) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    for c in changes {
+        let _ = writeln!(
+            s,
+            "device {}: {}",
+            c.device,
+            match c.kind {
+                ChangeKind::Added => "added",
+                ChangeKind::Removed => "removed",
+                ChangeKind::Changed => "changed",
+            }
+        );
+        for r in &c.reservation {
+            let _ = writeln!(s, "  reservation: {r}");
+        }
+        for f in &c.files {
+            let _ = writeln!(s, "  files: {f}");
+        }
+        if let Some(cr) = &c.credential {
+            let _ = writeln!(s, "  credential to regenerate: {cr}");
+        }
+        for o in &c.other {
+            let _ = writeln!(s, "  {o}");
+        }
+        if let Some(d) = &c.config_diff {
+            let _ = writeln!(s, "  config:");
+            for line in d.lines() {
+                let _ = writeln!(s, "    {line}");
+            }
+        }
+    }
+    let creds: Vec<&str> = changes
+        .iter()
+        .filter(|c| c.credential.is_some())
+        .map(|c| c.device.as_str())
+        .collect();
+    let _ = writeln!(
+        s,
+        "{} device{} changed; credentials to regenerate: {}",
+        changes.len(),
+        if changes.len() == 1 { "" } else { "s" },
+        if creds.is_empty() {
+            "none".to_string()
+        } else {
+            creds.join(", ")
+        }
+    );
+    s
+}

@@ -1,0 +1,179 @@
+//! The one way plans become a model: read files, check, compile, dry-render.
+//! `ztpd validate`, `ztpd render`, `ztpd plan diff` and the daemon's start and
+//! reload all call [`load`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::compile::{compile, Dirs};
+use super::diagnostic::{Diagnostic, Diagnostics, SourceFile};
+use super::model::Model;
+use super::raw;
+use crate::settings::Resolved;
+use crate::template::{render_all, Renderer};
+
+/// Largest plan file read; a bigger one is a mistake, not a plan.
+const MAX_PLAN_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub model: Model,
+    /// Rendered config by device name.
+    pub configs: BTreeMap<String, String>,
+    pub diagnostics: Diagnostics,
+    /// The plan files read, in order.
+    pub files: Vec<PathBuf>,
+}
+
+impl Loaded {
+    pub fn is_valid(&self) -> bool {
+        !self.diagnostics.has_errors()
+    }
+}
+
+/// Expand plan arguments (files or directories of `*.toml`); with none, the
+/// settings' `paths.plans` directory.
+pub fn plan_files(resolved: &Resolved, args: &[PathBuf], diags: &mut Diagnostics) -> Vec<PathBuf> {
+    let args: Vec<PathBuf> = if args.is_empty() {
+        vec![resolved.plans_dir()]
+    } else {
+        args.to_vec()
+    };
+    let mut out = Vec::new();
+    for a in &args {
+        if a.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(a)
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+                        .collect()
+                })
+                .unwrap_or_default();
+            found.sort();
+            if found.is_empty() {
+                diags.push(
+                    Diagnostic::error(
+                        "plan::not_found",
+                        format!("no plan files (*.toml) in {}", a.display()),
+                    )
+                    .help("put one plan per site in plans/<site>.toml, or pass the plan file"),
+                );
+            }
+            out.extend(found);
+        } else if a.is_file() {
+            out.push(a.clone());
+        } else {
+            diags.push(
+                Diagnostic::error(
+                    "plan::not_found",
+                    format!("plan {} does not exist", a.display()),
+                )
+                .help("pass a plan file or a directory of plans"),
+            );
+        }
+    }
+    out
+}
+
+pub fn load(resolved: &Resolved, args: &[PathBuf]) -> Loaded {
+    let mut diags = Diagnostics::default();
+    let files = plan_files(resolved, args, &mut diags);
+    let sources: Vec<_> = files
+        .iter()
+        .filter_map(|f| read_source(f, &mut diags))
+        .collect();
+    load_sources(
+        resolved,
+        sources.iter().map(|s| (s.path.as_path(), s.text.as_str())),
+        diags,
+        files,
+    )
+}
+
+/// Load plan texts that are already in memory (used by `plan diff` on git
+/// revisions and by tests/fuzzing).
+pub fn load_texts<'a>(
+    resolved: &Resolved,
+    texts: impl IntoIterator<Item = (&'a Path, &'a str)>,
+) -> Loaded {
+    load_sources(resolved, texts, Diagnostics::default(), Vec::new())
+}
+
+fn load_sources<'a>(
+    resolved: &Resolved,
+    texts: impl IntoIterator<Item = (&'a Path, &'a str)>,
+    mut diags: Diagnostics,
+    mut files: Vec<PathBuf>,
+) -> Loaded {
+    let mut raws = Vec::new();
+    for (path, text) in texts {
+        let src = SourceFile::new(path, text.to_string());
+        if files.is_empty() || !files.iter().any(|f| f == path) {
+            files.push(path.to_path_buf());
+        }
+        raws.push(raw::read(&src, &mut diags));
+    }
+    let dirs = Dirs {
+        templates: resolved.templates_dir(),
+        files: resolved.files_dir(),
+    };
+    let model = compile(&raws, &dirs, &mut diags);
+    let renderer = Renderer::new(&dirs.templates, resolved.settings.listen.http.port());
+    let configs = render_all(&renderer, &model, &mut diags);
+    Loaded {
+        model,
+        configs,
+        diagnostics: diags,
+        files,
+    }
+}
+
+fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<std::sync::Arc<SourceFile>> {
+    let meta = std::fs::metadata(path);
+    if let Ok(m) = &meta {
+        if m.len() > MAX_PLAN_BYTES {
+            diags.push(
+                Diagnostic::error(
+                    "plan::too_large",
+                    format!(
+                        "{} is {} bytes; plans are limited to {} bytes",
+                        path.display(),
+                        m.len(),
+                        MAX_PLAN_BYTES
+                    ),
+                )
+                .help("split the plan into one file per site"),
+            );
+            return None;
+        }
+    }
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => Some(SourceFile::new(path, text)),
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(
+                        "plan::not_utf8",
+                        format!(
+                            "{} is not UTF-8 (invalid byte at offset {})",
+                            path.display(),
+                            e.utf8_error().valid_up_to()
+                        ),
+                    )
+                    .help("save the plan as UTF-8"),
+                );
+                None
+            }
+        },
+        Err(e) => {
+            diags.push(
+                Diagnostic::error(
+                    "plan::not_found",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+                .help("check the path and its permissions"),
+            );
+            None
+        }
+    }
+}
