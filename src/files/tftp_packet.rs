@@ -300,7 +300,7 @@ mod tests {
         );
         assert_eq!(parse(&[0, 4, 1]), Err(ParseError::TooShort));
         // A truncated trailing option is ignored.
-        let r = read_req(b"\x00\x01n\0octet\0blksize\01468");
+        let r = read_req(b"\x00\x01n\0octet\0blksize\x001468");
         assert_eq!(r.options.blksize, None);
     }
 
