@@ -136,6 +136,22 @@ fn tftp_hpa_plain_rfc1350_and_cisco_autoinstall_names() {
         get("rtr1-confg"),
         b"hostname rtr1\nip domain-name lab\nend\n"
     );
+    // tftp-hpa's default mode is netascii: the copy equals the rendered text
+    // (the CR LF on the wire is checked in the unit tests of files::tftp).
+    let local = d.path("ascii.out");
+    let out = run(
+        "tftp",
+        &[
+            "127.0.0.1",
+            &port,
+            "-c",
+            "get",
+            "rtr1-confg",
+            local.to_str().expect("utf8"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(read(&local), b"hostname rtr1\nip domain-name lab\nend\n");
 }
 
 #[test]

@@ -43,8 +43,12 @@ async fn start(image: &[u8]) -> Server {
 }
 
 fn rrq(name: &str, opts: &[(&str, &str)]) -> Vec<u8> {
+    rrq_mode(name, "octet", opts)
+}
+
+fn rrq_mode(name: &str, mode: &str, opts: &[(&str, &str)]) -> Vec<u8> {
     let mut v = vec![0, 1];
-    for s in [name, "octet"]
+    for s in [name, mode]
         .into_iter()
         .chain(opts.iter().flat_map(|(a, b)| [*a, *b]))
     {
@@ -226,4 +230,21 @@ async fn client_that_goes_away_is_cleaned_up() {
         assert!(Instant::now() < deadline, "transfer not cleaned up: {t:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn netascii_sends_cr_lf() {
+    let srv = start(b"x").await;
+    let c = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    c.send_to(&rrq_mode("configs/leaf1.cfg", "netascii", &[]), srv.addr)
+        .await
+        .expect("send");
+    let (p, _) = recv(&c).await;
+    assert_eq!(
+        pkt::parse(&p),
+        Ok(Packet::Data {
+            block: 1,
+            data: b"hostname leaf1\r\n"
+        })
+    );
 }
