@@ -18,6 +18,7 @@ for t in curl atftp in.tftpd nginx python3; do
   command -v "$t" >/dev/null || { echo "missing $t (apt-get install -y curl atftp tftpd-hpa nginx-light)"; exit 2; }
 done
 W=$(mktemp -d /tmp/ztpd-files-bench.XXXXXX)
+chmod 755 "$W"   # nginx workers run as an unprivileged user when started as root
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
@@ -48,6 +49,18 @@ configs = "open"
 [broker]
 listen = "127.0.0.1:$Z_MQTT"
 EOT
+cat > "$W/root/plans/bench.toml" <<EOT
+[site]
+name = "bench"
+server_ip = "127.0.0.1"
+[models.host]
+vendor = "generic"
+match = "bench"
+[[devices]]
+name = "host1"
+model = "host"
+serial = "BENCH1"
+EOT
 ZTPD_LOG=warn "$ZTPD_BIN" --config "$W/root/ztpd.toml" run > "$W/ztpd.log" 2>&1 &
 PIDS+=($!)
 in.tftpd -L -s -a "127.0.0.1:$H_TFTP" -u "$(id -un)" "$W/tftproot" > "$W/tftpd.log" 2>&1 &
@@ -71,17 +84,20 @@ EOT
 nginx -c "$W/nginx.conf" > "$W/nginx.log" 2>&1 &
 PIDS+=($!)
 
+ready=""
 for i in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$Z_HTTP/healthz" >/dev/null && curl -sf -o /dev/null -r 0-0 "http://127.0.0.1:$N_HTTP/files/$IMG" && break
+  if curl -sf "http://127.0.0.1:$Z_HTTP/healthz" >/dev/null \
+    && curl -sf -o /dev/null -r 0-0 "http://127.0.0.1:$N_HTTP/files/$IMG"; then ready=1; break; fi
   sleep 0.1
 done
+[ -n "$ready" ] || { echo "servers did not start:"; tail -n 5 "$W"/*.log "$W/nginx.err" 2>/dev/null; exit 1; }
 
 # time_cmd OUTFILE cmd... -> seconds on stdout; fails if the copy differs
 time_cmd() {
   local out=$1; shift
   rm -f "$out"
   local t0=$EPOCHREALTIME
-  "$@" > /dev/null 2>&1
+  timeout 120 "$@" > /dev/null 2>&1 || { echo "FAILED: $*" >&2; exit 1; }
   local t1=$EPOCHREALTIME
   if [ "$out" != /dev/null ]; then cmp -s "$out" "$W/root/files/$IMG" || { echo "BAD COPY from: $*" >&2; exit 1; }; fi
   python3 -c "print($t1 - $t0)"

@@ -89,6 +89,7 @@ pub struct Stats {
     bytes: [AtomicU64; 2],
     not_found: [AtomicU64; 2],
     refused: [[AtomicU64; Refusal::ALL.len()]; 2],
+    tftp_retransmits: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -196,6 +197,16 @@ impl TransferHandle {
     pub fn add_bytes(&self, n: u64) {
         self.rec.bytes.fetch_add(n, Ordering::Relaxed);
         self.ledger.stats.bytes[self.rec.proto.index()].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// TFTP blocks sent again after a timeout or a partial window ACK.
+    pub fn count_retransmits(&self, n: u64) {
+        if n > 0 {
+            self.ledger
+                .stats
+                .tftp_retransmits
+                .fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     pub fn complete(self) {
@@ -307,6 +318,14 @@ impl MetricsSource for Ledger {
             "counter",
             "Requests for paths that do not exist.",
             &per_proto(&s.not_found),
+        );
+        let rt = [(String::new(), s.tftp_retransmits.load(Ordering::Relaxed))];
+        emit(
+            out,
+            "ztpd_files_tftp_retransmits_total",
+            "counter",
+            "TFTP data blocks sent more than once.",
+            &rt,
         );
         emit(
             out,

@@ -263,37 +263,40 @@ impl Session {
         window: usize,
         handle: &super::ledger::TransferHandle,
     ) -> std::io::Result<bool> {
-        // (absolute block number, packet, data length)
-        let mut inflight: VecDeque<(u64, Bytes, usize)> = VecDeque::with_capacity(window);
+        // (absolute block number, packet, data length, sent before)
+        let mut inflight: VecDeque<(u64, Bytes, usize, bool)> = VecDeque::with_capacity(window);
         let mut next: u64 = 1;
         let mut retries = 0;
         loop {
             while inflight.len() < window {
-                let Some(data) = blocks.next().await? else {
+                let Some((packet, len)) = blocks.next_packet(next as u16).await? else {
                     break;
                 };
-                let len = data.len();
-                inflight.push_back((next, Bytes::from(pkt::encode_data(next as u16, &data)), len));
+                inflight.push_back((next, packet, len, false));
                 next += 1;
             }
             if inflight.is_empty() {
                 return Ok(true);
             }
-            for (_, p, _) in &inflight {
+            let mut resent = 0;
+            for (_, p, _, sent) in inflight.iter_mut() {
                 if self.sock.send(p).await.is_err() {
                     return Ok(false);
                 }
+                resent += u64::from(*sent);
+                *sent = true;
             }
+            handle.count_retransmits(resent);
             let deadline = Instant::now() + self.timeout;
             loop {
                 match self.next_reply(deadline).await {
                     Reply::Ack(b) => {
                         // Block numbers wrap at 65535; a window is far smaller,
                         // so the 16-bit number names one in-flight block.
-                        let Some(pos) = inflight.iter().position(|(n, _, _)| *n as u16 == b) else {
+                        let Some(pos) = inflight.iter().position(|(n, ..)| *n as u16 == b) else {
                             continue; // duplicate of an older ACK: never resend on it
                         };
-                        for (_, _, len) in inflight.drain(..=pos) {
+                        for (_, _, len, _) in inflight.drain(..=pos) {
                             handle.add_bytes(len as u64);
                         }
                         retries = 0;
@@ -347,22 +350,34 @@ impl Blocks {
         }
     }
 
-    async fn next(&mut self) -> std::io::Result<Option<Bytes>> {
+    /// The next DATA packet and its payload length; `None` after the short
+    /// final block. Disk blocks are read straight into the packet buffer.
+    async fn next_packet(&mut self, block: u16) -> std::io::Result<Option<(Bytes, usize)>> {
         if self.finished {
             return Ok(None);
         }
-        let block = if self.netascii {
-            self.next_netascii().await?
+        let (packet, len) = if self.netascii {
+            let data = self.next_netascii().await?;
+            (pkt::encode_data(block, &data), data.len())
         } else {
             match &mut self.source {
-                Source::Memory(b) => b.split_to(self.blksize.min(b.len())),
-                Source::Disk(r) => Bytes::from(read_up_to(r, self.blksize).await?),
+                Source::Memory(b) => {
+                    let data = b.split_to(self.blksize.min(b.len()));
+                    (pkt::encode_data(block, &data), data.len())
+                }
+                Source::Disk(r) => {
+                    let mut p = pkt::encode_data(block, &[]);
+                    p.resize(4 + self.blksize, 0);
+                    let got = fill(r, &mut p[4..]).await?;
+                    p.truncate(4 + got);
+                    (p, got)
+                }
             }
         };
-        if block.len() < self.blksize {
+        if len < self.blksize {
             self.finished = true;
         }
-        Ok(Some(block))
+        Ok(Some((Bytes::from(packet), len)))
     }
 
     /// netascii (RFC 764): LF -> CR LF, CR -> CR NUL.
@@ -370,7 +385,12 @@ impl Blocks {
         while self.pending.len() < self.blksize {
             let raw = match &mut self.source {
                 Source::Memory(b) => b.split_to(self.blksize.min(b.len())).to_vec(),
-                Source::Disk(r) => read_up_to(r, self.blksize).await?,
+                Source::Disk(r) => {
+                    let mut v = vec![0u8; self.blksize];
+                    let got = fill(r, &mut v).await?;
+                    v.truncate(got);
+                    v
+                }
             };
             if raw.is_empty() {
                 break;
@@ -389,19 +409,17 @@ impl Blocks {
     }
 }
 
-/// Read until `n` bytes or end of file.
-async fn read_up_to<R: AsyncRead + Unpin>(r: &mut R, n: usize) -> std::io::Result<Vec<u8>> {
-    let mut v = vec![0u8; n];
+/// Fill `buf` until it is full or the file ends; returns the bytes read.
+async fn fill<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut got = 0;
-    while got < n {
-        let k = r.read(&mut v[got..]).await?;
+    while got < buf.len() {
+        let k = r.read(&mut buf[got..]).await?;
         if k == 0 {
             break;
         }
         got += k;
     }
-    v.truncate(got);
-    Ok(v)
+    Ok(got)
 }
 
 #[cfg(test)]
