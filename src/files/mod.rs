@@ -44,18 +44,12 @@ pub struct Served {
     /// Strong validator: content hash for generated content, size and
     /// modification time for disk files.
     pub etag: String,
+    /// The planned device the path belongs to (its config, or its
+    /// credential; an unplanned credential keeps its device id), for the ledger.
+    pub device: Option<String>,
 }
 
 impl Served {
-    /// The planned device a path belongs to, for the ledger.
-    pub fn device(&self) -> Option<String> {
-        match &self.kind {
-            Kind::Config { device } => Some(device.clone()),
-            Kind::Credential { device_id } => Some(device_id.clone()),
-            Kind::Bootstrap | Kind::File => None,
-        }
-    }
-
     pub fn begin(
         &self,
         ledger: &Arc<Ledger>,
@@ -63,7 +57,7 @@ impl Served {
         proto: Proto,
         total: u64,
     ) -> TransferHandle {
-        ledger.begin(client, proto, &self.path, self.device(), total)
+        ledger.begin(client, proto, &self.path, self.device.clone(), total)
     }
 }
 
@@ -152,7 +146,17 @@ impl FileService {
             }
             (Content::Disk(_), None) => format!("\"f{:x}\"", opened.len),
         };
+        let device = match &target.kind {
+            Kind::Config { device } => Some(device.clone()),
+            Kind::Credential { device_id } => Some(
+                snap.model
+                    .device(device_id)
+                    .map_or_else(|| device_id.clone(), |(_, d)| d.name.clone()),
+            ),
+            Kind::Bootstrap | Kind::File => None,
+        };
         Ok(Served {
+            device,
             path: target.path,
             kind: target.kind,
             content: opened.content,

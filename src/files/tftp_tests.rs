@@ -139,6 +139,9 @@ async fn serves_files_with_and_without_options() {
         assert_eq!(done.len(), 3);
         if done.iter().all(|t| t.outcome == Outcome::Complete) {
             assert!(done.iter().all(|t| t.bytes == t.total), "{done:?}");
+            let cfg = done.iter().find(|t| t.path == "configs/leaf1.cfg");
+            assert_eq!(cfg.and_then(|t| t.device.as_deref()), Some("leaf1"));
+            assert!(done.iter().all(|t| t.client.ip().is_loopback()));
             break;
         }
         assert!(
