@@ -269,3 +269,33 @@ fn a_client_that_vanishes_mid_transfer_is_cleaned_up() {
     // The server still serves.
     assert_eq!(curl_tftp(&d, "configs/leaf1.cfg", &[]).0, Some(0));
 }
+
+#[test]
+fn a_file_removed_mid_transfer_arrives_whole_and_is_then_not_found() {
+    let d = Daemon::start("open", 16 * 1024 * 1024);
+    let image = d.file(IMAGE);
+    let port = d.tftp_port.to_string();
+    let local = d.path("removed.out");
+    let mut child = Command::new("atftp")
+        .args([
+            "-g",
+            "-r",
+            IMAGE,
+            "-l",
+            local.to_str().expect("utf8"),
+            "127.0.0.1",
+            &port,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("atftp");
+    d.wait_metrics(20, "a tftp transfer in progress", |d| {
+        d.metric("ztpd_files_transfers_active{proto=\"tftp\"}") == 1
+            && d.metric("ztpd_files_bytes_total{proto=\"tftp\"}") > 0
+    });
+    std::fs::remove_file(d.path("files").join(IMAGE)).expect("remove image");
+    assert!(child.wait().expect("wait").success());
+    assert!(read(&local) == image, "the open transfer keeps its content");
+    assert_eq!(curl_tftp(&d, IMAGE, &[]).0, Some(CURL_TFTP_NOT_FOUND));
+}
