@@ -12,6 +12,10 @@
 //! keeps at most one window of blocks in memory and reads the file as the
 //! client acknowledges; it gives up after [`MAX_RETRIES`] silent timeouts, so
 //! a client that vanishes is cleaned up and marked aborted in the ledger.
+//!
+//! Reflection: a spoofed RRQ can make us send at most one block (lockstep)
+//! or one OACK (options), each retransmitted [`MAX_RETRIES`] times; a whole
+//! window goes out only after the client proved its address by acking the OACK.
 
 use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
