@@ -15,7 +15,8 @@ pub fn router(shared: Shared) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(crate::files::http::routes())
-        .with_state(shared)
+        .with_state(shared.clone())
+        .merge(crate::api::router(shared))
 }
 
 pub async fn serve(

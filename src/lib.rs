@@ -3,6 +3,7 @@
 //! Data flows plan files -> [`plan`] model -> [`snapshot`] -> services.
 //! See `docs/architecture.md`.
 
+pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod daemon;
@@ -11,7 +12,9 @@ pub mod files;
 pub mod http;
 pub mod metrics;
 pub mod plan;
+pub mod reload;
 pub mod settings;
 pub mod snapshot;
 pub mod template;
 pub mod vendor;
+pub mod watch;
