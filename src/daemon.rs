@@ -99,15 +99,29 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
 
     let http_addr = resolved.settings.listen.http;
     let snapshot = SnapshotHandle::new(first);
+    let status: SharedStatus =
+        Arc::new(RwLock::new(ReloadStatus::initial(snapshot.load().version)));
+    let (changed_tx, changed_rx) = watch::channel(snapshot.load().version);
+    let mut metrics: Vec<Arc<dyn MetricsSource>> = Vec::new();
+
+    let state =
+        crate::state::StateStore::open(&resolved.state_dir(), resolved.settings.state.durability)?;
+    let dhcp = crate::dhcp::server::DhcpService::prepare(&resolved, &snapshot, &state)?;
+    if let Some(d) = &dhcp {
+        metrics.push(d.metrics());
+    }
     // The lead replaces NoFacts with leases, approvals and SAS verification.
     let files = Arc::new(FileService::new(
         snapshot.clone(),
         Arc::new(files::access::NoFacts),
     ));
-    let metrics: Vec<Arc<dyn MetricsSource>> = vec![files.ledger.clone()];
-    let status: SharedStatus =
-        Arc::new(RwLock::new(ReloadStatus::initial(snapshot.load().version)));
-    let (changed_tx, changed_rx) = watch::channel(snapshot.load().version);
+    metrics.push(files.ledger.clone());
+    let tftp_addr = resolved.settings.listen.tftp;
+    let tftp_socket = tokio::net::UdpSocket::bind(tftp_addr)
+        .await
+        .map_err(|e| bind_error("listen.tftp", tftp_addr, e))?;
+    tracing::info!(addr = %tftp_socket.local_addr()?, "tftp listening");
+
     let shared = Shared {
         snapshot: snapshot.clone(),
         metrics: Arc::new(metrics),
@@ -116,22 +130,9 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         token: Arc::new(token),
         changed: changed_rx,
     };
-    let tftp_addr = resolved.settings.listen.tftp;
-    let tftp_socket = tokio::net::UdpSocket::bind(tftp_addr)
-        .await
-        .map_err(|e| bind_error("listen.tftp", tftp_addr, e))?;
-    tracing::info!(addr = %tftp_socket.local_addr()?, "tftp listening");
 
-    let http_listener = tokio::net::TcpListener::bind(http_addr)
-        .await
-        .map_err(|e| bind_error("listen.http", http_addr, e))?;
-    tracing::info!(addr = %http_listener.local_addr()?, "http listening");
-
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(http::serve(http_listener, shared.clone(), shutdown.clone()));
-    tasks.spawn(files::tftp::serve(tftp_socket, files, shutdown.clone()));
-
-    // Reload requests: watcher events and SIGHUP. Capacity 1: a pending
+    // Reload requests (set up before HTTP answers, so readiness means
+    // edits are watched): watcher events and SIGHUP. Capacity 1: a pending
     // request already covers any later change.
     let (reload_tx, reload_rx) = mpsc::channel(1);
     let reloader = Arc::new(Reloader {
@@ -147,6 +148,18 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         reload_tx.clone(),
     );
     spawn_sighup(reload_tx);
+
+    let http_listener = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .map_err(|e| bind_error("listen.http", http_addr, e))?;
+    tracing::info!(addr = %http_listener.local_addr()?, "http listening");
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(http::serve(http_listener, shared.clone(), shutdown.clone()));
+    if let Some(d) = dhcp {
+        tasks.spawn(d.run(shutdown.clone()));
+    }
+    tasks.spawn(files::tftp::serve(tftp_socket, files, shutdown.clone()));
 
     wait_for_signal(&shutdown).await;
     let drain = async {

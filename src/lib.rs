@@ -6,7 +6,9 @@
 pub mod api;
 pub mod cli;
 pub mod commands;
+pub mod credentials;
 pub mod daemon;
+pub mod dhcp;
 pub mod duration;
 pub mod files;
 pub mod http;
@@ -15,6 +17,8 @@ pub mod plan;
 pub mod reload;
 pub mod settings;
 pub mod snapshot;
+pub mod state;
 pub mod template;
 pub mod vendor;
 pub mod watch;
+pub mod ztp;
