@@ -151,13 +151,19 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         reload_tx.clone(),
     );
     spawn_sighup(reload_tx);
-    // hub.toml is part of what a reload re-reads.
+    // hub.toml and device functions are part of what a reload re-reads:
+    // refresh the hub, then bring the credentials in step.
+    sync_credentials(&facts);
     let mut changed = shared.changed.clone();
-    let hub_facts = facts.clone();
+    let keeper_facts = facts.clone();
     tokio::spawn(async move {
         while changed.changed().await.is_ok() {
-            let f = hub_facts.clone();
-            let _ = tokio::task::spawn_blocking(move || f.reload_hub()).await;
+            let f = keeper_facts.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                f.reload_hub();
+                sync_credentials(&f);
+            })
+            .await;
         }
     });
 
@@ -185,6 +191,33 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         tracing::warn!("services did not stop within {SHUTDOWN_GRACE:?}; exiting anyway");
     }
     Ok(())
+}
+
+/// Create missing credentials and regenerate stale ones (SPEC §6).
+fn sync_credentials(facts: &DaemonFacts) {
+    let Some(hub) = facts.hub.read().ok().and_then(|h| h.clone()) else {
+        tracing::warn!("no usable hub settings: device credentials not created");
+        return;
+    };
+    let snap = facts.snapshot.load();
+    match crate::credentials::keeper::sync(&snap, &hub) {
+        Ok(s) => {
+            if !s.created.is_empty() {
+                tracing::info!(
+                    count = s.created.len(),
+                    "created device credentials: {}",
+                    s.created.join(", ")
+                );
+            }
+            for id in &s.regenerated {
+                tracing::info!(device_id = %id, "credential regenerated; device told to refresh it");
+            }
+            for (id, why) in &s.skipped {
+                tracing::warn!(device_id = %id, "credential not written: {why}");
+            }
+        }
+        Err(e) => tracing::error!("device credentials: {e}"),
+    }
 }
 
 fn spawn_sighup(tx: mpsc::Sender<()>) {
