@@ -48,6 +48,9 @@ pub enum Command {
         /// Directory of plans to serve (default: `paths.plans`).
         #[arg(long, value_name = "DIR")]
         plans: Option<PathBuf>,
+        /// How to notice edits: inotify events, polling, or off (SIGHUP only).
+        #[arg(long, value_enum, default_value_t)]
+        watch: crate::watch::WatchMode,
     },
     /// Print the rendered config and DHCP view of one device.
     Render {
@@ -65,6 +68,16 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Offline topology checks.
+    Topology {
+        #[command(subcommand)]
+        command: TopologyCommand,
+    },
+    /// Device credentials: `device_credentials/device_<id>.json` + history.
+    Credentials {
+        #[command(subcommand)]
+        action: CredentialsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +89,37 @@ pub enum PlanCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopologyCommand {
+    /// Compare a reported neighbour table with the plan; exit 0 all match, 1 problems, 78 invalid input.
+    Diff {
+        plan: PathBuf,
+        /// `[{"device", "model", "neighbors": [{"local_port", "remote_device", "remote_port"}]}]`
+        #[arg(value_name = "REPORTED.json")]
+        reported: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Create one device credential (a device keeps its name if it had one).
+    Create {
+        /// The device id (factory serial), `[A-Za-z0-9._-]+`.
+        #[arg(required_unless_present = "new", conflicts_with = "new")]
+        device_id: Option<String>,
+        /// Make a simulated device id (SHA-1 hex digest of random bytes).
+        #[arg(long)]
+        new: bool,
+        /// Device function: `templates/device_function/<NAME>.toml`.
+        #[arg(long, value_name = "NAME", default_value = "default")]
+        function: String,
+    },
+    /// Rewrite every existing credential, keeping each device's name.
+    Regenerate,
 }
 
 pub fn main() -> ExitCode {
@@ -90,9 +134,9 @@ pub fn main() -> ExitCode {
         } => with_settings(config, &plans, |r| {
             crate::commands::validate::run(r, &plans, format, deny_warnings)
         }),
-        Command::Run { plans } => {
+        Command::Run { plans, watch } => {
             let args: Vec<PathBuf> = plans.into_iter().collect();
-            with_settings(config, &args, |r| run(r, &args))
+            with_settings(config, &args, |r| run(r, &args, watch))
         }
         Command::Render { plan, device } => {
             with_settings(config, std::slice::from_ref(&plan), |r| {
@@ -103,6 +147,19 @@ pub fn main() -> ExitCode {
             command: PlanCommand::Diff { old, new, format },
         } => with_settings(config, &[new.clone(), old.clone()], |r| {
             crate::commands::plan_diff::run(r, &old, &new, format)
+        }),
+        Command::Topology {
+            command:
+                TopologyCommand::Diff {
+                    plan,
+                    reported,
+                    format,
+                },
+        } => with_settings(config, std::slice::from_ref(&plan), |r| {
+            crate::commands::topology::run(r, &plan, &reported, format)
+        }),
+        Command::Credentials { action } => with_settings(config, &[], |r| {
+            crate::commands::credentials::run(r, action)
         }),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ztpd", &mut std::io::stdout());
@@ -166,7 +223,7 @@ fn init_tracing() {
         .try_init();
 }
 
-fn run(resolved: &Resolved, plans: &[PathBuf]) -> ExitCode {
+fn run(resolved: &Resolved, plans: &[PathBuf], watch: crate::watch::WatchMode) -> ExitCode {
     let loaded = crate::plan::load(resolved, plans);
     if loaded.diagnostics.has_errors() {
         eprint!(
@@ -190,7 +247,14 @@ fn run(resolved: &Resolved, plans: &[PathBuf]) -> ExitCode {
         );
     }
     let first = crate::snapshot::Snapshot::from_loaded(resolved.clone(), loaded, 1);
-    match crate::daemon::block_on_run(resolved.clone(), first) {
+    match crate::daemon::block_on_run(
+        resolved.clone(),
+        first,
+        crate::daemon::RunOptions {
+            plan_args: plans.to_vec(),
+            watch,
+        },
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

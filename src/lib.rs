@@ -3,16 +3,21 @@
 //! Data flows plan files -> [`plan`] model -> [`snapshot`] -> services.
 //! See `docs/architecture.md`.
 
+pub mod api;
 pub mod cli;
 pub mod commands;
+pub mod credentials;
 pub mod daemon;
 pub mod dhcp;
 pub mod duration;
 pub mod http;
 pub mod metrics;
 pub mod plan;
+pub mod reload;
 pub mod settings;
 pub mod snapshot;
 pub mod state;
 pub mod template;
 pub mod vendor;
+pub mod watch;
+pub mod ztp;
