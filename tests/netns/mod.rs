@@ -202,6 +202,27 @@ impl Lab {
         }
     }
 
+    /// Append TOML to the plan (the daemon's watcher reloads it) and wait
+    /// until the log says a reload happened.
+    pub fn append_to_plan(&self, toml: &str) {
+        let plan = self.path("plans/t.toml");
+        let mut text = fs::read_to_string(&plan).expect("read plan");
+        text.push_str(toml);
+        let tmp = self.path("plans/.t.toml.tmp");
+        fs::write(&tmp, text).expect("write plan");
+        fs::rename(&tmp, &plan).expect("replace plan");
+        let log = self.path(&format!("ztpd-{}.log", self.runs.get()));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("reloaded plans") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no reload after 30 s:\n{text}");
+            std::thread::sleep(POLL);
+        }
+    }
+
     /// SIGKILL (`kill`) or SIGTERM, then wait for the process.
     pub fn stop(&mut self, kill: bool) {
         if let Some(mut c) = self.child.take() {
