@@ -18,6 +18,8 @@ pub struct Snapshot {
     pub model: Model,
     /// Rendered config text by device name (devices whose model has a template).
     pub configs: BTreeMap<String, String>,
+    /// Rendered bootstrap scripts by profile name, served as `bootstrap/<profile>`.
+    pub bootstrap: BTreeMap<String, String>,
     /// Monotonic version, bumped on every successful reload.
     pub version: u64,
 }
@@ -29,6 +31,7 @@ impl Snapshot {
             resolved,
             model: loaded.model,
             configs: loaded.configs,
+            bootstrap: BTreeMap::new(),
             version,
         }
     }
@@ -38,6 +41,7 @@ impl Snapshot {
             resolved,
             model: Model::default(),
             configs: BTreeMap::new(),
+            bootstrap: BTreeMap::new(),
             version: 0,
         }
     }
