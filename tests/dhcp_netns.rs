@@ -220,7 +220,7 @@ fn starvation_flood_exhausts_the_pool_but_planned_devices_are_served() {
             .server_id(SERVER.parse().unwrap());
         relay.send_to(&r.encode(), server).expect("send request");
     }
-    let acked = netns::collect(&relay)
+    let acked = netns::collect_n(&relay, offers.len(), std::time::Duration::from_secs(20))
         .iter()
         .filter(|(_, r)| r.msg_type() == Some(MessageType::Ack) && in_pool(&r.yiaddr.to_string()))
         .count();

@@ -176,7 +176,10 @@ fn broken_edits_keep_the_last_good_plan_serving() {
             "{what}: a broken edit must not replace the snapshot"
         );
         let (http_code, cfg) = d.get("/files/configs/leaf1.cfg");
-        assert_eq!(http_code, 200, "{what}: the last good config is still served");
+        assert_eq!(
+            http_code, 200,
+            "{what}: the last good config is still served"
+        );
         assert!(cfg.contains("router bgp 65011"), "{what}: {cfg}");
         let errors = s["last_reload"]["diagnostics"]["errors"]
             .as_array()

@@ -270,10 +270,12 @@ impl Lab {
             "-f",
             "-q",
             "-n",
+            // Five tries two seconds apart: a loaded CI disk can make the
+            // fsync before an ACK slow.
             "-t",
-            "4",
+            "5",
             "-T",
-            "1",
+            "2",
             "-s",
         ];
         let s = script.to_str()?;
@@ -322,9 +324,9 @@ impl Lab {
                 "-f",
                 "-R",
                 "-t",
-                "4",
+                "5",
                 "-T",
-                "1",
+                "2",
                 "-s",
             ])
             .arg(&script)
@@ -495,6 +497,17 @@ pub fn collect(sock: &UdpSocket) -> Vec<(u32, DecodedReply)> {
         if let Some(r) = DecodedReply::decode(&buf[..n]) {
             out.push((xid, r));
         }
+    }
+    out
+}
+
+/// Replies until `n` arrived or `within` passed: for ACKs, which wait for a
+/// disk commit that a loaded machine can make slow.
+pub fn collect_n(sock: &UdpSocket, n: usize, within: Duration) -> Vec<(u32, DecodedReply)> {
+    let deadline = Instant::now() + within;
+    let mut out = Vec::new();
+    while out.len() < n && Instant::now() < deadline {
+        out.extend(collect(sock));
     }
     out
 }
