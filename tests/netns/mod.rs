@@ -395,6 +395,11 @@ impl Lab {
             }
             std::thread::sleep(POLL);
         }
+        if !accept && target.exists() {
+            // The script has failed; dhclient sends DHCPDECLINE after it, so
+            // stopping it now would race with that send.
+            self.wait_metric("ztpd_dhcp_received_total{type=\"decline\"}", 1);
+        }
         // SAFETY: terminating our own child by pid.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let _ = child.wait();
@@ -423,9 +428,9 @@ impl Lab {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
-    /// Poll `/metrics` until `name` reaches `min` (10 s at most).
+    /// Poll `/metrics` until `name` reaches `min` (20 s at most).
     pub fn wait_metric(&self, name: &str, min: u64) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let m = self.metrics();
             if metric(&m, name) >= min {
