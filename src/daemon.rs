@@ -34,6 +34,8 @@ pub struct Shared {
     pub token: Arc<String>,
     /// Bumped after every successful reload.
     pub changed: watch::Receiver<u64>,
+    /// ZTP device states, approvals and actions.
+    pub ztp: Arc<crate::ztp::Ztp>,
 }
 
 /// Options of `ztpd run` beyond the settings file.
@@ -94,6 +96,8 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     let token = crate::api::load_or_create_token(&token_path)
         .with_context(|| format!("cannot create the operator token {}", token_path.display()))?;
 
+    let ztp = crate::ztp::Ztp::open(&resolved).context("cannot open the ZTP state")?;
+
     let http_addr = resolved.settings.listen.http;
     let snapshot = SnapshotHandle::new(first);
     let status: SharedStatus =
@@ -105,6 +109,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         status: status.clone(),
         token: Arc::new(token),
         changed: changed_rx,
+        ztp,
     };
 
     let http_listener = tokio::net::TcpListener::bind(http_addr)

@@ -17,3 +17,4 @@ pub mod snapshot;
 pub mod template;
 pub mod vendor;
 pub mod watch;
+pub mod ztp;
