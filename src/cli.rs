@@ -63,6 +63,18 @@ pub enum Command {
         #[command(subcommand)]
         command: PlanCommand,
     },
+    /// Device states of a running daemon (operator API).
+    Status {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Approve a device waiting in manual approval mode (name or serial).
+    Approve { device: String },
+    /// Simulated devices.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -79,6 +91,12 @@ pub enum PlanCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Simulated switches running the ZTP flow from the plan.
+    Simulate(crate::ztp::simulate::SimulateArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -107,6 +125,15 @@ pub fn main() -> ExitCode {
         } => with_settings(config, &[new.clone(), old.clone()], |r| {
             crate::commands::plan_diff::run(r, &old, &new, format)
         }),
+        Command::Status { format } => {
+            with_settings(config, &[], |r| crate::commands::operator::status(r, format))
+        }
+        Command::Approve { device } => {
+            with_settings(config, &[], |r| crate::commands::operator::approve(r, &device))
+        }
+        Command::Device {
+            command: DeviceCommand::Simulate(args),
+        } => with_settings(config, &args.plans(), |r| crate::ztp::simulate::run(r, &args)),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ztpd", &mut std::io::stdout());
             ExitCode::SUCCESS

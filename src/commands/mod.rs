@@ -1,5 +1,6 @@
 //! One module per command; `cli` only parses and dispatches.
 
+pub mod operator;
 pub mod plan_diff;
 pub mod render;
 pub mod validate;
