@@ -18,6 +18,8 @@ pub struct Snapshot {
     pub model: Model,
     /// Rendered config text by device name (devices whose model has a template).
     pub configs: BTreeMap<String, String>,
+    /// Rendered bootstrap scripts by profile name, served as `bootstrap/<profile>`.
+    pub bootstrap: BTreeMap<String, String>,
     /// Monotonic version, bumped on every successful reload.
     pub version: u64,
 }
@@ -25,10 +27,15 @@ pub struct Snapshot {
 impl Snapshot {
     /// The snapshot of a successfully loaded plan set.
     pub fn from_loaded(resolved: Resolved, loaded: crate::plan::Loaded, version: u64) -> Self {
+        let (bootstrap, problems) = crate::ztp::bootstrap::render_all(&resolved, &loaded.model);
+        for p in problems {
+            tracing::warn!("{p}");
+        }
         Snapshot {
             resolved,
             model: loaded.model,
             configs: loaded.configs,
+            bootstrap,
             version,
         }
     }
@@ -38,6 +45,7 @@ impl Snapshot {
             resolved,
             model: Model::default(),
             configs: BTreeMap::new(),
+            bootstrap: BTreeMap::new(),
             version: 0,
         }
     }
