@@ -8,11 +8,10 @@ pub mod db;
 pub mod hello;
 pub mod simulate;
 pub mod state;
-pub mod topology_stub;
+pub mod topology;
 
-/// The topology engine. Until the creds branch (`ztp::topology`) is merged
-/// this points at a small stand-in with the same signature.
-pub use topology_stub as engine;
+/// The topology engine (one pure function, also behind `ztpd topology diff`).
+pub use topology as engine;
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
