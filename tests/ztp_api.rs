@@ -148,7 +148,10 @@ fn mismatch_is_409_with_problems_and_in_topology() {
     assert_eq!(v["state"], "topology_mismatch");
     assert_eq!(v["device"], "leaf2");
     let problems = v["problems"].as_array().unwrap();
-    assert!(!problems.is_empty());
+    assert_eq!(problems.len(), 1, "{v}");
+    assert_eq!(problems[0]["kind"], "wrong_port", "{v}");
+    assert_eq!(problems[0]["observed"], json!({"device": "leaf2", "port": "Ethernet50"}));
+    assert_eq!(problems[0]["expected"], json!({"device": "leaf2", "port": "Ethernet49"}));
     for p in problems {
         assert_problem_shape(p);
     }
@@ -416,4 +419,23 @@ fn a_roots_report_vouches_for_a_device_without_lldp() {
     assert_eq!(post_from("127.0.0.11", &d, "/ztp/v1/devices/JPE87654321/progress", p).0, 200);
     let (_, topo) = d.api("/api/v1/topology");
     assert!(topo["observed"].as_array().unwrap().iter().any(|o| o["device"] == "spine1"), "{topo}");
+}
+
+#[test]
+fn two_exchanged_cables_are_one_swap() {
+    let d = Daemon::start(FIXTURE, "", &[]);
+    // leaf1's uplink sits in spine1:Ethernet2 and leaf2's in spine1:Ethernet1.
+    let h1 = leaf_hello("JPE87654321", "DCS-7050SX-64", "Ethernet49", "spine1", "Ethernet2");
+    let (code, v) = d.post("/ztp/v1/hello", &h1, &[]);
+    assert_eq!(code, 409, "{v}");
+    let h2 = leaf_hello("JPE87654322", "DCS-7050SX-64", "Ethernet49", "spine1", "Ethernet1");
+    let (code, v) = d.post("/ztp/v1/hello", &h2, &[]);
+    assert_eq!(code, 409, "{v}");
+    let problems = v["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{v}");
+    assert_eq!(problems[0]["kind"], "swapped", "{v}");
+    assert!(problems[0]["other"].is_object(), "{v}");
+    let (_, topo) = d.api("/api/v1/topology");
+    let kinds: Vec<&str> = topo["problems"].as_array().unwrap().iter().filter_map(|p| p["kind"].as_str()).collect();
+    assert!(kinds.contains(&"swapped"), "{topo}");
 }

@@ -2,7 +2,6 @@
 //! `GET /api/v1/topology`, `POST /api/v1/devices/<name>/approve`,
 //! `GET /api/v1/events` (server-sent events).
 
-use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -48,7 +47,7 @@ pub async fn devices(State(shared): State<Shared>) -> Json<Value> {
 }
 
 /// Reports the daemon holds: each device's last hello and each root's report.
-fn reports(shared: &Shared) -> Vec<Reported> {
+pub fn stored_reports(shared: &Shared) -> Vec<Reported> {
     let snap = shared.snapshot.load();
     let records = shared.ztp.tracker.all();
     snap.model
@@ -95,29 +94,19 @@ pub async fn topology(State(shared): State<Shared>) -> Json<Value> {
         .flat_map(|s| s.links.iter())
         .map(|l| json!({"a": l.a.to_string(), "b": l.b.to_string()}))
         .collect();
-    let reports = reports(&shared);
+    let reports = stored_reports(&shared);
     let observed: Vec<Value> = reports
         .iter()
         .map(|r| json!({"device": r.device, "model": r.model, "neighbors": r.neighbors}))
         .collect();
     let topo = PlannedTopology::from_model(&snap.model);
-    let mut problems: Vec<Value> = match engine::diff(&topo, &reports) {
+    let problems: Vec<Value> = match engine::diff(&topo, &reports) {
         Ok(p) => p.iter().filter_map(|p| serde_json::to_value(p).ok()).collect(),
         Err(e) => {
             tracing::warn!("topology of stored reports: {e}");
             Vec::new()
         }
     };
-    // Problems a device was refused with stay visible even if its report
-    // is no longer the latest word (one per distinct problem).
-    let mut seen: BTreeSet<String> = problems.iter().map(|p| p.to_string()).collect();
-    for r in records.values() {
-        for p in &r.problems {
-            if seen.insert(p.to_string()) && !problems.contains(p) {
-                problems.push(p.clone());
-            }
-        }
-    }
     Json(json!({
         "planned": {"devices": devices, "links": links},
         "observed": observed,

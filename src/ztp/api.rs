@@ -82,25 +82,13 @@ async fn commit<T>(
     }
 }
 
-/// What root devices reported, as topology reports.
-fn root_reports(shared: &Shared) -> Vec<Reported> {
-    let snap = shared.snapshot.load();
-    snap.model
-        .devices()
-        .filter(|(_, d)| d.role == Role::Root)
-        .filter_map(|(_, d)| {
-            let r = shared.ztp.tracker.get(&d.name)?;
-            let neighbors = r
-                .observed
-                .iter()
-                .filter_map(|n| serde_json::from_value(n.clone()).ok())
-                .collect::<Vec<_>>();
-            (!neighbors.is_empty()).then(|| Reported {
-                device: d.name.clone(),
-                model: None,
-                neighbors,
-            })
-        })
+/// What the other devices said (their last hello, a root's report), as
+/// topology reports: a cable is judged from both ends, so two exchanged
+/// cables read as one swap.
+fn other_reports(shared: &Shared, me: &str) -> Vec<Reported> {
+    crate::api::devices::stored_reports(shared)
+        .into_iter()
+        .filter(|r| r.device != me)
         .collect()
 }
 
@@ -134,7 +122,7 @@ async fn hello_handler(
         &snap.model,
         &name,
         &h,
-        &root_reports(&shared),
+        &other_reports(&shared, &name),
         approved_before,
         site.approval,
     ) {

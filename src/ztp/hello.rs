@@ -204,12 +204,12 @@ pub fn touches(p: &serde_json::Value, device: &str) -> bool {
 }
 
 /// Decide a hello of planned device `name`: the topology engine on its own
-/// report plus what root devices reported, keeping the problems that touch it.
+/// report plus what other devices reported, keeping the problems that touch it.
 pub fn decide(
     model: &Model,
     name: &str,
     hello: &Hello,
-    root_reports: &[Reported],
+    other_reports: &[Reported],
     approved_before: bool,
     mode: ApprovalMode,
 ) -> Result<Outcome, String> {
@@ -219,7 +219,7 @@ pub fn decide(
         model: Some(hello.model.clone()),
         neighbors: hello.neighbors.clone(),
     }];
-    reports.extend(root_reports.iter().filter(|r| r.device != name).cloned());
+    reports.extend(other_reports.iter().filter(|r| r.device != name).cloned());
     let problems = engine::diff(&topo, &reports).map_err(|e| e.to_string())?;
     let mine: Vec<serde_json::Value> = problems
         .iter()
