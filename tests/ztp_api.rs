@@ -93,6 +93,7 @@ fn iot_device_gets_a_credential_url() {
         )
     );
     assert!(v.get("image_url").is_none());
+    assert!(v.get("config_url").is_none(), "a sensor has no config: {v}");
 }
 
 #[test]

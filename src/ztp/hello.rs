@@ -243,7 +243,10 @@ pub fn approved_body(snap: &Snapshot, name: &str, http_port: u16) -> serde_json:
     };
     let base = format!("http://{}:{http_port}/files", site.server_ip);
     let m = site.model_of(d);
-    out["config_url"] = format!("{base}/configs/{}.cfg", d.name).into();
+    // Devices whose model has no template (sensors) have no config to fetch.
+    if snap.configs.contains_key(&d.name) {
+        out["config_url"] = format!("{base}/configs/{}.cfg", d.name).into();
+    }
     if let Some(sw) = &m.software {
         out["image_url"] = format!("{base}/{}", sw.image).into();
         out["image_version"] = sw.version.clone().into();
