@@ -166,15 +166,17 @@ pub fn main() -> ExitCode {
         } => with_settings(config, &[new.clone(), old.clone()], |r| {
             crate::commands::plan_diff::run(r, &old, &new, format)
         }),
-        Command::Status { format } => {
-            with_settings(config, &[], |r| crate::commands::operator::status(r, format))
-        }
-        Command::Approve { device } => {
-            with_settings(config, &[], |r| crate::commands::operator::approve(r, &device))
-        }
+        Command::Status { format } => with_settings(config, &[], |r| {
+            crate::commands::operator::status(r, format)
+        }),
+        Command::Approve { device } => with_settings(config, &[], |r| {
+            crate::commands::operator::approve(r, &device)
+        }),
         Command::Device {
             command: DeviceCommand::Simulate(args),
-        } => with_settings(config, &args.plans(), |r| crate::ztp::simulate::run(r, &args)),
+        } => with_settings(config, &args.plans(), |r| {
+            crate::ztp::simulate::run(r, &args)
+        }),
         Command::Topology {
             command:
                 TopologyCommand::Diff {

@@ -21,7 +21,13 @@ fn leaf_hello(serial: &str, model: &str, local: &str, peer: &str, peer_port: &st
 }
 
 fn leaf1_ok() -> String {
-    leaf_hello("JPE87654321", "DCS-7050SX-64", "Ethernet49", "spine1", "Ethernet1")
+    leaf_hello(
+        "JPE87654321",
+        "DCS-7050SX-64",
+        "Ethernet49",
+        "spine1",
+        "Ethernet1",
+    )
 }
 
 fn device(d: &Daemon, name: &str) -> Value {
@@ -111,7 +117,10 @@ fn manual_mode_waits_for_approval_then_approves() {
         &[],
     );
     assert_eq!(code, 409, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("pending_approval"), "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("pending_approval"),
+        "{v}"
+    );
     // The operator API needs the token.
     let (code, _) = d.post("/api/v1/devices/leaf1/approve", "", &[]);
     assert_eq!(code, 401);
@@ -127,7 +136,13 @@ fn manual_mode_waits_for_approval_then_approves() {
     let (code, v) = d.api_post("/api/v1/devices/leaf2/approve", "");
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["state"], "planned");
-    let h2 = leaf_hello("JPE87654322", "DCS-7050SX-64", "Ethernet49", "spine1", "Ethernet2");
+    let h2 = leaf_hello(
+        "JPE87654322",
+        "DCS-7050SX-64",
+        "Ethernet49",
+        "spine1",
+        "Ethernet2",
+    );
     let (code, v) = d.post("/ztp/v1/hello", &h2, &[]);
     assert_eq!(code, 200, "{v}");
 }
@@ -143,7 +158,13 @@ fn assert_problem_shape(p: &Value) {
 fn mismatch_is_409_with_problems_and_in_topology() {
     let d = Daemon::start(FIXTURE, "", &[]);
     // leaf2's uplink is in Ethernet50 instead of Ethernet49.
-    let h = leaf_hello("JPE87654322", "DCS-7050SX-64", "Ethernet50", "spine1", "Ethernet2");
+    let h = leaf_hello(
+        "JPE87654322",
+        "DCS-7050SX-64",
+        "Ethernet50",
+        "spine1",
+        "Ethernet2",
+    );
     let (code, v) = d.post("/ztp/v1/hello", &h, &[]);
     assert_eq!(code, 409, "{v}");
     assert_eq!(v["state"], "topology_mismatch");
@@ -151,28 +172,60 @@ fn mismatch_is_409_with_problems_and_in_topology() {
     let problems = v["problems"].as_array().unwrap();
     assert_eq!(problems.len(), 1, "{v}");
     assert_eq!(problems[0]["kind"], "wrong_port", "{v}");
-    assert_eq!(problems[0]["observed"], json!({"device": "leaf2", "port": "Ethernet50"}));
-    assert_eq!(problems[0]["expected"], json!({"device": "leaf2", "port": "Ethernet49"}));
+    assert_eq!(
+        problems[0]["observed"],
+        json!({"device": "leaf2", "port": "Ethernet50"})
+    );
+    assert_eq!(
+        problems[0]["expected"],
+        json!({"device": "leaf2", "port": "Ethernet49"})
+    );
     for p in problems {
         assert_problem_shape(p);
     }
-    assert!(problems.iter().all(|p| p["device"] == "leaf2" || p["expected"]["device"] == "leaf2" || p["observed"]["device"] == "leaf2"), "{v}");
+    assert!(
+        problems.iter().all(|p| p["device"] == "leaf2"
+            || p["expected"]["device"] == "leaf2"
+            || p["observed"]["device"] == "leaf2"),
+        "{v}"
+    );
     let dev = device(&d, "leaf2");
     assert_eq!(dev["state"], "topology_mismatch");
     assert_eq!(&dev["problems"], &v["problems"]);
     let (code, topo) = d.api("/api/v1/topology");
     assert_eq!(code, 200);
     assert_eq!(topo["planned"]["links"].as_array().unwrap().len(), 2);
-    assert!(topo["planned"]["devices"].as_array().unwrap().iter().any(|x| x["name"] == "leaf2" && x["state"] == "topology_mismatch"));
-    assert!(topo["observed"].as_array().unwrap().iter().any(|o| o["device"] == "leaf2"));
+    assert!(topo["planned"]["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["name"] == "leaf2" && x["state"] == "topology_mismatch"));
+    assert!(topo["observed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["device"] == "leaf2"));
     for p in problems {
-        assert!(topo["problems"].as_array().unwrap().contains(p), "{p} not in {topo}");
+        assert!(
+            topo["problems"].as_array().unwrap().contains(p),
+            "{p} not in {topo}"
+        );
     }
     // Progress after a refusal is refused too.
-    let (code, _) = d.post("/ztp/v1/devices/JPE87654322/progress", r#"{"stage":"installing"}"#, &[]);
+    let (code, _) = d.post(
+        "/ztp/v1/devices/JPE87654322/progress",
+        r#"{"stage":"installing"}"#,
+        &[],
+    );
     assert_eq!(code, 409);
     // Cabled right, the same box is approved.
-    let h = leaf_hello("JPE87654322", "DCS-7050SX-64", "Ethernet49", "spine1", "Ethernet2");
+    let h = leaf_hello(
+        "JPE87654322",
+        "DCS-7050SX-64",
+        "Ethernet49",
+        "spine1",
+        "Ethernet2",
+    );
     let (code, v) = d.post("/ztp/v1/hello", &h, &[]);
     assert_eq!(code, 200, "{v}");
     assert_eq!(device(&d, "leaf2")["problems"], json!([]));
@@ -181,7 +234,13 @@ fn mismatch_is_409_with_problems_and_in_topology() {
 #[test]
 fn wrong_model_is_a_wrong_model_problem() {
     let d = Daemon::start(FIXTURE, "", &[]);
-    let h = leaf_hello("JPE87654321", "DCS-7280SR-48C6", "Ethernet49", "spine1", "Ethernet1");
+    let h = leaf_hello(
+        "JPE87654321",
+        "DCS-7280SR-48C6",
+        "Ethernet49",
+        "spine1",
+        "Ethernet1",
+    );
     let (code, v) = d.post("/ztp/v1/hello", &h, &[]);
     assert_eq!(code, 409, "{v}");
     let p = &v["problems"][0];
@@ -197,7 +256,13 @@ fn unknown_and_malformed_are_4xx_and_change_nothing() {
     assert_eq!(code, 200);
     let before = d.api("/api/v1/devices").1;
 
-    let unknown = leaf_hello("NOPE0001", "DCS-7050SX-64", "Ethernet49", "spine1", "Ethernet1");
+    let unknown = leaf_hello(
+        "NOPE0001",
+        "DCS-7050SX-64",
+        "Ethernet49",
+        "spine1",
+        "Ethernet1",
+    );
     let (code, v) = d.post("/ztp/v1/hello", &unknown, &[]);
     assert_eq!(code, 404, "{v}");
     assert!(v["error"].as_str().unwrap().contains("NOPE0001"), "{v}");
@@ -219,24 +284,44 @@ fn unknown_and_malformed_are_4xx_and_change_nothing() {
     for (body, want) in &bad {
         let (code, v) = d.post("/ztp/v1/hello", body, &[]);
         assert_eq!(code, 400, "{body}: {v}");
-        assert!(v["error"].as_str().unwrap_or("").contains(want), "{body}: {v}");
+        assert!(
+            v["error"].as_str().unwrap_or("").contains(want),
+            "{body}: {v}"
+        );
     }
     // Oversized body: refused before parsing.
-    let huge = format!(r#"{{"serial":"JPE87654321","model":"{}","neighbors":[]}}"#, "y".repeat(300_000));
+    let huge = format!(
+        r#"{{"serial":"JPE87654321","model":"{}","neighbors":[]}}"#,
+        "y".repeat(300_000)
+    );
     let (code, _) = d.post("/ztp/v1/hello", &huge, &[]);
     assert_eq!(code, 413);
     for (path, body) in [
-        ("/ztp/v1/devices/JPE87654321/progress", "{\"stage\":\"exploding\"}"),
-        ("/ztp/v1/devices/JPE87654321/progress", "{\"stage\":\"installing\",\"percent\":400}"),
+        (
+            "/ztp/v1/devices/JPE87654321/progress",
+            "{\"stage\":\"exploding\"}",
+        ),
+        (
+            "/ztp/v1/devices/JPE87654321/progress",
+            "{\"stage\":\"installing\",\"percent\":400}",
+        ),
         ("/ztp/v1/devices/JPE87654321/progress", "nope"),
         ("/ztp/v1/neighbors", "{\"reporter\":\"JPE12345678\"}"),
     ] {
         let (code, v) = d.post(path, body, &[]);
         assert_eq!(code, 400, "{path} {body}: {v}");
     }
-    let (code, _) = d.post("/ztp/v1/devices/NOPE0001/progress", "{\"stage\":\"installing\"}", &[]);
+    let (code, _) = d.post(
+        "/ztp/v1/devices/NOPE0001/progress",
+        "{\"stage\":\"installing\"}",
+        &[],
+    );
     assert_eq!(code, 404);
-    assert_eq!(d.api("/api/v1/devices").1, before, "a refused request changed state");
+    assert_eq!(
+        d.api("/api/v1/devices").1,
+        before,
+        "a refused request changed state"
+    );
 }
 
 #[test]
@@ -245,11 +330,19 @@ fn vendor_serial_headers_identify_the_device() {
     let body = json!({"model": "DCS-7050SX-64", "neighbors": [
         {"local_port": "Ethernet49", "remote_device": "spine1", "remote_port": "Ethernet1"}]});
     for header in ["SERIAL-NUMBER", "CUMULUS-SERIAL", "ONIE-SERIAL-NUMBER"] {
-        let (code, v) = d.post("/ztp/v1/hello", &body.to_string(), &[(header, "JPE87654321")]);
+        let (code, v) = d.post(
+            "/ztp/v1/hello",
+            &body.to_string(),
+            &[(header, "JPE87654321")],
+        );
         assert_eq!(code, 200, "{header}: {v}");
         assert_eq!(v["device"], "leaf1");
     }
-    let (code, v) = d.post("/ztp/v1/hello", &leaf1_ok(), &[("SERIAL-NUMBER", "JPE87654322")]);
+    let (code, v) = d.post(
+        "/ztp/v1/hello",
+        &leaf1_ok(),
+        &[("SERIAL-NUMBER", "JPE87654322")],
+    );
     assert_eq!(code, 400, "{v}");
 }
 
@@ -261,23 +354,35 @@ fn progress_moves_forward_and_is_visible() {
     let (code, v) = d.post(prog, r#"{"stage":"downloading"}"#, &[]);
     assert_eq!(code, 403, "{v}");
     assert_eq!(d.post("/ztp/v1/hello", &leaf1_ok(), &[]).0, 200);
-    let (code, v) = d.post(prog, r#"{"stage":"downloading","percent":30,"message":"image"}"#, &[]);
+    let (code, v) = d.post(
+        prog,
+        r#"{"stage":"downloading","percent":30,"message":"image"}"#,
+        &[],
+    );
     assert_eq!(code, 200, "{v}");
     let dev = device(&d, "leaf1");
     assert_eq!(dev["state"], "downloading");
     assert_eq!(dev["progress"], 30);
     assert_eq!(dev["last_event"]["message"], "image");
-    assert_eq!(d.post(prog, r#"{"stage":"downloading","percent":80}"#, &[]).0, 200);
+    assert_eq!(
+        d.post(prog, r#"{"stage":"downloading","percent":80}"#, &[])
+            .0,
+        200
+    );
     assert_eq!(device(&d, "leaf1")["progress"], 80);
     assert_eq!(d.post(prog, r#"{"stage":"installing"}"#, &[]).0, 200);
     let (code, v) = d.post(prog, r#"{"stage":"downloading"}"#, &[]);
     assert_eq!(code, 409, "backwards: {v}");
     assert_eq!(d.post(prog, r#"{"stage":"rebooting"}"#, &[]).0, 200);
-    assert_eq!(d.post(prog, r#"{"stage":"deployed","percent":100}"#, &[]).0, 200);
+    assert_eq!(
+        d.post(prog, r#"{"stage":"deployed","percent":100}"#, &[]).0,
+        200
+    );
     let dev = device(&d, "leaf1");
     assert_eq!(dev["state"], "deployed");
     // Actions: nothing pending; the long-poll returns after its wait.
-    let (code, body) = common::http_get(d.http, "/ztp/v1/devices/JPE87654321/actions?wait=1", None).unwrap();
+    let (code, body) =
+        common::http_get(d.http, "/ztp/v1/devices/JPE87654321/actions?wait=1", None).unwrap();
     assert_eq!(code, 200, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["actions"], json!([]));
@@ -290,10 +395,21 @@ fn restart_keeps_each_devices_state() {
     let mut d = Daemon::start_in(dir.path(), "", &[]);
     assert_eq!(d.post("/ztp/v1/hello", &leaf1_ok(), &[]).0, 200);
     assert_eq!(
-        d.post("/ztp/v1/devices/JPE87654321/progress", r#"{"stage":"installing","percent":50}"#, &[]).0,
+        d.post(
+            "/ztp/v1/devices/JPE87654321/progress",
+            r#"{"stage":"installing","percent":50}"#,
+            &[]
+        )
+        .0,
         200
     );
-    let h = leaf_hello("JPE87654322", "DCS-7050SX-64", "Ethernet50", "spine1", "Ethernet2");
+    let h = leaf_hello(
+        "JPE87654322",
+        "DCS-7050SX-64",
+        "Ethernet50",
+        "spine1",
+        "Ethernet2",
+    );
     assert_eq!(d.post("/ztp/v1/hello", &h, &[]).0, 409);
     let before = d.api("/api/v1/devices").1;
     let (http, tftp, dhcp) = (d.http, d.tftp, d.dhcp);
@@ -305,7 +421,12 @@ fn restart_keeps_each_devices_state() {
     assert_eq!(device(&d, "leaf2")["state"], "topology_mismatch");
     // And the machine continues from there.
     assert_eq!(
-        d.post("/ztp/v1/devices/JPE87654321/progress", r#"{"stage":"deployed"}"#, &[]).0,
+        d.post(
+            "/ztp/v1/devices/JPE87654321/progress",
+            r#"{"stage":"deployed"}"#,
+            &[]
+        )
+        .0,
         200
     );
 }
@@ -317,7 +438,10 @@ fn neighbour_reports_only_from_the_roots_planned_address() {
         {"local_port": "Ethernet1", "remote_device": "leaf1", "remote_port": "Ethernet49"}]});
     let (code, v) = d.post("/ztp/v1/neighbors", &body.to_string(), &[]);
     assert_eq!(code, 403, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("planned address"), "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("planned address"),
+        "{v}"
+    );
     let body = json!({"reporter": "JPE87654321", "neighbors": []});
     let (code, v) = d.post("/ztp/v1/neighbors", &body.to_string(), &[]);
     assert_eq!(code, 403, "{v}");
@@ -409,27 +533,55 @@ fn a_roots_report_vouches_for_a_device_without_lldp() {
     let h = json!({"serial": "JPE87654321", "model": "DCS-7050SX-64", "neighbors": []});
     let (code, v) = post_from("127.0.0.11", &d, "/ztp/v1/hello", &h.to_string());
     assert_eq!(code, 200, "{v}");
-    assert_eq!(v["config_url"], format!("http://127.0.0.1:{}/files/configs/leaf1.cfg", d.http.port()));
+    assert_eq!(
+        v["config_url"],
+        format!("http://127.0.0.1:{}/files/configs/leaf1.cfg", d.http.port())
+    );
     // leaf2 has no cable the root saw, and says nothing: its link is missing.
     let h = json!({"serial": "JPE87654322", "model": "DCS-7050SX-64", "neighbors": []});
     let (code, v) = post_from("127.0.0.12", &d, "/ztp/v1/hello", &h.to_string());
     assert_eq!(code, 409, "{v}");
     // Progress only from the hello address.
     let p = r#"{"stage":"installing"}"#;
-    assert_eq!(post_from("127.0.0.12", &d, "/ztp/v1/devices/JPE87654321/progress", p).0, 403);
-    assert_eq!(post_from("127.0.0.11", &d, "/ztp/v1/devices/JPE87654321/progress", p).0, 200);
+    assert_eq!(
+        post_from("127.0.0.12", &d, "/ztp/v1/devices/JPE87654321/progress", p).0,
+        403
+    );
+    assert_eq!(
+        post_from("127.0.0.11", &d, "/ztp/v1/devices/JPE87654321/progress", p).0,
+        200
+    );
     let (_, topo) = d.api("/api/v1/topology");
-    assert!(topo["observed"].as_array().unwrap().iter().any(|o| o["device"] == "spine1"), "{topo}");
+    assert!(
+        topo["observed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["device"] == "spine1"),
+        "{topo}"
+    );
 }
 
 #[test]
 fn two_exchanged_cables_are_one_swap() {
     let d = Daemon::start(FIXTURE, "", &[]);
     // leaf1's uplink sits in spine1:Ethernet2 and leaf2's in spine1:Ethernet1.
-    let h1 = leaf_hello("JPE87654321", "DCS-7050SX-64", "Ethernet49", "spine1", "Ethernet2");
+    let h1 = leaf_hello(
+        "JPE87654321",
+        "DCS-7050SX-64",
+        "Ethernet49",
+        "spine1",
+        "Ethernet2",
+    );
     let (code, v) = d.post("/ztp/v1/hello", &h1, &[]);
     assert_eq!(code, 409, "{v}");
-    let h2 = leaf_hello("JPE87654322", "DCS-7050SX-64", "Ethernet49", "spine1", "Ethernet1");
+    let h2 = leaf_hello(
+        "JPE87654322",
+        "DCS-7050SX-64",
+        "Ethernet49",
+        "spine1",
+        "Ethernet1",
+    );
     let (code, v) = d.post("/ztp/v1/hello", &h2, &[]);
     assert_eq!(code, 409, "{v}");
     let problems = v["problems"].as_array().unwrap();
@@ -437,6 +589,11 @@ fn two_exchanged_cables_are_one_swap() {
     assert_eq!(problems[0]["kind"], "swapped", "{v}");
     assert!(problems[0]["other"].is_object(), "{v}");
     let (_, topo) = d.api("/api/v1/topology");
-    let kinds: Vec<&str> = topo["problems"].as_array().unwrap().iter().filter_map(|p| p["kind"].as_str()).collect();
+    let kinds: Vec<&str> = topo["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["kind"].as_str())
+        .collect();
     assert!(kinds.contains(&"swapped"), "{topo}");
 }

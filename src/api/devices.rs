@@ -101,7 +101,10 @@ pub async fn topology(State(shared): State<Shared>) -> Json<Value> {
         .collect();
     let topo = PlannedTopology::from_model(&snap.model);
     let problems: Vec<Value> = match engine::diff(&topo, &reports) {
-        Ok(p) => p.iter().filter_map(|p| serde_json::to_value(p).ok()).collect(),
+        Ok(p) => p
+            .iter()
+            .filter_map(|p| serde_json::to_value(p).ok())
+            .collect(),
         Err(e) => {
             tracing::warn!("topology of stored reports: {e}");
             Vec::new()
@@ -168,23 +171,16 @@ pub async fn events(
 ) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
     let rx = shared.ztp.tracker.subscribe();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(e) => {
-                    let ev = SseEvent::default()
-                        .event("device")
-                        .data(serde_json::to_string(&e).unwrap_or_default());
-                    return Some((Ok(ev), rx));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    let ev = SseEvent::default()
-                        .event("lagged")
-                        .data(format!("{{\"missed\":{n}}}"));
-                    return Some((Ok(ev), rx));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-            }
-        }
+        let ev = match rx.recv().await {
+            Ok(e) => SseEvent::default()
+                .event("device")
+                .data(serde_json::to_string(&e).unwrap_or_default()),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => SseEvent::default()
+                .event("lagged")
+                .data(format!("{{\"missed\":{n}}}")),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok(ev), rx))
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

@@ -72,9 +72,16 @@ pub fn status(r: &Resolved, format: Format) -> ExitCode {
                 "ztpd {}  snapshot {}  last reload: {}",
                 st["version"].as_str().unwrap_or("?"),
                 st["snapshot_version"],
-                if st["last_reload"]["ok"] == true { "ok" } else { "failed" }
+                if st["last_reload"]["ok"] == true {
+                    "ok"
+                } else {
+                    "failed"
+                }
             );
-            println!("{:<20} {:<24} {:<16} {:<18} {:>4}  LAST EVENT", "DEVICE", "SERIAL", "IP", "STATE", "%");
+            println!(
+                "{:<20} {:<24} {:<16} {:<18} {:>4}  LAST EVENT",
+                "DEVICE", "SERIAL", "IP", "STATE", "%"
+            );
             for d in devs.as_array().into_iter().flatten() {
                 let s = |k: &str| d[k].as_str().unwrap_or("-").to_string();
                 let pct = d["progress"].as_u64().map_or("-".into(), |p| p.to_string());
@@ -88,7 +95,11 @@ pub fn status(r: &Resolved, format: Format) -> ExitCode {
                     pct
                 );
                 for p in d["problems"].as_array().into_iter().flatten() {
-                    println!("    {}: {}", p["kind"].as_str().unwrap_or("?"), p["fix"].as_str().unwrap_or(""));
+                    println!(
+                        "    {}: {}",
+                        p["kind"].as_str().unwrap_or("?"),
+                        p["fix"].as_str().unwrap_or("")
+                    );
                 }
             }
         }
@@ -125,7 +136,10 @@ pub fn approve(r: &Resolved, device: &str) -> ExitCode {
 
 fn fail(resp: &client::Response) -> ExitCode {
     let v = resp.json();
-    let msg = v["error"].as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+    let msg = v["error"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| v.to_string());
     eprintln!("error: HTTP {}: {msg}", resp.status);
     ExitCode::FAILURE
 }

@@ -149,7 +149,10 @@ mod tests {
              "image": "images/V200.cc", "version": "V200R021", "patch": null},
             {"vendor": "arista", "serial": "JPE1", "mac": null, "image": null, "version": null, "patch": null}]});
         let text = render(BUILTIN[6].1, &ctx).unwrap();
-        assert!(text.contains("[DEVICE1]\nESN=21500101\nMAC=00-E0-FC-00-00-01\n"), "{text}");
+        assert!(
+            text.contains("[DEVICE1]\nESN=21500101\nMAC=00-E0-FC-00-00-01\n"),
+            "{text}"
+        );
         assert!(text.contains("SYSTEM-SOFTWARE=images/V200.cc"));
         assert!(text.contains("SYSTEM-CONFIG=configs/21500101.cfg"));
         assert!(!text.contains("JPE1"));
@@ -163,7 +166,10 @@ mod tests {
         assert_eq!(lines.next(), Some("#!/bin/env python"));
         let md5_line = lines.next().unwrap();
         let rest = "#!/bin/env python\nprint(1)\n";
-        let want: String = Md5::digest(rest.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let want: String = Md5::digest(rest.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(md5_line, format!("#md5sum=\"{want}\""));
         // Idempotent: the sum of a stamped script is the same.
         assert_eq!(with_poap_md5(&s), s);
@@ -173,8 +179,16 @@ mod tests {
     fn a_user_template_replaces_the_default_and_a_broken_one_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("templates/bootstrap")).unwrap();
-        std::fs::write(dir.path().join("templates/bootstrap/generic"), "echo {{ server.ztp }}\n").unwrap();
-        std::fs::write(dir.path().join("templates/bootstrap/arista"), "{{ nope.x }}").unwrap();
+        std::fs::write(
+            dir.path().join("templates/bootstrap/generic"),
+            "echo {{ server.ztp }}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("templates/bootstrap/arista"),
+            "{{ nope.x }}",
+        )
+        .unwrap();
         let r = resolved(dir.path());
         let (out, problems) = render_all(&r, &Model::default());
         assert_eq!(out["generic"], "echo http://127.0.0.1:8080/ztp/v1\n");

@@ -47,8 +47,9 @@ pub struct Response {
 
 impl Response {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&self.body).into()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(&self.body).into())
+        })
     }
 }
 
@@ -108,9 +109,10 @@ fn parse_response(buf: &[u8]) -> anyhow::Result<Response> {
         .get(9..12)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| anyhow!("bad status line"))?;
-    let chunked = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.to_ascii_lowercase().contains("chunked"));
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase().starts_with("transfer-encoding:")
+            && l.to_ascii_lowercase().contains("chunked")
+    });
     let raw = &buf[end + 4..];
     let body = if chunked { dechunk(raw)? } else { raw.to_vec() };
     Ok(Response { status, body })
@@ -145,7 +147,10 @@ mod tests {
     #[test]
     fn urls_and_chunked_bodies() {
         let u = parse_url("http://127.0.0.1:8080/ztp/v1/hello").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("127.0.0.1", 8080, "/ztp/v1/hello"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("127.0.0.1", 8080, "/ztp/v1/hello")
+        );
         assert_eq!(parse_url("http://h").unwrap().path, "/");
         assert!(parse_url("https://h").is_err());
         let r = parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap();

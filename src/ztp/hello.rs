@@ -43,7 +43,6 @@ pub struct Hello {
     pub neighbors: Vec<Neighbor>,
 }
 
-
 fn json_error(e: serde_json::Error) -> String {
     format!(
         "malformed JSON: {e}; expected {{\"serial\", \"mac\", \"model\", \"version\", \
@@ -56,7 +55,10 @@ fn field(name: &str, v: &str, max: usize) -> Result<(), String> {
         return Err(format!("`{name}` is empty"));
     }
     if v.len() > max {
-        return Err(format!("`{name}` is {} bytes; at most {max} allowed", v.len()));
+        return Err(format!(
+            "`{name}` is {} bytes; at most {max} allowed",
+            v.len()
+        ));
     }
     if v.chars().any(char::is_control) {
         return Err(format!("`{name}` contains control characters"));
@@ -84,9 +86,21 @@ pub fn check_neighbors(ns: &[Neighbor]) -> Result<(), String> {
         ));
     }
     for (i, n) in ns.iter().enumerate() {
-        field(&format!("neighbors[{i}].local_port"), &n.local_port, MAX_FIELD)?;
-        field(&format!("neighbors[{i}].remote_device"), &n.remote_device, MAX_FIELD)?;
-        field(&format!("neighbors[{i}].remote_port"), &n.remote_port, MAX_FIELD)?;
+        field(
+            &format!("neighbors[{i}].local_port"),
+            &n.local_port,
+            MAX_FIELD,
+        )?;
+        field(
+            &format!("neighbors[{i}].remote_device"),
+            &n.remote_device,
+            MAX_FIELD,
+        )?;
+        field(
+            &format!("neighbors[{i}].remote_port"),
+            &n.remote_port,
+            MAX_FIELD,
+        )?;
     }
     Ok(())
 }
@@ -94,7 +108,10 @@ pub fn check_neighbors(ns: &[Neighbor]) -> Result<(), String> {
 /// Parse a hello body; `header_serial` is the serial a vendor header gave.
 pub fn parse_hello(body: &[u8], header_serial: Option<&str>) -> Result<Hello, String> {
     if body.len() > MAX_BODY {
-        return Err(format!("body is {} bytes; at most {MAX_BODY} allowed", body.len()));
+        return Err(format!(
+            "body is {} bytes; at most {MAX_BODY} allowed",
+            body.len()
+        ));
     }
     let b: HelloBody = serde_json::from_slice(body).map_err(json_error)?;
     let serial = match (b.serial, header_serial) {
@@ -105,27 +122,30 @@ pub fn parse_hello(body: &[u8], header_serial: Option<&str>) -> Result<Hello, St
         }
         (Some(s), _) => s,
         (None, Some(h)) => h.to_string(),
-        (None, None) => {
-            return Err(
-                "missing `serial` (or a SERIAL-NUMBER / CUMULUS-SERIAL / ONIE-SERIAL-NUMBER header)"
-                    .into(),
-            )
-        }
+        (None, None) => return Err(
+            "missing `serial` (or a SERIAL-NUMBER / CUMULUS-SERIAL / ONIE-SERIAL-NUMBER header)"
+                .into(),
+        ),
     };
     check_serial(&serial)?;
-    let model = b.model.ok_or("missing `model`: the model string the device reports")?;
+    let model = b
+        .model
+        .ok_or("missing `model`: the model string the device reports")?;
     field("model", &model, MAX_FIELD)?;
     if let Some(m) = &b.mac {
         field("mac", m, 64)?;
     }
     if let Some(v) = &b.version {
         if v.len() > MAX_FIELD {
-            return Err(format!("`version` is {} bytes; at most {MAX_FIELD} allowed", v.len()));
+            return Err(format!(
+                "`version` is {} bytes; at most {MAX_FIELD} allowed",
+                v.len()
+            ));
         }
     }
-    let neighbors = b
-        .neighbors
-        .ok_or("missing `neighbors`: a list (may be empty) of {local_port, remote_device, remote_port}")?;
+    let neighbors = b.neighbors.ok_or(
+        "missing `neighbors`: a list (may be empty) of {local_port, remote_device, remote_port}",
+    )?;
     check_neighbors(&neighbors)?;
     Ok(Hello {
         serial,
@@ -144,8 +164,9 @@ pub struct NeighborsBody {
 }
 
 pub fn parse_neighbors(body: &[u8]) -> Result<NeighborsBody, String> {
-    let b: NeighborsBody = serde_json::from_slice(body)
-        .map_err(|e| format!("malformed JSON: {e}; expected {{\"reporter\": SERIAL, \"neighbors\": [...]}}"))?;
+    let b: NeighborsBody = serde_json::from_slice(body).map_err(|e| {
+        format!("malformed JSON: {e}; expected {{\"reporter\": SERIAL, \"neighbors\": [...]}}")
+    })?;
     check_serial(&b.reporter).map_err(|e| e.replace("`serial`", "`reporter`"))?;
     check_neighbors(&b.neighbors)?;
     Ok(b)
@@ -200,7 +221,9 @@ pub fn touches(p: &serde_json::Value, device: &str) -> bool {
     at(p)
         || p.get("expected").is_some_and(at)
         || p.get("observed").is_some_and(at)
-        || p.get("other").is_some_and(|o| at(o) || o.get("expected").is_some_and(at) || o.get("observed").is_some_and(at))
+        || p.get("other").is_some_and(|o| {
+            at(o) || o.get("expected").is_some_and(at) || o.get("observed").is_some_and(at)
+        })
 }
 
 /// Decide a hello of planned device `name`: the topology engine on its own
@@ -271,32 +294,48 @@ mod tests {
         let e = parse_hello(br#"{"model":"M","neighbors":[]}"#, None).unwrap_err();
         assert!(e.contains("missing `serial`"), "{e}");
         assert_eq!(
-            parse_hello(br#"{"model":"M","neighbors":[]}"#, Some("H1")).unwrap().serial,
+            parse_hello(br#"{"model":"M","neighbors":[]}"#, Some("H1"))
+                .unwrap()
+                .serial,
             "H1"
         );
-        let e = parse_hello(br#"{"serial":"S1","model":"M","neighbors":[]}"#, Some("H1")).unwrap_err();
+        let e =
+            parse_hello(br#"{"serial":"S1","model":"M","neighbors":[]}"#, Some("H1")).unwrap_err();
         assert!(e.contains("differs"), "{e}");
         let e = parse_hello(br#"{"serial":"S1","neighbors":[]}"#, None).unwrap_err();
         assert!(e.contains("missing `model`"), "{e}");
         let e = parse_hello(br#"{"serial":"S1","model":"M"}"#, None).unwrap_err();
         assert!(e.contains("missing `neighbors`"), "{e}");
-        let e = parse_hello(br#"{"serial":"S1","model":"M","neighbors":[],"x":1}"#, None).unwrap_err();
+        let e =
+            parse_hello(br#"{"serial":"S1","model":"M","neighbors":[],"x":1}"#, None).unwrap_err();
         assert!(e.contains("unknown field `x`"), "{e}");
         let e = parse_hello(br#"{"serial":"../x","model":"M","neighbors":[]}"#, None).unwrap_err();
         assert!(e.contains("letters, digits"), "{e}");
-        let big = format!(r#"{{"serial":"S1","model":"{}","neighbors":[]}}"#, "m".repeat(300));
-        assert!(parse_hello(big.as_bytes(), None).unwrap_err().contains("at most 256"));
-        let e = parse_hello(br#"{"serial":"S1","model":"M","neighbors":[{"local_port":"e1"}]}"#, None)
-            .unwrap_err();
+        let big = format!(
+            r#"{{"serial":"S1","model":"{}","neighbors":[]}}"#,
+            "m".repeat(300)
+        );
+        assert!(parse_hello(big.as_bytes(), None)
+            .unwrap_err()
+            .contains("at most 256"));
+        let e = parse_hello(
+            br#"{"serial":"S1","model":"M","neighbors":[{"local_port":"e1"}]}"#,
+            None,
+        )
+        .unwrap_err();
         assert!(e.contains("missing field `remote_device`"), "{e}");
-        assert!(parse_hello(b"not json", None).unwrap_err().starts_with("malformed JSON"));
+        assert!(parse_hello(b"not json", None)
+            .unwrap_err()
+            .starts_with("malformed JSON"));
     }
 
     #[test]
     fn progress_stages_and_percent_are_checked() {
         let (s, p, _) = parse_progress(br#"{"stage":"installing","percent":40}"#).unwrap();
         assert_eq!((s, p), (super::super::state::Stage::Installing, Some(40)));
-        assert!(parse_progress(br#"{"stage":"approved"}"#).unwrap_err().contains("unknown stage"));
+        assert!(parse_progress(br#"{"stage":"approved"}"#)
+            .unwrap_err()
+            .contains("unknown stage"));
         assert!(parse_progress(br#"{"stage":"deployed","percent":101}"#).is_err());
         assert!(parse_progress(br#"{"stage":"deployed","percent":-1}"#).is_err());
     }

@@ -39,7 +39,8 @@ impl Ztp {
 
     /// Open the ZTP state under `paths.state`.
     pub fn open(resolved: &crate::settings::Resolved) -> anyhow::Result<Arc<Ztp>> {
-        let store = db::StateStore::open(&resolved.state_dir(), resolved.settings.state.durability)?;
+        let store =
+            db::StateStore::open(&resolved.state_dir(), resolved.settings.state.durability)?;
         Ok(Ztp::new(Tracker::open(store)?))
     }
 

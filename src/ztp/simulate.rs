@@ -153,11 +153,30 @@ async fn post(url: &str, body: &Value) -> anyhow::Result<client::Response> {
     bail!("{url}: server busy")
 }
 
-async fn progress(server: &str, sw: &Switch, stage: &str, percent: u8, msg: &str) -> anyhow::Result<()> {
-    let url = format!("{}/ztp/v1/devices/{}/progress", server.trim_end_matches('/'), sw.serial);
-    let r = post(&url, &json!({"stage": stage, "percent": percent, "message": msg})).await?;
+async fn progress(
+    server: &str,
+    sw: &Switch,
+    stage: &str,
+    percent: u8,
+    msg: &str,
+) -> anyhow::Result<()> {
+    let url = format!(
+        "{}/ztp/v1/devices/{}/progress",
+        server.trim_end_matches('/'),
+        sw.serial
+    );
+    let r = post(
+        &url,
+        &json!({"stage": stage, "percent": percent, "message": msg}),
+    )
+    .await?;
     if r.status != 200 {
-        bail!("{}: progress {stage}: HTTP {} {}", sw.name, r.status, r.json());
+        bail!(
+            "{}: progress {stage}: HTTP {} {}",
+            sw.name,
+            r.status,
+            r.json()
+        );
     }
     Ok(())
 }
@@ -171,7 +190,11 @@ async fn fetch(url: &str) -> anyhow::Result<usize> {
 }
 
 /// Run one switch's whole flow.
-pub async fn run_switch(server: &str, sw: &Switch, approval_wait: Duration) -> anyhow::Result<Ending> {
+pub async fn run_switch(
+    server: &str,
+    sw: &Switch,
+    approval_wait: Duration,
+) -> anyhow::Result<Ending> {
     let hello_url = format!("{}/ztp/v1/hello", server.trim_end_matches('/'));
     let body = json!({
         "serial": sw.serial, "mac": sw.mac, "model": sw.model, "version": "sim-1",
@@ -183,10 +206,15 @@ pub async fn run_switch(server: &str, sw: &Switch, approval_wait: Duration) -> a
         match r.status {
             200 => break r.json(),
             202 if Instant::now() < deadline => tokio::time::sleep(Duration::from_secs(1)).await,
-            202 => bail!("{}: still pending approval after {approval_wait:?}", sw.name),
+            202 => bail!(
+                "{}: still pending approval after {approval_wait:?}",
+                sw.name
+            ),
             409 => {
                 let v = r.json();
-                return Ok(Ending::Refused(v["problems"].as_array().cloned().unwrap_or_default()));
+                return Ok(Ending::Refused(
+                    v["problems"].as_array().cloned().unwrap_or_default(),
+                ));
             }
             code => bail!("{}: hello: HTTP {code} {}", sw.name, r.json()),
         }
@@ -204,7 +232,14 @@ pub async fn run_switch(server: &str, sw: &Switch, approval_wait: Duration) -> a
             }
         }
     }
-    progress(server, sw, "installing", 50, &format!("{got} bytes fetched")).await?;
+    progress(
+        server,
+        sw,
+        "installing",
+        50,
+        &format!("{got} bytes fetched"),
+    )
+    .await?;
     progress(server, sw, "rebooting", 90, "reloading").await?;
     progress(server, sw, "deployed", 100, "simulated switch deployed").await?;
     Ok(Ending::Deployed)
@@ -213,7 +248,12 @@ pub async fn run_switch(server: &str, sw: &Switch, approval_wait: Duration) -> a
 pub fn run(resolved: &Resolved, args: &SimulateArgs) -> ExitCode {
     let loaded = crate::plan::load(resolved, &args.plan);
     if loaded.diagnostics.has_errors() {
-        eprint!("{}", loaded.diagnostics.render(crate::commands::validate::terminal_width(), false));
+        eprint!(
+            "{}",
+            loaded
+                .diagnostics
+                .render(crate::commands::validate::terminal_width(), false)
+        );
         return ExitCode::from(crate::cli::EXIT_INVALID);
     }
     let keys: Vec<String> = if args.switch == "all" {
@@ -225,11 +265,17 @@ pub fn run(resolved: &Resolved, args: &SimulateArgs) -> ExitCode {
                 s.devices
                     .iter()
                     .filter(|d| d.role != Role::Root)
-                    .filter(|d| s.links.iter().any(|l| l.a.device == d.name || l.b.device == d.name))
+                    .filter(|d| {
+                        s.links
+                            .iter()
+                            .any(|l| l.a.device == d.name || l.b.device == d.name)
+                    })
                     .map(|d| d.serial.clone())
             })
             .collect();
-        all.into_iter().take(args.fleet.unwrap_or(usize::MAX)).collect()
+        all.into_iter()
+            .take(args.fleet.unwrap_or(usize::MAX))
+            .collect()
     } else {
         vec![args.switch.clone()]
     };
@@ -243,7 +289,10 @@ pub fn run(resolved: &Resolved, args: &SimulateArgs) -> ExitCode {
             }
         }
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -290,7 +339,10 @@ pub fn run(resolved: &Resolved, args: &SimulateArgs) -> ExitCode {
     }
 }
 
-async fn fleet(args: &SimulateArgs, switches: Vec<Switch>) -> Vec<(String, anyhow::Result<Ending>)> {
+async fn fleet(
+    args: &SimulateArgs,
+    switches: Vec<Switch>,
+) -> Vec<(String, anyhow::Result<Ending>)> {
     let limit = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, sw) in switches.into_iter().enumerate() {
@@ -320,7 +372,10 @@ mod tests {
     #[test]
     fn rebase_keeps_the_path() {
         assert_eq!(
-            rebase("http://10.10.0.1:8080/files/configs/leaf1.cfg", "http://127.0.0.1:9/"),
+            rebase(
+                "http://10.10.0.1:8080/files/configs/leaf1.cfg",
+                "http://127.0.0.1:9/"
+            ),
             "http://127.0.0.1:9/files/configs/leaf1.cfg"
         );
     }

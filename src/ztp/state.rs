@@ -547,8 +547,8 @@ mod tests {
     async fn records_and_events_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let t = Tracker::open(StateStore::open(dir.path(), Durability::Fsync).unwrap())
-                .unwrap();
+            let t =
+                Tracker::open(StateStore::open(dir.path(), Durability::Fsync).unwrap()).unwrap();
             let mut rx = t.subscribe();
             t.apply(change("leaf1", vec![Stage::Hello, Stage::Approved], "ok"))
                 .await

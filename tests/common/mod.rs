@@ -160,7 +160,12 @@ impl Daemon {
     }
 
     /// POST a JSON body (no token) from 127.0.0.1; extra headers as pairs.
-    pub fn post(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    pub fn post(
+        &self,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
         let (code, text) = http_request(self.http, "POST", path, headers, Some(body)).unwrap();
         (
             code,
