@@ -5,13 +5,19 @@
 # then times RUNS regenerations of the release binary.
 #
 #   benches/credentials_bench.sh [N] [RUNS]
+#   BENCH_DIR=/dev/shm benches/credentials_bench.sh     # where the files go
+#
+# Note: on an ext4 mounted with `discard` (this lab VM), every rename over an
+# existing file frees a block and the kernel issues a synchronous discard
+# (~1 ms each here), so the filesystem, not ztpd, bounds the result there.
+# The script prints the filesystem and its mount options with the numbers.
 set -eu
 N=${1:-100000}
 RUNS=${2:-3}
 here=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --release --manifest-path "$here/Cargo.toml" --bin ztpd >&2
 bin="$here/target/release/ztpd"
-root=$(mktemp -d "${TMPDIR:-/tmp}/ztpd-credbench.XXXXXX")
+root=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/ztpd-credbench.XXXXXX")
 trap 'rm -rf "$root"' EXIT INT TERM
 : >"$root/ztpd.toml"
 python3 - "$root/device_credentials" "$N" <<'PY'
@@ -34,13 +40,23 @@ with open(os.path.join(d, "historical_credentials.csv"), "w") as h:
         h.write("%s,%d,%s\n" % (dev, name, date))
 PY
 echo "seeded $N devices in $root" >&2
-echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  machine: $(nproc) cpu, $(uname -sr)"
+echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  machine: $(nproc) cpu, $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)"
+fs=$(df -P "$root" | awk 'NR == 2 { print $6 }')
+echo "filesystem: $(awk -v m="$fs" '$2 == m { print $3 " " $4 }' /proc/mounts | tail -1) at $fs"
 i=1
 while [ "$i" -le "$RUNS" ]; do
+    # Wall time, and CPU time (user + sys) when GNU time is installed: the
+    # machine is shared, so CPU time is the load-independent number.
     start=$(date +%s.%N)
-    "$bin" --config "$root/ztpd.toml" credentials regenerate >/dev/null
+    if [ -x /usr/bin/time ]; then
+        /usr/bin/time -f "%U %S" -o "$root/cpu" "$bin" --config "$root/ztpd.toml" credentials regenerate >/dev/null
+        cpu=$(awk '{ printf "%.2f s (user %.2f, sys %.2f)", $1 + $2, $1, $2 }' "$root/cpu")
+    else
+        "$bin" --config "$root/ztpd.toml" credentials regenerate >/dev/null
+        cpu="n/a (install GNU time)"
+    fi
     end=$(date +%s.%N)
-    echo "run $i: regenerate $N devices: $(awk "BEGIN { printf \"%.2f\", $end - $start }") s"
+    echo "run $i: regenerate $N devices: wall $(awk "BEGIN { printf \"%.2f\", $end - $start }") s, cpu $cpu"
     i=$((i + 1))
 done
 rows=$(($(wc -l <"$root/device_credentials/historical_credentials.csv") - 1))

@@ -96,31 +96,37 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     let token = crate::api::load_or_create_token(&token_path)
         .with_context(|| format!("cannot create the operator token {}", token_path.display()))?;
 
-    let ztp = crate::ztp::Ztp::open(&resolved).context("cannot open the ZTP state")?;
-
     let http_addr = resolved.settings.listen.http;
     let snapshot = SnapshotHandle::new(first);
     let status: SharedStatus =
         Arc::new(RwLock::new(ReloadStatus::initial(snapshot.load().version)));
     let (changed_tx, changed_rx) = watch::channel(snapshot.load().version);
+    let mut metrics: Vec<Arc<dyn MetricsSource>> = Vec::new();
+
+    let state =
+        crate::state::StateStore::open(&resolved.state_dir(), resolved.settings.state.durability)?;
+    let dhcp = crate::dhcp::server::DhcpService::prepare(&resolved, &snapshot, &state)?;
+    if let Some(d) = &dhcp {
+        metrics.push(d.metrics());
+    }
+    let ztp = crate::ztp::Ztp::open(
+        &state,
+        snapshot.clone(),
+        dhcp.as_ref().map(|d| d.leases.clone()),
+    )
+    .context("cannot open the ZTP state")?;
+
     let shared = Shared {
         snapshot: snapshot.clone(),
-        metrics: Arc::new(Vec::new()),
+        metrics: Arc::new(metrics),
         status: status.clone(),
         token: Arc::new(token),
         changed: changed_rx,
         ztp,
     };
 
-    let http_listener = tokio::net::TcpListener::bind(http_addr)
-        .await
-        .map_err(|e| bind_error("listen.http", http_addr, e))?;
-    tracing::info!(addr = %http_listener.local_addr()?, "http listening");
-
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(http::serve(http_listener, shared.clone(), shutdown.clone()));
-
-    // Reload requests: watcher events and SIGHUP. Capacity 1: a pending
+    // Reload requests (set up before HTTP answers, so readiness means
+    // edits are watched): watcher events and SIGHUP. Capacity 1: a pending
     // request already covers any later change.
     let (reload_tx, reload_rx) = mpsc::channel(1);
     let reloader = Arc::new(Reloader {
@@ -136,6 +142,21 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         reload_tx.clone(),
     );
     spawn_sighup(reload_tx);
+
+    let http_listener = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .map_err(|e| bind_error("listen.http", http_addr, e))?;
+    tracing::info!(addr = %http_listener.local_addr()?, "http listening");
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(http::serve(http_listener, shared.clone(), shutdown.clone()));
+    tasks.spawn(crate::ztp::observe::run(
+        shared.ztp.clone(),
+        shutdown.clone(),
+    ));
+    if let Some(d) = dhcp {
+        tasks.spawn(d.run(shutdown.clone()));
+    }
 
     wait_for_signal(&shutdown).await;
     let drain = async {

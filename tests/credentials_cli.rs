@@ -144,7 +144,7 @@ fn sigkill_during_regenerate_leaves_every_file_whole() {
     let hub = hub::load(&resolved).unwrap();
     let store = Store::new(root.creds());
     let f = function::to_json("default", function::BUILTIN_DEFAULT).unwrap();
-    let devices: Vec<(String, serde_json::Value)> = (0..4000)
+    let devices: Vec<(String, serde_json::Value)> = (0..2000)
         .map(|i| (format!("sn{i:05}"), f.clone()))
         .collect();
     store.create_missing(&hub, devices).unwrap();

@@ -51,9 +51,11 @@ pub fn run(resolved: &Resolved, plan_path: &Path, reported: &Path, format: Forma
                     None => p.device.clone(),
                 };
                 println!("{at}: {}", p.kind.as_str());
-                if let (Some(e), o) = (&p.expected, &p.observed) {
-                    let seen = o.as_ref().map_or("nothing".to_string(), |o| o.to_string());
-                    println!("  expected {e}, observed {seen}");
+                match (&p.expected, &p.observed) {
+                    (Some(e), Some(o)) => println!("  expected {e}, observed {o}"),
+                    (Some(e), None) => println!("  expected {e}, observed nothing"),
+                    (None, Some(o)) => println!("  expected nothing, observed {o}"),
+                    (None, None) => {}
                 }
                 if let (Some(e), Some(o)) = (&p.expected_model, &p.observed_model) {
                     println!("  expected model {e}, observed {o}");

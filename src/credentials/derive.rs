@@ -16,7 +16,7 @@ type HmacSha256 = Hmac<Sha256>;
 #[derive(Clone, PartialEq, Eq)]
 pub struct DeviceKey {
     base64: String,
-    raw: [u8; 32],
+    raw: Vec<u8>,
 }
 
 impl DeviceKey {
@@ -30,20 +30,20 @@ impl DeviceKey {
         &self.raw
     }
 
-    /// Read a key from a connection string's `SharedAccessKey` (any length
-    /// Azure accepts is fine; derived keys are 32 bytes).
+    /// Read a key from a connection string's `SharedAccessKey`. Derived keys
+    /// are 32 bytes; Azure accepts symmetric keys of 16 to 64 bytes.
     pub fn from_base64(text: &str) -> Result<DeviceKey, String> {
-        let bytes = STANDARD
+        let raw = STANDARD
             .decode(text.trim())
             .map_err(|_| "the device key is not valid base64".to_string())?;
-        let raw: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-            format!(
-                "the device key decodes to {} bytes; expected 32 (HMAC-SHA256)",
-                b.len()
-            )
-        })?;
+        if !(16..=64).contains(&raw.len()) {
+            return Err(format!(
+                "the device key decodes to {} bytes; expected 16 to 64",
+                raw.len()
+            ));
+        }
         Ok(DeviceKey {
-            base64: STANDARD.encode(raw),
+            base64: STANDARD.encode(&raw),
             raw,
         })
     }
@@ -66,7 +66,7 @@ pub fn device_key(enrollment: &EnrollmentKey, device_id: &str) -> DeviceKey {
     let raw = hmac_sha256(enrollment.raw(), device_id.as_bytes());
     DeviceKey {
         base64: STANDARD.encode(raw),
-        raw,
+        raw: raw.to_vec(),
     }
 }
 

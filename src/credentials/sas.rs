@@ -10,7 +10,8 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::derive::{hmac_sha256, DeviceKey};
+use super::derive::{device_key, hmac_sha256, DeviceKey};
+use super::hub::Hub;
 
 const PREFIX: &str = "SharedAccessSignature ";
 /// Longest token accepted: a resource of a 128-character id on a long hub
@@ -27,6 +28,30 @@ pub fn generate(hostname: &str, device_id: &str, key: &DeviceKey, expiry: u64) -
     let sr = url_encode(&resource(hostname, device_id));
     let sig = STANDARD.encode(hmac_sha256(key.raw(), format!("{sr}\n{expiry}").as_bytes()));
     format!("{PREFIX}sr={sr}&sig={}&se={expiry}", url_encode(&sig))
+}
+
+impl Hub {
+    /// A token for `device_id` on this hub, valid until `expiry` (Unix seconds).
+    pub fn sas_token(&self, device_id: &str, expiry: u64) -> String {
+        generate(
+            &self.hostname,
+            device_id,
+            &device_key(&self.key, device_id),
+            expiry,
+        )
+    }
+
+    /// Check a device's token against this hub: the embedded broker's and the
+    /// files access hook's single entry point.
+    pub fn verify_sas(&self, token: &str, device_id: &str, now: u64) -> Result<(), SasError> {
+        verify(
+            token,
+            &self.hostname,
+            device_id,
+            &device_key(&self.key, device_id),
+            now,
+        )
+    }
 }
 
 /// Why a token was refused. Messages never include the signature.
@@ -313,6 +338,29 @@ mod tests {
         }
         let long = format!("SharedAccessSignature sr={}", "a".repeat(MAX_TOKEN_LEN));
         assert!(matches!(parse(&long), Err(SasError::Malformed(_))));
+    }
+
+    #[test]
+    fn hub_helpers_sign_and_verify_with_the_derived_key() {
+        let hub = Hub {
+            hostname: HUB.into(),
+            broker: "mqtt://127.0.0.1:1883".into(),
+            key: EnrollmentKey::generate(),
+            source: crate::credentials::hub::HubSource::Local("k".into()),
+        };
+        let t = hub.sas_token("dev1", NOW + 60);
+        assert_eq!(hub.verify_sas(&t, "dev1", NOW), Ok(()));
+        let k = device_key(&hub.key, "dev1");
+        assert_eq!(verify(&t, HUB, "dev1", &k, NOW), Ok(()));
+        assert!(hub.verify_sas(&t, "dev2", NOW).is_err());
+        let other = Hub {
+            key: EnrollmentKey::generate(),
+            ..hub.clone()
+        };
+        assert_eq!(
+            other.verify_sas(&t, "dev1", NOW),
+            Err(SasError::BadSignature)
+        );
     }
 
     #[test]

@@ -263,10 +263,11 @@ fn device_from(
         ));
     };
     let rec = shared.ztp.tracker.get(&dev.name);
-    let known = rec
-        .as_ref()
-        .map(|r| [r.leased_ip, r.hello_ip])
-        .unwrap_or_default();
+    let known = [
+        shared.ztp.leased_ip(&dev.name),
+        rec.as_ref().and_then(|r| r.leased_ip),
+        rec.as_ref().and_then(|r| r.hello_ip),
+    ];
     let ip = v4(peer);
     if ip.is_none() || !known.contains(&ip) {
         return Err(err(

@@ -4,8 +4,8 @@
 pub mod api;
 pub mod bootstrap;
 pub mod client;
-pub mod db;
 pub mod hello;
+pub mod observe;
 pub mod simulate;
 pub mod state;
 pub mod topology;
@@ -27,26 +27,38 @@ pub const MAX_IN_FLIGHT: usize = 1024;
 pub struct Ztp {
     pub tracker: Arc<Tracker>,
     pub limit: Semaphore,
+    /// The DHCP lease table, when ztpd serves DHCP.
+    pub leases: Option<Arc<crate::dhcp::server::Leases>>,
+    pub snapshot: crate::snapshot::SnapshotHandle,
 }
 
 impl Ztp {
-    pub fn new(tracker: Arc<Tracker>) -> Arc<Ztp> {
-        Arc::new(Ztp {
-            tracker,
+    /// Open the ZTP tables in the shared state store.
+    pub fn open(
+        state: &crate::state::StateStore,
+        snapshot: crate::snapshot::SnapshotHandle,
+        leases: Option<Arc<crate::dhcp::server::Leases>>,
+    ) -> anyhow::Result<Arc<Ztp>> {
+        Ok(Arc::new(Ztp {
+            tracker: Tracker::open(state)?,
             limit: Semaphore::new(MAX_IN_FLIGHT),
-        })
+            leases,
+            snapshot,
+        }))
     }
 
-    /// Open the ZTP state under `paths.state`.
-    pub fn open(resolved: &crate::settings::Resolved) -> anyhow::Result<Arc<Ztp>> {
-        let store =
-            db::StateStore::open(&resolved.state_dir(), resolved.settings.state.durability)?;
-        Ok(Ztp::new(Tracker::open(store)?))
-    }
-
-    /// Facts for the files access hook (SPEC §5).
+    /// Facts for the files access hook (SPEC §5): the planned address when
+    /// ztpd's DHCP holds a bound, unexpired lease on it.
     pub fn leased_ip(&self, device: &str) -> Option<Ipv4Addr> {
-        self.tracker.get(device)?.leased_ip
+        let snap = self.snapshot.load();
+        let (_, d) = snap.model.device(device)?;
+        let ip = d.ip?;
+        let leases = self.leases.as_ref()?;
+        let table = leases.table.lock().ok()?;
+        let l = table.get(ip)?;
+        let live = l.state == crate::dhcp::leases::LeaseState::Bound
+            && l.expires > crate::dhcp::server::unix_now();
+        live.then_some(ip)
     }
     /// The source address of the device's last hello, when it was approved.
     pub fn hello_ip(&self, device: &str) -> Option<Ipv4Addr> {

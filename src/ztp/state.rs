@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::{broadcast, Notify};
 
-use super::db::{StateError, StateStore, WriteError, Writer};
+use crate::state::{StateError, StateStore, WriteError, Writer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -221,13 +221,11 @@ pub struct Tracker {
     events: broadcast::Sender<Event>,
     actions: Mutex<HashMap<String, Vec<serde_json::Value>>>,
     action_ready: Notify,
-    // Keeps the store (and its writer thread) alive.
-    _store: StateStore,
 }
 
 impl Tracker {
     /// Open the ZTP tables in `store` and load every device's record.
-    pub fn open(store: StateStore) -> Result<Arc<Tracker>, StateError> {
+    pub fn open(store: &StateStore) -> Result<Arc<Tracker>, StateError> {
         store.migrate("ztp", MIGRATIONS)?;
         let conn = store.reader()?;
         let mut records = HashMap::new();
@@ -258,7 +256,6 @@ impl Tracker {
             events,
             actions: Mutex::new(HashMap::new()),
             action_ready: Notify::new(),
-            _store: store,
         }))
     }
 
@@ -548,7 +545,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let t =
-                Tracker::open(StateStore::open(dir.path(), Durability::Fsync).unwrap()).unwrap();
+                Tracker::open(&StateStore::open(dir.path(), Durability::Fsync).unwrap()).unwrap();
             let mut rx = t.subscribe();
             t.apply(change("leaf1", vec![Stage::Hello, Stage::Approved], "ok"))
                 .await
@@ -567,7 +564,7 @@ mod tests {
         }
         let store = StateStore::open(dir.path(), Durability::Os).unwrap();
         let reader = store.reader().unwrap();
-        let t = Tracker::open(store).unwrap();
+        let t = Tracker::open(&store).unwrap();
         let r = t.get("leaf1").unwrap();
         assert_eq!(r.stage, Stage::Rebooting);
         let h = t.history(&reader, "leaf1");
@@ -578,14 +575,14 @@ mod tests {
             .await
             .unwrap();
         drop(t);
-        let t = Tracker::open(StateStore::open(dir.path(), Durability::Os).unwrap()).unwrap();
+        let t = Tracker::open(&StateStore::open(dir.path(), Durability::Os).unwrap()).unwrap();
         assert_eq!(t.get("leaf1").unwrap().stage, Stage::Deployed);
     }
 
     #[tokio::test]
     async fn actions_long_poll_returns_when_one_arrives() {
         let dir = tempfile::tempdir().unwrap();
-        let t = Tracker::open(StateStore::open(dir.path(), Durability::Os).unwrap()).unwrap();
+        let t = Tracker::open(&StateStore::open(dir.path(), Durability::Os).unwrap()).unwrap();
         let none = t
             .take_actions("leaf1", std::time::Duration::from_millis(20))
             .await;

@@ -230,7 +230,7 @@ fn swapped_cables_are_one_problem_naming_both() {
             ("Et4", "leaf1", "Et50"),
         ],
     );
-    let ps = diff(&plan(), &[spine.clone()]).unwrap();
+    let ps = diff(&plan(), std::slice::from_ref(&spine)).unwrap();
     assert_eq!(kinds(&ps), [Kind::Swapped], "{ps:#?}");
     let p = &ps[0];
     assert_eq!(
