@@ -13,6 +13,8 @@ use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::access_facts::DaemonFacts;
+use crate::files::{self, FileService};
 use crate::http;
 use crate::metrics::MetricsSource;
 use crate::reload::{self, ReloadStatus, Reloader, SharedStatus};
@@ -28,6 +30,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Shared {
     pub snapshot: SnapshotHandle,
     pub metrics: Arc<Vec<Arc<dyn MetricsSource>>>,
+    /// Deployment files over TFTP and HTTP (`/files/...`).
+    pub files: Arc<FileService>,
     /// Last reload outcome, for `/api/v1/status`.
     pub status: SharedStatus,
     /// Operator API token.
@@ -115,15 +119,30 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         dhcp.as_ref().map(|d| d.leases.clone()),
     )
     .context("cannot open the ZTP state")?;
+    let facts = Arc::new(DaemonFacts {
+        snapshot: snapshot.clone(),
+        leases: dhcp.as_ref().map(|d| d.leases.clone()),
+        hub: RwLock::new(None),
+        ztp: ztp.clone(),
+    });
+    facts.reload_hub();
+    let files = Arc::new(FileService::new(snapshot.clone(), facts.clone()));
+    metrics.push(files.ledger.clone());
 
     let shared = Shared {
         snapshot: snapshot.clone(),
         metrics: Arc::new(metrics),
+        files: files.clone(),
         status: status.clone(),
         token: Arc::new(token),
         changed: changed_rx,
         ztp,
     };
+    let tftp_addr = resolved.settings.listen.tftp;
+    let tftp_socket = tokio::net::UdpSocket::bind(tftp_addr)
+        .await
+        .map_err(|e| bind_error("listen.tftp", tftp_addr, e))?;
+    tracing::info!(addr = %tftp_socket.local_addr()?, "tftp listening");
 
     // Reload requests (set up before HTTP answers, so readiness means
     // edits are watched): watcher events and SIGHUP. Capacity 1: a pending
@@ -142,6 +161,15 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         reload_tx.clone(),
     );
     spawn_sighup(reload_tx);
+    // hub.toml is part of what a reload re-reads.
+    let mut changed = shared.changed.clone();
+    let hub_facts = facts.clone();
+    tokio::spawn(async move {
+        while changed.changed().await.is_ok() {
+            let f = hub_facts.clone();
+            let _ = tokio::task::spawn_blocking(move || f.reload_hub()).await;
+        }
+    });
 
     let http_listener = tokio::net::TcpListener::bind(http_addr)
         .await
@@ -152,8 +180,10 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     tasks.spawn(http::serve(http_listener, shared.clone(), shutdown.clone()));
     tasks.spawn(crate::ztp::observe::run(
         shared.ztp.clone(),
+        Some(files.ledger.clone()),
         shutdown.clone(),
     ));
+    tasks.spawn(files::tftp::serve(tftp_socket, files, shutdown.clone()));
     if let Some(d) = dhcp {
         tasks.spawn(d.run(shutdown.clone()));
     }

@@ -3,6 +3,7 @@
 //! Data flows plan files -> [`plan`] model -> [`snapshot`] -> services.
 //! See `docs/architecture.md`.
 
+pub mod access_facts;
 pub mod api;
 pub mod cli;
 pub mod commands;
@@ -10,6 +11,7 @@ pub mod credentials;
 pub mod daemon;
 pub mod dhcp;
 pub mod duration;
+pub mod files;
 pub mod http;
 pub mod metrics;
 pub mod plan;

@@ -1,6 +1,7 @@
 //! Progress inferred from what ztpd observes, for devices that never report
 //! back (Cisco AutoInstall, Juniper): a DHCP lease on a planned address
-//! moves the device to `dhcp`. Runs as a small periodic scan: one lock of the
+//! moves the device to `dhcp`; an approved device that fetched its config
+//! (the transfer ledger) is `downloading`. Runs as a small periodic scan: one lock of the
 //! lease table per tick, whatever the fleet size.
 
 use std::sync::Arc;
@@ -34,7 +35,12 @@ pub fn leased_devices(ztp: &Ztp) -> Vec<(String, String, std::net::Ipv4Addr)> {
         .collect()
 }
 
-pub async fn run(ztp: Arc<Ztp>, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    ztp: Arc<Ztp>,
+    ledger: Option<Arc<crate::files::ledger::Ledger>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut seen_transfer = 0u64;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -46,6 +52,22 @@ pub async fn run(ztp: Arc<Ztp>, shutdown: CancellationToken) -> anyhow::Result<(
             let known = ztp.tracker.get(&name).and_then(|r| r.leased_ip);
             if known != Some(ip) {
                 ztp.tracker.observe_lease(&name, &serial, ip).await;
+            }
+        }
+        if let Some(ledger) = &ledger {
+            let snap = ztp.snapshot.load();
+            for t in ledger.transfers() {
+                if t.id <= seen_transfer {
+                    continue;
+                }
+                seen_transfer = t.id;
+                let Some(name) = &t.device else { continue };
+                if !t.path.starts_with("configs/") {
+                    continue;
+                }
+                if let Some((_, d)) = snap.model.device(name) {
+                    ztp.tracker.observe_fetch(&d.name, &d.serial, &t.path).await;
+                }
             }
         }
     }
