@@ -44,29 +44,61 @@ fn state_of(d: &Daemon, name: &str) -> String {
 fn simulated_switches_deploy_and_faults_are_refused() {
     let d = Daemon::start(FIXTURE, "", &[]);
     let server = format!("http://{}", d.http);
-    let o = ztpd(&d, &["device", "simulate", "--switch", "all", "--server", &server]);
+    let o = ztpd(
+        &d,
+        &["device", "simulate", "--switch", "all", "--server", &server],
+    );
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("2 switch(es): 2 deployed"), "{}", text(&o));
+    assert!(
+        text(&o).contains("2 switch(es): 2 deployed"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(state_of(&d, "leaf1"), "deployed");
     assert_eq!(state_of(&d, "leaf2"), "deployed");
     let o = ztpd(
         &d,
-        &["device", "simulate", "--switch", "JPE87654322", "--server", &server, "--fault", "wrong-model"],
+        &[
+            "device",
+            "simulate",
+            "--switch",
+            "JPE87654322",
+            "--server",
+            &server,
+            "--fault",
+            "wrong-model",
+        ],
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("wrong_model"), "{}", text(&o));
     assert_eq!(state_of(&d, "leaf2"), "topology_mismatch");
     let o = ztpd(
         &d,
-        &["device", "simulate", "--switch", "leaf1", "--server", &server, "--fault", "move-port"],
+        &[
+            "device",
+            "simulate",
+            "--switch",
+            "leaf1",
+            "--server",
+            &server,
+            "--fault",
+            "move-port",
+        ],
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("wrong_port"), "{}", text(&o));
     let o = ztpd(
         &d,
-        &["device", "simulate", "--switch", "leaf1", "--server", &server, "--fault", "swap"],
+        &[
+            "device", "simulate", "--switch", "leaf1", "--server", &server, "--fault", "swap",
+        ],
     );
-    assert_eq!(o.status.code(), Some(78), "one uplink cannot be swapped: {}", text(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(78),
+        "one uplink cannot be swapped: {}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -81,18 +113,26 @@ fn configs_follow_the_access_table() {
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("leaf1"), "{body}");
     // The ledger saw the fetch: the approved device is downloading.
-    d.wait_for("downloading from the ledger", std::time::Duration::from_secs(10), || {
-        (state_of(&d, "leaf1") == "downloading").then_some(())
-    });
+    d.wait_for(
+        "downloading from the ledger",
+        std::time::Duration::from_secs(10),
+        || (state_of(&d, "leaf1") == "downloading").then_some(()),
+    );
     // Another device's config stays closed to this address.
     assert_eq!(d.get("/files/configs/leaf2.cfg").0, 403);
     // Bootstrap scripts are open and rendered with the site's server URL.
     let (code, body) = d.get("/files/bootstrap/generic");
     assert_eq!(code, 200);
-    assert!(body.contains(&format!("http://10.10.0.1:{}", d.http.port())), "{body}");
+    assert!(
+        body.contains(&format!("http://10.10.0.1:{}", d.http.port())),
+        "{body}"
+    );
     let (code, body) = d.get("/files/bootstrap/cisco-nxos");
     assert_eq!(code, 200);
-    assert!(body.lines().nth(1).unwrap().starts_with("#md5sum=\""), "{body}");
+    assert!(
+        body.lines().nth(1).unwrap().starts_with("#md5sum=\""),
+        "{body}"
+    );
 }
 
 #[test]
@@ -108,14 +148,21 @@ fn status_and_approve_talk_to_the_running_daemon() {
     let o = ztpd(&d, &["status"]);
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
-    let line = out.lines().find(|l| l.starts_with("leaf1 ")).unwrap_or_else(|| panic!("{out}"));
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("leaf1 "))
+        .unwrap_or_else(|| panic!("{out}"));
     assert!(line.contains("pending_approval"), "{out}");
     let o = ztpd(&d, &["status", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["devices"].as_array().unwrap().len(), 4);
     let o = ztpd(&d, &["approve", "leaf1"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("approved leaf1 (state: approved)"), "{}", text(&o));
+    assert!(
+        text(&o).contains("approved leaf1 (state: approved)"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(state_of(&d, "leaf1"), "approved");
     let o = ztpd(&d, &["approve", "nosuch"]);
     assert_eq!(o.status.code(), Some(1));
