@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark the ZTP flow: N simulated switches (default 1,000) against one
-# ztpd: hello with planned neighbours, topology check, approval, download of
+# ztpd: DHCP (relayed), hello with planned neighbours, topology check, approval, download of
 # config, image and patch, progress to deployed. Prints the simulator's
 # summary, wall time and the daemon's peak RSS (VmHWM), and a line ready for
 # docs/benchmarks.md. Target (issue 5): all deployed in <= 60 s, no errors.
@@ -9,7 +9,8 @@
 #   CONCURRENCY=512 benches/ztp_fleet_bench.sh 1000
 #   ZTPD=/path/to/ztpd benches/ztp_fleet_bench.sh
 #
-# DHCP is not part of the simulated flow yet (see src/ztp/simulate.rs).
+# Each switch first leases its planned address through a simulated relay
+# agent on 127.0.0.2:67 (so the benchmark needs root).
 # Not part of CI: numbers go in docs/benchmarks.md, never into assertions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,24 +37,27 @@ open(f"{root}/templates/leaf.j2", "w").write("hostname {{ device.name }}\n! upli
 open(f"{root}/files/images/leaf-1.0.bin", "wb").write(os.urandom(256 * 1024))
 spines = (n + 47) // 48
 out = ['[site]\nname = "bench"\nserver_ip = "127.0.0.1"\n',
+       '[dhcp]\nsubnet = "10.99.0.0/16"\npool = "10.99.250.1-10.99.250.250"\nlease_time = "1h"\n',
        '[models.spine]\nvendor = "generic"\nmatch = "SIM-SPINE"\nports = ["swp1-48"]\n',
        '[models.leaf]\nvendor = "generic"\nmatch = "SIM-LEAF"\nports = ["swp1-4"]\ntemplate = "leaf.j2"\n'
        'software = { image = "images/leaf-1.0.bin", version = "1.0" }\n']
 for s in range(spines):
     out.append(f'[[devices]]\nname = "spine{s}"\nmodel = "spine"\nserial = "SPN{s:05d}"\nrole = "root"\n')
 for i in range(n):
-    out.append(f'[[devices]]\nname = "leaf{i}"\nmodel = "leaf"\nserial = "LEAF{i:05d}"\n')
+    out.append(f'[[devices]]\nname = "leaf{i}"\nmodel = "leaf"\nserial = "LEAF{i:05d}"\n'
+               f'mac = "02:99:00:00:{i >> 8:02x}:{i & 255:02x}"\nip = "10.99.{i // 200}.{i % 200 + 1}"\n')
     out.append(f'[[links]]\na = "spine{i // 48}:swp{i % 48 + 1}"\nb = "leaf{i}:swp1"\n')
 open(f"{root}/plans/bench.toml", "w").write("\n".join(out))
 PY
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 udp() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+dhcp_port=$(udp)
 cat > "$work/ztpd.toml" <<EOT
 [listen]
 http = "127.0.0.1:$port"
 tftp = "127.0.0.1:$(udp)"
-dhcp = "127.0.0.1:$(udp)"
+dhcp = "127.0.0.1:$dhcp_port"
 [broker]
 enabled = false
 EOT
@@ -68,7 +72,8 @@ done
 start=$(date +%s.%N)
 set +e
 "$ztpd" --config "$work/ztpd.toml" device simulate --switch all --fleet "$n" \
-    --concurrency "$conc" --server "http://127.0.0.1:$port" | tail -n 5
+    --concurrency "$conc" --server "http://127.0.0.1:$port" \
+    --dhcp "127.0.0.1:$dhcp_port" --relay 127.0.0.2 | tail -n 5
 rc=${PIPESTATUS[0]}
 set -e
 end=$(date +%s.%N)

@@ -170,3 +170,50 @@ fn status_and_approve_talk_to_the_running_daemon() {
     let o = ztpd(&d, &["approve", "../x"]);
     assert_eq!(o.status.code(), Some(78));
 }
+
+#[test]
+fn simulated_switches_lease_through_a_relay_first() {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n");
+    if root.ok() != Some(true) {
+        eprintln!("SKIP simulated DHCP: binding the relay's port 67 needs root");
+        return;
+    }
+    let d = Daemon::start(FIXTURE, "", &[]);
+    let server = format!("http://{}", d.http);
+    let dhcp = d.dhcp.to_string();
+    let o = ztpd(
+        &d,
+        &[
+            "device",
+            "simulate",
+            "--switch",
+            "all",
+            "--server",
+            &server,
+            "--dhcp",
+            &dhcp,
+            "--relay",
+            "127.0.0.77",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("2 switch(es): 2 deployed"),
+        "{}",
+        text(&o)
+    );
+    // The simulator fails a switch whose lease is not its planned address.
+    let (_, v) = d.api("/api/v1/devices");
+    for name in ["leaf1", "leaf2"] {
+        let dev = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap();
+        assert_eq!(dev["state"], "deployed", "{v}");
+    }
+}

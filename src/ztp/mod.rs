@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod client;
 pub mod hello;
 pub mod observe;
+pub mod sim_dhcp;
 pub mod simulate;
 pub mod state;
 pub mod topology;

@@ -3,8 +3,9 @@
 //! planned LLDP neighbours (faults injected on request), download of what
 //! the approval names, progress to `deployed`.
 //!
-//! DHCP is not simulated yet: it joins when the DHCP service is merged (a
-//! relay-style client unicasting to `listen.dhcp`).
+//! With `--dhcp ADDR` each switch first leases its address from ztpd's DHCP
+//! through a simulated relay agent (`--relay`, default 127.0.0.2, port 67:
+//! needs root), and checks it got its planned address.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +49,12 @@ pub struct SimulateArgs {
     /// Plan files or directories (default: `paths.plans`).
     #[arg(long = "plan", value_name = "PLAN")]
     pub plan: Vec<PathBuf>,
+    /// ztpd's DHCP address (`listen.dhcp`); lease through a relay first.
+    #[arg(long, value_name = "ADDR")]
+    pub dhcp: Option<std::net::SocketAddr>,
+    /// The simulated relay agent's address (giaddr; binds port 67).
+    #[arg(long, value_name = "IP", default_value = "127.0.0.2")]
+    pub relay: std::net::Ipv4Addr,
     /// How long a switch keeps asking while it waits for approval.
     #[arg(long, default_value = "5m", value_parser = crate::duration::parse)]
     pub approval_wait: Duration,
@@ -63,6 +70,8 @@ impl SimulateArgs {
 #[derive(Debug, Clone)]
 pub struct Switch {
     pub name: String,
+    pub mac_bytes: Option<[u8; 6]>,
+    pub planned_ip: Option<std::net::Ipv4Addr>,
     pub serial: String,
     pub mac: String,
     pub model: String,
@@ -111,6 +120,8 @@ pub fn switch_from_plan(model: &Model, key: &str, fault: Option<Fault>) -> anyho
     }
     Ok(Switch {
         name: d.name.clone(),
+        mac_bytes: d.mac,
+        planned_ip: d.ip,
         serial: d.serial.clone(),
         mac: d.mac_string().unwrap_or_else(|| "00:00:00:00:00:00".into()),
         model: model_string,
@@ -194,7 +205,17 @@ pub async fn run_switch(
     server: &str,
     sw: &Switch,
     approval_wait: Duration,
+    dhcp: Option<&super::sim_dhcp::RelayClient>,
 ) -> anyhow::Result<Ending> {
+    if let Some(relay) = dhcp {
+        let mac = sw
+            .mac_bytes
+            .ok_or_else(|| anyhow!("{}: the plan gives no mac for DHCP", sw.name))?;
+        let ip = relay.lease(mac).await?;
+        if Some(ip) != sw.planned_ip {
+            bail!("{}: leased {ip}, planned {:?}", sw.name, sw.planned_ip);
+        }
+    }
     let hello_url = format!("{}/ztp/v1/hello", server.trim_end_matches('/'));
     let body = json!({
         "serial": sw.serial, "mac": sw.mac, "model": sw.model, "version": "sim-1",
@@ -300,7 +321,18 @@ pub fn run(resolved: &Resolved, args: &SimulateArgs) -> ExitCode {
         }
     };
     let started = Instant::now();
-    let results = rt.block_on(fleet(args, switches));
+    let link = loaded
+        .model
+        .sites
+        .iter()
+        .find_map(|s| s.dhcp.as_ref().map(|d| d.subnet.network()));
+    let results = match rt.block_on(fleet(args, switches, link)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let (mut deployed, mut refused, mut failed) = (0, 0, 0);
     for (name, r) in &results {
         match r {
@@ -342,16 +374,25 @@ pub fn run(resolved: &Resolved, args: &SimulateArgs) -> ExitCode {
 async fn fleet(
     args: &SimulateArgs,
     switches: Vec<Switch>,
-) -> Vec<(String, anyhow::Result<Ending>)> {
+    link: Option<std::net::Ipv4Addr>,
+) -> anyhow::Result<Vec<(String, anyhow::Result<Ending>)>> {
+    let relay = match args.dhcp {
+        Some(server) => {
+            let link = link.ok_or_else(|| anyhow!("--dhcp: the plan has no [dhcp] subnet"))?;
+            Some(super::sim_dhcp::RelayClient::bind(args.relay, server, link).await?)
+        }
+        None => None,
+    };
     let limit = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, sw) in switches.into_iter().enumerate() {
         let limit = limit.clone();
         let server = args.server.clone();
         let wait = args.approval_wait;
+        let relay = relay.clone();
         tasks.spawn(async move {
             let _p = limit.acquire_owned().await;
-            let r = run_switch(&server, &sw, wait).await;
+            let r = run_switch(&server, &sw, wait, relay.as_deref()).await;
             (i, sw.name, r)
         });
     }
@@ -362,7 +403,7 @@ async fn fleet(
         }
     }
     out.sort_by_key(|r| r.0);
-    out.into_iter().map(|(_, n, r)| (n, r)).collect()
+    Ok(out.into_iter().map(|(_, n, r)| (n, r)).collect())
 }
 
 #[cfg(test)]
