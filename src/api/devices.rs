@@ -49,26 +49,31 @@ pub async fn devices(State(shared): State<Shared>) -> Json<Value> {
 /// Reports the daemon holds: each device's last hello and each root's report.
 pub fn stored_reports(shared: &Shared) -> Vec<Reported> {
     let snap = shared.snapshot.load();
-    let records = shared.ztp.tracker.all();
-    snap.model
-        .devices()
-        .filter_map(|(_, d)| {
-            let r = records.get(&d.name)?;
-            let neighbors: Vec<engine::Neighbor> = r
-                .observed
-                .iter()
-                .filter_map(|n| serde_json::from_value(n.clone()).ok())
-                .collect();
-            if neighbors.is_empty() && r.reported_model.is_none() {
-                return None;
-            }
-            Some(Reported {
-                device: d.name.clone(),
-                model: r.reported_model.clone(),
-                neighbors,
-            })
+    shared
+        .ztp
+        .tracker
+        .with_records(|records| {
+            snap.model
+                .devices()
+                .filter_map(|(_, d)| {
+                    let r = records.get(&d.name)?;
+                    if r.observed.is_empty() && r.reported_model.is_none() {
+                        return None;
+                    }
+                    let neighbors: Vec<engine::Neighbor> = r
+                        .observed
+                        .iter()
+                        .filter_map(|n| serde_json::from_value(n.clone()).ok())
+                        .collect();
+                    Some(Reported {
+                        device: d.name.clone(),
+                        model: r.reported_model.clone(),
+                        neighbors,
+                    })
+                })
+                .collect()
         })
-        .collect()
+        .unwrap_or_default()
 }
 
 pub async fn topology(State(shared): State<Shared>) -> Json<Value> {

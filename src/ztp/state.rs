@@ -267,6 +267,11 @@ impl Tracker {
         self.records.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
+    /// Read every record under the lock, without copying them all.
+    pub fn with_records<R>(&self, f: impl FnOnce(&HashMap<String, Record>) -> R) -> Option<R> {
+        self.records.lock().ok().map(|m| f(&m))
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
     }
