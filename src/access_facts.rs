@@ -18,6 +18,8 @@ pub struct DaemonFacts {
     pub leases: Option<Arc<Leases>>,
     /// Reloaded with the plans (hub.toml is watched).
     pub hub: RwLock<Option<Arc<Hub>>>,
+    /// Approvals and hello addresses.
+    pub ztp: Arc<crate::ztp::Ztp>,
 }
 
 impl DaemonFacts {
@@ -47,6 +49,14 @@ impl AccessFacts for DaemonFacts {
         let table = leases.table.lock().ok()?;
         let lease = table.get(ip)?;
         (lease.state == LeaseState::Bound && lease.expires > unix_now()).then_some(ip)
+    }
+
+    fn hello_ip(&self, device_name: &str) -> Option<Ipv4Addr> {
+        self.ztp.hello_ip(device_name)
+    }
+
+    fn is_approved(&self, device_name: &str) -> bool {
+        self.ztp.is_approved(device_name)
     }
 
     fn verify_sas(&self, device_id: &str, authorization: &str) -> bool {

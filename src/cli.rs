@@ -63,6 +63,18 @@ pub enum Command {
         #[command(subcommand)]
         command: PlanCommand,
     },
+    /// Device states of a running daemon (operator API).
+    Status {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Approve a device waiting in manual approval mode (name or serial).
+    Approve { device: String },
+    /// Simulated devices.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -89,6 +101,12 @@ pub enum PlanCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Simulated switches running the ZTP flow from the plan.
+    Simulate(crate::ztp::simulate::SimulateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +165,17 @@ pub fn main() -> ExitCode {
             command: PlanCommand::Diff { old, new, format },
         } => with_settings(config, &[new.clone(), old.clone()], |r| {
             crate::commands::plan_diff::run(r, &old, &new, format)
+        }),
+        Command::Status { format } => with_settings(config, &[], |r| {
+            crate::commands::operator::status(r, format)
+        }),
+        Command::Approve { device } => with_settings(config, &[], |r| {
+            crate::commands::operator::approve(r, &device)
+        }),
+        Command::Device {
+            command: DeviceCommand::Simulate(args),
+        } => with_settings(config, &args.plans(), |r| {
+            crate::ztp::simulate::run(r, &args)
         }),
         Command::Topology {
             command:

@@ -38,6 +38,8 @@ pub struct Shared {
     pub token: Arc<String>,
     /// Bumped after every successful reload.
     pub changed: watch::Receiver<u64>,
+    /// ZTP device states, approvals and actions.
+    pub ztp: Arc<crate::ztp::Ztp>,
 }
 
 /// Options of `ztpd run` beyond the settings file.
@@ -111,10 +113,17 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     if let Some(d) = &dhcp {
         metrics.push(d.metrics());
     }
+    let ztp = crate::ztp::Ztp::open(
+        &state,
+        snapshot.clone(),
+        dhcp.as_ref().map(|d| d.leases.clone()),
+    )
+    .context("cannot open the ZTP state")?;
     let facts = Arc::new(DaemonFacts {
         snapshot: snapshot.clone(),
         leases: dhcp.as_ref().map(|d| d.leases.clone()),
         hub: RwLock::new(None),
+        ztp: ztp.clone(),
     });
     facts.reload_hub();
     let files = Arc::new(FileService::new(snapshot.clone(), facts.clone()));
@@ -127,6 +136,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         status: status.clone(),
         token: Arc::new(token),
         changed: changed_rx,
+        ztp,
     };
     let tftp_addr = resolved.settings.listen.tftp;
     let tftp_socket = tokio::net::UdpSocket::bind(tftp_addr)
@@ -174,6 +184,11 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
 
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(http::serve(http_listener, shared.clone(), shutdown.clone()));
+    tasks.spawn(crate::ztp::observe::run(
+        shared.ztp.clone(),
+        Some(files.ledger.clone()),
+        shutdown.clone(),
+    ));
     tasks.spawn(files::tftp::serve(tftp_socket, files, shutdown.clone()));
     if let Some(d) = dhcp {
         tasks.spawn(d.run(shutdown.clone()));

@@ -14,6 +14,7 @@ pub fn router(shared: Shared) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(crate::ztp::api::routes())
         .merge(crate::files::http::routes())
         .with_state(shared.clone())
         .merge(crate::api::router(shared))

@@ -10,10 +10,12 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use crate::daemon::Shared;
+
+pub mod devices;
 
 /// Read the operator token, creating it (0600, atomically) when absent.
 pub fn load_or_create_token(path: &Path) -> std::io::Result<String> {
@@ -76,7 +78,12 @@ async fn require_token(State(shared): State<Shared>, req: Request, next: Next) -
 pub fn router(shared: Shared) -> Router {
     Router::new()
         .route("/api/v1/status", get(status))
-        .layer(middleware::from_fn_with_state(
+        .route("/api/v1/devices", get(devices::devices))
+        .route("/api/v1/devices/{name}/approve", post(devices::approve))
+        .route("/api/v1/topology", get(devices::topology))
+        .route("/api/v1/events", get(devices::events))
+        // route_layer: unknown paths stay 404 instead of asking for a token.
+        .route_layer(middleware::from_fn_with_state(
             shared.clone(),
             require_token,
         ))

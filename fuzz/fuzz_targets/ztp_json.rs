@@ -1,0 +1,90 @@
+//! Arbitrary bytes into the ZTP device protocol's JSON handlers (hello,
+//! neighbours, progress) and, for hellos that parse, the hello decision on a
+//! small plan: they must answer Ok or a message, never panic, and whatever
+//! they accept must respect the documented limits.
+#![no_main]
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use ztpd::plan::model::{ApprovalMode, Model};
+use ztpd::settings::{Resolved, Settings};
+use ztpd::ztp::hello;
+
+const PLAN: &str = r#"
+[site]
+name = "fuzz"
+server_ip = "10.10.0.1"
+[models.spine]
+vendor = "arista"
+match = "DCS-7280SR-48C6"
+ports = ["Ethernet1-8"]
+[models.leaf]
+vendor = "arista"
+match = "DCS-7050SX-64"
+ports = ["Ethernet1-52"]
+[[devices]]
+name = "spine1"
+model = "spine"
+serial = "S1"
+role = "root"
+[[devices]]
+name = "leaf1"
+model = "leaf"
+serial = "L1"
+[[devices]]
+name = "leaf2"
+model = "leaf"
+serial = "L2"
+[[links]]
+a = "spine1:Ethernet1"
+b = "leaf1:Ethernet49"
+[[links]]
+a = "spine1:Ethernet2"
+b = "leaf2:Ethernet49"
+"#;
+
+fn model() -> &'static Model {
+    static M: OnceLock<Model> = OnceLock::new();
+    M.get_or_init(|| {
+        let resolved = Resolved {
+            root: Path::new("/nonexistent-ztpd-fuzz-root").to_path_buf(),
+            file: None,
+            settings: Settings::default(),
+        };
+        ztpd::plan::load_texts(&resolved, [(Path::new("plans/fuzz.toml"), PLAN)]).model
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&which, body)) = data.split_first() else {
+        return;
+    };
+    match which % 4 {
+        0 | 1 => {
+            let header = (which % 4 == 1).then_some("L1");
+            if let Ok(h) = hello::parse_hello(body, header) {
+                assert!(h.serial.len() <= 128 && h.model.len() <= hello::MAX_FIELD);
+                assert!(h.neighbors.len() <= hello::MAX_NEIGHBORS);
+                if let Some((_, d)) = model().devices().find(|(_, d)| d.serial == h.serial) {
+                    for mode in [ApprovalMode::Auto, ApprovalMode::Manual] {
+                        let _ = hello::decide(model(), &d.name, &h, &[], false, mode);
+                    }
+                }
+            }
+        }
+        2 => {
+            if let Ok(n) = hello::parse_neighbors(body) {
+                assert!(n.neighbors.len() <= hello::MAX_NEIGHBORS);
+            }
+        }
+        _ => {
+            if let Ok((stage, percent, message)) = hello::parse_progress(body) {
+                assert!(stage.reportable());
+                assert!(percent.is_none_or(|p| p <= 100));
+                assert!(message.len() <= hello::MAX_MESSAGE);
+            }
+        }
+    }
+});

@@ -1,0 +1,191 @@
+//! Operator API for ZTP (SPEC §8, §10): `GET /api/v1/devices`,
+//! `GET /api/v1/topology`, `POST /api/v1/devices/<name>/approve`,
+//! `GET /api/v1/events` (server-sent events).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::daemon::Shared;
+use crate::ztp::engine::{self, PlannedTopology, Reported};
+use crate::ztp::state::{Change, ChangeError, Stage};
+
+pub async fn devices(State(shared): State<Shared>) -> Json<Value> {
+    let snap = shared.snapshot.load();
+    let records = shared.ztp.tracker.all();
+    let out: Vec<Value> = snap
+        .model
+        .devices()
+        .map(|(_, d)| {
+            let rec = records.get(&d.name);
+            let ip = d
+                .ip
+                .or_else(|| rec.and_then(|r| r.leased_ip.or(r.hello_ip)))
+                .map(|a| a.to_string());
+            let mut v = json!({
+                "name": d.name,
+                "serial": d.serial,
+                "model": d.model,
+                "ip": ip,
+                "state": rec.map_or(Stage::Planned, |r| r.stage),
+                "last_event": rec.map(|r| json!({"at": r.at, "stage": r.stage, "message": r.message})),
+                "problems": rec.map(|r| r.problems.clone()).unwrap_or_default(),
+            });
+            if let Some(p) = rec.and_then(|r| r.percent) {
+                v["progress"] = p.into();
+            }
+            v
+        })
+        .collect();
+    Json(Value::Array(out))
+}
+
+/// Reports the daemon holds: each device's last hello and each root's report.
+pub fn stored_reports(shared: &Shared) -> Vec<Reported> {
+    let snap = shared.snapshot.load();
+    shared
+        .ztp
+        .tracker
+        .with_records(|records| {
+            snap.model
+                .devices()
+                .filter_map(|(_, d)| {
+                    let r = records.get(&d.name)?;
+                    if r.observed.is_empty() && r.reported_model.is_none() {
+                        return None;
+                    }
+                    let neighbors: Vec<engine::Neighbor> = r
+                        .observed
+                        .iter()
+                        .filter_map(|n| serde_json::from_value(n.clone()).ok())
+                        .collect();
+                    Some(Reported {
+                        device: d.name.clone(),
+                        model: r.reported_model.clone(),
+                        neighbors,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn topology(State(shared): State<Shared>) -> Json<Value> {
+    let snap = shared.snapshot.load();
+    let records = shared.ztp.tracker.all();
+    let devices: Vec<Value> = snap
+        .model
+        .devices()
+        .map(|(site, d)| {
+            json!({
+                "name": d.name,
+                "site": site.name,
+                "model": d.model,
+                "role": d.role,
+                "state": records.get(&d.name).map_or(Stage::Planned, |r| r.stage),
+            })
+        })
+        .collect();
+    let links: Vec<Value> = snap
+        .model
+        .sites
+        .iter()
+        .flat_map(|s| s.links.iter())
+        .map(|l| json!({"a": l.a.to_string(), "b": l.b.to_string()}))
+        .collect();
+    let reports = stored_reports(&shared);
+    let observed: Vec<Value> = reports
+        .iter()
+        .map(|r| json!({"device": r.device, "model": r.model, "neighbors": r.neighbors}))
+        .collect();
+    let topo = PlannedTopology::from_model(&snap.model);
+    let problems: Vec<Value> = match engine::diff(&topo, &reports) {
+        Ok(p) => p
+            .iter()
+            .filter_map(|p| serde_json::to_value(p).ok())
+            .collect(),
+        Err(e) => {
+            tracing::warn!("topology of stored reports: {e}");
+            Vec::new()
+        }
+    };
+    Json(json!({
+        "planned": {"devices": devices, "links": links},
+        "observed": observed,
+        "problems": problems,
+    }))
+}
+
+pub async fn approve(State(shared): State<Shared>, Path(name): Path<String>) -> Response {
+    let snap = shared.snapshot.load();
+    let Some((_, d)) = snap.model.device(&name) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("{name} is not a planned device (name or serial)")})),
+        )
+            .into_response();
+    };
+    let cur = shared.ztp.tracker.get(&d.name);
+    let pending = cur
+        .as_ref()
+        .is_some_and(|r| r.stage == Stage::PendingApproval);
+    let change = Change {
+        name: &d.name,
+        serial: &d.serial,
+        stages: if pending {
+            vec![Stage::Approved]
+        } else {
+            Vec::new()
+        },
+        percent: None,
+        message: "approved by operator".into(),
+        edit: Box::new(|r| r.approved = true),
+    };
+    match shared.ztp.tracker.apply(change).await {
+        Ok((rec, _)) => Json(json!({
+            "device": d.name,
+            "state": rec.stage,
+            "approved": true,
+        }))
+        .into_response(),
+        Err(ChangeError::Invalid { .. }) => unreachable_conflict(),
+        Err(ChangeError::Write(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": format!("approval not saved: {e}")})),
+        )
+            .into_response(),
+    }
+}
+
+fn unreachable_conflict() -> Response {
+    (
+        StatusCode::CONFLICT,
+        Json(json!({"error": "the device changed state meanwhile; retry"})),
+    )
+        .into_response()
+}
+
+pub async fn events(
+    State(shared): State<Shared>,
+) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
+    let rx = shared.ztp.tracker.subscribe();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let ev = match rx.recv().await {
+            Ok(e) => SseEvent::default()
+                .event("device")
+                .data(serde_json::to_string(&e).unwrap_or_default()),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => SseEvent::default()
+                .event("lagged")
+                .data(format!("{{\"missed\":{n}}}")),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok(ev), rx))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}

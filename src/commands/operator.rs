@@ -1,0 +1,145 @@
+//! `ztpd status` and `ztpd approve DEVICE`: operator actions against a
+//! running daemon through the operator API (SPEC §8). The URL comes from the
+//! settings (`listen.api`, else `listen.http`; an unspecified address means
+//! this host), the token from the state directory.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::cli::Format;
+use crate::settings::Resolved;
+use crate::ztp::client;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn base_url(r: &Resolved) -> String {
+    let mut addr = r.settings.listen.api.unwrap_or(r.settings.listen.http);
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{addr}")
+}
+
+fn token(r: &Resolved) -> Result<String, String> {
+    let path = r.state_dir().join(&r.settings.api.token_file);
+    std::fs::read_to_string(&path)
+        .map(|t| t.trim().to_string())
+        .map_err(|e| {
+            format!(
+                "cannot read the operator token {}: {e} (is ztpd running with this root?)",
+                path.display()
+            )
+        })
+}
+
+fn call(r: &Resolved, method: &str, path: &str) -> Result<client::Response, String> {
+    let token = token(r)?;
+    let url = format!("{}{path}", base_url(r));
+    let auth = format!("Bearer {token}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let body: Option<&[u8]> = (method == "POST").then_some(b"");
+    rt.block_on(client::request(
+        method,
+        &url,
+        &[("Authorization", &auth)],
+        body,
+        TIMEOUT,
+    ))
+    .map_err(|e| format!("{e:#}; is `ztpd run` up at {}?", base_url(r)))
+}
+
+pub fn status(r: &Resolved, format: Format) -> ExitCode {
+    let (st, devs) = match (
+        call(r, "GET", "/api/v1/status"),
+        call(r, "GET", "/api/v1/devices"),
+    ) {
+        (Ok(a), Ok(b)) if a.status == 200 && b.status == 200 => (a.json(), b.json()),
+        (Ok(a), _) if a.status != 200 => return fail(&a),
+        (_, Ok(b)) if b.status != 200 => return fail(&b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        _ => return ExitCode::FAILURE,
+    };
+    match format {
+        Format::Json => println!("{:#}", serde_json::json!({"status": st, "devices": devs})),
+        Format::Text => {
+            println!(
+                "ztpd {}  snapshot {}  last reload: {}",
+                st["version"].as_str().unwrap_or("?"),
+                st["snapshot_version"],
+                if st["last_reload"]["ok"] == true {
+                    "ok"
+                } else {
+                    "failed"
+                }
+            );
+            println!(
+                "{:<20} {:<24} {:<16} {:<18} {:>4}  LAST EVENT",
+                "DEVICE", "SERIAL", "IP", "STATE", "%"
+            );
+            for d in devs.as_array().into_iter().flatten() {
+                let s = |k: &str| d[k].as_str().unwrap_or("-").to_string();
+                let pct = d["progress"].as_u64().map_or("-".into(), |p| p.to_string());
+                let last = d["last_event"]["message"].as_str().unwrap_or("");
+                println!(
+                    "{:<20} {:<24} {:<16} {:<18} {:>4}  {last}",
+                    s("name"),
+                    s("serial"),
+                    s("ip"),
+                    s("state"),
+                    pct
+                );
+                for p in d["problems"].as_array().into_iter().flatten() {
+                    println!(
+                        "    {}: {}",
+                        p["kind"].as_str().unwrap_or("?"),
+                        p["fix"].as_str().unwrap_or("")
+                    );
+                }
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+pub fn approve(r: &Resolved, device: &str) -> ExitCode {
+    if device.is_empty()
+        || !device
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        eprintln!("error: {device:?} is not a device name or serial ([A-Za-z0-9._-]+)");
+        return ExitCode::from(crate::cli::EXIT_INVALID);
+    }
+    match call(r, "POST", &format!("/api/v1/devices/{device}/approve")) {
+        Ok(resp) if resp.status == 200 => {
+            let v = resp.json();
+            println!(
+                "approved {} (state: {})",
+                v["device"].as_str().unwrap_or(device),
+                v["state"].as_str().unwrap_or("?")
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(resp) => fail(&resp),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn fail(resp: &client::Response) -> ExitCode {
+    let v = resp.json();
+    let msg = v["error"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| v.to_string());
+    eprintln!("error: HTTP {}: {msg}", resp.status);
+    ExitCode::FAILURE
+}

@@ -1,0 +1,342 @@
+//! The device API on the shared HTTP listener (SPEC §7):
+//! `POST /ztp/v1/hello`, `POST /ztp/v1/neighbors`,
+//! `POST /ztp/v1/devices/<serial>/progress`, `GET /ztp/v1/devices/<serial>/actions`.
+//!
+//! Bodies are read as bytes (at most [`MAX_BODY`]) and parsed strictly; every
+//! refusal is a JSON `{error}` with a 4xx code, decided before any state
+//! changes, and a request only ever changes the device it names.
+
+// Refusals are ready responses; they are built once per refused request,
+// so their size does not matter.
+#![allow(clippy::result_large_err)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::engine::Reported;
+use super::hello::{self, Outcome, MAX_BODY};
+use super::state::{Change, ChangeError, Stage};
+use crate::daemon::Shared;
+use crate::plan::model::Role;
+
+/// Longest long-poll of `/actions`.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+/// A state write that takes longer than this is answered 503.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/ztp/v1/hello", post(hello_handler))
+        .route("/ztp/v1/neighbors", post(neighbors_handler))
+        .route("/ztp/v1/devices/{serial}/progress", post(progress_handler))
+        .route("/ztp/v1/devices/{serial}/actions", get(actions_handler))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+fn err(code: StatusCode, msg: impl Into<String>) -> Response {
+    (code, Json(json!({ "error": msg.into() }))).into_response()
+}
+
+fn v4(addr: SocketAddr) -> Option<Ipv4Addr> {
+    match addr.ip() {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(a) => a.to_ipv4_mapped(),
+    }
+}
+
+fn header_serial(h: &HeaderMap) -> Result<Option<String>, String> {
+    for name in hello::SERIAL_HEADERS {
+        if let Some(v) = h.get(name) {
+            let s = v
+                .to_str()
+                .map_err(|_| format!("header {name} is not text"))?
+                .trim()
+                .to_string();
+            return Ok(Some(s));
+        }
+    }
+    Ok(None)
+}
+
+async fn commit<T>(
+    f: impl std::future::Future<Output = Result<T, ChangeError>>,
+) -> Result<T, Response> {
+    match tokio::time::timeout(WRITE_TIMEOUT, f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(ChangeError::Invalid { device, from, to })) => Err(err(
+            StatusCode::CONFLICT,
+            format!("{device} is {from}; it cannot move to {to}"),
+        )),
+        Ok(Err(ChangeError::Write(e))) => Err(err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("state not saved ({e}); retry"),
+        )),
+        Err(_) => Err(err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "state store is slow; retry",
+        )),
+    }
+}
+
+/// What the other devices said (their last hello, a root's report), as
+/// topology reports: a cable is judged from both ends, so two exchanged
+/// cables read as one swap.
+fn other_reports(shared: &Shared, me: &str) -> Vec<Reported> {
+    crate::api::devices::stored_reports(shared)
+        .into_iter()
+        .filter(|r| r.device != me)
+        .collect()
+}
+
+async fn hello_handler(
+    State(shared): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(_permit) = shared.ztp.limit.try_acquire() else {
+        return err(StatusCode::SERVICE_UNAVAILABLE, "busy; retry");
+    };
+    let hs = match header_serial(&headers) {
+        Ok(h) => h,
+        Err(e) => return err(StatusCode::BAD_REQUEST, e),
+    };
+    let h = match hello::parse_hello(&body, hs.as_deref()) {
+        Ok(h) => h,
+        Err(e) => return err(StatusCode::BAD_REQUEST, e),
+    };
+    let snap = shared.snapshot.load();
+    let Some((site, dev)) = snap.model.devices().find(|(_, d)| d.serial == h.serial) else {
+        return err(
+            StatusCode::NOT_FOUND,
+            format!("serial {} is not in the plan", h.serial),
+        );
+    };
+    let name = dev.name.clone();
+    let approved_before = shared.ztp.tracker.get(&name).is_some_and(|r| r.approved);
+    let outcome = match hello::decide(
+        &snap.model,
+        &name,
+        &h,
+        &other_reports(&shared, &name),
+        approved_before,
+        site.approval,
+    ) {
+        Ok(o) => o,
+        Err(e) => return err(StatusCode::BAD_REQUEST, e),
+    };
+    let (stage, message) = match &outcome {
+        Outcome::Approved => (Stage::Approved, "topology matches the plan".to_string()),
+        Outcome::Pending => (
+            Stage::PendingApproval,
+            format!("topology matches; waiting for `ztpd approve {name}`"),
+        ),
+        Outcome::Mismatch(p) => (
+            Stage::TopologyMismatch,
+            format!("{} topology problem(s)", p.len()),
+        ),
+    };
+    let problems = match &outcome {
+        Outcome::Mismatch(p) => p.clone(),
+        _ => Vec::new(),
+    };
+    let observed: Vec<serde_json::Value> = h
+        .neighbors
+        .iter()
+        .filter_map(|n| serde_json::to_value(n).ok())
+        .collect();
+    let ip = v4(peer);
+    let model = h.model.clone();
+    let is_approved = stage == Stage::Approved;
+    let stored_problems = problems.clone();
+    let change = Change {
+        name: &name,
+        serial: &h.serial,
+        stages: vec![Stage::Hello, stage],
+        percent: None,
+        message,
+        edit: Box::new(move |r| {
+            r.hello_ip = ip;
+            r.reported_model = Some(model);
+            r.observed = observed;
+            r.problems = stored_problems;
+            r.approved = is_approved;
+        }),
+    };
+    if let Err(resp) = commit(shared.ztp.tracker.apply(change)).await {
+        return resp;
+    }
+    match outcome {
+        Outcome::Approved => {
+            let port = snap.resolved.settings.listen.http.port();
+            (
+                StatusCode::OK,
+                Json(hello::approved_body(&snap, &name, port)),
+            )
+                .into_response()
+        }
+        Outcome::Pending => (
+            StatusCode::ACCEPTED,
+            Json(json!({"state": "pending_approval", "device": name})),
+        )
+            .into_response(),
+        Outcome::Mismatch(problems) => (
+            StatusCode::CONFLICT,
+            Json(json!({"state": "topology_mismatch", "device": name, "problems": problems})),
+        )
+            .into_response(),
+    }
+}
+
+async fn neighbors_handler(
+    State(shared): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    let b = match hello::parse_neighbors(&body) {
+        Ok(b) => b,
+        Err(e) => return err(StatusCode::BAD_REQUEST, e),
+    };
+    let snap = shared.snapshot.load();
+    let Some((_, dev)) = snap.model.devices().find(|(_, d)| d.serial == b.reporter) else {
+        return err(
+            StatusCode::NOT_FOUND,
+            format!("reporter {} is not in the plan", b.reporter),
+        );
+    };
+    if dev.role != Role::Root {
+        return err(
+            StatusCode::FORBIDDEN,
+            format!("{} is not a root device (role = \"root\")", dev.name),
+        );
+    }
+    if dev.ip.is_none() || v4(peer) != dev.ip {
+        return err(
+            StatusCode::FORBIDDEN,
+            format!(
+                "neighbour reports for {} are accepted only from its planned address",
+                dev.name
+            ),
+        );
+    }
+    let observed: Vec<serde_json::Value> = b
+        .neighbors
+        .iter()
+        .filter_map(|n| serde_json::to_value(n).ok())
+        .collect();
+    let count = observed.len();
+    let change = Change {
+        name: &dev.name,
+        serial: &dev.serial,
+        stages: Vec::new(),
+        percent: None,
+        message: format!("reported {count} neighbour(s)"),
+        edit: Box::new(move |r| r.observed = observed),
+    };
+    if let Err(resp) = commit(shared.ztp.tracker.apply(change)).await {
+        return resp;
+    }
+    Json(json!({"device": dev.name, "accepted": count})).into_response()
+}
+
+/// The planned device with `serial`, if the request comes from its leased
+/// or hello address.
+fn device_from(
+    shared: &Shared,
+    serial: &str,
+    peer: SocketAddr,
+) -> Result<(String, String), Response> {
+    hello::check_serial(serial).map_err(|e| err(StatusCode::BAD_REQUEST, e))?;
+    let snap = shared.snapshot.load();
+    let Some((_, dev)) = snap.model.devices().find(|(_, d)| d.serial == serial) else {
+        return Err(err(
+            StatusCode::NOT_FOUND,
+            format!("serial {serial} is not in the plan"),
+        ));
+    };
+    let rec = shared.ztp.tracker.get(&dev.name);
+    let known = [
+        shared.ztp.leased_ip(&dev.name),
+        rec.as_ref().and_then(|r| r.leased_ip),
+        rec.as_ref().and_then(|r| r.hello_ip),
+    ];
+    let ip = v4(peer);
+    if ip.is_none() || !known.contains(&ip) {
+        return Err(err(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} accepts progress only from its leased or hello address",
+                dev.name
+            ),
+        ));
+    }
+    Ok((dev.name.clone(), dev.serial.clone()))
+}
+
+async fn progress_handler(
+    State(shared): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(serial): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Ok(_permit) = shared.ztp.limit.try_acquire() else {
+        return err(StatusCode::SERVICE_UNAVAILABLE, "busy; retry");
+    };
+    let (stage, percent, message) = match hello::parse_progress(&body) {
+        Ok(p) => p,
+        Err(e) => return err(StatusCode::BAD_REQUEST, e),
+    };
+    let (name, serial) = match device_from(&shared, &serial, peer) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let message = if message.is_empty() {
+        format!("device reported {stage}")
+    } else {
+        message
+    };
+    let change = Change {
+        name: &name,
+        serial: &serial,
+        stages: vec![stage],
+        percent,
+        message,
+        edit: Box::new(|_| {}),
+    };
+    match commit(shared.ztp.tracker.apply(change)).await {
+        Ok((rec, _)) => Json(json!({"device": name, "state": rec.stage})).into_response(),
+        Err(r) => r,
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Wait {
+    wait: Option<u64>,
+}
+
+async fn actions_handler(
+    State(shared): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(serial): Path<String>,
+    Query(wait): Query<Wait>,
+) -> Response {
+    let (name, _) = match device_from(&shared, &serial, peer) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let wait = wait
+        .wait
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::ZERO)
+        .min(MAX_WAIT);
+    let actions = shared.ztp.tracker.take_actions(&name, wait).await;
+    Json(json!({"device": name, "actions": actions})).into_response()
+}

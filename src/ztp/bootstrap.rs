@@ -1,0 +1,199 @@
+//! Bootstrap scripts (SPEC §7): one per vendor profile, served as
+//! `bootstrap/<profile>`. Built-in defaults are compiled in; a file
+//! `templates/bootstrap/<profile>` replaces the default. Both are minijinja
+//! templates seeing `server` (ip, http, files, ztp, tftp URLs), `site` and
+//! `devices` (every planned device with its vendor, image and patch).
+
+use std::collections::BTreeMap;
+
+use md5::{Digest, Md5};
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::{json, Value};
+
+use crate::plan::model::Model;
+use crate::settings::Resolved;
+use crate::template::ServerUrls;
+
+/// (profile, built-in template). Juniper (option 43) and Cisco AutoInstall
+/// (TFTP `network-confg`) need no script.
+pub const BUILTIN: [(&str, &str); 8] = [
+    ("generic", include_str!("bootstrap/generic.sh")),
+    ("arista", include_str!("bootstrap/arista.py")),
+    ("cisco-iosxe", include_str!("bootstrap/cisco-iosxe.py")),
+    ("cisco-nxos", include_str!("bootstrap/cisco-nxos.py")),
+    ("sonic", include_str!("bootstrap/sonic.json")),
+    ("cumulus", include_str!("bootstrap/cumulus.sh")),
+    ("huawei", include_str!("bootstrap/huawei.ini")),
+    ("onie", include_str!("bootstrap/onie.sh")),
+];
+
+fn context(model: &Model, http_port: u16) -> Value {
+    let server = match model.sites.first() {
+        Some(site) => serde_json::to_value(ServerUrls::new(site, http_port)).unwrap_or_default(),
+        None => {
+            let base = format!("http://127.0.0.1:{http_port}");
+            json!({"ip": "127.0.0.1", "http": base, "files": format!("{base}/files"),
+                   "ztp": format!("{base}/ztp/v1"), "tftp": "127.0.0.1"})
+        }
+    };
+    let devices: Vec<Value> = model
+        .devices()
+        .map(|(site, d)| {
+            let m = site.model_of(d);
+            json!({
+                "name": d.name, "serial": d.serial, "mac": d.mac_string(),
+                "ip": d.ip.map(|i| i.to_string()), "vendor": m.vendor.name(),
+                "model": m.match_model,
+                "image": m.software.as_ref().map(|s| s.image.clone()),
+                "version": m.software.as_ref().map(|s| s.version.clone()),
+                "patch": m.patch,
+            })
+        })
+        .collect();
+    let site = model
+        .sites
+        .first()
+        .map(|s| json!({"name": s.name, "server_ip": s.server_ip.to_string()}));
+    json!({"server": server, "site": site, "devices": devices})
+}
+
+fn render(source: &str, ctx: &Value) -> Result<String, minijinja::Error> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    env.render_str(source, ctx)
+}
+
+/// NX-OS POAP checks `#md5sum="..."` against the script without that line.
+pub fn with_poap_md5(script: &str) -> String {
+    let body: String = script
+        .split_inclusive('\n')
+        .filter(|l| !l.starts_with("#md5sum="))
+        .collect();
+    let sum = Md5::digest(body.as_bytes());
+    let hex: String = sum.iter().map(|b| format!("{b:02x}")).collect();
+    let line = format!("#md5sum=\"{hex}\"\n");
+    match body.find('\n') {
+        Some(i) if body.starts_with("#!") => format!("{}{line}{}", &body[..=i], &body[i + 1..]),
+        _ => format!("{line}{body}"),
+    }
+}
+
+/// Render every profile's script. A user template that does not render is
+/// reported (returned as a message) and the built-in default is served.
+pub fn render_all(resolved: &Resolved, model: &Model) -> (BTreeMap<String, String>, Vec<String>) {
+    let ctx = context(model, resolved.settings.listen.http.port());
+    let dir = resolved.templates_dir().join("bootstrap");
+    let mut out = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (profile, builtin) in BUILTIN {
+        let user_path = dir.join(profile);
+        let user = std::fs::read_to_string(&user_path).ok();
+        let text = match user.as_deref().map(|u| render(u, &ctx)) {
+            Some(Ok(t)) => Some(t),
+            Some(Err(e)) => {
+                problems.push(format!(
+                    "{}: {e}; serving the built-in bootstrap/{profile}",
+                    user_path.display()
+                ));
+                None
+            }
+            None => None,
+        };
+        let text = match text {
+            Some(t) => t,
+            None => match render(builtin, &ctx) {
+                Ok(t) => t,
+                Err(e) => {
+                    problems.push(format!("built-in bootstrap/{profile}: {e}"));
+                    continue;
+                }
+            },
+        };
+        let text = if profile == "cisco-nxos" {
+            with_poap_md5(&text)
+        } else {
+            text
+        };
+        out.insert(profile.to_string(), text);
+    }
+    (out, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolved(root: &std::path::Path) -> Resolved {
+        crate::settings::resolve(None, &[root.join("plans/lab.toml")]).unwrap()
+    }
+
+    #[test]
+    fn every_builtin_renders_with_the_server_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = resolved(dir.path());
+        let (out, problems) = render_all(&r, &Model::default());
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(out.len(), BUILTIN.len());
+        assert!(out["generic"].contains("SERVER=\"${ZTP_SERVER:-http://127.0.0.1:8080}\""));
+        assert!(out["cumulus"].contains("CUMULUS-AUTOPROVISIONING"));
+        assert!(out["sonic"].contains("http://127.0.0.1:8080/files/bootstrap/generic"));
+        let v: serde_json::Value = serde_json::from_str(&out["sonic"]).unwrap();
+        assert!(v["ztp"].is_object());
+    }
+
+    #[test]
+    fn huawei_ini_lists_huawei_devices() {
+        let ctx = json!({"server": {"files": "http://10.0.0.1:8080/files"}, "devices": [
+            {"vendor": "huawei", "serial": "21500101", "mac": "00:e0:fc:00:00:01",
+             "image": "images/V200.cc", "version": "V200R021", "patch": null},
+            {"vendor": "arista", "serial": "JPE1", "mac": null, "image": null, "version": null, "patch": null}]});
+        let text = render(BUILTIN[6].1, &ctx).unwrap();
+        assert!(
+            text.contains("[DEVICE1]\nESN=21500101\nMAC=00-E0-FC-00-00-01\n"),
+            "{text}"
+        );
+        assert!(text.contains("SYSTEM-SOFTWARE=images/V200.cc"));
+        assert!(text.contains("SYSTEM-CONFIG=configs/21500101.cfg"));
+        assert!(!text.contains("JPE1"));
+        assert!(text.starts_with(";BEGIN ROUTER") && text.trim_end().ends_with(";END ROUTER"));
+    }
+
+    #[test]
+    fn poap_md5_matches_the_script_without_its_line() {
+        let s = with_poap_md5("#!/bin/env python\n#md5sum=\"x\"\nprint(1)\n");
+        let mut lines = s.lines();
+        assert_eq!(lines.next(), Some("#!/bin/env python"));
+        let md5_line = lines.next().unwrap();
+        let rest = "#!/bin/env python\nprint(1)\n";
+        let want: String = Md5::digest(rest.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(md5_line, format!("#md5sum=\"{want}\""));
+        // Idempotent: the sum of a stamped script is the same.
+        assert_eq!(with_poap_md5(&s), s);
+    }
+
+    #[test]
+    fn a_user_template_replaces_the_default_and_a_broken_one_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("templates/bootstrap")).unwrap();
+        std::fs::write(
+            dir.path().join("templates/bootstrap/generic"),
+            "echo {{ server.ztp }}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("templates/bootstrap/arista"),
+            "{{ nope.x }}",
+        )
+        .unwrap();
+        let r = resolved(dir.path());
+        let (out, problems) = render_all(&r, &Model::default());
+        assert_eq!(out["generic"], "echo http://127.0.0.1:8080/ztp/v1\n");
+        assert!(out["arista"].contains("FastCli"), "built-in kept");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("templates/bootstrap/arista"));
+    }
+}

@@ -1,0 +1,142 @@
+//! The switch simulator's DHCP client, speaking as a relay agent: requests
+//! carry `giaddr` and option 118 (the plan subnet), so ztpd answers by
+//! unicast to `giaddr:67` and a whole fleet shares one socket on loopback.
+//! Binding port 67 needs root or CAP_NET_BIND_SERVICE.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
+use dhcproto::{Decodable, Encodable};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+const TRIES: u32 = 4;
+const WAIT: Duration = Duration::from_secs(2);
+
+pub struct RelayClient {
+    sock: Arc<UdpSocket>,
+    server: SocketAddr,
+    giaddr: Ipv4Addr,
+    link: Ipv4Addr,
+    next_xid: AtomicU32,
+    pending: Mutex<HashMap<u32, mpsc::Sender<Message>>>,
+}
+
+impl RelayClient {
+    /// Bind `giaddr:67` and start routing replies to waiting switches by xid.
+    pub async fn bind(
+        giaddr: Ipv4Addr,
+        server: SocketAddr,
+        link: Ipv4Addr,
+    ) -> anyhow::Result<Arc<Self>> {
+        let sock = UdpSocket::bind((giaddr, 67)).await.with_context(|| {
+            format!("cannot bind the simulated relay on {giaddr}:67 (needs root)")
+        })?;
+        let c = Arc::new(RelayClient {
+            sock: Arc::new(sock),
+            server,
+            giaddr,
+            link,
+            next_xid: AtomicU32::new(std::process::id().wrapping_mul(7919)),
+            pending: Mutex::new(HashMap::new()),
+        });
+        let weak = Arc::downgrade(&c);
+        let sock = c.sock.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 1500];
+            while let Ok((n, _)) = sock.recv_from(&mut buf).await {
+                let Some(c) = weak.upgrade() else { return };
+                let Ok(msg) = Message::from_bytes(&buf[..n]) else {
+                    continue;
+                };
+                let tx = c
+                    .pending
+                    .lock()
+                    .ok()
+                    .and_then(|p| p.get(&msg.xid()).cloned());
+                if let Some(tx) = tx {
+                    let _ = tx.try_send(msg);
+                }
+            }
+        });
+        Ok(c)
+    }
+
+    fn request(
+        &self,
+        xid: u32,
+        mac: &[u8; 6],
+        kind: MessageType,
+        extra: &[DhcpOption],
+    ) -> anyhow::Result<Vec<u8>> {
+        let mut m = Message::new_with_id(
+            xid,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            self.giaddr,
+            mac,
+        );
+        m.set_opcode(Opcode::BootRequest).set_hops(1);
+        m.opts_mut().insert(DhcpOption::MessageType(kind));
+        m.opts_mut().insert(DhcpOption::SubnetSelection(self.link));
+        for o in extra {
+            m.opts_mut().insert(o.clone());
+        }
+        Ok(m.to_vec()?)
+    }
+
+    async fn exchange(
+        &self,
+        rx: &mut mpsc::Receiver<Message>,
+        bytes: &[u8],
+        want: MessageType,
+    ) -> anyhow::Result<Message> {
+        for _ in 0..TRIES {
+            self.sock.send_to(bytes, self.server).await?;
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while let Ok(Some(m)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+                match m.opts().msg_type() {
+                    Some(t) if t == want => return Ok(m),
+                    Some(MessageType::Nak) => bail!("DHCP NAK"),
+                    _ => {}
+                }
+            }
+        }
+        bail!("no DHCP {want:?} from {} after {TRIES} tries", self.server)
+    }
+
+    /// DISCOVER, OFFER, REQUEST, ACK for `mac`; the address leased.
+    pub async fn lease(&self, mac: [u8; 6]) -> anyhow::Result<Ipv4Addr> {
+        let xid = self.next_xid.fetch_add(1, Ordering::Relaxed);
+        let (tx, mut rx) = mpsc::channel(4);
+        self.pending
+            .lock()
+            .map_err(|_| anyhow!("relay state poisoned"))?
+            .insert(xid, tx);
+        let r = async {
+            let d = self.request(xid, &mac, MessageType::Discover, &[])?;
+            let offer = self.exchange(&mut rx, &d, MessageType::Offer).await?;
+            let ip = offer.yiaddr();
+            let mut extra = vec![DhcpOption::RequestedIpAddress(ip)];
+            if let Some(DhcpOption::ServerIdentifier(s)) =
+                offer.opts().get(OptionCode::ServerIdentifier)
+            {
+                extra.push(DhcpOption::ServerIdentifier(*s));
+            }
+            let req = self.request(xid, &mac, MessageType::Request, &extra)?;
+            let ack = self.exchange(&mut rx, &req, MessageType::Ack).await?;
+            Ok(ack.yiaddr())
+        }
+        .await;
+        if let Ok(mut p) = self.pending.lock() {
+            p.remove(&xid);
+        }
+        r
+    }
+}

@@ -1,0 +1,423 @@
+//! `ztpd device simulate --switch SERIAL|all --server URL [--fault ...] [--fleet N]`:
+//! simulated switches running the ZTP flow from the plan: hello with their
+//! planned LLDP neighbours (faults injected on request), download of what
+//! the approval names, progress to `deployed`.
+//!
+//! With `--dhcp ADDR` each switch first leases its address from ztpd's DHCP
+//! through a simulated relay agent (`--relay`, default 127.0.0.2, port 67:
+//! needs root), and checks it got its planned address.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail};
+use clap::{Args, ValueEnum};
+use serde_json::{json, Value};
+
+use super::client;
+use crate::plan::model::{Model, Role};
+use crate::settings::Resolved;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Fault {
+    /// Report another model string than the plan's `match`.
+    WrongModel,
+    /// The first uplink is plugged into an unplanned local port.
+    MovePort,
+    /// The first two cables are exchanged (needs two planned links).
+    Swap,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// Serial (or name) of the planned switch, or `all` for every non-root device with links.
+    #[arg(long, value_name = "SERIAL")]
+    pub switch: String,
+    /// ztpd's HTTP address, e.g. http://127.0.0.1:8080.
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+    #[arg(long, value_enum)]
+    pub fault: Option<Fault>,
+    /// With `--switch all`: only the first N switches.
+    #[arg(long, value_name = "N")]
+    pub fleet: Option<usize>,
+    /// Switches running at once.
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// Plan files or directories (default: `paths.plans`).
+    #[arg(long = "plan", value_name = "PLAN")]
+    pub plan: Vec<PathBuf>,
+    /// ztpd's DHCP address (`listen.dhcp`); lease through a relay first.
+    #[arg(long, value_name = "ADDR")]
+    pub dhcp: Option<std::net::SocketAddr>,
+    /// The simulated relay agent's address (giaddr; binds port 67).
+    #[arg(long, value_name = "IP", default_value = "127.0.0.2")]
+    pub relay: std::net::Ipv4Addr,
+    /// How long a switch keeps asking while it waits for approval.
+    #[arg(long, default_value = "5m", value_parser = crate::duration::parse)]
+    pub approval_wait: Duration,
+}
+
+impl SimulateArgs {
+    pub fn plans(&self) -> Vec<PathBuf> {
+        self.plan.clone()
+    }
+}
+
+/// One simulated switch, from the plan.
+#[derive(Debug, Clone)]
+pub struct Switch {
+    pub name: String,
+    pub mac_bytes: Option<[u8; 6]>,
+    pub planned_ip: Option<std::net::Ipv4Addr>,
+    pub serial: String,
+    pub mac: String,
+    pub model: String,
+    pub neighbors: Vec<Value>,
+}
+
+/// The hello a planned device would send, with `fault` applied.
+pub fn switch_from_plan(model: &Model, key: &str, fault: Option<Fault>) -> anyhow::Result<Switch> {
+    let (site, d) = model
+        .device(key)
+        .ok_or_else(|| anyhow!("{key} is not a planned device (name or serial)"))?;
+    let m = site.model_of(d);
+    let mut neighbors: Vec<(String, String, String)> = Vec::new();
+    for l in &site.links {
+        if l.a.device == d.name {
+            neighbors.push((l.a.port.clone(), l.b.device.clone(), l.b.port.clone()));
+        } else if l.b.device == d.name {
+            neighbors.push((l.b.port.clone(), l.a.device.clone(), l.a.port.clone()));
+        }
+    }
+    let mut model_string = m.match_model.clone();
+    match fault {
+        None => {}
+        Some(Fault::WrongModel) => model_string = format!("{}-WRONG", m.match_model),
+        Some(Fault::MovePort) => {
+            let used: Vec<&String> = neighbors.iter().map(|n| &n.0).collect();
+            let free = m
+                .ports
+                .iter()
+                .find(|p| !used.contains(p))
+                .ok_or_else(|| anyhow!("{}: no free port to move a cable to", d.name))?
+                .clone();
+            let first = neighbors
+                .first_mut()
+                .ok_or_else(|| anyhow!("{}: has no planned link to move", d.name))?;
+            first.0 = free;
+        }
+        Some(Fault::Swap) => {
+            if neighbors.len() < 2 {
+                bail!("{}: --fault swap needs two planned links", d.name);
+            }
+            let p0 = neighbors[0].0.clone();
+            neighbors[0].0 = neighbors[1].0.clone();
+            neighbors[1].0 = p0;
+        }
+    }
+    Ok(Switch {
+        name: d.name.clone(),
+        mac_bytes: d.mac,
+        planned_ip: d.ip,
+        serial: d.serial.clone(),
+        mac: d.mac_string().unwrap_or_else(|| "00:00:00:00:00:00".into()),
+        model: model_string,
+        neighbors: neighbors
+            .into_iter()
+            .map(|(l, rd, rp)| json!({"local_port": l, "remote_device": rd, "remote_port": rp}))
+            .collect(),
+    })
+}
+
+/// Point a URL ztpd gave (built from `site.server_ip`) at the server we talk to.
+fn rebase(url: &str, server: &str) -> String {
+    match url
+        .strip_prefix("http://")
+        .and_then(|r| r.find('/').map(|i| &r[i..]))
+    {
+        Some(path) => format!("{}{path}", server.trim_end_matches('/')),
+        None => url.to_string(),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    Deployed,
+    Refused(Vec<Value>),
+}
+
+const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn post(url: &str, body: &Value) -> anyhow::Result<client::Response> {
+    let b = body.to_string();
+    // Retry a busy server a few times.
+    for attempt in 0..20u64 {
+        let r = client::request("POST", url, &[], Some(b.as_bytes()), STEP_TIMEOUT).await?;
+        if r.status != 503 {
+            return Ok(r);
+        }
+        tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
+    }
+    bail!("{url}: server busy")
+}
+
+async fn progress(
+    server: &str,
+    sw: &Switch,
+    stage: &str,
+    percent: u8,
+    msg: &str,
+) -> anyhow::Result<()> {
+    let url = format!(
+        "{}/ztp/v1/devices/{}/progress",
+        server.trim_end_matches('/'),
+        sw.serial
+    );
+    let r = post(
+        &url,
+        &json!({"stage": stage, "percent": percent, "message": msg}),
+    )
+    .await?;
+    if r.status != 200 {
+        bail!(
+            "{}: progress {stage}: HTTP {} {}",
+            sw.name,
+            r.status,
+            r.json()
+        );
+    }
+    Ok(())
+}
+
+async fn fetch(url: &str) -> anyhow::Result<usize> {
+    let r = client::request("GET", url, &[], None, STEP_TIMEOUT).await?;
+    if r.status != 200 {
+        bail!("GET {url}: HTTP {}", r.status);
+    }
+    Ok(r.body.len())
+}
+
+/// Run one switch's whole flow.
+pub async fn run_switch(
+    server: &str,
+    sw: &Switch,
+    approval_wait: Duration,
+    dhcp: Option<&super::sim_dhcp::RelayClient>,
+) -> anyhow::Result<Ending> {
+    if let Some(relay) = dhcp {
+        let mac = sw
+            .mac_bytes
+            .ok_or_else(|| anyhow!("{}: the plan gives no mac for DHCP", sw.name))?;
+        let ip = relay.lease(mac).await?;
+        if Some(ip) != sw.planned_ip {
+            bail!("{}: leased {ip}, planned {:?}", sw.name, sw.planned_ip);
+        }
+    }
+    let hello_url = format!("{}/ztp/v1/hello", server.trim_end_matches('/'));
+    let body = json!({
+        "serial": sw.serial, "mac": sw.mac, "model": sw.model, "version": "sim-1",
+        "neighbors": sw.neighbors,
+    });
+    let deadline = Instant::now() + approval_wait;
+    let approved = loop {
+        let r = post(&hello_url, &body).await?;
+        match r.status {
+            200 => break r.json(),
+            202 if Instant::now() < deadline => tokio::time::sleep(Duration::from_secs(1)).await,
+            202 => bail!(
+                "{}: still pending approval after {approval_wait:?}",
+                sw.name
+            ),
+            409 => {
+                let v = r.json();
+                return Ok(Ending::Refused(
+                    v["problems"].as_array().cloned().unwrap_or_default(),
+                ));
+            }
+            code => bail!("{}: hello: HTTP {code} {}", sw.name, r.json()),
+        }
+    };
+    progress(server, sw, "downloading", 0, "fetching config").await?;
+    let mut got = 0usize;
+    for key in ["config_url", "image_url", "patch_url"] {
+        if let Some(u) = approved[key].as_str() {
+            match fetch(&rebase(u, server)).await {
+                Ok(n) => got += n,
+                Err(e) => {
+                    let _ = progress(server, sw, "failed", 0, &format!("{e:#}")).await;
+                    return Err(e);
+                }
+            }
+        }
+    }
+    progress(
+        server,
+        sw,
+        "installing",
+        50,
+        &format!("{got} bytes fetched"),
+    )
+    .await?;
+    progress(server, sw, "rebooting", 90, "reloading").await?;
+    progress(server, sw, "deployed", 100, "simulated switch deployed").await?;
+    Ok(Ending::Deployed)
+}
+
+pub fn run(resolved: &Resolved, args: &SimulateArgs) -> ExitCode {
+    let loaded = crate::plan::load(resolved, &args.plan);
+    if loaded.diagnostics.has_errors() {
+        eprint!(
+            "{}",
+            loaded
+                .diagnostics
+                .render(crate::commands::validate::terminal_width(), false)
+        );
+        return ExitCode::from(crate::cli::EXIT_INVALID);
+    }
+    let keys: Vec<String> = if args.switch == "all" {
+        let all: Vec<String> = loaded
+            .model
+            .sites
+            .iter()
+            .flat_map(|s| {
+                s.devices
+                    .iter()
+                    .filter(|d| d.role != Role::Root)
+                    .filter(|d| {
+                        s.links
+                            .iter()
+                            .any(|l| l.a.device == d.name || l.b.device == d.name)
+                    })
+                    .map(|d| d.serial.clone())
+            })
+            .collect();
+        all.into_iter()
+            .take(args.fleet.unwrap_or(usize::MAX))
+            .collect()
+    } else {
+        vec![args.switch.clone()]
+    };
+    let mut switches = Vec::new();
+    for k in &keys {
+        match switch_from_plan(&loaded.model, k, args.fault) {
+            Ok(s) => switches.push(s),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(crate::cli::EXIT_INVALID);
+            }
+        }
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = Instant::now();
+    let link = loaded
+        .model
+        .sites
+        .iter()
+        .find_map(|s| s.dhcp.as_ref().map(|d| d.subnet.network()));
+    let results = match rt.block_on(fleet(args, switches, link)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (mut deployed, mut refused, mut failed) = (0, 0, 0);
+    for (name, r) in &results {
+        match r {
+            Ok(Ending::Deployed) => {
+                deployed += 1;
+                if results.len() <= 20 {
+                    println!("{name}: deployed");
+                }
+            }
+            Ok(Ending::Refused(problems)) => {
+                refused += 1;
+                println!("{name}: refused (topology_mismatch)");
+                for p in problems {
+                    println!(
+                        "  {}: {}",
+                        p["kind"].as_str().unwrap_or("?"),
+                        p["fix"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                println!("{name}: failed: {e:#}");
+            }
+        }
+    }
+    println!(
+        "{} switch(es): {deployed} deployed, {refused} refused, {failed} failed in {:.2} s",
+        results.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if deployed == results.len() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+async fn fleet(
+    args: &SimulateArgs,
+    switches: Vec<Switch>,
+    link: Option<std::net::Ipv4Addr>,
+) -> anyhow::Result<Vec<(String, anyhow::Result<Ending>)>> {
+    let relay = match args.dhcp {
+        Some(server) => {
+            let link = link.ok_or_else(|| anyhow!("--dhcp: the plan has no [dhcp] subnet"))?;
+            Some(super::sim_dhcp::RelayClient::bind(args.relay, server, link).await?)
+        }
+        None => None,
+    };
+    let limit = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, sw) in switches.into_iter().enumerate() {
+        let limit = limit.clone();
+        let server = args.server.clone();
+        let wait = args.approval_wait;
+        let relay = relay.clone();
+        tasks.spawn(async move {
+            let _p = limit.acquire_owned().await;
+            let r = run_switch(&server, &sw, wait, relay.as_deref()).await;
+            (i, sw.name, r)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        if let Ok(r) = r {
+            out.push(r);
+        }
+    }
+    out.sort_by_key(|r| r.0);
+    Ok(out.into_iter().map(|(_, n, r)| (n, r)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rebase_keeps_the_path() {
+        assert_eq!(
+            rebase(
+                "http://10.10.0.1:8080/files/configs/leaf1.cfg",
+                "http://127.0.0.1:9/"
+            ),
+            "http://127.0.0.1:9/files/configs/leaf1.cfg"
+        );
+    }
+}

@@ -1,0 +1,510 @@
+//! The per-device ZTP state machine (SPEC §7, issue 5):
+//!
+//! planned → dhcp → hello → (topology_mismatch | pending_approval | approved)
+//! → downloading → installing → rebooting → deployed | failed
+//!
+//! Memory holds the current record of every device that has done anything;
+//! each change is written (row upsert + event row) through the state store's
+//! group-commit writer and the caller waits for the commit, so a reply never
+//! claims a state a crash would lose. Rows carry a version so a late commit
+//! of an older change can never overwrite a newer one.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::{broadcast, Notify};
+
+use crate::state::{StateError, StateStore, WriteError, Writer};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Planned,
+    Dhcp,
+    Hello,
+    TopologyMismatch,
+    PendingApproval,
+    Approved,
+    Downloading,
+    Installing,
+    Rebooting,
+    Deployed,
+    Failed,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 11] = [
+        Stage::Planned,
+        Stage::Dhcp,
+        Stage::Hello,
+        Stage::TopologyMismatch,
+        Stage::PendingApproval,
+        Stage::Approved,
+        Stage::Downloading,
+        Stage::Installing,
+        Stage::Rebooting,
+        Stage::Deployed,
+        Stage::Failed,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Planned => "planned",
+            Stage::Dhcp => "dhcp",
+            Stage::Hello => "hello",
+            Stage::TopologyMismatch => "topology_mismatch",
+            Stage::PendingApproval => "pending_approval",
+            Stage::Approved => "approved",
+            Stage::Downloading => "downloading",
+            Stage::Installing => "installing",
+            Stage::Rebooting => "rebooting",
+            Stage::Deployed => "deployed",
+            Stage::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+    /// The stages a device may report itself (SPEC §7).
+    pub fn reportable(self) -> bool {
+        matches!(
+            self,
+            Stage::Dhcp
+                | Stage::Hello
+                | Stage::Downloading
+                | Stage::Installing
+                | Stage::Rebooting
+                | Stage::Deployed
+                | Stage::Failed
+        )
+    }
+    fn install_rank(self) -> Option<u8> {
+        match self {
+            Stage::Approved => Some(0),
+            Stage::Downloading => Some(1),
+            Stage::Installing => Some(2),
+            Stage::Rebooting => Some(3),
+            Stage::Deployed => Some(4),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether `from -> to` is a move of the state machine. Installation stages
+/// only go forward from an approval (repeating one updates its percent);
+/// `failed` is reachable from anywhere; a device starting over (DHCP or a
+/// new hello) may do so from any state.
+pub fn allowed(from: Stage, to: Stage) -> bool {
+    use Stage::*;
+    match to {
+        Planned => false,
+        Failed | Dhcp | Hello => true,
+        TopologyMismatch | PendingApproval => from == Hello,
+        Approved => matches!(from, Hello | PendingApproval),
+        Downloading | Installing | Rebooting | Deployed => {
+            match (from.install_rank(), to.install_rank()) {
+                (Some(a), Some(b)) => b >= a && !(from == Deployed && to != Deployed),
+                _ => false,
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub at: String,
+    pub device: String,
+    pub from: Stage,
+    pub stage: Stage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percent: Option<u8>,
+    /// Why the transition happened.
+    pub message: String,
+}
+
+/// The current state of one device.
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    pub name: String,
+    pub serial: String,
+    pub stage: Stage,
+    pub percent: Option<u8>,
+    pub message: String,
+    pub at: String,
+    /// Approved by an operator or automatically; cleared by a topology mismatch.
+    pub approved: bool,
+    pub hello_ip: Option<Ipv4Addr>,
+    pub leased_ip: Option<Ipv4Addr>,
+    pub reported_model: Option<String>,
+    /// Topology problems of the last hello (SPEC §10 problem objects).
+    pub problems: Vec<serde_json::Value>,
+    /// Neighbours the device (or, for a root, its reports) said it sees.
+    pub observed: Vec<serde_json::Value>,
+    #[serde(skip)]
+    version: i64,
+}
+
+impl Record {
+    fn new(name: &str, serial: &str) -> Record {
+        Record {
+            name: name.to_string(),
+            serial: serial.to_string(),
+            stage: Stage::Planned,
+            percent: None,
+            message: String::new(),
+            at: now(),
+            approved: false,
+            hello_ip: None,
+            leased_ip: None,
+            reported_model: None,
+            problems: Vec::new(),
+            observed: Vec::new(),
+            version: 0,
+        }
+    }
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("{device} is {from}; it cannot move to {to}")]
+    Invalid {
+        device: String,
+        from: Stage,
+        to: Stage,
+    },
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+const MIGRATIONS: &[&str] = &["CREATE TABLE ztp_devices (
+        name TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE TABLE ztp_device_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        device TEXT NOT NULL,
+        at TEXT NOT NULL,
+        from_stage TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        percent INTEGER,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX ztp_device_events_device ON ztp_device_events (device, id);"];
+
+/// A change to apply to one device's record.
+pub struct Change<'a> {
+    pub name: &'a str,
+    pub serial: &'a str,
+    /// Stages to pass through in order (a hello is `hello` then its outcome).
+    pub stages: Vec<Stage>,
+    pub percent: Option<u8>,
+    pub message: String,
+    /// Extra edits to the record (addresses, problems, approval).
+    pub edit: Box<dyn FnOnce(&mut Record) + Send + 'a>,
+}
+
+pub struct Tracker {
+    records: Mutex<HashMap<String, Record>>,
+    writer: Writer,
+    events: broadcast::Sender<Event>,
+    actions: Mutex<HashMap<String, Vec<serde_json::Value>>>,
+    action_ready: Notify,
+}
+
+impl Tracker {
+    /// Open the ZTP tables in `store` and load every device's record.
+    pub fn open(store: &StateStore) -> Result<Arc<Tracker>, StateError> {
+        store.migrate("ztp", MIGRATIONS)?;
+        let conn = store.reader()?;
+        let mut records = HashMap::new();
+        {
+            let mut st = conn.prepare("SELECT name, version, record FROM ztp_devices")?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (name, version, text) = row?;
+                match decode(&text) {
+                    Some(mut rec) => {
+                        rec.version = version;
+                        records.insert(name, rec);
+                    }
+                    None => tracing::warn!(device = %name, "unreadable ztp state row ignored"),
+                }
+            }
+        }
+        let (events, _) = broadcast::channel(1024);
+        Ok(Arc::new(Tracker {
+            records: Mutex::new(records),
+            writer: store.writer(),
+            events,
+            actions: Mutex::new(HashMap::new()),
+            action_ready: Notify::new(),
+        }))
+    }
+
+    pub fn get(&self, name: &str) -> Option<Record> {
+        self.records.lock().ok()?.get(name).cloned()
+    }
+
+    pub fn all(&self) -> HashMap<String, Record> {
+        self.records.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Read every record under the lock, without copying them all.
+    pub fn with_records<R>(&self, f: impl FnOnce(&HashMap<String, Record>) -> R) -> Option<R> {
+        self.records.lock().ok().map(|m| f(&m))
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Apply `change` if every step is a move of the state machine, persist
+    /// it, and return the events it produced (after the commit).
+    pub async fn apply(&self, change: Change<'_>) -> Result<(Record, Vec<Event>), ChangeError> {
+        let at = now();
+        let (rec, events) = {
+            let mut map = self.records.lock().map_err(|_| WriteError::Stopped)?;
+            let mut rec = map
+                .get(change.name)
+                .cloned()
+                .unwrap_or_else(|| Record::new(change.name, change.serial));
+            let mut events = Vec::new();
+            for &to in &change.stages {
+                let repeat = to == rec.stage && change.stages.len() == 1;
+                if !allowed(rec.stage, to) && !repeat {
+                    return Err(ChangeError::Invalid {
+                        device: change.name.to_string(),
+                        from: rec.stage,
+                        to,
+                    });
+                }
+                events.push(Event {
+                    at: at.clone(),
+                    device: change.name.to_string(),
+                    from: rec.stage,
+                    stage: to,
+                    percent: change.percent,
+                    message: change.message.clone(),
+                });
+                rec.stage = to;
+            }
+            rec.serial = change.serial.to_string();
+            rec.percent = change.percent;
+            rec.message = change.message.clone();
+            rec.at = at.clone();
+            (change.edit)(&mut rec);
+            rec.version += 1;
+            map.insert(change.name.to_string(), rec.clone());
+            (rec, events)
+        };
+        self.persist(&rec, &events).await?;
+        for e in &events {
+            let _ = self.events.send(e.clone());
+        }
+        Ok((rec, events))
+    }
+
+    async fn persist(&self, rec: &Record, events: &[Event]) -> Result<(), WriteError> {
+        let text = serde_json::to_string(&Stored::from(rec)).unwrap_or_default();
+        let (name, version) = (rec.name.clone(), rec.version);
+        let events = events.to_vec();
+        self.writer
+            .write(Box::new(move |tx| {
+                tx.execute(
+                    "INSERT INTO ztp_devices (name, version, record) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(name) DO UPDATE SET version = excluded.version,
+                     record = excluded.record WHERE excluded.version > ztp_devices.version",
+                    rusqlite::params![name, version, text],
+                )?;
+                for e in &events {
+                    tx.execute(
+                        "INSERT INTO ztp_device_events (device, at, from_stage, stage, percent, reason)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        rusqlite::params![
+                            e.device,
+                            e.at,
+                            e.from.as_str(),
+                            e.stage.as_str(),
+                            e.percent,
+                            e.message
+                        ],
+                    )?;
+                }
+                Ok(())
+            }))
+            .await
+    }
+
+    /// The most recent events of one device, newest last.
+    pub fn history(&self, store_reader: &rusqlite::Connection, device: &str) -> Vec<Event> {
+        let Ok(mut st) = store_reader.prepare(
+            "SELECT at, from_stage, stage, percent, reason FROM ztp_device_events
+             WHERE device = ?1 ORDER BY id DESC LIMIT 100",
+        ) else {
+            return Vec::new();
+        };
+        let rows = st.query_map([device], |r| {
+            Ok(Event {
+                at: r.get(0)?,
+                device: device.to_string(),
+                from: Stage::parse(&r.get::<_, String>(1)?).unwrap_or(Stage::Planned),
+                stage: Stage::parse(&r.get::<_, String>(2)?).unwrap_or(Stage::Planned),
+                percent: r.get(3)?,
+                message: r.get(4)?,
+            })
+        });
+        let mut out: Vec<Event> = rows.map(|r| r.flatten().collect()).unwrap_or_default();
+        out.reverse();
+        out
+    }
+
+    /// DHCP observed a lease for a planned device (progress inference).
+    pub async fn observe_lease(&self, name: &str, serial: &str, ip: Ipv4Addr) {
+        let cur = self.get(name);
+        if cur.as_ref().is_some_and(|r| r.leased_ip == Some(ip)) {
+            return;
+        }
+        let starting = cur
+            .as_ref()
+            .is_none_or(|r| matches!(r.stage, Stage::Planned | Stage::Dhcp));
+        let stages = if starting { vec![Stage::Dhcp] } else { vec![] };
+        let _ = self
+            .apply(Change {
+                name,
+                serial,
+                stages,
+                percent: None,
+                message: format!("leased {ip}"),
+                edit: Box::new(move |r| r.leased_ip = Some(ip)),
+            })
+            .await;
+    }
+
+    /// A file of this device was fetched (transfer ledger): an approved
+    /// device fetching its config is downloading, even if it never reports.
+    pub async fn observe_fetch(&self, name: &str, serial: &str, path: &str) {
+        if self.get(name).is_some_and(|r| r.stage == Stage::Approved) {
+            let _ = self
+                .apply(Change {
+                    name,
+                    serial,
+                    stages: vec![Stage::Downloading],
+                    percent: None,
+                    message: format!("fetched {path}"),
+                    edit: Box::new(|_| {}),
+                })
+                .await;
+        }
+    }
+
+    /// Queue an action (`upgrade`, `reconfigure`, `refresh_credential`).
+    pub fn push_action(&self, name: &str, action: serde_json::Value) {
+        if let Ok(mut a) = self.actions.lock() {
+            a.entry(name.to_string()).or_default().push(action);
+        }
+        self.action_ready.notify_waiters();
+    }
+
+    /// Take the pending actions of `name`, waiting up to `wait` for one.
+    pub async fn take_actions(
+        &self,
+        name: &str,
+        wait: std::time::Duration,
+    ) -> Vec<serde_json::Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notified = self.action_ready.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let taken = self
+                .actions
+                .lock()
+                .ok()
+                .and_then(|mut a| a.remove(name))
+                .unwrap_or_default();
+            if !taken.is_empty() {
+                return taken;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Vec::new();
+            }
+        }
+    }
+}
+
+/// The persisted form of a record (the version lives in its own column).
+#[derive(Serialize, serde::Deserialize)]
+struct Stored {
+    name: String,
+    serial: String,
+    stage: String,
+    percent: Option<u8>,
+    message: String,
+    at: String,
+    approved: bool,
+    hello_ip: Option<Ipv4Addr>,
+    leased_ip: Option<Ipv4Addr>,
+    reported_model: Option<String>,
+    problems: Vec<serde_json::Value>,
+    observed: Vec<serde_json::Value>,
+}
+
+impl From<&Record> for Stored {
+    fn from(r: &Record) -> Stored {
+        Stored {
+            name: r.name.clone(),
+            serial: r.serial.clone(),
+            stage: r.stage.as_str().to_string(),
+            percent: r.percent,
+            message: r.message.clone(),
+            at: r.at.clone(),
+            approved: r.approved,
+            hello_ip: r.hello_ip,
+            leased_ip: r.leased_ip,
+            reported_model: r.reported_model.clone(),
+            problems: r.problems.clone(),
+            observed: r.observed.clone(),
+        }
+    }
+}
+
+fn decode(text: &str) -> Option<Record> {
+    let s: Stored = serde_json::from_str(text).ok()?;
+    Some(Record {
+        name: s.name,
+        serial: s.serial,
+        stage: Stage::parse(&s.stage)?,
+        percent: s.percent,
+        message: s.message,
+        at: s.at,
+        approved: s.approved,
+        hello_ip: s.hello_ip,
+        leased_ip: s.leased_ip,
+        reported_model: s.reported_model,
+        problems: s.problems,
+        observed: s.observed,
+        version: 0,
+    })
+}
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

@@ -1,0 +1,95 @@
+//! Unit tests of the ZTP state machine and its persistence.
+use super::*;
+use crate::settings::Durability;
+
+#[test]
+fn transitions_follow_the_machine() {
+    use Stage::*;
+    assert!(allowed(Planned, Dhcp));
+    assert!(allowed(Dhcp, Hello));
+    assert!(allowed(Hello, Approved));
+    assert!(allowed(Hello, PendingApproval));
+    assert!(allowed(PendingApproval, Approved));
+    assert!(allowed(Approved, Downloading));
+    assert!(allowed(Downloading, Installing));
+    assert!(allowed(Approved, Deployed));
+    assert!(allowed(Rebooting, Failed));
+    assert!(!allowed(Planned, Approved));
+    assert!(!allowed(PendingApproval, Downloading));
+    assert!(!allowed(TopologyMismatch, Downloading));
+    assert!(!allowed(Installing, Downloading));
+    assert!(!allowed(Deployed, Installing));
+    assert!(!allowed(Dhcp, TopologyMismatch));
+    for s in Stage::ALL {
+        assert_eq!(Stage::parse(s.as_str()), Some(s));
+        assert!(!allowed(s, Planned));
+    }
+}
+
+fn change<'a>(name: &'a str, stages: Vec<Stage>, msg: &str) -> Change<'a> {
+    Change {
+        name,
+        serial: "S1",
+        stages,
+        percent: None,
+        message: msg.to_string(),
+        edit: Box::new(|_| {}),
+    }
+}
+
+#[tokio::test]
+async fn records_and_events_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let t = Tracker::open(&StateStore::open(dir.path(), Durability::Fsync).unwrap()).unwrap();
+        let mut rx = t.subscribe();
+        t.apply(change("leaf1", vec![Stage::Hello, Stage::Approved], "ok"))
+            .await
+            .unwrap();
+        assert_eq!(rx.recv().await.unwrap().stage, Stage::Hello);
+        assert_eq!(rx.recv().await.unwrap().stage, Stage::Approved);
+        let err = t
+            .apply(change("leaf1", vec![Stage::Rebooting], "r"))
+            .await
+            .map(|_| ());
+        assert!(err.is_ok(), "forward skip is allowed: {err:?}");
+        let err = t
+            .apply(change("leaf1", vec![Stage::Downloading], "back"))
+            .await;
+        assert!(matches!(err, Err(ChangeError::Invalid { .. })));
+    }
+    let store = StateStore::open(dir.path(), Durability::Os).unwrap();
+    let reader = store.reader().unwrap();
+    let t = Tracker::open(&store).unwrap();
+    let r = t.get("leaf1").unwrap();
+    assert_eq!(r.stage, Stage::Rebooting);
+    let h = t.history(&reader, "leaf1");
+    let stages: Vec<Stage> = h.iter().map(|e| e.stage).collect();
+    assert_eq!(stages, [Stage::Hello, Stage::Approved, Stage::Rebooting]);
+    // A later change still wins over the reloaded version.
+    t.apply(change("leaf1", vec![Stage::Deployed], "done"))
+        .await
+        .unwrap();
+    drop(t);
+    let t = Tracker::open(&StateStore::open(dir.path(), Durability::Os).unwrap()).unwrap();
+    assert_eq!(t.get("leaf1").unwrap().stage, Stage::Deployed);
+}
+
+#[tokio::test]
+async fn actions_long_poll_returns_when_one_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tracker::open(&StateStore::open(dir.path(), Durability::Os).unwrap()).unwrap();
+    let none = t
+        .take_actions("leaf1", std::time::Duration::from_millis(20))
+        .await;
+    assert!(none.is_empty());
+    let t2 = t.clone();
+    let waiter = tokio::spawn(async move {
+        t2.take_actions("leaf1", std::time::Duration::from_secs(30))
+            .await
+    });
+    tokio::task::yield_now().await;
+    t.push_action("leaf1", serde_json::json!({"type": "reconfigure"}));
+    let got = waiter.await.unwrap();
+    assert_eq!(got, vec![serde_json::json!({"type": "reconfigure"})]);
+}

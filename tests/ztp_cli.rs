@@ -1,0 +1,219 @@
+//! `ztpd device simulate`, `ztpd status` and `ztpd approve` against the real
+//! daemon: simulated switches reach `deployed` (config, image and patch
+//! fetched through /files with the access hook), faults are refused with the
+//! problem printed, and the operator commands find the daemon from settings.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::Daemon;
+
+const FIXTURE: &str = "tests/fixtures/good";
+
+fn ztpd(d: &Daemon, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ztpd"))
+        .arg("--config")
+        .arg(d.root.join("ztpd.toml"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run ztpd")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn state_of(d: &Daemon, name: &str) -> String {
+    let (_, v) = d.api("/api/v1/devices");
+    v.as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == name)
+        .map(|x| x["state"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
+#[test]
+fn simulated_switches_deploy_and_faults_are_refused() {
+    let d = Daemon::start(FIXTURE, "", &[]);
+    let server = format!("http://{}", d.http);
+    let o = ztpd(
+        &d,
+        &["device", "simulate", "--switch", "all", "--server", &server],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("2 switch(es): 2 deployed"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(state_of(&d, "leaf1"), "deployed");
+    assert_eq!(state_of(&d, "leaf2"), "deployed");
+    let o = ztpd(
+        &d,
+        &[
+            "device",
+            "simulate",
+            "--switch",
+            "JPE87654322",
+            "--server",
+            &server,
+            "--fault",
+            "wrong-model",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("wrong_model"), "{}", text(&o));
+    assert_eq!(state_of(&d, "leaf2"), "topology_mismatch");
+    let o = ztpd(
+        &d,
+        &[
+            "device",
+            "simulate",
+            "--switch",
+            "leaf1",
+            "--server",
+            &server,
+            "--fault",
+            "move-port",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("wrong_port"), "{}", text(&o));
+    let o = ztpd(
+        &d,
+        &[
+            "device", "simulate", "--switch", "leaf1", "--server", &server, "--fault", "swap",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(78),
+        "one uplink cannot be swapped: {}",
+        text(&o)
+    );
+}
+
+#[test]
+fn configs_follow_the_access_table() {
+    let d = Daemon::start(FIXTURE, "", &[]);
+    // Not approved, not leased: refused.
+    let (code, _) = d.get("/files/configs/leaf1.cfg");
+    assert_eq!(code, 403);
+    let hello = r#"{"serial":"JPE87654321","model":"DCS-7050SX-64","neighbors":[{"local_port":"Ethernet49","remote_device":"spine1","remote_port":"Ethernet1"}]}"#;
+    assert_eq!(d.post("/ztp/v1/hello", hello, &[]).0, 200);
+    let (code, body) = d.get("/files/configs/leaf1.cfg");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("leaf1"), "{body}");
+    // The ledger saw the fetch: the approved device is downloading.
+    d.wait_for(
+        "downloading from the ledger",
+        std::time::Duration::from_secs(10),
+        || (state_of(&d, "leaf1") == "downloading").then_some(()),
+    );
+    // Another device's config stays closed to this address.
+    assert_eq!(d.get("/files/configs/leaf2.cfg").0, 403);
+    // Bootstrap scripts are open and rendered with the site's server URL.
+    let (code, body) = d.get("/files/bootstrap/generic");
+    assert_eq!(code, 200);
+    assert!(
+        body.contains(&format!("http://10.10.0.1:{}", d.http.port())),
+        "{body}"
+    );
+    let (code, body) = d.get("/files/bootstrap/cisco-nxos");
+    assert_eq!(code, 200);
+    assert!(
+        body.lines().nth(1).unwrap().starts_with("#md5sum=\""),
+        "{body}"
+    );
+}
+
+#[test]
+fn status_and_approve_talk_to_the_running_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    common::copy_tree(Path::new(FIXTURE), dir.path());
+    let plan = dir.path().join("plans/lab.toml");
+    let t = std::fs::read_to_string(&plan).unwrap();
+    std::fs::write(&plan, t.replace("mode = \"auto\"", "mode = \"manual\"")).unwrap();
+    let d = Daemon::start_in(dir.path(), "", &[]);
+    let hello = r#"{"serial":"JPE87654321","model":"DCS-7050SX-64","neighbors":[{"local_port":"Ethernet49","remote_device":"spine1","remote_port":"Ethernet1"}]}"#;
+    assert_eq!(d.post("/ztp/v1/hello", hello, &[]).0, 202);
+    let o = ztpd(&d, &["status"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("leaf1 "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("pending_approval"), "{out}");
+    let o = ztpd(&d, &["status", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["devices"].as_array().unwrap().len(), 4);
+    let o = ztpd(&d, &["approve", "leaf1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("approved leaf1 (state: approved)"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(state_of(&d, "leaf1"), "approved");
+    let o = ztpd(&d, &["approve", "nosuch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("HTTP 404"), "{}", text(&o));
+    let o = ztpd(&d, &["approve", "../x"]);
+    assert_eq!(o.status.code(), Some(78));
+}
+
+#[test]
+fn simulated_switches_lease_through_a_relay_first() {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n");
+    if root.ok() != Some(true) {
+        eprintln!("SKIP simulated DHCP: binding the relay's port 67 needs root");
+        return;
+    }
+    let d = Daemon::start(FIXTURE, "", &[]);
+    let server = format!("http://{}", d.http);
+    let dhcp = d.dhcp.to_string();
+    let o = ztpd(
+        &d,
+        &[
+            "device",
+            "simulate",
+            "--switch",
+            "all",
+            "--server",
+            &server,
+            "--dhcp",
+            &dhcp,
+            "--relay",
+            "127.0.0.77",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("2 switch(es): 2 deployed"),
+        "{}",
+        text(&o)
+    );
+    // The simulator fails a switch whose lease is not its planned address.
+    let (_, v) = d.api("/api/v1/devices");
+    for name in ["leaf1", "leaf2"] {
+        let dev = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap();
+        assert_eq!(dev["state"], "deployed", "{v}");
+    }
+}
