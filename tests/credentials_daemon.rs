@@ -53,6 +53,14 @@ fn credentials_follow_plan_function_and_hub() {
         "the device key must never be logged"
     );
 
+    // The sensor says hello (it has no planned cables: approved at once), so
+    // it may read its actions from this address.
+    let hello = format!(
+        r#"{{"serial":"{SENSOR}","mac":"02:00:00:00:00:01","model":"esp32-gps","version":"1.0","neighbors":[]}}"#
+    );
+    let (code, body) = d.post("/ztp/v1/hello", &hello, &[]);
+    assert_eq!(code, 200, "{body}");
+
     // A device-function edit regenerates exactly the affected credential.
     let f = d.root.join("templates/device_function/default.toml");
     let text = std::fs::read_to_string(&f).unwrap();
@@ -66,6 +74,19 @@ fn credentials_follow_plan_function_and_hub() {
         "same hub, same key"
     );
     assert_eq!(history_rows(&d), 2);
+    // ... and the device is told to re-download it.
+    let (code, body) = d.get(&format!("/ztp/v1/devices/{SENSOR}/actions?wait=10"));
+    assert_eq!(code, 200, "{body}");
+    let actions: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let a = &actions["actions"][0];
+    assert_eq!(a["type"], "refresh_credential", "{actions}");
+    assert!(
+        a["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/files/credentials/device_{SENSOR}.json")),
+        "{a}"
+    );
 
     // A new hub (hostname and key) regenerates it again.
     std::fs::create_dir_all(d.root.join("azure_mqtt_credentials")).unwrap();
