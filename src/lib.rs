@@ -12,5 +12,6 @@ pub mod metrics;
 pub mod plan;
 pub mod settings;
 pub mod snapshot;
+pub mod telemetry;
 pub mod template;
 pub mod vendor;

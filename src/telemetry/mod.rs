@@ -1,0 +1,6 @@
+//! Telemetry (SPEC §9): device functions, the message validator, the stores
+//! (MongoDB or the embedded SQLite store), the MQTT bridge, analysis and the
+//! simulated device.
+
+pub mod device_function;
+pub mod message;
