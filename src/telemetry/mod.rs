@@ -4,3 +4,4 @@
 
 pub mod device_function;
 pub mod message;
+pub mod store;
