@@ -60,6 +60,23 @@ pub enum Command {
         #[command(subcommand)]
         command: PlanCommand,
     },
+    /// The telemetry bridge alone (MQTT -> MongoDB or the embedded store).
+    Bridge {
+        /// MQTT client id; stable across restarts, unique per bridge (default: ztpd-bridge-<hostname>).
+        #[arg(long, value_name = "ID")]
+        client_id: Option<String>,
+        /// Subscribe directly instead of through the `$share/ztpd/` shared subscription.
+        #[arg(long)]
+        no_share: bool,
+    },
+    /// Per-device telemetry statistics: count, min/mean/max latitude and longitude, last battery.
+    Analyze {
+        /// A device_id or a device_name.
+        #[arg(long, value_name = "ID-OR-NAME")]
+        device: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: crate::telemetry::command::AnalyzeFormat,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -80,6 +97,7 @@ pub enum PlanCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    crate::telemetry::mqtt::install_crypto_provider();
     init_tracing();
     let config = cli.config.as_deref();
     match cli.command {
@@ -103,6 +121,15 @@ pub fn main() -> ExitCode {
             command: PlanCommand::Diff { old, new, format },
         } => with_settings(config, &[new.clone(), old.clone()], |r| {
             crate::commands::plan_diff::run(r, &old, &new, format)
+        }),
+        Command::Bridge {
+            client_id,
+            no_share,
+        } => with_settings(config, &[], |r| {
+            crate::telemetry::command::run_bridge(r, client_id, no_share)
+        }),
+        Command::Analyze { device, format } => with_settings(config, &[], |r| {
+            crate::telemetry::command::run_analyze(r, device.as_deref(), format)
         }),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ztpd", &mut std::io::stdout());

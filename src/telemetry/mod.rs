@@ -5,3 +5,6 @@
 pub mod device_function;
 pub mod message;
 pub mod store;
+pub mod bridge;
+pub mod mqtt;
+pub mod command;
