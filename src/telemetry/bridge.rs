@@ -85,15 +85,33 @@ pub struct BridgeStats {
 impl MetricsSource for BridgeStats {
     fn write_metrics(&self, out: &mut String) {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        write_metric(out, "ztpd_bridge_messages_total", "counter", "MQTT messages by outcome", &[
-            ("outcome=\"received\"", g(&self.received)),
-            ("outcome=\"stored\"", g(&self.stored)),
-            ("outcome=\"duplicate\"", g(&self.duplicates)),
-            ("outcome=\"rejected\"", g(&self.rejected)),
-            ("outcome=\"acked\"", g(&self.acked)),
-        ]);
-        write_metric(out, "ztpd_bridge_store_failures_total", "counter", "failed store writes (retried)", &[("", g(&self.store_failures))]);
-        write_metric(out, "ztpd_bridge_connections_total", "counter", "MQTT connections made", &[("", g(&self.connections))]);
+        write_metric(
+            out,
+            "ztpd_bridge_messages_total",
+            "counter",
+            "MQTT messages by outcome",
+            &[
+                ("outcome=\"received\"", g(&self.received)),
+                ("outcome=\"stored\"", g(&self.stored)),
+                ("outcome=\"duplicate\"", g(&self.duplicates)),
+                ("outcome=\"rejected\"", g(&self.rejected)),
+                ("outcome=\"acked\"", g(&self.acked)),
+            ],
+        );
+        write_metric(
+            out,
+            "ztpd_bridge_store_failures_total",
+            "counter",
+            "failed store writes (retried)",
+            &[("", g(&self.store_failures))],
+        );
+        write_metric(
+            out,
+            "ztpd_bridge_connections_total",
+            "counter",
+            "MQTT connections made",
+            &[("", g(&self.connections))],
+        );
     }
 }
 
@@ -158,12 +176,18 @@ async fn read_loop(
                 backoff.reset();
                 stats.connections.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(session_present = ack.session_present, %subscription, "bridge connected");
-                if let Err(e) = client.subscribe(subscription.clone(), QoS::AtLeastOnce).await {
+                if let Err(e) = client
+                    .subscribe(subscription.clone(), QoS::AtLeastOnce)
+                    .await
+                {
                     tracing::warn!("bridge cannot subscribe: {e}");
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(s))) => {
-                if s.return_codes.iter().any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure)) {
+                if s.return_codes
+                    .iter()
+                    .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
+                {
                     tracing::error!(%subscription, "broker refused the bridge's subscription");
                 }
             }

@@ -36,7 +36,10 @@ pub fn default_client_id() -> String {
 
 /// The bridge's broker: `telemetry.broker`. (The embedded broker is wired in
 /// by the daemon when it runs one.)
-pub fn bridge_options(resolved: &Resolved, client_id: Option<String>) -> Result<BridgeOptions, String> {
+pub fn bridge_options(
+    resolved: &Resolved,
+    client_id: Option<String>,
+) -> Result<BridgeOptions, String> {
     let Some(url) = &resolved.settings.telemetry.broker else {
         return Err(
             "no broker for the bridge: set telemetry.broker (e.g. \"mqtt://bridge:secret@127.0.0.1:1883\") in ztpd.toml"
@@ -181,8 +184,16 @@ pub fn csv(stats: &[DeviceStats]) -> String {
 
 pub fn table(stats: &[DeviceStats]) -> String {
     let head = [
-        "device_id", "name", "count", "lat min", "lat mean", "lat max", "lon min", "lon mean",
-        "lon max", "battery",
+        "device_id",
+        "name",
+        "count",
+        "lat min",
+        "lat mean",
+        "lat max",
+        "lon min",
+        "lon mean",
+        "lon max",
+        "battery",
     ];
     let f6 = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_else(|| "-".into());
     let rows: Vec<Vec<String>> = stats
@@ -198,7 +209,9 @@ pub fn table(stats: &[DeviceStats]) -> String {
                 f6(s.longitude.map(|x| x.min)),
                 f6(s.longitude.map(|x| x.mean)),
                 f6(s.longitude.map(|x| x.max)),
-                s.last_battery.map(|b| format!("{b:.2}")).unwrap_or_else(|| "-".into()),
+                s.last_battery
+                    .map(|b| format!("{b:.2}"))
+                    .unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();

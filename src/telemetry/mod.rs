@@ -2,9 +2,9 @@
 //! (MongoDB or the embedded SQLite store), the MQTT bridge, analysis and the
 //! simulated device.
 
+pub mod bridge;
+pub mod command;
 pub mod device_function;
 pub mod message;
-pub mod store;
-pub mod bridge;
 pub mod mqtt;
-pub mod command;
+pub mod store;
