@@ -48,6 +48,9 @@ pub enum Command {
         /// Directory of plans to serve (default: `paths.plans`).
         #[arg(long, value_name = "DIR")]
         plans: Option<PathBuf>,
+        /// How to notice edits: inotify events, polling, or off (SIGHUP only).
+        #[arg(long, value_enum, default_value_t)]
+        watch: crate::watch::WatchMode,
     },
     /// Print the rendered config and DHCP view of one device.
     Render {
@@ -108,9 +111,9 @@ pub fn main() -> ExitCode {
         } => with_settings(config, &plans, |r| {
             crate::commands::validate::run(r, &plans, format, deny_warnings)
         }),
-        Command::Run { plans } => {
+        Command::Run { plans, watch } => {
             let args: Vec<PathBuf> = plans.into_iter().collect();
-            with_settings(config, &args, |r| run(r, &args))
+            with_settings(config, &args, |r| run(r, &args, watch))
         }
         Command::Render { plan, device } => {
             with_settings(config, std::slice::from_ref(&plan), |r| {
@@ -193,7 +196,7 @@ fn init_tracing() {
         .try_init();
 }
 
-fn run(resolved: &Resolved, plans: &[PathBuf]) -> ExitCode {
+fn run(resolved: &Resolved, plans: &[PathBuf], watch: crate::watch::WatchMode) -> ExitCode {
     let loaded = crate::plan::load(resolved, plans);
     if loaded.diagnostics.has_errors() {
         eprint!(
@@ -217,7 +220,14 @@ fn run(resolved: &Resolved, plans: &[PathBuf]) -> ExitCode {
         );
     }
     let first = crate::snapshot::Snapshot::from_loaded(resolved.clone(), loaded, 1);
-    match crate::daemon::block_on_run(resolved.clone(), first) {
+    match crate::daemon::block_on_run(
+        resolved.clone(),
+        first,
+        crate::daemon::RunOptions {
+            plan_args: plans.to_vec(),
+            watch,
+        },
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -5,16 +5,20 @@
 //! start them on `127.0.0.1:0` and stop them deterministically.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::http;
 use crate::metrics::MetricsSource;
+use crate::reload::{self, ReloadStatus, Reloader, SharedStatus};
 use crate::settings::Resolved;
 use crate::snapshot::{Snapshot, SnapshotHandle};
+use crate::watch::{self as watcher, WatchMode, WatchSet};
 
 /// How long in-flight work may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -24,6 +28,19 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Shared {
     pub snapshot: SnapshotHandle,
     pub metrics: Arc<Vec<Arc<dyn MetricsSource>>>,
+    /// Last reload outcome, for `/api/v1/status`.
+    pub status: SharedStatus,
+    /// Operator API token.
+    pub token: Arc<String>,
+    /// Bumped after every successful reload.
+    pub changed: watch::Receiver<u64>,
+}
+
+/// Options of `ztpd run` beyond the settings file.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub plan_args: Vec<PathBuf>,
+    pub watch: WatchMode,
 }
 
 /// A bind failure that names the setting to change (SPEC §1b).
@@ -38,13 +55,56 @@ pub fn bind_error(setting: &str, addr: SocketAddr, e: std::io::Error) -> anyhow:
     )
 }
 
-pub async fn run(resolved: Resolved, first: Snapshot) -> anyhow::Result<()> {
+fn watch_set(resolved: &Resolved, plan_args: &[PathBuf]) -> WatchSet {
+    let mut dirs = vec![resolved.templates_dir(), resolved.files_dir()];
+    let mut files = Vec::new();
+    if plan_args.is_empty() {
+        dirs.push(resolved.plans_dir());
+    }
+    for p in plan_args {
+        let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+        if p.is_dir() {
+            dirs.push(p);
+        } else {
+            files.push(p);
+        }
+    }
+    if let Some(hub_dir) = resolved.hub_file().parent() {
+        dirs.push(hub_dir.to_path_buf());
+    }
+    files.push(
+        resolved
+            .file
+            .clone()
+            .unwrap_or_else(|| resolved.root.join(crate::settings::SETTINGS_FILE)),
+    );
+    WatchSet {
+        dirs,
+        files,
+        ignore: vec![resolved.state_dir(), resolved.credentials_dir()],
+    }
+}
+
+pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
+    let state_dir = resolved.state_dir();
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("cannot create paths.state = {}", state_dir.display()))?;
+    let token_path = state_dir.join(&resolved.settings.api.token_file);
+    let token = crate::api::load_or_create_token(&token_path)
+        .with_context(|| format!("cannot create the operator token {}", token_path.display()))?;
+
     let http_addr = resolved.settings.listen.http;
     let snapshot = SnapshotHandle::new(first);
+    let status: SharedStatus =
+        Arc::new(RwLock::new(ReloadStatus::initial(snapshot.load().version)));
+    let (changed_tx, changed_rx) = watch::channel(snapshot.load().version);
     let shared = Shared {
-        snapshot,
+        snapshot: snapshot.clone(),
         metrics: Arc::new(Vec::new()),
+        status: status.clone(),
+        token: Arc::new(token),
+        changed: changed_rx,
     };
 
     let http_listener = tokio::net::TcpListener::bind(http_addr)
@@ -54,6 +114,23 @@ pub async fn run(resolved: Resolved, first: Snapshot) -> anyhow::Result<()> {
 
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(http::serve(http_listener, shared.clone(), shutdown.clone()));
+
+    // Reload requests: watcher events and SIGHUP. Capacity 1: a pending
+    // request already covers any later change.
+    let (reload_tx, reload_rx) = mpsc::channel(1);
+    let reloader = Arc::new(Reloader {
+        snapshot,
+        status,
+        plan_args: opts.plan_args.clone(),
+        changed: changed_tx,
+    });
+    tokio::spawn(reload::run(reloader, reload_rx));
+    watcher::spawn(
+        watch_set(&resolved, &opts.plan_args),
+        opts.watch,
+        reload_tx.clone(),
+    );
+    spawn_sighup(reload_tx);
 
     wait_for_signal(&shutdown).await;
     let drain = async {
@@ -67,6 +144,21 @@ pub async fn run(resolved: Resolved, first: Snapshot) -> anyhow::Result<()> {
         tracing::warn!("services did not stop within {SHUTDOWN_GRACE:?}; exiting anyway");
     }
     Ok(())
+}
+
+fn spawn_sighup(tx: mpsc::Sender<()>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading");
+                    let _ = tx.try_send(());
+                }
+            });
+        }
+        Err(e) => tracing::warn!("cannot listen for SIGHUP ({e}); reload by saving a file"),
+    }
 }
 
 /// First SIGINT/SIGTERM cancels `shutdown`; a second one exits at once.
@@ -89,11 +181,11 @@ async fn wait_for_signal(shutdown: &CancellationToken) {
     });
 }
 
-/// Start with context so `main` can print one clear line.
-pub fn block_on_run(resolved: Resolved, first: Snapshot) -> anyhow::Result<()> {
+/// Start the runtime and run the daemon until a signal.
+pub fn block_on_run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(run(resolved, first))
+    rt.block_on(run(resolved, first, opts))
 }

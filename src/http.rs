@@ -14,7 +14,8 @@ pub fn router(shared: Shared) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .with_state(shared)
+        .with_state(shared.clone())
+        .merge(crate::api::router(shared))
 }
 
 pub async fn serve(

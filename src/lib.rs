@@ -3,6 +3,7 @@
 //! Data flows plan files -> [`plan`] model -> [`snapshot`] -> services.
 //! See `docs/architecture.md`.
 
+pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod daemon;
@@ -10,8 +11,10 @@ pub mod duration;
 pub mod http;
 pub mod metrics;
 pub mod plan;
+pub mod reload;
 pub mod settings;
 pub mod snapshot;
 pub mod telemetry;
 pub mod template;
 pub mod vendor;
+pub mod watch;

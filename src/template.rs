@@ -87,28 +87,43 @@ fn device_json(site: &Site, d: &Device) -> serde_json::Value {
     })
 }
 
-/// Context values shared by every device of a site (built once: `plan`
-/// holds every device and must not be rebuilt per device).
+/// Context values shared by every device of a site, built once: `plan`
+/// holds every device, and per-device values are shared between `plan` and
+/// `device` (minijinja values are reference-counted, so cloning is cheap).
 struct SiteContext {
     site: Value,
     dhcp: Value,
     plan: Value,
     server: Value,
-    links: HashMap<String, Vec<serde_json::Value>>,
+    devices: Vec<Value>,
+    links: HashMap<String, Vec<Value>>,
+}
+
+fn link_value(local_port: &str, peer: &str, peer_port: &str) -> Value {
+    Value::from_iter([
+        ("local_port", Value::from(local_port)),
+        ("peer", Value::from(peer)),
+        ("peer_port", Value::from(peer_port)),
+    ])
 }
 
 fn site_context(site: &Site, http_port: u16) -> SiteContext {
-    let mut links: HashMap<String, Vec<serde_json::Value>> = HashMap::new();
+    let mut links: HashMap<String, Vec<Value>> = HashMap::new();
     for l in &site.links {
-        links.entry(l.a.device.clone()).or_default().push(json!({
-            "local_port": l.a.port, "peer": l.b.device, "peer_port": l.b.port
-        }));
-        links.entry(l.b.device.clone()).or_default().push(json!({
-            "local_port": l.b.port, "peer": l.a.device, "peer_port": l.a.port
-        }));
+        links
+            .entry(l.a.device.clone())
+            .or_default()
+            .push(link_value(&l.a.port, &l.b.device, &l.b.port));
+        links
+            .entry(l.b.device.clone())
+            .or_default()
+            .push(link_value(&l.b.port, &l.a.device, &l.a.port));
     }
-    let devices: Vec<serde_json::Value> =
-        site.devices.iter().map(|d| device_json(site, d)).collect();
+    let devices: Vec<Value> = site
+        .devices
+        .iter()
+        .map(|d| Value::from_serialize(device_json(site, d)))
+        .collect();
     let dhcp = match &site.dhcp {
         Some(d) => json!({
             "interface": d.interface,
@@ -128,19 +143,23 @@ fn site_context(site: &Site, http_port: u16) -> SiteContext {
             json!({"name": site.name, "server_ip": site.server_ip.to_string()}),
         ),
         dhcp: Value::from_serialize(dhcp),
-        plan: Value::from_serialize(json!({"devices": devices, "site": site.name})),
+        plan: Value::from_iter([
+            ("devices", Value::from(devices.clone())),
+            ("site", Value::from(site.name.clone())),
+        ]),
         server: Value::from_serialize(ServerUrls::new(site, http_port)),
+        devices,
         links,
     }
 }
 
-fn device_context(sc: &SiteContext, site: &Site, d: &Device) -> Value {
+fn device_context(sc: &SiteContext, index: usize, d: &Device) -> Value {
     let links = sc.links.get(&d.name).cloned().unwrap_or_default();
     minijinja::context! {
-        device => Value::from_serialize(device_json(site, d)),
+        device => sc.devices[index].clone(),
         site => sc.site.clone(),
         dhcp => sc.dhcp.clone(),
-        links => Value::from_serialize(links),
+        links => Value::from(links),
         server => sc.server.clone(),
         plan => sc.plan.clone(),
     }
@@ -160,10 +179,10 @@ pub fn render_all(
     let mut reported: HashMap<(String, usize, String), usize> = HashMap::new();
     for site in &model.sites {
         let sc = site_context(site, renderer.http_port);
-        for d in &site.devices {
+        for (i, d) in site.devices.iter().enumerate() {
             let m = site.model_of(d);
             let Some(tname) = &m.template else { continue };
-            let ctx = device_context(&sc, site, d);
+            let ctx = device_context(&sc, i, d);
             match renderer.render_named(tname, ctx.clone()) {
                 Ok(text) => {
                     out.insert(d.name.clone(), text);

@@ -44,30 +44,16 @@ struct View<'a> {
 fn views(l: &Loaded) -> BTreeMap<&str, View<'_>> {
     let mut out = BTreeMap::new();
     for site in &l.model.sites {
+        // One pass over the links, not one per device: plans have 10^4 of each.
+        let mut links: std::collections::HashMap<&str, Vec<String>> = std::collections::HashMap::new();
+        for k in &site.links {
+            links.entry(&k.a.device).or_default().push(format!("{} -> {}", k.a.port, k.b));
+            links.entry(&k.b.device).or_default().push(format!("{} -> {}", k.b.port, k.a));
+        }
         for d in &site.devices {
-            let mut links: Vec<String> = site
-                .links
-                .iter()
-                .filter_map(|k| {
-                    if k.a.device == d.name {
-                        Some(format!("{} -> {}", k.a.port, k.b))
-                    } else if k.b.device == d.name {
-                        Some(format!("{} -> {}", k.b.port, k.a))
-                    } else {
-                        None
-                    }
-                })
-                .collect();
+            let mut links = links.remove(d.name.as_str()).unwrap_or_default();
             links.sort();
-            out.insert(
-                d.name.as_str(),
-                View {
-                    site,
-                    device: d,
-                    config: l.configs.get(&d.name),
-                    links,
-                },
-            );
+            out.insert(d.name.as_str(), View { site, device: d, config: l.configs.get(&d.name), links });
         }
     }
     out

@@ -105,6 +105,7 @@ fn load_sources<'a>(
     mut diags: Diagnostics,
     mut files: Vec<PathBuf>,
 ) -> Loaded {
+    let t0 = std::time::Instant::now();
     let mut raws = Vec::new();
     for (path, text) in texts {
         let src = SourceFile::new(path, text.to_string());
@@ -117,9 +118,17 @@ fn load_sources<'a>(
         templates: resolved.templates_dir(),
         files: resolved.files_dir(),
     };
+    let t1 = std::time::Instant::now();
     let model = compile(&raws, &dirs, &mut diags);
+    let t2 = std::time::Instant::now();
     let renderer = Renderer::new(&dirs.templates, resolved.settings.listen.http.port());
     let configs = render_all(&renderer, &model, &mut diags);
+    tracing::debug!(
+        read_ms = (t1 - t0).as_millis() as u64,
+        compile_ms = (t2 - t1).as_millis() as u64,
+        render_ms = t2.elapsed().as_millis() as u64,
+        "plans loaded"
+    );
     Loaded {
         model,
         configs,

@@ -1,0 +1,96 @@
+//! Operator API (`/api/v1`, SPEC §8). Every request needs
+//! `Authorization: Bearer <operator token>`; the token lives 0600 in the
+//! state directory and is created on first start.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use crate::daemon::Shared;
+
+/// Read the operator token, creating it (0600, atomically) when absent.
+pub fn load_or_create_token(path: &Path) -> std::io::Result<String> {
+    if let Ok(t) = std::fs::read_to_string(path) {
+        let t = t.trim().to_string();
+        if !t.is_empty() {
+            return Ok(t);
+        }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let token = random_hex(32)?;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(token.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(token)
+}
+
+pub fn random_hex(bytes: usize) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn require_token(State(shared): State<Shared>, req: Request, next: Next) -> Response {
+    let ok = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| same(t.trim().as_bytes(), shared.token.as_bytes()));
+    if ok {
+        next.run(req).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Json(serde_json::json!({"error": "missing or wrong operator token: send Authorization: Bearer <token from state/operator.token>"})),
+        )
+            .into_response()
+    }
+}
+
+/// `/api/v1` routes behind the token check.
+pub fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/api/v1/status", get(status))
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            require_token,
+        ))
+        .with_state(shared)
+}
+
+async fn status(State(shared): State<Shared>) -> impl IntoResponse {
+    let snap = shared.snapshot.load();
+    let last = shared.status.read().map(|s| s.clone()).ok();
+    Json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "snapshot_version": snap.version,
+        "sites": snap.model.sites.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+        "devices": snap.model.devices().count(),
+        "last_reload": last,
+    }))
+}

@@ -1,0 +1,195 @@
+//! Reload is all-or-nothing through the same loader as `validate`: a bad edit
+//! is reported (log + `GET /api/v1/status`) and the last good snapshot keeps
+//! serving; a good edit is swapped in atomically. Settings that cannot change
+//! while running (listen addresses) refuse the reload by name.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+
+use crate::plan::{self, diff};
+use crate::settings::{self, Resolved};
+use crate::snapshot::{Snapshot, SnapshotHandle};
+
+/// The outcome of the last reload attempt, for `/api/v1/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadStatus {
+    pub ok: bool,
+    pub at: String,
+    /// Snapshot version serving now.
+    pub version: u64,
+    /// One-line summary ("2 errors, 0 warnings", "listen.http cannot change...").
+    pub message: String,
+    /// Diagnostics in the `validate --format json` shape (errors + warnings).
+    pub diagnostics: serde_json::Value,
+    /// Devices whose content changed in the last good reload.
+    pub changed_devices: Vec<String>,
+}
+
+impl ReloadStatus {
+    pub fn initial(version: u64) -> Self {
+        ReloadStatus {
+            ok: true,
+            at: now(),
+            version,
+            message: "initial load".into(),
+            diagnostics: serde_json::json!({"valid": true, "errors": [], "warnings": []}),
+            changed_devices: Vec::new(),
+        }
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub type SharedStatus = Arc<RwLock<ReloadStatus>>;
+
+/// Everything a reload needs to rebuild the snapshot.
+pub struct Reloader {
+    pub snapshot: SnapshotHandle,
+    pub status: SharedStatus,
+    /// Plan arguments given to `ztpd run --plans`.
+    pub plan_args: Vec<PathBuf>,
+    /// Bumped after every successful swap (services that must act on a
+    /// change, e.g. credential regeneration, watch this).
+    pub changed: watch::Sender<u64>,
+}
+
+/// Settings that need a restart; a change to any refuses the reload.
+fn frozen_settings_changed(old: &settings::Settings, new: &settings::Settings) -> Vec<String> {
+    let mut out = Vec::new();
+    let l = (&old.listen, &new.listen);
+    if l.0.dhcp != l.1.dhcp {
+        out.push(format!("listen.dhcp ({} -> {})", l.0.dhcp, l.1.dhcp));
+    }
+    if l.0.tftp != l.1.tftp {
+        out.push(format!("listen.tftp ({} -> {})", l.0.tftp, l.1.tftp));
+    }
+    if l.0.http != l.1.http {
+        out.push(format!("listen.http ({} -> {})", l.0.http, l.1.http));
+    }
+    if l.0.api != l.1.api {
+        out.push("listen.api".into());
+    }
+    if old.paths.state != new.paths.state {
+        out.push("paths.state".into());
+    }
+    if old.broker != new.broker {
+        out.push("broker".into());
+    }
+    out
+}
+
+impl Reloader {
+    /// Reload once. Returns true when a new snapshot is serving.
+    pub fn reload_once(&self) -> bool {
+        let current = self.snapshot.load();
+        let resolved = match current.resolved.file.as_deref() {
+            Some(f) => match settings::resolve(Some(f), &[]) {
+                Ok(r) => Resolved {
+                    root: current.resolved.root.clone(),
+                    ..r
+                },
+                Err(e) => {
+                    self.fail(current.version, format!("settings: {e}"), serde_json::json!({"valid": false, "errors": [{"code": "ztpd::settings::invalid", "message": e.to_string()}], "warnings": []}));
+                    return false;
+                }
+            },
+            None => current.resolved.clone(),
+        };
+        let frozen = frozen_settings_changed(&current.resolved.settings, &resolved.settings);
+        if !frozen.is_empty() {
+            let msg = format!(
+                "cannot change while running: {}; restart ztpd to apply (still serving version {})",
+                frozen.join(", "),
+                current.version
+            );
+            self.fail(
+                current.version,
+                msg,
+                serde_json::json!({"valid": false, "errors": [], "warnings": []}),
+            );
+            return false;
+        }
+        let loaded = plan::load(&resolved, &self.plan_args);
+        if loaded.diagnostics.has_errors() {
+            let report = loaded.diagnostics.render(100, false);
+            tracing::error!(
+                "reload refused, still serving version {}:\n{report}",
+                current.version
+            );
+            self.fail(
+                current.version,
+                format!(
+                    "{}; still serving version {}",
+                    loaded.diagnostics.summary(),
+                    current.version
+                ),
+                loaded.diagnostics.to_json(false),
+            );
+            return false;
+        }
+        let old_loaded = plan::Loaded {
+            model: current.model.clone(),
+            configs: current.configs.clone(),
+            ..Default::default()
+        };
+        let changes = diff::diff(&old_loaded, &loaded);
+        let changed_devices: Vec<String> = changes.iter().map(|c| c.device.clone()).collect();
+        let version = current.version + 1;
+        let diagnostics = loaded.diagnostics.to_json(true);
+        let summary = loaded.diagnostics.summary();
+        self.snapshot
+            .store(Snapshot::from_loaded(resolved, loaded, version));
+        tracing::info!(
+            version,
+            changed = changed_devices.len(),
+            "reloaded plans ({summary}); changed: {}",
+            if changed_devices.is_empty() {
+                "nothing device-visible".to_string()
+            } else {
+                changed_devices.join(", ")
+            }
+        );
+        if let Ok(mut s) = self.status.write() {
+            *s = ReloadStatus {
+                ok: true,
+                at: now(),
+                version,
+                message: summary,
+                diagnostics,
+                changed_devices,
+            };
+        }
+        let _ = self.changed.send(version);
+        true
+    }
+
+    fn fail(&self, version: u64, message: String, diagnostics: serde_json::Value) {
+        tracing::error!("reload failed: {message}");
+        if let Ok(mut s) = self.status.write() {
+            *s = ReloadStatus {
+                ok: false,
+                at: now(),
+                version,
+                message,
+                diagnostics,
+                changed_devices: Vec::new(),
+            };
+        }
+    }
+}
+
+/// Run reloads as requests arrive (watcher events, SIGHUP). Loading is
+/// blocking work (file reads, template rendering): it runs off the runtime.
+pub async fn run(reloader: Arc<Reloader>, mut requests: mpsc::Receiver<()>) {
+    while requests.recv().await.is_some() {
+        let r = reloader.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || r.reload_once()).await {
+            tracing::error!("reload task panicked: {e}; still serving the last good plans");
+        }
+    }
+}

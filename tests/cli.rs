@@ -1,0 +1,229 @@
+//! The real binary's exit codes and output for the plan commands.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn ztpd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ztpd"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run ztpd")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited normally")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const GOOD: &str = "tests/fixtures/good/plans/lab.toml";
+
+#[test]
+fn validate_exit_codes() {
+    let ok = ztpd(&["validate", GOOD]);
+    assert_eq!(code(&ok), 0, "{}", stderr(&ok));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("4 devices"));
+
+    let bad = ztpd(&["validate", "tests/fixtures/bad/plans/duplicate_mac.toml"]);
+    assert_eq!(code(&bad), 78);
+    let err = stderr(&bad);
+    assert!(err.contains("ztpd::plan::duplicate_mac"), "{err}");
+    assert!(err.contains("duplicate_mac.toml:55:7"), "{err}");
+}
+
+#[test]
+fn validate_a_directory_reports_problems_of_every_file() {
+    let o = ztpd(&["validate", "tests/fixtures/bad/plans"]);
+    assert_eq!(code(&o), 78);
+    let err = stderr(&o);
+    for f in ["bad_mac.toml", "link_to_self.toml", "toml_syntax.toml"] {
+        assert!(err.contains(f), "{f} missing from the report");
+    }
+}
+
+#[test]
+fn validate_json_has_the_spec_shape() {
+    let o = ztpd(&[
+        "validate",
+        "--format",
+        "json",
+        "tests/fixtures/bad/plans/bad_ip.toml",
+    ]);
+    assert_eq!(code(&o), 78);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json on stdout");
+    assert_eq!(v["valid"], false);
+    let e = &v["errors"][0];
+    assert_eq!(e["code"], "ztpd::plan::bad_ip");
+    assert!(e["message"].as_str().unwrap().contains("10.10.0.312"));
+    assert!(e["help"].is_string());
+    assert!(e["file"].as_str().unwrap().ends_with("bad_ip.toml"));
+    assert_eq!(e["line"], 56);
+    assert_eq!(e["column"], 6);
+    let span = e["span"].as_array().unwrap();
+    assert_eq!(span.len(), 2);
+    assert!(v["warnings"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn warnings_pass_unless_denied() {
+    let f = "tests/fixtures/bad/plans/empty_group_warning.toml";
+    let o = ztpd(&["validate", f]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("ztpd::plan::empty_group"));
+    let o = ztpd(&["validate", "--deny-warnings", f]);
+    assert_eq!(code(&o), 78);
+}
+
+#[test]
+fn missing_plan_and_bad_settings_are_exit_78_with_a_reason() {
+    let o = ztpd(&["validate", "tests/fixtures/nope.toml"]);
+    assert_eq!(code(&o), 78);
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ztpd.toml");
+    std::fs::write(&cfg, "[listen]\nhttp = \"not an address\"\n").unwrap();
+    let o = ztpd(&["--config", cfg.to_str().unwrap(), "validate", GOOD]);
+    assert_eq!(code(&o), 78);
+    let err = stderr(&o);
+    assert!(err.contains("ztpd::settings::invalid"), "{err}");
+    assert!(err.contains("ztpd.toml:2:8"), "{err}");
+}
+
+#[test]
+fn render_prints_config_and_reservation() {
+    let o = ztpd(&["render", GOOD, "leaf1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("hostname leaf1"));
+    assert!(out.contains("ip 10.10.0.11"));
+    // by serial too
+    let o = ztpd(&["render", GOOD, "JPE87654321"]);
+    assert_eq!(code(&o), 0);
+    let o = ztpd(&["render", GOOD, "leaf9"]);
+    assert_eq!(code(&o), 78);
+    assert!(
+        stderr(&o).contains("spine1, leaf1, leaf2"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn plan_diff_reports_per_device_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new("tests/fixtures/good");
+    for sub in [
+        "plans",
+        "templates/device_function",
+        "files/images",
+        "files/patches",
+    ] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    for f in [
+        "templates/arista.j2",
+        "templates/device_function/default.toml",
+        "files/images/EOS-4.30.1F.swi",
+        "files/patches/hotfix.swix",
+    ] {
+        std::fs::copy(root.join(f), dir.path().join(f)).unwrap();
+    }
+    let text = std::fs::read_to_string(root.join("plans/lab.toml")).unwrap();
+    let old = dir.path().join("plans/old.toml");
+    let new = dir.path().join("plans/new.toml");
+    std::fs::write(&old, &text).unwrap();
+    std::fs::write(&new, &text).unwrap();
+    let (o, n) = (old.to_str().unwrap(), new.to_str().unwrap());
+    let same = ztpd(&["plan", "diff", o, n]);
+    assert_eq!(code(&same), 0, "{}", stderr(&same));
+
+    let changed = text
+        .replace("ip = \"10.10.0.12\"", "ip = \"10.10.0.22\"")
+        .replace("asn = 65011", "asn = 65111")
+        .replace(
+            "device_function = \"default\"",
+            "device_function = \"default\"\nvars = { x = 1 }",
+        )
+        .replace("name = \"sensor-0001\"", "name = \"sensor-0002\"");
+    std::fs::write(&new, changed).unwrap();
+    let d = ztpd(&["plan", "diff", o, n]);
+    assert_eq!(code(&d), 1, "{}", stderr(&d));
+    let out = String::from_utf8_lossy(&d.stdout);
+    assert!(out.contains("device leaf1: changed"), "{out}");
+    assert!(
+        out.contains("-router bgp 65011") && out.contains("+router bgp 65111"),
+        "{out}"
+    );
+    assert!(
+        out.contains("device leaf2: changed") && out.contains("ip 10.10.0.12 -> 10.10.0.22"),
+        "{out}"
+    );
+    assert!(out.contains("device sensor-0001: removed"), "{out}");
+    assert!(out.contains("device sensor-0002: added"), "{out}");
+    assert!(
+        out.contains("credentials to regenerate: sensor-0002"),
+        "{out}"
+    );
+
+    let j = ztpd(&["plan", "diff", "--format", "json", o, n]);
+    let v: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 4);
+
+    let bad = ztpd(&["plan", "diff", o, "tests/fixtures/bad/plans/bad_mac.toml"]);
+    assert_eq!(code(&bad), 78);
+}
+
+#[test]
+fn run_refuses_an_invalid_plan_with_78() {
+    let o = ztpd(&["run", "--plans", "tests/fixtures/bad/plans"]);
+    assert_eq!(code(&o), 78);
+    assert!(stderr(&o).contains("not starting"), "{}", stderr(&o));
+}
+
+#[test]
+fn run_names_the_setting_when_a_port_cannot_be_bound() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize("tests/fixtures/good").unwrap();
+    let cfg = dir.path().join("ztpd.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[paths]\nplans = \"{r}/plans\"\ntemplates = \"{r}/templates\"\nfiles = \"{r}/files\"\nstate = \"{s}/state\"\ncredentials = \"{s}/creds\"\n[listen]\nhttp = \"127.0.0.1:{port}\"\ndhcp = \"127.0.0.1:0\"\ntftp = \"127.0.0.1:0\"\n[broker]\nenabled = false\n",
+            r = root.display(),
+            s = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let o = ztpd(&["--config", cfg.to_str().unwrap(), "run"]);
+    assert_ne!(code(&o), 0);
+    let err = stderr(&o);
+    assert!(err.contains("listen.http"), "{err}");
+    assert!(err.contains(&port.to_string()), "{err}");
+}
+
+#[test]
+fn every_command_has_help_and_completions_work() {
+    for args in [
+        vec!["--help"],
+        vec!["validate", "--help"],
+        vec!["run", "--help"],
+        vec!["render", "--help"],
+        vec!["plan", "diff", "--help"],
+    ] {
+        let o = ztpd(&args);
+        assert_eq!(code(&o), 0, "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+    let o = ztpd(&["completions", "bash"]);
+    assert_eq!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("_ztpd"));
+}

@@ -1,0 +1,236 @@
+//! Hot reload against the real daemon, with edits made the way editors make
+//! them. A good edit becomes the serving snapshot; a broken one is reported in
+//! `/api/v1/status` and the last good plan keeps serving.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::Daemon;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn status(d: &Daemon) -> serde_json::Value {
+    let (code, v) = d.api("/api/v1/status");
+    assert_eq!(code, 200, "{v}");
+    v
+}
+
+fn version(d: &Daemon) -> u64 {
+    status(d)["snapshot_version"].as_u64().unwrap()
+}
+
+/// Wait until the last reload attempt is newer than `after_version` or failed.
+fn wait_reload(
+    d: &Daemon,
+    what: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    d.wait_for(what, WAIT, || {
+        let s = status(d);
+        pred(&s).then_some(s)
+    })
+}
+
+fn plan(d: &Daemon) -> std::path::PathBuf {
+    d.root.join("plans/lab.toml")
+}
+
+fn edit_asn(text: &str, asn: u32) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.starts_with("vars = { loopback = \"10.255.0.11\"") {
+            out.push_str(&format!(
+                "vars = {{ loopback = \"10.255.0.11\", asn = {asn} }}\n"
+            ));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The last reload succeeded and changed leaf1's config.
+fn assert_leaf1_changed(d: &Daemon) {
+    let s = status(d);
+    assert_eq!(s["last_reload"]["ok"], true, "{s}");
+    assert!(
+        s["last_reload"]["changed_devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == "leaf1"),
+        "{s}"
+    );
+}
+
+#[test]
+fn editor_style_saves_are_picked_up() {
+    let d = Daemon::start("tests/fixtures/good", "", &[]);
+    let p = plan(&d);
+    let original = std::fs::read_to_string(&p).unwrap();
+    assert_eq!(version(&d), 1);
+
+    // 1. In place (truncate + write), as `echo > file` or nano do.
+    std::fs::write(&p, edit_asn(&original, 65101)).unwrap();
+    wait_reload(&d, "in-place save", |s| s["snapshot_version"] == 2);
+    assert_leaf1_changed(&d);
+
+    // 2. Temp file + rename, as VS Code, JetBrains and `sed -i` do.
+    let tmp = d.root.join("plans/.lab.toml.tmp");
+    std::fs::write(&tmp, edit_asn(&original, 65102)).unwrap();
+    std::fs::rename(&tmp, &p).unwrap();
+    wait_reload(&d, "temp+rename save", |s| s["snapshot_version"] == 3);
+    assert_leaf1_changed(&d);
+
+    // 3. vim with backup: move the original to `lab.toml~`, write a new
+    //    file, delete the backup (plus vim's 4913 probe file).
+    let probe = d.root.join("plans/4913");
+    std::fs::write(&probe, "").unwrap();
+    std::fs::remove_file(&probe).unwrap();
+    let backup = d.root.join("plans/lab.toml~");
+    std::fs::rename(&p, &backup).unwrap();
+    std::fs::write(&p, edit_asn(&original, 65103)).unwrap();
+    std::fs::remove_file(&backup).unwrap();
+    wait_reload(&d, "vim-style save", |s| {
+        s["snapshot_version"].as_u64().unwrap() >= 4 && s["last_reload"]["ok"] == true
+    });
+    assert_leaf1_changed(&d);
+
+    // 4. A burst of writes ends with the last content serving, in few reloads.
+    let before = version(&d);
+    for asn in 65200..65220 {
+        std::fs::write(&p, edit_asn(&original, asn)).unwrap();
+    }
+    let s = wait_reload(&d, "burst", |s| {
+        s["snapshot_version"].as_u64().unwrap() > before && s["last_reload"]["ok"] == true
+    });
+    // Quiet now: the version must settle (every write after the first reload
+    // start is covered by at most one more reload).
+    std::thread::sleep(Duration::from_millis(600));
+    let settled = version(&d);
+    assert!(
+        settled - before <= 4,
+        "20 writes caused {} reloads (debounce broken)",
+        settled - before
+    );
+    let _ = s;
+    assert!(d.log().contains("reloaded plans"));
+}
+
+/// (what, how to break it, the diagnostic code expected)
+type BrokenEdit<'a> = (&'a str, Box<dyn Fn() + 'a>, &'a str);
+
+#[test]
+fn broken_edits_keep_the_last_good_plan_serving() {
+    let d = Daemon::start("tests/fixtures/good", "", &[]);
+    let p = plan(&d);
+    let good = std::fs::read_to_string(&p).unwrap();
+
+    let cases: [BrokenEdit; 3] = [
+        (
+            "syntax",
+            Box::new(|| {
+                std::fs::write(&p, good.replace("name = \"lab\"", "name = \"lab")).unwrap()
+            }),
+            "ztpd::plan::toml_syntax",
+        ),
+        (
+            "unknown model",
+            Box::new(|| {
+                std::fs::write(&p, good.replace("model = \"spine\"", "model = \"spline\"")).unwrap()
+            }),
+            "ztpd::plan::unknown_model",
+        ),
+        (
+            "template error",
+            Box::new(|| {
+                std::fs::write(
+                    d.root.join("templates/arista.j2"),
+                    "hostname {{ device.nmae }}\n",
+                )
+                .unwrap()
+            }),
+            "ztpd::template::undefined_variable",
+        ),
+    ];
+    for (what, break_it, code) in cases {
+        let serving = version(&d);
+        break_it();
+        let s = wait_reload(&d, what, |s| s["last_reload"]["ok"] == false);
+        assert_eq!(
+            s["snapshot_version"], serving,
+            "{what}: a broken edit must not replace the snapshot"
+        );
+        let errors = s["last_reload"]["diagnostics"]["errors"]
+            .as_array()
+            .unwrap();
+        assert!(errors.iter().any(|e| e["code"] == code), "{what}: {s}");
+        assert_eq!(d.get("/healthz").0, 200, "{what}: still serving");
+        // Repair: the good plan and template again.
+        std::fs::write(&p, &good).unwrap();
+        std::fs::copy(
+            "tests/fixtures/good/templates/arista.j2",
+            d.root.join("templates/arista.j2"),
+        )
+        .unwrap();
+        wait_reload(&d, "repair", |s| s["last_reload"]["ok"] == true);
+    }
+    assert!(
+        d.log().contains("reload refused"),
+        "the diagnostic is logged"
+    );
+}
+
+#[test]
+fn sighup_reloads_and_listen_changes_are_refused_by_name() {
+    let d = Daemon::start("tests/fixtures/good", "", &["--watch", "off"]);
+    let p = plan(&d);
+    let original = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, edit_asn(&original, 65150)).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(version(&d), 1, "--watch off must not reload on its own");
+    d.signal("HUP");
+    wait_reload(&d, "SIGHUP reload", |s| s["snapshot_version"] == 2);
+
+    let cfg = d.root.join("ztpd.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let other = common::free_tcp_port();
+    std::fs::write(
+        &cfg,
+        text.replace(&d.http.to_string(), &format!("127.0.0.1:{other}")),
+    )
+    .unwrap();
+    d.signal("HUP");
+    let s = wait_reload(&d, "refused listen change", |s| {
+        s["last_reload"]["ok"] == false
+    });
+    let msg = s["last_reload"]["message"].as_str().unwrap();
+    assert!(msg.contains("listen.http"), "{msg}");
+    assert_eq!(s["snapshot_version"], 2);
+}
+
+#[test]
+fn polling_watcher_sees_saves() {
+    let d = Daemon::start("tests/fixtures/good", "", &["--watch", "poll"]);
+    let p = plan(&d);
+    let original = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, edit_asn(&original, 65300)).unwrap();
+    wait_reload(&d, "poll reload", |s| s["snapshot_version"] == 2);
+}
+
+#[test]
+fn operator_api_needs_the_token() {
+    let d = Daemon::start("tests/fixtures/good", "", &[]);
+    let (code, _) = d.get("/api/v1/status");
+    assert_eq!(code, 401);
+    let (code, _) = common::http_get(d.http, "/api/v1/status", Some("wrong")).unwrap();
+    assert_eq!(code, 401);
+    assert_eq!(status(&d)["devices"], 4);
+    let meta = std::fs::metadata(d.root.join("state/operator.token")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert!(Path::new(&d.root.join("state")).is_dir());
+}
