@@ -99,9 +99,11 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     let status: SharedStatus =
         Arc::new(RwLock::new(ReloadStatus::initial(snapshot.load().version)));
     let (changed_tx, changed_rx) = watch::channel(snapshot.load().version);
+    let bridge = crate::telemetry::service::prepare(&resolved).await?;
+    let metrics: Vec<Arc<dyn MetricsSource>> = bridge.iter().map(|b| b.metrics()).collect();
     let shared = Shared {
         snapshot: snapshot.clone(),
-        metrics: Arc::new(Vec::new()),
+        metrics: Arc::new(metrics),
         status: status.clone(),
         token: Arc::new(token),
         changed: changed_rx,
@@ -114,6 +116,9 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
 
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(http::serve(http_listener, shared.clone(), shutdown.clone()));
+    if let Some(b) = bridge {
+        tasks.spawn(b.run(shutdown.clone()));
+    }
 
     // Reload requests: watcher events and SIGHUP. Capacity 1: a pending
     // request already covers any later change.

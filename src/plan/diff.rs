@@ -45,15 +45,30 @@ fn views(l: &Loaded) -> BTreeMap<&str, View<'_>> {
     let mut out = BTreeMap::new();
     for site in &l.model.sites {
         // One pass over the links, not one per device: plans have 10^4 of each.
-        let mut links: std::collections::HashMap<&str, Vec<String>> = std::collections::HashMap::new();
+        let mut links: std::collections::HashMap<&str, Vec<String>> =
+            std::collections::HashMap::new();
         for k in &site.links {
-            links.entry(&k.a.device).or_default().push(format!("{} -> {}", k.a.port, k.b));
-            links.entry(&k.b.device).or_default().push(format!("{} -> {}", k.b.port, k.a));
+            links
+                .entry(&k.a.device)
+                .or_default()
+                .push(format!("{} -> {}", k.a.port, k.b));
+            links
+                .entry(&k.b.device)
+                .or_default()
+                .push(format!("{} -> {}", k.b.port, k.a));
         }
         for d in &site.devices {
             let mut links = links.remove(d.name.as_str()).unwrap_or_default();
             links.sort();
-            out.insert(d.name.as_str(), View { site, device: d, config: l.configs.get(&d.name), links });
+            out.insert(
+                d.name.as_str(),
+                View {
+                    site,
+                    device: d,
+                    config: l.configs.get(&d.name),
+                    links,
+                },
+            );
         }
     }
     out

@@ -189,6 +189,8 @@ async fn read_loop(
                     .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
                 {
                     tracing::error!(%subscription, "broker refused the bridge's subscription");
+                } else {
+                    tracing::info!(%subscription, "bridge subscribed");
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {

@@ -7,4 +7,5 @@ pub mod command;
 pub mod device_function;
 pub mod message;
 pub mod mqtt;
+pub mod service;
 pub mod store;
