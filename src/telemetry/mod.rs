@@ -9,3 +9,4 @@ pub mod message;
 pub mod mqtt;
 pub mod service;
 pub mod store;
+pub mod device;
