@@ -63,6 +63,11 @@ pub enum Command {
         #[command(subcommand)]
         command: PlanCommand,
     },
+    /// Simulated devices.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
     /// The telemetry bridge alone (MQTT -> MongoDB or the embedded store).
     Bridge {
         /// MQTT client id; stable across restarts, unique per bridge (default: ztpd-bridge-<hostname>).
@@ -85,6 +90,12 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// A telemetry device publishing per its credential and device function.
+    Simulate(crate::telemetry::command::SimulateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +136,9 @@ pub fn main() -> ExitCode {
         } => with_settings(config, &[new.clone(), old.clone()], |r| {
             crate::commands::plan_diff::run(r, &old, &new, format)
         }),
+        Command::Device {
+            command: DeviceCommand::Simulate(args),
+        } => crate::telemetry::command::run_simulate(args),
         Command::Bridge {
             client_id,
             no_share,

@@ -38,7 +38,12 @@ fn round_to(x: f64, decimals: u32) -> f64 {
 }
 
 impl SimulatedDevice {
-    pub fn new(device_id: &str, device_name: DeviceNameValue, function: DeviceFunction, seed: Option<u64>) -> Self {
+    pub fn new(
+        device_id: &str,
+        device_name: DeviceNameValue,
+        function: DeviceFunction,
+        seed: Option<u64>,
+    ) -> Self {
         SimulatedDevice {
             device_id: device_id.to_string(),
             device_name,
@@ -121,7 +126,9 @@ impl SimulatedDevice {
     pub fn next_message(&mut self, now: DateTime<Utc>) -> Option<(String, usize)> {
         let batch = self.function.batch.max(1) as usize;
         if batch == 1 {
-            return self.next_reading(now).map(|r| (Value::Object(r).to_string(), 1));
+            return self
+                .next_reading(now)
+                .map(|r| (Value::Object(r).to_string(), 1));
         }
         let step = self.function.interval;
         let mut items = Vec::with_capacity(batch);
@@ -165,7 +172,10 @@ mod tests {
             for (i, w) in levels.windows(2).enumerate() {
                 let k = i + 1; // index of w[1]
                 assert!(w[1] <= w[0], "increased at {k}");
-                assert!(w[0] - w[1] <= 0.03 + 1e-9, "dropped more than drain_max at {k}");
+                assert!(
+                    w[0] - w[1] <= 0.03 + 1e-9,
+                    "dropped more than drain_max at {k}"
+                );
                 if k % 10 != 0 {
                     assert_eq!(w[1], w[0], "changed at message {k}, not a 10th");
                 }
@@ -200,6 +210,8 @@ mod tests {
         assert_eq!(n, 5);
         let r = message::validate("devices/sim1/messages/events/", payload.as_bytes()).unwrap();
         assert_eq!(r.len(), 5);
-        assert!(r.iter().all(|x| x.latitude.is_none() && x.battery.is_some()));
+        assert!(r
+            .iter()
+            .all(|x| x.latitude.is_none() && x.battery.is_some()));
     }
 }

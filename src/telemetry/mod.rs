@@ -4,9 +4,12 @@
 
 pub mod bridge;
 pub mod command;
+pub mod device;
 pub mod device_function;
+pub mod http_get;
 pub mod message;
 pub mod mqtt;
+pub mod sas_bridge;
 pub mod service;
+pub mod simulate;
 pub mod store;
-pub mod device;
