@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# The one place where the tests' system dependencies are installed, on a
+# brand-new Debian 12 machine (as root). Later work adds packages here instead
+# of installing them anywhere else.
+#
+#   scripts/install-test-deps.sh           apt packages + Python venv
+#   scripts/install-test-deps.sh --fuzz    also cargo-fuzz (or ZTPD_FUZZ=1)
+#
+# Idempotent and quick when everything is present: apt-get runs (with one
+# `apt-get update`) only when `dpkg -s` finds a package missing, and pip only
+# when the pinned requirements changed.
+#
+# Services that the packages start on install (tftpd-hpa, nginx, mosquitto,
+# kea, lldpd) are stopped and kept from starting: the tests start their own
+# copies on free ports and must not meet the packaged ones.
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+
+# Packages the tests use, and why.
+packages=(
+    udhcpc isc-dhcp-client iproute2        # DHCP clients in network namespaces
+    atftp tftp-hpa tftpd-hpa               # TFTP clients; tftpd-hpa as a side-by-side peer
+                                           # (not atftpd: it conflicts with tftpd-hpa)
+    nginx-light                            # HTTP peer for side-by-side benchmarks
+    mosquitto mosquitto-clients            # third-party MQTT broker and clients
+    lldpd                                  # real LLDP neighbour tables for ZTP tests
+    kea-dhcp4-server kea-admin             # Kea + perfdhcp: DHCP peer and load tool
+    curl                                   # HTTP and TFTP client
+    time                                   # /usr/bin/time -v for peak RSS in benchmarks
+    python3 python3-venv                   # the venv for Python test tools
+    build-essential pkg-config             # C compiler for bundled SQLite and libFuzzer
+)
+# Packaged services that may auto-start; stopped after install.
+services=(tftpd-hpa nginx mosquitto kea-dhcp4-server kea-dhcp6-server kea-dhcp-ddns-server kea-ctrl-agent lldpd)
+
+# Python tools for telemetry tests, pinned with their dependencies.
+requirements="$repo/scripts/test-requirements.txt"
+venv="$repo/.venv-test"
+
+cargo_fuzz_version="0.13.2"
+
+want_fuzz="${ZTPD_FUZZ:-0}"
+for arg in "$@"; do
+    case "$arg" in
+        --fuzz) want_fuzz=1 ;;
+        -h | --help)
+            sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+            exit 0
+            ;;
+        *)
+            echo "install-test-deps: unknown argument '$arg' (expected --fuzz)" >&2
+            exit 2
+            ;;
+    esac
+done
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "install-test-deps: must run as root (apt-get, services); try: sudo $0" >&2
+    exit 1
+fi
+
+log() { printf 'install-test-deps: %s\n' "$*"; }
+
+installed() {
+    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
+}
+
+# --- apt packages -----------------------------------------------------------
+missing=()
+for p in "${packages[@]}"; do
+    installed "$p" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # Keep maintainer scripts from starting services during this install
+    # (Debian's policy-rc.d protocol: exit 101 = action forbidden). An
+    # existing policy file (containers often ship one) is left alone.
+    own_policy=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        own_policy=1
+    fi
+    cleanup_policy() { if ((own_policy)); then rm -f /usr/sbin/policy-rc.d; fi; }
+    trap cleanup_policy EXIT
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    cleanup_policy
+    trap - EXIT
+else
+    log "apt packages: all ${#packages[@]} present"
+fi
+
+# --- stop packaged services ---------------------------------------------------
+systemd_up=0
+if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
+    systemd_up=1
+elif command -v systemctl >/dev/null && [[ "$(systemctl is-system-running 2>/dev/null || true)" == degraded ]]; then
+    systemd_up=1
+fi
+for s in "${services[@]}"; do
+    if ((systemd_up)); then
+        if systemctl is-active --quiet "$s" 2>/dev/null || systemctl is-enabled --quiet "$s" 2>/dev/null; then
+            log "stopping and disabling $s"
+            systemctl disable --now "$s" >/dev/null 2>&1 || true
+        fi
+    elif [[ -x "/etc/init.d/$s" ]]; then
+        # No systemd (containers): the init script knows the service's pid file.
+        if "/etc/init.d/$s" status >/dev/null 2>&1; then
+            log "stopping $s"
+            "/etc/init.d/$s" stop >/dev/null 2>&1 || true
+        fi
+    fi
+done
+
+# --- Python venv ----------------------------------------------------------------
+stamp="$venv/.requirements"
+if [[ -x "$venv/bin/python" ]] && cmp -s "$requirements" "$stamp" && "$venv/bin/python" -c 'import pymongo, paho.mqtt' 2>/dev/null; then
+    log "python venv: $venv up to date"
+else
+    log "creating python venv $venv"
+    rm -rf "$venv"
+    if ! python3 -m venv "$venv" 2>/dev/null; then
+        # A system python3 without ensurepip: Debian's own has it via python3-venv.
+        rm -rf "$venv"
+        /usr/bin/python3 -m venv "$venv"
+    fi
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$requirements"
+    cp "$requirements" "$stamp"
+fi
+"$venv/bin/nx-27017" --help >/dev/null
+
+# --- cargo-fuzz (only when asked) ---------------------------------------------
+if [[ "$want_fuzz" == 1 ]]; then
+    if cargo fuzz --version 2>/dev/null | grep -q "$cargo_fuzz_version"; then
+        log "cargo-fuzz $cargo_fuzz_version present"
+    else
+        log "installing cargo-fuzz $cargo_fuzz_version"
+        cargo install --quiet --locked --version "$cargo_fuzz_version" cargo-fuzz
+    fi
+fi
+
+log "done"
