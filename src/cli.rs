@@ -90,6 +90,16 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Offline topology checks.
+    Topology {
+        #[command(subcommand)]
+        command: TopologyCommand,
+    },
+    /// Device credentials: `device_credentials/device_<id>.json` + history.
+    Credentials {
+        #[command(subcommand)]
+        action: CredentialsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +117,37 @@ pub enum PlanCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopologyCommand {
+    /// Compare a reported neighbour table with the plan; exit 0 all match, 1 problems, 78 invalid input.
+    Diff {
+        plan: PathBuf,
+        /// `[{"device", "model", "neighbors": [{"local_port", "remote_device", "remote_port"}]}]`
+        #[arg(value_name = "REPORTED.json")]
+        reported: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Create one device credential (a device keeps its name if it had one).
+    Create {
+        /// The device id (factory serial), `[A-Za-z0-9._-]+`.
+        #[arg(required_unless_present = "new", conflicts_with = "new")]
+        device_id: Option<String>,
+        /// Make a simulated device id (SHA-1 hex digest of random bytes).
+        #[arg(long)]
+        new: bool,
+        /// Device function: `templates/device_function/<NAME>.toml`.
+        #[arg(long, value_name = "NAME", default_value = "default")]
+        function: String,
+    },
+    /// Rewrite every existing credential, keeping each device's name.
+    Regenerate,
 }
 
 pub fn main() -> ExitCode {
@@ -147,6 +188,19 @@ pub fn main() -> ExitCode {
         }),
         Command::Analyze { device, format } => with_settings(config, &[], |r| {
             crate::telemetry::command::run_analyze(r, device.as_deref(), format)
+        }),
+        Command::Topology {
+            command:
+                TopologyCommand::Diff {
+                    plan,
+                    reported,
+                    format,
+                },
+        } => with_settings(config, std::slice::from_ref(&plan), |r| {
+            crate::commands::topology::run(r, &plan, &reported, format)
+        }),
+        Command::Credentials { action } => with_settings(config, &[], |r| {
+            crate::commands::credentials::run(r, action)
         }),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ztpd", &mut std::io::stdout());

@@ -99,8 +99,19 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     let status: SharedStatus =
         Arc::new(RwLock::new(ReloadStatus::initial(snapshot.load().version)));
     let (changed_tx, changed_rx) = watch::channel(snapshot.load().version);
+    let mut metrics: Vec<Arc<dyn MetricsSource>> = Vec::new();
+
+    let state =
+        crate::state::StateStore::open(&resolved.state_dir(), resolved.settings.state.durability)?;
+    let dhcp = crate::dhcp::server::DhcpService::prepare(&resolved, &snapshot, &state)?;
+    if let Some(d) = &dhcp {
+        metrics.push(d.metrics());
+    }
     let bridge = crate::telemetry::service::prepare(&resolved).await?;
-    let metrics: Vec<Arc<dyn MetricsSource>> = bridge.iter().map(|b| b.metrics()).collect();
+    if let Some(b) = &bridge {
+        metrics.push(b.metrics());
+    }
+
     let shared = Shared {
         snapshot: snapshot.clone(),
         metrics: Arc::new(metrics),
@@ -109,18 +120,8 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         changed: changed_rx,
     };
 
-    let http_listener = tokio::net::TcpListener::bind(http_addr)
-        .await
-        .map_err(|e| bind_error("listen.http", http_addr, e))?;
-    tracing::info!(addr = %http_listener.local_addr()?, "http listening");
-
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(http::serve(http_listener, shared.clone(), shutdown.clone()));
-    if let Some(b) = bridge {
-        tasks.spawn(b.run(shutdown.clone()));
-    }
-
-    // Reload requests: watcher events and SIGHUP. Capacity 1: a pending
+    // Reload requests (set up before HTTP answers, so readiness means
+    // edits are watched): watcher events and SIGHUP. Capacity 1: a pending
     // request already covers any later change.
     let (reload_tx, reload_rx) = mpsc::channel(1);
     let reloader = Arc::new(Reloader {
@@ -136,6 +137,20 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         reload_tx.clone(),
     );
     spawn_sighup(reload_tx);
+
+    let http_listener = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .map_err(|e| bind_error("listen.http", http_addr, e))?;
+    tracing::info!(addr = %http_listener.local_addr()?, "http listening");
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(http::serve(http_listener, shared.clone(), shutdown.clone()));
+    if let Some(d) = dhcp {
+        tasks.spawn(d.run(shutdown.clone()));
+    }
+    if let Some(b) = bridge {
+        tasks.spawn(b.run(shutdown.clone()));
+    }
 
     wait_for_signal(&shutdown).await;
     let drain = async {

@@ -61,15 +61,19 @@ impl WatchSet {
     }
 }
 
-/// Start the watcher thread. Each debounced burst sends one `()` on `tx`.
+/// Start the watcher. Watches are in place when this returns (so a save
+/// right after start-up is seen); events are read on a thread. Each
+/// debounced burst sends one `()` on `tx`.
 pub fn spawn(set: WatchSet, mode: WatchMode, tx: mpsc::Sender<()>) {
     if mode == WatchMode::Off {
         return;
     }
+    let mut first = Some(start_watching(&set, mode));
     std::thread::Builder::new()
         .name("ztpd-watch".into())
         .spawn(move || loop {
-            match watch_until_broken(&set, mode, &tx) {
+            let started = first.take().unwrap_or_else(|| start_watching(&set, mode));
+            match started.and_then(|w| watch_until_broken(w, &set, &tx)) {
                 Ok(()) => return, // receiver gone: daemon is stopping
                 Err(e) => {
                     tracing::warn!("file watcher failed ({e}); rebuilding it");
@@ -82,6 +86,24 @@ pub fn spawn(set: WatchSet, mode: WatchMode, tx: mpsc::Sender<()>) {
             }
         })
         .expect("spawn watcher thread");
+}
+
+/// A watcher with its watches added and the channel its events arrive on.
+struct Running {
+    watcher: Box<dyn Watcher + Send>,
+    events: std_mpsc::Receiver<notify::Result<Event>>,
+    watched: Vec<PathBuf>,
+}
+
+fn start_watching(set: &WatchSet, mode: WatchMode) -> Result<Running, String> {
+    let (raw_tx, events) = std_mpsc::channel();
+    let mut watcher = make_watcher(mode, raw_tx).map_err(|e| e.to_string())?;
+    let watched = add_watches(watcher.as_mut(), set);
+    Ok(Running {
+        watcher,
+        events,
+        watched,
+    })
 }
 
 /// Ask for a reload; a full channel means one is already pending, which
@@ -137,14 +159,12 @@ fn add_watches(w: &mut dyn Watcher, set: &WatchSet) -> Vec<PathBuf> {
     watched
 }
 
-fn watch_until_broken(
-    set: &WatchSet,
-    mode: WatchMode,
-    tx: &mpsc::Sender<()>,
-) -> Result<(), String> {
-    let (raw_tx, raw_rx) = std_mpsc::channel();
-    let mut w = make_watcher(mode, raw_tx).map_err(|e| e.to_string())?;
-    let mut watched = add_watches(w.as_mut(), set);
+fn watch_until_broken(run: Running, set: &WatchSet, tx: &mpsc::Sender<()>) -> Result<(), String> {
+    let Running {
+        watcher: mut w,
+        events: raw_rx,
+        mut watched,
+    } = run;
     loop {
         let first = match raw_rx.recv() {
             Ok(ev) => ev,

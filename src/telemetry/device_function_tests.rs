@@ -111,3 +111,13 @@ fn credential_json_reads_through_the_same_checks() {
     assert!(e.contains("battery.initial"), "{e}");
     assert!(from_json(&serde_json::json!([1])).is_err());
 }
+
+#[test]
+fn credentials_carry_functions_this_reader_accepts() {
+    use crate::credentials::function::{to_json, BUILTIN_DEFAULT};
+    let v = to_json("default", BUILTIN_DEFAULT).unwrap();
+    assert_eq!(from_json(&v).unwrap(), DeviceFunction::default());
+    let tuned = to_json("fast", "interval = \"100ms\"\nbatch = 10\n").unwrap();
+    let f = from_json(&tuned).unwrap();
+    assert_eq!((f.name.as_str(), f.batch), ("fast", 10));
+}

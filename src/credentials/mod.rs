@@ -1,0 +1,57 @@
+//! Device credentials (SPEC §6): the hub settings and enrollment key, the
+//! per-device key derivation (Azure DPS group enrollment), SAS tokens, and
+//! the `device_credentials/` store (JSON files + history CSV).
+//!
+//! Keys are secrets: the key types here never print themselves, and nothing
+//! in this module logs a key.
+
+pub mod derive;
+pub mod function;
+pub mod hub;
+pub mod sas;
+pub mod store;
+pub use derive::{device_key, DeviceKey};
+pub use hub::{EnrollmentKey, Hub};
+pub use store::{CredentialFile, Store};
+
+/// Longest device id accepted; Azure IoT Hub allows 128 characters.
+pub const MAX_DEVICE_ID_LEN: usize = 128;
+
+/// Check a device id: `[A-Za-z0-9._-]+` (SPEC §3), since it becomes a file name.
+pub fn validate_device_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("a device id cannot be empty; expected [A-Za-z0-9._-]+".into());
+    }
+    if id.len() > MAX_DEVICE_ID_LEN {
+        return Err(format!(
+            "device id is {} characters long; at most {MAX_DEVICE_ID_LEN} are allowed",
+            id.len()
+        ));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "device id `{}` contains {c:?}; expected only letters, digits, `.`, `_` and `-`",
+            id.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_ids_are_file_name_safe() {
+        assert!(validate_device_id("JPE12345678").is_ok());
+        assert!(validate_device_id("sn-007.888_abc").is_ok());
+        assert!(validate_device_id("").is_err());
+        assert!(validate_device_id("../etc/passwd").is_err());
+        assert!(validate_device_id("a b").is_err());
+        assert!(validate_device_id("a/b").is_err());
+        assert!(validate_device_id(&"x".repeat(129)).is_err());
+    }
+}

@@ -1,0 +1,555 @@
+//! `device_credentials/`: one `device_<device_id>.json` per device and the
+//! append-only `historical_credentials.csv` (SPEC §6).
+//!
+//! Every change happens under an exclusive `flock` on `.lock` in the
+//! directory, so concurrent `ztpd credentials create` processes and the
+//! daemon never hand out one `device_name` twice. The history row is
+//! appended (and synced) before the JSON file is written: after a crash a
+//! name may be reserved without a file, never a file whose name is unrecorded.
+//! Files are written to a 0600 temp file in the same directory and renamed
+//! over the old one, so a crash leaves the old file or the new one, whole.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::derive::device_key;
+use super::function::FunctionError;
+use super::hub::Hub;
+
+pub const HISTORY_FILE: &str = "historical_credentials.csv";
+pub const HISTORY_HEADER: [&str; 3] = ["device_id", "device_name", "credential_creation_date"];
+pub const LOCK_FILE: &str = ".lock";
+/// The first `device_name` ever handed out (the prototype's numbering).
+pub const FIRST_DEVICE_NAME: u64 = 1_000_001;
+/// Temp files start with this; any found while holding the lock are leftovers
+/// of a crashed writer (every writer holds the lock) and are removed.
+const TMP_PREFIX: &str = ".tmp-";
+/// Files renamed per durability barrier during a bulk write: bounds the
+/// number of temp files alive at once while keeping barriers rare.
+const BATCH: usize = 8192;
+/// The prototype's `credential_creation_date` format (local time).
+const DATE_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
+
+/// One credential file, keys exactly as the prototype wrote them.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct CredentialFile {
+    pub device_id: String,
+    pub device_name: u64,
+    pub credential_creation_date: String,
+    pub device_function: Value,
+    #[serde(rename = "CONNECTION_STR_PUB")]
+    pub connection_str_pub: String,
+}
+
+impl CredentialFile {
+    /// `device_function.name`, `default` when absent.
+    pub fn function_name(&self) -> &str {
+        self.device_function
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+    }
+}
+
+/// Debug without the connection string: it holds the device key.
+impl std::fmt::Debug for CredentialFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialFile")
+            .field("device_id", &self.device_id)
+            .field("device_name", &self.device_name)
+            .field("credential_creation_date", &self.credential_creation_date)
+            .field("device_function", &self.function_name())
+            .field("connection_str_pub", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid device id: {0}")]
+    BadId(String),
+    #[error(transparent)]
+    Function(#[from] FunctionError),
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a credential file ({message}); fix or delete it, then run `ztpd credentials create {device_id}`")]
+    Corrupt {
+        path: PathBuf,
+        device_id: String,
+        message: String,
+    },
+}
+
+fn io_err<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What a bulk regeneration did.
+#[derive(Debug, Default)]
+pub struct Regenerated {
+    /// `(device_id, device_name)` of every credential rewritten.
+    pub written: Vec<(String, u64)>,
+    /// Devices left unchanged, with the reason.
+    pub failed: Vec<(String, String)>,
+}
+
+/// The credentials directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// A credential to write: the device and its device-function JSON.
+struct Request {
+    device_id: String,
+    function: Value,
+    /// The name the device already has (from its current file).
+    name: Option<u64>,
+}
+
+impl Store {
+    pub fn new(dir: impl Into<PathBuf>) -> Store {
+        Store { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path_of(&self, device_id: &str) -> PathBuf {
+        self.dir.join(format!("device_{device_id}.json"))
+    }
+
+    /// Read a device's credential; `None` when it has none.
+    pub fn read(&self, device_id: &str) -> Result<Option<CredentialFile>, StoreError> {
+        super::validate_device_id(device_id).map_err(StoreError::BadId)?;
+        read_file(&self.path_of(device_id), device_id)
+    }
+
+    /// Create (or rewrite, keeping its name) the credential of `device_id`.
+    /// A new device takes max+1 over the history; one history row is appended.
+    pub fn create(
+        &self,
+        hub: &Hub,
+        device_id: &str,
+        function: Value,
+    ) -> Result<CredentialFile, StoreError> {
+        super::validate_device_id(device_id).map_err(StoreError::BadId)?;
+        let _lock = self.lock()?;
+        let name = read_file(&self.path_of(device_id), device_id)
+            .ok()
+            .flatten()
+            .map(|c| c.device_name);
+        let req = Request {
+            device_id: device_id.to_string(),
+            function,
+            name,
+        };
+        let mut out = self.write_locked(hub, vec![req], Sync::EachFile)?;
+        Ok(out.remove(0))
+    }
+
+    /// Create the credentials of devices that have none (the daemon, on start
+    /// and reload), in one locked batch. Returns the ones created.
+    pub fn create_missing(
+        &self,
+        hub: &Hub,
+        devices: Vec<(String, Value)>,
+    ) -> Result<Vec<CredentialFile>, StoreError> {
+        for (id, _) in &devices {
+            super::validate_device_id(id).map_err(StoreError::BadId)?;
+        }
+        let _lock = self.lock()?;
+        let reqs: Vec<Request> = devices
+            .into_iter()
+            .filter(|(id, _)| !self.path_of(id).exists())
+            .map(|(device_id, function)| Request {
+                device_id,
+                function,
+                name: None,
+            })
+            .collect();
+        if reqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write_locked(hub, reqs, Sync::Batched)
+    }
+
+    /// Rewrite every existing credential (new date, current hub key and
+    /// device function), keeping each device's name.
+    pub fn regenerate_all(
+        &self,
+        hub: &Hub,
+        load_function: impl FnMut(&str) -> Result<Value, FunctionError>,
+    ) -> Result<Regenerated, StoreError> {
+        self.regenerate_where(hub, |_| true, load_function)
+    }
+
+    /// Rewrite the existing credentials `select` picks (e.g. those using a
+    /// changed device function), keeping names. `load_function` is called
+    /// once per function name.
+    pub fn regenerate_where(
+        &self,
+        hub: &Hub,
+        mut select: impl FnMut(&CredentialFile) -> bool,
+        mut load_function: impl FnMut(&str) -> Result<Value, FunctionError>,
+    ) -> Result<Regenerated, StoreError> {
+        let _lock = self.lock()?;
+        let mut result = Regenerated::default();
+        let mut functions: HashMap<String, Result<Value, String>> = HashMap::new();
+        let mut reqs = Vec::new();
+        for device_id in self.list_ids()? {
+            let current = match read_file(&self.path_of(&device_id), &device_id) {
+                Ok(Some(c)) => c,
+                Ok(None) => continue,
+                Err(e) => {
+                    result.failed.push((device_id, e.to_string()));
+                    continue;
+                }
+            };
+            if !select(&current) {
+                continue;
+            }
+            let fname = current.function_name().to_string();
+            let function = functions
+                .entry(fname.clone())
+                .or_insert_with(|| load_function(&fname).map_err(|e| e.to_string()));
+            match function {
+                Ok(f) => reqs.push(Request {
+                    device_id,
+                    function: f.clone(),
+                    name: Some(current.device_name),
+                }),
+                Err(e) => result.failed.push((device_id, e.clone())),
+            }
+        }
+        if !reqs.is_empty() {
+            result.written = self
+                .write_locked(hub, reqs, Sync::Batched)?
+                .into_iter()
+                .map(|c| (c.device_id, c.device_name))
+                .collect();
+        }
+        Ok(result)
+    }
+
+    /// Device ids that have a credential file, sorted.
+    pub fn list_ids(&self) -> Result<Vec<String>, StoreError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("cannot list", &self.dir)(e)),
+        };
+        let mut ids = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err("cannot list", &self.dir))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(id) = name
+                .strip_prefix("device_")
+                .and_then(|n| n.strip_suffix(".json"))
+            {
+                if super::validate_device_id(id).is_ok() {
+                    ids.push(id.to_string());
+                }
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Take the directory lock (blocking), creating the directory 0700.
+    fn lock(&self) -> Result<DirLock, StoreError> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(io_err("cannot create", &self.dir))?;
+        let path = self.dir.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err("cannot open", &path))?;
+        loop {
+            // SAFETY: flock on a descriptor we own; no memory is involved.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+            if rc == 0 {
+                break;
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(io_err("cannot lock", &path)(e));
+            }
+        }
+        let lock = DirLock { _file: file };
+        self.remove_leftover_temps();
+        Ok(lock)
+    }
+
+    fn remove_leftover_temps(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                tracing::warn!(file = %entry.path().display(), "removing a temp file left by an interrupted write");
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Assign names, append history, then write the files. Caller holds the lock.
+    fn write_locked(
+        &self,
+        hub: &Hub,
+        reqs: Vec<Request>,
+        sync: Sync,
+    ) -> Result<Vec<CredentialFile>, StoreError> {
+        let history_path = self.dir.join(HISTORY_FILE);
+        let mut history = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o644)
+            .open(&history_path)
+            .map_err(io_err("cannot open", &history_path))?;
+        let known = if reqs.iter().any(|r| r.name.is_none()) {
+            read_history(&mut history, &history_path)?
+        } else {
+            History::default()
+        };
+        let mut next = known.max.map_or(FIRST_DEVICE_NAME, |m| m + 1);
+        let creds: Vec<CredentialFile> = reqs
+            .into_iter()
+            .map(|r| {
+                let name = r
+                    .name
+                    .or_else(|| known.names.get(&r.device_id).copied())
+                    .unwrap_or_else(|| {
+                        next += 1;
+                        next - 1
+                    });
+                let key = device_key(&hub.key, &r.device_id);
+                CredentialFile {
+                    connection_str_pub: format!(
+                        "HostName={};DeviceId={};SharedAccessKey={}",
+                        hub.hostname,
+                        r.device_id,
+                        key.expose_base64()
+                    ),
+                    device_id: r.device_id,
+                    device_name: name,
+                    credential_creation_date: chrono::Local::now().format(DATE_FORMAT).to_string(),
+                    device_function: r.function,
+                }
+            })
+            .collect();
+        append_history(&mut history, &history_path, &creds)?;
+        for chunk in creds.chunks(BATCH) {
+            self.write_files(chunk, sync)?;
+        }
+        Ok(creds)
+    }
+
+    /// Write each file to a temp, make them durable, rename them into place,
+    /// then make the renames durable.
+    fn write_files(&self, creds: &[CredentialFile], sync: Sync) -> Result<(), StoreError> {
+        let mut temps = Vec::with_capacity(creds.len());
+        let mut buf = Vec::with_capacity(1024);
+        for c in creds {
+            let final_path = self.path_of(&c.device_id);
+            let tmp = self.dir.join(format!(
+                "{TMP_PREFIX}device_{}.json.{}",
+                c.device_id,
+                std::process::id()
+            ));
+            buf.clear();
+            serde_json::to_writer_pretty(&mut buf, c).expect("a credential always serialises");
+            buf.push(b'\n');
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(io_err("cannot create", &tmp))?;
+            f.write_all(&buf).map_err(io_err("cannot write", &tmp))?;
+            if sync == Sync::EachFile {
+                f.sync_all().map_err(io_err("cannot sync", &tmp))?;
+            }
+            temps.push((tmp, final_path));
+        }
+        if sync == Sync::Batched {
+            sync_filesystem(&self.dir)?;
+        }
+        for (tmp, final_path) in &temps {
+            std::fs::rename(tmp, final_path).map_err(io_err("cannot rename", tmp))?;
+        }
+        sync_dir(&self.dir)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    /// fsync each file (one or a few files).
+    EachFile,
+    /// One filesystem-wide barrier per batch of temp files.
+    Batched,
+}
+
+/// Held while the directory is locked; closing the file releases the flock.
+struct DirLock {
+    _file: File,
+}
+
+#[derive(Default)]
+struct History {
+    names: HashMap<String, u64>,
+    max: Option<u64>,
+}
+
+fn read_file(path: &Path, device_id: &str) -> Result<Option<CredentialFile>, StoreError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("cannot read", path)(e)),
+    };
+    let cred: CredentialFile = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        device_id: device_id.to_string(),
+        message: e.to_string(),
+    })?;
+    if cred.device_id != device_id {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            device_id: device_id.to_string(),
+            message: format!("it holds device_id `{}`", cred.device_id),
+        });
+    }
+    Ok(Some(cred))
+}
+
+/// Every name ever handed out. Unreadable rows are skipped with a warning;
+/// a torn last row (crash mid-append) is the usual cause.
+fn read_history(file: &mut File, path: &Path) -> Result<History, StoreError> {
+    file.seek(SeekFrom::Start(0))
+        .map_err(io_err("cannot read", path))?;
+    let mut h = History::default();
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(std::io::BufReader::new(&*file));
+    let mut skipped = 0usize;
+    for record in reader.records() {
+        let parsed = record.ok().and_then(|r| {
+            let name = r.get(1)?.trim().parse::<u64>().ok()?;
+            Some((r.get(0)?.to_string(), name))
+        });
+        match parsed {
+            Some((id, name)) => {
+                h.max = h.max.max(Some(name));
+                // Names never change, so a device's first row is authoritative
+                // (a later torn row cannot rename it).
+                h.names.entry(id).or_insert(name);
+            }
+            None => skipped += 1,
+        }
+    }
+    if skipped > 0 {
+        tracing::warn!(path = %path.display(), skipped, "skipped unreadable history rows");
+    }
+    Ok(h)
+}
+
+/// Append one row per credential (header first on a new file) and sync.
+fn append_history(
+    file: &mut File,
+    path: &Path,
+    creds: &[CredentialFile],
+) -> Result<(), StoreError> {
+    let len = file.metadata().map_err(io_err("cannot read", path))?.len();
+    // A crash mid-append can leave a torn row without its newline; start
+    // ours on a fresh line so it is not glued to the torn one.
+    let mut torn = false;
+    if len > 0 {
+        let mut last = [0u8; 1];
+        file.seek(SeekFrom::Start(len - 1))
+            .and_then(|_| file.read_exact(&mut last))
+            .map_err(io_err("cannot read", path))?;
+        torn = last[0] != b'\n';
+    }
+    let mut out = BufWriter::with_capacity(1 << 16, &*file);
+    if torn {
+        out.write_all(b"\n")
+            .map_err(io_err("cannot append to", path))?;
+    }
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(&mut out);
+    let write = |w: &mut csv::Writer<_>| -> csv::Result<()> {
+        if len == 0 {
+            w.write_record(HISTORY_HEADER)?;
+        }
+        for c in creds {
+            w.write_record([
+                c.device_id.as_str(),
+                &c.device_name.to_string(),
+                &c.credential_creation_date,
+            ])?;
+        }
+        w.flush()?;
+        Ok(())
+    };
+    write(&mut w)
+        .map_err(|e| match e.into_kind() {
+            csv::ErrorKind::Io(e) => e,
+            other => std::io::Error::other(format!("{other:?}")),
+        })
+        .map_err(io_err("cannot append to", path))?;
+    drop(w);
+    out.flush().map_err(io_err("cannot append to", path))?;
+    drop(out);
+    file.sync_data().map_err(io_err("cannot sync", path))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("cannot sync", dir))
+}
+
+/// One barrier for many new files: `syncfs` flushes the filesystem holding
+/// `dir` in one go, far cheaper than an fsync per file for bulk writes.
+fn sync_filesystem(dir: &Path) -> Result<(), StoreError> {
+    let d = File::open(dir).map_err(io_err("cannot open", dir))?;
+    // SAFETY: syncfs on a descriptor we own.
+    if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
+        return Err(io_err("cannot sync", dir)(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

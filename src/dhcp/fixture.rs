@@ -1,0 +1,107 @@
+//! A plan model with one device of every vendor profile, for unit tests,
+//! the fuzz target and load tools. Not part of the public contract.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use crate::plan::model::{
+    ApprovalMode, Device, DeviceModel, DhcpPlan, Model, OptionValue, Role, Site, Software,
+};
+use crate::vendor::Vendor;
+
+pub const SERVER: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 1);
+pub const HTTP_PORT: u16 = 8080;
+
+fn model(name: &str, vendor: Vendor, matches: &str) -> DeviceModel {
+    DeviceModel {
+        name: name.into(),
+        vendor,
+        match_model: matches.into(),
+        ports: Vec::new(),
+        template: None,
+        software: None,
+        patch: None,
+        dhcp_options: BTreeMap::new(),
+    }
+}
+
+/// The MAC of planned device number `n` (1-based).
+pub fn planned_mac(n: u8) -> [u8; 6] {
+    [0x02, 0x1c, 0x73, 0, 0, n]
+}
+
+/// Site `lab`: subnet 10.10.0.0/24, pool .100-.109 (small, to test exhaustion),
+/// and one planned device per vendor at 10.10.0.<n>, named `<vendor>1`, serial
+/// `SER-<vendor>`, MAC `planned_mac(n)`.
+pub fn lab_model() -> Model {
+    let mut models = BTreeMap::new();
+    for v in Vendor::ALL {
+        let mut m = model(v.name(), v, &format!("MODEL-{}", v.name()));
+        if v == Vendor::Juniper || v == Vendor::Onie {
+            m.software = Some(Software {
+                image: format!("images/{}.bin", v.name()),
+                version: "1.0".into(),
+            });
+        }
+        models.insert(v.name().to_string(), m);
+    }
+    let mut overridden = model("arista-custom", Vendor::Arista, "DCS-CUSTOM");
+    overridden.dhcp_options.insert(
+        67,
+        OptionValue::Text("http://example.invalid/custom.sh".into()),
+    );
+    overridden.dhcp_options.insert(
+        150,
+        OptionValue::List(vec!["10.10.0.1".into(), "10.10.0.2".into()]),
+    );
+    overridden
+        .dhcp_options
+        .insert(43, OptionValue::Text("0x0102ab".into()));
+    models.insert("arista-custom".into(), overridden);
+    let mut devices: Vec<Device> = Vendor::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, v)| device(&format!("{}1", v.name()), v.name(), i as u8 + 2))
+        .collect();
+    devices.push(device("custom1", "arista-custom", 20));
+    // A planned device with no address: pool address, but its options.
+    let mut sensor = device("sensor1", "generic", 21);
+    sensor.ip = None;
+    devices.push(sensor);
+    Model {
+        sites: vec![Site {
+            name: "lab".into(),
+            file: "plans/lab.toml".into(),
+            server_ip: SERVER,
+            dhcp: Some(DhcpPlan {
+                interface: None,
+                subnet: "10.10.0.0/24".parse().expect("literal subnet"),
+                pool: (Ipv4Addr::new(10, 10, 0, 100), Ipv4Addr::new(10, 10, 0, 109)),
+                router: Some(SERVER),
+                dns: vec![SERVER],
+                domain: Some("lab.example".into()),
+                lease_time: Duration::from_secs(3600),
+            }),
+            approval: ApprovalMode::Auto,
+            models,
+            devices,
+            links: Vec::new(),
+            groups: BTreeMap::new(),
+        }],
+    }
+}
+
+fn device(name: &str, model: &str, n: u8) -> Device {
+    let serial = format!("SER-{name}");
+    Device {
+        name: name.into(),
+        model: model.into(),
+        serial,
+        mac: Some(planned_mac(n)),
+        ip: Some(Ipv4Addr::new(10, 10, 0, n)),
+        role: Role::Device,
+        vars: serde_json::Map::new(),
+        device_function: None,
+    }
+}

@@ -1,0 +1,18 @@
+//! DHCPv4 server (SPEC §4): tolerant parsing, a pure protocol handler over a
+//! per-snapshot [`view::DhcpView`], vendor boot profiles, leases kept in the
+//! state store, and a thin socket loop.
+
+pub mod handler;
+pub mod leases;
+pub mod packet;
+pub mod profiles;
+pub mod server;
+pub mod sock;
+pub mod stats;
+pub mod view;
+pub mod wire;
+
+#[doc(hidden)]
+pub mod fixture;
+
+pub use view::DhcpView;

@@ -1,0 +1,555 @@
+//! Tolerant DHCPv4 request parsing and client identity extraction.
+//!
+//! dhcproto's owned `Message::decode` stops at the first option it cannot
+//! decode, losing everything after it. We read the fixed header ourselves and
+//! walk the options with `dhcproto::v4::borrowed`, interpreting each option on
+//! its own: a malformed option is skipped and the rest of the packet is used.
+
+use std::net::Ipv4Addr;
+
+use dhcproto::v4::borrowed::Message as RawMessage;
+
+use crate::vendor::Vendor;
+
+/// Minimum size of a BOOTP message (header + cookie, without options).
+pub const BOOTP_HEADER: usize = 240;
+
+/// DHCP message types (option 53).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageType {
+    Discover,
+    Offer,
+    Request,
+    Decline,
+    Ack,
+    Nak,
+    Release,
+    Inform,
+}
+
+impl MessageType {
+    pub fn from_code(c: u8) -> Option<MessageType> {
+        Some(match c {
+            1 => MessageType::Discover,
+            2 => MessageType::Offer,
+            3 => MessageType::Request,
+            4 => MessageType::Decline,
+            5 => MessageType::Ack,
+            6 => MessageType::Nak,
+            7 => MessageType::Release,
+            8 => MessageType::Inform,
+            _ => return None,
+        })
+    }
+    pub fn code(self) -> u8 {
+        match self {
+            MessageType::Discover => 1,
+            MessageType::Offer => 2,
+            MessageType::Request => 3,
+            MessageType::Decline => 4,
+            MessageType::Ack => 5,
+            MessageType::Nak => 6,
+            MessageType::Release => 7,
+            MessageType::Inform => 8,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageType::Discover => "discover",
+            MessageType::Offer => "offer",
+            MessageType::Request => "request",
+            MessageType::Decline => "decline",
+            MessageType::Ack => "ack",
+            MessageType::Nak => "nak",
+            MessageType::Release => "release",
+            MessageType::Inform => "inform",
+        }
+    }
+}
+
+/// Why a packet was dropped before the handler saw it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("packet is {0} bytes; a BOOTP message needs at least {BOOTP_HEADER}")]
+    TooShort(usize),
+    #[error("op is {0}; expected 1 (BOOTREQUEST)")]
+    NotRequest(u8),
+    #[error("magic cookie missing; expected 99.130.83.99")]
+    NoCookie,
+    #[error("option 53 (message type) missing or invalid")]
+    NoMessageType,
+}
+
+/// What a client said about itself, used for identity and "unplanned device seen".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub serial: Option<String>,
+    pub model: Option<String>,
+    pub vendor: Option<Vendor>,
+    /// A MAC named inside the client-id (type 1, or Cisco `cisco-<mac>-<if>`).
+    pub client_id_mac: Option<[u8; 6]>,
+    /// Option 60 as text, for logs and the unplanned record.
+    pub vendor_class: Option<String>,
+    /// Option 12.
+    pub hostname: Option<String>,
+}
+
+/// A parsed DHCP request: everything the handler needs, owned.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub msg_type: MessageType,
+    pub htype: u8,
+    pub hlen: u8,
+    pub hops: u8,
+    pub xid: u32,
+    pub secs: u16,
+    pub flags: u16,
+    pub ciaddr: Ipv4Addr,
+    pub giaddr: Ipv4Addr,
+    /// The 16-byte chaddr field as sent.
+    pub chaddr: [u8; 16],
+    /// Option 61, raw.
+    pub client_id: Option<Vec<u8>>,
+    /// Option 50.
+    pub requested_ip: Option<Ipv4Addr>,
+    /// Option 54.
+    pub server_id: Option<Ipv4Addr>,
+    /// Option 55.
+    pub params: Vec<u8>,
+    /// Option 57, at least 576 when present.
+    pub max_size: Option<u16>,
+    /// Option 82, raw, echoed in replies.
+    pub relay_agent: Option<Vec<u8>>,
+    /// Option 82 sub-option 5 (link selection) or option 118 (subnet selection).
+    pub link_selection: Option<Ipv4Addr>,
+    pub info: ClientInfo,
+    /// Options that could not be interpreted (code), for counters and logs.
+    pub skipped_options: Vec<u8>,
+}
+
+impl Request {
+    /// The MAC address from chaddr, when the hardware type is Ethernet.
+    pub fn mac(&self) -> Option<[u8; 6]> {
+        if self.htype == 1 && self.hlen == 6 {
+            let mut m = [0u8; 6];
+            m.copy_from_slice(&self.chaddr[..6]);
+            Some(m)
+        } else {
+            None
+        }
+    }
+
+    /// The key a lease is bound to: option 61 when present, else htype + chaddr
+    /// (RFC 2131 §4.2).
+    pub fn client_key(&self) -> Vec<u8> {
+        match &self.client_id {
+            Some(id) if !id.is_empty() => {
+                let mut k = Vec::with_capacity(id.len() + 1);
+                k.push(b'i');
+                k.extend_from_slice(id);
+                k
+            }
+            _ => {
+                let n = usize::from(self.hlen.min(16));
+                let mut k = Vec::with_capacity(n + 2);
+                k.push(b'h');
+                k.push(self.htype);
+                k.extend_from_slice(&self.chaddr[..n]);
+                k
+            }
+        }
+    }
+
+    pub fn broadcast_flag(&self) -> bool {
+        self.flags & 0x8000 != 0
+    }
+}
+
+fn ip_at(b: &[u8], at: usize) -> Ipv4Addr {
+    Ipv4Addr::new(b[at], b[at + 1], b[at + 2], b[at + 3])
+}
+
+fn ip_of(data: &[u8]) -> Option<Ipv4Addr> {
+    (data.len() == 4).then(|| ip_at(data, 0))
+}
+
+/// Parse a request. Malformed options are skipped; only a broken header or a
+/// missing message type is an error.
+pub fn parse(buf: &[u8]) -> Result<Request, ParseError> {
+    if buf.len() < BOOTP_HEADER {
+        return Err(ParseError::TooShort(buf.len()));
+    }
+    if buf[0] != 1 {
+        return Err(ParseError::NotRequest(buf[0]));
+    }
+    if buf[236..240] != [99, 130, 83, 99] {
+        return Err(ParseError::NoCookie);
+    }
+    let raw = RawMessage::new(buf).map_err(|_| ParseError::TooShort(buf.len()))?;
+    let mut chaddr = [0u8; 16];
+    chaddr.copy_from_slice(&buf[28..44]);
+    let mut req = Request {
+        msg_type: MessageType::Discover,
+        htype: buf[1],
+        hlen: buf[2],
+        hops: buf[3],
+        xid: u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]),
+        secs: u16::from_be_bytes([buf[8], buf[9]]),
+        flags: u16::from_be_bytes([buf[10], buf[11]]),
+        ciaddr: ip_at(buf, 12),
+        giaddr: ip_at(buf, 24),
+        chaddr,
+        client_id: None,
+        requested_ip: None,
+        server_id: None,
+        params: Vec::new(),
+        max_size: None,
+        relay_agent: None,
+        link_selection: None,
+        info: ClientInfo::default(),
+        skipped_options: Vec::new(),
+    };
+    let mut msg_type = None;
+    let mut vendor_class: Option<Vec<u8>> = None;
+    let mut user_class: Option<Vec<u8>> = None;
+    let mut vi_class: Option<Vec<u8>> = None;
+    let mut vi_opts: Option<Vec<u8>> = None;
+    let mut subnet_selection = None;
+    for opt in raw.opts() {
+        let code = u8::from(opt.code());
+        let data = opt.data();
+        let ok = match code {
+            53 => match data {
+                [c] => {
+                    msg_type = MessageType::from_code(*c);
+                    msg_type.is_some()
+                }
+                _ => false,
+            },
+            50 => ip_of(data).map(|ip| req.requested_ip = Some(ip)).is_some(),
+            54 => ip_of(data).map(|ip| req.server_id = Some(ip)).is_some(),
+            55 => {
+                req.params = data.to_vec();
+                true
+            }
+            57 => match data {
+                [a, b] => {
+                    req.max_size = Some(u16::from_be_bytes([*a, *b]));
+                    true
+                }
+                _ => false,
+            },
+            61 => {
+                req.client_id = Some(data.to_vec());
+                !data.is_empty()
+            }
+            12 => match printable(data) {
+                Some(h) => {
+                    req.info.hostname = Some(h);
+                    true
+                }
+                None => false,
+            },
+            60 => {
+                vendor_class = Some(data.to_vec());
+                true
+            }
+            77 => {
+                user_class = Some(data.to_vec());
+                true
+            }
+            124 => {
+                vi_class = Some(data.to_vec());
+                true
+            }
+            125 => {
+                vi_opts = Some(data.to_vec());
+                true
+            }
+            82 => {
+                req.relay_agent = Some(data.to_vec());
+                req.link_selection = relay_link_selection(data);
+                true
+            }
+            118 => ip_of(data).map(|ip| subnet_selection = Some(ip)).is_some(),
+            _ => true,
+        };
+        if !ok {
+            req.skipped_options.push(code);
+        }
+    }
+    req.msg_type = msg_type.ok_or(ParseError::NoMessageType)?;
+    if req.link_selection.is_none() {
+        req.link_selection = subnet_selection;
+    }
+    req.info = identify(
+        req.info.hostname.take(),
+        req.client_id.as_deref(),
+        vendor_class.as_deref(),
+        user_class.as_deref(),
+        vi_class.as_deref(),
+        vi_opts.as_deref(),
+    );
+    Ok(req)
+}
+
+/// Option 82 sub-option 5 (RFC 3527 link selection).
+fn relay_link_selection(data: &[u8]) -> Option<Ipv4Addr> {
+    tlvs(data)
+        .find(|(c, _)| *c == 5)
+        .and_then(|(_, v)| ip_of(v))
+}
+
+/// Iterate `code, len, value` sub-options; stops at the first truncated one.
+pub fn tlvs(data: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        let code = *data.get(at)?;
+        let len = usize::from(*data.get(at + 1)?);
+        let v = data.get(at + 2..at + 2 + len)?;
+        at += 2 + len;
+        Some((code, v))
+    })
+}
+
+/// Text made of printable ASCII (trailing NULs trimmed), else None.
+fn printable(data: &[u8]) -> Option<String> {
+    let end = data.iter().rposition(|b| *b != 0).map_or(0, |p| p + 1);
+    let d = &data[..end];
+    if d.is_empty() || !d.iter().all(|b| (0x20..0x7f).contains(b)) {
+        return None;
+    }
+    Some(String::from_utf8_lossy(d).into_owned())
+}
+
+/// Serials and models become lookup keys and file names: keep them tame.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// Work out vendor, model and serial from the identifying options.
+pub fn identify(
+    hostname: Option<String>,
+    client_id: Option<&[u8]>,
+    vendor_class: Option<&[u8]>,
+    user_class: Option<&[u8]>,
+    vi_class: Option<&[u8]>,
+    vi_opts: Option<&[u8]>,
+) -> ClientInfo {
+    let mut info = ClientInfo {
+        hostname,
+        ..ClientInfo::default()
+    };
+    if let Some(vc) = vendor_class.and_then(printable) {
+        parse_vendor_class(&vc, &mut info);
+        info.vendor_class = Some(vc);
+    }
+    if let Some(id) = client_id {
+        parse_client_id(id, &mut info);
+    }
+    if let Some(d) = vi_class {
+        parse_vi_class(d, &mut info);
+    }
+    if let Some(d) = vi_opts {
+        parse_vi_opts(d, &mut info);
+    }
+    if info.vendor.is_none() {
+        if let Some(uc) = user_class {
+            info.vendor = vendor_from_user_class(uc);
+        }
+    }
+    info
+}
+
+fn set_if_none(slot: &mut Option<String>, v: &str) {
+    if slot.is_none() && is_token(v) {
+        *slot = Some(v.to_string());
+    }
+}
+
+/// Option 60 formats (TESTING.md): Arista, Juniper, ONIE, Cisco, Huawei...
+fn parse_vendor_class(vc: &str, info: &mut ClientInfo) {
+    let lower = vc.to_ascii_lowercase();
+    if let Some(rest) = vc.strip_prefix("Arista;") {
+        info.vendor = Some(Vendor::Arista);
+        let parts: Vec<&str> = rest.split(';').collect();
+        if let Some(m) = parts.first() {
+            set_if_none(&mut info.model, m);
+        }
+        if let Some(s) = parts.get(2) {
+            set_if_none(&mut info.serial, s);
+        }
+    } else if let Some(rest) = vc.strip_prefix("Juniper-") {
+        info.vendor = Some(Vendor::Juniper);
+        // The model may itself contain dashes: the serial is after the last one.
+        if let Some((model, serial)) = rest.rsplit_once('-') {
+            set_if_none(&mut info.model, model);
+            set_if_none(&mut info.serial, serial);
+        } else {
+            set_if_none(&mut info.model, rest);
+        }
+    } else if let Some(rest) = vc.strip_prefix("onie_vendor:") {
+        info.vendor = Some(Vendor::Onie);
+        // <arch>-<vendor>_<machine>-r<rev>
+        let platform = rest.rsplit_once("-r").map_or(rest, |(p, _)| p);
+        set_if_none(&mut info.model, platform);
+    } else if lower.starts_with("cisco") {
+        info.vendor = Some(
+            if lower.contains("n9k") || lower.contains("n3k") || lower.contains("nx") {
+                Vendor::CiscoNxos
+            } else {
+                Vendor::CiscoIosxe
+            },
+        );
+        if let Some((_, model)) = vc.split_once([' ', ';', ':']) {
+            set_if_none(&mut info.model, model.trim());
+        }
+    } else if lower.starts_with("huawei") {
+        info.vendor = Some(Vendor::Huawei);
+        if let Some((_, model)) = vc.split_once([' ', ';', ':', '-']) {
+            set_if_none(&mut info.model, model.trim());
+        }
+    } else if lower.starts_with("sonic") {
+        info.vendor = Some(Vendor::Sonic);
+    } else if lower.starts_with("cumulus") {
+        info.vendor = Some(Vendor::Cumulus);
+    }
+}
+
+/// Option 61: a MAC (type 1), Cisco `cisco-<mac>-<if>`, or a textual serial
+/// such as Huawei's ESN.
+fn parse_client_id(id: &[u8], info: &mut ClientInfo) {
+    match id {
+        [1, m @ ..] if m.len() == 6 => {
+            let mut mac = [0u8; 6];
+            mac.copy_from_slice(m);
+            info.client_id_mac = Some(mac);
+        }
+        [0, text @ ..] | text => {
+            let Some(t) = printable(text) else { return };
+            if let Some(rest) = t.strip_prefix("cisco-") {
+                if let Some(mac) = rest.split('-').next().and_then(parse_mac_loose) {
+                    info.client_id_mac = Some(mac);
+                    if info.vendor.is_none() {
+                        info.vendor = Some(Vendor::CiscoIos);
+                    }
+                }
+            } else {
+                set_if_none(&mut info.serial, &t);
+            }
+        }
+    }
+}
+
+/// A MAC written as `0011.2233.4455`, `00:11:22:33:44:55`, `00-11-..` or bare hex.
+pub fn parse_mac_loose(s: &str) -> Option<[u8; 6]> {
+    let hex: Vec<u8> = s.bytes().filter(|b| !matches!(b, b'.' | b':')).collect();
+    if hex.len() != 12 {
+        return None;
+    }
+    let mut mac = [0u8; 6];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let txt = std::str::from_utf8(pair).ok()?;
+        mac[i] = u8::from_str_radix(txt, 16).ok()?;
+    }
+    Some(mac)
+}
+
+fn vendor_from_enterprise(e: u32) -> Option<Vendor> {
+    Some(match e {
+        9 => Vendor::CiscoIosxe,
+        30065 => Vendor::Arista,
+        2636 => Vendor::Juniper,
+        2011 => Vendor::Huawei,
+        40310 => Vendor::Onie,
+        _ => return None,
+    })
+}
+
+/// Option 124 (RFC 3925): enterprise(4) len(1) then length-prefixed strings.
+/// Cisco puts `PID:...,VID:...,SN:...` there; others a model string.
+fn parse_vi_class(d: &[u8], info: &mut ClientInfo) {
+    let mut at = 0usize;
+    while let (Some(e), Some(&len)) = (d.get(at..at + 4), d.get(at + 4)) {
+        let ent = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+        let Some(block) = d.get(at + 5..at + 5 + usize::from(len)) else {
+            return;
+        };
+        if info.vendor.is_none() {
+            info.vendor = vendor_from_enterprise(ent);
+        }
+        let mut i = 0usize;
+        while let Some(&l) = block.get(i) {
+            let Some(s) = block.get(i + 1..i + 1 + usize::from(l)).and_then(printable) else {
+                break;
+            };
+            parse_key_values(&s, info);
+            i += 1 + usize::from(l);
+        }
+        at += 5 + usize::from(len);
+    }
+}
+
+/// `SN:abc,PID:xyz` / `serial=abc;model=xyz`; a bare token is a model.
+fn parse_key_values(s: &str, info: &mut ClientInfo) {
+    let mut any = false;
+    for part in s.split([',', ';', ' ']) {
+        let Some((k, v)) = part.split_once([':', '=']) else {
+            continue;
+        };
+        any = true;
+        match k.trim().to_ascii_lowercase().as_str() {
+            "sn" | "serial" | "serialnumber" => set_if_none(&mut info.serial, v.trim()),
+            "pid" | "model" => set_if_none(&mut info.model, v.trim()),
+            _ => {}
+        }
+    }
+    if !any {
+        set_if_none(&mut info.model, s.trim());
+    }
+}
+
+/// Option 125 (RFC 3925): enterprise(4) len(1) then sub-options; TR-111 uses
+/// 4 = serial number, 5 = product class (model).
+fn parse_vi_opts(d: &[u8], info: &mut ClientInfo) {
+    let mut at = 0usize;
+    while let (Some(e), Some(&len)) = (d.get(at..at + 4), d.get(at + 4)) {
+        let ent = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+        let Some(block) = d.get(at + 5..at + 5 + usize::from(len)) else {
+            return;
+        };
+        if info.vendor.is_none() {
+            info.vendor = vendor_from_enterprise(ent);
+        }
+        for (code, v) in tlvs(block) {
+            let Some(s) = printable(v) else { continue };
+            match code {
+                4 => set_if_none(&mut info.serial, &s),
+                5 | 6 => set_if_none(&mut info.model, &s),
+                _ => {}
+            }
+        }
+        at += 5 + usize::from(len);
+    }
+}
+
+/// Option 77 (RFC 3004 length-prefixed, or a bare string as many clients send).
+fn vendor_from_user_class(uc: &[u8]) -> Option<Vendor> {
+    let text = String::from_utf8_lossy(uc).to_ascii_lowercase();
+    if text.contains("onie") {
+        Some(Vendor::Onie)
+    } else if text.contains("sonic") {
+        Some(Vendor::Sonic)
+    } else if text.contains("cumulus") {
+        Some(Vendor::Cumulus)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+#[path = "packet_tests.rs"]
+mod tests;

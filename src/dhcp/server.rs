@@ -1,0 +1,338 @@
+//! The socket loop around the pure handler: receive, parse, handle, persist
+//! the lease changes through the group-commit writer, and send the reply only
+//! after they are stored (SPEC §4, `state.durability`).
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+
+use super::handler::{self, Arrival, Dest, Dropped, Outcome};
+use super::leases::{store, LeaseTable};
+use super::packet;
+use super::sock::{self, Interfaces};
+use super::stats::DhcpStats;
+use super::view::DhcpView;
+use crate::snapshot::SnapshotHandle;
+use crate::state::Writer;
+
+/// Requests whose lease write is still pending, at most. Beyond this new
+/// requests are dropped (clients retransmit) instead of queueing without bound.
+pub const MAX_IN_FLIGHT: usize = 16_384;
+/// A reply whose write took longer than this is not sent: the client has
+/// retransmitted by now, and a late ACK could contradict a newer decision.
+pub const REPLY_DEADLINE: Duration = Duration::from_secs(2);
+/// Largest datagram read; DHCP messages are at most a few KB.
+const RECV_BUF: usize = 4096;
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The DHCP view of the current snapshot, rebuilt when the snapshot version
+/// changes (reloads), or a fixed view for tests and load tools.
+pub struct ViewSource {
+    snapshots: Option<SnapshotHandle>,
+    http_port: u16,
+    cache: ArcSwap<(u64, Arc<DhcpView>)>,
+}
+
+impl ViewSource {
+    pub fn from_snapshots(snapshots: SnapshotHandle, http_port: u16) -> ViewSource {
+        let s = ViewSource {
+            snapshots: Some(snapshots),
+            http_port,
+            cache: ArcSwap::from_pointee((u64::MAX, Arc::new(DhcpView::default()))),
+        };
+        s.current();
+        s
+    }
+
+    pub fn fixed(view: DhcpView) -> ViewSource {
+        ViewSource {
+            snapshots: None,
+            http_port: 0,
+            cache: ArcSwap::from_pointee((0, Arc::new(view))),
+        }
+    }
+
+    pub fn current(&self) -> Arc<DhcpView> {
+        let cached = self.cache.load();
+        let Some(handle) = &self.snapshots else {
+            return cached.1.clone();
+        };
+        let snap = handle.load();
+        if cached.0 == snap.version {
+            return cached.1.clone();
+        }
+        let (view, warnings) = DhcpView::build(&snap.model, self.http_port);
+        for w in warnings {
+            tracing::warn!("dhcp: {w}");
+        }
+        let view = Arc::new(view);
+        self.cache.store(Arc::new((snap.version, view.clone())));
+        view
+    }
+}
+
+/// The live lease table and where its changes are persisted (`None`: memory only).
+pub struct Leases {
+    pub table: Mutex<LeaseTable>,
+    pub writer: Option<Writer>,
+}
+
+struct Loop {
+    sock: Arc<UdpSocket>,
+    views: Arc<ViewSource>,
+    leases: Arc<Leases>,
+    stats: Arc<DhcpStats>,
+    in_flight: Arc<AtomicUsize>,
+    ifaces: Interfaces,
+}
+
+/// Serve DHCP on `socket` (from [`sock::bind`]) until `shutdown`.
+pub async fn serve(
+    socket: std::net::UdpSocket,
+    views: Arc<ViewSource>,
+    leases: Arc<Leases>,
+    stats: Arc<DhcpStats>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    socket.set_nonblocking(true)?;
+    let mut lp = Loop {
+        sock: Arc::new(UdpSocket::from_std(socket)?),
+        views,
+        leases,
+        stats,
+        in_flight: Arc::new(AtomicUsize::new(0)),
+        ifaces: Interfaces::new(),
+    };
+    let mut buf = vec![0u8; RECV_BUF];
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = lp.sock.readable() => r?,
+        }
+        // Drain everything queued before waiting again: one wake-up, many packets.
+        loop {
+            let fd = lp.sock.as_raw_fd();
+            match lp
+                .sock
+                .try_io(Interest::READABLE, || sock::recv(fd, &mut buf))
+            {
+                Ok(r) => {
+                    let len = r.len.min(buf.len());
+                    lp.process(&buf[..len], r);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::warn!("dhcp receive failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Loop {
+    fn process(&mut self, data: &[u8], rx: sock::Received) {
+        let started = Instant::now();
+        let req = match packet::parse(data) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(src = %rx.src, "dropping malformed DHCP packet: {e}");
+                self.stats.dropped("malformed");
+                return;
+            }
+        };
+        self.stats.received(req.msg_type);
+        if !req.skipped_options.is_empty() {
+            self.stats.skipped_options(req.skipped_options.len());
+        }
+        if self.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
+            self.stats.dropped("overload");
+            return;
+        }
+        let iface = self.ifaces.get(rx.ifindex).cloned().unwrap_or_default();
+        let arrival = Arrival {
+            ifname: &iface.name,
+            addrs: &iface.addrs,
+        };
+        let view = self.views.current();
+        let out = match self.leases.table.lock() {
+            Ok(mut t) => handler::handle(&view, &mut t, &req, arrival, unix_now()),
+            Err(_) => {
+                tracing::error!("lease table lock poisoned; dropping request");
+                return;
+            }
+        };
+        self.note(&view, &req, &out);
+        let reply = out.reply.map(|r| {
+            let dst = match r.dest {
+                Dest::Relay(ip) => SocketAddrV4::new(ip, 67),
+                Dest::Unicast(ip) => SocketAddrV4::new(ip, 68),
+                Dest::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, 68),
+            };
+            let ifindex = matches!(r.dest, Dest::Broadcast).then_some(rx.ifindex);
+            (r.msg_type, r.bytes, dst, ifindex)
+        });
+        let writer = self
+            .leases
+            .writer
+            .as_ref()
+            .filter(|_| !out.writes.is_empty());
+        let Some(writer) = writer else {
+            if let Some((t, bytes, dst, ifindex)) = reply {
+                send(&self.sock, &self.stats, t, &bytes, dst, ifindex);
+            }
+            return;
+        };
+        let writes = out.writes;
+        let sock = self.sock.clone();
+        let stats = self.stats.clone();
+        let in_flight = self.in_flight.clone();
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        let submitted = writer.submit(
+            Box::new(move |tx| writes.iter().try_for_each(|l| store::put(tx, l))),
+            Box::new(move |res| {
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+                if let Err(e) = res {
+                    tracing::warn!("lease not stored, reply withheld: {e}");
+                    stats.dropped("write_failed");
+                } else if let Some((t, bytes, dst, ifindex)) = reply {
+                    if started.elapsed() > REPLY_DEADLINE {
+                        stats.dropped("timeout");
+                    } else {
+                        send(&sock, &stats, t, &bytes, dst, ifindex);
+                    }
+                }
+            }),
+        );
+        if let Err(e) = submitted {
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            tracing::debug!("lease write refused: {e}");
+            self.stats.dropped("overload");
+        }
+    }
+
+    /// Counters, logs and the unplanned register for one outcome.
+    fn note(&self, view: &DhcpView, req: &packet::Request, out: &Outcome) {
+        if let Some(d) = out.dropped {
+            self.stats.dropped(d.label());
+            if let Dropped::PoolExhausted(i) = d {
+                if self.stats.should_log_exhaustion(i) {
+                    if let Some(s) = view.subnets.get(i) {
+                        tracing::warn!(site = %s.site, subnet = %s.net, "DHCP pool exhausted: no free address for new clients");
+                    }
+                }
+            }
+        }
+        if let Some(seen) = &out.seen {
+            if self.stats.record_seen(req.client_key(), seen.clone())
+                && self.stats.may_log_unplanned()
+            {
+                tracing::info!(
+                    site = %seen.site,
+                    mac = seen.mac.map(|m| crate::plan::model::format_mac(&m)).unwrap_or_default(),
+                    vendor = seen.vendor.map(|v| v.name()).unwrap_or("unknown"),
+                    model = seen.model.as_deref().unwrap_or(""),
+                    serial = seen.serial.as_deref().unwrap_or(""),
+                    "unplanned device seen"
+                );
+            }
+        }
+        if let (Some(dev), Some(r)) = (&out.device, &out.reply) {
+            tracing::debug!(device = %dev, msg = r.msg_type.name(), ip = ?out.ip, "dhcp reply");
+        }
+    }
+}
+
+fn send(
+    sock: &UdpSocket,
+    stats: &DhcpStats,
+    t: packet::MessageType,
+    bytes: &[u8],
+    dst: SocketAddrV4,
+    ifindex: Option<u32>,
+) {
+    match sock::send(sock.as_raw_fd(), bytes, dst, ifindex) {
+        Ok(()) => stats.sent(t),
+        Err(e) => {
+            tracing::debug!(%dst, "dhcp send failed: {e}");
+            stats.dropped("send_failed");
+        }
+    }
+}
+
+/// Load the stored leases into a table and wire the writer.
+pub fn open_leases(state: &crate::state::StateStore) -> Result<Leases, crate::state::StateError> {
+    let stored = store::open(state)?;
+    tracing::info!(leases = stored.len(), "dhcp leases loaded");
+    Ok(Leases {
+        table: Mutex::new(LeaseTable::from_leases(stored)),
+        writer: Some(state.writer()),
+    })
+}
+
+/// A DHCP service ready to run: socket bound, leases loaded.
+pub struct DhcpService {
+    socket: std::net::UdpSocket,
+    pub views: Arc<ViewSource>,
+    pub leases: Arc<Leases>,
+    pub stats: Arc<DhcpStats>,
+}
+
+impl DhcpService {
+    /// Prepare DHCP for `ztpd run` when some plan has a `[dhcp]` section:
+    /// load the leases and bind `listen.dhcp` (a clear error naming the
+    /// setting when it cannot be bound). `None` when no plan serves DHCP.
+    pub fn prepare(
+        resolved: &crate::settings::Resolved,
+        snapshots: &SnapshotHandle,
+        state: &crate::state::StateStore,
+    ) -> anyhow::Result<Option<DhcpService>> {
+        if snapshots
+            .load()
+            .model
+            .sites
+            .iter()
+            .all(|s| s.dhcp.is_none())
+        {
+            tracing::info!("no plan has a [dhcp] section; DHCP not started");
+            return Ok(None);
+        }
+        let leases = open_leases(state)?;
+        let addr = resolved.settings.listen.dhcp;
+        let socket =
+            sock::bind(addr).map_err(|e| crate::daemon::bind_error("listen.dhcp", addr, e))?;
+        tracing::info!(%addr, "dhcp listening");
+        let http_port = resolved.settings.listen.http.port();
+        Ok(Some(DhcpService {
+            socket,
+            views: Arc::new(ViewSource::from_snapshots(snapshots.clone(), http_port)),
+            leases: Arc::new(leases),
+            stats: Arc::new(DhcpStats::default()),
+        }))
+    }
+
+    pub fn metrics(&self) -> Arc<dyn crate::metrics::MetricsSource> {
+        Arc::new(super::stats::DhcpMetrics {
+            stats: self.stats.clone(),
+            leases: self.leases.clone(),
+            views: self.views.clone(),
+        })
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        serve(self.socket, self.views, self.leases, self.stats, shutdown).await
+    }
+}

@@ -1,0 +1,3 @@
+//! Zero-touch provisioning: the device protocol and the topology engine.
+
+pub mod topology;

@@ -1,0 +1,241 @@
+//! DHCP end to end: the real `ztpd` binary in one network namespace, busybox
+//! udhcpc and ISC dhclient (and a hand-made relay agent) in another, joined
+//! by a veth pair. Needs root (CI runs as root); skips with a message otherwise.
+
+mod netns;
+
+use std::net::Ipv4Addr;
+
+use netns::{decode_tlvs, Lab, SERVER};
+use ztpd::dhcp::packet::MessageType;
+use ztpd::dhcp::wire::RequestBuilder;
+
+const HOST1_MAC: &str = "02:00:00:00:01:01";
+const JUN1_MAC: &str = "02:00:00:00:01:02";
+const CIS1_MAC: &str = "02:00:00:00:01:03";
+
+fn in_pool(ip: &str) -> bool {
+    let ip: Ipv4Addr = ip.parse().expect("an IPv4 address");
+    (Ipv4Addr::new(10, 201, 0, 100)..=Ipv4Addr::new(10, 201, 0, 104)).contains(&ip)
+}
+
+#[test]
+fn planned_devices_get_their_address_hostname_and_vendor_options() {
+    let Some(lab) = Lab::new("plan", "fsync") else {
+        return;
+    };
+    let host = lab.udhcpc(HOST1_MAC, &[]).expect("host1 bound");
+    assert_eq!(host["ip"], "10.201.0.11");
+    assert_eq!(host["hostname"], "host1");
+    assert_eq!(host["siaddr"], SERVER);
+    assert_eq!(
+        host["bootfile"],
+        format!("http://{SERVER}:{}/files/bootstrap/generic", lab.http_port)
+    );
+
+    let jun = lab.udhcpc(JUN1_MAC, &[]).expect("jun1 bound");
+    assert_eq!(jun["ip"], "10.201.0.12");
+    assert_eq!(jun["tftp"], SERVER);
+    let subs = decode_tlvs(&jun["opt43"]);
+    assert_eq!(
+        subs,
+        vec![
+            (1, "files/configs/jun1.cfg".to_string()),
+            (3, "http".to_string()),
+            (5, lab.http_port.to_string())
+        ]
+    );
+
+    let cis = lab.udhcpc(CIS1_MAC, &[]).expect("cis1 bound");
+    assert_eq!(cis["ip"], "10.201.0.13");
+    assert_eq!(cis["tftp"], SERVER);
+    assert_eq!(cis["bootfile"], "network-confg");
+    assert_eq!(cis["opt150"], "0ac90001");
+
+    // Juniper identified by the serial in option 60, whatever its MAC.
+    let by_serial = lab
+        .udhcpc("02:00:00:00:09:09", &["-V", "Juniper-ex4300-48t-PE100"])
+        .expect("serial-identified device bound");
+    assert_eq!(by_serial["ip"], "10.201.0.12");
+    assert_eq!(by_serial["hostname"], "jun1");
+
+    let d = lab.dhclient(HOST1_MAC, true).expect("dhclient bound");
+    assert_eq!(d["new_ip_address"], "10.201.0.11");
+    assert_eq!(d["new_host_name"], "host1");
+    assert!(
+        d["new_bootfile_name"].ends_with("/files/bootstrap/generic"),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn unplanned_client_gets_a_pool_address_and_is_counted() {
+    let Some(lab) = Lab::new("pool", "fsync") else {
+        return;
+    };
+    let u = lab.udhcpc("02:00:00:00:05:01", &[]).expect("bound");
+    assert!(in_pool(&u["ip"]), "{u:?}");
+    assert!(
+        !u.contains_key("hostname"),
+        "no planned hostname for strangers: {u:?}"
+    );
+    let d = lab
+        .dhclient("02:00:00:00:05:02", true)
+        .expect("dhclient bound");
+    assert!(in_pool(&d["new_ip_address"]), "{d:?}");
+    assert_ne!(d["new_ip_address"], u["ip"]);
+    let m = lab.metrics();
+    assert!(
+        netns::metric(&m, "ztpd_dhcp_sent_total{type=\"ack\"}") >= 2,
+        "{m}"
+    );
+    assert_eq!(
+        netns::metric(
+            &m,
+            "ztpd_dhcp_pool_used{site=\"t\",subnet=\"10.201.0.0/24\"}"
+        ),
+        2,
+        "{m}"
+    );
+}
+
+/// Two clients, restart, then the *second* asks first: only persisted leases
+/// give it its old address (a fresh server would hand out the pool start).
+fn addresses_survive(tag: &str, stop_with_kill: bool, durability: &str) {
+    let Some(mut lab) = Lab::new(tag, durability) else {
+        return;
+    };
+    let a = lab.udhcpc("02:00:00:00:06:01", &[]).expect("a bound")["ip"].clone();
+    let b = lab.udhcpc("02:00:00:00:06:02", &[]).expect("b bound")["ip"].clone();
+    assert_ne!(a, b);
+    lab.stop(stop_with_kill);
+    lab.start();
+    let b2 = lab.udhcpc("02:00:00:00:06:02", &[]).expect("b bound again")["ip"].clone();
+    let a2 = lab.udhcpc("02:00:00:00:06:01", &[]).expect("a bound again")["ip"].clone();
+    assert_eq!((a2, b2), (a, b));
+}
+
+#[test]
+fn restart_keeps_addresses() {
+    addresses_survive("rest", false, "fsync");
+}
+
+#[test]
+fn kill_9_keeps_acknowledged_addresses_with_fsync() {
+    addresses_survive("k9fs", true, "fsync");
+}
+
+#[test]
+fn kill_9_keeps_acknowledged_addresses_with_os_durability() {
+    addresses_survive("k9os", true, "os");
+}
+
+#[test]
+fn release_frees_the_address() {
+    let Some(lab) = Lab::new("rel", "fsync") else {
+        return;
+    };
+    let first = lab.udhcpc_then_release("02:00:00:00:07:01").expect("bound")["ip"].clone();
+    lab.wait_metric("ztpd_dhcp_received_total{type=\"release\"}", 1);
+    let other = lab
+        .udhcpc("02:00:00:00:07:02", &["-r", &first])
+        .expect("second client bound");
+    assert_eq!(other["ip"], first, "a released address is free for others");
+}
+
+#[test]
+fn decline_quarantines_the_address() {
+    let Some(lab) = Lab::new("dec", "fsync") else {
+        return;
+    };
+    // dhclient declines when its script fails on BOUND.
+    let _ = lab.dhclient("02:00:00:00:08:01", false);
+    lab.wait_metric("ztpd_dhcp_received_total{type=\"decline\"}", 1);
+    let declined = lab
+        .declined_ip()
+        .expect("dhclient recorded the address it declined");
+    let other = lab
+        .udhcpc("02:00:00:00:08:02", &["-r", &declined])
+        .expect("second client bound");
+    assert!(in_pool(&other["ip"]));
+    assert_ne!(
+        other["ip"], declined,
+        "a declined address stays out of the pool"
+    );
+}
+
+#[test]
+fn relayed_requests_are_served_to_the_relay_with_option_82_echoed() {
+    let Some(lab) = Lab::new("rly", "fsync") else {
+        return;
+    };
+    let relay = lab.relay_socket();
+    let ra = vec![1, 4, b'p', b'o', b'r', b't'];
+    let giaddr = Ipv4Addr::new(10, 201, 0, 254);
+    let mac = [2, 0, 0, 0, 0x0a, 1];
+    let discover = RequestBuilder::new(MessageType::Discover, mac, 77)
+        .giaddr(giaddr)
+        .option(82, ra.clone());
+    let offer = netns::exchange(&relay, &discover.encode()).expect("offer via relay");
+    assert_eq!(offer.msg_type(), Some(MessageType::Offer));
+    assert_eq!(offer.giaddr, giaddr);
+    assert!(in_pool(&offer.yiaddr.to_string()));
+    assert_eq!(offer.options.get(&82), Some(&ra));
+    let request = RequestBuilder::new(MessageType::Request, mac, 78)
+        .giaddr(giaddr)
+        .requested(offer.yiaddr)
+        .server_id(SERVER.parse().unwrap())
+        .option(82, ra.clone());
+    let ack = netns::exchange(&relay, &request.encode()).expect("ack via relay");
+    assert_eq!(
+        (ack.msg_type(), ack.yiaddr),
+        (Some(MessageType::Ack), offer.yiaddr)
+    );
+    assert!(ack.len >= 300);
+}
+
+#[test]
+fn starvation_flood_exhausts_the_pool_but_planned_devices_are_served() {
+    let Some(lab) = Lab::new("stv", "fsync") else {
+        return;
+    };
+    let relay = lab.relay_socket();
+    let giaddr = Ipv4Addr::new(10, 201, 0, 254);
+    // A flood as an attacker sends it: all DISCOVERs at once, then a REQUEST
+    // for every OFFER that came back.
+    let server = std::net::SocketAddrV4::new(SERVER.parse().unwrap(), 67);
+    let macs: Vec<[u8; 6]> = (0..200u8)
+        .map(|i| [2, 0xee, i, i.wrapping_mul(7), 0x55, i])
+        .collect();
+    for (i, mac) in macs.iter().enumerate() {
+        let d = RequestBuilder::new(MessageType::Discover, *mac, i as u32).giaddr(giaddr);
+        relay.send_to(&d.encode(), server).expect("send discover");
+    }
+    let offers = netns::collect(&relay);
+    assert_eq!(offers.len(), 5, "one OFFER per pool address");
+    for (xid, offer) in &offers {
+        let r = RequestBuilder::new(MessageType::Request, macs[*xid as usize], *xid)
+            .giaddr(giaddr)
+            .requested(offer.yiaddr)
+            .server_id(SERVER.parse().unwrap());
+        relay.send_to(&r.encode(), server).expect("send request");
+    }
+    let acked = netns::collect(&relay)
+        .iter()
+        .filter(|(_, r)| r.msg_type() == Some(MessageType::Ack) && in_pool(&r.yiaddr.to_string()))
+        .count();
+    assert_eq!(acked, 5, "the five pool addresses went to the flood");
+    assert!(
+        lab.udhcpc("02:00:00:00:0b:01", &[]).is_none(),
+        "pool is exhausted for strangers"
+    );
+    let host = lab
+        .udhcpc(HOST1_MAC, &[])
+        .expect("planned host still served");
+    assert_eq!(host["ip"], "10.201.0.11");
+    let m = lab.metrics();
+    assert!(
+        netns::metric(&m, "ztpd_dhcp_dropped_total{reason=\"pool_exhausted\"}") > 0,
+        "{m}"
+    );
+}
