@@ -254,3 +254,55 @@ fn a_refresh_event_downloads_the_new_credential_and_applies_its_function() {
         .iter()
         .all(|v| v.get("device_latitude").is_none()));
 }
+
+#[test]
+fn a_fleet_runs_every_device_concurrently() {
+    if components().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let m = Mosquitto::start(&dir.path().join("mqtt"));
+    open_session(&m, "t-sim-fleet");
+    let creds = dir.path().join("creds");
+    std::fs::create_dir_all(&creds).unwrap();
+    for i in 0..3 {
+        credential(&creds, &format!("fleet-{i}"), function(0.03, &ALL));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_ztpd"))
+        .args(["device", "simulate", "--credentials"])
+        .arg(&creds)
+        .args([
+            "--fleet",
+            "3",
+            "--count",
+            "20",
+            "--interval",
+            "5ms",
+            "--broker",
+            &m.url(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(stdout.matches("sent 20 messages").count(), 3, "{stdout}");
+    let msgs = read_session(&m, "t-sim-fleet", 60);
+    for i in 0..3 {
+        let id = format!("fleet-{i}");
+        assert_eq!(
+            msgs.iter()
+                .filter(|v| v["device_id"] == id.as_str())
+                .count(),
+            20
+        );
+    }
+    // asking for more devices than there are credentials is a clear error
+    let out = Command::new(env!("CARGO_BIN_EXE_ztpd"))
+        .args(["device", "simulate", "--credentials"])
+        .arg(&creds)
+        .args(["--fleet", "4", "--broker", &m.url()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds only 3"));
+}
