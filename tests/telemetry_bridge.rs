@@ -45,6 +45,15 @@ fn all_docs(uri: &str, name: &str) -> Vec<Document> {
     })
 }
 
+/// nx-27017 hands small integers back as int32; MongoDB keeps int64.
+fn int(d: &Document, key: &str) -> Option<i64> {
+    match d.get(key)? {
+        mongodb::bson::Bson::Int64(i) => Some(*i),
+        mongodb::bson::Bson::Int32(i) => Some(i64::from(*i)),
+        _ => None,
+    }
+}
+
 /// Wait until the collection holds `n` documents (or fail with what it holds).
 fn wait_count(uri: &str, name: &str, n: u64, limit: Duration) {
     let mut last = None;
@@ -113,6 +122,8 @@ fn published_messages_land_once_with_their_content_and_bad_ones_are_rejected() {
     m.publish_lines(&topic("dev-b"), &[reading_json("dev-a", 1, 5)]);
     m.publish_bytes(&topic("dev-a"), &[0xff, 0xfe, 0x00]);
     m.publish_bytes(&topic("dev-a"), &vec![b' '; 256 * 1024 + 1]);
+    // far above the hub limit: read and rejected, not a wedged session
+    m.publish_bytes(&topic("dev-b"), &vec![b'x'; 1024 * 1024]);
 
     wait_count(&nx.uri(), COLL, 601, Duration::from_secs(60));
     wait_count(
@@ -132,13 +143,7 @@ fn published_messages_land_once_with_their_content_and_bad_ones_are_rejected() {
     let sent: serde_json::Value =
         serde_json::from_str(&reading_json("dev-b", 1000002, 42)).unwrap();
     assert_eq!(d.get_str("device_id").unwrap(), "dev-b");
-    // nx-27017 hands small integers back as int32; MongoDB keeps int64
-    let name = match d.get("device_name") {
-        Some(mongodb::bson::Bson::Int64(i)) => *i,
-        Some(mongodb::bson::Bson::Int32(i)) => i64::from(*i),
-        other => panic!("device_name stored as {other:?}"),
-    };
-    assert_eq!(name, 1000002);
+    assert_eq!(int(d, "device_name"), Some(1000002));
     assert_eq!(
         d.get_f64("device_latitude").unwrap(),
         sent["device_latitude"].as_f64().unwrap()
@@ -174,6 +179,15 @@ fn published_messages_land_once_with_their_content_and_bad_ones_are_rejected() {
         );
     }
     assert!(rejected.iter().all(|d| d.get_str("topic").is_ok()));
+    let big = rejected
+        .iter()
+        .find(|d| int(d, "payload_size") == Some(1024 * 1024))
+        .expect("the 1 MiB message is rejected with its size");
+    assert_eq!(
+        big.get_str("payload").unwrap().len(),
+        4096,
+        "payload kept truncated"
+    );
 }
 
 /// Start broker, store and bridge; wait until the bridge is subscribed.

@@ -32,6 +32,9 @@ pub const EVENTS_FILTER: &str = "devices/+/messages/events/#";
 /// 256 KiB messages this is 256 of them, with typical 200-byte readings the
 /// broker's in-flight window is the tighter bound.
 pub const MAX_BUFFERED_BYTES: usize = 64 * 1024 * 1024;
+/// Largest MQTT packet the bridge reads (Mosquitto's own default limit is
+/// 256 MB; 16 MiB keeps one message a small part of the byte budget).
+pub const MAX_INCOMING_PACKET: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct BridgeOptions {
@@ -133,12 +136,19 @@ pub async fn run<S: Store>(
 ) {
     let mut mqtt = opts.broker.options(&opts.client_id);
     mqtt.set_manual_acks(true);
+    // Read oversized messages instead of failing the connection on them: a
+    // persistent session would redeliver such a message after every
+    // reconnect and wedge the bridge. They are rejected with a reason.
+    mqtt.set_max_packet_size(MAX_INCOMING_PACKET, super::mqtt::MAX_PACKET);
     let (client, eventloop) = AsyncClient::new(mqtt, 64);
     let generation = Arc::new(AtomicU64::new(0));
     // The byte budget bounds memory; the channel only needs to be large
     // enough never to be the tighter limit for small messages.
     let (tx, rx) = mpsc::channel::<Incoming>(16 * 1024);
     let budget = Arc::new(Semaphore::new(MAX_BUFFERED_BYTES));
+    // Our own token: the reader and writer stop together without touching
+    // the caller's (the daemon's) token.
+    let shutdown = shutdown.child_token();
     let reader = tokio::spawn(read_loop(
         eventloop,
         client.clone(),
