@@ -129,6 +129,10 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     facts.reload_hub();
     let files = Arc::new(FileService::new(snapshot.clone(), facts.clone()));
     metrics.push(files.ledger.clone());
+    let bridge = crate::telemetry::service::prepare(&resolved).await?;
+    if let Some(b) = &bridge {
+        metrics.push(b.metrics());
+    }
 
     let shared = Shared {
         snapshot: snapshot.clone(),
@@ -195,6 +199,9 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     tasks.spawn(files::tftp::serve(tftp_socket, files, shutdown.clone()));
     if let Some(d) = dhcp {
         tasks.spawn(d.run(shutdown.clone()));
+    }
+    if let Some(b) = bridge {
+        tasks.spawn(b.run(shutdown.clone()));
     }
 
     wait_for_signal(&shutdown).await;

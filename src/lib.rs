@@ -20,6 +20,7 @@ pub mod reload;
 pub mod settings;
 pub mod snapshot;
 pub mod state;
+pub mod telemetry;
 pub mod template;
 pub mod vendor;
 pub mod watch;

@@ -4,5 +4,6 @@ pub mod credentials;
 pub mod operator;
 pub mod plan_diff;
 pub mod render;
+pub mod simulate;
 pub mod topology;
 pub mod validate;

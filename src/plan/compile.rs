@@ -779,20 +779,26 @@ fn check_device_function(e: &mut Emit, file: &Arc<SourceFile>, f: &Sp<String>, d
             );
         }
         Ok(text) => {
-            if let Err(err) = toml::from_str::<toml::Table>(&text) {
-                e.err(
-                    file,
-                    "plan::bad_device_function",
-                    f.span.clone(),
-                    format!(
-                        "device function `{}` ({}) is not valid TOML: {}",
-                        f.v,
-                        path.display(),
-                        err.message()
-                    ),
-                    "referenced here",
-                    format!("run `ztpd validate` after fixing {}", path.display()),
-                );
+            // Diagnostics point into the device-function file itself; a file
+            // used by many devices is reported once.
+            let src = SourceFile::new(&path, text);
+            let mut own = Diagnostics::default();
+            crate::telemetry::device_function::read(&src, &f.v, &mut own);
+            let seen = |d: &Diagnostic, all: &[Diagnostic]| {
+                all.iter().any(|x| {
+                    x.code == d.code
+                        && x.span == d.span
+                        && x.file.as_ref().map(|f| &f.path) == d.file.as_ref().map(|f| &f.path)
+                })
+            };
+            for d in own.errors.into_iter().chain(own.warnings) {
+                let all = match d.severity {
+                    super::diagnostic::Severity::Error => &e.diags.errors,
+                    super::diagnostic::Severity::Warning => &e.diags.warnings,
+                };
+                if !seen(&d, all) {
+                    e.diags.push(d);
+                }
             }
         }
     }

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# End-to-end telemetry ingest, side by side in one run on the same Mosquitto
+# and nx-27017 (MongoDB wire protocol):
+#   ztpd      publish -> Mosquitto -> `ztpd bridge` (insert_many batches) -> nx-27017
+#   prototype publish -> Mosquitto -> Python paho subscriber, insert_one per message -> nx-27017
+#   ceiling   raw insert_many(ordered=False) from one pymongo client (no broker)
+# Each path gets a fresh nx-27017 (in memory) and the same messages; every
+# path must store all of them (zero loss) or the script fails.
+#
+#   benches/telemetry/run_bench.sh [DEVICES] [PER_DEVICE] [ROUNDS]
+# Env: ZTPD (binary, default target/release/ztpd), PY (venv python with
+# pymongo + paho-mqtt), NX (nx-27017).
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+devices="${1:-10}"
+per_device="${2:-2000}"
+rounds="${3:-1}"
+total=$((devices * per_device))
+venv=""
+for v in "$repo/.venv-test" "$repo/target/venv-telemetry"; do
+    [ -x "$v/bin/nx-27017" ] && venv="$v" && break
+done
+PY="${PY:-$venv/bin/python}"
+NX="${NX:-$venv/bin/nx-27017}"
+ZTPD="${ZTPD:-$repo/target/release/ztpd}"
+for b in "$PY" "$NX" "$ZTPD"; do
+    [ -x "$b" ] || { echo "missing $b (scripts/install-test-deps.sh; cargo build --release)" >&2; exit 1; }
+done
+command -v mosquitto >/dev/null || { echo "missing mosquitto" >&2; exit 1; }
+bench="$repo/benches/telemetry/bench.py"
+
+work="$(mktemp -d /tmp/ztpt-bench.XXXXXX)"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+wait_file_has() { for _ in $(seq 400); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+
+mport=$(free_port)
+user=""; [ "$(id -u)" = 0 ] && user="user root"
+cat > "$work/mosquitto.conf" <<CONF
+$user
+listener $mport 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $work/
+max_inflight_messages 1000
+max_queued_messages 0
+CONF
+mosquitto -c "$work/mosquitto.conf" >/dev/null 2>&1 & pids+=($!)
+wait_port "$mport"
+
+"$PY" "$bench" payloads "$work" "$devices" "$per_device"
+
+start_nx() {
+    nport=$(free_port)
+    "$NX" --db memory -p "$nport" --pid-file "$work/nx-$nport.pid" >/dev/null 2>&1 & nxpid=$!
+    pids+=($nxpid)
+    wait_port "$nport"
+}
+stop_nx() { kill "$nxpid" 2>/dev/null || true; wait "$nxpid" 2>/dev/null || true; }
+
+publish_all() {
+    local pp=()
+    for f in "$work"/bench-*.txt; do
+        dev="$(basename "$f" .txt)"
+        mosquitto_pub -p "$mport" -q 1 -t "devices/$dev/messages/events/" -l < "$f" & pp+=($!)
+    done
+    for p in "${pp[@]}"; do wait "$p"; done
+}
+
+run_ztpd() {
+    start_nx
+    mkdir -p "$work/root"
+    printf '[telemetry]\nbroker = "mqtt://127.0.0.1:%s"\nmongodb_uri = "mongodb://127.0.0.1:%s"\n' "$mport" "$nport" > "$work/root/ztpd.toml"
+    ZTPD_LOG=info "$ZTPD" --config "$work/root/ztpd.toml" bridge --client-id "bench-$RANDOM" --no-share 2> "$work/bridge.log" & bpid=$!
+    pids+=($bpid)
+    wait_file_has "$work/bridge.log" "bridge subscribed"
+    t0=$("$PY" "$bench" now)
+    publish_all
+    t1=$("$PY" "$bench" wait "mongodb://127.0.0.1:$nport" db_elastacloud collection_elastacloud "$total" 600)
+    kill "$bpid"; wait "$bpid" 2>/dev/null || true
+    stop_nx
+    "$PY" -c "print($total/($t1-$t0))"
+}
+
+run_prototype() {
+    start_nx
+    rm -f "$work/proto.ready"
+    "$PY" "$bench" prototype "$mport" "mongodb://127.0.0.1:$nport" db_elastacloud collection_elastacloud "$work/proto.ready" & ppid=$!
+    pids+=($ppid)
+    for _ in $(seq 400); do [ -f "$work/proto.ready" ] && break; sleep 0.05; done
+    t0=$("$PY" "$bench" now)
+    publish_all
+    t1=$("$PY" "$bench" wait "mongodb://127.0.0.1:$nport" db_elastacloud collection_elastacloud "$total" 1200)
+    kill "$ppid"; wait "$ppid" 2>/dev/null || true
+    stop_nx
+    "$PY" -c "print($total/($t1-$t0))"
+}
+
+run_ceiling() {
+    start_nx
+    read -r t0 t1 < <("$PY" "$bench" ceiling "mongodb://127.0.0.1:$nport" db_elastacloud ceiling "$devices" "$per_device" 1000)
+    stop_nx
+    "$PY" -c "print($total/($t1-$t0))"
+}
+
+echo "telemetry ingest: $devices devices x $per_device messages = $total per path, $rounds round(s)"
+for r in $(seq "$rounds"); do
+    z=$(run_ztpd); p=$(run_prototype); c=$(run_ceiling)
+    "$PY" - "$z" "$p" "$c" "$r" <<'PYEOF'
+import sys
+z, p, c, r = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+print("round %s" % r)
+print("| path | msg/s | vs prototype | vs ceiling |")
+print("|---|---:|---:|---:|")
+print("| ztpd bridge (insert_many batches) | %.0f | %.2fx | %.2fx |" % (z, z / p, z / c))
+print("| prototype (paho + insert_one) | %.0f | 1.00x | %.2fx |" % (p, p / c))
+print("| ceiling (raw insert_many) | %.0f | %.2fx | 1.00x |" % (c, c / p))
+PYEOF
+done

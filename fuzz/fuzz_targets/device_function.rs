@@ -1,0 +1,17 @@
+//! Arbitrary text as a device function: diagnostics, never a panic.
+#![no_main]
+
+use std::path::Path;
+
+use libfuzzer_sys::fuzz_target;
+use ztpd::plan::diagnostic::{Diagnostics, SourceFile};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let file = SourceFile::new(Path::new("device_function/fuzz.toml"), text.to_string());
+    let mut d = Diagnostics::default();
+    let _ = ztpd::telemetry::device_function::read(&file, "fuzz", &mut d);
+    let _ = d.render(80, false);
+});

@@ -1,0 +1,302 @@
+//! The telemetry bridge (SPEC §9): MQTT hub events -> validated readings ->
+//! the store, with no loss and no duplicates across restarts of either side.
+//!
+//! How the guarantees are kept:
+//! - persistent session (`clean_session = false`, stable client id), QoS 1,
+//!   manual acknowledgements: a message is acknowledged to the broker only
+//!   after the store acknowledged the batch holding it, so anything not yet
+//!   stored is redelivered after a crash or reconnect;
+//! - deterministic `_id`s absorb those redeliveries;
+//! - when the store is down the batch is retried with backoff and nothing
+//!   is acknowledged, so the broker stops sending once its in-flight window
+//!   is full; buffered payload bytes are capped as well (`MAX_BUFFERED_BYTES`);
+//! - subscriptions are re-sent on every connection (rumqttc does not), with
+//!   reconnect backoff (rumqttc has none).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::message;
+use super::mqtt::{Backoff, BrokerUrl};
+use super::store::{RejectedMessage, Store};
+use crate::metrics::{write_metric, MetricsSource};
+
+/// The hub's device-to-cloud topics.
+pub const EVENTS_FILTER: &str = "devices/+/messages/events/#";
+/// Payload bytes held between the broker and the store at most; with
+/// 256 KiB messages this is 256 of them, with typical 200-byte readings the
+/// broker's in-flight window is the tighter bound.
+pub const MAX_BUFFERED_BYTES: usize = 64 * 1024 * 1024;
+/// Largest MQTT packet the bridge reads (Mosquitto's own default limit is
+/// 256 MB; 16 MiB keeps one message a small part of the byte budget).
+pub const MAX_INCOMING_PACKET: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct BridgeOptions {
+    pub broker: BrokerUrl,
+    /// Stable across restarts, unique per bridge process.
+    pub client_id: String,
+    /// MQTT shared-subscription group (`$share/<group>/...`), so several
+    /// bridges split the load; `None` subscribes directly.
+    pub share_group: Option<String>,
+    /// Most messages written in one store call.
+    pub batch_max: usize,
+    /// Longest a message waits for its batch to fill.
+    pub batch_latency: Duration,
+}
+
+impl BridgeOptions {
+    pub fn new(broker: BrokerUrl, client_id: impl Into<String>) -> Self {
+        BridgeOptions {
+            broker,
+            client_id: client_id.into(),
+            share_group: Some("ztpd".into()),
+            // A batch never exceeds what the broker keeps in flight to us;
+            // 1000 matches `max_inflight_messages` in the documented
+            // Mosquitto setup and keeps one insert_many well under 16 MB.
+            batch_max: 1000,
+            // Low enough to be invisible next to a store round trip.
+            batch_latency: Duration::from_millis(20),
+        }
+    }
+
+    pub fn subscription(&self) -> String {
+        match &self.share_group {
+            Some(g) => format!("$share/{g}/{EVENTS_FILTER}"),
+            None => EVENTS_FILTER.to_string(),
+        }
+    }
+}
+
+/// Counters, also exported on `/metrics`.
+#[derive(Debug, Default)]
+pub struct BridgeStats {
+    pub received: AtomicU64,
+    pub stored: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub rejected: AtomicU64,
+    pub acked: AtomicU64,
+    pub store_failures: AtomicU64,
+    pub connections: AtomicU64,
+}
+
+impl MetricsSource for BridgeStats {
+    fn write_metrics(&self, out: &mut String) {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        write_metric(
+            out,
+            "ztpd_bridge_messages_total",
+            "counter",
+            "MQTT messages by outcome",
+            &[
+                ("outcome=\"received\"", g(&self.received)),
+                ("outcome=\"stored\"", g(&self.stored)),
+                ("outcome=\"duplicate\"", g(&self.duplicates)),
+                ("outcome=\"rejected\"", g(&self.rejected)),
+                ("outcome=\"acked\"", g(&self.acked)),
+            ],
+        );
+        write_metric(
+            out,
+            "ztpd_bridge_store_failures_total",
+            "counter",
+            "failed store writes (retried)",
+            &[("", g(&self.store_failures))],
+        );
+        write_metric(
+            out,
+            "ztpd_bridge_connections_total",
+            "counter",
+            "MQTT connections made",
+            &[("", g(&self.connections))],
+        );
+    }
+}
+
+struct Incoming {
+    publish: Publish,
+    /// Connection generation it arrived on: an ack only makes sense on the
+    /// connection that delivered it (after a reconnect the broker resends).
+    generation: u64,
+    _bytes: OwnedSemaphorePermit,
+}
+
+/// Run until `shutdown`. Messages of a batch not yet stored when it fires
+/// are left unacknowledged, so the broker redelivers them to the next run.
+pub async fn run<S: Store>(
+    opts: BridgeOptions,
+    store: S,
+    stats: Arc<BridgeStats>,
+    shutdown: CancellationToken,
+) {
+    let mut mqtt = opts.broker.options(&opts.client_id);
+    mqtt.set_manual_acks(true);
+    // Read oversized messages instead of failing the connection on them: a
+    // persistent session would redeliver such a message after every
+    // reconnect and wedge the bridge. They are rejected with a reason.
+    mqtt.set_max_packet_size(MAX_INCOMING_PACKET, super::mqtt::MAX_PACKET);
+    let (client, eventloop) = AsyncClient::new(mqtt, 64);
+    let generation = Arc::new(AtomicU64::new(0));
+    // The byte budget bounds memory; the channel only needs to be large
+    // enough never to be the tighter limit for small messages.
+    let (tx, rx) = mpsc::channel::<Incoming>(16 * 1024);
+    let budget = Arc::new(Semaphore::new(MAX_BUFFERED_BYTES));
+    // Our own token: the reader and writer stop together without touching
+    // the caller's (the daemon's) token.
+    let shutdown = shutdown.child_token();
+    let reader = tokio::spawn(read_loop(
+        eventloop,
+        client.clone(),
+        opts.subscription(),
+        tx,
+        budget,
+        generation.clone(),
+        stats.clone(),
+        shutdown.clone(),
+    ));
+    write_loop(&opts, &store, &client, rx, &generation, &stats, &shutdown).await;
+    shutdown.cancel();
+    let _ = reader.await;
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn read_loop(
+    mut eventloop: rumqttc::EventLoop,
+    client: AsyncClient,
+    subscription: String,
+    tx: mpsc::Sender<Incoming>,
+    budget: Arc<Semaphore>,
+    generation: Arc<AtomicU64>,
+    stats: Arc<BridgeStats>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Backoff::default();
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            e = eventloop.poll() => e,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                backoff.reset();
+                stats.connections.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(session_present = ack.session_present, %subscription, "bridge connected");
+                if let Err(e) = client
+                    .subscribe(subscription.clone(), QoS::AtLeastOnce)
+                    .await
+                {
+                    tracing::warn!("bridge cannot subscribe: {e}");
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(s))) => {
+                if s.return_codes
+                    .iter()
+                    .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
+                {
+                    tracing::error!(%subscription, "broker refused the bridge's subscription");
+                } else {
+                    tracing::info!(%subscription, "bridge subscribed");
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                stats.received.fetch_add(1, Ordering::Relaxed);
+                let need = p.payload.len().clamp(1, MAX_BUFFERED_BYTES) as u32;
+                let permit = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    p = budget.clone().acquire_many_owned(need) => match p { Ok(p) => p, Err(_) => return },
+                };
+                let msg = Incoming {
+                    publish: p,
+                    generation: generation.load(Ordering::SeqCst),
+                    _bytes: permit,
+                };
+                if tx.send(msg).await.is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                generation.fetch_add(1, Ordering::SeqCst);
+                let delay = backoff.next_delay();
+                tracing::warn!("bridge lost the broker ({e}); reconnecting in {delay:?}");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn write_loop<S: Store>(
+    opts: &BridgeOptions,
+    store: &S,
+    client: &AsyncClient,
+    mut rx: mpsc::Receiver<Incoming>,
+    generation: &AtomicU64,
+    stats: &BridgeStats,
+    shutdown: &CancellationToken,
+) {
+    let mut backoff = Backoff::default();
+    loop {
+        let first = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            m = rx.recv() => m,
+        };
+        let Some(first) = first else { return };
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + opts.batch_latency;
+        while batch.len() < opts.batch_max {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(m)) => batch.push(m),
+                _ => break,
+            }
+        }
+        let mut readings = Vec::with_capacity(batch.len());
+        let mut rejected = Vec::new();
+        for m in &batch {
+            match message::validate(&m.publish.topic, &m.publish.payload) {
+                Ok(r) => readings.extend(r),
+                Err(rej) => rejected.push(RejectedMessage {
+                    topic: m.publish.topic.clone(),
+                    payload: m.publish.payload.to_vec(),
+                    reason: rej.reason,
+                }),
+            }
+        }
+        loop {
+            match store.write(&readings, &rejected).await {
+                Ok(o) => {
+                    backoff.reset();
+                    stats.stored.fetch_add(o.inserted, Ordering::Relaxed);
+                    stats.duplicates.fetch_add(o.duplicates, Ordering::Relaxed);
+                    stats.rejected.fetch_add(o.rejected, Ordering::Relaxed);
+                    break;
+                }
+                Err(e) => {
+                    stats.store_failures.fetch_add(1, Ordering::Relaxed);
+                    let delay = backoff.next_delay();
+                    tracing::warn!(
+                        batch = batch.len(),
+                        "store write failed ({e}); holding acknowledgements, retrying in {delay:?}"
+                    );
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        }
+        let current = generation.load(Ordering::SeqCst);
+        for m in batch {
+            if m.generation == current && client.ack(&m.publish).await.is_ok() {
+                stats.acked.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}

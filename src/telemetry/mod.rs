@@ -1,0 +1,15 @@
+//! Telemetry (SPEC §9): device functions, the message validator, the stores
+//! (MongoDB or the embedded SQLite store), the MQTT bridge, analysis and the
+//! simulated device.
+
+pub mod bridge;
+pub mod command;
+pub mod device;
+pub mod device_function;
+pub mod http_get;
+pub mod message;
+pub mod mqtt;
+pub mod sas_bridge;
+pub mod service;
+pub mod simulate;
+pub mod store;

@@ -1,0 +1,373 @@
+//! `ztpd device simulate --credential FILE` / `--credentials DIR --fleet N`:
+//! devices publishing telemetry in the Azure IoT Hub MQTT dialect (SPEC §9)
+//! from their credential file, and refreshing that credential when the hub
+//! tells them to.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::device::{DeviceNameValue, SimulatedDevice};
+use super::device_function::{self, DeviceFunction};
+use super::mqtt::{Backoff, BrokerUrl};
+
+/// IoT Hub's MQTT API version, part of the username.
+pub const API_VERSION: &str = "2021-04-12";
+/// Lifetime of the SAS tokens a simulated device makes; renewed at every
+/// (re)connection.
+pub const SAS_TTL: Duration = Duration::from_secs(3600);
+/// Largest credential document accepted from a refresh URL.
+const MAX_CREDENTIAL_BYTES: usize = 1024 * 1024;
+
+/// The fields of `device_credentials/device_<id>.json` a device uses.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Credential {
+    pub device_id: String,
+    pub device_name: Value,
+    #[serde(default)]
+    pub credential_creation_date: Option<String>,
+    pub device_function: Value,
+    #[serde(rename = "CONNECTION_STR_PUB")]
+    pub connection: String,
+}
+
+/// `HostName=..;DeviceId=..;SharedAccessKey=..`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionString {
+    pub host_name: String,
+    pub device_id: String,
+    pub shared_access_key: String,
+}
+
+impl ConnectionString {
+    pub fn parse(s: &str) -> Result<ConnectionString, String> {
+        let (mut host, mut id, mut key) = (None, None, None);
+        for part in s.split(';').filter(|p| !p.trim().is_empty()) {
+            let Some((k, v)) = part.split_once('=') else {
+                return Err(format!("CONNECTION_STR_PUB: `{part}` is not Key=Value"));
+            };
+            match k.trim() {
+                "HostName" => host = Some(v.trim().to_string()),
+                "DeviceId" => id = Some(v.trim().to_string()),
+                "SharedAccessKey" => key = Some(v.trim().to_string()),
+                _ => {}
+            }
+        }
+        let need = |v: Option<String>, name: &str| {
+            v.filter(|x| !x.is_empty())
+                .ok_or_else(|| format!("CONNECTION_STR_PUB has no {name}=; expected HostName=..;DeviceId=..;SharedAccessKey=.."))
+        };
+        Ok(ConnectionString {
+            host_name: need(host, "HostName")?,
+            device_id: need(id, "DeviceId")?,
+            shared_access_key: need(key, "SharedAccessKey")?,
+        })
+    }
+
+    /// The IoT Hub username.
+    pub fn username(&self) -> String {
+        format!(
+            "{}/{}/?api-version={API_VERSION}",
+            self.host_name, self.device_id
+        )
+    }
+
+    /// The broker devices of this hub publish to when `--broker` is not
+    /// given: the local hub on loopback, else the real hub over TLS.
+    pub fn default_broker(&self) -> String {
+        if self.host_name == "localhost" {
+            "mqtt://127.0.0.1:1883".into()
+        } else {
+            format!("mqtts://{}:8883", self.host_name)
+        }
+    }
+}
+
+/// A credential read and checked: its connection string and device function.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub credential: Credential,
+    pub connection: ConnectionString,
+    pub function: DeviceFunction,
+}
+
+pub fn parse_credential(text: &str, origin: &str) -> Result<Loaded, String> {
+    let credential: Credential = serde_json::from_str(text)
+        .map_err(|e| format!("{origin}: not a device credential: {e}"))?;
+    let connection =
+        ConnectionString::parse(&credential.connection).map_err(|e| format!("{origin}: {e}"))?;
+    if connection.device_id != credential.device_id {
+        return Err(format!(
+            "{origin}: device_id `{}` differs from DeviceId `{}` in CONNECTION_STR_PUB",
+            credential.device_id, connection.device_id
+        ));
+    }
+    let function = device_function::from_json(&credential.device_function)
+        .map_err(|e| format!("{origin}: {e}"))?;
+    Ok(Loaded {
+        credential,
+        connection,
+        function,
+    })
+}
+
+pub fn load_credential(path: &Path) -> Result<Loaded, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    parse_credential(&text, &path.display().to_string())
+}
+
+/// The MQTT password: a SAS token signed with the device key. Made by the
+/// credentials module (one implementation of SAS for the whole product).
+fn sas_password(c: &ConnectionString) -> Result<String, String> {
+    super::sas_bridge::password(c, SAS_TTL)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SimOptions {
+    pub count: Option<u64>,
+    pub interval: Option<Duration>,
+    pub broker: Option<String>,
+    /// Seed for reproducible readings (tests).
+    pub seed: Option<u64>,
+}
+
+/// What one device did.
+#[derive(Debug, Clone, Default)]
+pub struct SimReport {
+    pub messages: u64,
+    pub readings: u64,
+    pub acked: u64,
+    pub battery: f64,
+    pub stopped: bool,
+    pub refreshed: u64,
+}
+
+fn name_value(v: &Value) -> DeviceNameValue {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .map(DeviceNameValue::Int)
+            .unwrap_or(DeviceNameValue::Text(n.to_string())),
+        Value::String(s) => DeviceNameValue::Text(s.clone()),
+        other => DeviceNameValue::Text(other.to_string()),
+    }
+}
+
+/// Run one device until `count` messages are sent and acknowledged, or its
+/// battery is empty. `sent` counts messages for a fleet's progress line.
+pub async fn run_device(
+    path: PathBuf,
+    opts: SimOptions,
+    sent: Arc<AtomicU64>,
+) -> Result<SimReport, String> {
+    let loaded = load_credential(&path)?;
+    let broker_url = opts
+        .broker
+        .clone()
+        .unwrap_or_else(|| loaded.connection.default_broker());
+    let broker = BrokerUrl::parse(&broker_url)?;
+    let id = loaded.connection.device_id.clone();
+    let mut mqtt = broker.options(&id);
+    mqtt.set_credentials(
+        loaded.connection.username(),
+        sas_password(&loaded.connection)?,
+    );
+    let (client, eventloop) = AsyncClient::new(mqtt, 100);
+    let connection = Arc::new(Mutex::new(loaded.connection.clone()));
+    let acked = Arc::new(AtomicU64::new(0));
+    let (events_tx, mut events_rx) = mpsc::channel::<Vec<u8>>(16);
+    let poller = tokio::spawn(poll(
+        eventloop,
+        client.clone(),
+        connection.clone(),
+        acked.clone(),
+        events_tx,
+    ));
+
+    let mut device = SimulatedDevice::new(
+        &id,
+        name_value(&loaded.credential.device_name),
+        loaded.function,
+        opts.seed,
+    );
+    let mut report = SimReport::default();
+    let topic = format!("devices/{id}/messages/events/");
+    let period = |f: &DeviceFunction| opts.interval.unwrap_or(f.interval) * f.batch.max(1);
+    let mut ticker = tokio::time::interval(period(&device.function));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while opts.count.is_none_or(|c| report.messages < c) {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            Some(ev) = events_rx.recv() => {
+                if let Some(f) = handle_event(&ev, &path, &connection).await {
+                    device.set_function(f);
+                    ticker = tokio::time::interval(period(&device.function));
+                    report.refreshed += 1;
+                }
+                continue;
+            }
+        }
+        let Some((payload, n)) = device.next_message(chrono::Utc::now()) else {
+            break;
+        };
+        client
+            .publish(topic.clone(), QoS::AtLeastOnce, false, payload)
+            .await
+            .map_err(|e| format!("{id}: cannot publish: {e}"))?;
+        report.messages += 1;
+        report.readings += n as u64;
+        sent.fetch_add(1, Ordering::Relaxed);
+    }
+    // QoS 1: done only when the hub acknowledged every message.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while acked.load(Ordering::SeqCst) < report.messages && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    report.acked = acked.load(Ordering::SeqCst);
+    report.battery = device.battery();
+    report.stopped = device.stopped();
+    let _ = client.disconnect().await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), poller).await;
+    if report.acked < report.messages {
+        return Err(format!(
+            "{id}: only {} of {} messages acknowledged by the hub",
+            report.acked, report.messages
+        ));
+    }
+    Ok(report)
+}
+
+async fn poll(
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    connection: Arc<Mutex<ConnectionString>>,
+    acked: Arc<AtomicU64>,
+    events: mpsc::Sender<Vec<u8>>,
+) {
+    let mut backoff = Backoff::default();
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                backoff.reset();
+                let id = eventloop.mqtt_options.client_id();
+                let _ = client
+                    .subscribe(
+                        format!("devices/{id}/messages/devicebound/#"),
+                        QoS::AtLeastOnce,
+                    )
+                    .await;
+            }
+            Ok(Event::Incoming(Packet::PubAck(_))) => {
+                acked.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let _ = events.try_send(p.payload.to_vec());
+            }
+            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
+            Ok(_) => {}
+            Err(e) => {
+                // a fresh SAS token (and a refreshed key) for the next attempt
+                let c = connection.lock().ok().map(|c| c.clone());
+                if let Some(c) = c {
+                    if let Ok(pw) = sas_password(&c) {
+                        eventloop.mqtt_options.set_credentials(c.username(), pw);
+                    }
+                }
+                let delay = backoff.next_delay();
+                tracing::warn!("device lost the hub ({e}); reconnecting in {delay:?}");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// A ZTP event on `devicebound`: `refresh_credential` re-downloads the
+/// credential, saves it over the file, and returns its device function.
+async fn handle_event(
+    payload: &[u8],
+    path: &Path,
+    connection: &Mutex<ConnectionString>,
+) -> Option<DeviceFunction> {
+    let v: Value = serde_json::from_slice(payload).ok()?;
+    if v.get("type").and_then(Value::as_str) != Some("refresh_credential") {
+        tracing::info!("ignoring devicebound event {v}");
+        return None;
+    }
+    let url = v.get("url").and_then(Value::as_str)?;
+    let result = async {
+        let body = super::http_get::get(url, MAX_CREDENTIAL_BYTES).await?;
+        let text = String::from_utf8(body).map_err(|_| "credential is not UTF-8".to_string())?;
+        let loaded = parse_credential(&text, url)?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, &text).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, path).map_err(|e| e.to_string())?;
+        Ok::<_, String>(loaded)
+    }
+    .await;
+    match result {
+        Ok(l) => {
+            if let Ok(mut c) = connection.lock() {
+                *c = l.connection;
+            }
+            tracing::info!(function = %l.function.name, "credential refreshed");
+            Some(l.function)
+        }
+        Err(e) => {
+            tracing::warn!("credential refresh from {url} failed: {e}");
+            None
+        }
+    }
+}
+
+/// The first `n` credential files of `dir` (sorted), or why not.
+pub fn fleet_files(dir: &Path, n: usize) -> Result<Vec<PathBuf>, String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|f| f.to_str())
+                .is_some_and(|f| f.starts_with("device_") && f.ends_with(".json"))
+        })
+        .collect();
+    files.sort();
+    if files.len() < n {
+        return Err(format!(
+            "--fleet {n}: {} holds only {} device_*.json credentials; create more with `ztpd credentials create --new`",
+            dir.display(),
+            files.len()
+        ));
+    }
+    files.truncate(n);
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_strings() {
+        let c = ConnectionString::parse(
+            "HostName=hub.azure-devices.net;DeviceId=dev-1;SharedAccessKey=YWJj+/==",
+        )
+        .unwrap();
+        assert_eq!(c.shared_access_key, "YWJj+/==");
+        assert_eq!(
+            c.username(),
+            "hub.azure-devices.net/dev-1/?api-version=2021-04-12"
+        );
+        assert_eq!(c.default_broker(), "mqtts://hub.azure-devices.net:8883");
+        assert!(ConnectionString::parse("HostName=h;DeviceId=d")
+            .unwrap_err()
+            .contains("SharedAccessKey"));
+        assert!(ConnectionString::parse("garbage").is_err());
+    }
+}
