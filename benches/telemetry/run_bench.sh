@@ -50,7 +50,7 @@ listener $mport 127.0.0.1
 allow_anonymous true
 persistence true
 persistence_location $work/
-max_inflight_messages 1000
+max_inflight_messages 10000
 max_queued_messages 0
 CONF
 mosquitto -c "$work/mosquitto.conf" >/dev/null 2>&1 & pids+=($!)
@@ -79,13 +79,14 @@ run_ztpd() {
     start_nx
     mkdir -p "$work/root"
     printf '[telemetry]\nbroker = "mqtt://127.0.0.1:%s"\nmongodb_uri = "mongodb://127.0.0.1:%s"\n' "$mport" "$nport" > "$work/root/ztpd.toml"
-    ZTPD_LOG=info "$ZTPD" --config "$work/root/ztpd.toml" bridge --client-id "bench-$RANDOM" --no-share 2> "$work/bridge.log" & bpid=$!
+    ZTPD_LOG="${ZTPD_LOG:-info}" "$ZTPD" --config "$work/root/ztpd.toml" bridge --client-id "bench-$RANDOM" --no-share 2> "$work/bridge.log" & bpid=$!
     pids+=($bpid)
     wait_file_has "$work/bridge.log" "bridge subscribed"
     t0=$("$PY" "$bench" now)
     publish_all
     t1=$("$PY" "$bench" wait "mongodb://127.0.0.1:$nport" db_elastacloud collection_elastacloud "$total" 600)
     kill "$bpid"; wait "$bpid" 2>/dev/null || true
+    [ -n "${KEEP_LOG:-}" ] && cp "$work/bridge.log" "$KEEP_LOG"
     stop_nx
     "$PY" -c "print($total/($t1-$t0))"
 }

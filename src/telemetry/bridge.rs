@@ -269,9 +269,15 @@ async fn write_loop<S: Store>(
                 }),
             }
         }
+        let started = std::time::Instant::now();
         loop {
             match store.write(&readings, &rejected).await {
                 Ok(o) => {
+                    tracing::debug!(
+                        messages = batch.len(),
+                        ms = started.elapsed().as_millis() as u64,
+                        "batch stored"
+                    );
                     backoff.reset();
                     stats.stored.fetch_add(o.inserted, Ordering::Relaxed);
                     stats.duplicates.fetch_add(o.duplicates, Ordering::Relaxed);
