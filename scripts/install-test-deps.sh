@@ -10,9 +10,10 @@
 # `apt-get update`) only when `dpkg -s` finds a package missing, and pip only
 # when the pinned requirements changed.
 #
-# Services that the packages start on install (tftpd-hpa, nginx, mosquitto,
-# kea, lldpd) are stopped and kept from starting: the tests start their own
-# copies on free ports and must not meet the packaged ones.
+# Services that the packages would start on install (tftpd-hpa, nginx,
+# mosquitto, kea, lldpd) are kept from starting (policy-rc.d during apt-get) and,
+# under systemd, stopped and disabled: the tests start their own copies on free
+# ports and must not meet the packaged ones.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -93,27 +94,21 @@ else
     log "apt packages: all ${#packages[@]} present"
 fi
 
-# --- stop packaged services ---------------------------------------------------
-systemd_up=0
-if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
-    systemd_up=1
-elif command -v systemctl >/dev/null && [[ "$(systemctl is-system-running 2>/dev/null || true)" == degraded ]]; then
-    systemd_up=1
-fi
-for s in "${services[@]}"; do
-    if ((systemd_up)); then
+# --- keep packaged services out of the way ---------------------------------------
+# Only through systemd, which stops exactly the units it started. Without systemd
+# (containers) nothing is stopped: policy-rc.d above kept the packages from
+# starting anything, and the init scripts find their daemon by its default pid
+# file, which a test's own kea or lldpd may have written: stopping "the service"
+# there could kill a test's process.
+systemd_state="$(systemctl is-system-running 2>/dev/null || true)"
+if command -v systemctl >/dev/null && [[ "$systemd_state" =~ ^(running|degraded|starting)$ ]]; then
+    for s in "${services[@]}"; do
         if systemctl is-active --quiet "$s" 2>/dev/null || systemctl is-enabled --quiet "$s" 2>/dev/null; then
             log "stopping and disabling $s"
             systemctl disable --now "$s" >/dev/null 2>&1 || true
         fi
-    elif [[ -x "/etc/init.d/$s" ]]; then
-        # No systemd (containers): the init script knows the service's pid file.
-        if "/etc/init.d/$s" status >/dev/null 2>&1; then
-            log "stopping $s"
-            "/etc/init.d/$s" stop >/dev/null 2>&1 || true
-        fi
-    fi
-done
+    done
+fi
 
 # --- Python venv ----------------------------------------------------------------
 stamp="$venv/.requirements"

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::access_facts::DaemonFacts;
+use crate::device_events::{ActionsOnly, DeviceEvents};
 use crate::files::{self, FileService};
 use crate::http;
 use crate::metrics::MetricsSource;
@@ -161,13 +162,21 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         reload_tx.clone(),
     );
     spawn_sighup(reload_tx);
-    // hub.toml is part of what a reload re-reads.
+    // hub.toml and device functions are part of what a reload re-reads:
+    // refresh the hub, then bring the credentials in step.
+    let events: Arc<dyn DeviceEvents> = Arc::new(ActionsOnly);
+    sync_credentials(&facts, events.as_ref());
     let mut changed = shared.changed.clone();
-    let hub_facts = facts.clone();
+    let keeper_facts = facts.clone();
     tokio::spawn(async move {
         while changed.changed().await.is_ok() {
-            let f = hub_facts.clone();
-            let _ = tokio::task::spawn_blocking(move || f.reload_hub()).await;
+            let f = keeper_facts.clone();
+            let ev = events.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                f.reload_hub();
+                sync_credentials(&f, ev.as_ref());
+            })
+            .await;
         }
     });
 
@@ -200,6 +209,44 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         tracing::warn!("services did not stop within {SHUTDOWN_GRACE:?}; exiting anyway");
     }
     Ok(())
+}
+
+/// Create missing credentials and regenerate stale ones (SPEC §6).
+fn sync_credentials(facts: &DaemonFacts, events: &dyn DeviceEvents) {
+    let Some(hub) = facts.hub.read().ok().and_then(|h| h.clone()) else {
+        tracing::warn!("no usable hub settings: device credentials not created");
+        return;
+    };
+    let snap = facts.snapshot.load();
+    match crate::credentials::keeper::sync(&snap, &hub) {
+        Ok(s) => {
+            if !s.created.is_empty() {
+                tracing::info!(
+                    count = s.created.len(),
+                    "created device credentials: {}",
+                    s.created.join(", ")
+                );
+            }
+            for id in &s.regenerated {
+                let Some((site, d)) = snap.model.device(id) else {
+                    continue;
+                };
+                let url = format!(
+                    "http://{}:{}/files/credentials/device_{id}.json",
+                    site.server_ip,
+                    snap.resolved.settings.listen.http.port()
+                );
+                let event = serde_json::json!({"type": "refresh_credential", "url": url});
+                facts.ztp.tracker.push_action(&d.name, event.clone());
+                events.send(id, &event);
+                tracing::info!(device_id = %id, "credential regenerated; device told to refresh it");
+            }
+            for (id, why) in &s.skipped {
+                tracing::warn!(device_id = %id, "credential not written: {why}");
+            }
+        }
+        Err(e) => tracing::error!("device credentials: {e}"),
+    }
 }
 
 fn spawn_sighup(tx: mpsc::Sender<()>) {

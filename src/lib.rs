@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod credentials;
 pub mod daemon;
+pub mod device_events;
 pub mod dhcp;
 pub mod duration;
 pub mod files;

@@ -5,7 +5,7 @@
 //! `validate` and the daemon both call [`render_all`]; the daemon keeps the
 //! output in its snapshot.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -176,32 +176,88 @@ pub fn render_all(
     let mut sources: HashMap<String, Arc<SourceFile>> = HashMap::new();
     // One report per (template, problem line): a missing variable in a shared
     // template would otherwise repeat for each of 10 000 devices.
-    let mut reported: HashMap<(String, usize, String), usize> = HashMap::new();
+    let mut reported: HashSet<(String, usize, String)> = HashSet::new();
+    // Rendering is most of a large plan's load time and devices are
+    // independent: split them over the cores (results merged in order).
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
     for site in &model.sites {
         let sc = site_context(site, renderer.http_port);
-        for (i, d) in site.devices.iter().enumerate() {
-            let m = site.model_of(d);
-            let Some(tname) = &m.template else { continue };
-            let ctx = device_context(&sc, i, d);
-            match renderer.render_named(tname, ctx.clone()) {
-                Ok(text) => {
-                    out.insert(d.name.clone(), text);
+        let chunk = site.devices.len().div_ceil(threads).max(256);
+        let parts: Vec<Vec<Rendered>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = site
+                .devices
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, devices)| {
+                    let sc = &sc;
+                    scope.spawn(move || render_chunk(renderer, site, sc, c * chunk, devices))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for r in parts.into_iter().flatten() {
+            match r {
+                Rendered::Ok(name, text) => {
+                    out.insert(name, text);
                 }
-                Err(err) => {
+                Rendered::Err {
+                    device,
+                    template,
+                    err,
+                    ctx,
+                } => {
                     let diag =
-                        template_diagnostic(renderer, &mut sources, tname, &d.name, &err, &ctx);
+                        template_diagnostic(renderer, &mut sources, &template, &device, &err, &ctx);
                     let key = (
-                        tname.clone(),
+                        template.clone(),
                         err.line().unwrap_or(0),
-                        diag.message.replace(&d.name, ""),
+                        diag.message.replace(&device, ""),
                     );
-                    let n = reported.entry(key).or_insert(0);
-                    *n += 1;
-                    if *n == 1 {
+                    if reported.insert(key) {
                         diags.push(diag);
                     }
                 }
             }
+        }
+    }
+    out
+}
+
+enum Rendered {
+    Ok(String, String),
+    Err {
+        device: String,
+        template: String,
+        err: minijinja::Error,
+        ctx: Value,
+    },
+}
+
+fn render_chunk(
+    renderer: &Renderer,
+    site: &Site,
+    sc: &SiteContext,
+    first: usize,
+    devices: &[Device],
+) -> Vec<Rendered> {
+    let mut out = Vec::with_capacity(devices.len());
+    for (k, d) in devices.iter().enumerate() {
+        let m = site.model_of(d);
+        let Some(tname) = &m.template else { continue };
+        let ctx = device_context(sc, first + k, d);
+        match renderer.render_named(tname, ctx.clone()) {
+            Ok(text) => out.push(Rendered::Ok(d.name.clone(), text)),
+            Err(err) => out.push(Rendered::Err {
+                device: d.name.clone(),
+                template: tname.clone(),
+                err,
+                ctx,
+            }),
         }
     }
     out

@@ -220,7 +220,7 @@ fn starvation_flood_exhausts_the_pool_but_planned_devices_are_served() {
             .server_id(SERVER.parse().unwrap());
         relay.send_to(&r.encode(), server).expect("send request");
     }
-    let acked = netns::collect(&relay)
+    let acked = netns::collect_n(&relay, offers.len(), std::time::Duration::from_secs(20))
         .iter()
         .filter(|(_, r)| r.msg_type() == Some(MessageType::Ack) && in_pool(&r.yiaddr.to_string()))
         .count();
@@ -238,4 +238,20 @@ fn starvation_flood_exhausts_the_pool_but_planned_devices_are_served() {
         netns::metric(&m, "ztpd_dhcp_dropped_total{reason=\"pool_exhausted\"}") > 0,
         "{m}"
     );
+}
+
+#[test]
+fn a_device_added_by_reload_gets_its_planned_address() {
+    let Some(lab) = Lab::new("rld", "fsync") else {
+        return;
+    };
+    let mac = "02:00:00:00:01:04";
+    let before = lab.udhcpc(mac, &[]).expect("bound before the edit");
+    assert!(in_pool(&before["ip"]), "{before:?}");
+    lab.append_to_plan(
+        "\n[[devices]]\nname = \"late1\"\nmodel = \"host\"\nserial = \"L1\"\nmac = \"02:00:00:00:01:04\"\nip = \"10.201.0.14\"\n",
+    );
+    let after = lab.udhcpc(mac, &[]).expect("bound after the reload");
+    assert_eq!(after["ip"], "10.201.0.14");
+    assert_eq!(after["hostname"], "late1");
 }

@@ -246,3 +246,30 @@ fn lab_plan_passes_ztpd_validate_without_warnings() {
     assert_eq!(report["errors"].as_array().map(Vec::len), Some(0));
     assert_eq!(report["warnings"].as_array().map(Vec::len), Some(0));
 }
+
+/// Copied as is, the example is refused for its placeholder key; with a real
+/// key in its place it loads as written.
+#[test]
+fn hub_example_loads_only_once_the_placeholder_is_replaced() {
+    use ztpd::credentials::hub;
+    let example = root().join("azure_mqtt_credentials/hub.toml.example");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("state");
+    let err = match hub::load_from(&example, &state, "mqtt://127.0.0.1:1883") {
+        Ok(_) => panic!("the placeholder key was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("placeholder"), "{err}");
+
+    // Microsoft's DPS group-enrollment test key: a real key's shape.
+    let text = std::fs::read_to_string(&example).expect("example").replace(
+        "REPLACE_WITH_YOUR_ENROLLMENT_KEY",
+        "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==",
+    );
+    let filled = dir.path().join("hub.toml");
+    std::fs::write(&filled, text).expect("write hub.toml");
+    let hub = hub::load_from(&filled, &state, "mqtt://127.0.0.1:1883")
+        .unwrap_or_else(|e| panic!("filled-in example refused: {e}"));
+    assert_eq!(hub.hostname, "my-hub.azure-devices.net");
+    assert_eq!(hub.broker, "mqtts://my-hub.azure-devices.net:8883");
+}

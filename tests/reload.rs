@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use common::Daemon;
 
+/// Configs open to any address, so the test can read what is served.
+const OPEN: &str = "[access]\nconfigs = \"open\"\n";
+
 const WAIT: Duration = Duration::from_secs(15);
 
 fn status(d: &Daemon) -> serde_json::Value {
@@ -52,8 +55,8 @@ fn edit_asn(text: &str, asn: u32) -> String {
     out
 }
 
-/// The last reload succeeded and changed leaf1's config.
-fn assert_leaf1_changed(d: &Daemon) {
+/// The last reload succeeded, changed leaf1, and HTTP serves the new config.
+fn assert_serving_leaf1_asn(d: &Daemon, asn: u32) {
     let s = status(d);
     assert_eq!(s["last_reload"]["ok"], true, "{s}");
     assert!(
@@ -64,11 +67,14 @@ fn assert_leaf1_changed(d: &Daemon) {
             .any(|x| x == "leaf1"),
         "{s}"
     );
+    let (code, body) = d.get("/files/configs/leaf1.cfg");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(&format!("router bgp {asn}")), "{body}");
 }
 
 #[test]
 fn editor_style_saves_are_picked_up() {
-    let d = Daemon::start("tests/fixtures/good", "", &[]);
+    let d = Daemon::start("tests/fixtures/good", OPEN, &[]);
     let p = plan(&d);
     let original = std::fs::read_to_string(&p).unwrap();
     assert_eq!(version(&d), 1);
@@ -76,14 +82,14 @@ fn editor_style_saves_are_picked_up() {
     // 1. In place (truncate + write), as `echo > file` or nano do.
     std::fs::write(&p, edit_asn(&original, 65101)).unwrap();
     wait_reload(&d, "in-place save", |s| s["snapshot_version"] == 2);
-    assert_leaf1_changed(&d);
+    assert_serving_leaf1_asn(&d, 65101);
 
     // 2. Temp file + rename, as VS Code, JetBrains and `sed -i` do.
     let tmp = d.root.join("plans/.lab.toml.tmp");
     std::fs::write(&tmp, edit_asn(&original, 65102)).unwrap();
     std::fs::rename(&tmp, &p).unwrap();
     wait_reload(&d, "temp+rename save", |s| s["snapshot_version"] == 3);
-    assert_leaf1_changed(&d);
+    assert_serving_leaf1_asn(&d, 65102);
 
     // 3. vim with backup: move the original to `lab.toml~`, write a new
     //    file, delete the backup (plus vim's 4913 probe file).
@@ -97,7 +103,7 @@ fn editor_style_saves_are_picked_up() {
     wait_reload(&d, "vim-style save", |s| {
         s["snapshot_version"].as_u64().unwrap() >= 4 && s["last_reload"]["ok"] == true
     });
-    assert_leaf1_changed(&d);
+    assert_serving_leaf1_asn(&d, 65103);
 
     // 4. A burst of writes ends with the last content serving, in few reloads.
     let before = version(&d);
@@ -117,6 +123,11 @@ fn editor_style_saves_are_picked_up() {
         settled - before
     );
     let _ = s;
+    let (_, cfg) = d.get("/files/configs/leaf1.cfg");
+    assert!(
+        cfg.contains("router bgp 65219"),
+        "the last write of the burst serves: {cfg}"
+    );
     assert!(d.log().contains("reloaded plans"));
 }
 
@@ -125,7 +136,7 @@ type BrokenEdit<'a> = (&'a str, Box<dyn Fn() + 'a>, &'a str);
 
 #[test]
 fn broken_edits_keep_the_last_good_plan_serving() {
-    let d = Daemon::start("tests/fixtures/good", "", &[]);
+    let d = Daemon::start("tests/fixtures/good", OPEN, &[]);
     let p = plan(&d);
     let good = std::fs::read_to_string(&p).unwrap();
 
@@ -164,6 +175,12 @@ fn broken_edits_keep_the_last_good_plan_serving() {
             s["snapshot_version"], serving,
             "{what}: a broken edit must not replace the snapshot"
         );
+        let (http_code, cfg) = d.get("/files/configs/leaf1.cfg");
+        assert_eq!(
+            http_code, 200,
+            "{what}: the last good config is still served"
+        );
+        assert!(cfg.contains("router bgp 65011"), "{what}: {cfg}");
         let errors = s["last_reload"]["diagnostics"]["errors"]
             .as_array()
             .unwrap();

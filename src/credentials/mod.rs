@@ -8,6 +8,7 @@
 pub mod derive;
 pub mod function;
 pub mod hub;
+pub mod keeper;
 pub mod sas;
 pub mod store;
 pub use derive::{device_key, DeviceKey};

@@ -102,6 +102,16 @@ fn io_err<'a>(
     }
 }
 
+/// `CONNECTION_STR_PUB` of a device under this hub (holds the device key).
+pub fn connection_string(hub: &Hub, device_id: &str) -> String {
+    format!(
+        "HostName={};DeviceId={};SharedAccessKey={}",
+        hub.hostname,
+        device_id,
+        device_key(&hub.key, device_id).expose_base64()
+    )
+}
+
 /// What a bulk regeneration did.
 #[derive(Debug, Default)]
 pub struct Regenerated {
@@ -351,14 +361,8 @@ impl Store {
                         next += 1;
                         next - 1
                     });
-                let key = device_key(&hub.key, &r.device_id);
                 CredentialFile {
-                    connection_str_pub: format!(
-                        "HostName={};DeviceId={};SharedAccessKey={}",
-                        hub.hostname,
-                        r.device_id,
-                        key.expose_base64()
-                    ),
+                    connection_str_pub: connection_string(hub, &r.device_id),
                     device_id: r.device_id,
                     device_name: name,
                     credential_creation_date: chrono::Local::now().format(DATE_FORMAT).to_string(),

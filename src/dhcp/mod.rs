@@ -3,6 +3,7 @@
 //! state store, and a thin socket loop.
 
 pub mod handler;
+pub mod identity;
 pub mod leases;
 pub mod packet;
 pub mod profiles;

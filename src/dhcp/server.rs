@@ -9,8 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::{self, Arrival, Dest, Dropped, Outcome};
@@ -98,7 +97,15 @@ struct Loop {
     ifaces: Interfaces,
 }
 
+/// How often the blocking receive loop looks at the shutdown token.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
+
 /// Serve DHCP on `socket` (from [`sock::bind`]) until `shutdown`.
+///
+/// The receive loop is one dedicated thread doing blocking `recvmsg`: per
+/// packet that is one system call and no reactor or task wake-ups, which is
+/// most of the CPU a DORA costs. Replies that wait for a lease write are sent
+/// by the state writer thread right after the commit.
 pub async fn serve(
     socket: std::net::UdpSocket,
     views: Arc<ViewSource>,
@@ -106,40 +113,39 @@ pub async fn serve(
     stats: Arc<DhcpStats>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    socket.set_nonblocking(true)?;
+    socket.set_nonblocking(false)?;
+    socket.set_read_timeout(Some(SHUTDOWN_POLL))?;
     let mut lp = Loop {
-        sock: Arc::new(UdpSocket::from_std(socket)?),
+        sock: Arc::new(socket),
         views,
         leases,
         stats,
         in_flight: Arc::new(AtomicUsize::new(0)),
         ifaces: Interfaces::new(),
     };
-    let mut buf = vec![0u8; RECV_BUF];
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            r = lp.sock.readable() => r?,
-        }
-        // Drain everything queued before waiting again: one wake-up, many packets.
-        loop {
-            let fd = lp.sock.as_raw_fd();
-            match lp
-                .sock
-                .try_io(Interest::READABLE, || sock::recv(fd, &mut buf))
-            {
+    tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; RECV_BUF];
+        while !shutdown.is_cancelled() {
+            match sock::recv(lp.sock.as_raw_fd(), &mut buf) {
                 Ok(r) => {
                     let len = r.len.min(buf.len());
                     lp.process(&buf[..len], r);
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
                 Err(e) => {
                     tracing::warn!("dhcp receive failed: {e}");
-                    break;
+                    std::thread::sleep(SHUTDOWN_POLL);
                 }
             }
         }
-    }
+    })
+    .await?;
     Ok(())
 }
 
@@ -162,12 +168,23 @@ impl Loop {
             self.stats.dropped("overload");
             return;
         }
-        let iface = self.ifaces.get(rx.ifindex).cloned().unwrap_or_default();
-        let arrival = Arrival {
-            ifname: &iface.name,
-            addrs: &iface.addrs,
-        };
         let view = self.views.current();
+        // Relayed requests are chosen by giaddr: no interface lookup needed.
+        let iface = if req.giaddr.is_unspecified() {
+            self.ifaces.get(rx.ifindex)
+        } else {
+            None
+        };
+        let arrival = match iface {
+            Some(i) => Arrival {
+                ifname: &i.name,
+                addrs: &i.addrs,
+            },
+            None => Arrival {
+                ifname: "",
+                addrs: &[],
+            },
+        };
         let out = match self.leases.table.lock() {
             Ok(mut t) => handler::handle(&view, &mut t, &req, arrival, unix_now()),
             Err(_) => {

@@ -135,7 +135,9 @@ pub fn send(fd: RawFd, buf: &[u8], dst: SocketAddrV4, ifindex: Option<u32>) -> i
                 .cast::<libc::in_pktinfo>()
                 .write_unaligned(info);
         }
-        if libc::sendmsg(fd, &msg, 0) < 0 {
+        // Never block: a full send buffer drops this reply (the client retries)
+        // rather than stalling the thread that sends it.
+        if libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT) < 0 {
             return Err(io::Error::last_os_error());
         }
     }

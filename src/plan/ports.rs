@@ -75,7 +75,8 @@ fn alias(vendor: Vendor, key: &str) -> Option<&'static str> {
             (&["meth"], "MEth"),
             (&["eth-trunk"], "Eth-Trunk"),
         ],
-        Vendor::Sonic => &[(&["eth", "ethernet"], "Ethernet")],
+        // Not `eth`: SONiC's management port is `eth0`, distinct from `Ethernet0`.
+        Vendor::Sonic => &[(&["ethernet"], "Ethernet")],
         Vendor::Juniper | Vendor::Cumulus | Vendor::Generic | Vendor::Onie => &[],
     };
     table
@@ -149,6 +150,12 @@ mod tests {
             "TenGigabitEthernet1/1"
         );
         assert_eq!(canonical(Vendor::Huawei, "GE0/0/1"), "GigabitEthernet0/0/1");
+    }
+
+    #[test]
+    fn sonic_management_port_is_not_a_front_panel_port() {
+        assert_eq!(canonical(Vendor::Sonic, "eth0"), "eth0");
+        assert_eq!(canonical(Vendor::Sonic, "ethernet0"), "Ethernet0");
     }
 
     #[test]

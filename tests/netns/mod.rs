@@ -202,6 +202,27 @@ impl Lab {
         }
     }
 
+    /// Append TOML to the plan (the daemon's watcher reloads it) and wait
+    /// until the log says a reload happened.
+    pub fn append_to_plan(&self, toml: &str) {
+        let plan = self.path("plans/t.toml");
+        let mut text = fs::read_to_string(&plan).expect("read plan");
+        text.push_str(toml);
+        let tmp = self.path("plans/.t.toml.tmp");
+        fs::write(&tmp, text).expect("write plan");
+        fs::rename(&tmp, &plan).expect("replace plan");
+        let log = self.path(&format!("ztpd-{}.log", self.runs.get()));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("reloaded plans") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no reload after 30 s:\n{text}");
+            std::thread::sleep(POLL);
+        }
+    }
+
     /// SIGKILL (`kill`) or SIGTERM, then wait for the process.
     pub fn stop(&mut self, kill: bool) {
         if let Some(mut c) = self.child.take() {
@@ -249,10 +270,12 @@ impl Lab {
             "-f",
             "-q",
             "-n",
+            // Five tries two seconds apart: a loaded CI disk can make the
+            // fsync before an ACK slow.
             "-t",
-            "4",
+            "5",
             "-T",
-            "1",
+            "2",
             "-s",
         ];
         let s = script.to_str()?;
@@ -301,9 +324,9 @@ impl Lab {
                 "-f",
                 "-R",
                 "-t",
-                "4",
+                "5",
                 "-T",
-                "1",
+                "2",
                 "-s",
             ])
             .arg(&script)
@@ -372,6 +395,11 @@ impl Lab {
             }
             std::thread::sleep(POLL);
         }
+        if !accept && target.exists() {
+            // The script has failed; dhclient sends DHCPDECLINE after it, so
+            // stopping it now would race with that send.
+            self.wait_metric("ztpd_dhcp_received_total{type=\"decline\"}", 1);
+        }
         // SAFETY: terminating our own child by pid.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let _ = child.wait();
@@ -400,9 +428,9 @@ impl Lab {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
-    /// Poll `/metrics` until `name` reaches `min` (10 s at most).
+    /// Poll `/metrics` until `name` reaches `min` (20 s at most).
     pub fn wait_metric(&self, name: &str, min: u64) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let m = self.metrics();
             if metric(&m, name) >= min {
@@ -474,6 +502,17 @@ pub fn collect(sock: &UdpSocket) -> Vec<(u32, DecodedReply)> {
         if let Some(r) = DecodedReply::decode(&buf[..n]) {
             out.push((xid, r));
         }
+    }
+    out
+}
+
+/// Replies until `n` arrived or `within` passed: for ACKs, which wait for a
+/// disk commit that a loaded machine can make slow.
+pub fn collect_n(sock: &UdpSocket, n: usize, within: Duration) -> Vec<(u32, DecodedReply)> {
+    let deadline = Instant::now() + within;
+    let mut out = Vec::new();
+    while out.len() < n && Instant::now() < deadline {
+        out.extend(collect(sock));
     }
     out
 }

@@ -1,0 +1,59 @@
+//! Keeps the credentials of planned devices in step with the plan, their
+//! device functions and the hub: the daemon calls [`sync`] on start and after
+//! every reload. Missing credentials are created; a credential whose device
+//! function or connection string (hub hostname or key) no longer matches is
+//! regenerated, keeping the device's name. Exactly the affected devices are
+//! returned, so each gets a `refresh_credential` event.
+
+use super::function;
+use super::hub::Hub;
+use super::store::{connection_string, Store, StoreError};
+use crate::snapshot::Snapshot;
+
+#[derive(Debug, Default, PartialEq)]
+pub struct Synced {
+    /// Device ids whose credential was created.
+    pub created: Vec<String>,
+    /// Device ids whose credential was rewritten (their devices must re-download).
+    pub regenerated: Vec<String>,
+    /// Devices skipped, with the reason (e.g. an unreadable device function).
+    pub skipped: Vec<(String, String)>,
+}
+
+pub fn sync(snap: &Snapshot, hub: &Hub) -> Result<Synced, StoreError> {
+    let store = Store::new(snap.resolved.credentials_dir());
+    let templates = snap.resolved.templates_dir();
+    let mut out = Synced::default();
+    let mut missing = Vec::new();
+    for (_, d) in snap.model.devices() {
+        let Some(fname) = &d.device_function else {
+            continue;
+        };
+        let id = &d.serial;
+        let want = match function::load(&templates, fname) {
+            Ok(f) => f,
+            Err(e) => {
+                out.skipped.push((id.clone(), e.to_string()));
+                continue;
+            }
+        };
+        match store.read(id) {
+            Ok(None) => missing.push((id.clone(), want)),
+            Ok(Some(cur)) => {
+                if cur.device_function != want
+                    || cur.connection_str_pub != connection_string(hub, id)
+                {
+                    store.create(hub, id, want)?;
+                    out.regenerated.push(id.clone());
+                }
+            }
+            Err(e) => out.skipped.push((id.clone(), e.to_string())),
+        }
+    }
+    out.created = store
+        .create_missing(hub, missing)?
+        .into_iter()
+        .map(|c| c.device_id)
+        .collect();
+    Ok(out)
+}

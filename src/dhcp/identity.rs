@@ -1,0 +1,233 @@
+//! Who a DHCP client says it is: vendor, model and serial from options
+//! 60/61/77/124/125 (formats in TESTING.md), and a MAC named in the client-id.
+
+use super::packet::{printable, tlvs, ClientInfo};
+use crate::vendor::Vendor;
+
+/// Serials and models become lookup keys and file names: keep them tame.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// Work out vendor, model and serial from the identifying options.
+pub fn identify(
+    hostname: Option<String>,
+    client_id: Option<&[u8]>,
+    vendor_class: Option<&[u8]>,
+    user_class: Option<&[u8]>,
+    vi_class: Option<&[u8]>,
+    vi_opts: Option<&[u8]>,
+) -> ClientInfo {
+    let mut info = ClientInfo {
+        hostname,
+        ..ClientInfo::default()
+    };
+    if let Some(vc) = vendor_class.and_then(printable) {
+        parse_vendor_class(&vc, &mut info);
+        info.vendor_class = Some(vc);
+    }
+    if let Some(id) = client_id {
+        parse_client_id(id, &mut info);
+    }
+    if let Some(d) = vi_class {
+        parse_vi_class(d, &mut info);
+    }
+    if let Some(d) = vi_opts {
+        parse_vi_opts(d, &mut info);
+    }
+    if info.vendor.is_none() {
+        if let Some(uc) = user_class {
+            info.vendor = vendor_from_user_class(uc);
+        }
+    }
+    info
+}
+
+fn set_if_none(slot: &mut Option<String>, v: &str) {
+    if slot.is_none() && is_token(v) {
+        *slot = Some(v.to_string());
+    }
+}
+
+/// Option 60 formats (TESTING.md): Arista, Juniper, ONIE, Cisco, Huawei...
+fn parse_vendor_class(vc: &str, info: &mut ClientInfo) {
+    let lower = vc.to_ascii_lowercase();
+    if let Some(rest) = vc.strip_prefix("Arista;") {
+        info.vendor = Some(Vendor::Arista);
+        let parts: Vec<&str> = rest.split(';').collect();
+        if let Some(m) = parts.first() {
+            set_if_none(&mut info.model, m);
+        }
+        if let Some(s) = parts.get(2) {
+            set_if_none(&mut info.serial, s);
+        }
+    } else if let Some(rest) = vc.strip_prefix("Juniper-") {
+        info.vendor = Some(Vendor::Juniper);
+        // The model may itself contain dashes: the serial is after the last one.
+        if let Some((model, serial)) = rest.rsplit_once('-') {
+            set_if_none(&mut info.model, model);
+            set_if_none(&mut info.serial, serial);
+        } else {
+            set_if_none(&mut info.model, rest);
+        }
+    } else if let Some(rest) = vc.strip_prefix("onie_vendor:") {
+        info.vendor = Some(Vendor::Onie);
+        // <arch>-<vendor>_<machine>-r<rev>
+        let platform = rest.rsplit_once("-r").map_or(rest, |(p, _)| p);
+        set_if_none(&mut info.model, platform);
+    } else if lower.starts_with("cisco") {
+        info.vendor = Some(
+            if lower.contains("n9k") || lower.contains("n3k") || lower.contains("nx") {
+                Vendor::CiscoNxos
+            } else {
+                Vendor::CiscoIosxe
+            },
+        );
+        if let Some((_, model)) = vc.split_once([' ', ';', ':']) {
+            set_if_none(&mut info.model, model.trim());
+        }
+    } else if lower.starts_with("huawei") {
+        info.vendor = Some(Vendor::Huawei);
+        if let Some((_, model)) = vc.split_once([' ', ';', ':', '-']) {
+            set_if_none(&mut info.model, model.trim());
+        }
+    } else if lower.starts_with("sonic") {
+        info.vendor = Some(Vendor::Sonic);
+    } else if lower.starts_with("cumulus") {
+        info.vendor = Some(Vendor::Cumulus);
+    }
+}
+
+/// Option 61: a MAC (type 1), Cisco `cisco-<mac>-<if>`, or a textual serial
+/// such as Huawei's ESN.
+fn parse_client_id(id: &[u8], info: &mut ClientInfo) {
+    match id {
+        [1, m @ ..] if m.len() == 6 => {
+            let mut mac = [0u8; 6];
+            mac.copy_from_slice(m);
+            info.client_id_mac = Some(mac);
+        }
+        [0, text @ ..] | text => {
+            let Some(t) = printable(text) else { return };
+            if let Some(rest) = t.strip_prefix("cisco-") {
+                if let Some(mac) = rest.split('-').next().and_then(parse_mac_loose) {
+                    info.client_id_mac = Some(mac);
+                    if info.vendor.is_none() {
+                        info.vendor = Some(Vendor::CiscoIos);
+                    }
+                }
+            } else {
+                set_if_none(&mut info.serial, &t);
+            }
+        }
+    }
+}
+
+/// A MAC written as `0011.2233.4455`, `00:11:22:33:44:55`, `00-11-..` or bare hex.
+pub fn parse_mac_loose(s: &str) -> Option<[u8; 6]> {
+    let hex: Vec<u8> = s.bytes().filter(|b| !matches!(b, b'.' | b':')).collect();
+    if hex.len() != 12 {
+        return None;
+    }
+    let mut mac = [0u8; 6];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let txt = std::str::from_utf8(pair).ok()?;
+        mac[i] = u8::from_str_radix(txt, 16).ok()?;
+    }
+    Some(mac)
+}
+
+fn vendor_from_enterprise(e: u32) -> Option<Vendor> {
+    Some(match e {
+        9 => Vendor::CiscoIosxe,
+        30065 => Vendor::Arista,
+        2636 => Vendor::Juniper,
+        2011 => Vendor::Huawei,
+        40310 => Vendor::Onie,
+        _ => return None,
+    })
+}
+
+/// Option 124 (RFC 3925): enterprise(4) len(1) then length-prefixed strings.
+/// Cisco puts `PID:...,VID:...,SN:...` there; others a model string.
+fn parse_vi_class(d: &[u8], info: &mut ClientInfo) {
+    let mut at = 0usize;
+    while let (Some(e), Some(&len)) = (d.get(at..at + 4), d.get(at + 4)) {
+        let ent = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+        let Some(block) = d.get(at + 5..at + 5 + usize::from(len)) else {
+            return;
+        };
+        if info.vendor.is_none() {
+            info.vendor = vendor_from_enterprise(ent);
+        }
+        let mut i = 0usize;
+        while let Some(&l) = block.get(i) {
+            let Some(s) = block.get(i + 1..i + 1 + usize::from(l)).and_then(printable) else {
+                break;
+            };
+            parse_key_values(&s, info);
+            i += 1 + usize::from(l);
+        }
+        at += 5 + usize::from(len);
+    }
+}
+
+/// `SN:abc,PID:xyz` / `serial=abc;model=xyz`; a bare token is a model.
+fn parse_key_values(s: &str, info: &mut ClientInfo) {
+    let mut any = false;
+    for part in s.split([',', ';', ' ']) {
+        let Some((k, v)) = part.split_once([':', '=']) else {
+            continue;
+        };
+        any = true;
+        match k.trim().to_ascii_lowercase().as_str() {
+            "sn" | "serial" | "serialnumber" => set_if_none(&mut info.serial, v.trim()),
+            "pid" | "model" => set_if_none(&mut info.model, v.trim()),
+            _ => {}
+        }
+    }
+    if !any {
+        set_if_none(&mut info.model, s.trim());
+    }
+}
+
+/// Option 125 (RFC 3925): enterprise(4) len(1) then sub-options; TR-111 uses
+/// 4 = serial number, 5 = product class (model).
+fn parse_vi_opts(d: &[u8], info: &mut ClientInfo) {
+    let mut at = 0usize;
+    while let (Some(e), Some(&len)) = (d.get(at..at + 4), d.get(at + 4)) {
+        let ent = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+        let Some(block) = d.get(at + 5..at + 5 + usize::from(len)) else {
+            return;
+        };
+        if info.vendor.is_none() {
+            info.vendor = vendor_from_enterprise(ent);
+        }
+        for (code, v) in tlvs(block) {
+            let Some(s) = printable(v) else { continue };
+            match code {
+                4 => set_if_none(&mut info.serial, &s),
+                5 | 6 => set_if_none(&mut info.model, &s),
+                _ => {}
+            }
+        }
+        at += 5 + usize::from(len);
+    }
+}
+
+/// Option 77 (RFC 3004 length-prefixed, or a bare string as many clients send).
+fn vendor_from_user_class(uc: &[u8]) -> Option<Vendor> {
+    let text = String::from_utf8_lossy(uc).to_ascii_lowercase();
+    if text.contains("onie") {
+        Some(Vendor::Onie)
+    } else if text.contains("sonic") {
+        Some(Vendor::Sonic)
+    } else if text.contains("cumulus") {
+        Some(Vendor::Cumulus)
+    } else {
+        None
+    }
+}

@@ -1,0 +1,128 @@
+//! The daemon keeps credentials in step: created on start for planned
+//! devices with a device function, regenerated (same name) when the device
+//! function or the hub changes, created for devices added by a reload.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use common::Daemon;
+
+const SENSOR: &str = "24c319455312bcd559b333c986024211";
+const WAIT: Duration = Duration::from_secs(20);
+
+fn cred(d: &Daemon, id: &str) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(d.root.join(format!("device_credentials/device_{id}.json")))
+        .ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn history_rows(d: &Daemon) -> usize {
+    std::fs::read_to_string(d.root.join("device_credentials/historical_credentials.csv"))
+        .map(|t| t.lines().count().saturating_sub(1))
+        .unwrap_or(0)
+}
+
+#[test]
+fn credentials_follow_plan_function_and_hub() {
+    let d = Daemon::start("tests/fixtures/good", "", &[]);
+    let first = d.wait_for("credential created on start", WAIT, || cred(&d, SENSOR));
+    let path = d
+        .root
+        .join(format!("device_credentials/device_{SENSOR}.json"));
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(first["device_name"], 1000001);
+    assert_eq!(first["device_function"]["name"], "default");
+    assert_eq!(first["device_function"]["interval"], "1s");
+    let conn = first["CONNECTION_STR_PUB"].as_str().unwrap();
+    assert!(
+        conn.starts_with(&format!(
+            "HostName=localhost;DeviceId={SENSOR};SharedAccessKey="
+        )),
+        "{conn}"
+    );
+    assert_eq!(history_rows(&d), 1);
+    let key = conn.split_once("SharedAccessKey=").unwrap().1;
+    assert!(key.len() > 20);
+    assert!(
+        !d.log().contains(key),
+        "the device key must never be logged"
+    );
+
+    // The sensor says hello (it has no planned cables: approved at once), so
+    // it may read its actions from this address.
+    let hello = format!(
+        r#"{{"serial":"{SENSOR}","mac":"02:00:00:00:00:01","model":"esp32-gps","version":"1.0","neighbors":[]}}"#
+    );
+    let (code, body) = d.post("/ztp/v1/hello", &hello, &[]);
+    assert_eq!(code, 200, "{body}");
+
+    // A device-function edit regenerates exactly the affected credential.
+    let f = d.root.join("templates/device_function/default.toml");
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, text.replace("interval = \"1s\"", "interval = \"5s\"")).unwrap();
+    let second = d.wait_for("regenerated after function edit", WAIT, || {
+        cred(&d, SENSOR).filter(|c| c["device_function"]["interval"] == "5s")
+    });
+    assert_eq!(second["device_name"], 1000001, "the device keeps its name");
+    assert_eq!(
+        second["CONNECTION_STR_PUB"], first["CONNECTION_STR_PUB"],
+        "same hub, same key"
+    );
+    assert_eq!(history_rows(&d), 2);
+    // ... and the device is told to re-download it.
+    let (code, body) = d.get(&format!("/ztp/v1/devices/{SENSOR}/actions?wait=10"));
+    assert_eq!(code, 200, "{body}");
+    let actions: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let a = &actions["actions"][0];
+    assert_eq!(a["type"], "refresh_credential", "{actions}");
+    assert!(
+        a["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/files/credentials/device_{SENSOR}.json")),
+        "{a}"
+    );
+
+    // A new hub (hostname and key) regenerates it again.
+    std::fs::create_dir_all(d.root.join("azure_mqtt_credentials")).unwrap();
+    std::fs::write(
+        d.root.join("azure_mqtt_credentials/hub.toml"),
+        "hostname = \"lab-hub.azure-devices.net\"\nbroker = \"mqtts://lab-hub.azure-devices.net:8883\"\nenrollment_key = \"8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==\"\n",
+    )
+    .unwrap();
+    let third = d.wait_for("regenerated after hub change", WAIT, || {
+        cred(&d, SENSOR).filter(|c| {
+            c["CONNECTION_STR_PUB"]
+                .as_str()
+                .unwrap()
+                .starts_with("HostName=lab-hub")
+        })
+    });
+    assert_eq!(third["device_name"], 1000001);
+    assert_eq!(history_rows(&d), 3);
+    assert!(
+        !d.log().contains("8isrFI1sGsIlvvFSSFRiMf"),
+        "the enrollment key must never be logged"
+    );
+
+    // A sensor added to the plan gets the next name.
+    let plan = d.root.join("plans/lab.toml");
+    let mut p = std::fs::read_to_string(&plan).unwrap();
+    p.push_str("\n[[devices]]\nname = \"sensor-0002\"\nmodel = \"sensor\"\nserial = \"sn-new-0002\"\ndevice_function = \"default\"\n");
+    std::fs::write(&plan, p).unwrap();
+    let new = d.wait_for("credential for an added device", WAIT, || {
+        cred(&d, "sn-new-0002")
+    });
+    assert_eq!(new["device_name"], 1000002);
+    assert_eq!(history_rows(&d), 4);
+    // Nothing else was rewritten.
+    assert_eq!(
+        cred(&d, SENSOR).unwrap()["credential_creation_date"],
+        third["credential_creation_date"]
+    );
+}
