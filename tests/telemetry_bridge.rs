@@ -112,7 +112,8 @@ fn published_messages_land_once_with_their_content_and_bad_ones_are_rejected() {
 
     let mut ids = publish(&m, &[("dev-a", 1000001), ("dev-b", 1000002)], 0..300);
     ids.push("probe:2024-05-01T00:00:00.000000Z".into());
-    // invalid: bad JSON, out of range, wrong device, not UTF-8, oversized
+    // invalid (6): bad JSON, out of range, wrong device, not UTF-8, oversized,
+    // and far oversized
     m.publish_lines(&topic("dev-a"), &["{oops".to_string()]);
     m.publish_lines(
         &topic("dev-a"),
@@ -129,7 +130,7 @@ fn published_messages_land_once_with_their_content_and_bad_ones_are_rejected() {
     wait_count(
         &nx.uri(),
         &format!("{COLL}_rejected"),
-        5,
+        6,
         Duration::from_secs(30),
     );
     assert_exactly(&nx.uri(), &ids);
