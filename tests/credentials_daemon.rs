@@ -126,3 +126,38 @@ fn credentials_follow_plan_function_and_hub() {
         third["credential_creation_date"]
     );
 }
+
+/// SPEC §5: an IoT device without a ztpd lease re-downloads its credential
+/// with a SAS token for itself; no token, another device's token, or an
+/// expired one is refused.
+#[test]
+fn a_credential_downloads_with_its_devices_sas_token_only() {
+    let d = Daemon::start("tests/fixtures/good", "", &[]);
+    let path = format!("/files/credentials/device_{SENSOR}.json");
+    d.wait_for("credential created on start", WAIT, || cred(&d, SENSOR));
+    let hub = ztpd::credentials::hub::load_from(
+        &d.root.join("azure_mqtt_credentials/hub.toml"),
+        &d.root.join("state"),
+        "mqtt://127.0.0.1:1883",
+    )
+    .expect("the daemon's local hub");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let get = |auth: Option<String>| {
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| ("Authorization", a))
+            .into_iter()
+            .collect();
+        common::http_request(d.http, "GET", &path, &headers, None).unwrap()
+    };
+    assert_eq!(get(None).0, 403, "no token, no lease: refused");
+    assert_eq!(get(Some(hub.sas_token("another-device", now + 600))).0, 403);
+    assert_eq!(get(Some(hub.sas_token(SENSOR, now - 10))).0, 403, "expired");
+    let (code, body) = get(Some(hub.sas_token(SENSOR, now + 600)));
+    assert_eq!(code, 200, "{body}");
+    let served: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(served, cred(&d, SENSOR).unwrap());
+}
