@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::access_facts::DaemonFacts;
-use crate::device_events::{ActionsOnly, DeviceEvents};
+use crate::device_events::{ActionsOnly, DeviceEvents, MqttEvents};
 use crate::files::{self, FileService};
 use crate::http;
 use crate::metrics::MetricsSource;
@@ -168,7 +168,20 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     spawn_sighup(reload_tx);
     // hub.toml and device functions are part of what a reload re-reads:
     // refresh the hub, then bring the credentials in step.
-    let events: Arc<dyn DeviceEvents> = Arc::new(ActionsOnly);
+    // The embedded broker is not built yet: events go over MQTT only when an
+    // external broker is configured.
+    let events: Arc<dyn DeviceEvents> = match &resolved.settings.telemetry.broker {
+        Some(url) => match MqttEvents::start(url, shutdown.clone()) {
+            Ok(m) => Arc::new(m),
+            Err(e) => {
+                tracing::error!(
+                    "telemetry.broker: {e}; device events go to the actions endpoint only"
+                );
+                Arc::new(ActionsOnly)
+            }
+        },
+        None => Arc::new(ActionsOnly),
+    };
     sync_credentials(&facts, events.as_ref());
     let mut changed = shared.changed.clone();
     let keeper_facts = facts.clone();

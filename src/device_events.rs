@@ -23,3 +23,68 @@ impl DeviceEvents for ActionsOnly {
         tracing::debug!(device_id, %event, "no MQTT broker configured: event queued as an action only");
     }
 }
+
+/// Events published (QoS 1) on the broker in `telemetry.broker`, with its
+/// account. While the broker is unreachable, up to [`QUEUE`] events wait in
+/// memory; the actions endpoint has them too.
+pub struct MqttEvents {
+    client: rumqttc::AsyncClient,
+}
+
+/// Events waiting for the broker; more are dropped with a warning (the
+/// same events are still queued as actions).
+const QUEUE: usize = 1024;
+
+impl MqttEvents {
+    /// Connect in the background; must be called inside the runtime.
+    pub fn start(
+        url: &str,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<MqttEvents, String> {
+        let broker = crate::telemetry::mqtt::BrokerUrl::parse(url)?;
+        let mut opts = broker.options(&format!("ztpd-events-{}", std::process::id()));
+        // Events are fire-and-forget per run: no session to keep on the broker.
+        opts.set_clean_session(true);
+        let (client, mut events) = rumqttc::AsyncClient::new(opts, QUEUE);
+        tokio::spawn(async move {
+            let mut backoff = crate::telemetry::mqtt::Backoff::default();
+            let mut warned = false;
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    ev = events.poll() => match ev {
+                        Ok(_) => {
+                            backoff.reset();
+                            warned = false;
+                        }
+                        Err(e) => {
+                            if !warned {
+                                tracing::warn!("device events: broker unreachable ({e}); retrying");
+                                warned = true;
+                            }
+                            tokio::time::sleep(backoff.next_delay()).await;
+                        }
+                    },
+                }
+            }
+        });
+        Ok(MqttEvents { client })
+    }
+}
+
+impl DeviceEvents for MqttEvents {
+    fn send(&self, device_id: &str, event: &serde_json::Value) {
+        let r = self.client.try_publish(
+            topic(device_id),
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            event.to_string(),
+        );
+        if let Err(e) = r {
+            tracing::warn!(
+                device_id,
+                "device event not queued for MQTT ({e}); it is still an action"
+            );
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! function or the hub changes, created for devices added by a reload.
 
 mod common;
+mod telemetry_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
@@ -160,4 +161,89 @@ fn a_credential_downloads_with_its_devices_sas_token_only() {
     assert_eq!(code, 200, "{body}");
     let served: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(served, cred(&d, SENSOR).unwrap());
+}
+
+/// SPEC §6/§9: a regenerated credential's device gets `{type:
+/// "refresh_credential", url}` on its devicebound topic, seen here by a real
+/// `mosquitto_sub` on a real Mosquitto (the broker of `telemetry.broker`).
+#[test]
+fn a_regenerated_credential_is_announced_over_mqtt() {
+    if telemetry_support::which("mosquitto").is_none()
+        || telemetry_support::which("mosquitto_sub").is_none()
+    {
+        eprintln!("SKIP: mosquitto / mosquitto_sub not installed (scripts/install-test-deps.sh installs them)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let m = telemetry_support::Mosquitto::start(&dir.path().join("mqtt"));
+    let extra = format!("[telemetry]\nbroker = \"{}\"\n", m.url());
+    let d = Daemon::start("tests/fixtures/good", &extra, &[]);
+    d.wait_for("credential created on start", WAIT, || cred(&d, SENSOR));
+
+    // -d prints the SUBACK, so the test knows the subscription is in place.
+    // stdbuf: mosquitto_sub's stdout is block-buffered into a pipe.
+    let mut sub = std::process::Command::new("stdbuf")
+        .args(["-oL", "mosquitto_sub"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &m.port.to_string(),
+            "-q",
+            "1",
+            "-C",
+            "1",
+            "-W",
+            "60",
+            "-v",
+            "-d",
+        ])
+        .args(["-t", &format!("devices/{SENSOR}/messages/devicebound/#")])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = sub.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        let line = rx
+            .recv_timeout(WAIT)
+            .expect("mosquitto_sub never got its SUBACK");
+        if line.contains("SUBACK") {
+            break;
+        }
+    }
+
+    let f = d.root.join("templates/device_function/default.toml");
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, text.replace("drain_max = 0.03", "drain_max = 0.05")).unwrap();
+
+    let line = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("no devicebound message");
+        if line.starts_with("devices/") {
+            break line;
+        }
+    };
+    let _ = sub.wait();
+    let (topic, payload) = line.trim().split_once(' ').expect("topic and payload");
+    assert_eq!(topic, format!("devices/{SENSOR}/messages/devicebound/"));
+    let event: serde_json::Value = serde_json::from_str(payload).unwrap();
+    assert_eq!(event["type"], "refresh_credential");
+    assert!(
+        event["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/files/credentials/device_{SENSOR}.json")),
+        "{event}"
+    );
 }
