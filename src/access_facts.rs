@@ -7,15 +7,12 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, RwLock};
 
 use crate::credentials::hub::Hub;
-use crate::dhcp::leases::LeaseState;
-use crate::dhcp::server::{unix_now, Leases};
+use crate::dhcp::server::unix_now;
 use crate::files::access::AccessFacts;
 use crate::snapshot::SnapshotHandle;
 
 pub struct DaemonFacts {
     pub snapshot: SnapshotHandle,
-    /// `None` when no plan serves DHCP.
-    pub leases: Option<Arc<Leases>>,
     /// Reloaded with the plans (hub.toml is watched).
     pub hub: RwLock<Option<Arc<Hub>>>,
     /// Approvals and hello addresses.
@@ -41,14 +38,7 @@ impl DaemonFacts {
 
 impl AccessFacts for DaemonFacts {
     fn leased_ip(&self, device_name: &str) -> Option<Ipv4Addr> {
-        let ip = {
-            let snap = self.snapshot.load();
-            snap.model.device(device_name)?.1.ip?
-        };
-        let leases = self.leases.as_ref()?;
-        let table = leases.table.lock().ok()?;
-        let lease = table.get(ip)?;
-        (lease.state == LeaseState::Bound && lease.expires > unix_now()).then_some(ip)
+        self.ztp.leased_ip(device_name)
     }
 
     fn hello_ip(&self, device_name: &str) -> Option<Ipv4Addr> {

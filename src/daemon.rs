@@ -122,7 +122,6 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     .context("cannot open the ZTP state")?;
     let facts = Arc::new(DaemonFacts {
         snapshot: snapshot.clone(),
-        leases: dhcp.as_ref().map(|d| d.leases.clone()),
         hub: RwLock::new(None),
         ztp: ztp.clone(),
     });

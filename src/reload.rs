@@ -132,12 +132,12 @@ impl Reloader {
             );
             return false;
         }
-        let old_loaded = plan::Loaded {
-            model: current.model.clone(),
-            configs: current.configs.clone(),
-            ..Default::default()
-        };
-        let changes = diff::diff(&old_loaded, &loaded);
+        // Compare against the serving snapshot in place: no copy of a
+        // 10 000-device model per reload.
+        let changes = diff::diff(
+            (&current.model, &current.configs),
+            (&loaded.model, &loaded.configs),
+        );
         let changed_devices: Vec<String> = changes.iter().map(|c| c.device.clone()).collect();
         let version = current.version + 1;
         let diagnostics = loaded.diagnostics.to_json(true);

@@ -21,7 +21,7 @@ pub fn run(resolved: &Resolved, old: &PathBuf, new: &PathBuf, format: Format) ->
             return ExitCode::from(EXIT_INVALID);
         }
     }
-    let changes = diff::diff(&o, &n);
+    let changes = diff::diff((&o.model, &o.configs), (&n.model, &n.configs));
     match format {
         Format::Json => println!(
             "{}",

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::load::Loaded;
+use super::model::Model;
 use super::model::{Device, Site};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -41,9 +41,12 @@ struct View<'a> {
     links: Vec<String>,
 }
 
-fn views(l: &Loaded) -> BTreeMap<&str, View<'_>> {
+fn views<'a>(
+    model: &'a Model,
+    configs: &'a BTreeMap<String, String>,
+) -> BTreeMap<&'a str, View<'a>> {
     let mut out = BTreeMap::new();
-    for site in &l.model.sites {
+    for site in &model.sites {
         // One pass over the links, not one per device: plans have 10^4 of each.
         let mut links: std::collections::HashMap<&str, Vec<String>> =
             std::collections::HashMap::new();
@@ -65,7 +68,7 @@ fn views(l: &Loaded) -> BTreeMap<&str, View<'_>> {
                 View {
                     site,
                     device: d,
-                    config: l.configs.get(&d.name),
+                    config: configs.get(&d.name),
                     links,
                 },
             );
@@ -78,8 +81,12 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
 }
 
-pub fn diff(old: &Loaded, new: &Loaded) -> Vec<DeviceChange> {
-    let (o, n) = (views(old), views(new));
+/// Changes from one plan version (model + rendered configs) to another.
+pub fn diff(
+    old: (&Model, &BTreeMap<String, String>),
+    new: (&Model, &BTreeMap<String, String>),
+) -> Vec<DeviceChange> {
+    let (o, n) = (views(old.0, old.1), views(new.0, new.1));
     let mut out = Vec::new();
     for (name, ov) in &o {
         if !n.contains_key(name) {
