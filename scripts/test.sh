@@ -19,6 +19,9 @@ cargo_fuzz_version="0.13.2"   # keep in step with scripts/install-test-deps.sh
 is_root=0
 [[ $(id -u) -eq 0 ]] && is_root=1
 
+# One build per run: incremental caches would only take disk (a CI disk once filled up).
+export CARGO_INCREMENTAL=0
+
 step() { printf '\n==> %s\n' "$*"; }
 elapsed() { printf '%ds' $((SECONDS - $1)); }
 
@@ -34,6 +37,8 @@ else
     echo "ports) will print a skip message and pass without running their checks."
     echo "Run 'sudo scripts/test.sh' to run everything."
 fi
+
+step "disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free where target/ goes"
 
 # --- 2. cargo test ---------------------------------------------------------------
 step "cargo test --all-targets --no-fail-fast"
@@ -121,6 +126,8 @@ if [[ -d fuzz ]]; then
         done
     fi
 fi
+
+step "disk after: target/ $(du -sh target 2>/dev/null | cut -f1), fuzz/target $(du -sh fuzz/target 2>/dev/null | cut -f1), $(df -h --output=avail . | tail -1 | tr -d ' ') free"
 
 # --- result --------------------------------------------------------------------------
 echo
