@@ -50,17 +50,6 @@ cargo test --all-targets --no-fail-fast 2>&1 | tee "$log"
 test_status=${PIPESTATUS[0]}
 set -e
 
-# Tests that restart a broker run alone (see tests/telemetry_bridge.rs).
-step "serial tests: cargo test --test telemetry_bridge -- --ignored --test-threads=1"
-set +e
-cargo test --test telemetry_bridge -- --ignored --test-threads=1 2>&1 | tee -a "$log"
-serial_status=${PIPESTATUS[0]}
-set -e
-if ((serial_status != 0)); then
-    test_status=$serial_status
-fi
-
-
 # Add up every "test result:" line (one per test binary).
 read -r passed failed ignored binaries < <(
     awk '/^test result:/ {

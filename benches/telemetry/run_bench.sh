@@ -64,7 +64,9 @@ start_nx() {
     pids+=($nxpid)
     wait_port "$nport"
 }
-stop_nx() { kill "$nxpid" 2>/dev/null || true; wait "$nxpid" 2>/dev/null || true; }
+# CPU (utime + stime) of a process so far, in microseconds.
+cpu_us() { local st; read -r -a st < <(cut -d')' -f2 "/proc/$1/stat"); echo $(( (st[11] + st[12]) * 1000000 / $(getconf CLK_TCK) )); }
+stop_nx() { echo "  store (nx-27017) CPU: $(( $(cpu_us "$nxpid") / total )) us per message" >&2; kill "$nxpid" 2>/dev/null || true; wait "$nxpid" 2>/dev/null || true; }
 
 publish_all() {
     local pp=()
@@ -85,6 +87,7 @@ run_ztpd() {
     t0=$("$PY" "$bench" now)
     publish_all
     t1=$("$PY" "$bench" wait "mongodb://127.0.0.1:$nport" db_elastacloud collection_elastacloud "$total" 600)
+    echo "ztpd path: bridge CPU $(( $(cpu_us "$bpid") / total )) us per message" >&2
     kill "$bpid"; wait "$bpid" 2>/dev/null || true
     [ -n "${KEEP_LOG:-}" ] && cp "$work/bridge.log" "$KEEP_LOG"
     stop_nx
@@ -92,6 +95,7 @@ run_ztpd() {
 }
 
 run_prototype() {
+    echo "prototype path:" >&2
     start_nx
     rm -f "$work/proto.ready"
     "$PY" "$bench" prototype "$mport" "mongodb://127.0.0.1:$nport" db_elastacloud collection_elastacloud "$work/proto.ready" & ppid=$!
@@ -106,6 +110,7 @@ run_prototype() {
 }
 
 run_ceiling() {
+    echo "ceiling path:" >&2
     start_nx
     read -r t0 t1 < <("$PY" "$bench" ceiling "mongodb://127.0.0.1:$nport" db_elastacloud ceiling "$devices" "$per_device" 1000)
     stop_nx

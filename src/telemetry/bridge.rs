@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -48,6 +49,9 @@ pub struct BridgeOptions {
     pub batch_max: usize,
     /// Longest a message waits for its batch to fill.
     pub batch_latency: Duration,
+    /// Store writes in flight at once: while one batch is written the next
+    /// is already on its way, so the store never waits for the bridge.
+    pub writers: usize,
 }
 
 impl BridgeOptions {
@@ -62,6 +66,7 @@ impl BridgeOptions {
             batch_max: 1000,
             // Low enough to be invisible next to a store round trip.
             batch_latency: Duration::from_millis(20),
+            writers: 2,
         }
     }
 
@@ -159,9 +164,14 @@ pub async fn run<S: Store>(
         stats.clone(),
         shutdown.clone(),
     ));
-    write_loop(&opts, &store, &client, rx, &generation, &stats, &shutdown).await;
+    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+    let acker = tokio::spawn(ack_loop(client, ack_rx, generation, stats.clone()));
+    write_loop(&opts, &store, rx, ack_tx, &stats, &shutdown).await;
     shutdown.cancel();
     let _ = reader.await;
+    // The acker ends once write_loop dropped its sender and the queue is
+    // sent; acks for a closed connection just fail.
+    let _ = acker.await;
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -186,12 +196,16 @@ async fn read_loop(
                 backoff.reset();
                 stats.connections.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(session_present = ack.session_present, %subscription, "bridge connected");
-                if let Err(e) = client
-                    .subscribe(subscription.clone(), QoS::AtLeastOnce)
-                    .await
-                {
-                    tracing::warn!("bridge cannot subscribe: {e}");
-                }
+                // From its own task: the request queue may be full of acks
+                // that only this loop's `poll` drains, so awaiting here
+                // would stall both (seen as a bridge stuck after a broker
+                // restart mid-stream).
+                let (client, subscription) = (client.clone(), subscription.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = client.subscribe(subscription, QoS::AtLeastOnce).await {
+                        tracing::warn!("bridge cannot subscribe: {e}");
+                    }
+                });
             }
             Ok(Event::Incoming(Packet::SubAck(s))) => {
                 if s.return_codes
@@ -233,75 +247,128 @@ async fn read_loop(
     }
 }
 
+/// Batches messages and keeps up to `opts.writers` store writes in flight.
+/// Stored batches go to `ack_loop` strictly in arrival order (MQTT wants
+/// PUBACKs in the order the PUBLISHes came, and a later batch's acks must
+/// never overtake an earlier one that is still retrying). Acks are sent from
+/// their own task so that this loop never waits on the MQTT client's request
+/// queue: that queue is drained by the reader, which may itself be waiting
+/// for this loop to take messages, and the two would wait on each other.
 async fn write_loop<S: Store>(
     opts: &BridgeOptions,
     store: &S,
-    client: &AsyncClient,
     mut rx: mpsc::Receiver<Incoming>,
-    generation: &AtomicU64,
+    acks: mpsc::UnboundedSender<Vec<Incoming>>,
     stats: &BridgeStats,
     shutdown: &CancellationToken,
 ) {
-    let mut backoff = Backoff::default();
+    let writers = opts.writers.max(1);
+    let mut inflight = FuturesOrdered::new();
+    let mut batch: Vec<Incoming> = Vec::new();
+    let mut deadline = tokio::time::Instant::now();
     loop {
-        let first = tokio::select! {
+        let can_submit = inflight.len() < writers;
+        if can_submit
+            && !batch.is_empty()
+            && (batch.len() >= opts.batch_max || tokio::time::Instant::now() >= deadline)
+        {
+            let full = std::mem::take(&mut batch);
+            inflight.push_back(store_batch(store, full, stats, shutdown));
+            continue;
+        }
+        tokio::select! {
             _ = shutdown.cancelled() => return,
-            m = rx.recv() => m,
-        };
-        let Some(first) = first else { return };
-        let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + opts.batch_latency;
-        while batch.len() < opts.batch_max {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(m)) => batch.push(m),
-                _ => break,
-            }
-        }
-        let mut readings = Vec::with_capacity(batch.len());
-        let mut rejected = Vec::new();
-        for m in &batch {
-            match message::validate(&m.publish.topic, &m.publish.payload) {
-                Ok(r) => readings.extend(r),
-                Err(rej) => rejected.push(RejectedMessage {
-                    topic: m.publish.topic.clone(),
-                    payload: m.publish.payload.to_vec(),
-                    reason: rej.reason,
-                }),
-            }
-        }
-        let started = std::time::Instant::now();
-        loop {
-            match store.write(&readings, &rejected).await {
-                Ok(o) => {
-                    tracing::debug!(
-                        messages = batch.len(),
-                        ms = started.elapsed().as_millis() as u64,
-                        "batch stored"
-                    );
-                    backoff.reset();
-                    stats.stored.fetch_add(o.inserted, Ordering::Relaxed);
-                    stats.duplicates.fetch_add(o.duplicates, Ordering::Relaxed);
-                    stats.rejected.fetch_add(o.rejected, Ordering::Relaxed);
-                    break;
-                }
-                Err(e) => {
-                    stats.store_failures.fetch_add(1, Ordering::Relaxed);
-                    let delay = backoff.next_delay();
-                    tracing::warn!(
-                        batch = batch.len(),
-                        "store write failed ({e}); holding acknowledgements, retrying in {delay:?}"
-                    );
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(delay) => {}
+            done = inflight.next(), if !inflight.is_empty() => match done {
+                Some(Some(stored)) => {
+                    if acks.send(stored).is_err() {
+                        return;
                     }
                 }
-            }
+                // Shut down while retrying: nothing more is acknowledged.
+                _ => return,
+            },
+            m = rx.recv(), if batch.len() < opts.batch_max => match m {
+                Some(m) => {
+                    if batch.is_empty() {
+                        deadline = tokio::time::Instant::now() + opts.batch_latency;
+                    }
+                    batch.push(m);
+                }
+                // The reader stopped (shutdown): unacknowledged messages are
+                // redelivered to the next run.
+                None => return,
+            },
+            _ = tokio::time::sleep_until(deadline), if can_submit && !batch.is_empty() => {}
         }
+    }
+}
+
+/// Acknowledge stored batches in order; messages that arrived on an earlier
+/// connection are skipped (the broker redelivers them on the new one). Its
+/// queue is bounded by the reader's byte budget: every queued message still
+/// holds its share of it.
+async fn ack_loop(
+    client: AsyncClient,
+    mut stored: mpsc::UnboundedReceiver<Vec<Incoming>>,
+    generation: Arc<AtomicU64>,
+    stats: Arc<BridgeStats>,
+) {
+    while let Some(batch) = stored.recv().await {
         let current = generation.load(Ordering::SeqCst);
         for m in batch {
             if m.generation == current && client.ack(&m.publish).await.is_ok() {
                 stats.acked.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Validate and store one batch, retrying with backoff while the store
+/// fails; hands the batch back for acknowledgement, or `None` on shutdown.
+async fn store_batch<S: Store>(
+    store: &S,
+    batch: Vec<Incoming>,
+    stats: &BridgeStats,
+    shutdown: &CancellationToken,
+) -> Option<Vec<Incoming>> {
+    let mut readings = Vec::with_capacity(batch.len());
+    let mut rejected = Vec::new();
+    for m in &batch {
+        match message::validate(&m.publish.topic, &m.publish.payload) {
+            Ok(r) => readings.extend(r),
+            Err(rej) => rejected.push(RejectedMessage {
+                topic: m.publish.topic.clone(),
+                payload: m.publish.payload.to_vec(),
+                reason: rej.reason,
+            }),
+        }
+    }
+    let started = std::time::Instant::now();
+    let mut backoff = Backoff::default();
+    loop {
+        match store.write(&readings, &rejected).await {
+            Ok(o) => {
+                tracing::debug!(
+                    messages = batch.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "batch stored"
+                );
+                stats.stored.fetch_add(o.inserted, Ordering::Relaxed);
+                stats.duplicates.fetch_add(o.duplicates, Ordering::Relaxed);
+                stats.rejected.fetch_add(o.rejected, Ordering::Relaxed);
+                return Some(batch);
+            }
+            Err(e) => {
+                stats.store_failures.fetch_add(1, Ordering::Relaxed);
+                let delay = backoff.next_delay();
+                tracing::warn!(
+                    batch = batch.len(),
+                    "store write failed ({e}); holding acknowledgements, retrying in {delay:?}"
+                );
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(delay) => {}
+                }
             }
         }
     }
