@@ -272,7 +272,7 @@ fn report_settings_error(e: &settings::SettingsError) {
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ZTPD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
