@@ -258,7 +258,8 @@ pub struct SimulateArgs {
     /// Time between readings, overriding the device function's (e.g. 100ms).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub interval: Option<std::time::Duration>,
-    /// Broker URL (default: the hub in the credential's HostName; mqtt://127.0.0.1:1883 for localhost).
+    /// Broker URL (default: hub.toml's `broker` when the credential is for that hub,
+    /// the embedded broker for the local hub; else mqtts://<HostName>:8883).
     #[arg(long, value_name = "URL")]
     pub broker: Option<String>,
     /// Seed the readings' randomness (reproducible runs).
@@ -270,9 +271,17 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     crate::duration::parse(s)
 }
 
-pub fn run_simulate(args: SimulateArgs) -> ExitCode {
+pub fn run_simulate(config: Option<&std::path::Path>, args: SimulateArgs) -> ExitCode {
     use std::sync::atomic::{AtomicU64, Ordering};
     install_crypto_provider();
+    // hub.toml (or the local hub) says which broker its devices publish to
+    let hub = match crate::settings::resolve(config, &[]) {
+        Ok(r) => crate::credentials::hub::device_view(&r),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(crate::cli::EXIT_INVALID);
+        }
+    };
     let files = match (&args.credential, &args.credentials, args.fleet) {
         (Some(f), _, _) => vec![f.clone()],
         (None, Some(dir), Some(n)) => match super::simulate::fleet_files(dir, n) {
@@ -295,6 +304,7 @@ pub fn run_simulate(args: SimulateArgs) -> ExitCode {
         count: args.count,
         interval: args.interval,
         broker: args.broker.clone(),
+        hub,
         seed: args.seed,
     };
     rt.block_on(async move {
