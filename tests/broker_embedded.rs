@@ -84,6 +84,9 @@ impl Lab {
     }
 }
 
+/// MQTT username and password.
+type Login<'a> = (&'a str, &'a str);
+
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -98,7 +101,7 @@ fn device_user(id: &str) -> String {
 /// Does a CONNECT get a successful CONNACK within 5 s? A refused client
 /// gets none (rumqttd closes the connection), so false covers both the
 /// close and the wait running out.
-fn connects(port: u16, client_id: &str, login: Option<(&str, &str)>) -> bool {
+fn connects(port: u16, client_id: &str, login: Option<Login>) -> bool {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -155,7 +158,7 @@ fn only_devices_with_their_own_valid_sas_token_and_service_accounts_get_in() {
     };
     let expired = lab.token(SENSOR, now() - 60);
     let theirs = lab.token("another-device", now() + 600);
-    let refused: [(&str, &str, Option<(&str, &str)>); 7] = [
+    let refused: [(&str, &str, Option<Login>); 7] = [
         ("wrong signature", SENSOR, Some((&user, &forged))),
         ("expired token", SENSOR, Some((&user, &expired))),
         ("another device's token", SENSOR, Some((&user, &theirs))),
