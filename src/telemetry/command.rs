@@ -34,15 +34,17 @@ pub fn default_client_id() -> String {
     }
 }
 
-/// The bridge's broker: `telemetry.broker`. (The embedded broker is wired in
-/// by the daemon when it runs one.)
+/// The bridge's broker: `telemetry.broker`. (The daemon wires its own bridge
+/// to the embedded broker: `service::embedded_bridge_options`.)
 pub fn bridge_options(
     resolved: &Resolved,
     client_id: Option<String>,
 ) -> Result<BridgeOptions, String> {
     let Some(url) = &resolved.settings.telemetry.broker else {
         return Err(
-            "no broker for the bridge: set telemetry.broker (e.g. \"mqtt://bridge:secret@127.0.0.1:1883\") in ztpd.toml"
+            "no broker for the bridge: set telemetry.broker (e.g. \"mqtt://bridge:secret@127.0.0.1:1883\") in ztpd.toml; \
+             for a daemon's embedded broker, add the account to its [broker] users and use the password from its password_file \
+             (`ztpd run` itself already bridges its embedded broker)"
                 .into(),
         );
     };
