@@ -75,7 +75,8 @@ wait_port "$mport"
 
 # start `ztpd run` in a fresh root; $1 = extra settings
 start_ztpd() {
-    root="$work/root-$RANDOM"; mkdir -p "$root/plans"
+    root="$work/root-$RANDOM"; mkdir -p "$root"
+    cp -r "$repo/tests/fixtures/good/." "$root/"   # a small valid plan
     hport=$(free_port); bport=$(free_port)
     cat > "$root/ztpd.toml" <<TOML
 [listen]

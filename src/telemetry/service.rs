@@ -60,11 +60,22 @@ impl DaemonBridge {
 /// The bridge on the embedded broker: the only bridge there, so a plain
 /// persistent subscription (rumqttd keeps it, and the unacknowledged
 /// messages, across the bridge's reconnects) rather than a shared one.
+///
+/// rumqttd keeps at most [`EMBEDDED_INFLIGHT`] unacknowledged messages in
+/// flight to a subscriber, and the bridge acknowledges only after storing:
+/// a batch larger than that never fills, so every batch would wait out
+/// `batch_latency` (measured: ~4k msg/s). A batch of exactly the window is
+/// written as soon as the broker has sent it.
 pub fn embedded_bridge_options(url: BrokerUrl) -> BridgeOptions {
     let mut opts = BridgeOptions::new(url, EMBEDDED_BRIDGE_CLIENT_ID);
     opts.share_group = None;
+    opts.batch_max = EMBEDDED_INFLIGHT;
     opts
 }
+
+/// rumqttd 0.20's in-flight window per subscriber (a constant there,
+/// `MAX_INFLIGHT` in its router).
+pub const EMBEDDED_INFLIGHT: usize = 100;
 
 /// Client id of the daemon's bridge on the embedded broker (`:` is not
 /// allowed in device ids, so no device can take it over).
