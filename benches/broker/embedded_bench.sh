@@ -8,7 +8,8 @@
 # /metrics reaching the total.
 #
 #   benches/broker/embedded_bench.sh [DEVICES] [PER_DEVICE] [ROUNDS]
-# Env: ZTPD (binary, default target/release/ztpd).
+# Env: ZTPD (binary, default target/release/ztpd); PATHS ("embedded mosquitto",
+# default both); KEEP_WORK=1 keeps the work directory (ztpd logs) and prints it.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 devices="${1:-10}"
@@ -26,7 +27,7 @@ pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    rm -rf "$work"
+    if [ -n "${KEEP_WORK:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
@@ -86,7 +87,7 @@ dhcp = "127.0.0.1:$(free_port)"
 $1
 TOML
     sed -i "s/@BPORT@/$bport/" "$root/ztpd.toml"
-    "$ZTPD" --config "$root/ztpd.toml" run >"$root/log" 2>&1 & zpid=$!
+    ZTPD_LOG="${ZTPD_LOG:-info}" "$ZTPD" --config "$root/ztpd.toml" run >"$root/log" 2>&1 & zpid=$!
     pids+=($zpid)
     for _ in $(seq 400); do grep -q "bridge subscribed" "$root/log" && return 0; sleep 0.05; done
     echo "ztpd did not subscribe:" >&2; cat "$root/log" >&2; exit 1
@@ -113,7 +114,7 @@ measure() { # $1 = label, $2 = port, $3 = auth|anon
     local t0 t1 n
     t0=$(now_ms)
     publish_all "$2" "$3"
-    for _ in $(seq 6000); do
+    for _ in $(seq "${WAIT_TICKS:-6000}"); do
         n=$(stored); [ "${n:-0}" -ge "$total" ] && break; sleep 0.02
     done
     t1=$(now_ms)
@@ -122,17 +123,22 @@ measure() { # $1 = label, $2 = port, $3 = auth|anon
     echo "$1 $(( total * 1000 / (t1 - t0) )) msg/s ($total in $((t1 - t0)) ms)"
 }
 
+paths="${PATHS:-embedded mosquitto}"
 for r in $(seq "$rounds"); do
-    start_ztpd $'[broker]\nlisten = "127.0.0.1:@BPORT@"'
-    for f in "$work"/bench-*.txt; do
-        dev="$(basename "$f" .txt)"; sas "$root/state/hub.key" "$dev" > "$work/$dev.sas"
-    done
-    measure "round $r embedded " "$bport" auth
-    stop_ztpd
-    start_ztpd "[broker]
+    if [[ " $paths " == *" embedded "* ]]; then
+        start_ztpd $'[broker]\nlisten = "127.0.0.1:@BPORT@"'
+        for f in "$work"/bench-*.txt; do
+            dev="$(basename "$f" .txt)"; sas "$root/state/hub.key" "$dev" > "$work/$dev.sas"
+        done
+        measure "round $r embedded " "$bport" auth
+        stop_ztpd
+    fi
+    if [[ " $paths " == *" mosquitto "* ]]; then
+        start_ztpd "[broker]
 enabled = false
 [telemetry]
 broker = \"mqtt://127.0.0.1:$mport\""
-    measure "round $r mosquitto" "$mport" anon
-    stop_ztpd
+        measure "round $r mosquitto" "$mport" anon
+        stop_ztpd
+    fi
 done
