@@ -378,3 +378,58 @@ fn a_taken_broker_port_is_an_error_naming_broker_listen() {
         "{err}"
     );
 }
+
+/// The auth hook reads the hub as last reloaded: after hub.toml appears,
+/// tokens signed for the old local hub are refused and the new hub's are
+/// accepted, with no restart.
+#[test]
+fn device_tokens_follow_a_reloaded_hub() {
+    const KEY: &str =
+        "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==";
+    let lab = Lab::start("");
+    let p = lab.port;
+    let old = lab.token(SENSOR, now() + 600);
+    assert!(connects(p, SENSOR, Some((&device_user(SENSOR), &old))));
+
+    let dir = lab.root().join("azure_mqtt_credentials");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("hub.toml"),
+        format!("hostname = \"lab.example\"\nbroker = \"mqtt://127.0.0.1:{p}\"\nenrollment_key = \"{KEY}\"\n"),
+    )
+    .unwrap();
+    let cred = lab
+        .root()
+        .join(format!("device_credentials/device_{SENSOR}.json"));
+    lab.d
+        .wait_for("the credential to move to the new hub", WAIT, || {
+            std::fs::read_to_string(&cred)
+                .ok()?
+                .contains("HostName=lab.example")
+                .then_some(())
+        });
+
+    let key = EnrollmentKey::from_base64(KEY).unwrap();
+    let new = sas::generate(
+        "lab.example",
+        SENSOR,
+        &device_key(&key, SENSOR),
+        now() + 600,
+    );
+    let new_user = format!("lab.example/{SENSOR}/{API}");
+    assert!(
+        connects(p, SENSOR, Some((&new_user, &new))),
+        "the new hub's token"
+    );
+    assert!(
+        !connects(p, SENSOR, Some((&device_user(SENSOR), &old))),
+        "the old local hub's token still works"
+    );
+    let old_key_new_host = lab
+        .token(SENSOR, now() + 600)
+        .replace("localhost", "lab.example");
+    assert!(
+        !connects(p, SENSOR, Some((&new_user, &old_key_new_host))),
+        "a token signed with the old key"
+    );
+}
