@@ -425,9 +425,14 @@ fn device_tokens_follow_a_reloaded_hub() {
         !connects(p, SENSOR, Some((&device_user(SENSOR), &old))),
         "the old local hub's token still works"
     );
-    let old_key_new_host = lab
-        .token(SENSOR, now() + 600)
-        .replace("localhost", "lab.example");
+    let local = std::fs::read_to_string(lab.root().join("state/hub.key")).unwrap();
+    let local = EnrollmentKey::from_base64(&local).unwrap();
+    let old_key_new_host = sas::generate(
+        "lab.example",
+        SENSOR,
+        &device_key(&local, SENSOR),
+        now() + 600,
+    );
     assert!(
         !connects(p, SENSOR, Some((&new_user, &old_key_new_host))),
         "a token signed with the old key"
