@@ -252,6 +252,16 @@ async fn start_broker(
     if !resolved.settings.broker.enabled {
         return Ok(None);
     }
+    if let Some(url) = &resolved.settings.telemetry.broker {
+        let host = crate::telemetry::mqtt::BrokerUrl::parse(url)
+            .map(|u| format!("{}:{}", u.host, u.port))
+            .unwrap_or_default();
+        tracing::warn!(
+            "the embedded broker runs, but the bridge reads telemetry.broker ({host}): telemetry \
+             published to the embedded broker is not stored; set [broker] enabled = false, or \
+             remove telemetry.broker"
+        );
+    }
     let facts = facts.clone();
     let hub: crate::broker::HubLookup =
         Arc::new(move || facts.hub.read().ok().and_then(|h| h.clone()));
