@@ -270,9 +270,15 @@ fn report_settings_error(e: &settings::SettingsError) {
     );
 }
 
+/// The embedded broker (rumqttd) logs every connection at info and a
+/// client's ordinary DISCONNECT as an error from its router ("no-connection
+/// id N is already gone"); by default only its warnings and the server's
+/// errors show. `ZTPD_LOG=info,rumqttd=debug` shows everything.
+const DEFAULT_LOG: &str = "info,rumqttd=warn,rumqttd::router::routing=off";
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ZTPD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

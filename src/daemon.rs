@@ -128,7 +128,12 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     facts.reload_hub();
     let files = Arc::new(FileService::new(snapshot.clone(), facts.clone()));
     metrics.push(files.ledger.clone());
-    let bridge = crate::telemetry::service::prepare(&resolved).await?;
+    let embedded = start_broker(&resolved, &facts).await?;
+    if let Some(b) = &embedded {
+        metrics.push(b.metrics());
+    }
+    let embedded_url = embedded.as_ref().map(|b| b.internal_url());
+    let bridge = crate::telemetry::service::prepare(&resolved, embedded_url.clone()).await?;
     if let Some(b) = &bridge {
         metrics.push(b.metrics());
     }
@@ -167,10 +172,10 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     spawn_sighup(reload_tx);
     // hub.toml and device functions are part of what a reload re-reads:
     // refresh the hub, then bring the credentials in step.
-    // The embedded broker is not built yet: events go over MQTT only when an
-    // external broker is configured.
-    let events: Arc<dyn DeviceEvents> = match &resolved.settings.telemetry.broker {
-        Some(url) => match MqttEvents::start(url, shutdown.clone()) {
+    // Device events go where the bridge reads: telemetry.broker, else the
+    // embedded broker (internal account), else the actions endpoint only.
+    let events: Arc<dyn DeviceEvents> = match (&resolved.settings.telemetry.broker, &embedded_url) {
+        (Some(url), _) => match MqttEvents::start(url, shutdown.clone()) {
             Ok(m) => Arc::new(m),
             Err(e) => {
                 tracing::error!(
@@ -179,7 +184,12 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
                 Arc::new(ActionsOnly)
             }
         },
-        None => Arc::new(ActionsOnly),
+        (None, Some(url)) => Arc::new(MqttEvents::start_on(
+            url,
+            EMBEDDED_EVENTS_CLIENT_ID,
+            shutdown.clone(),
+        )),
+        (None, None) => Arc::new(ActionsOnly),
     };
     sync_credentials(&facts, events.as_ref());
     let mut changed = shared.changed.clone();
@@ -228,6 +238,36 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         tracing::warn!("services did not stop within {SHUTDOWN_GRACE:?}; exiting anyway");
     }
     Ok(())
+}
+
+/// Client id of the daemon's device-event publisher on the embedded broker.
+const EMBEDDED_EVENTS_CLIENT_ID: &str = "ztpd:events";
+
+/// The embedded broker when `[broker] enabled`; device tokens are checked
+/// against the hub as last (re)loaded.
+async fn start_broker(
+    resolved: &Resolved,
+    facts: &Arc<DaemonFacts>,
+) -> anyhow::Result<Option<crate::broker::EmbeddedBroker>> {
+    if !resolved.settings.broker.enabled {
+        return Ok(None);
+    }
+    if let Some(url) = &resolved.settings.telemetry.broker {
+        let host = crate::telemetry::mqtt::BrokerUrl::parse(url)
+            .map(|u| format!("{}:{}", u.host, u.port))
+            .unwrap_or_default();
+        tracing::warn!(
+            "the embedded broker runs, but the bridge reads telemetry.broker ({host}): telemetry \
+             published to the embedded broker is not stored; set [broker] enabled = false, or \
+             remove telemetry.broker"
+        );
+    }
+    let facts = facts.clone();
+    let hub: crate::broker::HubLookup =
+        Arc::new(move || facts.hub.read().ok().and_then(|h| h.clone()));
+    crate::broker::EmbeddedBroker::start(resolved, hub)
+        .await
+        .map(Some)
 }
 
 /// Create missing credentials and regenerate stale ones (SPEC §6).

@@ -42,7 +42,21 @@ impl MqttEvents {
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Result<MqttEvents, String> {
         let broker = crate::telemetry::mqtt::BrokerUrl::parse(url)?;
-        let mut opts = broker.options(&format!("ztpd-events-{}", std::process::id()));
+        Ok(MqttEvents::start_on(
+            &broker,
+            &format!("ztpd-events-{}", std::process::id()),
+            shutdown,
+        ))
+    }
+
+    /// [`MqttEvents::start`] on a parsed broker URL with this client id
+    /// (the embedded broker: its internal account).
+    pub fn start_on(
+        broker: &crate::telemetry::mqtt::BrokerUrl,
+        client_id: &str,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> MqttEvents {
+        let mut opts = broker.options(client_id);
         // Events are fire-and-forget per run: no session to keep on the broker.
         opts.set_clean_session(true);
         let (client, mut events) = rumqttc::AsyncClient::new(opts, QUEUE);
@@ -68,7 +82,7 @@ impl MqttEvents {
                 }
             }
         });
-        Ok(MqttEvents { client })
+        MqttEvents { client }
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod access_facts;
 pub mod api;
+pub mod broker;
 pub mod cli;
 pub mod commands;
 pub mod credentials;

@@ -45,7 +45,7 @@ pub struct DeviceSimulateArgs {
 
 pub fn run(config: Option<&Path>, args: DeviceSimulateArgs) -> ExitCode {
     let Some(switch) = args.switch else {
-        return crate::telemetry::command::run_simulate(args.telemetry);
+        return crate::telemetry::command::run_simulate(config, args.telemetry);
     };
     let Some(server) = args.server else {
         eprintln!("error: --switch needs --server URL (ztpd's HTTP address)");

@@ -143,8 +143,50 @@ struct RawHub {
 /// Load the hub for these settings: `paths.hub` when it exists, else the
 /// local hub (created on first use).
 pub fn load(resolved: &Resolved) -> Result<Hub, HubError> {
-    let broker = format!("mqtt://{}", resolved.settings.broker.listen);
-    load_from(&resolved.hub_file(), &resolved.state_dir(), &broker)
+    load_from(
+        &resolved.hub_file(),
+        &resolved.state_dir(),
+        &local_broker_url(resolved),
+    )
+}
+
+/// The hub as a device sees it, without its key: `(hostname, broker)` from
+/// `paths.hub`, or the local hub (`localhost`, the embedded broker) when the
+/// file is absent. `None` when hub.toml cannot be read or lacks either key
+/// (the caller falls back to the credential's HostName). Reads nothing
+/// secret and creates nothing, so a device simulator can call it.
+pub fn device_view(resolved: &Resolved) -> Option<(String, String)> {
+    #[derive(Deserialize)]
+    struct Public {
+        hostname: String,
+        broker: String,
+    }
+    match std::fs::read_to_string(resolved.hub_file()) {
+        Ok(text) => {
+            let p: Public = toml::from_str(&text).ok()?;
+            Some((p.hostname.trim().to_string(), p.broker))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Some((LOCAL_HOSTNAME.to_string(), local_broker_url(resolved)))
+        }
+        Err(_) => None,
+    }
+}
+
+/// The embedded broker's URL for devices on this machine (loopback when it
+/// listens on all addresses).
+fn local_broker_url(resolved: &Resolved) -> String {
+    let listen = resolved.settings.broker.listen;
+    let ip = match listen.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => {
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        }
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => {
+            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        }
+        ip => ip,
+    };
+    format!("mqtt://{}", std::net::SocketAddr::new(ip, listen.port()))
 }
 
 /// [`load`] with explicit paths: `local_broker` is the embedded broker's URL.
@@ -394,6 +436,35 @@ mod tests {
         let e = load_from(&p, d.path(), "mqtt://x").unwrap_err().to_string();
         assert!(e.contains("line 3"), "{e}");
         assert!(!e.contains(&KEY[..20]), "{e}");
+    }
+
+    #[test]
+    fn devices_see_the_hub_broker_without_the_key() {
+        let d = tempfile::tempdir().unwrap();
+        let mut settings = crate::settings::Settings::default();
+        settings.broker.listen = "0.0.0.0:1999".parse().unwrap();
+        let r = Resolved {
+            root: d.path().to_path_buf(),
+            file: None,
+            settings,
+        };
+        assert_eq!(
+            device_view(&r),
+            Some(("localhost".into(), "mqtt://127.0.0.1:1999".into()))
+        );
+        assert!(!d.path().join("state").exists(), "no key is created");
+        std::fs::create_dir_all(r.hub_file().parent().unwrap()).unwrap();
+        std::fs::write(
+            r.hub_file(),
+            "hostname = \"h.example\"\nbroker = \"mqtt://10.0.0.5:1883\"\nenrollment_key_env = \"UNSET_ON_DEVICES\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            device_view(&r),
+            Some(("h.example".into(), "mqtt://10.0.0.5:1883".into()))
+        );
+        std::fs::write(r.hub_file(), "hostname = \"h.example\"\n").unwrap();
+        assert_eq!(device_view(&r), None);
     }
 
     #[test]

@@ -34,15 +34,17 @@ pub fn default_client_id() -> String {
     }
 }
 
-/// The bridge's broker: `telemetry.broker`. (The embedded broker is wired in
-/// by the daemon when it runs one.)
+/// The bridge's broker: `telemetry.broker`. (The daemon wires its own bridge
+/// to the embedded broker: `service::embedded_bridge_options`.)
 pub fn bridge_options(
     resolved: &Resolved,
     client_id: Option<String>,
 ) -> Result<BridgeOptions, String> {
     let Some(url) = &resolved.settings.telemetry.broker else {
         return Err(
-            "no broker for the bridge: set telemetry.broker (e.g. \"mqtt://bridge:secret@127.0.0.1:1883\") in ztpd.toml"
+            "no broker for the bridge: set telemetry.broker (e.g. \"mqtt://bridge:secret@127.0.0.1:1883\") in ztpd.toml; \
+             for a daemon's embedded broker, add the account to its [broker] users and use the password from its password_file \
+             (`ztpd run` itself already bridges its embedded broker)"
                 .into(),
         );
     };
@@ -258,7 +260,8 @@ pub struct SimulateArgs {
     /// Time between readings, overriding the device function's (e.g. 100ms).
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub interval: Option<std::time::Duration>,
-    /// Broker URL (default: the hub in the credential's HostName; mqtt://127.0.0.1:1883 for localhost).
+    /// Broker URL (default: hub.toml's `broker` when the credential is for that hub,
+    /// the embedded broker for the local hub; else mqtts://<HostName>:8883).
     #[arg(long, value_name = "URL")]
     pub broker: Option<String>,
     /// Seed the readings' randomness (reproducible runs).
@@ -270,9 +273,17 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     crate::duration::parse(s)
 }
 
-pub fn run_simulate(args: SimulateArgs) -> ExitCode {
+pub fn run_simulate(config: Option<&std::path::Path>, args: SimulateArgs) -> ExitCode {
     use std::sync::atomic::{AtomicU64, Ordering};
     install_crypto_provider();
+    // hub.toml (or the local hub) says which broker its devices publish to
+    let hub = match crate::settings::resolve(config, &[]) {
+        Ok(r) => crate::credentials::hub::device_view(&r),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(crate::cli::EXIT_INVALID);
+        }
+    };
     let files = match (&args.credential, &args.credentials, args.fleet) {
         (Some(f), _, _) => vec![f.clone()],
         (None, Some(dir), Some(n)) => match super::simulate::fleet_files(dir, n) {
@@ -295,6 +306,7 @@ pub fn run_simulate(args: SimulateArgs) -> ExitCode {
         count: args.count,
         interval: args.interval,
         broker: args.broker.clone(),
+        hub,
         seed: args.seed,
     };
     rt.block_on(async move {

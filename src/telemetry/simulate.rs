@@ -134,6 +134,9 @@ pub struct SimOptions {
     pub count: Option<u64>,
     pub interval: Option<Duration>,
     pub broker: Option<String>,
+    /// The hub as hub.toml describes it, `(hostname, broker)`: a credential
+    /// of that hub publishes to its `broker` when `broker` is not given.
+    pub hub: Option<(String, String)>,
     /// Seed for reproducible readings (tests).
     pub seed: Option<u64>,
 }
@@ -168,10 +171,7 @@ pub async fn run_device(
     sent: Arc<AtomicU64>,
 ) -> Result<SimReport, String> {
     let loaded = load_credential(&path)?;
-    let broker_url = opts
-        .broker
-        .clone()
-        .unwrap_or_else(|| loaded.connection.default_broker());
+    let broker_url = device_broker(&opts, &loaded.connection);
     let broker = BrokerUrl::parse(&broker_url)?;
     let id = loaded.connection.device_id.clone();
     let mut mqtt = broker.options(&id);
@@ -242,6 +242,18 @@ pub async fn run_device(
         ));
     }
     Ok(report)
+}
+
+/// Where a device publishes: `--broker`; else hub.toml's `broker` when the
+/// credential is for that hub; else from its HostName.
+pub fn device_broker(opts: &SimOptions, c: &ConnectionString) -> String {
+    if let Some(b) = &opts.broker {
+        return b.clone();
+    }
+    match &opts.hub {
+        Some((host, broker)) if host.eq_ignore_ascii_case(&c.host_name) => broker.clone(),
+        _ => c.default_broker(),
+    }
 }
 
 async fn poll(
@@ -369,5 +381,24 @@ mod tests {
             .unwrap_err()
             .contains("SharedAccessKey"));
         assert!(ConnectionString::parse("garbage").is_err());
+    }
+
+    #[test]
+    fn the_broker_is_the_flag_then_the_hubs_then_the_hostnames() {
+        let c = ConnectionString::parse("HostName=localhost;DeviceId=d;SharedAccessKey=k").unwrap();
+        let local = Some(("localhost".to_string(), "mqtt://127.0.0.1:2883".to_string()));
+        let mut o = SimOptions {
+            hub: local,
+            ..Default::default()
+        };
+        assert_eq!(device_broker(&o, &c), "mqtt://127.0.0.1:2883");
+        o.broker = Some("mqtt://10.1.1.1:1".into());
+        assert_eq!(device_broker(&o, &c), "mqtt://10.1.1.1:1");
+        o.broker = None;
+        o.hub = Some(("other.example".into(), "mqtt://10.2.2.2:1883".into()));
+        assert_eq!(device_broker(&o, &c), "mqtt://127.0.0.1:1883");
+        let azure =
+            ConnectionString::parse("HostName=Other.example;DeviceId=d;SharedAccessKey=k").unwrap();
+        assert_eq!(device_broker(&o, &azure), "mqtt://10.2.2.2:1883");
     }
 }
