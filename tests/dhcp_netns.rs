@@ -255,3 +255,71 @@ fn a_device_added_by_reload_gets_its_planned_address() {
     assert_eq!(after["ip"], "10.201.0.14");
     assert_eq!(after["hostname"], "late1");
 }
+
+fn mac_bytes(mac: &str) -> [u8; 6] {
+    let mut out = [0u8; 6];
+    for (o, p) in out.iter_mut().zip(mac.split(':')) {
+        *o = u8::from_str_radix(p, 16).expect("hex MAC");
+    }
+    out
+}
+
+/// RFC 2131 §4.1: a client without an address that did not set the
+/// broadcast flag gets its OFFER and ACK unicast to the offered address at
+/// its MAC; one that set it gets them broadcast.
+#[test]
+fn replies_are_unicast_to_clients_without_the_broadcast_flag() {
+    let Some(lab) = Lab::new("uni", "fsync") else {
+        return;
+    };
+    let check_unicast = |sniffer: &netns::Sniffer, mac: &str, ip: &str| {
+        let frames = sniffer.replies();
+        let mac = mac_bytes(mac);
+        let ip: Ipv4Addr = ip.parse().expect("ip");
+        for t in [MessageType::Offer, MessageType::Ack] {
+            let f = frames
+                .iter()
+                .find(|f| f.msg_type == Some(t))
+                .unwrap_or_else(|| panic!("no {t:?} seen: {frames:?}"));
+            assert_eq!((f.dst_mac, f.dst_ip), (mac, ip), "{t:?}: {frames:?}");
+        }
+        assert!(
+            netns::neighbour(&lab, &ip.to_string()).contains(&format!(
+                "lladdr {}",
+                mac.iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":")
+            )),
+            "server neighbour entry for {ip}"
+        );
+    };
+
+    // ISC dhclient leaves the broadcast flag unset.
+    let mac = "02:00:00:00:0c:01";
+    let sniffer = lab.sniff_replies();
+    let d = lab.dhclient(mac, true).expect("dhclient bound");
+    check_unicast(&sniffer, mac, &d["new_ip_address"]);
+
+    // busybox udhcpc without -B leaves it unset too.
+    let mac = "02:00:00:00:0c:02";
+    let sniffer = lab.sniff_replies();
+    let u = lab.udhcpc(mac, &[]).expect("udhcpc bound");
+    check_unicast(&sniffer, mac, &u["ip"]);
+
+    // With -B it asks for broadcast replies.
+    let sniffer = lab.sniff_replies();
+    let b = lab
+        .udhcpc("02:00:00:00:0c:03", &["-B"])
+        .expect("udhcpc -B bound");
+    assert!(in_pool(&b["ip"]));
+    let frames = sniffer.replies();
+    let acks: Vec<_> = frames
+        .iter()
+        .filter(|f| f.msg_type == Some(MessageType::Ack))
+        .collect();
+    assert!(!acks.is_empty(), "{frames:?}");
+    for f in acks {
+        assert_eq!((f.dst_mac, f.dst_ip), ([0xff; 6], Ipv4Addr::BROADCAST));
+    }
+}

@@ -4,7 +4,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -185,23 +185,19 @@ impl Loop {
                 addrs: &[],
             },
         };
-        let out = match self.leases.table.lock() {
+        let mut out = match self.leases.table.lock() {
             Ok(mut t) => handler::handle(&view, &mut t, &req, arrival, unix_now()),
             Err(_) => {
                 tracing::error!("lease table lock poisoned; dropping request");
                 return;
             }
         };
-        self.note(&view, &req, &out);
-        let reply = out.reply.map(|r| {
-            let dst = match r.dest {
-                Dest::Relay(ip) => SocketAddrV4::new(ip, 67),
-                Dest::Unicast(ip) => SocketAddrV4::new(ip, 68),
-                Dest::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, 68),
-            };
-            let ifindex = matches!(r.dest, Dest::Broadcast).then_some(rx.ifindex);
+        let reply = out.reply.take().map(|r| {
+            let ifname = iface.map_or("", |i| i.name.as_str());
+            let (dst, ifindex) = route(&self.sock, r.dest, ifname, rx.ifindex);
             (r.msg_type, r.bytes, dst, ifindex)
         });
+        self.note(&view, &req, &out, reply.as_ref().map(|r| r.0));
         let writer = self
             .leases
             .writer
@@ -242,7 +238,13 @@ impl Loop {
     }
 
     /// Counters, logs and the unplanned register for one outcome.
-    fn note(&self, view: &DhcpView, req: &packet::Request, out: &Outcome) {
+    fn note(
+        &self,
+        view: &DhcpView,
+        req: &packet::Request,
+        out: &Outcome,
+        reply: Option<packet::MessageType>,
+    ) {
         if let Some(d) = out.dropped {
             self.stats.dropped(d.label());
             if let Dropped::PoolExhausted(i) = d {
@@ -267,8 +269,41 @@ impl Loop {
                 );
             }
         }
-        if let (Some(dev), Some(r)) = (&out.device, &out.reply) {
-            tracing::debug!(device = %dev, msg = r.msg_type.name(), ip = ?out.ip, "dhcp reply");
+        if let (Some(dev), Some(t)) = (&out.device, reply) {
+            tracing::debug!(device = %dev, msg = t.name(), ip = ?out.ip, "dhcp reply");
+        }
+    }
+}
+
+/// Set once the first neighbour entry could not be written, so the fallback
+/// to broadcast is logged once rather than per packet.
+static NEIGHBOUR_FAILURE_LOGGED: AtomicBool = AtomicBool::new(false);
+
+/// Where a reply leaves: address and, for replies to clients on a local
+/// link, the interface. A unicast to a client without an address first
+/// writes the neighbour entry `ip -> mac`; when that fails (no
+/// CAP_NET_ADMIN, not Ethernet, arrival interface unknown) the reply is
+/// broadcast on the arrival interface instead, which clients also read.
+fn route(sock: &UdpSocket, dest: Dest, ifname: &str, ifindex: u32) -> (SocketAddrV4, Option<u32>) {
+    let broadcast = (SocketAddrV4::new(Ipv4Addr::BROADCAST, 68), Some(ifindex));
+    match dest {
+        Dest::Relay(ip) => (SocketAddrV4::new(ip, 67), None),
+        Dest::Unicast(ip) => (SocketAddrV4::new(ip, 68), None),
+        Dest::Broadcast => broadcast,
+        Dest::Hardware { ip, mac } => {
+            match sock::set_neighbour(sock.as_raw_fd(), ifname, ip, mac) {
+                Ok(()) => (SocketAddrV4::new(ip, 68), Some(ifindex)),
+                Err(e) => {
+                    if !NEIGHBOUR_FAILURE_LOGGED.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            interface = ifname,
+                            "cannot add a neighbour entry for a unicast DHCP reply ({e}); \
+                             broadcasting such replies instead (ztpd needs CAP_NET_ADMIN to unicast)"
+                        );
+                    }
+                    broadcast
+                }
+            }
         }
     }
 }

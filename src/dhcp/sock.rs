@@ -144,6 +144,48 @@ pub fn send(fd: RawFd, buf: &[u8], dst: SocketAddrV4, ifindex: Option<u32>) -> i
     Ok(())
 }
 
+/// `ATF_COM` from `<net/if_arp.h>`: the entry carries a hardware address.
+const ATF_COM: libc::c_int = 0x02;
+
+/// Tell the kernel that `ip` is at `mac` on interface `ifname` (`SIOCSARP`,
+/// as dnsmasq does), so a unicast to an address the client does not have
+/// yet goes out without an ARP request nobody would answer. The entry is
+/// not permanent: the kernel ages it out like a learnt one. Needs
+/// CAP_NET_ADMIN.
+pub fn set_neighbour(fd: RawFd, ifname: &str, ip: Ipv4Addr, mac: [u8; 6]) -> io::Result<()> {
+    let name = ifname.as_bytes();
+    if name.is_empty() || name.len() >= 16 || name.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "interface name does not fit IFNAMSIZ",
+        ));
+    }
+    // SAFETY: arpreq is plain C data, zero-initialised; the sockaddr_in is
+    // written into the 16-byte sockaddr it overlays (same size); the ioctl
+    // reads the struct only during the call.
+    unsafe {
+        let mut req: libc::arpreq = zeroed();
+        let mut pa: libc::sockaddr_in = zeroed();
+        pa.sin_family = libc::AF_INET as libc::sa_family_t;
+        pa.sin_addr.s_addr = u32::from(ip).to_be();
+        std::ptr::addr_of_mut!(req.arp_pa)
+            .cast::<libc::sockaddr_in>()
+            .write_unaligned(pa);
+        req.arp_ha.sa_family = libc::ARPHRD_ETHER;
+        for (d, s) in req.arp_ha.sa_data.iter_mut().zip(mac) {
+            *d = s as libc::c_char;
+        }
+        req.arp_flags = ATF_COM;
+        for (d, s) in req.arp_dev.iter_mut().zip(name) {
+            *d = *s as libc::c_char;
+        }
+        if libc::ioctl(fd, libc::SIOCSARP as _, &req) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Interface {
     pub name: String,

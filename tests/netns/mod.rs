@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ztpd::dhcp::packet::MessageType;
 use ztpd::dhcp::wire::DecodedReply;
 
 pub const SERVER: &str = "10.201.0.1";
@@ -471,6 +472,108 @@ impl Lab {
             .expect("timeout");
         sock
     }
+}
+
+/// A DHCP reply frame as it arrived at the client's interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenFrame {
+    pub dst_mac: [u8; 6],
+    pub dst_ip: Ipv4Addr,
+    pub msg_type: Option<MessageType>,
+}
+
+/// A packet socket on the client's veth: every frame to UDP port 68 is
+/// kept in its receive queue until [`Sniffer::replies`] reads them.
+pub struct Sniffer {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl Lab {
+    pub fn sniff_replies(&self) -> Sniffer {
+        let ns = format!("/var/run/netns/{}", self.cli);
+        let ifname = self.veth_cli.clone();
+        std::thread::spawn(move || {
+            let f = fs::File::open(&ns).expect("open netns");
+            // SAFETY: setns on this short-lived thread only; the socket made
+            // here stays in the client namespace. The sockaddr_ll is plain
+            // data of the size given to bind.
+            unsafe {
+                assert_eq!(libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET), 0);
+                let proto = (libc::ETH_P_IP as u16).to_be();
+                let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto));
+                assert!(
+                    fd >= 0,
+                    "packet socket: {}",
+                    std::io::Error::last_os_error()
+                );
+                let name = std::ffi::CString::new(ifname).expect("name");
+                let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+                sll.sll_family = libc::AF_PACKET as u16;
+                sll.sll_protocol = proto;
+                sll.sll_ifindex = libc::if_nametoindex(name.as_ptr()) as i32;
+                let rc = libc::bind(
+                    fd,
+                    (&sll as *const libc::sockaddr_ll).cast(),
+                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                );
+                assert_eq!(rc, 0, "bind packet socket");
+                Sniffer {
+                    fd: std::os::fd::FromRawFd::from_raw_fd(fd),
+                }
+            }
+        })
+        .join()
+        .expect("sniffer thread")
+    }
+}
+
+impl Sniffer {
+    /// DHCP replies received so far (frames to UDP port 68).
+    pub fn replies(&self) -> Vec<SeenFrame> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 2048];
+        loop {
+            // SAFETY: reading into a live buffer of the given length.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n <= 0 {
+                return out;
+            }
+            if let Some(f) = parse_frame(&buf[..n as usize]) {
+                out.push(f);
+            }
+        }
+    }
+}
+
+fn parse_frame(b: &[u8]) -> Option<SeenFrame> {
+    if b.len() < 34 || b[12..14] != [0x08, 0x00] || b[23] != 17 {
+        return None;
+    }
+    let ihl = usize::from(b[14] & 0x0f) * 4;
+    let udp = b.get(14 + ihl..)?;
+    if udp.len() < 8 || udp[2..4] != [0, 68] {
+        return None;
+    }
+    let mut dst_mac = [0u8; 6];
+    dst_mac.copy_from_slice(&b[..6]);
+    Some(SeenFrame {
+        dst_mac,
+        dst_ip: Ipv4Addr::new(b[30], b[31], b[32], b[33]),
+        msg_type: DecodedReply::decode(&udp[8..]).and_then(|r| r.msg_type()),
+    })
+}
+
+/// `ip neigh` of the server namespace for `ip`, as printed.
+pub fn neighbour(lab: &Lab, ip: &str) -> String {
+    let o = sh(&["ip", "-n", &lab.srv, "neigh", "show", ip]);
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Send a relayed request to the server and wait for the reply with its xid
