@@ -323,3 +323,36 @@ fn replies_are_unicast_to_clients_without_the_broadcast_flag() {
         assert_eq!((f.dst_mac, f.dst_ip), ([0xff; 6], Ipv4Addr::BROADCAST));
     }
 }
+
+/// An unplanned client is in `GET /api/v1/unplanned` with what its options
+/// said, and still there after a restart (the register is in the state store).
+#[test]
+fn unplanned_devices_are_listed_by_the_api_and_survive_a_restart() {
+    let Some(mut lab) = Lab::new("unp", "fsync") else {
+        return;
+    };
+    let mac = "02:00:00:00:0d:01";
+    let class = "Arista;DCS-7050SX-64;01.00;JPE777";
+    let u = lab.udhcpc(mac, &["-V", class]).expect("bound");
+    let find = |list: &serde_json::Value| -> serde_json::Value {
+        list.as_array()
+            .expect("a JSON array")
+            .iter()
+            .find(|d| d["mac"] == mac)
+            .cloned()
+            .unwrap_or_else(|| panic!("{mac} not listed: {list}"))
+    };
+    let d = find(&lab.api("unplanned"));
+    assert_eq!(d["vendor_class"], class);
+    assert_eq!(d["vendor"], "arista");
+    assert_eq!(d["model"], "DCS-7050SX-64");
+    assert_eq!(d["serial"], "JPE777");
+    assert_eq!(d["site"], "t");
+    assert_eq!(d["subnet"], "10.201.0.0/24");
+    assert_eq!(d["ip"], u["ip"].as_str());
+    assert!(d["count"].as_u64().is_some_and(|c| c >= 2), "{d}");
+    lab.stop(false);
+    lab.start();
+    let after = find(&lab.api("unplanned"));
+    assert_eq!(after, d, "the register survives a restart unchanged");
+}

@@ -73,7 +73,10 @@ impl Dropped {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
     pub site: String,
+    pub subnet: ipnet::Ipv4Net,
     pub mac: Option<[u8; 6]>,
+    /// Option 61 as sent.
+    pub client_id: Option<Vec<u8>>,
     pub vendor: Option<Vendor>,
     pub model: Option<String>,
     pub serial: Option<String>,
@@ -168,7 +171,9 @@ pub fn handle(
     if planned.is_none() && matches!(req.msg_type, MessageType::Discover | MessageType::Request) {
         out.seen = Some(Seen {
             site: subnet.site.clone(),
+            subnet: subnet.net,
             mac: req.mac(),
+            client_id: req.client_id.clone(),
             vendor: req
                 .info
                 .model

@@ -17,6 +17,7 @@ use super::leases::{store, LeaseTable};
 use super::packet;
 use super::sock::{self, Interfaces};
 use super::stats::DhcpStats;
+use super::unplanned::Unplanned;
 use super::view::DhcpView;
 use crate::snapshot::SnapshotHandle;
 use crate::state::Writer;
@@ -93,12 +94,25 @@ struct Loop {
     views: Arc<ViewSource>,
     leases: Arc<Leases>,
     stats: Arc<DhcpStats>,
+    unplanned: Arc<Unplanned>,
     in_flight: Arc<AtomicUsize>,
     ifaces: Interfaces,
 }
 
 /// How often the blocking receive loop looks at the shutdown token.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
+
+/// What the socket loop serves with; shared by every start of the loop.
+#[derive(Clone)]
+pub struct Parts {
+    pub views: Arc<ViewSource>,
+    pub leases: Arc<Leases>,
+    pub stats: Arc<DhcpStats>,
+    pub unplanned: Arc<Unplanned>,
+}
+
+/// How long the register's last write may take at shutdown.
+const FINAL_FLUSH_WAIT: Duration = Duration::from_secs(2);
 
 /// Serve DHCP on `socket` (from [`sock::bind`]) until `shutdown`.
 ///
@@ -108,24 +122,24 @@ const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
 /// by the state writer thread right after the commit.
 pub async fn serve(
     socket: std::net::UdpSocket,
-    views: Arc<ViewSource>,
-    leases: Arc<Leases>,
-    stats: Arc<DhcpStats>,
+    parts: Parts,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     socket.set_nonblocking(false)?;
     socket.set_read_timeout(Some(SHUTDOWN_POLL))?;
     let mut lp = Loop {
         sock: Arc::new(socket),
-        views,
-        leases,
-        stats,
+        views: parts.views,
+        leases: parts.leases,
+        stats: parts.stats,
+        unplanned: parts.unplanned,
         in_flight: Arc::new(AtomicUsize::new(0)),
         ifaces: Interfaces::new(),
     };
     tokio::task::spawn_blocking(move || {
         let mut buf = vec![0u8; RECV_BUF];
         while !shutdown.is_cancelled() {
+            lp.unplanned.flush(false);
             match sock::recv(lp.sock.as_raw_fd(), &mut buf) {
                 Ok(r) => {
                     let len = r.len.min(buf.len());
@@ -143,6 +157,9 @@ pub async fn serve(
                     std::thread::sleep(SHUTDOWN_POLL);
                 }
             }
+        }
+        if let Some(done) = lp.unplanned.flush(true) {
+            let _ = done.recv_timeout(FINAL_FLUSH_WAIT);
         }
     })
     .await?;
@@ -197,19 +214,15 @@ impl Loop {
             let (dst, ifindex) = route(&self.sock, r.dest, ifname, rx.ifindex);
             (r.msg_type, r.bytes, dst, ifindex)
         });
-        self.note(&view, &req, &out, reply.as_ref().map(|r| r.0));
-        let writer = self
-            .leases
-            .writer
-            .as_ref()
-            .filter(|_| !out.writes.is_empty());
+        let writes = std::mem::take(&mut out.writes);
+        self.note(&view, &req, out, reply.as_ref().map(|r| r.0));
+        let writer = self.leases.writer.as_ref().filter(|_| !writes.is_empty());
         let Some(writer) = writer else {
             if let Some((t, bytes, dst, ifindex)) = reply {
                 send(&self.sock, &self.stats, t, &bytes, dst, ifindex);
             }
             return;
         };
-        let writes = out.writes;
         let sock = self.sock.clone();
         let stats = self.stats.clone();
         let in_flight = self.in_flight.clone();
@@ -242,7 +255,7 @@ impl Loop {
         &self,
         view: &DhcpView,
         req: &packet::Request,
-        out: &Outcome,
+        out: Outcome,
         reply: Option<packet::MessageType>,
     ) {
         if let Some(d) = out.dropped {
@@ -255,19 +268,8 @@ impl Loop {
                 }
             }
         }
-        if let Some(seen) = &out.seen {
-            if self.stats.record_seen(req.client_key(), seen.clone())
-                && self.stats.may_log_unplanned()
-            {
-                tracing::info!(
-                    site = %seen.site,
-                    mac = seen.mac.map(|m| crate::plan::model::format_mac(&m)).unwrap_or_default(),
-                    vendor = seen.vendor.map(|v| v.name()).unwrap_or("unknown"),
-                    model = seen.model.as_deref().unwrap_or(""),
-                    serial = seen.serial.as_deref().unwrap_or(""),
-                    "unplanned device seen"
-                );
-            }
+        if let Some(seen) = out.seen {
+            self.unplanned.record(&req.client_key(), seen, unix_now());
         }
         if let (Some(dev), Some(t)) = (&out.device, reply) {
             tracing::debug!(device = %dev, msg = t.name(), ip = ?out.ip, "dhcp reply");
@@ -322,69 +324,5 @@ fn send(
             tracing::debug!(%dst, "dhcp send failed: {e}");
             stats.dropped("send_failed");
         }
-    }
-}
-
-/// Load the stored leases into a table and wire the writer.
-pub fn open_leases(state: &crate::state::StateStore) -> Result<Leases, crate::state::StateError> {
-    let stored = store::open(state)?;
-    tracing::info!(leases = stored.len(), "dhcp leases loaded");
-    Ok(Leases {
-        table: Mutex::new(LeaseTable::from_leases(stored)),
-        writer: Some(state.writer()),
-    })
-}
-
-/// A DHCP service ready to run: socket bound, leases loaded.
-pub struct DhcpService {
-    socket: std::net::UdpSocket,
-    pub views: Arc<ViewSource>,
-    pub leases: Arc<Leases>,
-    pub stats: Arc<DhcpStats>,
-}
-
-impl DhcpService {
-    /// Prepare DHCP for `ztpd run` when some plan has a `[dhcp]` section:
-    /// load the leases and bind `listen.dhcp` (a clear error naming the
-    /// setting when it cannot be bound). `None` when no plan serves DHCP.
-    pub fn prepare(
-        resolved: &crate::settings::Resolved,
-        snapshots: &SnapshotHandle,
-        state: &crate::state::StateStore,
-    ) -> anyhow::Result<Option<DhcpService>> {
-        if snapshots
-            .load()
-            .model
-            .sites
-            .iter()
-            .all(|s| s.dhcp.is_none())
-        {
-            tracing::info!("no plan has a [dhcp] section; DHCP not started");
-            return Ok(None);
-        }
-        let leases = open_leases(state)?;
-        let addr = resolved.settings.listen.dhcp;
-        let socket =
-            sock::bind(addr).map_err(|e| crate::daemon::bind_error("listen.dhcp", addr, e))?;
-        tracing::info!(%addr, "dhcp listening");
-        let http_port = resolved.settings.listen.http.port();
-        Ok(Some(DhcpService {
-            socket,
-            views: Arc::new(ViewSource::from_snapshots(snapshots.clone(), http_port)),
-            leases: Arc::new(leases),
-            stats: Arc::new(DhcpStats::default()),
-        }))
-    }
-
-    pub fn metrics(&self) -> Arc<dyn crate::metrics::MetricsSource> {
-        Arc::new(super::stats::DhcpMetrics {
-            stats: self.stats.clone(),
-            leases: self.leases.clone(),
-            views: self.views.clone(),
-        })
-    }
-
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        serve(self.socket, self.views, self.leases, self.stats, shutdown).await
     }
 }

@@ -429,6 +429,28 @@ impl Lab {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// `GET /api/v1/<path>` with the operator token, parsed as JSON.
+    pub fn api(&self, path: &str) -> serde_json::Value {
+        let token = fs::read_to_string(self.path("state/operator.token")).expect("operator token");
+        let url = format!("http://127.0.0.1:{}/api/v1/{path}", self.http_port);
+        let auth = format!("Authorization: Bearer {}", token.trim());
+        let o = sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.srv,
+            "curl",
+            "-sf",
+            "--max-time",
+            "5",
+            "-H",
+            &auth,
+            &url,
+        ]);
+        assert!(o.status.success(), "GET {url} failed");
+        serde_json::from_slice(&o.stdout).expect("API answers JSON")
+    }
+
     /// Poll `/metrics` until `name` reaches `min` (20 s at most).
     pub fn wait_metric(&self, name: &str, min: u64) {
         let deadline = Instant::now() + Duration::from_secs(20);
