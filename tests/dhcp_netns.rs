@@ -356,3 +356,38 @@ fn unplanned_devices_are_listed_by_the_api_and_survive_a_restart() {
     let after = find(&lab.api("unplanned"));
     assert_eq!(after, d, "the register survives a restart unchanged");
 }
+
+/// A reload that adds the first `[dhcp]` section starts DHCP; one that
+/// removes it stops DHCP (the port is freed), and adding it again restarts it.
+#[test]
+fn reload_starts_and_stops_dhcp() {
+    let Some(lab) = Lab::with_plan("rst", "fsync", &Lab::plan_without_dhcp()) else {
+        return;
+    };
+    assert!(lab.log().contains("DHCP not started"), "{}", lab.log());
+    let quick = ["-t", "2", "-T", "1"];
+    assert!(
+        lab.udhcpc("02:00:00:00:0e:01", &quick).is_none(),
+        "no DHCP before a plan has [dhcp]"
+    );
+    lab.write_plan(Lab::plan());
+    lab.wait_log("DHCP started: a reload added a [dhcp] section", 1);
+    let host = lab.udhcpc(HOST1_MAC, &[]).expect("served after the reload");
+    assert_eq!(host["ip"], "10.201.0.11");
+    let u = lab
+        .udhcpc("02:00:00:00:0e:01", &[])
+        .expect("stranger served");
+    assert!(in_pool(&u["ip"]), "{u:?}");
+
+    lab.write_plan(&Lab::plan_without_dhcp());
+    lab.wait_log("DHCP stopped: no plan has a [dhcp] section any more", 1);
+    assert!(
+        lab.udhcpc("02:00:00:00:0e:02", &quick).is_none(),
+        "no DHCP after the last [dhcp] went"
+    );
+
+    lab.write_plan(Lab::plan());
+    lab.wait_log("DHCP started: a reload added a [dhcp] section", 2);
+    let again = lab.udhcpc(HOST1_MAC, &[]).expect("served after re-adding");
+    assert_eq!(again["ip"], "10.201.0.11");
+}

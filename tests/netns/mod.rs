@@ -101,6 +101,23 @@ fn have(tool: &str) -> bool {
 impl Lab {
     /// `None` (after printing why) when not root.
     pub fn new(tag: &str, durability: &str) -> Option<Lab> {
+        Lab::with_plan(tag, durability, PLAN)
+    }
+
+    /// The lab plan without its `[dhcp]` section.
+    pub fn plan_without_dhcp() -> String {
+        let start = PLAN.find("[dhcp]").expect("[dhcp] in PLAN");
+        let end = PLAN.find("[models.host]").expect("models after [dhcp]");
+        format!("{}{}", &PLAN[..start], &PLAN[end..])
+    }
+
+    /// The lab plan as [`Lab::new`] serves it.
+    pub fn plan() -> &'static str {
+        PLAN
+    }
+
+    /// A lab whose daemon starts with `plan`; DHCP may be off.
+    pub fn with_plan(tag: &str, durability: &str, plan: &str) -> Option<Lab> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             eprintln!("SKIP: DHCP netns tests need root (network namespaces, port 67)");
@@ -147,7 +164,7 @@ impl Lab {
         for d in ["plans", "templates", "files", "state"] {
             fs::create_dir_all(root.join(d)).expect("mkdir");
         }
-        fs::write(root.join("plans/t.toml"), PLAN).expect("write plan");
+        fs::write(root.join("plans/t.toml"), plan).expect("write plan");
         fs::write(
             root.join("ztpd.toml"),
             format!(
@@ -164,7 +181,36 @@ impl Lab {
         self.dir.path().join(name)
     }
 
-    /// Start ztpd in the server namespace; ready when it logs that DHCP listens.
+    /// The current daemon's log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.path(&format!("ztpd-{}.log", self.runs.get()))).unwrap_or_default()
+    }
+
+    /// Wait (30 s at most) until the current log holds `needle` `n` times.
+    pub fn wait_log(&self, needle: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.log();
+            if text.matches(needle).count() >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} not logged {n} times after 30 s:\n{text}"
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Replace the plan (atomically, as editors do); the watcher reloads it.
+    pub fn write_plan(&self, toml: &str) {
+        let tmp = self.path("plans/.t.toml.tmp");
+        fs::write(&tmp, toml).expect("write plan");
+        fs::rename(&tmp, self.path("plans/t.toml")).expect("replace plan");
+    }
+
+    /// Start ztpd in the server namespace; ready when it logs that HTTP
+    /// listens, and DHCP when the plan serves it.
     pub fn start(&mut self) {
         let n = self.runs.get() + 1;
         self.runs.set(n);
@@ -189,7 +235,8 @@ impl Lab {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = fs::read_to_string(&log).unwrap_or_default();
-            if text.contains("dhcp listening") && text.contains("http listening") {
+            let dhcp = text.contains("dhcp listening") || text.contains("DHCP not started");
+            if dhcp && text.contains("http listening") {
                 return;
             }
             if let Some(Ok(Some(st))) = self.child.as_mut().map(Child::try_wait) {
