@@ -437,7 +437,7 @@ fn encode(
         sname: if nak {
             Vec::new()
         } else {
-            server.to_string().into_bytes()
+            ctx.subnet.sname.clone()
         },
         file: boot
             .and_then(BootOptions::file)

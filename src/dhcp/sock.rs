@@ -55,9 +55,9 @@ pub struct Received {
     pub ifindex: u32,
 }
 
-/// `recvmsg` with the `IP_PKTINFO` control message. Non-blocking: returns
-/// `WouldBlock` when the queue is empty.
-pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
+/// `recvmsg` with the `IP_PKTINFO` control message. With `wait` false (or
+/// on a non-blocking socket) it returns `WouldBlock` when the queue is empty.
+pub fn recv(fd: RawFd, buf: &mut [u8], wait: bool) -> io::Result<Received> {
     // SAFETY: all structures are zero-initialised plain C data; the iovec and
     // control buffer point to live buffers of the stated sizes for the call.
     unsafe {
@@ -74,7 +74,8 @@ pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
         msg.msg_iovlen = 1;
         msg.msg_control = cbuf.as_mut_ptr().cast();
         msg.msg_controllen = size_of::<[u64; 16]>() as _;
-        let n = libc::recvmsg(fd, &mut msg, 0);
+        let flags = if wait { 0 } else { libc::MSG_DONTWAIT };
+        let n = libc::recvmsg(fd, &mut msg, flags);
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -286,7 +287,7 @@ mod tests {
         b.send_to(b"hello", a_addr).unwrap();
         let mut buf = [0u8; 64];
         let got = loop {
-            match recv(a.as_raw_fd(), &mut buf) {
+            match recv(a.as_raw_fd(), &mut buf, true) {
                 Ok(r) => break r,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
                 Err(e) => panic!("{e}"),
