@@ -41,6 +41,8 @@ pub struct Shared {
     pub changed: watch::Receiver<u64>,
     /// ZTP device states, approvals and actions.
     pub ztp: Arc<crate::ztp::Ztp>,
+    /// DHCP clients that are no planned device (`GET /api/v1/unplanned`).
+    pub unplanned: Arc<crate::dhcp::unplanned::Unplanned>,
 }
 
 /// Options of `ztpd run` beyond the settings file.
@@ -110,16 +112,11 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
 
     let state =
         crate::state::StateStore::open(&resolved.state_dir(), resolved.settings.state.durability)?;
-    let dhcp = crate::dhcp::server::DhcpService::prepare(&resolved, &snapshot, &state)?;
-    if let Some(d) = &dhcp {
-        metrics.push(d.metrics());
-    }
-    let ztp = crate::ztp::Ztp::open(
-        &state,
-        snapshot.clone(),
-        dhcp.as_ref().map(|d| d.leases.clone()),
-    )
-    .context("cannot open the ZTP state")?;
+    let dhcp = crate::dhcp::service::DhcpService::open(&resolved, &snapshot, &state)?;
+    let dhcp_socket = dhcp.bind_if_wanted()?;
+    metrics.push(dhcp.metrics());
+    let ztp = crate::ztp::Ztp::open(&state, snapshot.clone(), Some(dhcp.parts.leases.clone()))
+        .context("cannot open the ZTP state")?;
     let facts = Arc::new(DaemonFacts {
         snapshot: snapshot.clone(),
         hub: RwLock::new(None),
@@ -146,6 +143,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         token: Arc::new(token),
         changed: changed_rx,
         ztp,
+        unplanned: dhcp.parts.unplanned.clone(),
     };
     let tftp_addr = resolved.settings.listen.tftp;
     let tftp_socket = tokio::net::UdpSocket::bind(tftp_addr)
@@ -219,9 +217,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         shutdown.clone(),
     ));
     tasks.spawn(files::tftp::serve(tftp_socket, files, shutdown.clone()));
-    if let Some(d) = dhcp {
-        tasks.spawn(d.run(shutdown.clone()));
-    }
+    tasks.spawn(dhcp.run(dhcp_socket, shared.changed.clone(), shutdown.clone()));
     if let Some(b) = bridge {
         tasks.spawn(b.run(shutdown.clone()));
     }

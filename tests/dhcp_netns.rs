@@ -255,3 +255,139 @@ fn a_device_added_by_reload_gets_its_planned_address() {
     assert_eq!(after["ip"], "10.201.0.14");
     assert_eq!(after["hostname"], "late1");
 }
+
+fn mac_bytes(mac: &str) -> [u8; 6] {
+    let mut out = [0u8; 6];
+    for (o, p) in out.iter_mut().zip(mac.split(':')) {
+        *o = u8::from_str_radix(p, 16).expect("hex MAC");
+    }
+    out
+}
+
+/// RFC 2131 §4.1: a client without an address that did not set the
+/// broadcast flag gets its OFFER and ACK unicast to the offered address at
+/// its MAC; one that set it gets them broadcast.
+#[test]
+fn replies_are_unicast_to_clients_without_the_broadcast_flag() {
+    let Some(lab) = Lab::new("uni", "fsync") else {
+        return;
+    };
+    let check_unicast = |sniffer: &netns::Sniffer, mac: &str, ip: &str| {
+        let frames = sniffer.replies();
+        let mac = mac_bytes(mac);
+        let ip: Ipv4Addr = ip.parse().expect("ip");
+        for t in [MessageType::Offer, MessageType::Ack] {
+            let f = frames
+                .iter()
+                .find(|f| f.msg_type == Some(t))
+                .unwrap_or_else(|| panic!("no {t:?} seen: {frames:?}"));
+            assert_eq!((f.dst_mac, f.dst_ip), (mac, ip), "{t:?}: {frames:?}");
+        }
+        assert!(
+            netns::neighbour(&lab, &ip.to_string()).contains(&format!(
+                "lladdr {}",
+                mac.iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":")
+            )),
+            "server neighbour entry for {ip}"
+        );
+    };
+
+    // ISC dhclient leaves the broadcast flag unset.
+    let mac = "02:00:00:00:0c:01";
+    let sniffer = lab.sniff_replies();
+    let d = lab.dhclient(mac, true).expect("dhclient bound");
+    check_unicast(&sniffer, mac, &d["new_ip_address"]);
+
+    // busybox udhcpc without -B leaves it unset too.
+    let mac = "02:00:00:00:0c:02";
+    let sniffer = lab.sniff_replies();
+    let u = lab.udhcpc(mac, &[]).expect("udhcpc bound");
+    check_unicast(&sniffer, mac, &u["ip"]);
+
+    // With -B it asks for broadcast replies.
+    let sniffer = lab.sniff_replies();
+    let b = lab
+        .udhcpc("02:00:00:00:0c:03", &["-B"])
+        .expect("udhcpc -B bound");
+    assert!(in_pool(&b["ip"]));
+    let frames = sniffer.replies();
+    let acks: Vec<_> = frames
+        .iter()
+        .filter(|f| f.msg_type == Some(MessageType::Ack))
+        .collect();
+    assert!(!acks.is_empty(), "{frames:?}");
+    for f in acks {
+        assert_eq!((f.dst_mac, f.dst_ip), ([0xff; 6], Ipv4Addr::BROADCAST));
+    }
+}
+
+/// An unplanned client is in `GET /api/v1/unplanned` with what its options
+/// said, and still there after a restart (the register is in the state store).
+#[test]
+fn unplanned_devices_are_listed_by_the_api_and_survive_a_restart() {
+    let Some(mut lab) = Lab::new("unp", "fsync") else {
+        return;
+    };
+    let mac = "02:00:00:00:0d:01";
+    let class = "Arista;DCS-7050SX-64;01.00;JPE777";
+    let u = lab.udhcpc(mac, &["-V", class]).expect("bound");
+    let find = |list: &serde_json::Value| -> serde_json::Value {
+        list.as_array()
+            .expect("a JSON array")
+            .iter()
+            .find(|d| d["mac"] == mac)
+            .cloned()
+            .unwrap_or_else(|| panic!("{mac} not listed: {list}"))
+    };
+    let d = find(&lab.api("unplanned"));
+    assert_eq!(d["vendor_class"], class);
+    assert_eq!(d["vendor"], "arista");
+    assert_eq!(d["model"], "DCS-7050SX-64");
+    assert_eq!(d["serial"], "JPE777");
+    assert_eq!(d["site"], "t");
+    assert_eq!(d["subnet"], "10.201.0.0/24");
+    assert_eq!(d["ip"], u["ip"].as_str());
+    assert!(d["count"].as_u64().is_some_and(|c| c >= 2), "{d}");
+    lab.stop(false);
+    lab.start();
+    let after = find(&lab.api("unplanned"));
+    assert_eq!(after, d, "the register survives a restart unchanged");
+}
+
+/// A reload that adds the first `[dhcp]` section starts DHCP; one that
+/// removes it stops DHCP (the port is freed), and adding it again restarts it.
+#[test]
+fn reload_starts_and_stops_dhcp() {
+    let Some(lab) = Lab::with_plan("rst", "fsync", &Lab::plan_without_dhcp()) else {
+        return;
+    };
+    assert!(lab.log().contains("DHCP not started"), "{}", lab.log());
+    let quick = ["-t", "2", "-T", "1"];
+    assert!(
+        lab.udhcpc("02:00:00:00:0e:01", &quick).is_none(),
+        "no DHCP before a plan has [dhcp]"
+    );
+    lab.write_plan(Lab::plan());
+    lab.wait_log("DHCP started: a reload added a [dhcp] section", 1);
+    let host = lab.udhcpc(HOST1_MAC, &[]).expect("served after the reload");
+    assert_eq!(host["ip"], "10.201.0.11");
+    let u = lab
+        .udhcpc("02:00:00:00:0e:01", &[])
+        .expect("stranger served");
+    assert!(in_pool(&u["ip"]), "{u:?}");
+
+    lab.write_plan(&Lab::plan_without_dhcp());
+    lab.wait_log("DHCP stopped: no plan has a [dhcp] section any more", 1);
+    assert!(
+        lab.udhcpc("02:00:00:00:0e:02", &quick).is_none(),
+        "no DHCP after the last [dhcp] went"
+    );
+
+    lab.write_plan(Lab::plan());
+    lab.wait_log("DHCP started: a reload added a [dhcp] section", 2);
+    let again = lab.udhcpc(HOST1_MAC, &[]).expect("served after re-adding");
+    assert_eq!(again["ip"], "10.201.0.11");
+}

@@ -82,6 +82,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/api/v1/devices/{name}/approve", post(devices::approve))
         .route("/api/v1/topology", get(devices::topology))
         .route("/api/v1/events", get(devices::events))
+        .route("/api/v1/unplanned", get(unplanned))
         // route_layer: unknown paths stay 404 instead of asking for a token.
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),
@@ -100,4 +101,9 @@ async fn status(State(shared): State<Shared>) -> impl IntoResponse {
         "devices": snap.model.devices().count(),
         "last_reload": last,
     }))
+}
+
+/// DHCP clients that are no planned device, most recently seen first.
+async fn unplanned(State(shared): State<Shared>) -> impl IntoResponse {
+    Json(shared.unplanned.list())
 }

@@ -25,9 +25,13 @@ pub enum Dest {
     Relay(Ipv4Addr),
     /// To the client's own address, port 68.
     Unicast(Ipv4Addr),
-    /// 255.255.255.255:68 on the arrival interface. Also used for clients
-    /// without an address that did not ask for broadcast: we keep no ARP
-    /// entries, and every client we know of reads broadcasts (raw sockets).
+    /// To `yiaddr`:68 at the client's hardware address, on the arrival
+    /// interface: a client with no address yet that did not ask for
+    /// broadcast. The kernel cannot ARP for an address the client does not
+    /// have, so the socket side installs a neighbour entry first (and
+    /// broadcasts when it cannot).
+    Hardware { ip: Ipv4Addr, mac: [u8; 6] },
+    /// 255.255.255.255:68 on the arrival interface.
     Broadcast,
 }
 
@@ -69,7 +73,10 @@ impl Dropped {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
     pub site: String,
+    pub subnet: ipnet::Ipv4Net,
     pub mac: Option<[u8; 6]>,
+    /// Option 61 as sent.
+    pub client_id: Option<Vec<u8>>,
     pub vendor: Option<Vendor>,
     pub model: Option<String>,
     pub serial: Option<String>,
@@ -164,7 +171,9 @@ pub fn handle(
     if planned.is_none() && matches!(req.msg_type, MessageType::Discover | MessageType::Request) {
         out.seen = Some(Seen {
             site: subnet.site.clone(),
+            subnet: subnet.net,
             mac: req.mac(),
+            client_id: req.client_id.clone(),
             vendor: req
                 .info
                 .model
@@ -352,15 +361,28 @@ fn release(ctx: &Ctx<'_>, leases: &mut LeaseTable) -> Outcome {
     }
 }
 
-/// RFC 2131 §4.1 destination rules (see [`Dest::Broadcast`] for clients
-/// without an address).
-fn destination(req: &Request, msg: MessageType) -> Dest {
+/// The broadcast bit of the BOOTP flags field.
+const BROADCAST_FLAG: u16 = 0x8000;
+
+/// RFC 2131 §4.1 destination rules: relay first; NAK broadcast; a client
+/// with an address at that address; a client without one by broadcast when
+/// it asks for it (or has no Ethernet address we could unicast to), else
+/// unicast to the offered address at its hardware address.
+fn destination(req: &Request, msg: MessageType, yiaddr: Ipv4Addr) -> Dest {
     if !req.giaddr.is_unspecified() {
-        Dest::Relay(req.giaddr)
-    } else if msg == MessageType::Nak || req.ciaddr.is_unspecified() {
-        Dest::Broadcast
-    } else {
-        Dest::Unicast(req.ciaddr)
+        return Dest::Relay(req.giaddr);
+    }
+    if msg == MessageType::Nak {
+        return Dest::Broadcast;
+    }
+    if !req.ciaddr.is_unspecified() {
+        return Dest::Unicast(req.ciaddr);
+    }
+    match req.mac() {
+        Some(mac) if req.flags & BROADCAST_FLAG == 0 && !yiaddr.is_unspecified() => {
+            Dest::Hardware { ip: yiaddr, mac }
+        }
+        _ => Dest::Broadcast,
     }
 }
 
@@ -375,7 +397,7 @@ fn reply(ctx: &Ctx<'_>, msg: MessageType, yiaddr: Ipv4Addr, with_lease: bool) ->
     Reply {
         msg_type: msg,
         bytes,
-        dest: destination(ctx.req, msg),
+        dest: destination(ctx.req, msg, yiaddr),
     }
 }
 
@@ -399,7 +421,7 @@ fn encode(
         xid: req.xid,
         secs: 0,
         flags: if nak && !req.giaddr.is_unspecified() {
-            req.flags | 0x8000
+            req.flags | BROADCAST_FLAG
         } else {
             req.flags
         },
@@ -415,7 +437,7 @@ fn encode(
         sname: if nak {
             Vec::new()
         } else {
-            server.to_string().into_bytes()
+            ctx.subnet.sname.clone()
         },
         file: boot
             .and_then(BootOptions::file)

@@ -468,6 +468,40 @@ fn destination_follows_the_broadcast_flag_and_nak_rules() {
         DecodedReply::decode(&r.bytes).unwrap().flags & 0x8000,
         0x8000
     );
+    // No broadcast flag, no address yet: unicast to the offered address at
+    // the client's MAC (RFC 2131 §4.1), for the OFFER and the ACK alike.
+    let out = w.send(
+        RequestBuilder::new(MessageType::Discover, unplanned(2), 2),
+        T0,
+    );
+    let offer = decoded(&out);
+    assert_eq!(offer.flags & 0x8000, 0);
+    assert_eq!(
+        out.reply.as_ref().map(|r| r.dest),
+        Some(Dest::Hardware {
+            ip: offer.yiaddr,
+            mac: unplanned(2)
+        })
+    );
+    let req = RequestBuilder::new(MessageType::Request, unplanned(2), 3)
+        .requested(offer.yiaddr)
+        .server_id(offer.siaddr);
+    let out = w.send(req, T0);
+    assert_eq!(decoded(&out).msg_type(), Some(MessageType::Ack));
+    assert_eq!(
+        out.reply.as_ref().map(|r| r.dest),
+        Some(Dest::Hardware {
+            ip: offer.yiaddr,
+            mac: unplanned(2)
+        })
+    );
+    // A NAK to a client without an address is broadcast, flag or not.
+    let wrong = RequestBuilder::new(MessageType::Request, unplanned(3), 4)
+        .requested(Ipv4Addr::new(10, 10, 0, 250))
+        .server_id(offer.siaddr);
+    let out = w.send(wrong, T0);
+    assert_eq!(decoded(&out).msg_type(), Some(MessageType::Nak));
+    assert_eq!(out.reply.map(|r| r.dest), Some(Dest::Broadcast));
     let nak = RequestBuilder::new(MessageType::Request, unplanned(1), 1)
         .ciaddr(Ipv4Addr::new(10, 10, 0, 2))
         .giaddr(Ipv4Addr::new(10, 10, 0, 254));

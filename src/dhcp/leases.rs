@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 
 use rusqlite::params;
 
-use crate::state::{StateError, StateStore, Tx};
+use crate::state::{StateError, StateStore};
 
 /// How long an offered address is held for the client that was offered it.
 pub const OFFER_HOLD_SECS: u64 = 30;
@@ -245,7 +245,7 @@ pub mod store {
     }
 
     /// Write one lease row (insert or replace).
-    pub fn put(tx: &Tx<'_>, l: &Lease) -> Result<(), rusqlite::Error> {
+    pub fn put(tx: &rusqlite::Connection, l: &Lease) -> Result<(), rusqlite::Error> {
         let mut stmt = tx.prepare_cached(
             "INSERT OR REPLACE INTO dhcp_leases (ip, client, mac, hostname, expires, state)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

@@ -8,8 +8,10 @@ pub mod leases;
 pub mod packet;
 pub mod profiles;
 pub mod server;
+pub mod service;
 pub mod sock;
 pub mod stats;
+pub mod unplanned;
 pub mod view;
 pub mod wire;
 

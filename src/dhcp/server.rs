@@ -4,7 +4,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,10 +13,11 @@ use std::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::{self, Arrival, Dest, Dropped, Outcome};
-use super::leases::{store, LeaseTable};
+use super::leases::{store, Lease, LeaseTable};
 use super::packet;
 use super::sock::{self, Interfaces};
 use super::stats::DhcpStats;
+use super::unplanned::Unplanned;
 use super::view::DhcpView;
 use crate::snapshot::SnapshotHandle;
 use crate::state::Writer;
@@ -93,12 +94,48 @@ struct Loop {
     views: Arc<ViewSource>,
     leases: Arc<Leases>,
     stats: Arc<DhcpStats>,
+    unplanned: Arc<Unplanned>,
     in_flight: Arc<AtomicUsize>,
     ifaces: Interfaces,
 }
 
+/// Requests handled per wake-up of the receive thread at most before their
+/// lease writes go to the writer as one job. Only what is already queued is
+/// taken (never waited for), so a batch adds no latency below saturation
+/// beyond handling the packets ahead in the queue (~5 us each).
+const MAX_BATCH: usize = 32;
+
+/// A reply waiting for its lease write.
+struct Waiting {
+    msg_type: packet::MessageType,
+    bytes: Vec<u8>,
+    dst: SocketAddrV4,
+    ifindex: Option<u32>,
+    started: Instant,
+}
+
+/// Lease writes and replies of the requests handled in one wake-up.
+#[derive(Default)]
+struct Batch {
+    writes: Vec<Lease>,
+    replies: Vec<Waiting>,
+    requests: usize,
+}
+
 /// How often the blocking receive loop looks at the shutdown token.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
+
+/// What the socket loop serves with; shared by every start of the loop.
+#[derive(Clone)]
+pub struct Parts {
+    pub views: Arc<ViewSource>,
+    pub leases: Arc<Leases>,
+    pub stats: Arc<DhcpStats>,
+    pub unplanned: Arc<Unplanned>,
+}
+
+/// How long the register's last write may take at shutdown.
+const FINAL_FLUSH_WAIT: Duration = Duration::from_secs(2);
 
 /// Serve DHCP on `socket` (from [`sock::bind`]) until `shutdown`.
 ///
@@ -108,28 +145,39 @@ const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
 /// by the state writer thread right after the commit.
 pub async fn serve(
     socket: std::net::UdpSocket,
-    views: Arc<ViewSource>,
-    leases: Arc<Leases>,
-    stats: Arc<DhcpStats>,
+    parts: Parts,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     socket.set_nonblocking(false)?;
     socket.set_read_timeout(Some(SHUTDOWN_POLL))?;
     let mut lp = Loop {
         sock: Arc::new(socket),
-        views,
-        leases,
-        stats,
+        views: parts.views,
+        leases: parts.leases,
+        stats: parts.stats,
+        unplanned: parts.unplanned,
         in_flight: Arc::new(AtomicUsize::new(0)),
         ifaces: Interfaces::new(),
     };
     tokio::task::spawn_blocking(move || {
         let mut buf = vec![0u8; RECV_BUF];
+        let mut batch = Batch::default();
         while !shutdown.is_cancelled() {
-            match sock::recv(lp.sock.as_raw_fd(), &mut buf) {
+            lp.unplanned.flush(false);
+            match sock::recv(lp.sock.as_raw_fd(), &mut buf, true) {
                 Ok(r) => {
                     let len = r.len.min(buf.len());
-                    lp.process(&buf[..len], r);
+                    lp.process(&buf[..len], r, &mut batch);
+                    // Whatever else is queued already joins this batch:
+                    // one writer wake-up and one commit for all of it.
+                    for _ in 1..MAX_BATCH {
+                        let Ok(r) = sock::recv(lp.sock.as_raw_fd(), &mut buf, false) else {
+                            break;
+                        };
+                        let len = r.len.min(buf.len());
+                        lp.process(&buf[..len], r, &mut batch);
+                    }
+                    lp.submit(&mut batch);
                 }
                 Err(e)
                     if matches!(
@@ -144,13 +192,16 @@ pub async fn serve(
                 }
             }
         }
+        if let Some(done) = lp.unplanned.flush(true) {
+            let _ = done.recv_timeout(FINAL_FLUSH_WAIT);
+        }
     })
     .await?;
     Ok(())
 }
 
 impl Loop {
-    fn process(&mut self, data: &[u8], rx: sock::Received) {
+    fn process(&mut self, data: &[u8], rx: sock::Received, batch: &mut Batch) {
         let started = Instant::now();
         let req = match packet::parse(data) {
             Ok(r) => r,
@@ -185,64 +236,113 @@ impl Loop {
                 addrs: &[],
             },
         };
-        let out = match self.leases.table.lock() {
+        let mut out = match self.leases.table.lock() {
             Ok(mut t) => handler::handle(&view, &mut t, &req, arrival, unix_now()),
             Err(_) => {
                 tracing::error!("lease table lock poisoned; dropping request");
                 return;
             }
         };
-        self.note(&view, &req, &out);
-        let reply = out.reply.map(|r| {
-            let dst = match r.dest {
-                Dest::Relay(ip) => SocketAddrV4::new(ip, 67),
-                Dest::Unicast(ip) => SocketAddrV4::new(ip, 68),
-                Dest::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, 68),
-            };
-            let ifindex = matches!(r.dest, Dest::Broadcast).then_some(rx.ifindex);
+        let reply = out.reply.take().map(|r| {
+            let ifname = iface.map_or("", |i| i.name.as_str());
+            let (dst, ifindex) = route(&self.sock, r.dest, ifname, rx.ifindex);
             (r.msg_type, r.bytes, dst, ifindex)
         });
-        let writer = self
-            .leases
-            .writer
-            .as_ref()
-            .filter(|_| !out.writes.is_empty());
-        let Some(writer) = writer else {
+        let writes = std::mem::take(&mut out.writes);
+        self.note(&view, &req, out, reply.as_ref().map(|r| r.0));
+        if writes.is_empty() || self.leases.writer.is_none() {
             if let Some((t, bytes, dst, ifindex)) = reply {
                 send(&self.sock, &self.stats, t, &bytes, dst, ifindex);
             }
             return;
+        }
+        batch.writes.extend(writes);
+        batch.requests += 1;
+        if let Some((msg_type, bytes, dst, ifindex)) = reply {
+            batch.replies.push(Waiting {
+                msg_type,
+                bytes,
+                dst,
+                ifindex,
+                started,
+            });
+        }
+    }
+
+    /// Queue the batch's lease writes as one write of the group commit; its
+    /// replies leave right after that commit.
+    fn submit(&self, batch: &mut Batch) {
+        if batch.requests == 0 {
+            return;
+        }
+        let Some(writer) = &self.leases.writer else {
+            return;
         };
-        let writes = out.writes;
+        let n = batch.requests;
+        let writes = std::mem::take(&mut batch.writes);
+        let replies = std::mem::take(&mut batch.replies);
+        batch.requests = 0;
+        if writer.commits_are_cheap() {
+            // Written to the OS only: commit here and send at once, no
+            // hand-over to the writer thread (two wake-ups per ACK saved).
+            let write = writer.write_now(|c| writes.iter().try_for_each(|l| store::put(c, l)));
+            match write {
+                Ok(()) => {
+                    for w in replies {
+                        send(
+                            &self.sock,
+                            &self.stats,
+                            w.msg_type,
+                            &w.bytes,
+                            w.dst,
+                            w.ifindex,
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("leases not stored, {n} replies withheld: {e}");
+                    (0..n).for_each(|_| self.stats.dropped("write_failed"));
+                }
+            }
+            return;
+        }
         let sock = self.sock.clone();
         let stats = self.stats.clone();
         let in_flight = self.in_flight.clone();
-        in_flight.fetch_add(1, Ordering::Relaxed);
+        in_flight.fetch_add(n, Ordering::Relaxed);
         let submitted = writer.submit(
             Box::new(move |tx| writes.iter().try_for_each(|l| store::put(tx, l))),
             Box::new(move |res| {
-                in_flight.fetch_sub(1, Ordering::Relaxed);
+                in_flight.fetch_sub(n, Ordering::Relaxed);
                 if let Err(e) = res {
-                    tracing::warn!("lease not stored, reply withheld: {e}");
-                    stats.dropped("write_failed");
-                } else if let Some((t, bytes, dst, ifindex)) = reply {
-                    if started.elapsed() > REPLY_DEADLINE {
+                    tracing::warn!("leases not stored, {n} replies withheld: {e}");
+                    (0..n).for_each(|_| stats.dropped("write_failed"));
+                    return;
+                }
+                for w in replies {
+                    if w.started.elapsed() > REPLY_DEADLINE {
                         stats.dropped("timeout");
                     } else {
-                        send(&sock, &stats, t, &bytes, dst, ifindex);
+                        send(&sock, &stats, w.msg_type, &w.bytes, w.dst, w.ifindex);
                     }
                 }
             }),
         );
         if let Err(e) = submitted {
-            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            self.in_flight.fetch_sub(n, Ordering::Relaxed);
             tracing::debug!("lease write refused: {e}");
-            self.stats.dropped("overload");
+            (0..n).for_each(|_| self.stats.dropped("overload"));
         }
     }
 
     /// Counters, logs and the unplanned register for one outcome.
-    fn note(&self, view: &DhcpView, req: &packet::Request, out: &Outcome) {
+    fn note(
+        &self,
+        view: &DhcpView,
+        req: &packet::Request,
+        out: Outcome,
+        reply: Option<packet::MessageType>,
+    ) {
         if let Some(d) = out.dropped {
             self.stats.dropped(d.label());
             if let Dropped::PoolExhausted(i) = d {
@@ -253,22 +353,44 @@ impl Loop {
                 }
             }
         }
-        if let Some(seen) = &out.seen {
-            if self.stats.record_seen(req.client_key(), seen.clone())
-                && self.stats.may_log_unplanned()
-            {
-                tracing::info!(
-                    site = %seen.site,
-                    mac = seen.mac.map(|m| crate::plan::model::format_mac(&m)).unwrap_or_default(),
-                    vendor = seen.vendor.map(|v| v.name()).unwrap_or("unknown"),
-                    model = seen.model.as_deref().unwrap_or(""),
-                    serial = seen.serial.as_deref().unwrap_or(""),
-                    "unplanned device seen"
-                );
-            }
+        if let Some(seen) = out.seen {
+            self.unplanned.record(&req.client_key(), seen, unix_now());
         }
-        if let (Some(dev), Some(r)) = (&out.device, &out.reply) {
-            tracing::debug!(device = %dev, msg = r.msg_type.name(), ip = ?out.ip, "dhcp reply");
+        if let (Some(dev), Some(t)) = (&out.device, reply) {
+            tracing::debug!(device = %dev, msg = t.name(), ip = ?out.ip, "dhcp reply");
+        }
+    }
+}
+
+/// Set once the first neighbour entry could not be written, so the fallback
+/// to broadcast is logged once rather than per packet.
+static NEIGHBOUR_FAILURE_LOGGED: AtomicBool = AtomicBool::new(false);
+
+/// Where a reply leaves: address and, for replies to clients on a local
+/// link, the interface. A unicast to a client without an address first
+/// writes the neighbour entry `ip -> mac`; when that fails (no
+/// CAP_NET_ADMIN, not Ethernet, arrival interface unknown) the reply is
+/// broadcast on the arrival interface instead, which clients also read.
+fn route(sock: &UdpSocket, dest: Dest, ifname: &str, ifindex: u32) -> (SocketAddrV4, Option<u32>) {
+    let broadcast = (SocketAddrV4::new(Ipv4Addr::BROADCAST, 68), Some(ifindex));
+    match dest {
+        Dest::Relay(ip) => (SocketAddrV4::new(ip, 67), None),
+        Dest::Unicast(ip) => (SocketAddrV4::new(ip, 68), None),
+        Dest::Broadcast => broadcast,
+        Dest::Hardware { ip, mac } => {
+            match sock::set_neighbour(sock.as_raw_fd(), ifname, ip, mac) {
+                Ok(()) => (SocketAddrV4::new(ip, 68), Some(ifindex)),
+                Err(e) => {
+                    if !NEIGHBOUR_FAILURE_LOGGED.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            interface = ifname,
+                            "cannot add a neighbour entry for a unicast DHCP reply ({e}); \
+                             broadcasting such replies instead (ztpd needs CAP_NET_ADMIN to unicast)"
+                        );
+                    }
+                    broadcast
+                }
+            }
         }
     }
 }
@@ -287,69 +409,5 @@ fn send(
             tracing::debug!(%dst, "dhcp send failed: {e}");
             stats.dropped("send_failed");
         }
-    }
-}
-
-/// Load the stored leases into a table and wire the writer.
-pub fn open_leases(state: &crate::state::StateStore) -> Result<Leases, crate::state::StateError> {
-    let stored = store::open(state)?;
-    tracing::info!(leases = stored.len(), "dhcp leases loaded");
-    Ok(Leases {
-        table: Mutex::new(LeaseTable::from_leases(stored)),
-        writer: Some(state.writer()),
-    })
-}
-
-/// A DHCP service ready to run: socket bound, leases loaded.
-pub struct DhcpService {
-    socket: std::net::UdpSocket,
-    pub views: Arc<ViewSource>,
-    pub leases: Arc<Leases>,
-    pub stats: Arc<DhcpStats>,
-}
-
-impl DhcpService {
-    /// Prepare DHCP for `ztpd run` when some plan has a `[dhcp]` section:
-    /// load the leases and bind `listen.dhcp` (a clear error naming the
-    /// setting when it cannot be bound). `None` when no plan serves DHCP.
-    pub fn prepare(
-        resolved: &crate::settings::Resolved,
-        snapshots: &SnapshotHandle,
-        state: &crate::state::StateStore,
-    ) -> anyhow::Result<Option<DhcpService>> {
-        if snapshots
-            .load()
-            .model
-            .sites
-            .iter()
-            .all(|s| s.dhcp.is_none())
-        {
-            tracing::info!("no plan has a [dhcp] section; DHCP not started");
-            return Ok(None);
-        }
-        let leases = open_leases(state)?;
-        let addr = resolved.settings.listen.dhcp;
-        let socket =
-            sock::bind(addr).map_err(|e| crate::daemon::bind_error("listen.dhcp", addr, e))?;
-        tracing::info!(%addr, "dhcp listening");
-        let http_port = resolved.settings.listen.http.port();
-        Ok(Some(DhcpService {
-            socket,
-            views: Arc::new(ViewSource::from_snapshots(snapshots.clone(), http_port)),
-            leases: Arc::new(leases),
-            stats: Arc::new(DhcpStats::default()),
-        }))
-    }
-
-    pub fn metrics(&self) -> Arc<dyn crate::metrics::MetricsSource> {
-        Arc::new(super::stats::DhcpMetrics {
-            stats: self.stats.clone(),
-            leases: self.leases.clone(),
-            views: self.views.clone(),
-        })
-    }
-
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        serve(self.socket, self.views, self.leases, self.stats, shutdown).await
     }
 }

@@ -55,9 +55,9 @@ pub struct Received {
     pub ifindex: u32,
 }
 
-/// `recvmsg` with the `IP_PKTINFO` control message. Non-blocking: returns
-/// `WouldBlock` when the queue is empty.
-pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
+/// `recvmsg` with the `IP_PKTINFO` control message. With `wait` false (or
+/// on a non-blocking socket) it returns `WouldBlock` when the queue is empty.
+pub fn recv(fd: RawFd, buf: &mut [u8], wait: bool) -> io::Result<Received> {
     // SAFETY: all structures are zero-initialised plain C data; the iovec and
     // control buffer point to live buffers of the stated sizes for the call.
     unsafe {
@@ -74,7 +74,8 @@ pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
         msg.msg_iovlen = 1;
         msg.msg_control = cbuf.as_mut_ptr().cast();
         msg.msg_controllen = size_of::<[u64; 16]>() as _;
-        let n = libc::recvmsg(fd, &mut msg, 0);
+        let flags = if wait { 0 } else { libc::MSG_DONTWAIT };
+        let n = libc::recvmsg(fd, &mut msg, flags);
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -138,6 +139,48 @@ pub fn send(fd: RawFd, buf: &[u8], dst: SocketAddrV4, ifindex: Option<u32>) -> i
         // Never block: a full send buffer drops this reply (the client retries)
         // rather than stalling the thread that sends it.
         if libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// `ATF_COM` from `<net/if_arp.h>`: the entry carries a hardware address.
+const ATF_COM: libc::c_int = 0x02;
+
+/// Tell the kernel that `ip` is at `mac` on interface `ifname` (`SIOCSARP`,
+/// as dnsmasq does), so a unicast to an address the client does not have
+/// yet goes out without an ARP request nobody would answer. The entry is
+/// not permanent: the kernel ages it out like a learnt one. Needs
+/// CAP_NET_ADMIN.
+pub fn set_neighbour(fd: RawFd, ifname: &str, ip: Ipv4Addr, mac: [u8; 6]) -> io::Result<()> {
+    let name = ifname.as_bytes();
+    if name.is_empty() || name.len() >= 16 || name.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "interface name does not fit IFNAMSIZ",
+        ));
+    }
+    // SAFETY: arpreq is plain C data, zero-initialised; the sockaddr_in is
+    // written into the 16-byte sockaddr it overlays (same size); the ioctl
+    // reads the struct only during the call.
+    unsafe {
+        let mut req: libc::arpreq = zeroed();
+        let mut pa: libc::sockaddr_in = zeroed();
+        pa.sin_family = libc::AF_INET as libc::sa_family_t;
+        pa.sin_addr.s_addr = u32::from(ip).to_be();
+        std::ptr::addr_of_mut!(req.arp_pa)
+            .cast::<libc::sockaddr_in>()
+            .write_unaligned(pa);
+        req.arp_ha.sa_family = libc::ARPHRD_ETHER;
+        for (d, s) in req.arp_ha.sa_data.iter_mut().zip(mac) {
+            *d = s as libc::c_char;
+        }
+        req.arp_flags = ATF_COM;
+        for (d, s) in req.arp_dev.iter_mut().zip(name) {
+            *d = *s as libc::c_char;
+        }
+        if libc::ioctl(fd, libc::SIOCSARP as _, &req) < 0 {
             return Err(io::Error::last_os_error());
         }
     }
@@ -244,7 +287,7 @@ mod tests {
         b.send_to(b"hello", a_addr).unwrap();
         let mut buf = [0u8; 64];
         let got = loop {
-            match recv(a.as_raw_fd(), &mut buf) {
+            match recv(a.as_raw_fd(), &mut buf, true) {
                 Ok(r) => break r,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
                 Err(e) => panic!("{e}"),

@@ -1,12 +1,11 @@
-//! DHCP counters for `/metrics`, the pool-exhaustion log limiter and the
-//! "unplanned device seen" register.
+//! DHCP counters for `/metrics` and the pool-exhaustion log limiter (the
+//! "unplanned device seen" register is `unplanned.rs`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use super::handler::Seen;
 use super::packet::MessageType;
 use super::server::{Leases, ViewSource};
 use crate::metrics::{write_metric, MetricsSource};
@@ -38,10 +37,6 @@ pub const DROP_REASONS: [&str; 10] = [
 
 /// How often pool exhaustion of one subnet is logged at most.
 const EXHAUSTION_LOG_INTERVAL: Duration = Duration::from_secs(60);
-/// Unplanned clients remembered at most (a random-MAC flood must not grow memory).
-const SEEN_CAP: usize = 4096;
-/// "Unplanned device seen" lines logged at info level per minute at most.
-const UNPLANNED_LOGS_PER_MINUTE: u32 = 20;
 
 pub struct DhcpStats {
     received: [AtomicU64; 8],
@@ -49,9 +44,8 @@ pub struct DhcpStats {
     dropped: [AtomicU64; DROP_REASONS.len()],
     skipped_options: AtomicU64,
     exhausted_logged: Mutex<HashMap<usize, Instant>>,
-    seen: Mutex<HashMap<Vec<u8>, (Seen, u64)>>,
-    /// (start of the current minute, unplanned lines in it).
-    unplanned_log: Mutex<(Instant, u32)>,
+    /// Set when DHCP first serves; counters are exposed from then on.
+    started: AtomicBool,
 }
 
 impl Default for DhcpStats {
@@ -62,8 +56,7 @@ impl Default for DhcpStats {
             dropped: Default::default(),
             skipped_options: AtomicU64::new(0),
             exhausted_logged: Mutex::new(HashMap::new()),
-            seen: Mutex::new(HashMap::new()),
-            unplanned_log: Mutex::new((Instant::now(), 0)),
+            started: AtomicBool::new(false),
         }
     }
 }
@@ -109,55 +102,9 @@ impl DhcpStats {
         }
     }
 
-    /// Remember an unplanned client; true the first time it is seen.
-    pub fn record_seen(&self, key: Vec<u8>, seen: Seen) -> bool {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let Ok(mut m) = self.seen.lock() else {
-            return false;
-        };
-        if let Some(e) = m.get_mut(&key) {
-            *e = (seen, now);
-            return false;
-        }
-        if m.len() >= SEEN_CAP {
-            // Any entry will do: under a random-MAC flood the register only has
-            // to stay bounded and cheap, not exact.
-            if let Some(k) = m.keys().next().cloned() {
-                m.remove(&k);
-            }
-        }
-        m.insert(key, (seen, now));
-        true
-    }
-
-    /// True when one more "unplanned device seen" line may be logged at info
-    /// level this minute; a flood of new clients must not flood the log.
-    pub fn may_log_unplanned(&self) -> bool {
-        let Ok(mut w) = self.unplanned_log.lock() else {
-            return false;
-        };
-        let now = Instant::now();
-        if now.duration_since(w.0) >= Duration::from_secs(60) {
-            if w.1 > UNPLANNED_LOGS_PER_MINUTE {
-                tracing::info!(
-                    suppressed = w.1 - UNPLANNED_LOGS_PER_MINUTE,
-                    "more unplanned devices were seen than logged in the last minute"
-                );
-            }
-            *w = (now, 0);
-        }
-        w.1 += 1;
-        w.1 <= UNPLANNED_LOGS_PER_MINUTE
-    }
-
-    /// Unplanned devices seen, with the unix time each was last seen.
-    pub fn unplanned(&self) -> Vec<(Seen, u64)> {
-        self.seen
-            .lock()
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default()
+    /// DHCP serves (from now on its metrics are exposed).
+    pub fn mark_started(&self) {
+        self.started.store(true, Relaxed);
     }
 }
 
@@ -170,6 +117,10 @@ pub struct DhcpMetrics {
 
 impl MetricsSource for DhcpMetrics {
     fn write_metrics(&self, out: &mut String) {
+        if !self.stats.started.load(Relaxed) {
+            // No plan has served DHCP yet: no DHCP series at all.
+            return;
+        }
         let by_type = |arr: &[AtomicU64; 8]| -> Vec<(String, u64)> {
             TYPES
                 .iter()

@@ -16,6 +16,8 @@ use crate::vendor::Vendor;
 pub struct SubnetView {
     pub site: String,
     pub server_ip: Ipv4Addr,
+    /// `server_ip` as text, for the BOOTP `sname` field of every reply.
+    pub sname: Vec<u8>,
     pub interface: Option<String>,
     pub net: Ipv4Net,
     /// Inclusive dynamic range, as integers.
@@ -103,6 +105,7 @@ impl DhcpView {
             view.subnets.push(SubnetView {
                 site: site.name.clone(),
                 server_ip: site.server_ip,
+                sname: site.server_ip.to_string().into_bytes(),
                 interface: d.interface.clone(),
                 net: d.subnet,
                 pool: (u32::from(d.pool.0), u32::from(d.pool.1)),

@@ -10,6 +10,7 @@
 //! only after its commit, so a reply that depends on it can wait for that.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -78,9 +79,49 @@ struct Job {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Job>,
+    /// The write connection: the writer thread holds it for each batch, and
+    /// [`Writer::write_now`] for its one transaction.
+    conn: Arc<Mutex<Connection>>,
+    durability: Durability,
 }
 
 impl Writer {
+    /// True when a commit only hands the data to the OS (`durability = "os"`):
+    /// committing on the caller's thread ([`Writer::write_now`]) then costs
+    /// about what handing the write to the writer thread costs, without the
+    /// thread wake-ups.
+    pub fn commits_are_cheap(&self) -> bool {
+        self.durability == Durability::Os
+    }
+
+    /// Run `write` in its own transaction on the calling thread and commit,
+    /// waiting for a batch of the writer thread to finish first. Writes of
+    /// one caller stay in order. Meant for `commits_are_cheap` stores: with
+    /// fsync the caller would wait for the disk. BEGIN and COMMIT are cached
+    /// statements (no parsing per call); a failed write is rolled back.
+    pub fn write_now(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<(), rusqlite::Error>,
+    ) -> Result<(), WriteError> {
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| WriteError::Failed("state connection lock poisoned".into()))?;
+        let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
+        let failed = |e: rusqlite::Error| WriteError::Failed(e.to_string());
+        run("BEGIN").map_err(failed)?;
+        if let Err(e) = write(&conn) {
+            let _ = run("ROLLBACK");
+            return Err(failed(e));
+        }
+        if let Err(e) = run("COMMIT") {
+            tracing::error!("state commit failed: {e}");
+            let _ = run("ROLLBACK");
+            return Err(failed(e));
+        }
+        Ok(())
+    }
+
     /// Queue a write without waiting; `done` runs after the commit. Fails at
     /// once when the queue is full (packet paths drop rather than block).
     pub fn submit(&self, write: WriteFn, done: DoneFn) -> Result<(), WriteError> {
@@ -142,16 +183,22 @@ impl StateStore {
             )",
         )?;
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let conn = Arc::new(Mutex::new(conn));
+        let thread_conn = conn.clone();
         std::thread::Builder::new()
             .name("ztpd-state-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(thread_conn, rx))
             .map_err(|e| StateError::CreateDir {
                 path: dir.to_path_buf(),
                 source: e,
             })?;
         Ok(StateStore {
             path,
-            writer: Writer { tx },
+            writer: Writer {
+                tx,
+                conn,
+                durability,
+            },
         })
     }
 
@@ -221,7 +268,7 @@ fn open_conn(path: &Path) -> Result<Connection, StateError> {
 
 /// Take everything queued, run it in one transaction, commit once, then tell
 /// each caller. Runs until every `Writer` handle is dropped.
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+fn writer_loop(conn: Arc<Mutex<Connection>>, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -232,6 +279,10 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
             }
         }
         let mut results: Vec<Result<(), WriteError>> = Vec::with_capacity(batch.len());
+        let Ok(mut conn) = conn.lock() else {
+            tracing::error!("state connection lock poisoned; writer stops");
+            return;
+        };
         let commit = (|| -> Result<(), rusqlite::Error> {
             let tx = conn.transaction()?;
             for job in batch.iter_mut() {
@@ -240,6 +291,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
             }
             tx.commit()
         })();
+        drop(conn);
         if let Err(e) = &commit {
             tracing::error!("state commit failed: {e}");
         }
@@ -289,6 +341,42 @@ mod tests {
             .query_row("SELECT count(*) FROM t WHERE w IS NULL", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 10);
+    }
+
+    #[tokio::test]
+    async fn write_now_commits_on_the_caller_and_rolls_back_a_failed_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StateStore::open(dir.path(), Durability::Os).unwrap();
+        s.migrate("test", &["CREATE TABLE t (k INTEGER PRIMARY KEY)"])
+            .unwrap();
+        let w = s.writer();
+        assert!(w.commits_are_cheap());
+        w.write_now(|c| c.execute("INSERT INTO t VALUES (1)", []).map(|_| ()))
+            .unwrap();
+        let failed = w.write_now(|c| {
+            c.execute("INSERT INTO t VALUES (2)", [])?;
+            c.execute("INSERT INTO nope VALUES (3)", []).map(|_| ())
+        });
+        assert!(matches!(failed, Err(WriteError::Failed(_))));
+        // The queued path still works on the same connection afterwards.
+        w.write(Box::new(|tx| {
+            tx.execute("INSERT INTO t VALUES (4)", []).map(|_| ())
+        }))
+        .await
+        .unwrap();
+        let keys: Vec<i64> = s
+            .reader()
+            .unwrap()
+            .prepare("SELECT k FROM t ORDER BY k")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(keys, vec![1, 4], "the failed write left nothing behind");
+        let fsync = tempfile::tempdir().unwrap();
+        let f = StateStore::open(fsync.path(), Durability::Fsync).unwrap();
+        assert!(!f.writer().commits_are_cheap());
     }
 
     #[tokio::test]

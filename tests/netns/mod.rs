@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ztpd::dhcp::packet::MessageType;
 use ztpd::dhcp::wire::DecodedReply;
 
 pub const SERVER: &str = "10.201.0.1";
@@ -100,6 +101,23 @@ fn have(tool: &str) -> bool {
 impl Lab {
     /// `None` (after printing why) when not root.
     pub fn new(tag: &str, durability: &str) -> Option<Lab> {
+        Lab::with_plan(tag, durability, PLAN)
+    }
+
+    /// The lab plan without its `[dhcp]` section.
+    pub fn plan_without_dhcp() -> String {
+        let start = PLAN.find("[dhcp]").expect("[dhcp] in PLAN");
+        let end = PLAN.find("[models.host]").expect("models after [dhcp]");
+        format!("{}{}", &PLAN[..start], &PLAN[end..])
+    }
+
+    /// The lab plan as [`Lab::new`] serves it.
+    pub fn plan() -> &'static str {
+        PLAN
+    }
+
+    /// A lab whose daemon starts with `plan`; DHCP may be off.
+    pub fn with_plan(tag: &str, durability: &str, plan: &str) -> Option<Lab> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             eprintln!("SKIP: DHCP netns tests need root (network namespaces, port 67)");
@@ -146,7 +164,7 @@ impl Lab {
         for d in ["plans", "templates", "files", "state"] {
             fs::create_dir_all(root.join(d)).expect("mkdir");
         }
-        fs::write(root.join("plans/t.toml"), PLAN).expect("write plan");
+        fs::write(root.join("plans/t.toml"), plan).expect("write plan");
         fs::write(
             root.join("ztpd.toml"),
             format!(
@@ -163,7 +181,36 @@ impl Lab {
         self.dir.path().join(name)
     }
 
-    /// Start ztpd in the server namespace; ready when it logs that DHCP listens.
+    /// The current daemon's log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.path(&format!("ztpd-{}.log", self.runs.get()))).unwrap_or_default()
+    }
+
+    /// Wait (30 s at most) until the current log holds `needle` `n` times.
+    pub fn wait_log(&self, needle: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.log();
+            if text.matches(needle).count() >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} not logged {n} times after 30 s:\n{text}"
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Replace the plan (atomically, as editors do); the watcher reloads it.
+    pub fn write_plan(&self, toml: &str) {
+        let tmp = self.path("plans/.t.toml.tmp");
+        fs::write(&tmp, toml).expect("write plan");
+        fs::rename(&tmp, self.path("plans/t.toml")).expect("replace plan");
+    }
+
+    /// Start ztpd in the server namespace; ready when it logs that HTTP
+    /// listens, and DHCP when the plan serves it.
     pub fn start(&mut self) {
         let n = self.runs.get() + 1;
         self.runs.set(n);
@@ -188,7 +235,8 @@ impl Lab {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = fs::read_to_string(&log).unwrap_or_default();
-            if text.contains("dhcp listening") && text.contains("http listening") {
+            let dhcp = text.contains("dhcp listening") || text.contains("DHCP not started");
+            if dhcp && text.contains("http listening") {
                 return;
             }
             if let Some(Ok(Some(st))) = self.child.as_mut().map(Child::try_wait) {
@@ -428,6 +476,28 @@ impl Lab {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// `GET /api/v1/<path>` with the operator token, parsed as JSON.
+    pub fn api(&self, path: &str) -> serde_json::Value {
+        let token = fs::read_to_string(self.path("state/operator.token")).expect("operator token");
+        let url = format!("http://127.0.0.1:{}/api/v1/{path}", self.http_port);
+        let auth = format!("Authorization: Bearer {}", token.trim());
+        let o = sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.srv,
+            "curl",
+            "-sf",
+            "--max-time",
+            "5",
+            "-H",
+            &auth,
+            &url,
+        ]);
+        assert!(o.status.success(), "GET {url} failed");
+        serde_json::from_slice(&o.stdout).expect("API answers JSON")
+    }
+
     /// Poll `/metrics` until `name` reaches `min` (20 s at most).
     pub fn wait_metric(&self, name: &str, min: u64) {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -471,6 +541,108 @@ impl Lab {
             .expect("timeout");
         sock
     }
+}
+
+/// A DHCP reply frame as it arrived at the client's interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenFrame {
+    pub dst_mac: [u8; 6],
+    pub dst_ip: Ipv4Addr,
+    pub msg_type: Option<MessageType>,
+}
+
+/// A packet socket on the client's veth: every frame to UDP port 68 is
+/// kept in its receive queue until [`Sniffer::replies`] reads them.
+pub struct Sniffer {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl Lab {
+    pub fn sniff_replies(&self) -> Sniffer {
+        let ns = format!("/var/run/netns/{}", self.cli);
+        let ifname = self.veth_cli.clone();
+        std::thread::spawn(move || {
+            let f = fs::File::open(&ns).expect("open netns");
+            // SAFETY: setns on this short-lived thread only; the socket made
+            // here stays in the client namespace. The sockaddr_ll is plain
+            // data of the size given to bind.
+            unsafe {
+                assert_eq!(libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET), 0);
+                let proto = (libc::ETH_P_IP as u16).to_be();
+                let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto));
+                assert!(
+                    fd >= 0,
+                    "packet socket: {}",
+                    std::io::Error::last_os_error()
+                );
+                let name = std::ffi::CString::new(ifname).expect("name");
+                let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+                sll.sll_family = libc::AF_PACKET as u16;
+                sll.sll_protocol = proto;
+                sll.sll_ifindex = libc::if_nametoindex(name.as_ptr()) as i32;
+                let rc = libc::bind(
+                    fd,
+                    (&sll as *const libc::sockaddr_ll).cast(),
+                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                );
+                assert_eq!(rc, 0, "bind packet socket");
+                Sniffer {
+                    fd: std::os::fd::FromRawFd::from_raw_fd(fd),
+                }
+            }
+        })
+        .join()
+        .expect("sniffer thread")
+    }
+}
+
+impl Sniffer {
+    /// DHCP replies received so far (frames to UDP port 68).
+    pub fn replies(&self) -> Vec<SeenFrame> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 2048];
+        loop {
+            // SAFETY: reading into a live buffer of the given length.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n <= 0 {
+                return out;
+            }
+            if let Some(f) = parse_frame(&buf[..n as usize]) {
+                out.push(f);
+            }
+        }
+    }
+}
+
+fn parse_frame(b: &[u8]) -> Option<SeenFrame> {
+    if b.len() < 34 || b[12..14] != [0x08, 0x00] || b[23] != 17 {
+        return None;
+    }
+    let ihl = usize::from(b[14] & 0x0f) * 4;
+    let udp = b.get(14 + ihl..)?;
+    if udp.len() < 8 || udp[2..4] != [0, 68] {
+        return None;
+    }
+    let mut dst_mac = [0u8; 6];
+    dst_mac.copy_from_slice(&b[..6]);
+    Some(SeenFrame {
+        dst_mac,
+        dst_ip: Ipv4Addr::new(b[30], b[31], b[32], b[33]),
+        msg_type: DecodedReply::decode(&udp[8..]).and_then(|r| r.msg_type()),
+    })
+}
+
+/// `ip neigh` of the server namespace for `ip`, as printed.
+pub fn neighbour(lab: &Lab, ip: &str) -> String {
+    let o = sh(&["ip", "-n", &lab.srv, "neigh", "show", ip]);
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Send a relayed request to the server and wait for the reply with its xid
