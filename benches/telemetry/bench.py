@@ -49,7 +49,7 @@ def wait_count(uri, db, coll, want, timeout):
                 sys.exit(1)
             print(t)
             return
-        time.sleep(0.02)
+        time.sleep(0.05)
     print("timeout: %d of %d stored" % (n, want), file=sys.stderr)
     sys.exit(1)
 
