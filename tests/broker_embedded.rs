@@ -8,7 +8,6 @@
 mod common;
 mod telemetry_support;
 
-use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -281,57 +280,13 @@ fn a_refresh_credential_event_reaches_the_device_on_the_embedded_broker() {
     }
     let lab = Lab::start("");
     let token = lab.token(SENSOR, now() + 600);
-    // the device itself subscribes, with its own credentials; -d prints the
-    // SUBACK (stdbuf: stdout is block-buffered into a pipe)
-    let mut sub = Command::new("stdbuf")
-        .args(["-oL", "mosquitto_sub"])
-        .args(["-h", "127.0.0.1", "-p", &lab.port.to_string(), "-q", "1"])
-        .args(["-i", SENSOR, "-u", &device_user(SENSOR), "-P", &token])
-        .args(["-C", "1", "-W", "60", "-v", "-d"])
-        .args(["-t", &format!("devices/{SENSOR}/messages/devicebound/#")])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("mosquitto_sub");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let stdout = sub.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let line = rx.recv_timeout(WAIT).expect("mosquitto_sub got no SUBACK");
-        if line.contains("SUBACK") {
-            break;
-        }
-    }
-
-    let f = lab.root().join("templates/device_function/default.toml");
-    let text = std::fs::read_to_string(&f).unwrap();
-    std::fs::write(&f, text.replace("drain_max = 0.03", "drain_max = 0.05")).unwrap();
-
-    let line = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("no devicebound message");
-        if line.starts_with("devices/") {
-            break line;
-        }
-    };
-    let _ = sub.wait();
-    let (topic, payload) = line.trim().split_once(' ').expect("topic and payload");
-    assert_eq!(topic, format!("devices/{SENSOR}/messages/devicebound/"));
-    let event: serde_json::Value = serde_json::from_str(payload).unwrap();
-    assert_eq!(event["type"], "refresh_credential");
-    assert!(
-        event["url"]
-            .as_str()
-            .unwrap_or_default()
-            .ends_with(&format!("/files/credentials/device_{SENSOR}.json")),
-        "{event}"
+    // the device itself subscribes, with its own credentials
+    let user = device_user(SENSOR);
+    telemetry_support::edit_device_function_and_expect_refresh(
+        lab.port,
+        &["-i", SENSOR, "-u", &user, "-P", &token],
+        SENSOR,
+        lab.root(),
     );
 }
 

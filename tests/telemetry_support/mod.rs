@@ -354,3 +354,79 @@ pub fn reading_json(id: &str, name: i64, n: usize) -> String {
 pub fn topic(id: &str) -> String {
     format!("devices/{id}/messages/events/")
 }
+
+/// SPEC §6/§9 from the device's side: a real `mosquitto_sub` on the broker at
+/// `port` (logging in with `login`, e.g. `-i ID -u USER -P TOKEN`) subscribes
+/// to `device`'s devicebound topic; once its SUBACK is in, the default device
+/// function under `root` is edited, which regenerates the credential; the
+/// `{type: "refresh_credential", url}` event must then reach the subscriber.
+pub fn edit_device_function_and_expect_refresh(
+    port: u16,
+    login: &[&str],
+    device: &str,
+    root: &Path,
+) {
+    use std::io::BufRead;
+    // -d prints the SUBACK, so we know the subscription is in place.
+    // stdbuf: mosquitto_sub's stdout is block-buffered into a pipe.
+    let mut sub = Command::new("stdbuf")
+        .args([
+            "-oL",
+            "mosquitto_sub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-q",
+            "1",
+        ])
+        .args(login)
+        .args(["-C", "1", "-W", "60", "-v", "-d"])
+        .args(["-t", &format!("devices/{device}/messages/devicebound/#")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = sub.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("mosquitto_sub never got its SUBACK");
+        if line.contains("SUBACK") {
+            break;
+        }
+    }
+
+    let f = root.join("templates/device_function/default.toml");
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, text.replace("drain_max = 0.03", "drain_max = 0.05")).unwrap();
+
+    let line = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("no devicebound message");
+        if line.starts_with("devices/") {
+            break line;
+        }
+    };
+    let _ = sub.wait();
+    let (topic, payload) = line.trim().split_once(' ').expect("topic and payload");
+    assert_eq!(topic, format!("devices/{device}/messages/devicebound/"));
+    let event: serde_json::Value = serde_json::from_str(payload).unwrap();
+    assert_eq!(event["type"], "refresh_credential");
+    assert!(
+        event["url"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with(&format!("/files/credentials/device_{device}.json")),
+        "{event}"
+    );
+}
