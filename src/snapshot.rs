@@ -27,15 +27,11 @@ pub struct Snapshot {
 impl Snapshot {
     /// The snapshot of a successfully loaded plan set.
     pub fn from_loaded(resolved: Resolved, loaded: crate::plan::Loaded, version: u64) -> Self {
-        let (bootstrap, problems) = crate::ztp::bootstrap::render_all(&resolved, &loaded.model);
-        for p in problems {
-            tracing::warn!("{p}");
-        }
         Snapshot {
             resolved,
             model: loaded.model,
             configs: loaded.configs,
-            bootstrap,
+            bootstrap: loaded.bootstrap,
             version,
         }
     }

@@ -1,5 +1,7 @@
 //! The real binary's exit codes and output for the plan commands.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -175,6 +177,25 @@ fn plan_diff_reports_per_device_changes() {
 
     let bad = ztpd(&["plan", "diff", o, "tests/fixtures/bad/plans/bad_mac.toml"]);
     assert_eq!(code(&bad), 78);
+}
+
+#[test]
+fn a_broken_bootstrap_template_is_a_validate_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    common::copy_tree(Path::new("tests/fixtures/good"), dir.path());
+    let plan = dir.path().join("plans/lab.toml");
+    let plan = plan.to_str().unwrap();
+    let ok = ztpd(&["validate", plan]);
+    assert_eq!(code(&ok), 0, "{}", stderr(&ok));
+
+    let bootstrap = dir.path().join("templates/bootstrap");
+    std::fs::create_dir_all(&bootstrap).unwrap();
+    std::fs::write(bootstrap.join("arista"), "{{ nope.x }}\n").unwrap();
+    let bad = ztpd(&["validate", plan]);
+    assert_eq!(code(&bad), 78, "{}", stderr(&bad));
+    let err = stderr(&bad);
+    assert!(err.contains("template::bootstrap"), "{err}");
+    assert!(err.contains("templates/bootstrap/arista"), "{err}");
 }
 
 #[test]

@@ -20,6 +20,8 @@ pub struct Loaded {
     pub model: Model,
     /// Rendered config by device name.
     pub configs: BTreeMap<String, String>,
+    /// Rendered bootstrap scripts by profile name (`bootstrap/<profile>`).
+    pub bootstrap: BTreeMap<String, String>,
     pub diagnostics: Diagnostics,
     /// The plan files read, in order.
     pub files: Vec<PathBuf>,
@@ -123,6 +125,14 @@ fn load_sources<'a>(
     let t2 = std::time::Instant::now();
     let renderer = Renderer::new(&dirs.templates, resolved.settings.listen.http.port());
     let configs = render_all(&renderer, &model, &mut diags);
+    let (bootstrap, problems) = crate::ztp::bootstrap::render_all(resolved, &model);
+    for p in problems {
+        diags.push(
+            Diagnostic::error("template::bootstrap", format!("bootstrap template: {p}")).help(
+                "fix the template, or delete the file to serve the built-in bootstrap script",
+            ),
+        );
+    }
     tracing::debug!(
         read_ms = (t1 - t0).as_millis() as u64,
         compile_ms = (t2 - t1).as_millis() as u64,
@@ -132,6 +142,7 @@ fn load_sources<'a>(
     Loaded {
         model,
         configs,
+        bootstrap,
         diagnostics: diags,
         files,
     }

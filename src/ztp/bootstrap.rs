@@ -80,7 +80,9 @@ pub fn with_poap_md5(script: &str) -> String {
 }
 
 /// Render every profile's script. A user template that does not render is
-/// reported (returned as a message) and the built-in default is served.
+/// reported (returned as a message) and the built-in default put in its
+/// place; the plan loader turns the messages into errors, so such a plan is
+/// refused by `validate`, at start and on reload, like a broken config template.
 pub fn render_all(resolved: &Resolved, model: &Model) -> (BTreeMap<String, String>, Vec<String>) {
     let ctx = context(model, resolved.settings.listen.http.port());
     let dir = resolved.templates_dir().join("bootstrap");
@@ -92,10 +94,7 @@ pub fn render_all(resolved: &Resolved, model: &Model) -> (BTreeMap<String, Strin
         let text = match user.as_deref().map(|u| render(u, &ctx)) {
             Some(Ok(t)) => Some(t),
             Some(Err(e)) => {
-                problems.push(format!(
-                    "{}: {e}; serving the built-in bootstrap/{profile}",
-                    user_path.display()
-                ));
+                problems.push(format!("{}: {e}", user_path.display()));
                 None
             }
             None => None,
