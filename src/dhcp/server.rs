@@ -285,25 +285,8 @@ impl Loop {
         if writer.commits_are_cheap() {
             // Written to the OS only: commit here and send at once, no
             // hand-over to the writer thread (two wake-ups per ACK saved).
-            let write = writer.write_now(|c| writes.iter().try_for_each(|l| store::put(c, l)));
-            match write {
-                Ok(()) => {
-                    for w in replies {
-                        send(
-                            &self.sock,
-                            &self.stats,
-                            w.msg_type,
-                            &w.bytes,
-                            w.dst,
-                            w.ifindex,
-                        );
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!("leases not stored, {n} replies withheld: {e}");
-                    (0..n).for_each(|_| self.stats.dropped("write_failed"));
-                }
-            }
+            let res = writer.write_now(|c| writes.iter().try_for_each(|l| store::put(c, l)));
+            release(&self.sock, &self.stats, res, n, replies);
             return;
         }
         let sock = self.sock.clone();
@@ -314,18 +297,7 @@ impl Loop {
             Box::new(move |tx| writes.iter().try_for_each(|l| store::put(tx, l))),
             Box::new(move |res| {
                 in_flight.fetch_sub(n, Ordering::Relaxed);
-                if let Err(e) = res {
-                    tracing::warn!("leases not stored, {n} replies withheld: {e}");
-                    (0..n).for_each(|_| stats.dropped("write_failed"));
-                    return;
-                }
-                for w in replies {
-                    if w.started.elapsed() > REPLY_DEADLINE {
-                        stats.dropped("timeout");
-                    } else {
-                        send(&sock, &stats, w.msg_type, &w.bytes, w.dst, w.ifindex);
-                    }
-                }
+                release(&sock, &stats, res, n, replies);
             }),
         );
         if let Err(e) = submitted {
@@ -391,6 +363,29 @@ fn route(sock: &UdpSocket, dest: Dest, ifname: &str, ifindex: u32) -> (SocketAdd
                     broadcast
                 }
             }
+        }
+    }
+}
+
+/// After the commit of a batch's `n` lease writes: its replies leave (those
+/// past their deadline are dropped); when the commit failed none does.
+fn release(
+    sock: &UdpSocket,
+    stats: &DhcpStats,
+    commit: Result<(), crate::state::WriteError>,
+    n: usize,
+    replies: Vec<Waiting>,
+) {
+    if let Err(e) = commit {
+        tracing::warn!("leases not stored, {n} replies withheld: {e}");
+        (0..n).for_each(|_| stats.dropped("write_failed"));
+        return;
+    }
+    for w in replies {
+        if w.started.elapsed() > REPLY_DEADLINE {
+            stats.dropped("timeout");
+        } else {
+            send(sock, stats, w.msg_type, &w.bytes, w.dst, w.ifindex);
         }
     }
 }
