@@ -31,8 +31,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+# shellcheck source=../lib.sh
+source "$repo/benches/lib.sh"
 now_ms() { date +%s%3N; }
 
 # payload lines per device (prototype-shaped readings, distinct signal_dates)
