@@ -54,8 +54,11 @@ def wait_count(uri, db, coll, want, timeout):
     sys.exit(1)
 
 
-def prototype(mqtt_port, uri, db, coll, ready_file):
-    """The prototype's way: paho subscriber, one insert_one per message."""
+def prototype(mqtt_port, uri, db, coll, ready_file, client_id):
+    """The prototype's way: paho subscriber, one insert_one per message.
+
+    A persistent session (clean_session=False) under `client_id`, so that a
+    restarted subscriber drains what the broker queued while it was away."""
     import paho.mqtt.client as mqtt
     from datetime import datetime
     col = pymongo.MongoClient(uri)[db][coll]
@@ -71,7 +74,7 @@ def prototype(mqtt_port, uri, db, coll, ready_file):
         doc["signal_date"] = datetime.strptime(doc["signal_date"], "%Y-%m-%d %H:%M:%S.%f")
         col.insert_one(doc)
 
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="proto-bench", clean_session=True)
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
     c.on_connect = on_connect
     c.on_subscribe = on_subscribe
     c.on_message = on_message
@@ -106,7 +109,7 @@ if __name__ == "__main__":
     elif cmd == "wait":
         wait_count(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), float(sys.argv[6]))
     elif cmd == "prototype":
-        prototype(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6])
+        prototype(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7])
     elif cmd == "ceiling":
         ceiling(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]))
     elif cmd == "now":

@@ -7,14 +7,27 @@
 # Each path gets a fresh nx-27017 (in memory) and the same messages; every
 # path must store all of them (zero loss) or the script fails.
 #
+# Two ways to time the two subscriber paths (MODES, default "live drain"):
+#   live   the subscriber runs while the devices publish; time from the first
+#          publish to the last document stored. The publishers (simulated
+#          devices) share the machine's cores with the broker and the store.
+#   drain  the subscriber's persistent session is made, the subscriber stops,
+#          every message is published and queued by Mosquitto, then the
+#          subscriber starts again; time from its start to the last document
+#          stored. Broker -> subscriber -> store, without the devices' own
+#          publishing CPU on the same cores (on a real network the devices are
+#          other machines).
+#
 #   benches/telemetry/run_bench.sh [DEVICES] [PER_DEVICE] [ROUNDS]
 # Env: ZTPD (binary, default target/release/ztpd), PY (venv python with
-# pymongo + paho-mqtt), NX (nx-27017).
+# pymongo + paho-mqtt), NX (nx-27017), MODES.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 devices="${1:-10}"
 per_device="${2:-2000}"
 rounds="${3:-1}"
+modes="${MODES:-live drain}"
+for m in $modes; do case "$m" in live | drain) ;; *) echo "MODES: unknown mode $m (expected live and/or drain)" >&2; exit 2 ;; esac; done
 total=$((devices * per_device))
 venv=""
 for v in "$repo/.venv-test" "$repo/target/venv-telemetry"; do
@@ -53,7 +66,8 @@ persistence_location $work/
 max_inflight_messages 10000
 max_queued_messages 0
 CONF
-mosquitto -c "$work/mosquitto.conf" >/dev/null 2>&1 & pids+=($!)
+mosquitto -c "$work/mosquitto.conf" >/dev/null 2>&1 & mpid=$!
+pids+=($mpid)
 wait_port "$mport"
 
 "$PY" "$bench" payloads "$work" "$devices" "$per_device"
@@ -77,57 +91,91 @@ publish_all() {
     for p in "${pp[@]}"; do wait "$p"; done
 }
 
+# Start the bridge (client id fixed per mode, so a restart resumes its
+# persistent session) and wait until it has subscribed.
+start_bridge() {
+    ZTPD_LOG="${ZTPD_LOG:-info}" "$ZTPD" --config "$work/root/ztpd.toml" bridge --client-id "$1" --no-share 2>> "$work/bridge.log" & bpid=$!
+    pids+=($bpid)
+}
+
+# run_ztpd MODE: prints msg/s.
 run_ztpd() {
+    local cid="bench-$1-$RANDOM" m0
+    m0=$(cpu_us "$mpid")
     start_nx
     mkdir -p "$work/root"
     printf '[telemetry]\nbroker = "mqtt://127.0.0.1:%s"\nmongodb_uri = "mongodb://127.0.0.1:%s"\n' "$mport" "$nport" > "$work/root/ztpd.toml"
-    ZTPD_LOG="${ZTPD_LOG:-info}" "$ZTPD" --config "$work/root/ztpd.toml" bridge --client-id "bench-$RANDOM" --no-share 2> "$work/bridge.log" & bpid=$!
-    pids+=($bpid)
+    : > "$work/bridge.log"
+    start_bridge "$cid"
     wait_file_has "$work/bridge.log" "bridge subscribed"
-    t0=$("$PY" "$bench" now)
-    publish_all
+    if [ "$1" = drain ]; then
+        kill "$bpid"; wait "$bpid" 2>/dev/null || true
+        publish_all
+        t0=$("$PY" "$bench" now)
+        start_bridge "$cid"
+    else
+        t0=$("$PY" "$bench" now)
+        publish_all
+    fi
     t1=$("$PY" "$bench" wait "mongodb://127.0.0.1:$nport" db_elastacloud collection_elastacloud "$total" 600)
-    echo "ztpd path: bridge CPU $(( $(cpu_us "$bpid") / total )) us per message" >&2
+    echo "  ztpd ($1): bridge CPU $(( $(cpu_us "$bpid") / total )) us per message; Mosquitto (publishers' and bridge's sides) $(( ($(cpu_us "$mpid") - m0) / total ))" >&2
     kill "$bpid"; wait "$bpid" 2>/dev/null || true
     [ -n "${KEEP_LOG:-}" ] && cp "$work/bridge.log" "$KEEP_LOG"
     stop_nx
     "$PY" -c "print($total/($t1-$t0))"
 }
 
-run_prototype() {
-    echo "prototype path:" >&2
-    start_nx
+start_prototype() {
     rm -f "$work/proto.ready"
-    "$PY" "$bench" prototype "$mport" "mongodb://127.0.0.1:$nport" db_elastacloud collection_elastacloud "$work/proto.ready" & ppid=$!
+    "$PY" "$bench" prototype "$mport" "mongodb://127.0.0.1:$nport" db_elastacloud collection_elastacloud "$work/proto.ready" "$1" & ppid=$!
     pids+=($ppid)
+}
+
+# run_prototype MODE: prints msg/s.
+run_prototype() {
+    local cid="proto-$1-$RANDOM" m0
+    m0=$(cpu_us "$mpid")
+    start_nx
+    start_prototype "$cid"
     for _ in $(seq 400); do [ -f "$work/proto.ready" ] && break; sleep 0.05; done
-    t0=$("$PY" "$bench" now)
-    publish_all
+    if [ "$1" = drain ]; then
+        kill "$ppid"; wait "$ppid" 2>/dev/null || true
+        publish_all
+        t0=$("$PY" "$bench" now)
+        start_prototype "$cid"
+    else
+        t0=$("$PY" "$bench" now)
+        publish_all
+    fi
     t1=$("$PY" "$bench" wait "mongodb://127.0.0.1:$nport" db_elastacloud collection_elastacloud "$total" 1200)
+    echo "  prototype ($1): subscriber CPU $(( $(cpu_us "$ppid") / total )) us per message; Mosquitto $(( ($(cpu_us "$mpid") - m0) / total ))" >&2
     kill "$ppid"; wait "$ppid" 2>/dev/null || true
     stop_nx
     "$PY" -c "print($total/($t1-$t0))"
 }
 
 run_ceiling() {
-    echo "ceiling path:" >&2
+    echo "  ceiling:" >&2
     start_nx
     read -r t0 t1 < <("$PY" "$bench" ceiling "mongodb://127.0.0.1:$nport" db_elastacloud ceiling "$devices" "$per_device" 1000)
     stop_nx
     "$PY" -c "print($total/($t1-$t0))"
 }
 
-echo "telemetry ingest: $devices devices x $per_device messages = $total per path, $rounds round(s)"
+echo "telemetry ingest: $devices devices x $per_device messages = $total per path, $rounds round(s), modes: $modes"
 for r in $(seq "$rounds"); do
-    z=$(run_ztpd); p=$(run_prototype); c=$(run_ceiling)
-    "$PY" - "$z" "$p" "$c" "$r" <<'PYEOF'
+    c=$(run_ceiling)
+    for m in $modes; do
+        z=$(run_ztpd "$m"); p=$(run_prototype "$m")
+        "$PY" - "$z" "$p" "$c" "$r" "$m" <<'PYEOF'
 import sys
-z, p, c, r = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-print("round %s" % r)
+z, p, c, r, m = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+print("round %s, %s" % (r, m))
 print("| path | msg/s | vs prototype | vs ceiling |")
 print("|---|---:|---:|---:|")
 print("| ztpd bridge (insert_many batches) | %.0f | %.2fx | %.2fx |" % (z, z / p, z / c))
 print("| prototype (paho + insert_one) | %.0f | 1.00x | %.2fx |" % (p, p / c))
 print("| ceiling (raw insert_many) | %.0f | %.2fx | 1.00x |" % (c, c / p))
 PYEOF
+    done
 done
