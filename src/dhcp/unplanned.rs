@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::params;
@@ -86,7 +86,9 @@ struct Inner {
 }
 
 pub struct Unplanned {
-    inner: Mutex<Inner>,
+    /// Shared with the completion of a queued write, which marks its rows
+    /// dirty again when the write failed.
+    inner: Arc<Mutex<Inner>>,
     writer: Option<Writer>,
 }
 
@@ -94,11 +96,11 @@ impl Unplanned {
     /// A register kept in memory only (tests, tools).
     pub fn in_memory() -> Unplanned {
         Unplanned {
-            inner: Mutex::new(Inner {
+            inner: Arc::new(Mutex::new(Inner {
                 entries: HashMap::new(),
                 last_flush: Instant::now(),
                 log_window: (Instant::now(), 0),
-            }),
+            })),
             writer: None,
         }
     }
@@ -228,19 +230,27 @@ impl Unplanned {
         if rows.is_empty() {
             return None;
         }
+        let keys: Vec<Vec<u8>> = rows.iter().map(|(k, _)| k.clone()).collect();
         let (tx, rx) = std::sync::mpsc::channel();
+        let inner = Arc::clone(&self.inner);
+        let keys_back = keys.clone();
         let submitted = writer.submit(
             Box::new(move |t| store(t, &rows)),
             Box::new(move |r| {
                 if let Err(e) = r {
-                    tracing::warn!("unplanned device register not saved: {e}");
+                    tracing::warn!(
+                        "unplanned device register not saved, retried at the next flush: {e}"
+                    );
+                    mark_dirty(&inner, &keys_back);
                 }
                 let _ = tx.send(());
             }),
         );
         if let Err(e) = submitted {
-            // Rows stay in memory; they are written with the next change.
-            tracing::debug!("unplanned device register write refused: {e}");
+            tracing::debug!(
+                "unplanned device register write refused, retried at the next flush: {e}"
+            );
+            mark_dirty(&self.inner, &keys);
             return None;
         }
         Some(rx)
@@ -262,6 +272,18 @@ impl Unplanned {
 }
 
 /// Keep the [`CAP`] most recently seen entries.
+/// Rows whose write failed are written again at the next flush (unless
+/// pruned meanwhile).
+fn mark_dirty(inner: &Mutex<Inner>, keys: &[Vec<u8>]) {
+    if let Ok(mut inner) = inner.lock() {
+        for k in keys {
+            if let Some(e) = inner.entries.get_mut(k) {
+                e.dirty = true;
+            }
+        }
+    }
+}
+
 fn prune(entries: &mut HashMap<Vec<u8>, Entry>) {
     let mut ages: Vec<u64> = entries.values().map(|e| e.last_seen).collect();
     ages.sort_unstable_by(|a, b| b.cmp(a));

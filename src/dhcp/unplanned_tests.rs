@@ -107,3 +107,28 @@ fn a_flood_keeps_the_most_recent_clients_only() {
         .unwrap();
     assert_eq!(rows, CAP as i64);
 }
+
+#[test]
+fn rows_whose_write_failed_are_written_at_the_next_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = StateStore::open(dir.path(), Durability::Os).unwrap();
+    let reg = Unplanned::open(&state).unwrap();
+    // A real failure: the table is gone, so the INSERT fails.
+    let side = rusqlite::Connection::open(dir.path().join("ztpd.sqlite")).unwrap();
+    side.execute_batch("DROP TABLE dhcp_unplanned").unwrap();
+    reg.record(&key(1), seen(1, None), 10);
+    reg.flush(true)
+        .expect("a write was queued")
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap();
+    side.execute_batch(MIGRATIONS[0]).unwrap();
+    reg.flush(true)
+        .expect("the failed row is dirty again")
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap();
+    let stored: i64 = side
+        .query_row("SELECT count FROM dhcp_unplanned", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 1);
+    assert!(reg.flush(true).is_none(), "nothing dirty once written");
+}
