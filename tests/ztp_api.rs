@@ -130,6 +130,21 @@ fn manual_mode_waits_for_approval_then_approves() {
     assert_eq!(device(&d, "leaf1")["state"], "approved");
     let (code, v) = d.post("/ztp/v1/hello", &leaf1_ok(), &[]);
     assert_eq!(code, 200, "{v}");
+    // Recabled after approval: the mismatch withdraws the approval, and the
+    // fixed device waits for the operator again.
+    let moved = leaf_hello(
+        "JPE87654321",
+        "DCS-7050SX-64",
+        "Ethernet50",
+        "spine1",
+        "Ethernet1",
+    );
+    let (code, v) = d.post("/ztp/v1/hello", &moved, &[]);
+    assert_eq!(code, 409, "{v}");
+    let (code, v) = d.post("/ztp/v1/hello", &leaf1_ok(), &[]);
+    assert_eq!(code, 202, "{v}");
+    let (code, v) = d.api_post("/api/v1/devices/leaf1/approve", "");
+    assert_eq!((code, v["state"].as_str()), (200, Some("approved")), "{v}");
     let (code, v) = d.api_post("/api/v1/devices/nosuch/approve", "");
     assert_eq!(code, 404, "{v}");
     // Pre-approving a device that has not said hello yet.
