@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 
 use crate::plan::model::Model;
 use crate::settings::Resolved;
+use crate::ztp::engine::PlannedTopology;
 
 #[derive(Debug)]
 pub struct Snapshot {
@@ -20,6 +21,9 @@ pub struct Snapshot {
     pub configs: BTreeMap<String, String>,
     /// Rendered bootstrap scripts by profile name, served as `bootstrap/<profile>`.
     pub bootstrap: BTreeMap<String, String>,
+    /// The planned devices and links as the topology engine needs them, built
+    /// once per plan instead of once per hello.
+    pub topology: PlannedTopology,
     /// Monotonic version, bumped on every successful reload.
     pub version: u64,
 }
@@ -29,6 +33,7 @@ impl Snapshot {
     pub fn from_loaded(resolved: Resolved, loaded: crate::plan::Loaded, version: u64) -> Self {
         Snapshot {
             resolved,
+            topology: PlannedTopology::from_model(&loaded.model),
             model: loaded.model,
             configs: loaded.configs,
             bootstrap: loaded.bootstrap,
@@ -42,6 +47,7 @@ impl Snapshot {
             model: Model::default(),
             configs: BTreeMap::new(),
             bootstrap: BTreeMap::new(),
+            topology: PlannedTopology::default(),
             version: 0,
         }
     }

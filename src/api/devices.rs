@@ -13,7 +13,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::daemon::Shared;
-use crate::ztp::engine::{self, PlannedTopology, Reported};
+use crate::ztp::engine::{self, Reported};
 use crate::ztp::state::{Change, ChangeError, Stage};
 
 pub async fn devices(State(shared): State<Shared>) -> Json<Value> {
@@ -104,8 +104,7 @@ pub async fn topology(State(shared): State<Shared>) -> Json<Value> {
         .iter()
         .map(|r| json!({"device": r.device, "model": r.model, "neighbors": r.neighbors}))
         .collect();
-    let topo = PlannedTopology::from_model(&snap.model);
-    let problems: Vec<Value> = match engine::diff(&topo, &reports) {
+    let problems: Vec<Value> = match engine::diff(&snap.topology, &reports) {
         Ok(p) => p
             .iter()
             .filter_map(|p| serde_json::to_value(p).ok())

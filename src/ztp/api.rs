@@ -123,7 +123,7 @@ async fn hello_handler(
     let name = dev.name.clone();
     let approved_before = shared.ztp.tracker.get(&name).is_some_and(|r| r.approved);
     let outcome = match hello::decide(
-        &snap.model,
+        &snap.topology,
         &name,
         &h,
         &other_reports(&shared, &name),

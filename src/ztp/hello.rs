@@ -7,7 +7,7 @@
 use serde::Deserialize;
 
 use super::engine::{self, Neighbor, PlannedTopology, Reported};
-use crate::plan::model::{ApprovalMode, Model};
+use crate::plan::model::ApprovalMode;
 use crate::snapshot::Snapshot;
 
 /// Largest body a device may send (a big switch's neighbour table fits).
@@ -229,21 +229,20 @@ pub fn touches(p: &serde_json::Value, device: &str) -> bool {
 /// Decide a hello of planned device `name`: the topology engine on its own
 /// report plus what other devices reported, keeping the problems that touch it.
 pub fn decide(
-    model: &Model,
+    topo: &PlannedTopology,
     name: &str,
     hello: &Hello,
     other_reports: &[Reported],
     approved_before: bool,
     mode: ApprovalMode,
 ) -> Result<Outcome, String> {
-    let topo = PlannedTopology::from_model(model);
     let mut reports = vec![Reported {
         device: name.to_string(),
         model: Some(hello.model.clone()),
         neighbors: hello.neighbors.clone(),
     }];
     reports.extend(other_reports.iter().filter(|r| r.device != name).cloned());
-    let problems = engine::diff(&topo, &reports).map_err(|e| e.to_string())?;
+    let problems = engine::diff(topo, &reports).map_err(|e| e.to_string())?;
     let mine: Vec<serde_json::Value> = problems
         .iter()
         .filter_map(|p| serde_json::to_value(p).ok())

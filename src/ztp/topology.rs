@@ -498,6 +498,10 @@ struct Cables {
     peer: BTreeMap<Endpoint, Endpoint>,
     /// Every cable as seen, in report order, normalised (lower end first).
     all: Vec<(Endpoint, Endpoint)>,
+    /// The cables of `all`, to drop one seen from both ends in O(1): with a
+    /// scan of `all` a hello cost O(cables²) and a 4,000-switch fleet spent
+    /// ~40 % of its CPU comparing port names.
+    seen: HashSet<(Endpoint, Endpoint)>,
     consumed: HashSet<Endpoint>,
 }
 
@@ -508,7 +512,7 @@ impl Cables {
         } else {
             (remote.clone(), local.clone())
         };
-        if self.all.contains(&key) {
+        if !self.seen.insert(key.clone()) {
             return;
         }
         self.all.push(key);
@@ -535,6 +539,8 @@ impl Cables {
             return;
         }
         self.all
+            .retain(|(x, y)| !devices.contains(&x.device) && !devices.contains(&y.device));
+        self.seen
             .retain(|(x, y)| !devices.contains(&x.device) && !devices.contains(&y.device));
         self.peer
             .retain(|x, y| !devices.contains(&x.device) && !devices.contains(&y.device));
