@@ -28,11 +28,20 @@ pub fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     s.set_broadcast(true)?;
     let _ = s.set_recv_buffer_size(RECV_BUFFER);
     let _ = s.set_send_buffer_size(RECV_BUFFER);
+    enable_pktinfo(s.as_raw_fd())?;
+    s.set_nonblocking(true)?;
+    s.bind(&SocketAddr::V4(v4).into())?;
+    Ok(s.into())
+}
+
+/// Ask the kernel for each datagram's `IP_PKTINFO` (arrival interface and
+/// local address), read by [`recv`].
+pub fn enable_pktinfo(fd: RawFd) -> io::Result<()> {
     let on: libc::c_int = 1;
     // SAFETY: valid fd, option value points to a live c_int of the given size.
     let rc = unsafe {
         libc::setsockopt(
-            s.as_raw_fd(),
+            fd,
             libc::IPPROTO_IP,
             libc::IP_PKTINFO,
             (&on as *const libc::c_int).cast(),
@@ -42,9 +51,7 @@ pub fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    s.set_nonblocking(true)?;
-    s.bind(&SocketAddr::V4(v4).into())?;
-    Ok(s.into())
+    Ok(())
 }
 
 /// One received datagram's metadata.
@@ -53,6 +60,10 @@ pub struct Received {
     pub len: usize,
     pub src: SocketAddrV4,
     pub ifindex: u32,
+    /// The local address the datagram was for (`ipi_spec_dst`: the address
+    /// it was sent to, or for a broadcast the interface's own address), the
+    /// source a reply should come from; unspecified without `IP_PKTINFO`.
+    pub local: Ipv4Addr,
 }
 
 /// `recvmsg` with the `IP_PKTINFO` control message. With `wait` false (or
@@ -80,6 +91,7 @@ pub fn recv(fd: RawFd, buf: &mut [u8], wait: bool) -> io::Result<Received> {
             return Err(io::Error::last_os_error());
         }
         let mut ifindex = 0u32;
+        let mut local = Ipv4Addr::UNSPECIFIED;
         let mut c = libc::CMSG_FIRSTHDR(&msg);
         while !c.is_null() {
             if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_PKTINFO {
@@ -87,6 +99,7 @@ pub fn recv(fd: RawFd, buf: &mut [u8], wait: bool) -> io::Result<Received> {
                     .cast::<libc::in_pktinfo>()
                     .read_unaligned();
                 ifindex = u32::try_from(info.ipi_ifindex).unwrap_or(0);
+                local = Ipv4Addr::from(u32::from_be(info.ipi_spec_dst.s_addr));
             }
             c = libc::CMSG_NXTHDR(&msg, c);
         }
@@ -98,6 +111,7 @@ pub fn recv(fd: RawFd, buf: &mut [u8], wait: bool) -> io::Result<Received> {
             len: n as usize,
             src,
             ifindex,
+            local,
         })
     }
 }

@@ -13,12 +13,20 @@
 //! client acknowledges; it gives up after [`MAX_RETRIES`] silent timeouts, so
 //! a client that vanishes is cleaned up and marked aborted in the ledger.
 //!
+//! Bound to the wildcard address, the listening socket asks for each
+//! request's local address (`IP_PKTINFO`) and the transfer socket is bound
+//! to it, as tftpd-hpa does: a client that sent its request to one of the
+//! server's addresses gets the data from that address, not from whichever
+//! one routing picks (a secondary address, or a relayed client's route),
+//! which strict boot loaders drop.
+//!
 //! Reflection: a spoofed RRQ can make us send at most one block (lockstep)
 //! or one OACK (options), each retransmitted [`MAX_RETRIES`] times; a whole
 //! window goes out only after the client proved its address by acking the OACK.
 
 use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -56,14 +64,24 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let local_ip = socket.local_addr()?.ip();
+    let pktinfo = local_ip == IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        && match crate::dhcp::sock::enable_pktinfo(socket.as_raw_fd()) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(
+                    "tftp: no IP_PKTINFO ({e}): replies leave from the routed source address"
+                );
+                false
+            }
+        };
     let slots = Arc::new(Semaphore::new(MAX_TRANSFERS));
     // Clients whose transfer is running: a retransmitted RRQ must not start a second one.
     let active: Arc<Mutex<HashSet<SocketAddr>>> = Arc::default();
     let mut buf = vec![0u8; MAX_PACKET];
     loop {
-        let (n, client) = tokio::select! {
+        let (n, client, reply_ip) = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
-            r = socket.recv_from(&mut buf) => match r {
+            r = receive(&socket, &mut buf, pktinfo, local_ip) => match r {
                 Ok(x) => x,
                 Err(e) => {
                     // ICMP errors from earlier sends surface here on some systems.
@@ -117,7 +135,7 @@ pub async fn serve(
             let _permit = permit;
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = transfer(&files, req, client, local_ip) => {}
+                _ = transfer(&files, req, client, reply_ip) => {}
             }
             active
                 .lock()
@@ -125,6 +143,28 @@ pub async fn serve(
                 .remove(&client);
         });
     }
+}
+
+/// One datagram: its length, sender, and the local address a reply should
+/// come from (the request's own destination with `pktinfo`, else the
+/// listening address).
+async fn receive(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    pktinfo: bool,
+    local_ip: IpAddr,
+) -> std::io::Result<(usize, SocketAddr, IpAddr)> {
+    if !pktinfo {
+        let (n, from) = socket.recv_from(buf).await?;
+        return Ok((n, from, local_ip));
+    }
+    let fd = socket.as_raw_fd();
+    let r = socket
+        .async_io(tokio::io::Interest::READABLE, || {
+            crate::dhcp::sock::recv(fd, buf, false)
+        })
+        .await?;
+    Ok((r.len, SocketAddr::V4(r.src), IpAddr::V4(r.local)))
 }
 
 async fn transfer(files: &FileService, req: Request, client: SocketAddr, local_ip: IpAddr) {

@@ -251,3 +251,39 @@ async fn netascii_sends_cr_lf() {
         })
     );
 }
+
+/// Bound to the wildcard address, a transfer answers from the address the
+/// request was sent to. On loopback a request to 127.0.0.2 from 127.0.0.1
+/// would otherwise be answered from 127.0.0.1 (the routed source), which a
+/// strict client drops.
+#[tokio::test]
+async fn a_wildcard_server_answers_from_the_address_the_request_went_to() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("files")).expect("mkdir");
+    // One block, so each transfer ends with its first ack.
+    std::fs::write(dir.path().join("files/image.bin"), image(100)).expect("write");
+    let files = Arc::new(FileService::new(
+        SnapshotHandle::new(testutil::snapshot(dir.path())),
+        Arc::new(NoFacts),
+    ));
+    let sock = UdpSocket::bind("0.0.0.0:0").await.expect("bind");
+    let port = sock.local_addr().expect("addr").port();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(serve(sock, files, shutdown.clone()));
+    for to in ["127.0.0.2", "127.0.0.1"] {
+        let to: IpAddr = to.parse().unwrap();
+        let c = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        c.send_to(&rrq("image.bin", &[]), (to, port))
+            .await
+            .expect("send");
+        let (p, from) = recv(&c).await;
+        assert!(
+            matches!(pkt::parse(&p), Ok(Packet::Data { block: 1, .. })),
+            "{p:?}"
+        );
+        assert_eq!(from.ip(), to, "reply source");
+        assert_ne!(from.port(), port, "a fresh TID");
+        c.send_to(&[0, 4, 0, 1], from).await.expect("ack");
+    }
+    shutdown.cancel();
+}
