@@ -91,65 +91,60 @@ publish_all() {
     for p in "${pp[@]}"; do wait "$p"; done
 }
 
-# Start the bridge (client id fixed per mode, so a restart resumes its
-# persistent session) and wait until it has subscribed.
+# Subscribers: start_X CLIENT_ID starts one (pid in $sub) with a persistent
+# session under CLIENT_ID; X_ready waits until it has subscribed.
 start_bridge() {
-    ZTPD_LOG="${ZTPD_LOG:-info}" "$ZTPD" --config "$work/root/ztpd.toml" bridge --client-id "$1" --no-share 2>> "$work/bridge.log" & bpid=$!
-    pids+=($bpid)
+    ZTPD_LOG="${ZTPD_LOG:-info}" "$ZTPD" --config "$work/root/ztpd.toml" bridge --client-id "$1" --no-share 2>> "$work/bridge.log" & sub=$!
+    pids+=($sub)
+}
+bridge_ready() { wait_file_has "$work/bridge.log" "bridge subscribed"; }
+start_prototype() {
+    rm -f "$work/proto.ready"
+    "$PY" "$bench" prototype "$mport" "mongodb://127.0.0.1:$nport" db_elastacloud collection_elastacloud "$work/proto.ready" "$1" & sub=$!
+    pids+=($sub)
+}
+prototype_ready() { for _ in $(seq 400); do [ -f "$work/proto.ready" ] && return 0; sleep 0.05; done; return 1; }
+
+# timed MODE START READY CLIENT_ID TIMEOUT: one subscriber path, timed as
+# MODE says (see the top); sets t0 and t1, leaves the subscriber in $sub.
+timed() {
+    "$2" "$4"; "$3"
+    if [ "$1" = drain ]; then
+        kill "$sub"; wait "$sub" 2>/dev/null || true
+        publish_all
+        t0=$("$PY" "$bench" now)
+        "$2" "$4"
+    else
+        t0=$("$PY" "$bench" now)
+        publish_all
+    fi
+    t1=$("$PY" "$bench" wait "mongodb://127.0.0.1:$nport" db_elastacloud collection_elastacloud "$total" "$5")
 }
 
 # run_ztpd MODE: prints msg/s.
 run_ztpd() {
-    local cid="bench-$1-$RANDOM" m0
+    local m0
     m0=$(cpu_us "$mpid")
     start_nx
     mkdir -p "$work/root"
     printf '[telemetry]\nbroker = "mqtt://127.0.0.1:%s"\nmongodb_uri = "mongodb://127.0.0.1:%s"\n' "$mport" "$nport" > "$work/root/ztpd.toml"
     : > "$work/bridge.log"
-    start_bridge "$cid"
-    wait_file_has "$work/bridge.log" "bridge subscribed"
-    if [ "$1" = drain ]; then
-        kill "$bpid"; wait "$bpid" 2>/dev/null || true
-        publish_all
-        t0=$("$PY" "$bench" now)
-        start_bridge "$cid"
-    else
-        t0=$("$PY" "$bench" now)
-        publish_all
-    fi
-    t1=$("$PY" "$bench" wait "mongodb://127.0.0.1:$nport" db_elastacloud collection_elastacloud "$total" 600)
-    echo "  ztpd ($1): bridge CPU $(( $(cpu_us "$bpid") / total )) us per message; Mosquitto (publishers' and bridge's sides) $(( ($(cpu_us "$mpid") - m0) / total ))" >&2
-    kill "$bpid"; wait "$bpid" 2>/dev/null || true
+    timed "$1" start_bridge bridge_ready "bench-$1-$RANDOM" 600
+    echo "  ztpd ($1): bridge CPU $(( $(cpu_us "$sub") / total )) us per message; Mosquitto (publishers' and bridge's sides) $(( ($(cpu_us "$mpid") - m0) / total ))" >&2
+    kill "$sub"; wait "$sub" 2>/dev/null || true
     [ -n "${KEEP_LOG:-}" ] && cp "$work/bridge.log" "$KEEP_LOG"
     stop_nx
     "$PY" -c "print($total/($t1-$t0))"
 }
 
-start_prototype() {
-    rm -f "$work/proto.ready"
-    "$PY" "$bench" prototype "$mport" "mongodb://127.0.0.1:$nport" db_elastacloud collection_elastacloud "$work/proto.ready" "$1" & ppid=$!
-    pids+=($ppid)
-}
-
 # run_prototype MODE: prints msg/s.
 run_prototype() {
-    local cid="proto-$1-$RANDOM" m0
+    local m0
     m0=$(cpu_us "$mpid")
     start_nx
-    start_prototype "$cid"
-    for _ in $(seq 400); do [ -f "$work/proto.ready" ] && break; sleep 0.05; done
-    if [ "$1" = drain ]; then
-        kill "$ppid"; wait "$ppid" 2>/dev/null || true
-        publish_all
-        t0=$("$PY" "$bench" now)
-        start_prototype "$cid"
-    else
-        t0=$("$PY" "$bench" now)
-        publish_all
-    fi
-    t1=$("$PY" "$bench" wait "mongodb://127.0.0.1:$nport" db_elastacloud collection_elastacloud "$total" 1200)
-    echo "  prototype ($1): subscriber CPU $(( $(cpu_us "$ppid") / total )) us per message; Mosquitto $(( ($(cpu_us "$mpid") - m0) / total ))" >&2
-    kill "$ppid"; wait "$ppid" 2>/dev/null || true
+    timed "$1" start_prototype prototype_ready "proto-$1-$RANDOM" 1200
+    echo "  prototype ($1): subscriber CPU $(( $(cpu_us "$sub") / total )) us per message; Mosquitto $(( ($(cpu_us "$mpid") - m0) / total ))" >&2
+    kill "$sub"; wait "$sub" 2>/dev/null || true
     stop_nx
     "$PY" -c "print($total/($t1-$t0))"
 }
