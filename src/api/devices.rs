@@ -48,32 +48,7 @@ pub async fn devices(State(shared): State<Shared>) -> Json<Value> {
 
 /// Reports the daemon holds: each device's last hello and each root's report.
 pub fn stored_reports(shared: &Shared) -> Vec<Reported> {
-    let snap = shared.snapshot.load();
-    shared
-        .ztp
-        .tracker
-        .with_records(|records| {
-            snap.model
-                .devices()
-                .filter_map(|(_, d)| {
-                    let r = records.get(&d.name)?;
-                    if r.observed.is_empty() && r.reported_model.is_none() {
-                        return None;
-                    }
-                    let neighbors: Vec<engine::Neighbor> = r
-                        .observed
-                        .iter()
-                        .filter_map(|n| serde_json::from_value(n.clone()).ok())
-                        .collect();
-                    Some(Reported {
-                        device: d.name.clone(),
-                        model: r.reported_model.clone(),
-                        neighbors,
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    shared.ztp.stored_reports(&shared.snapshot.load().model)
 }
 
 pub async fn topology(State(shared): State<Shared>) -> Json<Value> {

@@ -86,16 +86,6 @@ async fn commit<T>(
     }
 }
 
-/// What the other devices said (their last hello, a root's report), as
-/// topology reports: a cable is judged from both ends, so two exchanged
-/// cables read as one swap.
-fn other_reports(shared: &Shared, me: &str) -> Vec<Reported> {
-    crate::api::devices::stored_reports(shared)
-        .into_iter()
-        .filter(|r| r.device != me)
-        .collect()
-}
-
 async fn hello_handler(
     State(shared): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -122,11 +112,17 @@ async fn hello_handler(
     };
     let name = dev.name.clone();
     let approved_before = shared.ztp.tracker.get(&name).is_some_and(|r| r.approved);
+    let mine = Reported {
+        device: name.clone(),
+        model: Some(h.model.clone()),
+        neighbors: h.neighbors.clone(),
+    };
+    let others = shared.ztp.reports_for_hello(&snap, &mine);
     let outcome = match hello::decide(
         &snap.topology,
         &name,
         &h,
-        &other_reports(&shared, &name),
+        &others,
         approved_before,
         site.approval,
     ) {
@@ -171,7 +167,9 @@ async fn hello_handler(
             r.approved = is_approved;
         }),
     };
-    if let Err(resp) = commit(shared.ztp.tracker.apply(change)).await {
+    let stored = commit(shared.ztp.tracker.apply(change)).await;
+    shared.ztp.report_stored(&name);
+    if let Err(resp) = stored {
         return resp;
     }
     match outcome {
@@ -241,7 +239,9 @@ async fn neighbors_handler(
         message: format!("reported {count} neighbour(s)"),
         edit: Box::new(move |r| r.observed = observed),
     };
-    if let Err(resp) = commit(shared.ztp.tracker.apply(change)).await {
+    let stored = commit(shared.ztp.tracker.apply(change)).await;
+    shared.ztp.report_stored(&dev.name);
+    if let Err(resp) = stored {
         return resp;
     }
     Json(json!({"device": dev.name, "accepted": count})).into_response()

@@ -5,6 +5,7 @@ pub mod api;
 pub mod bootstrap;
 pub mod client;
 pub mod hello;
+pub mod local;
 pub mod observe;
 pub mod sim_dhcp;
 pub mod simulate;
@@ -15,11 +16,16 @@ pub mod topology;
 pub use topology as engine;
 
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
-use state::Tracker;
+use engine::Reported;
+use local::ReportIndex;
+use state::{Record, Tracker};
+
+use crate::plan::model::Model;
+use crate::snapshot::Snapshot;
 
 /// Device requests handled at once; more get 503 and retry.
 pub const MAX_IN_FLIGHT: usize = 1024;
@@ -31,6 +37,25 @@ pub struct Ztp {
     /// The DHCP lease table, when ztpd serves DHCP.
     pub leases: Option<Arc<crate::dhcp::server::Leases>>,
     pub snapshot: crate::snapshot::SnapshotHandle,
+    /// The stored reports, indexed so that a hello is checked against its
+    /// neighbourhood rather than the whole fleet (`local`).
+    reports: Mutex<ReportIndex>,
+}
+
+/// A device's stored report (last hello, or a root's report), if it has one.
+fn report_of(name: &str, r: &Record) -> Option<Reported> {
+    if r.observed.is_empty() && r.reported_model.is_none() {
+        return None;
+    }
+    Some(Reported {
+        device: name.to_string(),
+        model: r.reported_model.clone(),
+        neighbors: r
+            .observed
+            .iter()
+            .filter_map(|n| serde_json::from_value(n.clone()).ok())
+            .collect(),
+    })
 }
 
 impl Ztp {
@@ -45,7 +70,54 @@ impl Ztp {
             limit: Semaphore::new(MAX_IN_FLIGHT),
             leases,
             snapshot,
+            reports: Mutex::default(),
         }))
+    }
+
+    /// Every planned device's stored report, in plan order.
+    pub fn stored_reports(&self, model: &Model) -> Vec<Reported> {
+        self.tracker
+            .with_records(|records| {
+                model
+                    .devices()
+                    .filter_map(|(_, d)| report_of(&d.name, records.get(&d.name)?))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The stored reports a hello of `mine` is checked against (what the
+    /// other devices said: a cable is judged from both ends, so two
+    /// exchanged cables read as one swap): its neighbourhood, or every
+    /// report when a hub makes that unsafe.
+    pub fn reports_for_hello(&self, snap: &Snapshot, mine: &Reported) -> Vec<Reported> {
+        let Ok(mut index) = self.reports.lock() else {
+            return Vec::new();
+        };
+        if !index.is_for(snap.version) {
+            let all = self.stored_reports(&snap.model);
+            index.rebuild(&snap.topology, snap.version, all);
+        }
+        index
+            .near(&snap.topology, mine)
+            .unwrap_or_else(|| index.all_but(&snap.topology, &mine.device))
+    }
+
+    /// Bring the index up to date after `name`'s report was stored. When the
+    /// plan changed meanwhile the index is rebuilt from the tracker at its
+    /// next use instead.
+    pub fn report_stored(&self, name: &str) {
+        let snap = self.snapshot.load();
+        let Ok(mut index) = self.reports.lock() else {
+            return;
+        };
+        if !index.is_for(snap.version) {
+            return;
+        }
+        match self.tracker.get(name).and_then(|r| report_of(name, &r)) {
+            Some(r) => index.set(&snap.topology, r),
+            None => index.remove(name),
+        }
     }
 
     /// Facts for the files access hook (SPEC §5): the planned address when

@@ -38,6 +38,11 @@ pub struct PlannedTopology {
     by_name: HashMap<String, usize>,
     by_serial: HashMap<String, usize>,
     by_mac: HashMap<[u8; 6], usize>,
+    /// Each planned endpoint's other end(s); a port should be in one link,
+    /// but the engine does not rely on it.
+    partners: HashMap<Endpoint, Vec<Endpoint>>,
+    /// Each device's endpoints in planned links.
+    ends: HashMap<String, Vec<Endpoint>>,
 }
 
 impl PlannedTopology {
@@ -54,7 +59,49 @@ impl PlannedTopology {
                 t.by_mac.insert(m, i);
             }
         }
+        for (a, b) in &t.links {
+            for (x, y) in [(a, b), (b, a)] {
+                t.partners.entry(x.clone()).or_default().push(y.clone());
+                t.ends.entry(x.device.clone()).or_default().push(x.clone());
+            }
+        }
         t
+    }
+
+    /// The planned other end(s) of `e`.
+    pub fn partners(&self, e: &Endpoint) -> &[Endpoint] {
+        self.partners.get(e).map_or(&[], Vec::as_slice)
+    }
+
+    /// The endpoints of `device` in planned links.
+    pub fn ends(&self, device: &str) -> &[Endpoint] {
+        self.ends.get(device).map_or(&[], Vec::as_slice)
+    }
+
+    /// The position of a planned device in the plan (the order reports are
+    /// judged in).
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.by_name.get(&name.to_ascii_lowercase()).copied()
+    }
+
+    /// The cable one neighbour entry of `me`'s report describes: canonical
+    /// port names on planned devices, the names as given otherwise.
+    pub fn cable(&self, me: &PlannedDevice, n: &Neighbor) -> (Endpoint, Endpoint) {
+        let local = Endpoint {
+            device: me.name.clone(),
+            port: canonical(me.vendor, &n.local_port),
+        };
+        let remote = match self.resolve(&n.remote_device) {
+            Some(peer) => Endpoint {
+                device: peer.name.clone(),
+                port: canonical(peer.vendor, &n.remote_port),
+            },
+            None => Endpoint {
+                device: n.remote_device.trim().to_string(),
+                port: n.remote_port.trim().to_string(),
+            },
+        };
+        (local, remote)
     }
 
     /// Every device and link of every site in the model.
@@ -246,20 +293,7 @@ pub fn diff(plan: &PlannedTopology, reports: &[Reported]) -> Result<Vec<Problem>
                     });
                 }
             }
-            let local = Endpoint {
-                device: me.name.clone(),
-                port: canonical(me.vendor, &n.local_port),
-            };
-            let remote = match plan.resolve(&n.remote_device) {
-                Some(peer) => Endpoint {
-                    device: peer.name.clone(),
-                    port: canonical(peer.vendor, &n.remote_port),
-                },
-                None => Endpoint {
-                    device: n.remote_device.trim().to_string(),
-                    port: n.remote_port.trim().to_string(),
-                },
-            };
+            let (local, remote) = plan.cable(me, n);
             cables.add(local, remote);
         }
     }
