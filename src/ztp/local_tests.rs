@@ -21,6 +21,19 @@ fn ep(d: usize, p: usize) -> Endpoint {
     }
 }
 
+/// d0..d<n-1>, serials SN0.., one model.
+fn devices(n: usize) -> Vec<PlannedDevice> {
+    (0..n)
+        .map(|i| PlannedDevice {
+            name: format!("d{i}"),
+            serial: format!("SN{i}"),
+            mac: None,
+            vendor: Vendor::Arista,
+            model_match: MODEL.into(),
+        })
+        .collect()
+}
+
 struct World {
     topo: PlannedTopology,
     reports: Vec<Reported>,
@@ -29,15 +42,7 @@ struct World {
 fn world(rng: &mut StdRng) -> World {
     let n = rng.gen_range(2..9);
     let ports = 5;
-    let devices: Vec<PlannedDevice> = (0..n)
-        .map(|i| PlannedDevice {
-            name: format!("d{i}"),
-            serial: format!("SN{i}"),
-            mac: None,
-            vendor: Vendor::Arista,
-            model_match: MODEL.into(),
-        })
-        .collect();
+    let devices = devices(n);
     let mut free: Vec<(usize, usize)> = (0..n)
         .flat_map(|d| (1..=ports).map(move |p| (d, p)))
         .collect();
@@ -211,18 +216,7 @@ fn the_local_check_says_what_the_whole_fleet_check_says() {
 
 #[test]
 fn a_changed_report_replaces_the_old_one_in_the_index() {
-    let topo = PlannedTopology::new(
-        (0..3)
-            .map(|i| PlannedDevice {
-                name: format!("d{i}"),
-                serial: format!("SN{i}"),
-                mac: None,
-                vendor: Vendor::Arista,
-                model_match: MODEL.into(),
-            })
-            .collect(),
-        vec![(ep(0, 1), ep(1, 1))],
-    );
+    let topo = PlannedTopology::new(devices(3), vec![(ep(0, 1), ep(1, 1))]);
     let report = |d: &str, remote: &str| Reported {
         device: d.into(),
         model: None,
