@@ -92,7 +92,10 @@ impl Ztp {
     /// report when a hub makes that unsafe.
     pub fn reports_for_hello(&self, snap: &Snapshot, mine: &Reported) -> Vec<Reported> {
         let Ok(mut index) = self.reports.lock() else {
-            return Vec::new();
+            // Poisoned by a panic elsewhere: check against every report.
+            let mut all = self.stored_reports(&snap.model);
+            all.retain(|r| r.device != mine.device);
+            return all;
         };
         if !index.is_for(snap.version) {
             let all = self.stored_reports(&snap.model);
