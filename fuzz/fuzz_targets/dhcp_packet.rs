@@ -26,9 +26,15 @@ fuzz_target!(|data: &[u8]| {
     // The first byte after the header picks the clock and the arrival interface.
     let pick = data.get(240).copied().unwrap_or(0);
     let arrival = if pick & 1 == 0 {
-        Arrival { ifname: "eth1", addrs: &addrs }
+        Arrival {
+            ifname: "eth1",
+            addrs: &addrs,
+        }
     } else {
-        Arrival { ifname: "uplink", addrs: &foreign }
+        Arrival {
+            ifname: "uplink",
+            addrs: &foreign,
+        }
     };
     let now = 1_000_000 + u64::from(pick) * 600;
     WORLD.with(|w| {
@@ -39,7 +45,10 @@ fuzz_target!(|data: &[u8]| {
         let (view, leases) = &mut *w;
         let out = handle(view, leases, &req, arrival, now);
         if let Some(r) = out.reply {
-            assert!(r.bytes.len() >= 300, "replies are padded to the BOOTP minimum");
+            assert!(
+                r.bytes.len() >= 300,
+                "replies are padded to the BOOTP minimum"
+            );
         }
     });
 });

@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
         Some((b, rest)) if b % 4 == 0 => ("devices/dev1/messages/events/".to_string(), rest),
         Some((b, rest)) if b % 4 == 1 => {
             let cut = rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len());
-            (String::from_utf8_lossy(&rest[..cut]).into_owned(), &rest[cut.min(rest.len())..])
+            (
+                String::from_utf8_lossy(&rest[..cut]).into_owned(),
+                &rest[cut.min(rest.len())..],
+            )
         }
         Some((_, rest)) => ("devices/dev1/messages/events/$.ct=json".to_string(), rest),
         None => return,

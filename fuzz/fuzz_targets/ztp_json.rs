@@ -1,6 +1,7 @@
 //! Arbitrary bytes into the ZTP device protocol's JSON handlers (hello,
 //! neighbours, progress) and, for hellos that parse, the hello decision on a
-//! small plan: they must answer Ok or a message, never panic, and whatever
+//! small plan (with the hello also stored as another device's report, through
+//! the neighbourhood index): they must answer Ok or a message, never panic, and whatever
 //! they accept must respect the documented limits.
 #![no_main]
 
@@ -10,7 +11,9 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use ztpd::plan::model::{ApprovalMode, Model};
 use ztpd::settings::{Resolved, Settings};
+use ztpd::ztp::engine::{PlannedTopology, Reported};
 use ztpd::ztp::hello;
+use ztpd::ztp::local::ReportIndex;
 
 const PLAN: &str = r#"
 [site]
@@ -57,6 +60,11 @@ fn model() -> &'static Model {
     })
 }
 
+fn topology() -> &'static PlannedTopology {
+    static T: OnceLock<PlannedTopology> = OnceLock::new();
+    T.get_or_init(|| PlannedTopology::from_model(model()))
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&which, body)) = data.split_first() else {
         return;
@@ -68,8 +76,28 @@ fuzz_target!(|data: &[u8]| {
                 assert!(h.serial.len() <= 128 && h.model.len() <= hello::MAX_FIELD);
                 assert!(h.neighbors.len() <= hello::MAX_NEIGHBORS);
                 if let Some((_, d)) = model().devices().find(|(_, d)| d.serial == h.serial) {
+                    // The hello as a stored report of another device too, so
+                    // the neighbourhood index sees fuzzed ports and names.
+                    let mine = Reported {
+                        device: d.name.clone(),
+                        model: Some(h.model.clone()),
+                        neighbors: h.neighbors.clone(),
+                    };
+                    let mut index = ReportIndex::default();
+                    let other = if d.name == "leaf1" { "leaf2" } else { "leaf1" };
+                    index.rebuild(
+                        topology(),
+                        1,
+                        vec![Reported {
+                            device: other.into(),
+                            ..mine.clone()
+                        }],
+                    );
+                    let others = index
+                        .near(topology(), &mine)
+                        .unwrap_or_else(|| index.all_but(topology(), &d.name));
                     for mode in [ApprovalMode::Auto, ApprovalMode::Manual] {
-                        let _ = hello::decide(model(), &d.name, &h, &[], false, mode);
+                        let _ = hello::decide(topology(), &d.name, &h, &others, false, mode);
                     }
                 }
             }
