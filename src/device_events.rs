@@ -35,17 +35,19 @@ pub struct MqttEvents {
 /// same events are still queued as actions).
 const QUEUE: usize = 1024;
 
+/// Drives the MQTT connection of [`MqttEvents`]; the daemon runs it in its
+/// task set, so the shutdown drain waits for it.
+pub struct MqttEventsDriver {
+    events: rumqttc::EventLoop,
+}
+
 impl MqttEvents {
-    /// Connect in the background; must be called inside the runtime.
-    pub fn start(
-        url: &str,
-        shutdown: tokio_util::sync::CancellationToken,
-    ) -> Result<MqttEvents, String> {
+    /// The publisher on `telemetry.broker`, and the driver to run.
+    pub fn start(url: &str) -> Result<(MqttEvents, MqttEventsDriver), String> {
         let broker = crate::telemetry::mqtt::BrokerUrl::parse(url)?;
         Ok(MqttEvents::start_on(
             &broker,
             &format!("ztpd-events-{}", std::process::id()),
-            shutdown,
         ))
     }
 
@@ -54,35 +56,38 @@ impl MqttEvents {
     pub fn start_on(
         broker: &crate::telemetry::mqtt::BrokerUrl,
         client_id: &str,
-        shutdown: tokio_util::sync::CancellationToken,
-    ) -> MqttEvents {
+    ) -> (MqttEvents, MqttEventsDriver) {
         let mut opts = broker.options(client_id);
         // Events are fire-and-forget per run: no session to keep on the broker.
         opts.set_clean_session(true);
-        let (client, mut events) = rumqttc::AsyncClient::new(opts, QUEUE);
-        tokio::spawn(async move {
-            let mut backoff = crate::telemetry::mqtt::Backoff::default();
-            let mut warned = false;
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    ev = events.poll() => match ev {
-                        Ok(_) => {
-                            backoff.reset();
-                            warned = false;
+        let (client, events) = rumqttc::AsyncClient::new(opts, QUEUE);
+        (MqttEvents { client }, MqttEventsDriver { events })
+    }
+}
+
+impl MqttEventsDriver {
+    /// Connect, reconnect with backoff, until shutdown.
+    pub async fn run(mut self, shutdown: tokio_util::sync::CancellationToken) {
+        let mut backoff = crate::telemetry::mqtt::Backoff::default();
+        let mut warned = false;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                ev = self.events.poll() => match ev {
+                    Ok(_) => {
+                        backoff.reset();
+                        warned = false;
+                    }
+                    Err(e) => {
+                        if !warned {
+                            tracing::warn!("device events: broker unreachable ({e}); retrying");
+                            warned = true;
                         }
-                        Err(e) => {
-                            if !warned {
-                                tracing::warn!("device events: broker unreachable ({e}); retrying");
-                                warned = true;
-                            }
-                            tokio::time::sleep(backoff.next_delay()).await;
-                        }
-                    },
-                }
+                        tokio::time::sleep(backoff.next_delay()).await;
+                    }
+                },
             }
-        });
-        MqttEvents { client }
+        }
     }
 }
 

@@ -3,7 +3,6 @@
 //! Data flows plan files -> [`plan`] model -> [`snapshot`] -> services.
 //! See `docs/architecture.md`.
 
-pub mod access_facts;
 pub mod api;
 pub mod broker;
 pub mod cli;
@@ -14,7 +13,6 @@ pub mod device_events;
 pub mod dhcp;
 pub mod duration;
 pub mod files;
-pub mod http;
 pub mod metrics;
 pub mod plan;
 pub mod reload;

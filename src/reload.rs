@@ -185,8 +185,16 @@ impl Reloader {
 
 /// Run reloads as requests arrive (watcher events, SIGHUP). Loading is
 /// blocking work (file reads, template rendering): it runs off the runtime.
-pub async fn run(reloader: Arc<Reloader>, mut requests: mpsc::Receiver<()>) {
-    while requests.recv().await.is_some() {
+pub async fn run(
+    reloader: Arc<Reloader>,
+    mut requests: mpsc::Receiver<()>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = requests.recv() => if r.is_none() { return },
+        }
         let r = reloader.clone();
         if let Err(e) = tokio::task::spawn_blocking(move || r.reload_once()).await {
             tracing::error!("reload task panicked: {e}; still serving the last good plans");

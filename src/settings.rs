@@ -222,6 +222,18 @@ pub enum SettingsError {
 }
 
 /// Parse settings text; the error carries the span for a diagnostic.
+/// A bind failure that names the setting to change (SPEC §1b).
+pub fn bind_error(setting: &str, addr: std::net::SocketAddr, e: std::io::Error) -> anyhow::Error {
+    let hint = if addr.port() < 1024 && e.kind() == std::io::ErrorKind::PermissionDenied {
+        " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+    } else {
+        ""
+    };
+    anyhow::anyhow!(
+        "cannot bind {setting} = \"{addr}\": {e}{hint}; change `{setting}` in ztpd.toml"
+    )
+}
+
 pub fn parse(path: &Path, text: &str) -> Result<Settings, SettingsError> {
     toml::from_str(text).map_err(|e| SettingsError::Parse {
         path: path.to_path_buf(),

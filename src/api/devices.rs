@@ -3,6 +3,7 @@
 //! `GET /api/v1/events` (server-sent events).
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -12,13 +13,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::daemon::Shared;
+use super::OperatorApi;
 use crate::ztp::engine::{self, Reported};
 use crate::ztp::state::{Change, ChangeError, Stage};
 
-pub async fn devices(State(shared): State<Shared>) -> Json<Value> {
-    let snap = shared.snapshot.load();
-    let records = shared.ztp.tracker.all();
+pub async fn devices(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
+    let snap = api.snapshot.load();
+    let records = api.ztp.tracker.all();
     let out: Vec<Value> = snap
         .model
         .devices()
@@ -47,13 +48,13 @@ pub async fn devices(State(shared): State<Shared>) -> Json<Value> {
 }
 
 /// Reports the daemon holds: each device's last hello and each root's report.
-pub fn stored_reports(shared: &Shared) -> Vec<Reported> {
-    shared.ztp.stored_reports(&shared.snapshot.load().model)
+pub fn stored_reports(api: &OperatorApi) -> Vec<Reported> {
+    api.ztp.stored_reports(&api.snapshot.load().model)
 }
 
-pub async fn topology(State(shared): State<Shared>) -> Json<Value> {
-    let snap = shared.snapshot.load();
-    let records = shared.ztp.tracker.all();
+pub async fn topology(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
+    let snap = api.snapshot.load();
+    let records = api.ztp.tracker.all();
     let devices: Vec<Value> = snap
         .model
         .devices()
@@ -74,7 +75,7 @@ pub async fn topology(State(shared): State<Shared>) -> Json<Value> {
         .flat_map(|s| s.links.iter())
         .map(|l| json!({"a": l.a.to_string(), "b": l.b.to_string()}))
         .collect();
-    let reports = stored_reports(&shared);
+    let reports = stored_reports(&api);
     let observed: Vec<Value> = reports
         .iter()
         .map(|r| json!({"device": r.device, "model": r.model, "neighbors": r.neighbors}))
@@ -96,8 +97,8 @@ pub async fn topology(State(shared): State<Shared>) -> Json<Value> {
     }))
 }
 
-pub async fn approve(State(shared): State<Shared>, Path(name): Path<String>) -> Response {
-    let snap = shared.snapshot.load();
+pub async fn approve(State(api): State<Arc<OperatorApi>>, Path(name): Path<String>) -> Response {
+    let snap = api.snapshot.load();
     let Some((_, d)) = snap.model.device(&name) else {
         return (
             StatusCode::NOT_FOUND,
@@ -105,7 +106,7 @@ pub async fn approve(State(shared): State<Shared>, Path(name): Path<String>) -> 
         )
             .into_response();
     };
-    let cur = shared.ztp.tracker.get(&d.name);
+    let cur = api.ztp.tracker.get(&d.name);
     let pending = cur
         .as_ref()
         .is_some_and(|r| r.stage == Stage::PendingApproval);
@@ -121,7 +122,7 @@ pub async fn approve(State(shared): State<Shared>, Path(name): Path<String>) -> 
         message: "approved by operator".into(),
         edit: Box::new(|r| r.approved = true),
     };
-    match shared.ztp.tracker.apply(change).await {
+    match api.ztp.tracker.apply(change).await {
         Ok((rec, _)) => Json(json!({
             "device": d.name,
             "state": rec.stage,
@@ -146,9 +147,9 @@ fn unreachable_conflict() -> Response {
 }
 
 pub async fn events(
-    State(shared): State<Shared>,
+    State(api): State<Arc<OperatorApi>>,
 ) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
-    let rx = shared.ztp.tracker.subscribe();
+    let rx = api.ztp.tracker.subscribe();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         let ev = match rx.recv().await {
             Ok(e) => SseEvent::default()

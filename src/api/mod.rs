@@ -13,9 +13,28 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use crate::daemon::Shared;
+use std::sync::Arc;
+
+use crate::dhcp::unplanned::Unplanned;
+use crate::reload::SharedStatus;
+use crate::snapshot::SnapshotHandle;
+use crate::ztp::Ztp;
 
 pub mod devices;
+
+/// What the operator API reads and changes. The daemon builds it once; the
+/// API sees nothing else of the daemon.
+pub struct OperatorApi {
+    pub snapshot: SnapshotHandle,
+    /// Device states, approvals and the event stream.
+    pub ztp: Arc<Ztp>,
+    /// Last reload outcome, for `/api/v1/status`.
+    pub status: SharedStatus,
+    /// The operator token every request must carry.
+    pub token: String,
+    /// DHCP clients that are no planned device (`GET /api/v1/unplanned`).
+    pub unplanned: Arc<Unplanned>,
+}
 
 /// Read the operator token, creating it (0600, atomically) when absent.
 pub fn load_or_create_token(path: &Path) -> std::io::Result<String> {
@@ -28,7 +47,7 @@ pub fn load_or_create_token(path: &Path) -> std::io::Result<String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let token = random_hex(32)?;
+    let token = random_hex(32);
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -43,25 +62,27 @@ pub fn load_or_create_token(path: &Path) -> std::io::Result<String> {
     Ok(token)
 }
 
-pub fn random_hex(bytes: usize) -> std::io::Result<String> {
-    use std::io::Read;
+/// A random operator token: 32 bytes from the OS, as hex.
+pub fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
     let mut buf = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Constant-time comparison, so the token cannot be guessed byte by byte.
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
-async fn require_token(State(shared): State<Shared>, req: Request, next: Next) -> Response {
+async fn require_token(State(api): State<Arc<OperatorApi>>, req: Request, next: Next) -> Response {
     let ok = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| same(t.trim().as_bytes(), shared.token.as_bytes()));
+        .is_some_and(|t| same(t.trim().as_bytes(), api.token.as_bytes()));
     if ok {
         next.run(req).await
     } else {
@@ -75,7 +96,7 @@ async fn require_token(State(shared): State<Shared>, req: Request, next: Next) -
 }
 
 /// `/api/v1` routes behind the token check.
-pub fn router(shared: Shared) -> Router {
+pub fn router(api: Arc<OperatorApi>) -> Router {
     Router::new()
         .route("/api/v1/status", get(status))
         .route("/api/v1/devices", get(devices::devices))
@@ -84,16 +105,13 @@ pub fn router(shared: Shared) -> Router {
         .route("/api/v1/events", get(devices::events))
         .route("/api/v1/unplanned", get(unplanned))
         // route_layer: unknown paths stay 404 instead of asking for a token.
-        .route_layer(middleware::from_fn_with_state(
-            shared.clone(),
-            require_token,
-        ))
-        .with_state(shared)
+        .route_layer(middleware::from_fn_with_state(api.clone(), require_token))
+        .with_state(api)
 }
 
-async fn status(State(shared): State<Shared>) -> impl IntoResponse {
-    let snap = shared.snapshot.load();
-    let last = shared.status.read().map(|s| s.clone()).ok();
+async fn status(State(api): State<Arc<OperatorApi>>) -> impl IntoResponse {
+    let snap = api.snapshot.load();
+    let last = api.status.read().map(|s| s.clone()).ok();
     Json(serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "snapshot_version": snap.version,
@@ -104,6 +122,6 @@ async fn status(State(shared): State<Shared>) -> impl IntoResponse {
 }
 
 /// DHCP clients that are no planned device, most recently seen first.
-async fn unplanned(State(shared): State<Shared>) -> impl IntoResponse {
-    Json(shared.unplanned.list())
+async fn unplanned(State(api): State<Arc<OperatorApi>>) -> impl IntoResponse {
+    Json(api.unplanned.list())
 }

@@ -90,7 +90,7 @@ impl EmbeddedBroker {
         let listen = resolved.settings.broker.listen;
         let addr = {
             let probe = std::net::TcpListener::bind(listen)
-                .map_err(|e| crate::daemon::bind_error("broker.listen", listen, e))?;
+                .map_err(|e| crate::settings::bind_error("broker.listen", listen, e))?;
             probe.local_addr()?
         };
         let stats = Arc::new(BrokerStats::default());

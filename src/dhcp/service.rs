@@ -74,7 +74,7 @@ impl DhcpService {
             return Ok(None);
         }
         let socket = sock::bind(self.addr)
-            .map_err(|e| crate::daemon::bind_error("listen.dhcp", self.addr, e))?;
+            .map_err(|e| crate::settings::bind_error("listen.dhcp", self.addr, e))?;
         tracing::info!(addr = %self.addr, "dhcp listening");
         Ok(Some(socket))
     }

@@ -20,19 +20,20 @@ use tokio_util::io::ReaderStream;
 use super::access::Refusal;
 use super::ledger::{Proto, TransferHandle};
 use super::vfs::{Content, Kind};
+use super::FileService;
 use super::{OpenError, Served};
-use crate::daemon::Shared;
 
 /// Disk read size per body chunk: large chunks keep the blocking-pool hops
 /// per byte low, which is what bounds throughput against nginx's sendfile.
 const CHUNK: usize = 256 * 1024;
 
-pub fn routes() -> Router<Shared> {
+/// The file routes; the state is the file service alone.
+pub fn routes() -> Router<std::sync::Arc<FileService>> {
     Router::new().route("/files/{*path}", get(get_file))
 }
 
 async fn get_file(
-    State(shared): State<Shared>,
+    State(files): State<std::sync::Arc<FileService>>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
@@ -42,7 +43,6 @@ async fn get_file(
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let files = &shared.files;
     // An escape that decodes to a separator, dot, backslash or NUL is a
     // traversal attempt; give the hook the raw text so it refuses and counts it.
     let Some(path) = percent_decode(raw) else {

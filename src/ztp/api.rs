@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -24,7 +25,7 @@ use serde_json::json;
 use super::engine::Reported;
 use super::hello::{self, Outcome, MAX_BODY};
 use super::state::{Change, ChangeError, Stage};
-use crate::daemon::Shared;
+use super::Ztp;
 use crate::plan::model::Role;
 
 /// Longest long-poll of `/actions`.
@@ -32,7 +33,8 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 /// A state write that takes longer than this is answered 503.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 
-pub fn routes() -> Router<Shared> {
+/// The device API; its state is the ZTP service alone.
+pub fn routes() -> Router<Arc<Ztp>> {
     Router::new()
         .route("/ztp/v1/hello", post(hello_handler))
         .route("/ztp/v1/neighbors", post(neighbors_handler))
@@ -87,12 +89,12 @@ async fn commit<T>(
 }
 
 async fn hello_handler(
-    State(shared): State<Shared>,
+    State(ztp): State<Arc<Ztp>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Ok(_permit) = shared.ztp.limit.try_acquire() else {
+    let Ok(_permit) = ztp.limit.try_acquire() else {
         return err(StatusCode::SERVICE_UNAVAILABLE, "busy; retry");
     };
     let hs = match header_serial(&headers) {
@@ -103,7 +105,7 @@ async fn hello_handler(
         Ok(h) => h,
         Err(e) => return err(StatusCode::BAD_REQUEST, e),
     };
-    let snap = shared.snapshot.load();
+    let snap = ztp.snapshot.load();
     let Some((site, dev)) = snap.model.devices().find(|(_, d)| d.serial == h.serial) else {
         return err(
             StatusCode::NOT_FOUND,
@@ -111,13 +113,13 @@ async fn hello_handler(
         );
     };
     let name = dev.name.clone();
-    let approved_before = shared.ztp.tracker.get(&name).is_some_and(|r| r.approved);
+    let approved_before = ztp.tracker.get(&name).is_some_and(|r| r.approved);
     let mine = Reported {
         device: name.clone(),
         model: Some(h.model.clone()),
         neighbors: h.neighbors.clone(),
     };
-    let others = shared.ztp.reports_for_hello(&snap, &mine);
+    let others = ztp.reports_for_hello(&snap, &mine);
     let outcome = match hello::decide(
         &snap.topology,
         &name,
@@ -167,8 +169,8 @@ async fn hello_handler(
             r.approved = is_approved;
         }),
     };
-    let stored = commit(shared.ztp.tracker.apply(change)).await;
-    shared.ztp.report_stored(&name);
+    let stored = commit(ztp.tracker.apply(change)).await;
+    ztp.report_stored(&name);
     if let Err(resp) = stored {
         return resp;
     }
@@ -195,7 +197,7 @@ async fn hello_handler(
 }
 
 async fn neighbors_handler(
-    State(shared): State<Shared>,
+    State(ztp): State<Arc<Ztp>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Bytes,
 ) -> Response {
@@ -203,7 +205,7 @@ async fn neighbors_handler(
         Ok(b) => b,
         Err(e) => return err(StatusCode::BAD_REQUEST, e),
     };
-    let snap = shared.snapshot.load();
+    let snap = ztp.snapshot.load();
     let Some((_, dev)) = snap.model.devices().find(|(_, d)| d.serial == b.reporter) else {
         return err(
             StatusCode::NOT_FOUND,
@@ -239,8 +241,8 @@ async fn neighbors_handler(
         message: format!("reported {count} neighbour(s)"),
         edit: Box::new(move |r| r.observed = observed),
     };
-    let stored = commit(shared.ztp.tracker.apply(change)).await;
-    shared.ztp.report_stored(&dev.name);
+    let stored = commit(ztp.tracker.apply(change)).await;
+    ztp.report_stored(&dev.name);
     if let Err(resp) = stored {
         return resp;
     }
@@ -249,22 +251,18 @@ async fn neighbors_handler(
 
 /// The planned device with `serial`, if the request comes from its leased
 /// or hello address.
-fn device_from(
-    shared: &Shared,
-    serial: &str,
-    peer: SocketAddr,
-) -> Result<(String, String), Response> {
+fn device_from(ztp: &Ztp, serial: &str, peer: SocketAddr) -> Result<(String, String), Response> {
     hello::check_serial(serial).map_err(|e| err(StatusCode::BAD_REQUEST, e))?;
-    let snap = shared.snapshot.load();
+    let snap = ztp.snapshot.load();
     let Some((_, dev)) = snap.model.devices().find(|(_, d)| d.serial == serial) else {
         return Err(err(
             StatusCode::NOT_FOUND,
             format!("serial {serial} is not in the plan"),
         ));
     };
-    let rec = shared.ztp.tracker.get(&dev.name);
+    let rec = ztp.tracker.get(&dev.name);
     let known = [
-        shared.ztp.leased_ip(&dev.name),
+        ztp.leased_ip(&dev.name),
         rec.as_ref().and_then(|r| r.leased_ip),
         rec.as_ref().and_then(|r| r.hello_ip),
     ];
@@ -282,19 +280,19 @@ fn device_from(
 }
 
 async fn progress_handler(
-    State(shared): State<Shared>,
+    State(ztp): State<Arc<Ztp>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(serial): Path<String>,
     body: Bytes,
 ) -> Response {
-    let Ok(_permit) = shared.ztp.limit.try_acquire() else {
+    let Ok(_permit) = ztp.limit.try_acquire() else {
         return err(StatusCode::SERVICE_UNAVAILABLE, "busy; retry");
     };
     let (stage, percent, message) = match hello::parse_progress(&body) {
         Ok(p) => p,
         Err(e) => return err(StatusCode::BAD_REQUEST, e),
     };
-    let (name, serial) = match device_from(&shared, &serial, peer) {
+    let (name, serial) = match device_from(&ztp, &serial, peer) {
         Ok(d) => d,
         Err(r) => return r,
     };
@@ -311,7 +309,7 @@ async fn progress_handler(
         message,
         edit: Box::new(|_| {}),
     };
-    match commit(shared.ztp.tracker.apply(change)).await {
+    match commit(ztp.tracker.apply(change)).await {
         Ok((rec, _)) => Json(json!({"device": name, "state": rec.stage})).into_response(),
         Err(r) => r,
     }
@@ -323,12 +321,12 @@ struct Wait {
 }
 
 async fn actions_handler(
-    State(shared): State<Shared>,
+    State(ztp): State<Arc<Ztp>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(serial): Path<String>,
     Query(wait): Query<Wait>,
 ) -> Response {
-    let (name, _) = match device_from(&shared, &serial, peer) {
+    let (name, _) = match device_from(&ztp, &serial, peer) {
         Ok(d) => d,
         Err(r) => return r,
     };
@@ -337,6 +335,6 @@ async fn actions_handler(
         .map(Duration::from_secs)
         .unwrap_or(Duration::ZERO)
         .min(MAX_WAIT);
-    let actions = shared.ztp.tracker.take_actions(&name, wait).await;
+    let actions = ztp.tracker.take_actions(&name, wait).await;
     Json(json!({"device": name, "actions": actions})).into_response()
 }

@@ -4,7 +4,6 @@
 //! Services get their socket and shutdown signal as arguments, so tests can
 //! start them on `127.0.0.1:0` and stop them deterministically.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -13,55 +12,29 @@ use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::access_facts::DaemonFacts;
 use crate::device_events::{ActionsOnly, DeviceEvents, MqttEvents};
 use crate::files::{self, FileService};
-use crate::http;
 use crate::metrics::MetricsSource;
 use crate::reload::{self, ReloadStatus, Reloader, SharedStatus};
-use crate::settings::Resolved;
+use crate::settings::{bind_error, Resolved};
 use crate::snapshot::{Snapshot, SnapshotHandle};
 use crate::watch::{self as watcher, WatchMode, WatchSet};
 
+pub mod credentials;
+pub mod facts;
+pub mod http;
+pub mod signals;
+
+use facts::DaemonFacts;
+
 /// How long in-flight work may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// What every service may share. Built once at start; cheap to clone.
-#[derive(Clone)]
-pub struct Shared {
-    pub snapshot: SnapshotHandle,
-    pub metrics: Arc<Vec<Arc<dyn MetricsSource>>>,
-    /// Deployment files over TFTP and HTTP (`/files/...`).
-    pub files: Arc<FileService>,
-    /// Last reload outcome, for `/api/v1/status`.
-    pub status: SharedStatus,
-    /// Operator API token.
-    pub token: Arc<String>,
-    /// Bumped after every successful reload.
-    pub changed: watch::Receiver<u64>,
-    /// ZTP device states, approvals and actions.
-    pub ztp: Arc<crate::ztp::Ztp>,
-    /// DHCP clients that are no planned device (`GET /api/v1/unplanned`).
-    pub unplanned: Arc<crate::dhcp::unplanned::Unplanned>,
-}
 
 /// Options of `ztpd run` beyond the settings file.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub plan_args: Vec<PathBuf>,
     pub watch: WatchMode,
-}
-
-/// A bind failure that names the setting to change (SPEC §1b).
-pub fn bind_error(setting: &str, addr: SocketAddr, e: std::io::Error) -> anyhow::Error {
-    let hint = if addr.port() < 1024 && e.kind() == std::io::ErrorKind::PermissionDenied {
-        " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
-    } else {
-        ""
-    };
-    anyhow::anyhow!(
-        "cannot bind {setting} = \"{addr}\": {e}{hint}; change `{setting}` in ztpd.toml"
-    )
 }
 
 fn watch_set(resolved: &Resolved, plan_args: &[PathBuf]) -> WatchSet {
@@ -135,16 +108,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         metrics.push(b.metrics());
     }
 
-    let shared = Shared {
-        snapshot: snapshot.clone(),
-        metrics: Arc::new(metrics),
-        files: files.clone(),
-        status: status.clone(),
-        token: Arc::new(token),
-        changed: changed_rx,
-        ztp,
-        unplanned: dhcp.parts.unplanned.clone(),
-    };
+    let unplanned = dhcp.parts.unplanned.clone();
     let tftp_addr = resolved.settings.listen.tftp;
     let tftp_socket = tokio::net::UdpSocket::bind(tftp_addr)
         .await
@@ -154,27 +118,35 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     // Reload requests (set up before HTTP answers, so readiness means
     // edits are watched): watcher events and SIGHUP. Capacity 1: a pending
     // request already covers any later change.
+    let mut tasks = tokio::task::JoinSet::new();
     let (reload_tx, reload_rx) = mpsc::channel(1);
     let reloader = Arc::new(Reloader {
-        snapshot,
-        status,
+        snapshot: snapshot.clone(),
+        status: status.clone(),
         plan_args: opts.plan_args.clone(),
         changed: changed_tx,
     });
-    tokio::spawn(reload::run(reloader, reload_rx));
+    tasks.spawn(async_ok(reload::run(reloader, reload_rx, shutdown.clone())));
+    // A thread, not a task: it ends when the reload task above is gone.
     watcher::spawn(
         watch_set(&resolved, &opts.plan_args),
         opts.watch,
         reload_tx.clone(),
     );
-    spawn_sighup(reload_tx);
+    tasks.spawn(async_ok(signals::forward_sighup(
+        reload_tx,
+        shutdown.clone(),
+    )));
     // hub.toml and device functions are part of what a reload re-reads:
     // refresh the hub, then bring the credentials in step.
     // Device events go where the bridge reads: telemetry.broker, else the
     // embedded broker (internal account), else the actions endpoint only.
     let events: Arc<dyn DeviceEvents> = match (&resolved.settings.telemetry.broker, &embedded_url) {
-        (Some(url), _) => match MqttEvents::start(url, shutdown.clone()) {
-            Ok(m) => Arc::new(m),
+        (Some(url), _) => match MqttEvents::start(url) {
+            Ok((m, driver)) => {
+                tasks.spawn(async_ok(driver.run(shutdown.clone())));
+                Arc::new(m)
+            }
             Err(e) => {
                 tracing::error!(
                     "telemetry.broker: {e}; device events go to the actions endpoint only"
@@ -182,47 +154,54 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
                 Arc::new(ActionsOnly)
             }
         },
-        (None, Some(url)) => Arc::new(MqttEvents::start_on(
-            url,
-            EMBEDDED_EVENTS_CLIENT_ID,
-            shutdown.clone(),
-        )),
+        (None, Some(url)) => {
+            let (m, driver) = MqttEvents::start_on(url, EMBEDDED_EVENTS_CLIENT_ID);
+            tasks.spawn(async_ok(driver.run(shutdown.clone())));
+            Arc::new(m)
+        }
         (None, None) => Arc::new(ActionsOnly),
     };
-    sync_credentials(&facts, events.as_ref());
-    let mut changed = shared.changed.clone();
-    let keeper_facts = facts.clone();
-    tokio::spawn(async move {
-        while changed.changed().await.is_ok() {
-            let f = keeper_facts.clone();
-            let ev = events.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                f.reload_hub();
-                sync_credentials(&f, ev.as_ref());
-            })
-            .await;
-        }
-    });
+    credentials::sync(&facts, events.as_ref());
+    tasks.spawn(async_ok(credentials::keep(
+        facts.clone(),
+        events,
+        changed_rx.clone(),
+        shutdown.clone(),
+    )));
 
     let http_listener = tokio::net::TcpListener::bind(http_addr)
         .await
         .map_err(|e| bind_error("listen.http", http_addr, e))?;
     tracing::info!(addr = %http_listener.local_addr()?, "http listening");
 
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(http::serve(http_listener, shared.clone(), shutdown.clone()));
+    let services = http::HttpServices {
+        health: Arc::new(http::Health {
+            snapshot: snapshot.clone(),
+            metrics,
+        }),
+        files: files.clone(),
+        ztp: ztp.clone(),
+        api: Arc::new(crate::api::OperatorApi {
+            snapshot: snapshot.clone(),
+            ztp: ztp.clone(),
+            status: status.clone(),
+            token,
+            unplanned,
+        }),
+    };
+    tasks.spawn(http::serve(http_listener, services, shutdown.clone()));
     tasks.spawn(crate::ztp::observe::run(
-        shared.ztp.clone(),
+        ztp.clone(),
         Some(files.ledger.clone()),
         shutdown.clone(),
     ));
     tasks.spawn(files::tftp::serve(tftp_socket, files, shutdown.clone()));
-    tasks.spawn(dhcp.run(dhcp_socket, shared.changed.clone(), shutdown.clone()));
+    tasks.spawn(dhcp.run(dhcp_socket, changed_rx, shutdown.clone()));
     if let Some(b) = bridge {
         tasks.spawn(b.run(shutdown.clone()));
     }
 
-    wait_for_signal(&shutdown).await;
+    signals::wait_for_signal(&shutdown).await;
     let drain = async {
         while let Some(r) = tasks.join_next().await {
             if let Ok(Err(e)) = r {
@@ -266,77 +245,10 @@ async fn start_broker(
         .map(Some)
 }
 
-/// Create missing credentials and regenerate stale ones (SPEC §6).
-fn sync_credentials(facts: &DaemonFacts, events: &dyn DeviceEvents) {
-    let Some(hub) = facts.hub.read().ok().and_then(|h| h.clone()) else {
-        tracing::warn!("no usable hub settings: device credentials not created");
-        return;
-    };
-    let snap = facts.snapshot.load();
-    match crate::credentials::keeper::sync(&snap, &hub) {
-        Ok(s) => {
-            if !s.created.is_empty() {
-                tracing::info!(
-                    count = s.created.len(),
-                    "created device credentials: {}",
-                    s.created.join(", ")
-                );
-            }
-            for id in &s.regenerated {
-                let Some((site, d)) = snap.model.device(id) else {
-                    continue;
-                };
-                let url = format!(
-                    "http://{}:{}/files/credentials/device_{id}.json",
-                    site.server_ip,
-                    snap.resolved.settings.listen.http.port()
-                );
-                let event = serde_json::json!({"type": "refresh_credential", "url": url});
-                facts.ztp.tracker.push_action(&d.name, event.clone());
-                events.send(id, &event);
-                tracing::info!(device_id = %id, "credential regenerated; device told to refresh it");
-            }
-            for (id, why) in &s.skipped {
-                tracing::warn!(device_id = %id, "credential not written: {why}");
-            }
-        }
-        Err(e) => tracing::error!("device credentials: {e}"),
-    }
-}
-
-fn spawn_sighup(tx: mpsc::Sender<()>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::hangup()) {
-        Ok(mut hup) => {
-            tokio::spawn(async move {
-                while hup.recv().await.is_some() {
-                    tracing::info!("SIGHUP: reloading");
-                    let _ = tx.try_send(());
-                }
-            });
-        }
-        Err(e) => tracing::warn!("cannot listen for SIGHUP ({e}); reload by saving a file"),
-    }
-}
-
-/// First SIGINT/SIGTERM cancels `shutdown`; a second one exits at once.
-async fn wait_for_signal(shutdown: &CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::warn!("cannot install signal handlers; stop with SIGKILL");
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-    tracing::info!("shutting down (signal again to quit at once)");
-    shutdown.cancel();
-    tokio::spawn(async move {
-        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-        std::process::exit(130);
-    });
+/// A task that cannot fail, in the shape of the services' results.
+async fn async_ok(f: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    f.await;
+    Ok(())
 }
 
 /// Start the runtime and run the daemon until a signal.
