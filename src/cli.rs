@@ -3,12 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::commands::{self, EXIT_INVALID};
 
 use crate::settings::{self, Resolved};
-
-/// Exit code for invalid input (sysexits EX_CONFIG), as SPEC §1b/§2 say.
-pub const EXIT_INVALID: u8 = 78;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,74 +23,32 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
-pub enum Format {
-    #[default]
-    Text,
-    Json,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check plans and everything they reference; exit 0 valid, 78 invalid.
-    Validate {
-        /// Plan files or directories (default: `paths.plans`).
-        plans: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-        /// Treat warnings as errors.
-        #[arg(long)]
-        deny_warnings: bool,
-    },
+    Validate(commands::validate::Args),
     /// The daemon: DHCP + TFTP + HTTP + watcher + credentials + broker + bridge.
-    Run {
-        /// Directory of plans to serve (default: `paths.plans`).
-        #[arg(long, value_name = "DIR")]
-        plans: Option<PathBuf>,
-        /// How to notice edits: inotify events, polling, or off (SIGHUP only).
-        #[arg(long, value_enum, default_value_t)]
-        watch: crate::watch::WatchMode,
-    },
+    Run(commands::run::Args),
     /// Print the rendered config and DHCP view of one device.
-    Render {
-        plan: PathBuf,
-        /// Device name or serial.
-        device: String,
-    },
+    Render(commands::render::Args),
     /// Plan operations for code review.
     Plan {
         #[command(subcommand)]
-        command: PlanCommand,
+        command: commands::plan_diff::PlanCommand,
     },
     /// Device states of a running daemon (operator API).
-    Status {
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
+    Status(commands::operator::StatusArgs),
     /// Approve a device waiting in manual approval mode (name or serial).
-    Approve { device: String },
+    Approve(commands::operator::ApproveArgs),
     /// Simulated devices.
     Device {
         #[command(subcommand)]
-        command: DeviceCommand,
+        command: commands::simulate::DeviceCommand,
     },
     /// The telemetry bridge alone (MQTT -> MongoDB or the embedded store).
-    Bridge {
-        /// MQTT client id; stable across restarts, unique per bridge (default: ztpd-bridge-<hostname>).
-        #[arg(long, value_name = "ID")]
-        client_id: Option<String>,
-        /// Subscribe directly instead of through the `$share/ztpd/` shared subscription.
-        #[arg(long)]
-        no_share: bool,
-    },
+    Bridge(commands::bridge::Args),
     /// Per-device telemetry statistics: count, min/mean/max latitude and longitude, last battery.
-    Analyze {
-        /// A device_id or a device_name.
-        #[arg(long, value_name = "ID-OR-NAME")]
-        device: Option<String>,
-        #[arg(long, value_enum, default_value_t)]
-        format: crate::telemetry::command::AnalyzeFormat,
-    },
+    Analyze(commands::analyze::Args),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -100,110 +57,49 @@ pub enum Command {
     /// Offline topology checks.
     Topology {
         #[command(subcommand)]
-        command: TopologyCommand,
+        command: commands::topology::TopologyCommand,
     },
     /// Device credentials: `device_credentials/device_<id>.json` + history.
     Credentials {
         #[command(subcommand)]
-        action: CredentialsCommand,
+        action: commands::credentials::CredentialsCommand,
     },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum DeviceCommand {
-    /// Simulated devices: telemetry devices (`--credential FILE`, or
-    /// `--credentials DIR --fleet N`) or switches running the ZTP flow
-    /// (`--switch SERIAL|all --server URL`).
-    Simulate(Box<crate::commands::simulate::DeviceSimulateArgs>),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum PlanCommand {
-    /// What changes for each device if NEW replaces OLD; exit 0 no change, 1 changes.
-    Diff {
-        old: PathBuf,
-        new: PathBuf,
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TopologyCommand {
-    /// Compare a reported neighbour table with the plan; exit 0 all match, 1 problems, 78 invalid input.
-    Diff {
-        plan: PathBuf,
-        /// `[{"device", "model", "neighbors": [{"local_port", "remote_device", "remote_port"}]}]`
-        #[arg(value_name = "REPORTED.json")]
-        reported: PathBuf,
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum CredentialsCommand {
-    /// Create one device credential (a device keeps its name if it had one).
-    Create {
-        /// The device id (factory serial), `[A-Za-z0-9._-]+`.
-        #[arg(required_unless_present = "new", conflicts_with = "new")]
-        device_id: Option<String>,
-        /// Make a simulated device id (SHA-1 hex digest of random bytes).
-        #[arg(long)]
-        new: bool,
-        /// Device function: `templates/device_function/<NAME>.toml`.
-        #[arg(long, value_name = "NAME", default_value = "default")]
-        function: String,
-    },
-    /// Rewrite every existing credential, keeping each device's name.
-    Regenerate,
 }
 
 pub fn main() -> ExitCode {
+    use commands::plan_diff::PlanCommand;
+    use commands::simulate::DeviceCommand;
+    use commands::topology::TopologyCommand;
     let cli = Cli::parse();
     crate::telemetry::mqtt::install_crypto_provider();
     init_tracing();
     let config = cli.config.as_deref();
     match cli.command {
-        Command::Validate {
-            plans,
-            format,
-            deny_warnings,
-        } => with_settings(config, &plans, |r| {
-            crate::commands::validate::run(r, &plans, format, deny_warnings)
+        Command::Validate(args) => {
+            with_settings(config, &args.plans, |r| commands::validate::run(r, &args))
+        }
+        Command::Run(args) => {
+            with_settings(config, &args.plan_args(), |r| commands::run::run(r, &args))
+        }
+        Command::Render(args) => with_settings(config, std::slice::from_ref(&args.plan), |r| {
+            commands::render::run(r, &args)
         }),
-        Command::Run { plans, watch } => {
-            let args: Vec<PathBuf> = plans.into_iter().collect();
-            with_settings(config, &args, |r| run(r, &args, watch))
-        }
-        Command::Render { plan, device } => {
-            with_settings(config, std::slice::from_ref(&plan), |r| {
-                crate::commands::render::run(r, &plan, &device)
-            })
-        }
         Command::Plan {
             command: PlanCommand::Diff { old, new, format },
         } => with_settings(config, &[new.clone(), old.clone()], |r| {
-            crate::commands::plan_diff::run(r, &old, &new, format)
+            commands::plan_diff::run(r, &old, &new, format)
         }),
-        Command::Status { format } => with_settings(config, &[], |r| {
-            crate::commands::operator::status(r, format)
-        }),
-        Command::Approve { device } => with_settings(config, &[], |r| {
-            crate::commands::operator::approve(r, &device)
+        Command::Status(args) => {
+            with_settings(config, &[], |r| commands::operator::status(r, args.format))
+        }
+        Command::Approve(args) => with_settings(config, &[], |r| {
+            commands::operator::approve(r, &args.device)
         }),
         Command::Device {
             command: DeviceCommand::Simulate(args),
-        } => crate::commands::simulate::run(config, *args),
-        Command::Bridge {
-            client_id,
-            no_share,
-        } => with_settings(config, &[], |r| {
-            crate::telemetry::command::run_bridge(r, client_id, no_share)
-        }),
-        Command::Analyze { device, format } => with_settings(config, &[], |r| {
-            crate::telemetry::command::run_analyze(r, device.as_deref(), format)
-        }),
+        } => commands::simulate::run(config, *args),
+        Command::Bridge(args) => with_settings(config, &[], |r| commands::bridge::run(r, args)),
+        Command::Analyze(args) => with_settings(config, &[], |r| commands::analyze::run(r, &args)),
         Command::Topology {
             command:
                 TopologyCommand::Diff {
@@ -212,11 +108,11 @@ pub fn main() -> ExitCode {
                     format,
                 },
         } => with_settings(config, std::slice::from_ref(&plan), |r| {
-            crate::commands::topology::run(r, &plan, &reported, format)
+            commands::topology::run(r, &plan, &reported, format)
         }),
-        Command::Credentials { action } => with_settings(config, &[], |r| {
-            crate::commands::credentials::run(r, action)
-        }),
+        Command::Credentials { action } => {
+            with_settings(config, &[], |r| commands::credentials::run(r, action))
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ztpd", &mut std::io::stdout());
             ExitCode::SUCCESS
@@ -264,10 +160,7 @@ fn report_settings_error(e: &settings::SettingsError) {
                 .help("check --config FILE"),
         ),
     }
-    eprint!(
-        "{}",
-        ds.render(crate::commands::validate::terminal_width(), false)
-    );
+    eprint!("{}", ds.render(commands::terminal_width(), false));
 }
 
 /// The embedded broker (rumqttd) logs every connection at info and a
@@ -283,46 +176,6 @@ fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-}
-
-fn run(resolved: &Resolved, plans: &[PathBuf], watch: crate::watch::WatchMode) -> ExitCode {
-    let loaded = crate::plan::load(resolved, plans);
-    if loaded.diagnostics.has_errors() {
-        eprint!(
-            "{}",
-            loaded
-                .diagnostics
-                .render(crate::commands::validate::terminal_width(), false)
-        );
-        eprintln!(
-            "ztpd run: plans are invalid ({}); not starting",
-            loaded.diagnostics.summary()
-        );
-        return ExitCode::from(EXIT_INVALID);
-    }
-    if !loaded.diagnostics.warnings.is_empty() {
-        eprint!(
-            "{}",
-            loaded
-                .diagnostics
-                .render(crate::commands::validate::terminal_width(), false)
-        );
-    }
-    let first = crate::snapshot::Snapshot::from_loaded(resolved.clone(), loaded, 1);
-    match crate::daemon::block_on_run(
-        resolved.clone(),
-        first,
-        crate::daemon::RunOptions {
-            plan_args: plans.to_vec(),
-            watch,
-        },
-    ) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,27 @@ use std::process::ExitCode;
 use rand::RngCore;
 use sha1::{Digest, Sha1};
 
-use crate::cli::{CredentialsCommand, EXIT_INVALID};
+use super::EXIT_INVALID;
 use crate::credentials::{function, hub, store::StoreError, Store};
 use crate::settings::Resolved;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum CredentialsCommand {
+    /// Create one device credential (a device keeps its name if it had one).
+    Create {
+        /// The device id (factory serial), `[A-Za-z0-9._-]+`.
+        #[arg(required_unless_present = "new", conflicts_with = "new")]
+        device_id: Option<String>,
+        /// Make a simulated device id (SHA-1 hex digest of random bytes).
+        #[arg(long)]
+        new: bool,
+        /// Device function: `templates/device_function/<NAME>.toml`.
+        #[arg(long, value_name = "NAME", default_value = "default")]
+        function: String,
+    },
+    /// Rewrite every existing credential, keeping each device's name.
+    Regenerate,
+}
 
 pub fn run(resolved: &Resolved, action: CredentialsCommand) -> ExitCode {
     let hub = match hub::load(resolved) {

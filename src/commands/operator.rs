@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::cli::Format;
+use super::Format;
 use crate::settings::Resolved;
 use crate::ztp::client;
 
@@ -49,6 +49,18 @@ fn call(r: &Resolved, method: &str, path: &str) -> Result<client::Response, Stri
         TIMEOUT,
     ))
     .map_err(|e| format!("{e:#}; is `ztpd run` up at {}?", base_url(r)))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApproveArgs {
+    /// Device name or serial.
+    pub device: String,
 }
 
 pub fn status(r: &Resolved, format: Format) -> ExitCode {
@@ -114,7 +126,7 @@ pub fn approve(r: &Resolved, device: &str) -> ExitCode {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
     {
         eprintln!("error: {device:?} is not a device name or serial ([A-Za-z0-9._-]+)");
-        return ExitCode::from(crate::cli::EXIT_INVALID);
+        return ExitCode::from(super::EXIT_INVALID);
     }
     match call(r, "POST", &format!("/api/v1/devices/{device}/approve")) {
         Ok(resp) if resp.status == 200 => {

@@ -3,20 +3,27 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::cli::{Format, EXIT_INVALID};
+use super::{Format, EXIT_INVALID};
 use crate::plan::{self, diff};
 use crate::settings::Resolved;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum PlanCommand {
+    /// What changes for each device if NEW replaces OLD; exit 0 no change, 1 changes.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
 
 pub fn run(resolved: &Resolved, old: &PathBuf, new: &PathBuf, format: Format) -> ExitCode {
     let o = plan::load(resolved, std::slice::from_ref(old));
     let n = plan::load(resolved, std::slice::from_ref(new));
     for (which, l) in [("OLD", &o), ("NEW", &n)] {
         if l.diagnostics.has_errors() {
-            eprint!(
-                "{}",
-                l.diagnostics
-                    .render(super::validate::terminal_width(), false)
-            );
+            super::print_diagnostics(&l.diagnostics);
             eprintln!("{which} plan is invalid: {}", l.diagnostics.summary());
             return ExitCode::from(EXIT_INVALID);
         }

@@ -3,19 +3,22 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::cli::EXIT_INVALID;
+use super::EXIT_INVALID;
 use crate::plan;
 use crate::settings::Resolved;
 
-pub fn run(resolved: &Resolved, plan_path: &PathBuf, device: &str) -> ExitCode {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    pub plan: PathBuf,
+    /// Device name or serial.
+    pub device: String,
+}
+
+pub fn run(resolved: &Resolved, args: &Args) -> ExitCode {
+    let (plan_path, device) = (&args.plan, args.device.as_str());
     let loaded = plan::load(resolved, std::slice::from_ref(plan_path));
     if loaded.diagnostics.has_errors() {
-        eprint!(
-            "{}",
-            loaded
-                .diagnostics
-                .render(super::validate::terminal_width(), false)
-        );
+        super::print_diagnostics(&loaded.diagnostics);
         eprintln!("invalid: {}", loaded.diagnostics.summary());
         return ExitCode::from(EXIT_INVALID);
     }

@@ -1,21 +1,30 @@
 //! `ztpd device simulate`: one command, two kinds of simulated device (SPEC §2).
 //! With `--switch` it is a switch running the ZTP flow from the plan
 //! (`ztp::simulate`); otherwise a telemetry device publishing per its
-//! credential (`telemetry::command`). `--fleet N` means "N of them" in both.
+//! credential (`simulate_telemetry`). `--fleet N` means "N of them" in both.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::cli::EXIT_INVALID;
-use crate::ztp::simulate::Fault;
+use super::{runtime, EXIT_INVALID};
+use crate::settings::Resolved;
+use crate::ztp::simulate::{Ending, Fault, FleetOptions};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DeviceCommand {
+    /// Simulated devices: telemetry devices (`--credential FILE`, or
+    /// `--credentials DIR --fleet N`) or switches running the ZTP flow
+    /// (`--switch SERIAL|all --server URL`).
+    Simulate(Box<DeviceSimulateArgs>),
+}
 
 #[derive(Debug, clap::Args)]
 pub struct DeviceSimulateArgs {
     /// Telemetry devices: `--credential FILE` or `--credentials DIR --fleet N`.
     #[command(flatten)]
-    pub telemetry: crate::telemetry::command::SimulateArgs,
+    pub telemetry: super::simulate_telemetry::SimulateArgs,
     /// A switch: serial (or name) of the planned switch, or `all` for every
     /// non-root device with links (`--fleet N`: the first N).
     #[arg(long, value_name = "SERIAL", conflicts_with_all = ["credential", "credentials"], requires = "server")]
@@ -44,29 +53,104 @@ pub struct DeviceSimulateArgs {
 }
 
 pub fn run(config: Option<&Path>, args: DeviceSimulateArgs) -> ExitCode {
-    let Some(switch) = args.switch else {
-        return crate::telemetry::command::run_simulate(config, args.telemetry);
+    let Some(switch) = args.switch.clone() else {
+        return super::simulate_telemetry::run(config, args.telemetry);
     };
-    let Some(server) = args.server else {
+    let Some(server) = args.server.clone() else {
         eprintln!("error: --switch needs --server URL (ztpd's HTTP address)");
         return ExitCode::from(EXIT_INVALID);
     };
-    let ztp = crate::ztp::simulate::SimulateArgs {
-        switch,
-        server,
-        fault: args.fault,
-        fleet: args.telemetry.fleet,
-        concurrency: args.concurrency,
-        plan: args.plan,
-        dhcp: args.dhcp,
-        relay: args.relay,
-        approval_wait: args.approval_wait,
-    };
-    match crate::settings::resolve(config, &ztp.plans()) {
-        Ok(r) => crate::ztp::simulate::run(&r, &ztp),
+    match crate::settings::resolve(config, &args.plan) {
+        Ok(r) => run_switches(&r, &args, &switch, server),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_INVALID)
         }
+    }
+}
+
+/// Simulated switches from the plan; exit 0 when every one deployed.
+fn run_switches(
+    resolved: &Resolved,
+    args: &DeviceSimulateArgs,
+    key: &str,
+    server: String,
+) -> ExitCode {
+    let loaded = crate::plan::load(resolved, &args.plan);
+    if loaded.diagnostics.has_errors() {
+        super::print_diagnostics(&loaded.diagnostics);
+        return ExitCode::from(EXIT_INVALID);
+    }
+    let switches = match crate::ztp::simulate::switches(
+        &loaded.model,
+        key,
+        args.telemetry.fleet,
+        args.fault,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(c) => return c,
+    };
+    let opts = FleetOptions {
+        server,
+        concurrency: args.concurrency,
+        dhcp: args.dhcp,
+        relay: args.relay,
+        approval_wait: args.approval_wait,
+    };
+    let started = Instant::now();
+    let link = loaded
+        .model
+        .sites
+        .iter()
+        .find_map(|s| s.dhcp.as_ref().map(|d| d.subnet.network()));
+    let results = match rt.block_on(crate::ztp::simulate::fleet(&opts, switches, link)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (mut deployed, mut refused, mut failed) = (0, 0, 0);
+    for (name, r) in &results {
+        match r {
+            Ok(Ending::Deployed) => {
+                deployed += 1;
+                if results.len() <= 20 {
+                    println!("{name}: deployed");
+                }
+            }
+            Ok(Ending::Refused(problems)) => {
+                refused += 1;
+                println!("{name}: refused (topology_mismatch)");
+                for p in problems {
+                    println!(
+                        "  {}: {}",
+                        p["kind"].as_str().unwrap_or("?"),
+                        p["fix"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                println!("{name}: failed: {e:#}");
+            }
+        }
+    }
+    println!(
+        "{} switch(es): {deployed} deployed, {refused} refused, {failed} failed in {:.2} s",
+        results.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if deployed == results.len() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

@@ -1,10 +1,10 @@
 //! `ztpd topology diff PLAN REPORTED.json`: the daemon's topology engine on a
 //! neighbour table, offline. Exit 0 all match, 1 problems, 78 invalid input.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cli::{Format, EXIT_INVALID};
+use super::{Format, EXIT_INVALID};
 use crate::plan;
 use crate::settings::Resolved;
 use crate::ztp::topology::{diff, PlannedTopology, Reported};
@@ -12,15 +12,23 @@ use crate::ztp::topology::{diff, PlannedTopology, Reported};
 /// Largest REPORTED.json read: far above any real fabric's neighbour table.
 const MAX_REPORT_BYTES: u64 = 64 << 20;
 
+#[derive(Debug, clap::Subcommand)]
+pub enum TopologyCommand {
+    /// Compare a reported neighbour table with the plan; exit 0 all match, 1 problems, 78 invalid input.
+    Diff {
+        plan: PathBuf,
+        /// `[{"device", "model", "neighbors": [{"local_port", "remote_device", "remote_port"}]}]`
+        #[arg(value_name = "REPORTED.json")]
+        reported: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
 pub fn run(resolved: &Resolved, plan_path: &Path, reported: &Path, format: Format) -> ExitCode {
     let loaded = plan::load(resolved, &[plan_path.to_path_buf()]);
     if loaded.diagnostics.has_errors() {
-        eprint!(
-            "{}",
-            loaded
-                .diagnostics
-                .render(super::validate::terminal_width(), false)
-        );
+        super::print_diagnostics(&loaded.diagnostics);
         eprintln!("invalid: {}", loaded.diagnostics.summary());
         return ExitCode::from(EXIT_INVALID);
     }

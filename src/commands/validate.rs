@@ -4,16 +4,23 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::cli::{Format, EXIT_INVALID};
+use super::{terminal_width, Format, EXIT_INVALID};
 use crate::plan;
 use crate::settings::Resolved;
 
-pub fn run(
-    resolved: &Resolved,
-    plans: &[PathBuf],
-    format: Format,
-    deny_warnings: bool,
-) -> ExitCode {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Plan files or directories (default: `paths.plans`).
+    pub plans: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Treat warnings as errors.
+    #[arg(long)]
+    pub deny_warnings: bool,
+}
+
+pub fn run(resolved: &Resolved, args: &Args) -> ExitCode {
+    let (plans, format, deny_warnings) = (&args.plans, args.format, args.deny_warnings);
     let loaded = plan::load(resolved, plans);
     let d = &loaded.diagnostics;
     let valid = !(d.has_errors() || (deny_warnings && !d.warnings.is_empty()));
@@ -68,11 +75,4 @@ fn plural(n: usize) -> &'static str {
     } else {
         "s"
     }
-}
-
-pub fn terminal_width() -> usize {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(100)
 }

@@ -3,7 +3,6 @@
 //! simulated device.
 
 pub mod bridge;
-pub mod command;
 pub mod device;
 pub mod device_function;
 pub mod http_get;

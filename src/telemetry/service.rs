@@ -8,7 +8,6 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use super::bridge::{self, BridgeOptions, BridgeStats};
-use super::command::bridge_options;
 use super::mqtt::BrokerUrl;
 use super::store::AnyStore;
 use crate::metrics::MetricsSource;
@@ -80,3 +79,40 @@ pub const EMBEDDED_INFLIGHT: usize = 100;
 /// Client id of the daemon's bridge on the embedded broker (`:` is not
 /// allowed in device ids, so no device can take it over).
 pub const EMBEDDED_BRIDGE_CLIENT_ID: &str = "ztpd:bridge";
+
+/// Default bridge client id: stable across restarts of this host's bridge.
+pub fn default_client_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let host: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    if host.is_empty() {
+        "ztpd-bridge".into()
+    } else {
+        format!("ztpd-bridge-{host}")
+    }
+}
+
+/// The bridge's broker: `telemetry.broker`. (The daemon wires its own bridge
+/// to the embedded broker: `service::embedded_bridge_options`.)
+pub fn bridge_options(
+    resolved: &Resolved,
+    client_id: Option<String>,
+) -> Result<BridgeOptions, String> {
+    let Some(url) = &resolved.settings.telemetry.broker else {
+        return Err(
+            "no broker for the bridge: set telemetry.broker (e.g. \"mqtt://bridge:secret@127.0.0.1:1883\") in ztpd.toml; \
+             for a daemon's embedded broker, add the account to its [broker] users and use the password from its password_file \
+             (`ztpd run` itself already bridges its embedded broker)"
+                .into(),
+        );
+    };
+    let broker = BrokerUrl::parse(url).map_err(|e| format!("telemetry.broker: {e}"))?;
+    Ok(BridgeOptions::new(
+        broker,
+        client_id.unwrap_or_else(default_client_id),
+    ))
+}

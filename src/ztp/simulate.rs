@@ -7,18 +7,15 @@
 //! through a simulated relay agent (`--relay`, default 127.0.0.2, port 67:
 //! needs root), and checks it got its planned address.
 
-use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
-use clap::{Args, ValueEnum};
+use clap::ValueEnum;
 use serde_json::{json, Value};
 
 use super::client;
 use crate::plan::model::{Model, Role};
-use crate::settings::Resolved;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Fault {
@@ -30,40 +27,19 @@ pub enum Fault {
     Swap,
 }
 
-#[derive(Debug, Clone, Args)]
-pub struct SimulateArgs {
-    /// Serial (or name) of the planned switch, or `all` for every non-root device with links.
-    #[arg(long, value_name = "SERIAL")]
-    pub switch: String,
+/// How a fleet of simulated switches runs.
+#[derive(Debug, Clone)]
+pub struct FleetOptions {
     /// ztpd's HTTP address, e.g. http://127.0.0.1:8080.
-    #[arg(long, value_name = "URL")]
     pub server: String,
-    #[arg(long, value_enum)]
-    pub fault: Option<Fault>,
-    /// With `--switch all`: only the first N switches.
-    #[arg(long, value_name = "N")]
-    pub fleet: Option<usize>,
     /// Switches running at once.
-    #[arg(long, default_value_t = 256)]
     pub concurrency: usize,
-    /// Plan files or directories (default: `paths.plans`).
-    #[arg(long = "plan", value_name = "PLAN")]
-    pub plan: Vec<PathBuf>,
     /// ztpd's DHCP address (`listen.dhcp`); lease through a relay first.
-    #[arg(long, value_name = "ADDR")]
     pub dhcp: Option<std::net::SocketAddr>,
     /// The simulated relay agent's address (giaddr; binds port 67).
-    #[arg(long, value_name = "IP", default_value = "127.0.0.2")]
     pub relay: std::net::Ipv4Addr,
     /// How long a switch keeps asking while it waits for approval.
-    #[arg(long, default_value = "5m", value_parser = crate::duration::parse)]
     pub approval_wait: Duration,
-}
-
-impl SimulateArgs {
-    pub fn plans(&self) -> Vec<PathBuf> {
-        self.plan.clone()
-    }
 }
 
 /// One simulated switch, from the plan.
@@ -266,20 +242,16 @@ pub async fn run_switch(
     Ok(Ending::Deployed)
 }
 
-pub fn run(resolved: &Resolved, args: &SimulateArgs) -> ExitCode {
-    let loaded = crate::plan::load(resolved, &args.plan);
-    if loaded.diagnostics.has_errors() {
-        eprint!(
-            "{}",
-            loaded
-                .diagnostics
-                .render(crate::commands::validate::terminal_width(), false)
-        );
-        return ExitCode::from(crate::cli::EXIT_INVALID);
-    }
-    let keys: Vec<String> = if args.switch == "all" {
-        let all: Vec<String> = loaded
-            .model
+/// The switches `key` names: one serial or name, or `all` (every non-root
+/// device with links, the first `limit` of them).
+pub fn switches(
+    model: &Model,
+    key: &str,
+    limit: Option<usize>,
+    fault: Option<Fault>,
+) -> anyhow::Result<Vec<Switch>> {
+    let keys: Vec<String> = if key == "all" {
+        model
             .sites
             .iter()
             .flat_map(|s| {
@@ -293,86 +265,20 @@ pub fn run(resolved: &Resolved, args: &SimulateArgs) -> ExitCode {
                     })
                     .map(|d| d.serial.clone())
             })
-            .collect();
-        all.into_iter()
-            .take(args.fleet.unwrap_or(usize::MAX))
+            .take(limit.unwrap_or(usize::MAX))
             .collect()
     } else {
-        vec![args.switch.clone()]
+        vec![key.to_string()]
     };
-    let mut switches = Vec::new();
-    for k in &keys {
-        match switch_from_plan(&loaded.model, k, args.fault) {
-            Ok(s) => switches.push(s),
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                return ExitCode::from(crate::cli::EXIT_INVALID);
-            }
-        }
-    }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let started = Instant::now();
-    let link = loaded
-        .model
-        .sites
-        .iter()
-        .find_map(|s| s.dhcp.as_ref().map(|d| d.subnet.network()));
-    let results = match rt.block_on(fleet(args, switches, link)) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let (mut deployed, mut refused, mut failed) = (0, 0, 0);
-    for (name, r) in &results {
-        match r {
-            Ok(Ending::Deployed) => {
-                deployed += 1;
-                if results.len() <= 20 {
-                    println!("{name}: deployed");
-                }
-            }
-            Ok(Ending::Refused(problems)) => {
-                refused += 1;
-                println!("{name}: refused (topology_mismatch)");
-                for p in problems {
-                    println!(
-                        "  {}: {}",
-                        p["kind"].as_str().unwrap_or("?"),
-                        p["fix"].as_str().unwrap_or("")
-                    );
-                }
-            }
-            Err(e) => {
-                failed += 1;
-                println!("{name}: failed: {e:#}");
-            }
-        }
-    }
-    println!(
-        "{} switch(es): {deployed} deployed, {refused} refused, {failed} failed in {:.2} s",
-        results.len(),
-        started.elapsed().as_secs_f64()
-    );
-    if deployed == results.len() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    keys.iter()
+        .map(|k| switch_from_plan(model, k, fault))
+        .collect()
 }
 
-async fn fleet(
-    args: &SimulateArgs,
+/// Run every switch (at most `concurrency` at once); each one's ending, in
+/// the order given.
+pub async fn fleet(
+    args: &FleetOptions,
     switches: Vec<Switch>,
     link: Option<std::net::Ipv4Addr>,
 ) -> anyhow::Result<Vec<(String, anyhow::Result<Ending>)>> {

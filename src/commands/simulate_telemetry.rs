@@ -1,0 +1,141 @@
+//! `ztpd device simulate --credential FILE | --credentials DIR --fleet N`:
+//! simulated telemetry devices publishing per their credential.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use super::{runtime, EXIT_INVALID};
+use crate::telemetry::mqtt::install_crypto_provider;
+
+/// `ztpd device simulate` (telemetry devices).
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// One device: its credential file (device_credentials/device_<id>.json).
+    #[arg(long, value_name = "FILE", conflicts_with = "credentials")]
+    pub credential: Option<std::path::PathBuf>,
+    /// A fleet: the directory holding device_*.json credentials.
+    #[arg(long, value_name = "DIR", requires = "fleet")]
+    pub credentials: Option<std::path::PathBuf>,
+    /// How many devices: with --credentials, N of its credentials at once;
+    /// with --switch all, the first N planned switches.
+    #[arg(long, value_name = "N")]
+    pub fleet: Option<usize>,
+    /// Messages per device (default: until the battery is empty).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Time between readings, overriding the device function's (e.g. 100ms).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub interval: Option<std::time::Duration>,
+    /// Broker URL (default: hub.toml's `broker` when the credential is for that hub,
+    /// the embedded broker for the local hub; else mqtts://<HostName>:8883).
+    #[arg(long, value_name = "URL")]
+    pub broker: Option<String>,
+    /// Seed the readings' randomness (reproducible runs).
+    #[arg(long, value_name = "N", hide = true)]
+    pub seed: Option<u64>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::duration::parse(s)
+}
+
+pub fn run(config: Option<&std::path::Path>, args: SimulateArgs) -> ExitCode {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    install_crypto_provider();
+    // hub.toml (or the local hub) says which broker its devices publish to
+    let hub = match crate::settings::resolve(config, &[]) {
+        Ok(r) => crate::credentials::hub::device_view(&r),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let files = match (&args.credential, &args.credentials, args.fleet) {
+        (Some(f), _, _) => vec![f.clone()],
+        (None, Some(dir), Some(n)) => match crate::telemetry::simulate::fleet_files(dir, n) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        },
+        _ => {
+            eprintln!("error: give --credential FILE, or --credentials DIR --fleet N");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(c) => return c,
+    };
+    let opts = crate::telemetry::simulate::SimOptions {
+        count: args.count,
+        interval: args.interval,
+        broker: args.broker.clone(),
+        hub,
+        seed: args.seed,
+    };
+    rt.block_on(async move {
+        let sent = Arc::new(AtomicU64::new(0));
+        let fleet = files.len();
+        let mut tasks = tokio::task::JoinSet::new();
+        for f in files {
+            tasks.spawn(crate::telemetry::simulate::run_device(
+                f,
+                opts.clone(),
+                sent.clone(),
+            ));
+        }
+        // plain progress lines (one every 2 s) while a fleet runs
+        let progress = {
+            let sent = sent.clone();
+            tokio::spawn(async move {
+                let mut t = tokio::time::interval(std::time::Duration::from_secs(2));
+                t.tick().await;
+                loop {
+                    t.tick().await;
+                    eprintln!(
+                        "fleet: {fleet} devices, {} messages sent",
+                        sent.load(Ordering::Relaxed)
+                    );
+                }
+            })
+        };
+        let mut failed = 0;
+        while let Some(r) = tasks.join_next().await {
+            match r {
+                Ok(Ok(rep)) => println!(
+                    "sent {} messages ({} readings, {} acknowledged), battery {:.2}{}{}",
+                    rep.messages,
+                    rep.readings,
+                    rep.acked,
+                    rep.battery,
+                    if rep.stopped {
+                        ", battery empty: stopped"
+                    } else {
+                        ""
+                    },
+                    if rep.refreshed > 0 {
+                        format!(", credential refreshed {}x", rep.refreshed)
+                    } else {
+                        String::new()
+                    },
+                ),
+                Ok(Err(e)) => {
+                    failed += 1;
+                    eprintln!("error: {e}");
+                }
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("error: device task failed: {e}");
+                }
+            }
+        }
+        progress.abort();
+        if failed > 0 {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
