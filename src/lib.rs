@@ -6,6 +6,7 @@
 pub mod api;
 pub mod broker;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod credentials;
 pub mod daemon;
@@ -21,6 +22,7 @@ pub mod snapshot;
 pub mod state;
 pub mod telemetry;
 pub mod template;
+pub mod topology;
 pub mod vendor;
 pub mod watch;
 pub mod ztp;

@@ -32,17 +32,13 @@ impl ReloadStatus {
     pub fn initial(version: u64) -> Self {
         ReloadStatus {
             ok: true,
-            at: now(),
+            at: crate::clock::rfc3339_millis(),
             version,
             message: "initial load".into(),
             diagnostics: serde_json::json!({"valid": true, "errors": [], "warnings": []}),
             changed_devices: Vec::new(),
         }
     }
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 pub type SharedStatus = Arc<RwLock<ReloadStatus>>;
@@ -157,7 +153,7 @@ impl Reloader {
         if let Ok(mut s) = self.status.write() {
             *s = ReloadStatus {
                 ok: true,
-                at: now(),
+                at: crate::clock::rfc3339_millis(),
                 version,
                 message: summary,
                 diagnostics,
@@ -173,7 +169,7 @@ impl Reloader {
         if let Ok(mut s) = self.status.write() {
             *s = ReloadStatus {
                 ok: false,
-                at: now(),
+                at: crate::clock::rfc3339_millis(),
                 version,
                 message,
                 diagnostics,

@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 
 use crate::plan::model::Model;
 use crate::settings::Resolved;
-use crate::ztp::engine::PlannedTopology;
+use crate::topology::PlannedTopology;
 
 #[derive(Debug)]
 pub struct Snapshot {

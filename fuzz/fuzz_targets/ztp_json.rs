@@ -11,9 +11,9 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use ztpd::plan::model::{ApprovalMode, Model};
 use ztpd::settings::{Resolved, Settings};
-use ztpd::ztp::engine::{PlannedTopology, Reported};
+use ztpd::topology::{PlannedTopology, Reported};
 use ztpd::ztp::hello;
-use ztpd::ztp::local::ReportIndex;
+use ztpd::topology::ReportIndex;
 
 const PLAN: &str = r#"
 [site]

@@ -14,7 +14,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::OperatorApi;
-use crate::ztp::engine::{self, Reported};
+use crate::topology::{self, Reported};
 use crate::ztp::state::{Change, ChangeError, Stage};
 
 pub async fn devices(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
@@ -80,7 +80,7 @@ pub async fn topology(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
         .iter()
         .map(|r| json!({"device": r.device, "model": r.model, "neighbors": r.neighbors}))
         .collect();
-    let problems: Vec<Value> = match engine::diff(&snap.topology, &reports) {
+    let problems: Vec<Value> = match topology::diff(&snap.topology, &reports) {
         Ok(p) => p
             .iter()
             .filter_map(|p| serde_json::to_value(p).ok())

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use super::{Format, EXIT_INVALID};
 use crate::plan;
 use crate::settings::Resolved;
-use crate::ztp::topology::{diff, PlannedTopology, Reported};
+use crate::topology::{diff, PlannedTopology, Reported};
 
 /// Largest REPORTED.json read: far above any real fabric's neighbour table.
 const MAX_REPORT_BYTES: u64 = 64 << 20;

@@ -5,6 +5,7 @@
 //! Keys are secrets: the key types here never print themselves, and nothing
 //! in this module logs a key.
 
+pub mod connection_string;
 pub mod derive;
 pub mod function;
 pub mod hub;

@@ -104,12 +104,12 @@ fn io_err<'a>(
 
 /// `CONNECTION_STR_PUB` of a device under this hub (holds the device key).
 pub fn connection_string(hub: &Hub, device_id: &str) -> String {
-    format!(
-        "HostName={};DeviceId={};SharedAccessKey={}",
-        hub.hostname,
-        device_id,
-        device_key(&hub.key, device_id).expose_base64()
-    )
+    super::connection_string::ConnectionString {
+        host_name: hub.hostname.clone(),
+        device_id: device_id.to_string(),
+        shared_access_key: device_key(&hub.key, device_id).expose_base64().to_string(),
+    }
+    .to_string()
 }
 
 /// What a bulk regeneration did.

@@ -6,8 +6,8 @@
 use std::net::Ipv4Addr;
 use std::sync::{Arc, RwLock};
 
+use crate::clock::unix_now;
 use crate::credentials::hub::Hub;
-use crate::dhcp::server::unix_now;
 use crate::files::access::AccessFacts;
 use crate::snapshot::SnapshotHandle;
 

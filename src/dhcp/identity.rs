@@ -1,8 +1,22 @@
 //! Who a DHCP client says it is: vendor, model and serial from options
 //! 60/61/77/124/125 (formats in TESTING.md), and a MAC named in the client-id.
 
-use super::packet::{printable, tlvs, ClientInfo};
+use super::suboptions::{printable, tlvs};
 use crate::vendor::Vendor;
+
+/// What a client said about itself, used for identity and "unplanned device seen".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub serial: Option<String>,
+    pub model: Option<String>,
+    pub vendor: Option<Vendor>,
+    /// A MAC named inside the client-id (type 1, or Cisco `cisco-<mac>-<if>`).
+    pub client_id_mac: Option<[u8; 6]>,
+    /// Option 60 as text, for logs and the unplanned record.
+    pub vendor_class: Option<String>,
+    /// Option 12.
+    pub hostname: Option<String>,
+}
 
 /// Serials and models become lookup keys and file names: keep them tame.
 fn is_token(s: &str) -> bool {

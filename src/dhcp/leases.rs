@@ -6,10 +6,11 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::Mutex;
 
 use rusqlite::params;
 
-use crate::state::{StateError, StateStore};
+use crate::state::{StateError, StateStore, Writer};
 
 /// How long an offered address is held for the client that was offered it.
 pub const OFFER_HOLD_SECS: u64 = 30;
@@ -260,6 +261,12 @@ pub mod store {
         ])?;
         Ok(())
     }
+}
+
+/// The live lease table and where its changes are persisted (`None`: memory only).
+pub struct Leases {
+    pub table: Mutex<LeaseTable>,
+    pub writer: Option<Writer>,
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod server;
 pub mod service;
 pub mod sock;
 pub mod stats;
+pub mod suboptions;
 pub mod unplanned;
 pub mod view;
 pub mod wire;

@@ -9,8 +9,9 @@ use std::net::Ipv4Addr;
 
 use dhcproto::v4::borrowed::Message as RawMessage;
 
-pub use super::identity::{identify, parse_mac_loose};
-use crate::vendor::Vendor;
+use super::identity::identify;
+pub use super::identity::ClientInfo;
+pub use super::suboptions::{printable, tlvs};
 
 /// Minimum size of a BOOTP message (header + cookie, without options).
 pub const BOOTP_HEADER: usize = 240;
@@ -79,20 +80,6 @@ pub enum ParseError {
     NoCookie,
     #[error("option 53 (message type) missing or invalid")]
     NoMessageType,
-}
-
-/// What a client said about itself, used for identity and "unplanned device seen".
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientInfo {
-    pub serial: Option<String>,
-    pub model: Option<String>,
-    pub vendor: Option<Vendor>,
-    /// A MAC named inside the client-id (type 1, or Cisco `cisco-<mac>-<if>`).
-    pub client_id_mac: Option<[u8; 6]>,
-    /// Option 60 as text, for logs and the unplanned record.
-    pub vendor_class: Option<String>,
-    /// Option 12.
-    pub hostname: Option<String>,
 }
 
 /// A parsed DHCP request: everything the handler needs, owned.
@@ -299,28 +286,6 @@ fn relay_link_selection(data: &[u8]) -> Option<Ipv4Addr> {
     tlvs(data)
         .find(|(c, _)| *c == 5)
         .and_then(|(_, v)| ip_of(v))
-}
-
-/// Iterate `code, len, value` sub-options; stops at the first truncated one.
-pub fn tlvs(data: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
-    let mut at = 0usize;
-    std::iter::from_fn(move || {
-        let code = *data.get(at)?;
-        let len = usize::from(*data.get(at + 1)?);
-        let v = data.get(at + 2..at + 2 + len)?;
-        at += 2 + len;
-        Some((code, v))
-    })
-}
-
-/// Text made of printable ASCII (trailing NULs trimmed), else None.
-pub(crate) fn printable(data: &[u8]) -> Option<String> {
-    let end = data.iter().rposition(|b| *b != 0).map_or(0, |p| p + 1);
-    let d = &data[..end];
-    if d.is_empty() || !d.iter().all(|b| (0x20..0x7f).contains(b)) {
-        return None;
-    }
-    Some(String::from_utf8_lossy(d).into_owned())
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 use super::*;
+use crate::dhcp::identity::parse_mac_loose;
 use crate::dhcp::wire::RequestBuilder;
+use crate::vendor::Vendor;
 
 const MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x99];
 

@@ -5,22 +5,19 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use std::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::{self, Arrival, Dest, Dropped, Outcome};
-use super::leases::{store, Lease, LeaseTable};
+use super::leases::{store, Lease, Leases};
 use super::packet;
 use super::sock::{self, Interfaces};
 use super::stats::DhcpStats;
 use super::unplanned::Unplanned;
-use super::view::DhcpView;
-use crate::snapshot::SnapshotHandle;
-use crate::state::Writer;
+use super::view::{DhcpView, ViewSource};
 
 /// Requests whose lease write is still pending, at most. Beyond this new
 /// requests are dropped (clients retransmit) instead of queueing without bound.
@@ -30,64 +27,6 @@ pub const MAX_IN_FLIGHT: usize = 16_384;
 pub const REPLY_DEADLINE: Duration = Duration::from_secs(2);
 /// Largest datagram read; DHCP messages are at most a few KB.
 const RECV_BUF: usize = 4096;
-
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// The DHCP view of the current snapshot, rebuilt when the snapshot version
-/// changes (reloads), or a fixed view for tests and load tools.
-pub struct ViewSource {
-    snapshots: Option<SnapshotHandle>,
-    http_port: u16,
-    cache: ArcSwap<(u64, Arc<DhcpView>)>,
-}
-
-impl ViewSource {
-    pub fn from_snapshots(snapshots: SnapshotHandle, http_port: u16) -> ViewSource {
-        let s = ViewSource {
-            snapshots: Some(snapshots),
-            http_port,
-            cache: ArcSwap::from_pointee((u64::MAX, Arc::new(DhcpView::default()))),
-        };
-        s.current();
-        s
-    }
-
-    pub fn fixed(view: DhcpView) -> ViewSource {
-        ViewSource {
-            snapshots: None,
-            http_port: 0,
-            cache: ArcSwap::from_pointee((0, Arc::new(view))),
-        }
-    }
-
-    pub fn current(&self) -> Arc<DhcpView> {
-        let cached = self.cache.load();
-        let Some(handle) = &self.snapshots else {
-            return cached.1.clone();
-        };
-        let snap = handle.load();
-        if cached.0 == snap.version {
-            return cached.1.clone();
-        }
-        let (view, warnings) = DhcpView::build(&snap.model, self.http_port);
-        for w in warnings {
-            tracing::warn!("dhcp: {w}");
-        }
-        let view = Arc::new(view);
-        self.cache.store(Arc::new((snap.version, view.clone())));
-        view
-    }
-}
-
-/// The live lease table and where its changes are persisted (`None`: memory only).
-pub struct Leases {
-    pub table: Mutex<LeaseTable>,
-    pub writer: Option<Writer>,
-}
 
 struct Loop {
     sock: Arc<UdpSocket>,
@@ -237,7 +176,7 @@ impl Loop {
             },
         };
         let mut out = match self.leases.table.lock() {
-            Ok(mut t) => handler::handle(&view, &mut t, &req, arrival, unix_now()),
+            Ok(mut t) => handler::handle(&view, &mut t, &req, arrival, crate::clock::unix_now()),
             Err(_) => {
                 tracing::error!("lease table lock poisoned; dropping request");
                 return;
@@ -326,7 +265,8 @@ impl Loop {
             }
         }
         if let Some(seen) = out.seen {
-            self.unplanned.record(&req.client_key(), seen, unix_now());
+            self.unplanned
+                .record(&req.client_key(), seen, crate::clock::unix_now());
         }
         if let (Some(dev), Some(t)) = (&out.device, reply) {
             tracing::debug!(device = %dev, msg = t.name(), ip = ?out.ip, "dhcp reply");

@@ -11,11 +11,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::leases::Leases;
 use super::leases::{store, LeaseTable};
-use super::server::{serve, Leases, Parts, ViewSource};
+use super::server::{serve, Parts};
 use super::sock;
 use super::stats::{DhcpMetrics, DhcpStats};
 use super::unplanned::Unplanned;
+use super::view::ViewSource;
 use crate::snapshot::SnapshotHandle;
 
 /// Load the stored leases into a table and wire the writer.

@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::leases::Leases;
 use super::packet::MessageType;
-use super::server::{Leases, ViewSource};
+use super::view::ViewSource;
 use crate::metrics::{write_metric, MetricsSource};
 
 const TYPES: [MessageType; 8] = [
@@ -176,7 +177,7 @@ impl MetricsSource for DhcpMetrics {
             vec![(String::new(), self.stats.skipped_options.load(Relaxed))],
         );
         let view = self.views.current();
-        let now = super::server::unix_now();
+        let now = crate::clock::unix_now();
         let (mut used, mut size) = (Vec::new(), Vec::new());
         if let Ok(t) = self.leases.table.lock() {
             for s in &view.subnets {

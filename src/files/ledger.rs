@@ -222,11 +222,7 @@ impl TransferHandle {
         {
             return;
         }
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(1)
-            .max(1);
+        let ms = crate::clock::unix_millis().max(1);
         self.rec.finished_ms.store(ms, Ordering::Release);
         let i = self.rec.proto.index();
         let counter = if outcome == COMPLETE {

@@ -2,19 +2,16 @@
 //! handling belong to the credentials module (SPEC §6); this file only
 //! adapts its API to what the simulator has (a parsed connection string).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use super::simulate::ConnectionString;
+use crate::credentials::connection_string::ConnectionString;
 use crate::credentials::{sas, DeviceKey};
 
 /// `SharedAccessSignature sr=..&sig=..&se=..` for this device, valid `ttl`.
 pub fn password(c: &ConnectionString, ttl: Duration) -> Result<String, String> {
     let key = DeviceKey::from_base64(&c.shared_access_key)
         .map_err(|e| format!("SharedAccessKey of {}: {e}", c.device_id))?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = crate::clock::unix_now();
     Ok(sas::generate(
         &c.host_name,
         &c.device_id,
@@ -37,10 +34,7 @@ mod tests {
         };
         let token = password(&c, Duration::from_secs(60)).unwrap();
         let k = DeviceKey::from_base64(key).unwrap();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let now = crate::clock::unix_now();
         sas::verify(&token, "hub.example", "sn-1", &k, now).unwrap();
         assert!(sas::verify(&token, "hub.example", "sn-2", &k, now).is_err());
         let bad = ConnectionString {

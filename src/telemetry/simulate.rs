@@ -16,9 +16,8 @@ use tokio::sync::mpsc;
 use super::device::{DeviceNameValue, SimulatedDevice};
 use super::device_function::{self, DeviceFunction};
 use super::mqtt::{Backoff, BrokerUrl};
+pub use crate::credentials::connection_string::ConnectionString;
 
-/// IoT Hub's MQTT API version, part of the username.
-pub const API_VERSION: &str = "2021-04-12";
 /// Lifetime of the SAS tokens a simulated device makes; renewed at every
 /// (re)connection.
 pub const SAS_TTL: Duration = Duration::from_secs(3600);
@@ -37,55 +36,13 @@ pub struct Credential {
     pub connection: String,
 }
 
-/// `HostName=..;DeviceId=..;SharedAccessKey=..`
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectionString {
-    pub host_name: String,
-    pub device_id: String,
-    pub shared_access_key: String,
-}
-
-impl ConnectionString {
-    pub fn parse(s: &str) -> Result<ConnectionString, String> {
-        let (mut host, mut id, mut key) = (None, None, None);
-        for part in s.split(';').filter(|p| !p.trim().is_empty()) {
-            let Some((k, v)) = part.split_once('=') else {
-                return Err(format!("CONNECTION_STR_PUB: `{part}` is not Key=Value"));
-            };
-            match k.trim() {
-                "HostName" => host = Some(v.trim().to_string()),
-                "DeviceId" => id = Some(v.trim().to_string()),
-                "SharedAccessKey" => key = Some(v.trim().to_string()),
-                _ => {}
-            }
-        }
-        let need = |v: Option<String>, name: &str| {
-            v.filter(|x| !x.is_empty())
-                .ok_or_else(|| format!("CONNECTION_STR_PUB has no {name}=; expected HostName=..;DeviceId=..;SharedAccessKey=.."))
-        };
-        Ok(ConnectionString {
-            host_name: need(host, "HostName")?,
-            device_id: need(id, "DeviceId")?,
-            shared_access_key: need(key, "SharedAccessKey")?,
-        })
-    }
-
-    /// The IoT Hub username.
-    pub fn username(&self) -> String {
-        format!(
-            "{}/{}/?api-version={API_VERSION}",
-            self.host_name, self.device_id
-        )
-    }
-
-    /// The broker devices of this hub publish to when `--broker` is not
-    /// given: the local hub on loopback, else the real hub over TLS.
-    pub fn default_broker(&self) -> String {
-        if self.host_name == "localhost" {
-            "mqtt://127.0.0.1:1883".into()
-        } else {
-            format!("mqtts://{}:8883", self.host_name)
-        }
+/// The broker devices of this hub publish to when `--broker` is not
+/// given: the local hub on loopback, else the real hub over TLS.
+pub fn default_broker(c: &ConnectionString) -> String {
+    if c.host_name == "localhost" {
+        "mqtt://127.0.0.1:1883".into()
+    } else {
+        format!("mqtts://{}:8883", c.host_name)
     }
 }
 
@@ -252,7 +209,7 @@ pub fn device_broker(opts: &SimOptions, c: &ConnectionString) -> String {
     }
     match &opts.hub {
         Some((host, broker)) if host.eq_ignore_ascii_case(&c.host_name) => broker.clone(),
-        _ => c.default_broker(),
+        _ => default_broker(c),
     }
 }
 
@@ -376,7 +333,7 @@ mod tests {
             c.username(),
             "hub.azure-devices.net/dev-1/?api-version=2021-04-12"
         );
-        assert_eq!(c.default_broker(), "mqtts://hub.azure-devices.net:8883");
+        assert_eq!(default_broker(&c), "mqtts://hub.azure-devices.net:8883");
         assert!(ConnectionString::parse("HostName=h;DeviceId=d")
             .unwrap_err()
             .contains("SharedAccessKey"));

@@ -22,11 +22,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::engine::Reported;
 use super::hello::{self, Outcome, MAX_BODY};
 use super::state::{Change, ChangeError, Stage};
 use super::Ztp;
 use crate::plan::model::Role;
+use crate::topology::Reported;
 
 /// Longest long-poll of `/actions`.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);

@@ -6,9 +6,9 @@
 
 use serde::Deserialize;
 
-use super::engine::{self, Neighbor, PlannedTopology, Reported};
 use crate::plan::model::ApprovalMode;
 use crate::snapshot::Snapshot;
+use crate::topology::{self, Neighbor, PlannedTopology, Reported};
 
 /// Largest body a device may send (a big switch's neighbour table fits).
 pub const MAX_BODY: usize = 256 * 1024;
@@ -242,7 +242,7 @@ pub fn decide(
         neighbors: hello.neighbors.clone(),
     }];
     reports.extend(other_reports.iter().filter(|r| r.device != name).cloned());
-    let problems = engine::diff(topo, &reports).map_err(|e| e.to_string())?;
+    let problems = topology::diff(topo, &reports).map_err(|e| e.to_string())?;
     let mine: Vec<serde_json::Value> = problems
         .iter()
         .filter_map(|p| serde_json::to_value(p).ok())

@@ -5,23 +5,17 @@ pub mod api;
 pub mod bootstrap;
 pub mod client;
 pub mod hello;
-pub mod local;
 pub mod observe;
 pub mod sim_dhcp;
 pub mod simulate;
 pub mod state;
-pub mod topology;
-
-/// The topology engine (one pure function, also behind `ztpd topology diff`).
-pub use topology as engine;
 
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
-use engine::Reported;
-use local::ReportIndex;
+use crate::topology::{ReportIndex, Reported};
 use state::{Record, Tracker};
 
 use crate::plan::model::Model;
@@ -35,7 +29,7 @@ pub struct Ztp {
     pub tracker: Arc<Tracker>,
     pub limit: Semaphore,
     /// The DHCP lease table, when ztpd serves DHCP.
-    pub leases: Option<Arc<crate::dhcp::server::Leases>>,
+    pub leases: Option<Arc<crate::dhcp::leases::Leases>>,
     pub snapshot: crate::snapshot::SnapshotHandle,
     /// The stored reports, indexed so that a hello is checked against its
     /// neighbourhood rather than the whole fleet (`local`).
@@ -63,7 +57,7 @@ impl Ztp {
     pub fn open(
         state: &crate::state::StateStore,
         snapshot: crate::snapshot::SnapshotHandle,
-        leases: Option<Arc<crate::dhcp::server::Leases>>,
+        leases: Option<Arc<crate::dhcp::leases::Leases>>,
     ) -> anyhow::Result<Arc<Ztp>> {
         Ok(Arc::new(Ztp {
             tracker: Tracker::open(state)?,
@@ -133,7 +127,7 @@ impl Ztp {
         let table = leases.table.lock().ok()?;
         let l = table.get(ip)?;
         let live = l.state == crate::dhcp::leases::LeaseState::Bound
-            && l.expires > crate::dhcp::server::unix_now();
+            && l.expires > crate::clock::unix_now();
         live.then_some(ip)
     }
     /// The source address of the device's last hello, when it was approved.

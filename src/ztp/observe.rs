@@ -20,7 +20,7 @@ pub fn leased_devices(ztp: &Ztp) -> Vec<(String, String, std::net::Ipv4Addr)> {
         return Vec::new();
     };
     let snap = ztp.snapshot.load();
-    let now = crate::dhcp::server::unix_now();
+    let now = crate::clock::unix_now();
     let Ok(table) = leases.table.lock() else {
         return Vec::new();
     };

@@ -159,7 +159,7 @@ impl Record {
             stage: Stage::Planned,
             percent: None,
             message: String::new(),
-            at: now(),
+            at: crate::clock::rfc3339_micros(),
             approved: false,
             hello_ip: None,
             leased_ip: None,
@@ -169,10 +169,6 @@ impl Record {
             version: 0,
         }
     }
-}
-
-pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -279,7 +275,7 @@ impl Tracker {
     /// Apply `change` if every step is a move of the state machine, persist
     /// it, and return the events it produced (after the commit).
     pub async fn apply(&self, change: Change<'_>) -> Result<(Record, Vec<Event>), ChangeError> {
-        let at = now();
+        let at = crate::clock::rfc3339_micros();
         let (rec, events) = {
             let mut map = self.records.lock().map_err(|_| WriteError::Stopped)?;
             let mut rec = map

@@ -8,8 +8,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use super::*;
+use crate::topology::{self, Neighbor, PlannedDevice};
 use crate::vendor::Vendor;
-use crate::ztp::engine::{self, Neighbor, PlannedDevice};
 use crate::ztp::hello::touches;
 
 const MODEL: &str = "M-1";
@@ -152,7 +152,7 @@ fn world(rng: &mut StdRng) -> World {
 }
 
 fn touching(topo: &PlannedTopology, reports: &[Reported], me: &str) -> Vec<serde_json::Value> {
-    engine::diff(topo, reports)
+    topology::diff(topo, reports)
         .expect("valid reports")
         .iter()
         .map(|p| serde_json::to_value(p).unwrap())

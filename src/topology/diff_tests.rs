@@ -1,4 +1,6 @@
 use super::*;
+use crate::topology::Neighbor;
+use crate::vendor::Vendor;
 
 const SPINE: &str = "DCS-7280SR-48C6";
 const LEAF: &str = "DCS-7050SX-64";

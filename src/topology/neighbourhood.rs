@@ -1,7 +1,7 @@
 //! The stored reports a check of one device needs, so that a hello costs
 //! what that device's neighbourhood costs, not what the fleet costs.
 //!
-//! [`engine::diff`] judges every planned link with a reporting end against
+//! [`super::diff()`] judges every planned link with a reporting end against
 //! every observed cable. A hello only keeps the problems that touch the
 //! device saying hello, and those depend only on the cables at a few ports:
 //! - `E0`: the device's own ports (planned, reported by it, or seen by others)
@@ -25,7 +25,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use super::engine::{PlannedTopology, Reported};
+use super::{PlannedTopology, Reported};
 use crate::plan::model::Endpoint;
 
 #[derive(Default)]
@@ -200,5 +200,5 @@ impl ReportIndex {
 }
 
 #[cfg(test)]
-#[path = "local_tests.rs"]
+#[path = "neighbourhood_tests.rs"]
 mod tests;

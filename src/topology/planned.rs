@@ -1,0 +1,148 @@
+//! The planned devices and links as the topology engine needs them, built
+//! once per plan (in the snapshot) instead of once per hello.
+
+use std::collections::HashMap;
+
+use super::Neighbor;
+use crate::plan::model::{Endpoint, Model};
+use crate::plan::ports::canonical;
+use crate::vendor::Vendor;
+
+/// A planned device as the engine needs it: how to recognise it and how to
+/// name its ports.
+#[derive(Debug, Clone)]
+pub struct PlannedDevice {
+    pub name: String,
+    pub serial: String,
+    pub mac: Option<[u8; 6]>,
+    pub vendor: Vendor,
+    /// The model string the device must report (`match`).
+    pub model_match: String,
+}
+
+/// The planned devices and links (canonical port names).
+#[derive(Debug, Clone, Default)]
+pub struct PlannedTopology {
+    devices: Vec<PlannedDevice>,
+    pub(super) links: Vec<(Endpoint, Endpoint)>,
+    by_name: HashMap<String, usize>,
+    by_serial: HashMap<String, usize>,
+    by_mac: HashMap<[u8; 6], usize>,
+    /// Each planned endpoint's other end(s); a port should be in one link,
+    /// but the engine does not rely on it.
+    partners: HashMap<Endpoint, Vec<Endpoint>>,
+    /// Each device's endpoints in planned links.
+    ends: HashMap<String, Vec<Endpoint>>,
+}
+
+impl PlannedTopology {
+    pub fn new(devices: Vec<PlannedDevice>, links: Vec<(Endpoint, Endpoint)>) -> Self {
+        let mut t = PlannedTopology {
+            devices,
+            links,
+            ..Default::default()
+        };
+        for (i, d) in t.devices.iter().enumerate() {
+            t.by_name.insert(d.name.to_ascii_lowercase(), i);
+            t.by_serial.insert(d.serial.to_ascii_lowercase(), i);
+            if let Some(m) = d.mac {
+                t.by_mac.insert(m, i);
+            }
+        }
+        for (a, b) in &t.links {
+            for (x, y) in [(a, b), (b, a)] {
+                t.partners.entry(x.clone()).or_default().push(y.clone());
+                t.ends.entry(x.device.clone()).or_default().push(x.clone());
+            }
+        }
+        t
+    }
+
+    /// The planned other end(s) of `e`.
+    pub fn partners(&self, e: &Endpoint) -> &[Endpoint] {
+        self.partners.get(e).map_or(&[], Vec::as_slice)
+    }
+
+    /// The endpoints of `device` in planned links.
+    pub fn ends(&self, device: &str) -> &[Endpoint] {
+        self.ends.get(device).map_or(&[], Vec::as_slice)
+    }
+
+    /// The position of a planned device in the plan (the order reports are
+    /// judged in).
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.by_name.get(&name.to_ascii_lowercase()).copied()
+    }
+
+    /// The cable one neighbour entry of `me`'s report describes: canonical
+    /// port names on planned devices, the names as given otherwise.
+    pub fn cable(&self, me: &PlannedDevice, n: &Neighbor) -> (Endpoint, Endpoint) {
+        let local = Endpoint {
+            device: me.name.clone(),
+            port: canonical(me.vendor, &n.local_port),
+        };
+        let remote = match self.resolve(&n.remote_device) {
+            Some(peer) => Endpoint {
+                device: peer.name.clone(),
+                port: canonical(peer.vendor, &n.remote_port),
+            },
+            None => Endpoint {
+                device: n.remote_device.trim().to_string(),
+                port: n.remote_port.trim().to_string(),
+            },
+        };
+        (local, remote)
+    }
+
+    /// Every device and link of every site in the model.
+    pub fn from_model(model: &Model) -> Self {
+        let mut devices = Vec::new();
+        let mut links = Vec::new();
+        for site in &model.sites {
+            for d in &site.devices {
+                let m = site.model_of(d);
+                devices.push(PlannedDevice {
+                    name: d.name.clone(),
+                    serial: d.serial.clone(),
+                    mac: d.mac,
+                    vendor: m.vendor,
+                    model_match: m.match_model.clone(),
+                });
+            }
+            links.extend(site.links.iter().map(|l| (l.a.clone(), l.b.clone())));
+        }
+        PlannedTopology::new(devices, links)
+    }
+
+    /// Find a planned device from what LLDP or a hello says: its name (or a
+    /// fully qualified host name starting with it), serial or MAC address.
+    pub fn resolve(&self, given: &str) -> Option<&PlannedDevice> {
+        let g = given.trim().to_ascii_lowercase();
+        let idx = self
+            .by_name
+            .get(&g)
+            .or_else(|| self.by_serial.get(&g))
+            .or_else(|| parse_mac(&g).and_then(|m| self.by_mac.get(&m)))
+            .or_else(|| {
+                let host = g.split_once('.').map(|(h, _)| h)?;
+                self.by_name.get(host)
+            })?;
+        Some(&self.devices[*idx])
+    }
+}
+
+/// Parse `00:1c:73:aa:bb:01`, `00-1c-...`, `001c.73aa.bb01` or `001c73aabb01`.
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let hex: String = s
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-' | '.'))
+        .collect();
+    if hex.len() != 12 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; 6];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
