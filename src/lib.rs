@@ -17,6 +17,7 @@ pub mod files;
 pub mod metrics;
 pub mod plan;
 pub mod reload;
+pub mod secret_file;
 pub mod settings;
 pub mod snapshot;
 pub mod state;

@@ -2,8 +2,6 @@
 //! `Authorization: Bearer <operator token>`; the token lives 0600 in the
 //! state directory and is created on first start.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use axum::extract::{Request, State};
@@ -48,17 +46,7 @@ pub fn load_or_create_token(path: &Path) -> std::io::Result<String> {
         std::fs::create_dir_all(dir)?;
     }
     let token = random_hex(32);
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(token.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
+    crate::secret_file::write(path, format!("{token}\n").as_bytes())?;
     Ok(token)
 }
 

@@ -3,8 +3,7 @@
 //! the operator token is) and the daemon's own internal account, whose
 //! random password lives only in memory for one run.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -105,15 +104,14 @@ fn read_or_create(path: &Path) -> Result<String, String> {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| format!("cannot create: {e}"))?;
             }
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
+            let created = crate::secret_file::create_new(path, format!("{password}\n").as_bytes())
                 .map_err(|e| format!("cannot create: {e}"))?;
-            f.write_all(format!("{password}\n").as_bytes())
-                .and_then(|()| f.sync_all())
-                .map_err(|e| format!("cannot write: {e}"))?;
+            if !created {
+                // Another process wrote it meanwhile: that one counts.
+                return std::fs::read_to_string(path)
+                    .map(|t| t.trim().to_string())
+                    .map_err(|e| format!("cannot read: {e}"));
+            }
             tracing::info!(path = %path.display(), "created a broker service-account password (0600)");
             Ok(password)
         }

@@ -2,8 +2,7 @@
 //! (SPEC §9), or a local hub created in `state/` when that file is absent
 //! (SPEC §1b).
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
@@ -316,27 +315,13 @@ fn create_local_key(path: &Path) -> Result<EnrollmentKey, HubError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(err)?;
     let key = EnrollmentKey::generate();
-    let tmp = dir.join(format!(".hub.key.tmp.{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(key.to_base64().as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()
-    };
-    let _ = std::fs::remove_file(&tmp);
-    let written = write();
-    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => {
+    match crate::secret_file::create_new(path, format!("{}\n", key.to_base64()).as_bytes()) {
+        Ok(true) => {
             tracing::info!(path = %path.display(), "created a local hub enrollment key");
             Ok(key)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+        // Another process created it first: use that one.
+        Ok(false) => {
             let text = std::fs::read_to_string(path).map_err(err)?;
             read_local_key(path, &text)
         }

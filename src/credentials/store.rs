@@ -30,7 +30,7 @@ pub const LOCK_FILE: &str = ".lock";
 pub const FIRST_DEVICE_NAME: u64 = 1_000_001;
 /// Temp files start with this; any found while holding the lock are leftovers
 /// of a crashed writer (every writer holds the lock) and are removed.
-const TMP_PREFIX: &str = ".tmp-";
+use crate::secret_file::TMP_PREFIX;
 /// Files renamed per durability barrier during a bulk write: bounds the
 /// number of temp files alive at once while keeping barriers rare.
 const BATCH: usize = 8192;
@@ -384,31 +384,19 @@ impl Store {
         let mut buf = Vec::with_capacity(1024);
         for c in creds {
             let final_path = self.path_of(&c.device_id);
-            let tmp = self.dir.join(format!(
-                "{TMP_PREFIX}device_{}.json.{}",
-                c.device_id,
-                std::process::id()
-            ));
             buf.clear();
             serde_json::to_writer_pretty(&mut buf, c).expect("a credential always serialises");
             buf.push(b'\n');
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(io_err("cannot create", &tmp))?;
-            f.write_all(&buf).map_err(io_err("cannot write", &tmp))?;
-            if sync == Sync::EachFile {
-                f.sync_all().map_err(io_err("cannot sync", &tmp))?;
-            }
+            let tmp = crate::secret_file::Temp::write(&final_path, &buf, sync == Sync::EachFile)
+                .map_err(io_err("cannot write a temp file for", &final_path))?;
             temps.push((tmp, final_path));
         }
         if sync == Sync::Batched {
             sync_filesystem(&self.dir)?;
         }
-        for (tmp, final_path) in &temps {
-            std::fs::rename(tmp, final_path).map_err(io_err("cannot rename", tmp))?;
+        for (tmp, final_path) in temps {
+            tmp.rename_into_place()
+                .map_err(io_err("cannot rename into", &final_path))?;
         }
         sync_dir(&self.dir)
     }

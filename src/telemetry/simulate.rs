@@ -274,9 +274,7 @@ async fn handle_event(
         let body = super::http_get::get(url, MAX_CREDENTIAL_BYTES).await?;
         let text = String::from_utf8(body).map_err(|_| "credential is not UTF-8".to_string())?;
         let loaded = parse_credential(&text, url)?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, &text).map_err(|e| e.to_string())?;
-        std::fs::rename(&tmp, path).map_err(|e| e.to_string())?;
+        crate::secret_file::write(path, text.as_bytes()).map_err(|e| e.to_string())?;
         Ok::<_, String>(loaded)
     }
     .await;
