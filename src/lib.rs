@@ -14,6 +14,7 @@ pub mod device_events;
 pub mod dhcp;
 pub mod duration;
 pub mod files;
+pub mod http_client;
 pub mod metrics;
 pub mod plan;
 pub mod reload;

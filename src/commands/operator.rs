@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::Format;
+use crate::http_client;
 use crate::settings::Resolved;
-use crate::ztp::client;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -32,7 +32,7 @@ fn token(r: &Resolved) -> Result<String, String> {
         })
 }
 
-fn call(r: &Resolved, method: &str, path: &str) -> Result<client::Response, String> {
+fn call(r: &Resolved, method: &str, path: &str) -> Result<http_client::Response, String> {
     let token = token(r)?;
     let url = format!("{}{path}", base_url(r));
     let auth = format!("Bearer {token}");
@@ -41,7 +41,7 @@ fn call(r: &Resolved, method: &str, path: &str) -> Result<client::Response, Stri
         .build()
         .map_err(|e| e.to_string())?;
     let body: Option<&[u8]> = (method == "POST").then_some(b"");
-    rt.block_on(client::request(
+    rt.block_on(http_client::request(
         method,
         &url,
         &[("Authorization", &auth)],
@@ -146,7 +146,7 @@ pub fn approve(r: &Resolved, device: &str) -> ExitCode {
     }
 }
 
-fn fail(resp: &client::Response) -> ExitCode {
+fn fail(resp: &http_client::Response) -> ExitCode {
     let v = resp.json();
     let msg = v["error"]
         .as_str()

@@ -5,7 +5,6 @@
 pub mod bridge;
 pub mod device;
 pub mod device_function;
-pub mod http_get;
 pub mod message;
 pub mod mqtt;
 pub mod sas_bridge;

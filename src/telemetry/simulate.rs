@@ -21,6 +21,8 @@ pub use crate::credentials::connection_string::ConnectionString;
 /// Lifetime of the SAS tokens a simulated device makes; renewed at every
 /// (re)connection.
 pub const SAS_TTL: Duration = Duration::from_secs(3600);
+/// How long a credential refresh may take.
+const REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest credential document accepted from a refresh URL.
 const MAX_CREDENTIAL_BYTES: usize = 1024 * 1024;
 
@@ -271,7 +273,9 @@ async fn handle_event(
     }
     let url = v.get("url").and_then(Value::as_str)?;
     let result = async {
-        let body = super::http_get::get(url, MAX_CREDENTIAL_BYTES).await?;
+        let body = crate::http_client::get(url, MAX_CREDENTIAL_BYTES, REFRESH_TIMEOUT)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
         let text = String::from_utf8(body).map_err(|_| "credential is not UTF-8".to_string())?;
         let loaded = parse_credential(&text, url)?;
         crate::secret_file::write(path, text.as_bytes()).map_err(|e| e.to_string())?;

@@ -3,7 +3,6 @@
 
 pub mod api;
 pub mod bootstrap;
-pub mod client;
 pub mod hello;
 pub mod observe;
 pub mod sim_dhcp;

@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail};
 use clap::ValueEnum;
 use serde_json::{json, Value};
 
-use super::client;
+use crate::http_client;
 use crate::plan::model::{Model, Role};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -127,11 +127,11 @@ pub enum Ending {
 
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
-async fn post(url: &str, body: &Value) -> anyhow::Result<client::Response> {
+async fn post(url: &str, body: &Value) -> anyhow::Result<http_client::Response> {
     let b = body.to_string();
     // Retry a busy server a few times.
     for attempt in 0..20u64 {
-        let r = client::request("POST", url, &[], Some(b.as_bytes()), STEP_TIMEOUT).await?;
+        let r = http_client::request("POST", url, &[], Some(b.as_bytes()), STEP_TIMEOUT).await?;
         if r.status != 503 {
             return Ok(r);
         }
@@ -169,7 +169,7 @@ async fn progress(
 }
 
 async fn fetch(url: &str) -> anyhow::Result<usize> {
-    let r = client::request("GET", url, &[], None, STEP_TIMEOUT).await?;
+    let r = http_client::request("GET", url, &[], None, STEP_TIMEOUT).await?;
     if r.status != 200 {
         bail!("GET {url}: HTTP {}", r.status);
     }

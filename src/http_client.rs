@@ -1,5 +1,7 @@
-//! A minimal HTTP/1.1 client (one request per connection) for the operator
-//! CLI and the switch simulator, so they need no HTTP client dependency.
+//! The one HTTP/1.1 client of ztpd (one request per connection, plain
+//! `http://`, bounded in size and time, no redirects): the operator CLI, the
+//! switch simulator and the telemetry simulator's credential refresh all
+//! talk to ztpd's own listener with it, so none needs a client dependency.
 
 use std::time::Duration;
 
@@ -7,8 +9,10 @@ use anyhow::{anyhow, bail, Context};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Largest response read (a big topology fits many times over).
-const MAX_RESPONSE: u64 = 64 << 20;
+/// Largest response [`request`] reads (a big topology fits many times over).
+const MAX_RESPONSE: usize = 64 << 20;
+/// Response head allowed on top of a body limit.
+const MAX_HEAD: usize = 16 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Url {
@@ -61,9 +65,29 @@ pub async fn request(
     body: Option<&[u8]>,
     timeout: Duration,
 ) -> anyhow::Result<Response> {
-    tokio::time::timeout(timeout, request_inner(method, url, headers, body))
-        .await
-        .map_err(|_| anyhow!("{method} {url}: no answer within {timeout:?}"))?
+    tokio::time::timeout(
+        timeout,
+        request_inner(method, url, headers, body, MAX_RESPONSE),
+    )
+    .await
+    .map_err(|_| anyhow!("{method} {url}: no answer within {timeout:?}"))?
+}
+
+/// GET a body of at most `max` bytes that must come with status 200.
+pub async fn get(url: &str, max: usize, timeout: Duration) -> anyhow::Result<Vec<u8>> {
+    let r = tokio::time::timeout(
+        timeout,
+        request_inner("GET", url, &[("Accept", "application/json")], None, max),
+    )
+    .await
+    .map_err(|_| anyhow!("GET {url}: timed out after {timeout:?}"))??;
+    if r.status != 200 {
+        bail!("GET {url}: HTTP {}", r.status);
+    }
+    if r.body.len() > max {
+        bail!("GET {url}: response larger than {max} bytes");
+    }
+    Ok(r.body)
 }
 
 async fn request_inner(
@@ -71,6 +95,7 @@ async fn request_inner(
     url: &str,
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
+    max: usize,
 ) -> anyhow::Result<Response> {
     let u = parse_url(url)?;
     let mut s = TcpStream::connect((u.host.as_str(), u.port))
@@ -95,7 +120,9 @@ async fn request_inner(
         s.write_all(b).await?;
     }
     let mut buf = Vec::new();
-    s.take(MAX_RESPONSE).read_to_end(&mut buf).await?;
+    s.take((max + MAX_HEAD) as u64)
+        .read_to_end(&mut buf)
+        .await?;
     parse_response(&buf).with_context(|| format!("{method} {url}"))
 }
 
@@ -155,5 +182,10 @@ mod tests {
         assert!(parse_url("https://h").is_err());
         let r = parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap();
         assert_eq!((r.status, r.body.as_slice()), (200, &b"abcde"[..]));
+        assert!(dechunk(b"zz\r\n").is_err());
+        assert!(
+            dechunk(b"5\r\nab").is_err(),
+            "a truncated chunk is an error"
+        );
     }
 }
