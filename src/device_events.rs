@@ -9,11 +9,6 @@ pub trait DeviceEvents: Send + Sync {
     fn send(&self, device_id: &str, event: &serde_json::Value);
 }
 
-/// The devicebound topic of a device.
-pub fn topic(device_id: &str) -> String {
-    format!("devices/{device_id}/messages/devicebound/")
-}
-
 /// No broker to publish on (the embedded broker is disabled and no external
 /// one is configured): devices learn of events through the actions endpoint.
 pub struct ActionsOnly;
@@ -94,7 +89,7 @@ impl MqttEventsDriver {
 impl DeviceEvents for MqttEvents {
     fn send(&self, device_id: &str, event: &serde_json::Value) {
         let r = self.client.try_publish(
-            topic(device_id),
+            crate::topics::devicebound(device_id),
             rumqttc::QoS::AtLeastOnce,
             false,
             event.to_string(),

@@ -24,6 +24,7 @@ pub mod snapshot;
 pub mod state;
 pub mod telemetry;
 pub mod template;
+pub mod topics;
 pub mod topology;
 pub mod vendor;
 pub mod watch;

@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         None => return,
     };
     if let Ok(readings) = message::validate(&topic, payload) {
-        let id = message::topic_device_id(&topic).expect("accepted only on event topics");
+        let id = ztpd::topics::events_device_id(&topic).expect("accepted only on event topics");
         for r in readings {
             assert_eq!(r.device_id, id);
             assert!(r.latitude.is_none_or(|x| (-90.0..=90.0).contains(&x)));

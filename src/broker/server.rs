@@ -20,8 +20,8 @@ use super::auth::{self, Accepted, Login, ServiceAccount};
 use crate::credentials::Hub;
 use crate::metrics::{write_metric, MetricsSource};
 use crate::settings::Resolved;
-use crate::telemetry::bridge::EVENTS_FILTER;
 use crate::telemetry::mqtt::BrokerUrl;
+use crate::topics::EVENTS_FILTER;
 
 /// The hub whose enrollment key signs device tokens, read at every CONNECT
 /// (it changes when hub.toml is reloaded).

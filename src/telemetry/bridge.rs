@@ -28,7 +28,7 @@ use super::store::{RejectedMessage, Store};
 use crate::metrics::{write_metric, MetricsSource};
 
 /// The hub's device-to-cloud topics.
-pub const EVENTS_FILTER: &str = "devices/+/messages/events/#";
+pub use crate::topics::EVENTS_FILTER;
 /// Payload bytes held between the broker and the store at most; with
 /// 256 KiB messages this is 256 of them, with typical 200-byte readings the
 /// broker's in-flight window is the tighter bound.
@@ -72,7 +72,7 @@ impl BridgeOptions {
 
     pub fn subscription(&self) -> String {
         match &self.share_group {
-            Some(g) => format!("$share/{g}/{EVENTS_FILTER}"),
+            Some(g) => crate::topics::shared_events_filter(g),
             None => EVENTS_FILTER.to_string(),
         }
     }

@@ -51,21 +51,11 @@ pub struct Rejection {
     pub reason: String,
 }
 
-/// The device id of a hub event topic `devices/<id>/messages/events/...`.
-pub fn topic_device_id(topic: &str) -> Option<&str> {
-    let rest = topic.strip_prefix("devices/")?;
-    let (id, tail) = rest.split_once('/')?;
-    if id.is_empty() || !(tail == "messages/events" || tail.starts_with("messages/events/")) {
-        return None;
-    }
-    Some(id)
-}
-
 /// Validate one MQTT message. A batched message (a JSON array) is accepted
 /// or rejected as a whole, so a device never sees half its batch stored.
 pub fn validate(topic: &str, payload: &[u8]) -> Result<Vec<Reading>, Rejection> {
     let reject = |reason: String| Err(Rejection { reason });
-    let Some(topic_id) = topic_device_id(topic) else {
+    let Some(topic_id) = crate::topics::events_device_id(topic) else {
         return reject(format!(
             "topic `{}` is not devices/<device_id>/messages/events/",
             truncate(topic, 200)

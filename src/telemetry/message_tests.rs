@@ -36,15 +36,30 @@ fn dates_without_fraction_and_with_nanoseconds_are_keyed_in_micros() {
 
 #[test]
 fn topic_suffixes_and_property_bags_are_accepted() {
-    assert_eq!(topic_device_id("devices/a/messages/events/"), Some("a"));
-    assert_eq!(topic_device_id("devices/a/messages/events"), Some("a"));
     assert_eq!(
-        topic_device_id("devices/a/messages/events/%24.ct=application%2Fjson"),
+        crate::topics::events_device_id("devices/a/messages/events/"),
         Some("a")
     );
-    assert_eq!(topic_device_id("devices//messages/events/"), None);
-    assert_eq!(topic_device_id("devices/a/messages/devicebound/"), None);
-    assert_eq!(topic_device_id("other/a/messages/events/"), None);
+    assert_eq!(
+        crate::topics::events_device_id("devices/a/messages/events"),
+        Some("a")
+    );
+    assert_eq!(
+        crate::topics::events_device_id("devices/a/messages/events/%24.ct=application%2Fjson"),
+        Some("a")
+    );
+    assert_eq!(
+        crate::topics::events_device_id("devices//messages/events/"),
+        None
+    );
+    assert_eq!(
+        crate::topics::events_device_id("devices/a/messages/devicebound/"),
+        None
+    );
+    assert_eq!(
+        crate::topics::events_device_id("other/a/messages/events/"),
+        None
+    );
 }
 
 #[test]

@@ -157,7 +157,7 @@ pub async fn run_device(
         opts.seed,
     );
     let mut report = SimReport::default();
-    let topic = format!("devices/{id}/messages/events/");
+    let topic = crate::topics::events(&id);
     let period = |f: &DeviceFunction| opts.interval.unwrap_or(f.interval) * f.batch.max(1);
     let mut ticker = tokio::time::interval(period(&device.function));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -229,10 +229,7 @@ async fn poll(
                 backoff.reset();
                 let id = eventloop.mqtt_options.client_id();
                 let _ = client
-                    .subscribe(
-                        format!("devices/{id}/messages/devicebound/#"),
-                        QoS::AtLeastOnce,
-                    )
+                    .subscribe(crate::topics::devicebound_filter(&id), QoS::AtLeastOnce)
                     .await;
             }
             Ok(Event::Incoming(Packet::PubAck(_))) => {
