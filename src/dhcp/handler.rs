@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 use super::leases::{Lease, LeaseState, LeaseTable, OFFER_HOLD_SECS, QUARANTINE_SECS};
 use super::packet::{MessageType, Request};
 use super::profiles::BootOptions;
+use super::stats::DropReason;
 use super::view::{DhcpView, Reservation, SubnetView};
 use super::wire::{finish, put_option, Header};
 use crate::vendor::Vendor;
@@ -58,13 +59,14 @@ pub enum Dropped {
 }
 
 impl Dropped {
-    pub fn label(self) -> &'static str {
+    /// The metrics reason of this decision.
+    pub fn reason(self) -> DropReason {
         match self {
-            Dropped::NoSubnet => "no_subnet",
-            Dropped::ForeignInterface => "foreign_interface",
-            Dropped::OtherServer => "other_server",
-            Dropped::PoolExhausted(_) => "pool_exhausted",
-            Dropped::NotAClientMessage => "not_a_client_message",
+            Dropped::NoSubnet => DropReason::NoSubnet,
+            Dropped::ForeignInterface => DropReason::ForeignInterface,
+            Dropped::OtherServer => DropReason::OtherServer,
+            Dropped::PoolExhausted(_) => DropReason::PoolExhausted,
+            Dropped::NotAClientMessage => DropReason::NotAClientMessage,
         }
     }
 }

@@ -15,7 +15,7 @@ use super::handler::{self, Arrival, Dest, Dropped, Outcome};
 use super::leases::{store, Lease, Leases};
 use super::packet;
 use super::sock::{self, Interfaces};
-use super::stats::DhcpStats;
+use super::stats::{DhcpStats, DropReason};
 use super::unplanned::Unplanned;
 use super::view::{DhcpView, ViewSource};
 
@@ -146,7 +146,7 @@ impl Loop {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(src = %rx.src, "dropping malformed DHCP packet: {e}");
-                self.stats.dropped("malformed");
+                self.stats.dropped(DropReason::Malformed);
                 return;
             }
         };
@@ -155,7 +155,7 @@ impl Loop {
             self.stats.skipped_options(req.skipped_options.len());
         }
         if self.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
-            self.stats.dropped("overload");
+            self.stats.dropped(DropReason::Overload);
             return;
         }
         let view = self.views.current();
@@ -242,7 +242,7 @@ impl Loop {
         if let Err(e) = submitted {
             self.in_flight.fetch_sub(n, Ordering::Relaxed);
             tracing::debug!("lease write refused: {e}");
-            (0..n).for_each(|_| self.stats.dropped("overload"));
+            (0..n).for_each(|_| self.stats.dropped(DropReason::Overload));
         }
     }
 
@@ -255,7 +255,7 @@ impl Loop {
         reply: Option<packet::MessageType>,
     ) {
         if let Some(d) = out.dropped {
-            self.stats.dropped(d.label());
+            self.stats.dropped(d.reason());
             if let Dropped::PoolExhausted(i) = d {
                 if self.stats.should_log_exhaustion(i) {
                     if let Some(s) = view.subnets.get(i) {
@@ -318,12 +318,12 @@ fn release(
 ) {
     if let Err(e) = commit {
         tracing::warn!("leases not stored, {n} replies withheld: {e}");
-        (0..n).for_each(|_| stats.dropped("write_failed"));
+        (0..n).for_each(|_| stats.dropped(DropReason::WriteFailed));
         return;
     }
     for w in replies {
         if w.started.elapsed() > REPLY_DEADLINE {
-            stats.dropped("timeout");
+            stats.dropped(DropReason::Timeout);
         } else {
             send(sock, stats, w.msg_type, &w.bytes, w.dst, w.ifindex);
         }
@@ -342,7 +342,7 @@ fn send(
         Ok(()) => stats.sent(t),
         Err(e) => {
             tracing::debug!(%dst, "dhcp send failed: {e}");
-            stats.dropped("send_failed");
+            stats.dropped(DropReason::SendFailed);
         }
     }
 }

@@ -22,19 +22,52 @@ const TYPES: [MessageType; 8] = [
     MessageType::Inform,
 ];
 
-/// Drop reasons counted; `handler::Dropped` labels plus the socket loop's own.
-pub const DROP_REASONS: [&str; 10] = [
-    "malformed",
-    "no_subnet",
-    "foreign_interface",
-    "other_server",
-    "pool_exhausted",
-    "not_a_client_message",
-    "overload",
-    "timeout",
-    "write_failed",
-    "send_failed",
-];
+/// Why a request got no reply: the handler's decisions
+/// ([`super::handler::Dropped`]) and the socket loop's own, typed once; the
+/// label is the `reason` of `ztpd_dhcp_dropped_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    Malformed,
+    NoSubnet,
+    ForeignInterface,
+    OtherServer,
+    PoolExhausted,
+    NotAClientMessage,
+    Overload,
+    Timeout,
+    WriteFailed,
+    SendFailed,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 10] = [
+        DropReason::Malformed,
+        DropReason::NoSubnet,
+        DropReason::ForeignInterface,
+        DropReason::OtherServer,
+        DropReason::PoolExhausted,
+        DropReason::NotAClientMessage,
+        DropReason::Overload,
+        DropReason::Timeout,
+        DropReason::WriteFailed,
+        DropReason::SendFailed,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::NoSubnet => "no_subnet",
+            DropReason::ForeignInterface => "foreign_interface",
+            DropReason::OtherServer => "other_server",
+            DropReason::PoolExhausted => "pool_exhausted",
+            DropReason::NotAClientMessage => "not_a_client_message",
+            DropReason::Overload => "overload",
+            DropReason::Timeout => "timeout",
+            DropReason::WriteFailed => "write_failed",
+            DropReason::SendFailed => "send_failed",
+        }
+    }
+}
 
 /// How often pool exhaustion of one subnet is logged at most.
 const EXHAUSTION_LOG_INTERVAL: Duration = Duration::from_secs(60);
@@ -42,7 +75,7 @@ const EXHAUSTION_LOG_INTERVAL: Duration = Duration::from_secs(60);
 pub struct DhcpStats {
     received: [AtomicU64; 8],
     sent: [AtomicU64; 8],
-    dropped: [AtomicU64; DROP_REASONS.len()],
+    dropped: [AtomicU64; DropReason::ALL.len()],
     skipped_options: AtomicU64,
     exhausted_logged: Mutex<HashMap<usize, Instant>>,
     /// Set when DHCP first serves; counters are exposed from then on.
@@ -73,16 +106,11 @@ impl DhcpStats {
     pub fn sent(&self, t: MessageType) {
         self.sent[type_index(t)].fetch_add(1, Relaxed);
     }
-    pub fn dropped(&self, reason: &str) {
-        if let Some(i) = DROP_REASONS.iter().position(|r| *r == reason) {
-            self.dropped[i].fetch_add(1, Relaxed);
-        }
+    pub fn dropped(&self, reason: DropReason) {
+        self.dropped[reason as usize].fetch_add(1, Relaxed);
     }
-    pub fn dropped_count(&self, reason: &str) -> u64 {
-        DROP_REASONS
-            .iter()
-            .position(|r| *r == reason)
-            .map_or(0, |i| self.dropped[i].load(Relaxed))
+    pub fn dropped_count(&self, reason: DropReason) -> u64 {
+        self.dropped[reason as usize].load(Relaxed)
     }
     pub fn skipped_options(&self, n: usize) {
         self.skipped_options.fetch_add(n as u64, Relaxed);
@@ -152,13 +180,12 @@ impl MetricsSource for DhcpMetrics {
             "DHCP replies sent, by message type.",
             by_type(&self.stats.sent),
         );
-        let drops: Vec<(String, u64)> = DROP_REASONS
+        let drops: Vec<(String, u64)> = DropReason::ALL
             .iter()
-            .enumerate()
-            .map(|(i, r)| {
+            .map(|r| {
                 (
-                    format!("reason=\"{r}\""),
-                    self.stats.dropped[i].load(Relaxed),
+                    format!("reason=\"{}\"", r.label()),
+                    self.stats.dropped_count(*r),
                 )
             })
             .collect();
