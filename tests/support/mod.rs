@@ -9,6 +9,7 @@
 //!   test fails; the CLI (`ztpd ...`) as a function;
 //! - [`api`]: a small HTTP/1.1 client, the operator API, `/metrics` samples;
 //! - [`curl`]: curl as the third-party HTTP/TFTP client;
+//! - [`files`]: the file-service root (fixture + generated images);
 //! - [`tools`]: `have`, `is_root`, `sh`, `must`, child guards;
 //! - [`netns`]: network namespaces (shared by `dhcp_netns.rs` and
 //!   `ztp_lab_fabric.rs`) and the DHCP lab with udhcpc/dhclient/relay;
@@ -22,6 +23,7 @@
 pub mod api;
 pub mod curl;
 pub mod daemon;
+pub mod files;
 pub mod fixtures;
 pub mod mongo;
 pub mod mqtt;
