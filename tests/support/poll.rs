@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// Pause between two polls: short enough not to slow tests down, long
-/// enough not to spin a shared 2-core machine.
-pub const INTERVAL: Duration = Duration::from_millis(20);
+/// enough not to load a shared 2-core machine when a poll is expensive
+/// (a MongoDB query or a `ztpd analyze` process each time).
+pub const INTERVAL: Duration = Duration::from_millis(50);
 
 /// Poll `f` until it returns `Some`, or `None` once `limit` has passed.
 pub fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
