@@ -5,14 +5,13 @@
 //! with nothing else installed, and a refresh_credential event reaching a
 //! device's `mosquitto_sub`.
 
-mod common;
-mod telemetry_support;
+mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{copy_tree, free_tcp_port, free_udp_port, Daemon};
+use support::mqtt::{publish_lines, reading_json, topic};
+use support::Daemon;
 use ztpd::credentials::{device_key, sas, EnrollmentKey};
 
 /// The planned sensor of tests/fixtures/good (it has a device function).
@@ -20,29 +19,20 @@ const SENSOR: &str = "24c319455312bcd559b333c986024211";
 const WAIT: Duration = Duration::from_secs(30);
 const API: &str = "?api-version=2021-04-12";
 
-/// A daemon with default settings except its ports; TempDir outlives it.
+/// A daemon with the embedded broker on a free port.
 struct Lab {
     d: Daemon,
     port: u16,
-    _dir: tempfile::TempDir,
 }
 
 impl Lab {
-    fn start(broker_extra: &str) -> Lab {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        copy_tree(Path::new("tests/fixtures/good"), &root);
-        let port = free_tcp_port();
-        let http = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
-        let tftp = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
-        let dhcp = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
-        std::fs::write(
-            root.join("ztpd.toml"),
-            format!("[listen]\nhttp = \"{http}\"\ntftp = \"{tftp}\"\ndhcp = \"{dhcp}\"\n[broker]\nlisten = \"127.0.0.1:{port}\"\n{broker_extra}"),
-        )
-        .unwrap();
-        let d = Daemon::spawn(&root, http, tftp, dhcp, &[]);
-        Lab { d, port, _dir: dir }
+    fn start(broker_keys: &str) -> Lab {
+        let d = Daemon::builder()
+            .fixture("good")
+            .broker(broker_keys)
+            .start();
+        let port = d.broker.expect("the embedded broker runs");
+        Lab { d, port }
     }
 
     fn root(&self) -> &Path {
@@ -57,20 +47,12 @@ impl Lab {
         sas::generate("localhost", id, &device_key(&key, id), expiry)
     }
 
-    fn metric(&self, name: &str) -> Option<u64> {
-        let (_, body) = self.d.get("/metrics");
-        body.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    fn metric(&self, name: &str) -> u64 {
+        self.d.metric(name)
     }
 
     fn analyze(&self) -> serde_json::Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_ztpd"))
-            .arg("--config")
-            .arg(self.root().join("ztpd.toml"))
-            .args(["analyze", "--format", "json"])
-            .output()
-            .unwrap();
+        let out = self.d.cli(&["analyze", "--format", "json"]);
         serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
     }
 
@@ -126,11 +108,7 @@ fn connects(port: u16, client_id: &str, login: Option<Login>) -> bool {
 }
 
 fn have(bin: &str) -> bool {
-    if telemetry_support::which(bin).is_none() {
-        eprintln!("SKIP: {bin} not installed (apt-get install mosquitto-clients)");
-        return false;
-    }
-    true
+    support::tools::have_all("embedded broker", &[bin])
 }
 
 #[test]
@@ -183,16 +161,16 @@ fn only_devices_with_their_own_valid_sas_token_and_service_accounts_get_in() {
     assert!(connects(p, "another-device", Some((&theirs_user, &theirs))));
 
     lab.d.wait_for("broker counters", WAIT, || {
-        (lab.metric("ztpd_broker_connects_total{outcome=\"refused\"}")? >= 6).then_some(())
+        (lab.metric("ztpd_broker_connects_total{outcome=\"refused\"}") >= 6).then_some(())
     });
     // anonymous never reaches the auth hook (rumqttd refuses it first)
     assert_eq!(
         lab.metric("ztpd_broker_connects_total{outcome=\"refused\"}"),
-        Some(6)
+        6
     );
     assert_eq!(
         lab.metric("ztpd_broker_connects_total{outcome=\"device\"}"),
-        Some(2)
+        2
     );
     let log = lab.d.log();
     assert!(log.contains("embedded broker refused a client"), "{log}");
@@ -219,14 +197,16 @@ fn with_nothing_installed_telemetry_lands_in_the_embedded_store() {
     });
 
     // no --broker: the local hub's broker is the embedded one
-    let sim = Command::new(env!("CARGO_BIN_EXE_ztpd"))
-        .arg("--config")
-        .arg(lab.root().join("ztpd.toml"))
-        .args(["device", "simulate", "--credential"])
-        .arg(&cred)
-        .args(["--count", "40", "--interval", "5ms"])
-        .output()
-        .unwrap();
+    let sim = lab.d.cli(&[
+        "device",
+        "simulate",
+        "--credential",
+        cred.to_str().unwrap(),
+        "--count",
+        "40",
+        "--interval",
+        "5ms",
+    ]);
     assert!(
         sim.status.success(),
         "simulate failed: {}",
@@ -241,31 +221,21 @@ fn with_nothing_installed_telemetry_lands_in_the_embedded_store() {
     // a third-party client in the IoT Hub dialect; one line claims another
     // device in its payload and must be rejected by the bridge
     let id = "mqtt-dev-1";
-    let mut lines: Vec<String> = (0..30)
-        .map(|n| telemetry_support::reading_json(id, 9, n))
-        .collect();
-    lines.push(telemetry_support::reading_json("someone-else", 9, 31));
+    let mut lines: Vec<String> = (0..30).map(|n| reading_json(id, 9, n)).collect();
+    lines.push(reading_json("someone-else", 9, 31));
     let token = lab.token(id, now() + 600);
-    let mut publisher = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &lab.port.to_string(), "-q", "1"])
-        .args(["-i", id, "-u", &device_user(id), "-P", &token])
-        .args(["-t", &telemetry_support::topic(id), "-l"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = publisher.stdin.take().unwrap();
-        for l in &lines {
-            writeln!(stdin, "{l}").unwrap();
-        }
-    }
-    assert!(publisher.wait().unwrap().success(), "mosquitto_pub failed");
+    let user = device_user(id);
+    publish_lines(
+        lab.port,
+        &["-i", id, "-u", &user, "-P", &token],
+        &topic(id),
+        &lines,
+    );
 
     lab.d
         .wait_for("40 + 30 readings stored, 1 rejected", WAIT, || {
-            (lab.metric("ztpd_bridge_messages_total{outcome=\"stored\"}")? == 70
-                && lab.metric("ztpd_bridge_messages_total{outcome=\"rejected\"}")? == 1)
+            (lab.metric("ztpd_bridge_messages_total{outcome=\"stored\"}") == 70
+                && lab.metric("ztpd_bridge_messages_total{outcome=\"rejected\"}") == 1)
                 .then_some(())
         });
     assert_eq!(lab.count_of(SENSOR), Some(40));
@@ -282,7 +252,7 @@ fn a_refresh_credential_event_reaches_the_device_on_the_embedded_broker() {
     let token = lab.token(SENSOR, now() + 600);
     // the device itself subscribes, with its own credentials
     let user = device_user(SENSOR);
-    telemetry_support::edit_device_function_and_expect_refresh(
+    support::mqtt::edit_device_function_and_expect_refresh(
         lab.port,
         &["-i", SENSOR, "-u", &user, "-P", &token],
         SENSOR,
@@ -293,43 +263,14 @@ fn a_refresh_credential_event_reaches_the_device_on_the_embedded_broker() {
 #[test]
 fn a_taken_broker_port_is_an_error_naming_broker_listen() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port();
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(Path::new("tests/fixtures/good"), dir.path());
-    std::fs::write(
-        dir.path().join("ztpd.toml"),
-        format!(
-            "[listen]\nhttp = \"127.0.0.1:{}\"\ntftp = \"127.0.0.1:{}\"\ndhcp = \"127.0.0.1:{}\"\n[broker]\nlisten = \"127.0.0.1:{port}\"\n",
-            free_tcp_port(),
-            free_udp_port(),
-            free_udp_port()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ztpd"))
-        .arg("--config")
-        .arg(dir.path().join("ztpd.toml"))
-        .arg("run")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = telemetry_support::wait_for(WAIT, || child.try_wait().ok().flatten());
-    let Some(status) = status else {
-        let _ = child.kill();
-        panic!("ztpd kept running although broker.listen was taken");
-    };
-    let mut err = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let addr = taken.local_addr().unwrap();
+    let (status, err) = Daemon::builder()
+        .fixture("good")
+        .broker_at(addr, "")
+        .expect_exit(WAIT);
     assert!(!status.success());
     assert!(
-        err.contains("broker.listen") && err.contains(&port.to_string()),
+        err.contains("broker.listen") && err.contains(&addr.port().to_string()),
         "{err}"
     );
 }

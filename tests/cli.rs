@@ -1,17 +1,12 @@
 //! The real binary's exit codes and output for the plan commands.
 
-mod common;
+mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+use std::time::Duration;
 
-fn ztpd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ztpd"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run ztpd")
-}
+use support::{ztpd, Daemon};
 
 fn code(o: &Output) -> i32 {
     o.status.code().expect("exited normally")
@@ -181,8 +176,7 @@ fn plan_diff_reports_per_device_changes() {
 
 #[test]
 fn a_broken_bootstrap_template_is_a_validate_error_naming_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    common::copy_tree(Path::new("tests/fixtures/good"), dir.path());
+    let dir = support::fixtures::temp_root("good");
     let plan = dir.path().join("plans/lab.toml");
     let plan = plan.to_str().unwrap();
     let ok = ztpd(&["validate", plan]);
@@ -209,21 +203,11 @@ fn run_refuses_an_invalid_plan_with_78() {
 fn run_names_the_setting_when_a_port_cannot_be_bound() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
-    let dir = tempfile::tempdir().unwrap();
-    let root = std::fs::canonicalize("tests/fixtures/good").unwrap();
-    let cfg = dir.path().join("ztpd.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[paths]\nplans = \"{r}/plans\"\ntemplates = \"{r}/templates\"\nfiles = \"{r}/files\"\nstate = \"{s}/state\"\ncredentials = \"{s}/creds\"\n[listen]\nhttp = \"127.0.0.1:{port}\"\ndhcp = \"127.0.0.1:0\"\ntftp = \"127.0.0.1:0\"\n[broker]\nenabled = false\n",
-            r = root.display(),
-            s = dir.path().display()
-        ),
-    )
-    .unwrap();
-    let o = ztpd(&["--config", cfg.to_str().unwrap(), "run"]);
-    assert_ne!(code(&o), 0);
-    let err = stderr(&o);
+    let (status, err) = Daemon::builder()
+        .fixture("good")
+        .http(&format!("127.0.0.1:{port}"))
+        .expect_exit(Duration::from_secs(30));
+    assert!(status.code().is_some_and(|c| c != 0), "{status}: {err}");
     assert!(err.contains("listen.http"), "{err}");
     assert!(err.contains(&port.to_string()), "{err}");
 }

@@ -1,13 +1,15 @@
 //! `ztpd credentials` against the real binary: concurrent creates, regenerate,
 //! a crash (SIGKILL) in the middle of a bulk write, placeholder hub keys.
 
+mod support;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
+use support::daemon::BIN;
+use support::tools::ChildGuard as Guard;
 use ztpd::credentials::{function, hub, CredentialFile, Store};
-
-const BIN: &str = env!("CARGO_BIN_EXE_ztpd");
 
 /// A repository root with an empty `ztpd.toml` (every default).
 struct Root {
@@ -55,18 +57,6 @@ impl Root {
             .lines()
             .map(str::to_string)
             .collect()
-    }
-}
-
-/// Kills a child still running when a test fails.
-struct Guard(Option<Child>);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 

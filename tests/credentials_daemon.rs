@@ -2,13 +2,12 @@
 //! devices with a device function, regenerated (same name) when the device
 //! function or the hub changes, created for devices added by a reload.
 
-mod common;
-mod telemetry_support;
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use common::Daemon;
+use support::Daemon;
 
 const SENSOR: &str = "24c319455312bcd559b333c986024211";
 const WAIT: Duration = Duration::from_secs(20);
@@ -27,7 +26,7 @@ fn history_rows(d: &Daemon) -> usize {
 
 #[test]
 fn credentials_follow_plan_function_and_hub() {
-    let d = Daemon::start("tests/fixtures/good", "", &[]);
+    let d = Daemon::start("good", "", &[]);
     let first = d.wait_for("credential created on start", WAIT, || cred(&d, SENSOR));
     let path = d
         .root
@@ -133,7 +132,7 @@ fn credentials_follow_plan_function_and_hub() {
 /// expired one is refused.
 #[test]
 fn a_credential_downloads_with_its_devices_sas_token_only() {
-    let d = Daemon::start("tests/fixtures/good", "", &[]);
+    let d = Daemon::start("good", "", &[]);
     let path = format!("/files/credentials/device_{SENSOR}.json");
     d.wait_for("credential created on start", WAIT, || cred(&d, SENSOR));
     let hub = ztpd::credentials::hub::load_from(
@@ -152,7 +151,7 @@ fn a_credential_downloads_with_its_devices_sas_token_only() {
             .map(|a| ("Authorization", a))
             .into_iter()
             .collect();
-        common::http_request(d.http, "GET", &path, &headers, None).unwrap()
+        support::api::request(d.http, "GET", &path, &headers, None).unwrap()
     };
     assert_eq!(get(None).0, 403, "no token, no lease: refused");
     assert_eq!(get(Some(hub.sas_token("another-device", now + 600))).0, 403);
@@ -168,17 +167,14 @@ fn a_credential_downloads_with_its_devices_sas_token_only() {
 /// `mosquitto_sub` on a real Mosquitto (the broker of `telemetry.broker`).
 #[test]
 fn a_regenerated_credential_is_announced_over_mqtt() {
-    if telemetry_support::which("mosquitto").is_none()
-        || telemetry_support::which("mosquitto_sub").is_none()
-    {
-        eprintln!("SKIP: mosquitto / mosquitto_sub not installed (scripts/install-test-deps.sh installs them)");
+    if !support::tools::have_all("mqtt refresh", &["mosquitto", "mosquitto_sub"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let m = telemetry_support::Mosquitto::start(&dir.path().join("mqtt"));
+    let m = support::mqtt::Mosquitto::start(&dir.path().join("mqtt"));
     let extra = format!("[telemetry]\nbroker = \"{}\"\n", m.url());
-    let d = Daemon::start("tests/fixtures/good", &extra, &[]);
+    let d = Daemon::start("good", &extra, &[]);
     d.wait_for("credential created on start", WAIT, || cred(&d, SENSOR));
 
-    telemetry_support::edit_device_function_and_expect_refresh(m.port, &[], SENSOR, &d.root);
+    support::mqtt::edit_device_function_and_expect_refresh(m.port, &[], SENSOR, &d.root);
 }

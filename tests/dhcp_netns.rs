@@ -2,11 +2,12 @@
 //! udhcpc and ISC dhclient (and a hand-made relay agent) in another, joined
 //! by a veth pair. Needs root (CI runs as root); skips with a message otherwise.
 
-mod netns;
+mod support;
 
 use std::net::Ipv4Addr;
 
-use netns::{decode_tlvs, Lab, SERVER};
+use support::api::metric;
+use support::netns::{self, decode_tlvs, Lab, SERVER};
 use ztpd::dhcp::packet::MessageType;
 use ztpd::dhcp::wire::RequestBuilder;
 
@@ -85,12 +86,9 @@ fn unplanned_client_gets_a_pool_address_and_is_counted() {
     assert!(in_pool(&d["new_ip_address"]), "{d:?}");
     assert_ne!(d["new_ip_address"], u["ip"]);
     let m = lab.metrics();
-    assert!(
-        netns::metric(&m, "ztpd_dhcp_sent_total{type=\"ack\"}") >= 2,
-        "{m}"
-    );
+    assert!(metric(&m, "ztpd_dhcp_sent_total{type=\"ack\"}") >= 2, "{m}");
     assert_eq!(
-        netns::metric(
+        metric(
             &m,
             "ztpd_dhcp_pool_used{site=\"t\",subnet=\"10.201.0.0/24\"}"
         ),
@@ -235,7 +233,7 @@ fn starvation_flood_exhausts_the_pool_but_planned_devices_are_served() {
     assert_eq!(host["ip"], "10.201.0.11");
     let m = lab.metrics();
     assert!(
-        netns::metric(&m, "ztpd_dhcp_dropped_total{reason=\"pool_exhausted\"}") > 0,
+        metric(&m, "ztpd_dhcp_dropped_total{reason=\"pool_exhausted\"}") > 0,
         "{m}"
     );
 }
@@ -370,7 +368,7 @@ fn reload_starts_and_stops_dhcp() {
         lab.udhcpc("02:00:00:00:0e:01", &quick).is_none(),
         "no DHCP before a plan has [dhcp]"
     );
-    lab.write_plan(Lab::plan());
+    lab.write_plan(&Lab::plan());
     lab.wait_log("DHCP started: a reload added a [dhcp] section", 1);
     let host = lab.udhcpc(HOST1_MAC, &[]).expect("served after the reload");
     assert_eq!(host["ip"], "10.201.0.11");
@@ -386,7 +384,7 @@ fn reload_starts_and_stops_dhcp() {
         "no DHCP after the last [dhcp] went"
     );
 
-    lab.write_plan(Lab::plan());
+    lab.write_plan(&Lab::plan());
     lab.wait_log("DHCP started: a reload added a [dhcp] section", 2);
     let again = lab.udhcpc(HOST1_MAC, &[]).expect("served after re-adding");
     assert_eq!(again["ip"], "10.201.0.11");

@@ -1,48 +1,23 @@
 //! `/files/...` over HTTP against the real `ztpd run`, with curl.
 
-mod files_support;
+mod support;
 
 use std::process::{Command, Stdio};
 
-use files_support::{curl, read, Daemon, CREDENTIAL_ID, IMAGE};
+use support::curl::{curl, header};
+use support::files::{self, read, CREDENTIAL_ID, IMAGE};
+use support::Daemon;
 
 const IMAGE_LEN: usize = 3 * 1024 * 1024 + 123;
 
 /// (status, headers, body) of one curl request.
 fn get(d: &Daemon, path: &str, extra: &[&str]) -> (u16, String, Vec<u8>) {
-    let hdr = d.path("headers.txt");
-    let url = d.http_url(path);
-    let mut args = vec![
-        "-s",
-        "-D",
-        hdr.to_str().expect("utf8"),
-        "-w",
-        "%{http_code}",
-        "-o",
-        "-",
-    ];
-    args.extend_from_slice(extra);
-    args.push(&url);
-    let out = curl(&args);
-    let mut body = out.stdout;
-    let code = body.split_off(body.len().saturating_sub(3));
-    let code = String::from_utf8_lossy(&code).parse().expect("http code");
-    let headers = std::fs::read_to_string(&hdr)
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    (code, headers, body)
-}
-
-fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
-    headers
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .map(str::trim)
+    support::curl::fetch(&d.http_url(path), extra)
 }
 
 #[test]
 fn fetches_config_and_image_with_range_etag_and_head() {
-    let d = Daemon::start("open", IMAGE_LEN);
+    let d = files::start("open", IMAGE_LEN);
     let image = d.file(IMAGE);
     let url = format!("/files/{IMAGE}");
 
@@ -116,7 +91,7 @@ fn fetches_config_and_image_with_range_etag_and_head() {
 
 #[test]
 fn traversal_probes_are_refused_with_403() {
-    let d = Daemon::start("open", 1024);
+    let d = files::start("open", 1024);
     for probe in [
         "/files/../../etc/passwd",
         "/files/%2e%2e/%2e%2e/etc/passwd",
@@ -148,7 +123,7 @@ fn traversal_probes_are_refused_with_403() {
 
 #[test]
 fn leased_mode_refuses_configs_and_credentials_need_lease_or_sas() {
-    let d = Daemon::start("leased", 1024);
+    let d = files::start("leased", 1024);
     assert_eq!(get(&d, "/files/configs/leaf1.cfg", &[]).0, 403);
     assert_eq!(get(&d, "/files/rtr1-confg", &[]).0, 403);
     assert_eq!(get(&d, "/files/configs/nobody.cfg", &[]).0, 404);
@@ -166,14 +141,14 @@ fn leased_mode_refuses_configs_and_credentials_need_lease_or_sas() {
 
 #[test]
 fn open_mode_serves_configs_to_anyone() {
-    let d = Daemon::start("open", 1024);
+    let d = files::start("open", 1024);
     assert_eq!(get(&d, "/files/configs/JPE87654321.cfg", &[]).0, 200);
     assert_eq!(get(&d, "/files/network-confg", &[]).0, 200);
 }
 
 #[test]
 fn many_parallel_downloads() {
-    let d = Daemon::start("open", IMAGE_LEN);
+    let d = files::start("open", IMAGE_LEN);
     let image = d.file(IMAGE);
     let children: Vec<_> = (0..24)
         .map(|i| {
@@ -194,7 +169,7 @@ fn many_parallel_downloads() {
         assert!(c.wait().expect("wait").success());
         assert!(read(&out) == image, "parallel copy differs");
     }
-    d.wait_metrics(10, "24 complete http transfers", |d| {
+    d.wait_metrics("24 complete http transfers", 10, |d| {
         d.metric("ztpd_files_transfers_total{proto=\"http\",outcome=\"complete\"}") == 24
     });
 }
@@ -203,7 +178,7 @@ fn many_parallel_downloads() {
 fn an_abandoned_download_is_recorded_as_aborted() {
     // Bigger than what loopback socket buffers absorb, so the body is still
     // being written when the slow client is killed.
-    let d = Daemon::start("open", 48 * 1024 * 1024);
+    let d = files::start("open", 48 * 1024 * 1024);
     let mut slow = Command::new("curl")
         .args([
             "-s",
@@ -216,12 +191,12 @@ fn an_abandoned_download_is_recorded_as_aborted() {
         .stdout(Stdio::null())
         .spawn()
         .expect("curl");
-    d.wait_metrics(10, "the slow download in progress", |d| {
+    d.wait_metrics("the slow download in progress", 10, |d| {
         d.metric("ztpd_files_transfers_active{proto=\"http\"}") == 1
     });
     slow.kill().expect("kill");
     let _ = slow.wait();
-    d.wait_metrics(10, "the abandoned download aborted", |d| {
+    d.wait_metrics("the abandoned download aborted", 10, |d| {
         d.metric("ztpd_files_transfers_total{proto=\"http\",outcome=\"aborted\"}") == 1
             && d.metric("ztpd_files_transfers_active{proto=\"http\"}") == 0
     });

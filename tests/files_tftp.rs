@@ -1,11 +1,12 @@
 //! TFTP against the real `ztpd run` with third-party clients: curl, atftp
 //! and tftp-hpa (`apt-get install curl atftp tftp-hpa`).
 
-mod files_support;
+mod support;
 
 use std::process::{Command, Stdio};
 
-use files_support::{curl, read, run, Daemon, EVEN_IMAGE, IMAGE};
+use support::files::{self, read, EVEN_IMAGE, IMAGE};
+use support::Daemon;
 
 const IMAGE_LEN: usize = 3 * 1024 * 1024 + 123;
 /// curl's exit codes for TFTP error 1 and error 2.
@@ -14,21 +15,14 @@ const CURL_TFTP_PERM: i32 = 69;
 
 fn curl_tftp(d: &Daemon, path: &str, extra: &[&str]) -> (Option<i32>, Vec<u8>) {
     let out = d.path(&format!("out-{}", path.replace('/', "_")));
-    let url = d.tftp_url(path);
-    let mut args = vec!["-s", "-o", out.to_str().expect("utf8 path")];
-    args.extend_from_slice(extra);
-    args.push(&url);
-    let r = curl(&args);
-    let body = std::fs::read(&out).unwrap_or_default();
-    let _ = std::fs::remove_file(&out);
-    (r.status.code(), body)
+    support::curl::tftp(&d.tftp_url(path), &out, extra)
 }
 
 fn atftp(d: &Daemon, remote: &str, opts: &[&str]) -> (bool, String, Vec<u8>) {
     let local = d.path("atftp.out");
     let _ = std::fs::remove_file(&local);
-    let port = d.tftp_port.to_string();
-    let mut args: Vec<&str> = Vec::new();
+    let port = d.tftp.port().to_string();
+    let mut args: Vec<&str> = vec!["atftp"];
     for o in opts {
         args.extend_from_slice(&["--option", o]);
     }
@@ -41,7 +35,7 @@ fn atftp(d: &Daemon, remote: &str, opts: &[&str]) -> (bool, String, Vec<u8>) {
         "127.0.0.1",
         &port,
     ]);
-    let out = run("atftp", &args);
+    let out = support::tools::run(&args);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -53,7 +47,7 @@ fn atftp(d: &Daemon, remote: &str, opts: &[&str]) -> (bool, String, Vec<u8>) {
 
 #[test]
 fn curl_fetches_config_and_images_with_and_without_blksize() {
-    let d = Daemon::start("open", IMAGE_LEN);
+    let d = files::start("open", IMAGE_LEN);
     let image = d.file(IMAGE);
     let even = d.file(EVEN_IMAGE);
     for extra in [
@@ -86,7 +80,7 @@ fn curl_fetches_config_and_images_with_and_without_blksize() {
 
 #[test]
 fn atftp_with_blksize_windowsize_and_tsize_enable() {
-    let d = Daemon::start("open", IMAGE_LEN);
+    let d = files::start("open", IMAGE_LEN);
     let image = d.file(IMAGE);
     for opts in [
         &[][..],
@@ -106,25 +100,23 @@ fn atftp_with_blksize_windowsize_and_tsize_enable() {
 
 #[test]
 fn tftp_hpa_plain_rfc1350_and_cisco_autoinstall_names() {
-    let d = Daemon::start("open", IMAGE_LEN);
-    let port = d.tftp_port.to_string();
+    let d = files::start("open", IMAGE_LEN);
+    let port = d.tftp.port().to_string();
     let get = |remote: &str| {
         let local = d.path("hpa.out");
         let _ = std::fs::remove_file(&local);
         let cmd = format!("get {remote} {}", local.display());
-        let out = run(
+        let out = support::tools::run(&[
             "tftp",
-            &[
-                "-m",
-                "binary",
-                "127.0.0.1",
-                &port,
-                "-c",
-                "get",
-                remote,
-                local.to_str().expect("utf8"),
-            ],
-        );
+            "-m",
+            "binary",
+            "127.0.0.1",
+            &port,
+            "-c",
+            "get",
+            remote,
+            local.to_str().expect("utf8"),
+        ]);
         assert!(out.status.success(), "{cmd}: {out:?}");
         read(&local)
     };
@@ -139,24 +131,22 @@ fn tftp_hpa_plain_rfc1350_and_cisco_autoinstall_names() {
     // tftp-hpa's default mode is netascii: the copy equals the rendered text
     // (the CR LF on the wire is checked in the unit tests of files::tftp).
     let local = d.path("ascii.out");
-    let out = run(
+    let out = support::tools::run(&[
         "tftp",
-        &[
-            "127.0.0.1",
-            &port,
-            "-c",
-            "get",
-            "rtr1-confg",
-            local.to_str().expect("utf8"),
-        ],
-    );
+        "127.0.0.1",
+        &port,
+        "-c",
+        "get",
+        "rtr1-confg",
+        local.to_str().expect("utf8"),
+    ]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(read(&local), b"hostname rtr1\nip domain-name lab\nend\n");
 }
 
 #[test]
 fn traversal_probes_are_refused_with_error_2() {
-    let d = Daemon::start("open", 1024);
+    let d = files::start("open", 1024);
     for probe in [
         "../../etc/hostname",
         "/etc/hostname",
@@ -187,12 +177,12 @@ fn traversal_probes_are_refused_with_error_2() {
 
 #[test]
 fn leased_mode_refuses_configs_and_credentials_to_an_unleased_client() {
-    let d = Daemon::start("leased", 1024);
+    let d = files::start("leased", 1024);
     // 127.0.0.1 holds no lease: configs and credentials are refused...
     for p in ["configs/leaf1.cfg", "configs/JPE87654321.cfg", "rtr1-confg"] {
         assert_eq!(curl_tftp(&d, p, &[]).0, Some(CURL_TFTP_PERM), "{p}");
     }
-    let cred = format!("credentials/device_{}.json", files_support::CREDENTIAL_ID);
+    let cred = format!("credentials/device_{}.json", files::CREDENTIAL_ID);
     assert_eq!(curl_tftp(&d, &cred, &[]).0, Some(CURL_TFTP_PERM));
     // ...while images stay open to anyone.
     let (code, body) = curl_tftp(&d, IMAGE, &[]);
@@ -202,7 +192,7 @@ fn leased_mode_refuses_configs_and_credentials_to_an_unleased_client() {
 
 #[test]
 fn many_parallel_transfers() {
-    let d = Daemon::start("open", IMAGE_LEN);
+    let d = files::start("open", IMAGE_LEN);
     let image = d.file(IMAGE);
     let children: Vec<_> = (0..24)
         .map(|i| {
@@ -226,7 +216,7 @@ fn many_parallel_transfers() {
         assert!(c.wait().expect("wait").success());
         assert!(read(&out) == image, "parallel copy differs");
     }
-    d.wait_metrics(10, "24 completed tftp transfers", |d| {
+    d.wait_metrics("24 completed tftp transfers", 10, |d| {
         d.metric("ztpd_files_transfers_total{proto=\"tftp\",outcome=\"complete\"}") == 24
     });
 }
@@ -234,8 +224,8 @@ fn many_parallel_transfers() {
 #[test]
 fn a_client_that_vanishes_mid_transfer_is_cleaned_up() {
     // 32 MiB in 512-byte lockstep takes seconds, so the client is killed mid-way.
-    let d = Daemon::start("open", 32 * 1024 * 1024);
-    let port = d.tftp_port.to_string();
+    let d = files::start("open", 32 * 1024 * 1024);
+    let port = d.tftp.port().to_string();
     let local = d.path("vanish.out");
     let mut child = Command::new("atftp")
         .args([
@@ -252,8 +242,8 @@ fn a_client_that_vanishes_mid_transfer_is_cleaned_up() {
         .spawn()
         .expect("atftp");
     d.wait_metrics(
-        20,
         "a tftp transfer in progress with bytes acknowledged",
+        20,
         |d| {
             d.metric("ztpd_files_transfers_active{proto=\"tftp\"}") == 1
                 && d.metric("ztpd_files_bytes_total{proto=\"tftp\"}") > 0
@@ -261,7 +251,7 @@ fn a_client_that_vanishes_mid_transfer_is_cleaned_up() {
     );
     child.kill().expect("kill atftp");
     let _ = child.wait();
-    d.wait_metrics(20, "the vanished transfer to be aborted", |d| {
+    d.wait_metrics("the vanished transfer to be aborted", 20, |d| {
         d.metric("ztpd_files_transfers_active{proto=\"tftp\"}") == 0
             && d.metric("ztpd_files_transfers_total{proto=\"tftp\",outcome=\"aborted\"}") == 1
     });
@@ -272,9 +262,9 @@ fn a_client_that_vanishes_mid_transfer_is_cleaned_up() {
 
 #[test]
 fn a_file_removed_mid_transfer_arrives_whole_and_is_then_not_found() {
-    let d = Daemon::start("open", 16 * 1024 * 1024);
+    let d = files::start("open", 16 * 1024 * 1024);
     let image = d.file(IMAGE);
-    let port = d.tftp_port.to_string();
+    let port = d.tftp.port().to_string();
     let local = d.path("removed.out");
     let mut child = Command::new("atftp")
         .args([
@@ -290,7 +280,7 @@ fn a_file_removed_mid_transfer_arrives_whole_and_is_then_not_found() {
         .stderr(Stdio::null())
         .spawn()
         .expect("atftp");
-    d.wait_metrics(20, "a tftp transfer in progress", |d| {
+    d.wait_metrics("a tftp transfer in progress", 20, |d| {
         d.metric("ztpd_files_transfers_active{proto=\"tftp\"}") == 1
             && d.metric("ztpd_files_bytes_total{proto=\"tftp\"}") > 0
     });

@@ -2,12 +2,12 @@
 //! them. A good edit becomes the serving snapshot; a broken one is reported in
 //! `/api/v1/status` and the last good plan keeps serving.
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::Daemon;
+use support::Daemon;
 
 /// Configs open to any address, so the test can read what is served.
 const OPEN: &str = "[access]\nconfigs = \"open\"\n";
@@ -74,7 +74,7 @@ fn assert_serving_leaf1_asn(d: &Daemon, asn: u32) {
 
 #[test]
 fn editor_style_saves_are_picked_up() {
-    let d = Daemon::start("tests/fixtures/good", OPEN, &[]);
+    let d = Daemon::start("good", OPEN, &[]);
     let p = plan(&d);
     let original = std::fs::read_to_string(&p).unwrap();
     assert_eq!(version(&d), 1);
@@ -114,7 +114,9 @@ fn editor_style_saves_are_picked_up() {
         s["snapshot_version"].as_u64().unwrap() > before && s["last_reload"]["ok"] == true
     });
     // Quiet now: the version must settle (every write after the first reload
-    // start is covered by at most one more reload).
+    // start is covered by at most one more reload). Not a readiness wait: this
+    // sleep outlasts the watcher's debounce window, so that any reload the
+    // burst still causes has happened before the count below.
     std::thread::sleep(Duration::from_millis(600));
     let settled = version(&d);
     assert!(
@@ -136,7 +138,7 @@ type BrokenEdit<'a> = (&'a str, Box<dyn Fn() + 'a>, &'a str);
 
 #[test]
 fn broken_edits_keep_the_last_good_plan_serving() {
-    let d = Daemon::start("tests/fixtures/good", OPEN, &[]);
+    let d = Daemon::start("good", OPEN, &[]);
     let p = plan(&d);
     let good = std::fs::read_to_string(&p).unwrap();
 
@@ -203,24 +205,27 @@ fn broken_edits_keep_the_last_good_plan_serving() {
 
 #[test]
 fn sighup_reloads_and_listen_changes_are_refused_by_name() {
-    let d = Daemon::start("tests/fixtures/good", "", &["--watch", "off"]);
+    let d = Daemon::start("good", "", &["--watch", "off"]);
     let p = plan(&d);
     let original = std::fs::read_to_string(&p).unwrap();
     std::fs::write(&p, edit_asn(&original, 65150)).unwrap();
+    // Not a readiness wait: proving that nothing happens needs a bound. A
+    // watching daemon reloads within its debounce window (well under 300 ms),
+    // so this one would have by now if `--watch off` were ignored.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(version(&d), 1, "--watch off must not reload on its own");
-    d.signal("HUP");
+    d.signal(libc::SIGHUP);
     wait_reload(&d, "SIGHUP reload", |s| s["snapshot_version"] == 2);
 
     let cfg = d.root.join("ztpd.toml");
     let text = std::fs::read_to_string(&cfg).unwrap();
-    let other = common::free_tcp_port();
+    let other = support::ports::free_tcp();
     std::fs::write(
         &cfg,
         text.replace(&d.http.to_string(), &format!("127.0.0.1:{other}")),
     )
     .unwrap();
-    d.signal("HUP");
+    d.signal(libc::SIGHUP);
     let s = wait_reload(&d, "refused listen change", |s| {
         s["last_reload"]["ok"] == false
     });
@@ -231,7 +236,7 @@ fn sighup_reloads_and_listen_changes_are_refused_by_name() {
 
 #[test]
 fn polling_watcher_sees_saves() {
-    let d = Daemon::start("tests/fixtures/good", "", &["--watch", "poll"]);
+    let d = Daemon::start("good", "", &["--watch", "poll"]);
     let p = plan(&d);
     let original = std::fs::read_to_string(&p).unwrap();
     std::fs::write(&p, edit_asn(&original, 65300)).unwrap();
@@ -240,10 +245,10 @@ fn polling_watcher_sees_saves() {
 
 #[test]
 fn operator_api_needs_the_token() {
-    let d = Daemon::start("tests/fixtures/good", "", &[]);
+    let d = Daemon::start("good", "", &[]);
     let (code, _) = d.get("/api/v1/status");
     assert_eq!(code, 401);
-    let (code, _) = common::http_get(d.http, "/api/v1/status", Some("wrong")).unwrap();
+    let (code, _) = support::api::get(d.http, "/api/v1/status", Some("wrong")).unwrap();
     assert_eq!(code, 401);
     assert_eq!(status(&d)["devices"], 4);
     let meta = std::fs::metadata(d.root.join("state/operator.token")).unwrap();

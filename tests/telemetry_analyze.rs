@@ -2,7 +2,7 @@
 //! embedded store, agrees with statistics computed here from the published
 //! messages.
 
-mod telemetry_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,7 +10,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use telemetry_support::*;
+use support::mongo::Nx;
+use support::mqtt::*;
+use support::poll::poll;
 
 /// Readings with irregular values, published out of time order.
 fn dataset() -> Vec<(String, i64, Value)> {
@@ -82,7 +84,7 @@ fn analyze(cfg: &Path, args: &[&str]) -> (String, bool) {
 fn check(cfg: &Path, data: &[(String, i64, Value)], total: u64) {
     let exp = expected(data);
     // wait until every reading is stored (the bridge batches asynchronously)
-    let got = wait_for(Duration::from_secs(60), || {
+    let got = poll(Duration::from_secs(60), || {
         let (out, ok) = analyze(cfg, &["--format", "json"]);
         let v: Value = serde_json::from_str(&out).ok()?;
         let n: u64 = v
@@ -142,16 +144,16 @@ fn analyze_on_mongodb_agrees_with_independent_values() {
     let Some(nx_bin) = components() else { return };
     let dir = tempfile::tempdir().unwrap();
     let m = Mosquitto::start(&dir.path().join("mqtt"));
-    let nx = Nx::start(&nx_bin, "memory");
-    let cfg = write_settings(&dir.path().join("root"), Some(&m.url()), Some(&nx.uri()));
-    let _b = Bridge::start_with(&cfg, "t-analyze-mongo", &["--no-share"]);
+    let nx = Nx::start(&nx_bin, &dir.path().join("nx"));
+    let cfg = write_settings(
+        &dir.path().join("root"),
+        Some(&m.url()),
+        Some(&nx.uri()),
+        "",
+    );
+    let b = Bridge::start_with(&cfg, "t-analyze-mongo", &["--no-share"]);
     // a persistent direct subscription: publish once the bridge's session exists
-    wait_for(Duration::from_secs(20), || {
-        std::fs::read_to_string(dir.path().join("root/bridge-t-analyze-mongo.log"))
-            .ok()
-            .filter(|l| l.contains("bridge subscribed"))
-    })
-    .expect("bridge subscribed");
+    b.wait_subscribed();
     let data = dataset();
     publish_all(&m, &data);
     check(&cfg, &data, data.len() as u64);
@@ -164,14 +166,9 @@ fn analyze_on_the_embedded_store_agrees_with_independent_values() {
     }
     let dir = tempfile::tempdir().unwrap();
     let m = Mosquitto::start(&dir.path().join("mqtt"));
-    let cfg = write_settings(&dir.path().join("root"), Some(&m.url()), None);
-    let _b = Bridge::start_with(&cfg, "t-analyze-embedded", &["--no-share"]);
-    wait_for(Duration::from_secs(20), || {
-        std::fs::read_to_string(dir.path().join("root/bridge-t-analyze-embedded.log"))
-            .ok()
-            .filter(|l| l.contains("bridge subscribed"))
-    })
-    .expect("bridge subscribed");
+    let cfg = write_settings(&dir.path().join("root"), Some(&m.url()), None, "");
+    let b = Bridge::start_with(&cfg, "t-analyze-embedded", &["--no-share"]);
+    b.wait_subscribed();
     let data = dataset();
     publish_all(&m, &data);
     check(&cfg, &data, data.len() as u64);

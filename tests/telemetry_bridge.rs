@@ -3,61 +3,32 @@
 //! rejected with a reason, and restarting either side mid-stream loses and
 //! duplicates nothing.
 
-mod telemetry_support;
+mod support;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use mongodb::bson::{doc, Document};
-use telemetry_support::*;
+use mongodb::bson::Document;
+use support::mongo::{self, int, nx_binary, Nx};
+use support::mqtt::*;
+use support::poll::poll;
 
-const DB: &str = "db_elastacloud";
-const COLL: &str = "collection_elastacloud";
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn collection(uri: &str, name: &str) -> mongodb::Collection<Document> {
-    ztpd::telemetry::mqtt::install_crypto_provider();
-    let opts = mongodb::options::ClientOptions::parse(uri).await.unwrap();
-    mongodb::Client::with_options(opts)
-        .unwrap()
-        .database(DB)
-        .collection(name)
-}
+/// ztpd's defaults: these tests set no `[telemetry] database`/`collection`.
+const DB: &str = mongo::DEFAULT_DATABASE;
+const COLL: &str = mongo::DEFAULT_COLLECTION;
 
 fn count(uri: &str, name: &str) -> Option<u64> {
-    rt().block_on(async {
-        let c = collection(uri, name).await;
-        c.count_documents(doc! {}).await.ok()
-    })
+    mongo::count(uri, DB, name)
 }
 
 fn all_docs(uri: &str, name: &str) -> Vec<Document> {
-    use futures_util::TryStreamExt;
-    rt().block_on(async {
-        let c = collection(uri, name).await;
-        c.find(doc! {}).await.unwrap().try_collect().await.unwrap()
-    })
-}
-
-/// nx-27017 hands small integers back as int32; MongoDB keeps int64.
-fn int(d: &Document, key: &str) -> Option<i64> {
-    match d.get(key)? {
-        mongodb::bson::Bson::Int64(i) => Some(*i),
-        mongodb::bson::Bson::Int32(i) => Some(i64::from(*i)),
-        _ => None,
-    }
+    mongo::docs(uri, DB, name)
 }
 
 /// Wait until the collection holds `n` documents (or fail with what it holds).
 fn wait_count(uri: &str, name: &str, n: u64, limit: Duration) {
     let mut last = None;
-    let ok = wait_for(limit, || {
+    let ok = poll(limit, || {
         last = count(uri, name);
         (last == Some(n)).then_some(())
     });
@@ -99,12 +70,17 @@ fn published_messages_land_once_with_their_content_and_bad_ones_are_rejected() {
     let Some(nx_bin) = components() else { return };
     let dir = tempfile::tempdir().unwrap();
     let m = Mosquitto::start(&dir.path().join("mqtt"));
-    let nx = Nx::start(&nx_bin, "memory");
-    let cfg = write_settings(&dir.path().join("root"), Some(&m.url()), Some(&nx.uri()));
+    let nx = Nx::start(&nx_bin, &dir.path().join("nx"));
+    let cfg = write_settings(
+        &dir.path().join("root"),
+        Some(&m.url()),
+        Some(&nx.uri()),
+        "",
+    );
     let _b = Bridge::start(&cfg, "t-content");
 
     // The bridge subscribes asynchronously: publish a probe until it lands.
-    let probe = wait_for(Duration::from_secs(20), || {
+    let probe = poll(Duration::from_secs(20), || {
         m.publish_lines(&topic("probe"), &[reading_json("probe", 1, 0)]);
         (count(&nx.uri(), COLL) == Some(1)).then_some(())
     });
@@ -192,21 +168,17 @@ fn published_messages_land_once_with_their_content_and_bad_ones_are_rejected() {
 }
 
 /// Start broker, store and bridge; wait until the bridge is subscribed.
-fn setup(
-    dir: &std::path::Path,
-    nx_db: &str,
-    bridges: &[&str],
-    extra: &[&str],
-) -> (Mosquitto, Nx, Vec<Bridge>) {
+fn setup(dir: &std::path::Path, bridges: &[&str], extra: &[&str]) -> (Mosquitto, Nx, Vec<Bridge>) {
     let nx_bin = nx_binary().unwrap();
     let m = Mosquitto::start(&dir.join("mqtt"));
-    let nx = Nx::start(&nx_bin, nx_db);
-    let cfg = write_settings(&dir.join("root"), Some(&m.url()), Some(&nx.uri()));
+    // Its data directory survives a restart of the server.
+    let nx = Nx::start(&nx_bin, &dir.join("nx"));
+    let cfg = write_settings(&dir.join("root"), Some(&m.url()), Some(&nx.uri()), "");
     let b: Vec<Bridge> = bridges
         .iter()
         .map(|id| Bridge::start_with(&cfg, id, extra))
         .collect();
-    let probe = wait_for(Duration::from_secs(20), || {
+    let probe = poll(Duration::from_secs(20), || {
         m.publish_lines(&topic("probe"), &[reading_json("probe", 1, 0)]);
         (count(&nx.uri(), COLL) == Some(1)).then_some(())
     });
@@ -229,7 +201,7 @@ fn restarting_mosquitto_mid_stream_loses_and_duplicates_nothing() {
     // subscriptions, so messages published after a restart and before a
     // shared-subscription bridge re-subscribes are dropped by the broker
     // (docs/telemetry.md). The persistent single-bridge setup loses nothing.
-    let (mut m, nx, _b) = setup(dir.path(), "memory", &["t-mqtt-restart"], &["--no-share"]);
+    let (mut m, nx, _b) = setup(dir.path(), &["t-mqtt-restart"], &["--no-share"]);
     let mut ids = vec!["probe:2024-05-01T00:00:00.000000Z".to_string()];
     ids.extend(publish(&m, &[("r1", 1), ("r2", 2)], 0..3000));
     let before = count(&nx.uri(), COLL).unwrap();
@@ -246,8 +218,7 @@ fn restarting_the_database_mid_stream_loses_and_duplicates_nothing() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("nx.sqlite");
-    let (m, mut nx, _b) = setup(dir.path(), db.to_str().unwrap(), &["t-db-restart"], &[]);
+    let (m, mut nx, _b) = setup(dir.path(), &["t-db-restart"], &[]);
     let mut ids = vec!["probe:2024-05-01T00:00:00.000000Z".to_string()];
     ids.extend(publish(&m, &[("d1", 1), ("d2", 2)], 0..2000));
     let before = count(&nx.uri(), COLL).unwrap();
@@ -270,7 +241,7 @@ fn two_bridges_on_one_shared_subscription_store_each_message_once() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (m, nx, _b) = setup(dir.path(), "memory", &["t-share-1", "t-share-2"], &[]);
+    let (m, nx, _b) = setup(dir.path(), &["t-share-1", "t-share-2"], &[]);
     let mut ids = vec!["probe:2024-05-01T00:00:00.000000Z".to_string()];
     ids.extend(publish(&m, &[("s1", 1), ("s2", 2), ("s3", 3)], 0..1000));
     wait_count(&nx.uri(), COLL, ids.len() as u64, Duration::from_secs(120));

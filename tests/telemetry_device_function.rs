@@ -2,28 +2,14 @@
 //! the problem inside the device-function file (file:line:col), once per file
 //! however many devices use it.
 
-use std::path::Path;
+mod support;
 
 use ztpd::plan;
 use ztpd::settings::{Resolved, Settings};
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
 #[test]
 fn a_bad_device_function_is_reported_inside_its_file() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(Path::new("tests/fixtures/good"), dir.path());
+    let dir = support::fixtures::temp_root("good");
     let resolved = Resolved {
         root: dir.path().to_path_buf(),
         file: None,

@@ -2,14 +2,14 @@
 //! mosquitto_sub: the prototype's battery behaviour, coordinates in the box,
 //! the IoT Hub dialect, and a credential refresh pushed on `devicebound`.
 
-mod telemetry_support;
+mod support;
 
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
-use telemetry_support::*;
+use support::mqtt::{components, Mosquitto};
 
 fn credential(dir: &Path, id: &str, function: Value) -> std::path::PathBuf {
     let c = json!({

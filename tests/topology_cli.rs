@@ -1,13 +1,16 @@
 //! `ztpd topology diff PLAN REPORTED.json` against the real binary and the
 //! lead's good/bad plan fixtures.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ztpd");
+use support::daemon::BIN;
+use support::tools::text;
 
 fn fixture(which: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{which}/plans/lab.toml"))
+    support::fixtures::fixture(&format!("{which}/plans/lab.toml"))
 }
 
 fn diff(plan: &Path, reported: &str, json: bool) -> Output {
@@ -20,14 +23,6 @@ fn diff(plan: &Path, reported: &str, json: bool) -> Output {
         c.args(["--format", "json"]);
     }
     c.current_dir(dir.path()).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

@@ -2,15 +2,14 @@
 //! approved, pending (manual), mismatch, unknown, malformed, progress,
 //! vendor headers, root neighbour reports and a restart keeping state.
 
-mod common;
+mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
-use common::Daemon;
 use serde_json::{json, Value};
+use support::Daemon;
 
-const FIXTURE: &str = "tests/fixtures/good";
+const FIXTURE: &str = "good";
 
 fn leaf_hello(serial: &str, model: &str, local: &str, peer: &str, peer_port: &str) -> String {
     json!({
@@ -41,14 +40,10 @@ fn device(d: &Daemon, name: &str) -> Value {
         .unwrap_or_else(|| panic!("{name} missing in {v}"))
 }
 
-/// A temp root from the fixture with `plan_edit` applied to plans/lab.toml.
-fn root_with(plan_edit: impl Fn(String) -> String) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    common::copy_tree(Path::new(FIXTURE), dir.path());
-    let p = dir.path().join("plans/lab.toml");
-    let text = std::fs::read_to_string(&p).unwrap();
-    std::fs::write(&p, plan_edit(text)).unwrap();
-    dir
+/// The fixture's daemon with `plan_edit` applied to plans/lab.toml.
+fn start_with(plan_edit: impl Fn(String) -> String) -> Daemon {
+    let dir = support::fixtures::temp_root_with_plan(FIXTURE, plan_edit);
+    Daemon::builder().owned_root(dir).start()
 }
 
 #[test]
@@ -104,8 +99,7 @@ fn iot_device_gets_a_credential_url() {
 
 #[test]
 fn manual_mode_waits_for_approval_then_approves() {
-    let dir = root_with(|t| t.replace("mode = \"auto\"", "mode = \"manual\""));
-    let d = Daemon::start_in(dir.path(), "", &[]);
+    let d = start_with(|t| t.replace("mode = \"auto\"", "mode = \"manual\""));
     let (code, v) = d.post("/ztp/v1/hello", &leaf1_ok(), &[]);
     assert_eq!(code, 202, "{v}");
     assert_eq!(v, json!({"state": "pending_approval", "device": "leaf1"}));
@@ -397,7 +391,7 @@ fn progress_moves_forward_and_is_visible() {
     assert_eq!(dev["state"], "deployed");
     // Actions: nothing pending; the long-poll returns after its wait.
     let (code, body) =
-        common::http_get(d.http, "/ztp/v1/devices/JPE87654321/actions?wait=1", None).unwrap();
+        support::api::get(d.http, "/ztp/v1/devices/JPE87654321/actions?wait=1", None).unwrap();
     assert_eq!(code, 200, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["actions"], json!([]));
@@ -405,9 +399,7 @@ fn progress_moves_forward_and_is_visible() {
 
 #[test]
 fn restart_keeps_each_devices_state() {
-    let dir = tempfile::tempdir().unwrap();
-    common::copy_tree(Path::new(FIXTURE), dir.path());
-    let mut d = Daemon::start_in(dir.path(), "", &[]);
+    let mut d = Daemon::start(FIXTURE, "", &[]);
     assert_eq!(d.post("/ztp/v1/hello", &leaf1_ok(), &[]).0, 200);
     assert_eq!(
         d.post(
@@ -427,9 +419,9 @@ fn restart_keeps_each_devices_state() {
     );
     assert_eq!(d.post("/ztp/v1/hello", &h, &[]).0, 409);
     let before = d.api("/api/v1/devices").1;
-    let (http, tftp, dhcp) = (d.http, d.tftp, d.dhcp);
     d.kill9();
-    let d = Daemon::spawn(dir.path(), http, tftp, dhcp, &[]);
+    d.restart(); // same root, same ports
+
     let after = d.api("/api/v1/devices").1;
     assert_eq!(before, after);
     assert_eq!(device(&d, "leaf1")["state"], "installing");
@@ -535,8 +527,7 @@ fn connect_from(src: &str, to: std::net::SocketAddr) -> std::net::TcpStream {
 #[test]
 fn a_roots_report_vouches_for_a_device_without_lldp() {
     // Addresses on loopback so the root's planned address can be used here.
-    let dir = root_with(|t| t.replace("10.10.0.", "127.0.0."));
-    let d = Daemon::start_in(dir.path(), "", &[]);
+    let d = start_with(|t| t.replace("10.10.0.", "127.0.0."));
     let report = json!({"reporter": "JPE12345678", "neighbors": [
         {"local_port": "Et1", "remote_device": "leaf1", "remote_port": "Ethernet49"}]});
     let (code, v) = post_from("127.0.0.3", &d, "/ztp/v1/neighbors", &report.to_string());

@@ -3,31 +3,17 @@
 //! fetched through /files with the access hook), faults are refused with the
 //! problem printed, and the operator commands find the daemon from settings.
 
-mod common;
+mod support;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::Daemon;
+use support::tools::text;
+use support::Daemon;
 
-const FIXTURE: &str = "tests/fixtures/good";
+const FIXTURE: &str = "good";
 
 fn ztpd(d: &Daemon, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ztpd"))
-        .arg("--config")
-        .arg(d.root.join("ztpd.toml"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run ztpd")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    d.cli(args)
 }
 
 fn state_of(d: &Daemon, name: &str) -> String {
@@ -137,12 +123,10 @@ fn configs_follow_the_access_table() {
 
 #[test]
 fn status_and_approve_talk_to_the_running_daemon() {
-    let dir = tempfile::tempdir().unwrap();
-    common::copy_tree(Path::new(FIXTURE), dir.path());
-    let plan = dir.path().join("plans/lab.toml");
-    let t = std::fs::read_to_string(&plan).unwrap();
-    std::fs::write(&plan, t.replace("mode = \"auto\"", "mode = \"manual\"")).unwrap();
-    let d = Daemon::start_in(dir.path(), "", &[]);
+    let dir = support::fixtures::temp_root_with_plan(FIXTURE, |t| {
+        t.replace("mode = \"auto\"", "mode = \"manual\"")
+    });
+    let d = Daemon::builder().owned_root(dir).start();
     let hello = r#"{"serial":"JPE87654321","model":"DCS-7050SX-64","neighbors":[{"local_port":"Ethernet49","remote_device":"spine1","remote_port":"Ethernet1"}]}"#;
     assert_eq!(d.post("/ztp/v1/hello", hello, &[]).0, 202);
     let o = ztpd(&d, &["status"]);
@@ -173,12 +157,7 @@ fn status_and_approve_talk_to_the_running_daemon() {
 
 #[test]
 fn simulated_switches_lease_through_a_relay_first() {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n");
-    if root.ok() != Some(true) {
-        eprintln!("SKIP simulated DHCP: binding the relay's port 67 needs root");
+    if !support::tools::root_or_skip("simulated DHCP", "binding the relay's port 67") {
         return;
     }
     let d = Daemon::start(FIXTURE, "", &[]);

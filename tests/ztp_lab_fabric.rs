@@ -8,128 +8,45 @@
 //!
 //! Needs root (namespaces); skips with a message otherwise.
 
-mod common;
+mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::netns::Namespaces;
+use support::poll::wait_until;
+use support::tools::{have_all, must, root_or_skip, sh, ChildGuard};
+use support::Daemon;
 
 const PREFIX: &str = "ztpt-zl";
 const HTTP_PORT: u16 = 8080;
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-fn have(bin: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-fn sh(cmd: &str) -> Output {
-    Command::new("sh").args(["-c", cmd]).output().expect("sh")
-}
-
-fn must(cmd: &str) {
-    let o = sh(cmd);
-    assert!(
-        o.status.success(),
-        "`{cmd}` failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
 
 fn ns(name: &str) -> String {
     format!("{PREFIX}-{name}")
 }
 
-/// Namespaces, lldpd and ztpd of one lab; everything goes on drop.
-struct Lab {
-    children: Vec<Child>,
-    names: Vec<String>,
-}
-
-impl Lab {
-    fn cleanup_leftovers() {
-        let o = sh("ip netns list");
-        for line in String::from_utf8_lossy(&o.stdout).lines() {
-            let name = line.split_whitespace().next().unwrap_or("");
-            if name.starts_with(PREFIX) {
-                let _ = sh(&format!(
-                    "ip netns pids {name} | xargs -r kill -9; ip netns del {name}"
-                ));
-            }
-        }
-    }
-
-    fn spawn(&mut self, netns: &str, args: &[&str], log: &Path) -> &mut Child {
-        let f = std::fs::File::create(log).unwrap();
-        let child = Command::new("ip")
+/// `args` in namespace `netns`, stderr to `log`; killed when the guard goes.
+fn spawn_in(netns: &str, args: &[&str], log: &std::path::Path) -> ChildGuard {
+    ChildGuard::spawn(
+        Command::new("ip")
             .args(["netns", "exec", netns])
             .args(args)
             .stdout(Stdio::null())
-            .stderr(f)
-            .spawn()
-            .expect("spawn in netns");
-        self.children.push(child);
-        self.children.last_mut().unwrap()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for n in &self.names {
-            let _ = sh(&format!(
-                "ip netns pids {n} | xargs -r kill -9; ip netns del {n}"
-            ));
-        }
-    }
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn api(srv: &str, root: &Path, path: &str) -> serde_json::Value {
-    let token = std::fs::read_to_string(root.join("state/operator.token")).unwrap();
-    let o = sh(&format!(
-        "ip netns exec {srv} curl -sS -H 'Authorization: Bearer {}' http://127.0.0.1:{HTTP_PORT}{path}",
-        token.trim()
-    ));
-    serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null)
+            .stderr(std::fs::File::create(log).unwrap()),
+    )
 }
 
 #[test]
 fn lab_fabric_provisions_leaves_and_refuses_the_miscabled_one() {
-    if !is_root() {
-        eprintln!("SKIP lab_fabric: needs root for network namespaces");
+    if !root_or_skip("lab_fabric", "network namespaces")
+        || !have_all("lab_fabric", &["lldpd", "lldpcli", "udhcpc", "curl"])
+    {
         return;
     }
-    for bin in ["lldpd", "lldpcli", "udhcpc", "curl"] {
-        if !have(bin) {
-            eprintln!("SKIP lab_fabric: {bin} is not installed (scripts/install-test-deps.sh)");
-            return;
-        }
-    }
-    Lab::cleanup_leftovers();
-    let dir = tempfile::tempdir().unwrap();
+    Namespaces::remove_leftovers(PREFIX);
+    let dir = support::fixtures::temp_root("lab_fabric");
     let root = dir.path().to_path_buf();
-    common::copy_tree(Path::new("tests/fixtures/lab_fabric"), &root);
     // lldpd's control sockets must sit where lldpcli can traverse.
     let run = PathBuf::from(format!("/run/{PREFIX}-{}", std::process::id()));
     std::fs::create_dir_all(&run).unwrap();
@@ -137,17 +54,15 @@ fn lab_fabric_provisions_leaves_and_refuses_the_miscabled_one() {
 
     let (srv, sp) = (ns("srv"), ns("sp"));
     let leaves = ["l1", "l2", "l3"];
-    let mut lab = Lab {
-        children: Vec::new(),
-        names: Vec::new(),
-    };
+    // Declared before the processes below: they go first, then the namespaces.
+    let mut namespaces = Namespaces::default();
     for n in [srv.clone(), sp.clone()]
         .into_iter()
         .chain(leaves.iter().map(|l| ns(l)))
     {
-        must(&format!("ip netns add {n} && ip -n {n} link set lo up"));
-        lab.names.push(n);
+        namespaces.add(&n);
     }
+    let mut lldpds = Vec::new();
     // Management network: a bridge in ztpd's namespace, one port per leaf.
     must(&format!(
         "ip -n {srv} link add br0 type bridge && ip -n {srv} addr add 10.77.0.1/24 dev br0 && ip -n {srv} link set br0 up"
@@ -179,11 +94,11 @@ fn lab_fabric_provisions_leaves_and_refuses_the_miscabled_one() {
         let sock = run.join(format!("{name}.sock"));
         let sock = sock.to_str().unwrap().to_string();
         let netns = ns(name);
-        lab.spawn(
+        lldpds.push(spawn_in(
             &netns,
             &["lldpd", "-d", "-u", &sock, "-I", "swp*"],
             &root.join(format!("lldpd-{name}.log")),
-        );
+        ));
         wait_until(
             &format!("lldpd in {netns}"),
             Duration::from_secs(10),
@@ -201,35 +116,14 @@ fn lab_fabric_provisions_leaves_and_refuses_the_miscabled_one() {
     }
 
     // ztpd in its namespace, serving DHCP on br0.
-    std::fs::write(
-        root.join("ztpd.toml"),
-        format!(
-            "[listen]\nhttp = \"0.0.0.0:{HTTP_PORT}\"\ntftp = \"10.77.0.1:69\"\ndhcp = \"0.0.0.0:67\"\n[broker]\nenabled = false\n"
-        ),
-    )
-    .unwrap();
-    let bin = env!("CARGO_BIN_EXE_ztpd");
-    let cfg = root.join("ztpd.toml");
-    let log = root.join("ztpd.log");
-    lab.spawn(
-        &srv,
-        &[
-            bin,
-            "--config",
-            cfg.to_str().unwrap(),
-            "run",
-            "--watch",
-            "off",
-        ],
-        &log,
-    );
-    wait_until("ztpd ready", Duration::from_secs(30), || {
-        sh(&format!(
-            "ip netns exec {srv} curl -fsS http://127.0.0.1:{HTTP_PORT}/healthz"
-        ))
-        .status
-        .success()
-    });
+    let d = Daemon::builder()
+        .root(&root)
+        .http(&format!("0.0.0.0:{HTTP_PORT}"))
+        .tftp("10.77.0.1:69")
+        .dhcp("0.0.0.0:67")
+        .args(&["--watch", "off"])
+        .netns(&srv)
+        .start();
 
     // Each leaf: udhcpc, then curl option-67 URL | sh.
     let script = root.join("udhcpc.sh");
@@ -309,7 +203,7 @@ fn lab_fabric_provisions_leaves_and_refuses_the_miscabled_one() {
             assert!(cfg.contains("uplink to spine1:swp"), "{cfg}");
         }
     }
-    let devices = api(&srv, &root, "/api/v1/devices");
+    let (_, devices) = d.api("/api/v1/devices");
     let state = |name: &str| {
         devices
             .as_array()
@@ -320,7 +214,7 @@ fn lab_fabric_provisions_leaves_and_refuses_the_miscabled_one() {
     assert_eq!(state("leaf1"), "deployed", "{devices}");
     assert_eq!(state("leaf2"), "deployed", "{devices}");
     assert_eq!(state("leaf3"), "topology_mismatch", "{devices}");
-    let topo = api(&srv, &root, "/api/v1/topology");
+    let (_, topo) = d.api("/api/v1/topology");
     let problems = topo["problems"].as_array().cloned().unwrap_or_default();
     assert!(
         problems.iter().any(|p| p["kind"] == "wrong_port"
@@ -330,6 +224,7 @@ fn lab_fabric_provisions_leaves_and_refuses_the_miscabled_one() {
     );
 }
 
+/// lldpd's control-socket directory, removed at the end.
 struct RunDir(PathBuf);
 impl Drop for RunDir {
     fn drop(&mut self) {

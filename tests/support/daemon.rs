@@ -1,0 +1,495 @@
+//! The real `ztpd` binary: one builder for `ztpd run` (on free loopback
+//! ports, or inside a network namespace on the ports a lab wants) and the
+//! CLI as a function.
+//!
+//! A [`Daemon`] is ready when `/healthz` answers (ztpd binds DHCP and TFTP
+//! before HTTP, so that covers every listener). Dropping it kills the
+//! process; when the test is failing, the end of its log is printed first.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::time::Duration;
+
+use super::{api, fixtures, netns, poll, ports, tools};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ztpd");
+
+/// How long a daemon may take to become ready on a loaded machine.
+const READY: Duration = Duration::from_secs(30);
+
+/// `ztpd ARGS` with no settings file of the test's own.
+pub fn ztpd(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run ztpd")
+}
+
+/// `ztpd --config CONFIG ARGS`.
+pub fn ztpd_with(config: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run ztpd")
+}
+
+enum Root {
+    None,
+    Fixture(String),
+    Owned(tempfile::TempDir),
+    Borrowed(PathBuf),
+}
+
+/// What to start; see [`Daemon::builder`].
+pub struct DaemonBuilder {
+    root: Root,
+    http: Option<String>,
+    tftp: Option<String>,
+    dhcp: Option<String>,
+    /// The embedded broker's address and more `[broker]` keys; off if None.
+    broker: Option<(SocketAddr, String)>,
+    settings: String,
+    args: Vec<String>,
+    netns: Option<String>,
+}
+
+impl DaemonBuilder {
+    /// A fresh temp root copied from `tests/fixtures/<name>`.
+    pub fn fixture(mut self, name: &str) -> Self {
+        self.root = Root::Fixture(name.to_string());
+        self
+    }
+
+    /// A root the daemon owns (and removes when dropped).
+    pub fn owned_root(mut self, dir: tempfile::TempDir) -> Self {
+        self.root = Root::Owned(dir);
+        self
+    }
+
+    /// A root the caller keeps (it outlives the daemon, e.g. across restarts).
+    pub fn root(mut self, dir: &Path) -> Self {
+        self.root = Root::Borrowed(dir.to_path_buf());
+        self
+    }
+
+    /// More `ztpd.toml` text, after `[listen]` and `[broker]`.
+    pub fn settings(mut self, text: &str) -> Self {
+        self.settings.push_str(text);
+        self
+    }
+
+    /// Run the embedded broker on a free loopback port, with more `[broker]`
+    /// keys (e.g. `users = [...]`). Without this it is disabled.
+    pub fn broker(mut self, keys: &str) -> Self {
+        self.broker = Some((ports::loopback_tcp(), keys.to_string()));
+        self
+    }
+
+    /// The embedded broker on `addr` (e.g. a port the test holds).
+    pub fn broker_at(mut self, addr: SocketAddr, keys: &str) -> Self {
+        self.broker = Some((addr, keys.to_string()));
+        self
+    }
+
+    pub fn http(mut self, addr: &str) -> Self {
+        self.http = Some(addr.to_string());
+        self
+    }
+
+    pub fn tftp(mut self, addr: &str) -> Self {
+        self.tftp = Some(addr.to_string());
+        self
+    }
+
+    pub fn dhcp(mut self, addr: &str) -> Self {
+        self.dhcp = Some(addr.to_string());
+        self
+    }
+
+    /// Arguments after `ztpd --config ... run`.
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Run inside network namespace `ns` (as root); HTTP calls of the
+    /// returned daemon are made from inside it too.
+    pub fn netns(mut self, ns: &str) -> Self {
+        self.netns = Some(ns.to_string());
+        self
+    }
+
+    /// Write `ztpd.toml`, start, and wait until ready.
+    pub fn start(self) -> Daemon {
+        let mut d = self.prepare();
+        d.spawn();
+        d.wait_ready();
+        d
+    }
+
+    /// Start a daemon that must refuse to run: its exit status and log.
+    /// Panics if it is still running after `within`.
+    pub fn expect_exit(self, within: Duration) -> (ExitStatus, String) {
+        let mut d = self.prepare();
+        d.spawn();
+        let child = d.child.as_mut().expect("spawned");
+        let status = poll::poll(within, || child.try_wait().ok().flatten());
+        let log = d.log();
+        match status {
+            Some(s) => {
+                d.child = None;
+                (s, log)
+            }
+            None => panic!("ztpd kept running for {within:?} although it should not start:\n{log}"),
+        }
+    }
+
+    fn prepare(self) -> Daemon {
+        let (root, dir) = match self.root {
+            Root::None => panic!("Daemon::builder() needs .fixture(), .root() or .owned_root()"),
+            Root::Fixture(name) => {
+                let dir = fixtures::temp_root(&name);
+                (dir.path().to_path_buf(), Some(dir))
+            }
+            Root::Owned(dir) => (dir.path().to_path_buf(), Some(dir)),
+            Root::Borrowed(p) => (p, None),
+        };
+        let http = self
+            .http
+            .unwrap_or_else(|| ports::loopback_tcp().to_string());
+        let tftp = self
+            .tftp
+            .unwrap_or_else(|| ports::loopback_udp().to_string());
+        let dhcp = self
+            .dhcp
+            .unwrap_or_else(|| ports::loopback_udp().to_string());
+        let broker_port = self.broker.as_ref().map(|(addr, _)| addr.port());
+        let broker = match &self.broker {
+            Some((addr, keys)) => format!("listen = \"{addr}\"\n{keys}"),
+            None => "enabled = false\n".to_string(),
+        };
+        let text = format!(
+            "[listen]\nhttp = \"{http}\"\ntftp = \"{tftp}\"\ndhcp = \"{dhcp}\"\n[broker]\n{broker}{}",
+            self.settings
+        );
+        std::fs::write(root.join("ztpd.toml"), text).expect("write ztpd.toml");
+        Daemon {
+            child: None,
+            root,
+            http: reachable(&http),
+            tftp: reachable(&tftp),
+            dhcp: reachable(&dhcp),
+            broker: broker_port,
+            netns: self.netns,
+            args: self.args,
+            run: 0,
+            _dir: dir,
+        }
+    }
+}
+
+/// Where to connect to a listener bound to `addr` (0.0.0.0 means loopback).
+fn reachable(addr: &str) -> SocketAddr {
+    let mut a: SocketAddr = addr
+        .parse()
+        .unwrap_or_else(|e| panic!("listen address {addr:?}: {e}"));
+    if a.ip().is_unspecified() {
+        a.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    a
+}
+
+/// A running `ztpd run`; killed on drop.
+pub struct Daemon {
+    child: Option<std::process::Child>,
+    pub root: PathBuf,
+    pub http: SocketAddr,
+    pub tftp: SocketAddr,
+    pub dhcp: SocketAddr,
+    /// The embedded broker's port, when it runs.
+    pub broker: Option<u16>,
+    netns: Option<String>,
+    args: Vec<String>,
+    /// Starts so far: each has its own log file.
+    run: u32,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Daemon {
+    pub fn builder() -> DaemonBuilder {
+        DaemonBuilder {
+            root: Root::None,
+            http: None,
+            tftp: None,
+            dhcp: None,
+            broker: None,
+            settings: String::new(),
+            args: Vec::new(),
+            netns: None,
+        }
+    }
+
+    /// The common case: a temp copy of fixture `name` on free loopback
+    /// ports, the embedded broker off, `settings` added to `ztpd.toml`.
+    pub fn start(fixture: &str, settings: &str, args: &[&str]) -> Daemon {
+        Daemon::builder()
+            .fixture(fixture)
+            .settings(settings)
+            .args(args)
+            .start()
+    }
+
+    fn spawn(&mut self) {
+        self.run += 1;
+        let log = std::fs::File::create(self.log_path()).expect("create daemon log");
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                // `ip netns exec` execs ztpd: the child's pid is ztpd's.
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, BIN]);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        cmd.arg("--config")
+            .arg(self.root.join("ztpd.toml"))
+            .arg("run")
+            .args(&self.args)
+            .env("ZTPD_LOG", "info,ztpd=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log);
+        self.child = Some(cmd.spawn().expect("start ztpd"));
+    }
+
+    fn wait_ready(&mut self) {
+        let ready = poll::poll(READY, || {
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("ztpd exited early ({st}):\n{}", self.log());
+            }
+            matches!(self.try_get("/healthz"), Ok((200, _))).then_some(())
+        });
+        assert!(
+            ready.is_some(),
+            "ztpd not ready within {READY:?}:\n{}",
+            self.log()
+        );
+    }
+
+    /// Start again on the same root, settings and ports (after [`Self::stop`]).
+    pub fn restart(&mut self) {
+        self.stop(true);
+        self.spawn();
+        self.wait_ready();
+    }
+
+    /// SIGKILL (`kill`) or SIGTERM, then wait for the process to end.
+    pub fn stop(&mut self, kill: bool) {
+        if let Some(mut c) = self.child.take() {
+            tools::signal(c.id(), if kill { libc::SIGKILL } else { libc::SIGTERM });
+            let _ = c.wait();
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        self.stop(true);
+    }
+
+    /// Send a signal (e.g. `libc::SIGHUP`) to the running daemon.
+    pub fn signal(&self, sig: i32) {
+        let c = self.child.as_ref().expect("daemon running");
+        tools::signal(c.id(), sig);
+    }
+
+    /// How many times this daemon has been started.
+    pub fn runs(&self) -> u32 {
+        self.run
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        match self.run {
+            0 | 1 => self.root.join("ztpd.log"),
+            n => self.root.join(format!("ztpd.{n}.log")),
+        }
+    }
+
+    /// The current run's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Poll `f` until it returns `Some`; panic with the log after `timeout`.
+    pub fn wait_for<T>(&self, what: &str, timeout: Duration, f: impl FnMut() -> Option<T>) -> T {
+        poll::poll(timeout, f).unwrap_or_else(|| {
+            panic!(
+                "timed out after {timeout:?} waiting for {what}:\n{}",
+                self.log()
+            )
+        })
+    }
+
+    /// Wait (30 s at most) until the current log holds `needle` `n` times.
+    pub fn wait_log(&self, needle: &str, n: usize) {
+        self.wait_for(
+            &format!("{needle:?} logged {n} time(s)"),
+            Duration::from_secs(30),
+            || (self.log().matches(needle).count() >= n).then_some(()),
+        )
+    }
+
+    /// A path under the root.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// The bytes of `files/<rel>` as served.
+    pub fn file(&self, rel: &str) -> Vec<u8> {
+        let p = self.root.join("files").join(rel);
+        std::fs::read(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    pub fn tftp_url(&self, path: &str) -> String {
+        format!("tftp://{}/{path}", self.tftp)
+    }
+
+    /// `ztpd --config <root>/ztpd.toml ARGS`: the CLI against this daemon.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        ztpd_with(&self.root.join("ztpd.toml"), args)
+    }
+
+    /// The operator token the daemon wrote.
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.root.join("state/operator.token"))
+            .expect("operator token")
+            .trim()
+            .to_string()
+    }
+
+    /// An HTTP request to the daemon, from inside its namespace if it has one.
+    pub fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> std::io::Result<(u16, String)> {
+        let addr = self.http;
+        let (method, path) = (method.to_string(), path.to_string());
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let body = body.map(str::to_string);
+        let call = move || {
+            let h: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            api::request(addr, &method, &path, &h, body.as_deref())
+        };
+        match &self.netns {
+            Some(ns) => netns::in_netns(ns, call),
+            None => call(),
+        }
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> (u16, String) {
+        self.try_request(method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.log()))
+    }
+
+    fn try_get(&self, path: &str) -> std::io::Result<(u16, String)> {
+        self.try_request("GET", path, &[], None)
+    }
+
+    /// `GET path` without a token.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path, &[], None)
+    }
+
+    /// `GET path` with the operator token, as JSON.
+    pub fn api(&self, path: &str) -> (u16, serde_json::Value) {
+        let auth = format!("Bearer {}", self.token());
+        let (code, body) = self.request("GET", path, &[("Authorization", &auth)], None);
+        (code, api::json(body))
+    }
+
+    /// `POST path` with a JSON body (no token) and extra headers.
+    pub fn post(
+        &self,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
+        let (code, text) = self.request("POST", path, headers, Some(body));
+        (code, api::json(text))
+    }
+
+    /// `POST path` with the operator token.
+    pub fn api_post(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let auth = format!("Bearer {}", self.token());
+        self.post(path, body, &[("Authorization", &auth)])
+    }
+
+    /// `/metrics` as text.
+    pub fn metrics(&self) -> String {
+        let (code, body) = self.get("/metrics");
+        assert_eq!(code, 200, "/metrics: {body}");
+        body
+    }
+
+    /// One sample of `/metrics` (`name{labels}` exactly), 0 when absent.
+    pub fn metric(&self, sample: &str) -> u64 {
+        api::metric(&self.metrics(), sample)
+    }
+
+    /// Poll `/metrics` until `sample` reaches `min` (20 s at most).
+    pub fn wait_metric(&self, sample: &str, min: u64) {
+        self.wait_metrics(&format!("{sample} >= {min}"), 20, |d| {
+            d.metric(sample) >= min
+        })
+    }
+
+    /// Poll until `pred` holds (or fail after `secs` with `/metrics`).
+    pub fn wait_metrics(&self, what: &str, secs: u64, pred: impl Fn(&Daemon) -> bool) {
+        let ok = poll::poll(Duration::from_secs(secs), || pred(self).then_some(()));
+        assert!(
+            ok.is_some(),
+            "timed out after {secs} s waiting for {what}:\n{}\nlog:\n{}",
+            self.metrics(),
+            self.log()
+        );
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop(true);
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(60)..];
+            eprintln!(
+                "--- last {} lines of {} ---\n{}\n---",
+                tail.len(),
+                self.log_path().display(),
+                tail.join("\n")
+            );
+        }
+    }
+}
