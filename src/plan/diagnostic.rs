@@ -101,8 +101,29 @@ pub struct Diagnostic {
     pub span: Range<usize>,
     /// Text of the underline label.
     pub label: String,
-    /// Further spans (e.g. "first defined here").
+    /// Further spans in the same file (e.g. "first defined here").
     pub related: Vec<(Range<usize>, String)>,
+    /// Spans in other files that belong to the same problem.
+    pub elsewhere: Vec<Elsewhere>,
+}
+
+/// Where something was written: a span of a source file. Later stages keep
+/// it to point back at the plan (e.g. a template error at the device).
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub file: Arc<SourceFile>,
+    pub span: Range<usize>,
+}
+
+/// A place in another file than the diagnostic's own that belongs to the
+/// same problem, e.g. the plan entry of the device whose template failed:
+/// the fix is often there. Rendered after the main snippet, with its own
+/// file:line:col.
+#[derive(Debug, Clone)]
+pub struct Elsewhere {
+    pub file: Arc<SourceFile>,
+    pub span: Range<usize>,
+    pub label: String,
 }
 
 impl Diagnostic {
@@ -116,6 +137,7 @@ impl Diagnostic {
             span: 0..0,
             label: "here".into(),
             related: Vec::new(),
+            elsewhere: Vec::new(),
         }
     }
     pub fn warning(code: &str, message: impl Into<String>) -> Diagnostic {
@@ -141,6 +163,20 @@ impl Diagnostic {
         self.related.push((span, label.into()));
         self
     }
+    /// A related span in another file (see [`Elsewhere`]).
+    pub fn related_in(
+        mut self,
+        file: &Arc<SourceFile>,
+        span: Range<usize>,
+        label: impl Into<String>,
+    ) -> Self {
+        self.elsewhere.push(Elsewhere {
+            file: file.clone(),
+            span,
+            label: label.into(),
+        });
+        self
+    }
 
     /// `file:line:col` of the primary span.
     pub fn location(&self) -> Option<(String, usize, usize)> {
@@ -154,6 +190,24 @@ impl Diagnostic {
             .location()
             .map(|(f, l, c)| (Some(f), Some(l), Some(c)))
             .unwrap_or((None, None, None));
+        let same_file = self
+            .file
+            .iter()
+            .flat_map(|f| self.related.iter().map(move |(s, l)| (f, s, l)));
+        let other_files = self.elsewhere.iter().map(|e| (&e.file, &e.span, &e.label));
+        let related = same_file
+            .chain(other_files)
+            .map(|(f, s, l)| {
+                let (line, column) = f.line_col(s.start);
+                JsonRelated {
+                    file: f.display.clone(),
+                    line,
+                    column,
+                    span: [s.start, s.end],
+                    label: l.clone(),
+                }
+            })
+            .collect();
         JsonDiagnostic {
             code: self.code.clone(),
             message: self.message.clone(),
@@ -162,6 +216,7 @@ impl Diagnostic {
             line,
             column,
             span: [self.span.start, self.span.end],
+            related,
         }
     }
 }
@@ -208,6 +263,7 @@ impl miette::Diagnostic for Diagnostic {
 struct WithSource<'a> {
     diag: &'a Diagnostic,
     src: Option<Named>,
+    notes: Vec<Note>,
 }
 
 impl fmt::Debug for WithSource<'_> {
@@ -237,6 +293,42 @@ impl miette::Diagnostic for WithSource<'_> {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         miette::Diagnostic::labels(self.diag)
     }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        if self.notes.is_empty() {
+            return None;
+        }
+        Some(Box::new(
+            self.notes.iter().map(|n| n as &dyn miette::Diagnostic),
+        ))
+    }
+}
+
+/// An [`Elsewhere`] as miette renders it: an advice with its own source.
+#[derive(Debug)]
+struct Note {
+    label: String,
+    span: Range<usize>,
+    src: Named,
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label)
+    }
+}
+impl std::error::Error for Note {}
+impl miette::Diagnostic for Note {
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(miette::Severity::Advice)
+    }
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&self.src)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        Some(Box::new(std::iter::once(
+            LabeledSpan::new_primary_with_span(Some("here".into()), self.span.clone()),
+        )))
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -249,6 +341,18 @@ pub struct JsonDiagnostic {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub span: [usize; 2],
+    /// Further places that belong to the problem, in this file or others.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<JsonRelated>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JsonRelated {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub span: [usize; 2],
+    pub label: String,
 }
 
 /// Every problem found, errors and warnings kept apart.
@@ -296,12 +400,22 @@ impl Diagnostics {
         };
         let handler = GraphicalReportHandler::new_themed(theme)
             .with_width(width)
-            .with_links(false);
+            .with_links(false)
+            .with_show_related_as_nested(true);
         let mut out = String::new();
         for d in self.sorted() {
             let w = WithSource {
                 diag: d,
                 src: d.file.clone().map(Named),
+                notes: d
+                    .elsewhere
+                    .iter()
+                    .map(|e| Note {
+                        label: e.label.clone(),
+                        span: e.span.clone(),
+                        src: Named(e.file.clone()),
+                    })
+                    .collect(),
             };
             if handler.render_report(&mut out, &w).is_err() {
                 out.push_str(&d.message);
@@ -362,5 +476,46 @@ mod tests {
         assert!(out.contains("ztpd::plan::bad_mac"), "{out}");
         assert!(out.contains("p.toml:1:7"), "{out}");
         assert!(out.contains("help: write it as"), "{out}");
+    }
+
+    #[test]
+    fn a_span_in_another_file_is_rendered_and_serialised_with_its_location() {
+        let t = SourceFile::new(Path::new("t.j2"), "a\n{{ x }}\n".into());
+        let p = SourceFile::new(Path::new("p.toml"), "[[d]]\nname = \"d1\"\n".into());
+        let mut ds = Diagnostics::default();
+        ds.push(
+            Diagnostic::error("template::undefined_variable", "undefined `x`")
+                .at(&t, 5..6)
+                .related_in(&p, 13..17, "device `d1` is defined here"),
+        );
+        let out = ds.render(80, false);
+        assert!(out.contains("t.j2:2:4"), "{out}");
+        assert!(out.contains("p.toml:2:8"), "{out}");
+        assert!(out.contains("device `d1` is defined here"), "{out}");
+        let j = ds.to_json(false);
+        let r = &j["errors"][0]["related"];
+        assert_eq!(r.as_array().map(Vec::len), Some(1), "{j}");
+        assert_eq!(r[0]["file"], "p.toml");
+        assert_eq!(
+            (r[0]["line"].clone(), r[0]["column"].clone()),
+            (2.into(), 8.into())
+        );
+        assert_eq!(r[0]["span"], serde_json::json!([13, 17]));
+    }
+
+    #[test]
+    fn json_carries_same_file_related_spans_and_omits_an_empty_list() {
+        let f = SourceFile::new(Path::new("p.toml"), "a = 1\nb = 1\n".into());
+        let mut ds = Diagnostics::default();
+        ds.push(
+            Diagnostic::error("plan::duplicate_ip", "dup")
+                .at(&f, 10..11)
+                .related(4..5, "first used here"),
+        );
+        ds.push(Diagnostic::warning("plan::unused_model", "unused").at(&f, 0..1));
+        let j = ds.to_json(false);
+        assert_eq!(j["errors"][0]["related"][0]["line"], 1, "{j}");
+        assert_eq!(j["errors"][0]["related"][0]["label"], "first used here");
+        assert!(j["warnings"][0].get("related").is_none(), "{j}");
     }
 }

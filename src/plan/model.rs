@@ -13,6 +13,7 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
+use super::diagnostic::Located;
 use crate::vendor::Vendor;
 
 /// All plans the daemon serves: one [`Site`] per plan file.
@@ -143,6 +144,12 @@ pub struct Device {
     pub vars: serde_json::Map<String, serde_json::Value>,
     /// Name of `templates/device_function/<name>.toml`.
     pub device_function: Option<String>,
+    /// The device's name in its plan, for diagnostics of later stages
+    /// (rendering) that should point at the plan too. Where the device is
+    /// written, not what it is: leave it out when comparing devices. `None`
+    /// only for devices built by hand in tests.
+    #[serde(skip)]
+    pub defined_at: Option<Located>,
 }
 
 impl Device {

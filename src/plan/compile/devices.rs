@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::references::check_device_function;
 use super::values::{bad_identifier, parse_ip};
 use super::{is_identifier, Dirs, Seen};
-use crate::plan::diagnostic::{Diagnostic, Diagnostics, SourceFile};
+use crate::plan::diagnostic::{Diagnostic, Diagnostics, Located, SourceFile};
 use crate::plan::model::{format_mac, Device, Role, Site};
 use crate::plan::raw::RawDevice;
 use crate::plan::reader::{closest, Sp};
@@ -151,6 +151,10 @@ pub(super) fn compile_device(
         role,
         vars: d.vars.clone(),
         device_function: d.device_function.as_ref().map(|f| f.v.clone()),
+        defined_at: Some(Located {
+            file: file.clone(),
+            span: name.span.clone(),
+        }),
     })
 }
 
