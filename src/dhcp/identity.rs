@@ -20,10 +20,7 @@ pub struct ClientInfo {
 
 /// Serials and models become lookup keys and file names: keep them tame.
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    s.len() <= 64 && crate::identifier::is_identifier(s)
 }
 
 /// Work out vendor, model and serial from the identifying options.

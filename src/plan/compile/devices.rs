@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use super::references::check_device_function;
 use super::values::{bad_identifier, parse_ip};
-use super::{is_identifier, Dirs, Seen};
+use super::{Dirs, Seen};
+use crate::identifier::is_identifier;
 use crate::plan::diagnostic::{Diagnostic, Diagnostics, Located, SourceFile};
 use crate::plan::model::{format_mac, Device, Role, Site};
 use crate::plan::raw::RawDevice;

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::is_identifier;
 use super::values::{bad_identifier, duration};
+use crate::identifier::is_identifier;
 use crate::plan::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::plan::model::{FailureLimit, Group, Policy, Site};
 use crate::plan::raw::{RawGroup, RawOption, RawPlan, RawPolicy};

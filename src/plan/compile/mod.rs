@@ -5,7 +5,8 @@
 //! One file per job: [`site`] (site, DHCP, pool), [`models`], [`devices`]
 //! (uniqueness, IP placement), [`links`], [`groups`] (rollout policy) and
 //! [`references`], the only part that reads the disk. [`values`] holds the
-//! scalar checks several of them share.
+//! scalar checks several of them share; the identifier rule itself is
+//! [`crate::identifier`].
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -42,15 +43,6 @@ impl Dirs {
     }
 }
 
-/// Names, serials, ids: they become file names.
-pub fn is_identifier(s: &str) -> bool {
-    !s.is_empty()
-        && s != "."
-        && s != ".."
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
 /// First place a unique value was seen: file, span, and the device (if any)
 /// that used it.
 type Seen = HashMap<String, (Arc<SourceFile>, Range<usize>, String)>;
@@ -79,18 +71,4 @@ pub fn compile(plans: &[RawPlan], dirs: &Dirs, diags: &mut Diagnostics) -> Model
     }
     references::check_shadowed_files(diags, &dirs.files);
     model
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identifiers_are_file_name_safe() {
-        assert!(is_identifier("leaf1.lab_2-a"));
-        assert!(!is_identifier("leaf 1"));
-        assert!(!is_identifier("../x"));
-        assert!(!is_identifier(".."));
-        assert!(!is_identifier(""));
-    }
 }

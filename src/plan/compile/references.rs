@@ -6,7 +6,8 @@ use std::path::{Component, Path};
 use std::sync::Arc;
 
 use super::values::bad_identifier;
-use super::{is_identifier, Dirs};
+use super::Dirs;
+use crate::identifier::is_identifier;
 use crate::plan::diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
 use crate::plan::reader::Sp;
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 
 use super::values::{bad_identifier, duration, parse_ip};
-use super::{is_identifier, Seen};
+use super::Seen;
+use crate::identifier::is_identifier;
 use crate::plan::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::plan::model::{ApprovalMode, DhcpPlan, Site};
 use crate::plan::raw::{RawDhcp, RawPlan};
