@@ -14,6 +14,7 @@ use ipnet::Ipv4Net;
 use serde::Serialize;
 
 use super::diagnostic::Located;
+use crate::mac::Mac;
 use crate::vendor::Vendor;
 
 /// All plans the daemon serves: one [`Site`] per plan file.
@@ -158,11 +159,9 @@ impl Device {
     }
 }
 
+/// `00:1c:73:aa:bb:01`, as [`Mac`] prints it.
 pub fn format_mac(m: &[u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
+    Mac::new(*m).to_string()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -10,8 +10,9 @@ use super::references::check_device_function;
 use super::values::{bad_identifier, parse_ip};
 use super::{Dirs, Seen};
 use crate::identifier::is_identifier;
+use crate::mac::Mac;
 use crate::plan::diagnostic::{Diagnostic, Diagnostics, Located, SourceFile};
-use crate::plan::model::{format_mac, Device, Role, Site};
+use crate::plan::model::{Device, Role, Site};
 use crate::plan::raw::RawDevice;
 use crate::plan::reader::{closest, Sp};
 
@@ -112,11 +113,11 @@ pub(super) fn compile_device(
         unknown_model(diags, file, &name.v, model, site);
         ok = false;
     }
-    let mac = d.mac.as_ref().and_then(|m| match parse_mac(&m.v) {
+    let mac = d.mac.as_ref().and_then(|m| match Mac::parse(&m.v) {
         Some(x) => {
             keys.macs
-                .check(diags, file, format_mac(&x), &m.span, &name.v);
-            Some(x)
+                .check(diags, file, x.to_string(), &m.span, &name.v);
+            Some(x.octets())
         }
         None => {
             diags.push(
@@ -208,24 +209,6 @@ fn role(diags: &mut Diagnostics, file: &Arc<SourceFile>, role: Option<&Sp<String
     }
 }
 
-fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let hex: String = s
-        .chars()
-        .filter(|c| !matches!(c, ':' | '-' | '.'))
-        .collect();
-    let sep_ok = s.split([':', '-']).count() == 6
-        || s.split('.').count() == 3
-        || !s.contains([':', '-', '.']);
-    if hex.len() != 12 || !sep_ok || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    let mut m = [0u8; 6];
-    for (i, b) in m.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(m)
-}
-
 /// A planned address must not be taken by ztpd or the router, and must be a
 /// host address of the DHCP subnet outside the dynamic pool.
 fn check_ip_placement(
@@ -293,20 +276,5 @@ fn check_ip_placement(
                  leased it first",
             ),
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn macs_in_common_notations() {
-        let m = [0x00, 0x1c, 0x73, 0xaa, 0xbb, 0x01];
-        assert_eq!(parse_mac("00:1c:73:aa:bb:01"), Some(m));
-        assert_eq!(parse_mac("00-1C-73-AA-BB-01"), Some(m));
-        assert_eq!(parse_mac("001c.73aa.bb01"), Some(m));
-        assert_eq!(parse_mac("00:1c:73:aa:bb"), None);
-        assert_eq!(parse_mac("00:1c:73:aa:bb:zz"), None);
     }
 }
