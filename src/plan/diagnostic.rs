@@ -8,8 +8,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceCode, SpanContents};
 use serde::Serialize;
+
+mod render;
 
 /// A file a diagnostic can point into. Shared (`Arc`) by every diagnostic
 /// about it.
@@ -55,32 +56,6 @@ fn display_path(path: &Path) -> String {
         }
     }
     path.display().to_string()
-}
-
-/// miette reads snippets through this; the name shown is `display`.
-#[derive(Debug, Clone)]
-struct Named(Arc<SourceFile>);
-
-impl SourceCode for Named {
-    fn read_span<'a>(
-        &'a self,
-        span: &miette::SourceSpan,
-        context_lines_before: usize,
-        context_lines_after: usize,
-    ) -> Result<Box<dyn SpanContents<'a> + 'a>, miette::MietteError> {
-        let inner = self
-            .0
-            .text
-            .read_span(span, context_lines_before, context_lines_after)?;
-        Ok(Box::new(miette::MietteSpanContents::new_named(
-            self.0.display.clone(),
-            inner.data(),
-            *inner.span(),
-            inner.line(),
-            inner.column(),
-            inner.line_count(),
-        )))
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -229,108 +204,6 @@ impl fmt::Display for Diagnostic {
 
 impl std::error::Error for Diagnostic {}
 
-impl miette::Diagnostic for Diagnostic {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(&self.code))
-    }
-    fn severity(&self) -> Option<miette::Severity> {
-        Some(match self.severity {
-            Severity::Error => miette::Severity::Error,
-            Severity::Warning => miette::Severity::Warning,
-        })
-    }
-    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
-    }
-    fn source_code(&self) -> Option<&dyn SourceCode> {
-        None
-    }
-    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        self.file.as_ref()?;
-        let primary =
-            LabeledSpan::new_primary_with_span(Some(self.label.clone()), self.span.clone());
-        let rest = self
-            .related
-            .iter()
-            .map(|(s, l)| LabeledSpan::new_with_span(Some(l.clone()), s.clone()));
-        Some(Box::new(std::iter::once(primary).chain(rest)))
-    }
-}
-
-/// Wraps a diagnostic with its named source for miette's renderer.
-struct WithSource<'a> {
-    diag: &'a Diagnostic,
-    src: Option<Named>,
-    notes: Vec<Note>,
-}
-
-impl fmt::Debug for WithSource<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.diag, f)
-    }
-}
-impl fmt::Display for WithSource<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self.diag, f)
-    }
-}
-impl std::error::Error for WithSource<'_> {}
-impl miette::Diagnostic for WithSource<'_> {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        miette::Diagnostic::code(self.diag)
-    }
-    fn severity(&self) -> Option<miette::Severity> {
-        miette::Diagnostic::severity(self.diag)
-    }
-    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        miette::Diagnostic::help(self.diag)
-    }
-    fn source_code(&self) -> Option<&dyn SourceCode> {
-        self.src.as_ref().map(|s| s as &dyn SourceCode)
-    }
-    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        miette::Diagnostic::labels(self.diag)
-    }
-    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
-        if self.notes.is_empty() {
-            return None;
-        }
-        Some(Box::new(
-            self.notes.iter().map(|n| n as &dyn miette::Diagnostic),
-        ))
-    }
-}
-
-/// An [`Elsewhere`] as miette renders it: an advice with its own source.
-#[derive(Debug)]
-struct Note {
-    label: String,
-    span: Range<usize>,
-    src: Named,
-}
-
-impl fmt::Display for Note {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.label)
-    }
-}
-impl std::error::Error for Note {}
-impl miette::Diagnostic for Note {
-    fn severity(&self) -> Option<miette::Severity> {
-        Some(miette::Severity::Advice)
-    }
-    fn source_code(&self) -> Option<&dyn SourceCode> {
-        Some(&self.src)
-    }
-    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        Some(Box::new(std::iter::once(
-            LabeledSpan::new_primary_with_span(Some("here".into()), self.span.clone()),
-        )))
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct JsonDiagnostic {
     pub code: String,
@@ -388,41 +261,6 @@ impl Diagnostics {
         let mut all: Vec<&Diagnostic> = self.errors.iter().chain(&self.warnings).collect();
         all.sort_by_key(key);
         all
-    }
-
-    /// Human report: every diagnostic with its snippet, no colour, `width`
-    /// columns, followed by a summary line.
-    pub fn render(&self, width: usize, color: bool) -> String {
-        let theme = if color {
-            GraphicalTheme::unicode()
-        } else {
-            GraphicalTheme::unicode_nocolor()
-        };
-        let handler = GraphicalReportHandler::new_themed(theme)
-            .with_width(width)
-            .with_links(false)
-            .with_show_related_as_nested(true);
-        let mut out = String::new();
-        for d in self.sorted() {
-            let w = WithSource {
-                diag: d,
-                src: d.file.clone().map(Named),
-                notes: d
-                    .elsewhere
-                    .iter()
-                    .map(|e| Note {
-                        label: e.label.clone(),
-                        span: e.span.clone(),
-                        src: Named(e.file.clone()),
-                    })
-                    .collect(),
-            };
-            if handler.render_report(&mut out, &w).is_err() {
-                out.push_str(&d.message);
-                out.push('\n');
-            }
-        }
-        out
     }
 
     pub fn summary(&self) -> String {
