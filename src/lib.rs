@@ -15,6 +15,8 @@ pub mod dhcp;
 pub mod duration;
 pub mod files;
 pub mod http_client;
+pub mod identifier;
+pub mod mac;
 pub mod metrics;
 pub mod plan;
 pub mod reload;

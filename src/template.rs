@@ -212,11 +212,11 @@ pub fn render_all(
                     ctx,
                 } => {
                     let diag =
-                        template_diagnostic(renderer, &mut sources, &template, &device, &err, &ctx);
+                        template_diagnostic(renderer, &mut sources, &template, device, &err, &ctx);
                     let key = (
                         template.clone(),
                         err.line().unwrap_or(0),
-                        diag.message.replace(&device, ""),
+                        diag.message.replace(&device.name, ""),
                     );
                     if reported.insert(key) {
                         diags.push(diag);
@@ -228,23 +228,23 @@ pub fn render_all(
     out
 }
 
-enum Rendered {
+enum Rendered<'a> {
     Ok(String, String),
     Err {
-        device: String,
+        device: &'a Device,
         template: String,
         err: minijinja::Error,
         ctx: Value,
     },
 }
 
-fn render_chunk(
+fn render_chunk<'a>(
     renderer: &Renderer,
     site: &Site,
     sc: &SiteContext,
     first: usize,
-    devices: &[Device],
-) -> Vec<Rendered> {
+    devices: &'a [Device],
+) -> Vec<Rendered<'a>> {
     let mut out = Vec::with_capacity(devices.len());
     for (k, d) in devices.iter().enumerate() {
         let m = site.model_of(d);
@@ -253,7 +253,7 @@ fn render_chunk(
         match renderer.render_named(tname, ctx.clone()) {
             Ok(text) => out.push(Rendered::Ok(d.name.clone(), text)),
             Err(err) => out.push(Rendered::Err {
-                device: d.name.clone(),
+                device: d,
                 template: tname.clone(),
                 err,
                 ctx,
@@ -267,11 +267,12 @@ fn template_diagnostic(
     renderer: &Renderer,
     sources: &mut HashMap<String, Arc<SourceFile>>,
     tname: &str,
-    device: &str,
+    dev: &Device,
     err: &minijinja::Error,
     ctx: &Value,
 ) -> Diagnostic {
     use minijinja::ErrorKind;
+    let device = dev.name.as_str();
     let path = renderer.templates_dir.join(tname);
     let src = sources
         .entry(tname.to_string())
@@ -295,9 +296,15 @@ fn template_diagnostic(
                 Some(v) => format!("add `{v}` to the vars of device `{device}` in the plan, or guard it: {{% if device.vars.{v} is defined %}}"),
                 None => "the context has device, site, dhcp, links, server and plan; check the spelling".into(),
             };
-            Diagnostic::error("template::undefined_variable", format!("template `{tname}`: undefined variable `{var}` when rendering device `{device}`"))
+            let d = Diagnostic::error("template::undefined_variable", format!("template `{tname}`: undefined variable `{var}` when rendering device `{device}`"))
                 .label("undefined here")
-                .help(help)
+                .help(help);
+            // The fix is usually in the plan (a missing var): show the
+            // device's entry too.
+            match &dev.defined_at {
+                Some(at) => d.related_in(&at.file, at.span.clone(), format!("device `{device}` is defined here")),
+                None => d,
+            }
         }
         ErrorKind::TemplateNotFound => Diagnostic::error("plan::unknown_template", format!("template `{tname}` not found for device `{device}`"))
             .help(format!("templates resolve against {}", renderer.templates_dir.display())),

@@ -213,3 +213,47 @@ fn plans_in_two_files_share_name_uniqueness() {
         "IPs moved to 10.20: {codes:?}"
     );
 }
+
+#[test]
+fn undefined_variables_point_at_the_device_in_the_plan_too() {
+    let root = Path::new("tests/fixtures/bad");
+    let plan = root.join("plans/undefined_variable.toml");
+    let loaded = plan::load(&resolved(root), std::slice::from_ref(&plan));
+    let d = loaded
+        .diagnostics
+        .errors
+        .iter()
+        .find(|d| d.code == "ztpd::template::undefined_variable")
+        .expect("an undefined variable");
+    let (template, line, _) = d.location().unwrap();
+    assert!(template.ends_with("templates/arista.j2"), "{template}");
+    assert_eq!(line, 12);
+    // leaf2 lacks `asn`: its entry is at line 52, the name at column 8.
+    assert_eq!(d.elsewhere.len(), 1, "{:?}", d.elsewhere);
+    let at = &d.elsewhere[0];
+    assert!(at.file.display.ends_with("plans/undefined_variable.toml"));
+    assert_eq!(at.file.line_col(at.span.start), (52, 8));
+    assert_eq!(&at.file.text[at.span.clone()], "\"leaf2\"");
+    assert_eq!(at.label, "device `leaf2` is defined here");
+
+    let rendered = loaded.diagnostics.render(80, false);
+    assert!(rendered.contains("templates/arista.j2:12:21"), "{rendered}");
+    assert!(
+        rendered.contains("plans/undefined_variable.toml:52:8"),
+        "{rendered}"
+    );
+
+    // `validate --format json` prints this.
+    let json = loaded.diagnostics.to_json(false);
+    let related = &json["errors"][0]["related"][0];
+    assert!(
+        related["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("plans/undefined_variable.toml"),
+        "{json}"
+    );
+    assert_eq!(related["line"], 52, "{json}");
+    assert_eq!(related["column"], 8, "{json}");
+    assert_eq!(related["label"], "device `leaf2` is defined here");
+}

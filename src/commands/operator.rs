@@ -120,11 +120,7 @@ pub fn status(r: &Resolved, format: Format) -> ExitCode {
 }
 
 pub fn approve(r: &Resolved, device: &str) -> ExitCode {
-    if device.is_empty()
-        || !device
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
+    if !crate::identifier::is_identifier(device) {
         eprintln!("error: {device:?} is not a device name or serial ([A-Za-z0-9._-]+)");
         return ExitCode::from(super::EXIT_INVALID);
     }

@@ -21,25 +21,26 @@ pub const MAX_DEVICE_ID_LEN: usize = 128;
 
 /// Check a device id: `[A-Za-z0-9._-]+` (SPEC §3), since it becomes a file name.
 pub fn validate_device_id(id: &str) -> Result<(), String> {
-    if id.is_empty() {
-        return Err("a device id cannot be empty; expected [A-Za-z0-9._-]+".into());
-    }
+    use crate::identifier::{check, IdentifierError};
     if id.len() > MAX_DEVICE_ID_LEN {
         return Err(format!(
             "device id is {} characters long; at most {MAX_DEVICE_ID_LEN} are allowed",
             id.len()
         ));
     }
-    if let Some(c) = id
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(format!(
+    match check(id) {
+        Ok(()) => Ok(()),
+        Err(IdentifierError::Empty) => {
+            Err("a device id cannot be empty; expected [A-Za-z0-9._-]+".into())
+        }
+        Err(IdentifierError::Char(c)) => Err(format!(
             "device id `{}` contains {c:?}; expected only letters, digits, `.`, `_` and `-`",
             id.escape_debug()
-        ));
+        )),
+        Err(IdentifierError::Dots) => Err(format!(
+            "device id `{id}` is not a file name: `.` and `..` name directories"
+        )),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -55,5 +56,13 @@ mod tests {
         assert!(validate_device_id("a b").is_err());
         assert!(validate_device_id("a/b").is_err());
         assert!(validate_device_id(&"x".repeat(129)).is_err());
+        // `.` and `..` were accepted before the rule was shared; as file
+        // names they would be `credentials/..json`.
+        assert!(validate_device_id("a..b").is_ok());
+        let dots = validate_device_id("..").unwrap_err();
+        assert!(dots.contains("`.` and `..`"), "{dots}");
+        assert!(validate_device_id(".").is_err());
+        let non_ascii = validate_device_id("café").unwrap_err();
+        assert!(non_ascii.contains("'é'"), "{non_ascii}");
     }
 }

@@ -103,5 +103,6 @@ fn device(name: &str, model: &str, n: u8) -> Device {
         role: Role::Device,
         vars: serde_json::Map::new(),
         device_function: None,
+        defined_at: None,
     }
 }

@@ -20,10 +20,7 @@ pub struct ClientInfo {
 
 /// Serials and models become lookup keys and file names: keep them tame.
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    s.len() <= 64 && crate::identifier::is_identifier(s)
 }
 
 /// Work out vendor, model and serial from the identifying options.
@@ -127,8 +124,8 @@ fn parse_client_id(id: &[u8], info: &mut ClientInfo) {
         [0, text @ ..] | text => {
             let Some(t) = printable(text) else { return };
             if let Some(rest) = t.strip_prefix("cisco-") {
-                if let Some(mac) = rest.split('-').next().and_then(parse_mac_loose) {
-                    info.client_id_mac = Some(mac);
+                if let Some(mac) = rest.split('-').next().and_then(crate::mac::Mac::parse) {
+                    info.client_id_mac = Some(mac.octets());
                     if info.vendor.is_none() {
                         info.vendor = Some(Vendor::CiscoIos);
                     }
@@ -138,20 +135,6 @@ fn parse_client_id(id: &[u8], info: &mut ClientInfo) {
             }
         }
     }
-}
-
-/// A MAC written as `0011.2233.4455`, `00:11:22:33:44:55`, `00-11-..` or bare hex.
-pub fn parse_mac_loose(s: &str) -> Option<[u8; 6]> {
-    let hex: Vec<u8> = s.bytes().filter(|b| !matches!(b, b'.' | b':')).collect();
-    if hex.len() != 12 {
-        return None;
-    }
-    let mut mac = [0u8; 6];
-    for (i, pair) in hex.chunks(2).enumerate() {
-        let txt = std::str::from_utf8(pair).ok()?;
-        mac[i] = u8::from_str_radix(txt, 16).ok()?;
-    }
-    Some(mac)
 }
 
 fn vendor_from_enterprise(e: u32) -> Option<Vendor> {

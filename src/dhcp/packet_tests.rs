@@ -1,5 +1,4 @@
 use super::*;
-use crate::dhcp::identity::parse_mac_loose;
 use crate::dhcp::wire::RequestBuilder;
 use crate::vendor::Vendor;
 
@@ -169,14 +168,4 @@ fn relay_link_selection_and_subnet_selection() {
 fn serials_with_odd_characters_are_not_keys() {
     let b = discover().option(61, b"../../etc".to_vec()).encode();
     assert_eq!(parse(&b).unwrap().info.serial, None);
-}
-
-#[test]
-fn loose_mac_forms() {
-    let m = Some([0, 0x11, 0x22, 0x33, 0x44, 0x55]);
-    assert_eq!(parse_mac_loose("0011.2233.4455"), m);
-    assert_eq!(parse_mac_loose("00:11:22:33:44:55"), m);
-    assert_eq!(parse_mac_loose("001122334455"), m);
-    assert_eq!(parse_mac_loose("0011.2233.44"), None);
-    assert_eq!(parse_mac_loose("zz11.2233.4455"), None);
 }

@@ -31,6 +31,7 @@ fn device(name: &str, model: &str, serial: &str, ip: [u8; 4]) -> Device {
         role: Role::Device,
         vars: serde_json::Map::new(),
         device_function: None,
+        defined_at: None,
     }
 }
 

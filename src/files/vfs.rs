@@ -121,15 +121,6 @@ fn has_percent_escape(s: &str) -> bool {
         .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
 }
 
-/// Names, serials and device ids are `[A-Za-z0-9._-]+` (SPEC §3).
-fn is_plain_name(s: &str) -> bool {
-    !s.is_empty()
-        && s != "."
-        && s != ".."
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
 /// What `raw` names in `snap`, without touching the disk.
 pub fn resolve(snap: &Snapshot, raw: &str) -> Result<Target, LookupError> {
     let parts = normalise(raw).map_err(LookupError::Refused)?;
@@ -175,7 +166,7 @@ fn config_by_name_or_serial(snap: &Snapshot, file: &str) -> Option<(Kind, Locati
 
 fn credential(snap: &Snapshot, file: &str) -> Option<(Kind, Location)> {
     let id = file.strip_prefix("device_")?.strip_suffix(".json")?;
-    if !is_plain_name(id) {
+    if !crate::identifier::is_identifier(id) {
         return None;
     }
     let dir = snap.resolved.credentials_dir();

@@ -8,8 +8,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceCode, SpanContents};
 use serde::Serialize;
+
+mod render;
 
 /// A file a diagnostic can point into. Shared (`Arc`) by every diagnostic
 /// about it.
@@ -57,32 +58,6 @@ fn display_path(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// miette reads snippets through this; the name shown is `display`.
-#[derive(Debug, Clone)]
-struct Named(Arc<SourceFile>);
-
-impl SourceCode for Named {
-    fn read_span<'a>(
-        &'a self,
-        span: &miette::SourceSpan,
-        context_lines_before: usize,
-        context_lines_after: usize,
-    ) -> Result<Box<dyn SpanContents<'a> + 'a>, miette::MietteError> {
-        let inner = self
-            .0
-            .text
-            .read_span(span, context_lines_before, context_lines_after)?;
-        Ok(Box::new(miette::MietteSpanContents::new_named(
-            self.0.display.clone(),
-            inner.data(),
-            *inner.span(),
-            inner.line(),
-            inner.column(),
-            inner.line_count(),
-        )))
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -101,8 +76,29 @@ pub struct Diagnostic {
     pub span: Range<usize>,
     /// Text of the underline label.
     pub label: String,
-    /// Further spans (e.g. "first defined here").
+    /// Further spans in the same file (e.g. "first defined here").
     pub related: Vec<(Range<usize>, String)>,
+    /// Spans in other files that belong to the same problem.
+    pub elsewhere: Vec<Elsewhere>,
+}
+
+/// Where something was written: a span of a source file. Later stages keep
+/// it to point back at the plan (e.g. a template error at the device).
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub file: Arc<SourceFile>,
+    pub span: Range<usize>,
+}
+
+/// A place in another file than the diagnostic's own that belongs to the
+/// same problem, e.g. the plan entry of the device whose template failed:
+/// the fix is often there. Rendered after the main snippet, with its own
+/// file:line:col.
+#[derive(Debug, Clone)]
+pub struct Elsewhere {
+    pub file: Arc<SourceFile>,
+    pub span: Range<usize>,
+    pub label: String,
 }
 
 impl Diagnostic {
@@ -116,6 +112,7 @@ impl Diagnostic {
             span: 0..0,
             label: "here".into(),
             related: Vec::new(),
+            elsewhere: Vec::new(),
         }
     }
     pub fn warning(code: &str, message: impl Into<String>) -> Diagnostic {
@@ -141,6 +138,20 @@ impl Diagnostic {
         self.related.push((span, label.into()));
         self
     }
+    /// A related span in another file (see [`Elsewhere`]).
+    pub fn related_in(
+        mut self,
+        file: &Arc<SourceFile>,
+        span: Range<usize>,
+        label: impl Into<String>,
+    ) -> Self {
+        self.elsewhere.push(Elsewhere {
+            file: file.clone(),
+            span,
+            label: label.into(),
+        });
+        self
+    }
 
     /// `file:line:col` of the primary span.
     pub fn location(&self) -> Option<(String, usize, usize)> {
@@ -154,6 +165,24 @@ impl Diagnostic {
             .location()
             .map(|(f, l, c)| (Some(f), Some(l), Some(c)))
             .unwrap_or((None, None, None));
+        let same_file = self
+            .file
+            .iter()
+            .flat_map(|f| self.related.iter().map(move |(s, l)| (f, s, l)));
+        let other_files = self.elsewhere.iter().map(|e| (&e.file, &e.span, &e.label));
+        let related = same_file
+            .chain(other_files)
+            .map(|(f, s, l)| {
+                let (line, column) = f.line_col(s.start);
+                JsonRelated {
+                    file: f.display.clone(),
+                    line,
+                    column,
+                    span: [s.start, s.end],
+                    label: l.clone(),
+                }
+            })
+            .collect();
         JsonDiagnostic {
             code: self.code.clone(),
             message: self.message.clone(),
@@ -162,6 +191,7 @@ impl Diagnostic {
             line,
             column,
             span: [self.span.start, self.span.end],
+            related,
         }
     }
 }
@@ -174,71 +204,6 @@ impl fmt::Display for Diagnostic {
 
 impl std::error::Error for Diagnostic {}
 
-impl miette::Diagnostic for Diagnostic {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(&self.code))
-    }
-    fn severity(&self) -> Option<miette::Severity> {
-        Some(match self.severity {
-            Severity::Error => miette::Severity::Error,
-            Severity::Warning => miette::Severity::Warning,
-        })
-    }
-    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
-    }
-    fn source_code(&self) -> Option<&dyn SourceCode> {
-        None
-    }
-    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        self.file.as_ref()?;
-        let primary =
-            LabeledSpan::new_primary_with_span(Some(self.label.clone()), self.span.clone());
-        let rest = self
-            .related
-            .iter()
-            .map(|(s, l)| LabeledSpan::new_with_span(Some(l.clone()), s.clone()));
-        Some(Box::new(std::iter::once(primary).chain(rest)))
-    }
-}
-
-/// Wraps a diagnostic with its named source for miette's renderer.
-struct WithSource<'a> {
-    diag: &'a Diagnostic,
-    src: Option<Named>,
-}
-
-impl fmt::Debug for WithSource<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.diag, f)
-    }
-}
-impl fmt::Display for WithSource<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self.diag, f)
-    }
-}
-impl std::error::Error for WithSource<'_> {}
-impl miette::Diagnostic for WithSource<'_> {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        miette::Diagnostic::code(self.diag)
-    }
-    fn severity(&self) -> Option<miette::Severity> {
-        miette::Diagnostic::severity(self.diag)
-    }
-    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        miette::Diagnostic::help(self.diag)
-    }
-    fn source_code(&self) -> Option<&dyn SourceCode> {
-        self.src.as_ref().map(|s| s as &dyn SourceCode)
-    }
-    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        miette::Diagnostic::labels(self.diag)
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct JsonDiagnostic {
     pub code: String,
@@ -249,6 +214,18 @@ pub struct JsonDiagnostic {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub span: [usize; 2],
+    /// Further places that belong to the problem, in this file or others.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<JsonRelated>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JsonRelated {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub span: [usize; 2],
+    pub label: String,
 }
 
 /// Every problem found, errors and warnings kept apart.
@@ -284,31 +261,6 @@ impl Diagnostics {
         let mut all: Vec<&Diagnostic> = self.errors.iter().chain(&self.warnings).collect();
         all.sort_by_key(key);
         all
-    }
-
-    /// Human report: every diagnostic with its snippet, no colour, `width`
-    /// columns, followed by a summary line.
-    pub fn render(&self, width: usize, color: bool) -> String {
-        let theme = if color {
-            GraphicalTheme::unicode()
-        } else {
-            GraphicalTheme::unicode_nocolor()
-        };
-        let handler = GraphicalReportHandler::new_themed(theme)
-            .with_width(width)
-            .with_links(false);
-        let mut out = String::new();
-        for d in self.sorted() {
-            let w = WithSource {
-                diag: d,
-                src: d.file.clone().map(Named),
-            };
-            if handler.render_report(&mut out, &w).is_err() {
-                out.push_str(&d.message);
-                out.push('\n');
-            }
-        }
-        out
     }
 
     pub fn summary(&self) -> String {
@@ -362,5 +314,46 @@ mod tests {
         assert!(out.contains("ztpd::plan::bad_mac"), "{out}");
         assert!(out.contains("p.toml:1:7"), "{out}");
         assert!(out.contains("help: write it as"), "{out}");
+    }
+
+    #[test]
+    fn a_span_in_another_file_is_rendered_and_serialised_with_its_location() {
+        let t = SourceFile::new(Path::new("t.j2"), "a\n{{ x }}\n".into());
+        let p = SourceFile::new(Path::new("p.toml"), "[[d]]\nname = \"d1\"\n".into());
+        let mut ds = Diagnostics::default();
+        ds.push(
+            Diagnostic::error("template::undefined_variable", "undefined `x`")
+                .at(&t, 5..6)
+                .related_in(&p, 13..17, "device `d1` is defined here"),
+        );
+        let out = ds.render(80, false);
+        assert!(out.contains("t.j2:2:4"), "{out}");
+        assert!(out.contains("p.toml:2:8"), "{out}");
+        assert!(out.contains("device `d1` is defined here"), "{out}");
+        let j = ds.to_json(false);
+        let r = &j["errors"][0]["related"];
+        assert_eq!(r.as_array().map(Vec::len), Some(1), "{j}");
+        assert_eq!(r[0]["file"], "p.toml");
+        assert_eq!(
+            (r[0]["line"].clone(), r[0]["column"].clone()),
+            (2.into(), 8.into())
+        );
+        assert_eq!(r[0]["span"], serde_json::json!([13, 17]));
+    }
+
+    #[test]
+    fn json_carries_same_file_related_spans_and_omits_an_empty_list() {
+        let f = SourceFile::new(Path::new("p.toml"), "a = 1\nb = 1\n".into());
+        let mut ds = Diagnostics::default();
+        ds.push(
+            Diagnostic::error("plan::duplicate_ip", "dup")
+                .at(&f, 10..11)
+                .related(4..5, "first used here"),
+        );
+        ds.push(Diagnostic::warning("plan::unused_model", "unused").at(&f, 0..1));
+        let j = ds.to_json(false);
+        assert_eq!(j["errors"][0]["related"][0]["line"], 1, "{j}");
+        assert_eq!(j["errors"][0]["related"][0]["label"], "first used here");
+        assert!(j["warnings"][0].get("related").is_none(), "{j}");
     }
 }

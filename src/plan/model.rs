@@ -13,6 +13,8 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
+use super::diagnostic::Located;
+use crate::mac::Mac;
 use crate::vendor::Vendor;
 
 /// All plans the daemon serves: one [`Site`] per plan file.
@@ -143,6 +145,12 @@ pub struct Device {
     pub vars: serde_json::Map<String, serde_json::Value>,
     /// Name of `templates/device_function/<name>.toml`.
     pub device_function: Option<String>,
+    /// The device's name in its plan, for diagnostics of later stages
+    /// (rendering) that should point at the plan too. Where the device is
+    /// written, not what it is: leave it out when comparing devices. `None`
+    /// only for devices built by hand in tests.
+    #[serde(skip)]
+    pub defined_at: Option<Located>,
 }
 
 impl Device {
@@ -151,11 +159,9 @@ impl Device {
     }
 }
 
+/// `00:1c:73:aa:bb:01`, as [`Mac`] prints it.
 pub fn format_mac(m: &[u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
+    Mac::new(*m).to_string()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -122,27 +122,11 @@ impl PlannedTopology {
             .by_name
             .get(&g)
             .or_else(|| self.by_serial.get(&g))
-            .or_else(|| parse_mac(&g).and_then(|m| self.by_mac.get(&m)))
+            .or_else(|| crate::mac::Mac::parse(&g).and_then(|m| self.by_mac.get(&m.octets())))
             .or_else(|| {
                 let host = g.split_once('.').map(|(h, _)| h)?;
                 self.by_name.get(host)
             })?;
         Some(&self.devices[*idx])
     }
-}
-
-/// Parse `00:1c:73:aa:bb:01`, `00-1c-...`, `001c.73aa.bb01` or `001c73aabb01`.
-fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let hex: String = s
-        .chars()
-        .filter(|c| !matches!(c, ':' | '-' | '.'))
-        .collect();
-    if hex.len() != 12 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let mut out = [0u8; 6];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
 }

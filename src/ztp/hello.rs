@@ -69,13 +69,13 @@ fn field(name: &str, v: &str, max: usize) -> Result<(), String> {
 /// A serial as the plan allows it: `[A-Za-z0-9._-]+`.
 pub fn check_serial(s: &str) -> Result<(), String> {
     field("serial", s, 128)?;
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
-        return Err("`serial` may contain only letters, digits, `.`, `_` and `-`".into());
+    match crate::identifier::check(s) {
+        Ok(()) => Ok(()),
+        Err(crate::identifier::IdentifierError::Dots) => {
+            Err("`serial` cannot be `.` or `..`".into())
+        }
+        Err(_) => Err("`serial` may contain only letters, digits, `.`, `_` and `-`".into()),
     }
-    Ok(())
 }
 
 pub fn check_neighbors(ns: &[Neighbor]) -> Result<(), String> {
@@ -310,6 +310,9 @@ mod tests {
         assert!(e.contains("unknown field `x`"), "{e}");
         let e = parse_hello(br#"{"serial":"../x","model":"M","neighbors":[]}"#, None).unwrap_err();
         assert!(e.contains("letters, digits"), "{e}");
+        // `..` is made of allowed characters but names a directory.
+        let e = parse_hello(br#"{"serial":"..","model":"M","neighbors":[]}"#, None).unwrap_err();
+        assert!(e.contains("cannot be `.` or `..`"), "{e}");
         let big = format!(
             r#"{{"serial":"S1","model":"{}","neighbors":[]}}"#,
             "m".repeat(300)

@@ -1,0 +1,287 @@
+//! `[groups.*]`: members listed by name or selected by model and name glob,
+//! and each group's rollout policy (batch size, canary, failure limit, pause,
+//! window).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::values::{bad_identifier, duration};
+use crate::identifier::is_identifier;
+use crate::plan::diagnostic::{Diagnostic, Diagnostics, SourceFile};
+use crate::plan::model::{FailureLimit, Group, Policy, Site};
+use crate::plan::raw::{RawGroup, RawOption, RawPlan, RawPolicy};
+use crate::plan::reader::{closest, Sp};
+
+pub(super) fn compile_groups(
+    diags: &mut Diagnostics,
+    file: &Arc<SourceFile>,
+    raw: &RawPlan,
+    site: &Site,
+) -> BTreeMap<String, Group> {
+    let mut out = BTreeMap::new();
+    let names: Vec<&str> = site.devices.iter().map(|d| d.name.as_str()).collect();
+    // Devices refused by the device checks are still known by name: naming
+    // one in a group is not reported a second time.
+    let raw_names: Vec<&str> = raw
+        .devices
+        .iter()
+        .filter_map(|d| d.name.as_ref().map(|n| n.v.as_str()))
+        .collect();
+    for (gname, g) in &raw.groups {
+        if !is_identifier(&gname.v) {
+            bad_identifier(diags, file, gname, "group name");
+        }
+        let mut members = listed_members(diags, file, gname, g, &names, &raw_names);
+        if g.select_model.is_some() || g.select_name.is_some() {
+            select_members(diags, file, gname, g, site, &mut members);
+        }
+        if members.is_empty() {
+            diags.push(
+                Diagnostic::warning(
+                    "plan::empty_group",
+                    format!("group `{}` has no devices", gname.v),
+                )
+                .at(file, gname.span.clone())
+                .help("list devices = [...] or select = { model = \"...\", name = \"leaf*\" }"),
+            );
+        }
+        let policy = compile_policy(diags, file, &gname.v, g.policy.as_ref(), members.len());
+        out.insert(
+            gname.v.clone(),
+            Group {
+                name: gname.v.clone(),
+                members,
+                policy,
+            },
+        );
+    }
+    out
+}
+
+/// `devices = [...]`, each once, in the order written.
+fn listed_members(
+    diags: &mut Diagnostics,
+    file: &Arc<SourceFile>,
+    gname: &Sp<String>,
+    g: &RawGroup,
+    names: &[&str],
+    raw_names: &[&str],
+) -> Vec<String> {
+    let mut members: Vec<String> = Vec::new();
+    let Some(list) = &g.devices else {
+        return members;
+    };
+    for m in list {
+        if names.contains(&m.v.as_str()) {
+            if !members.contains(&m.v) {
+                members.push(m.v.clone());
+            }
+        } else if !raw_names.contains(&m.v.as_str()) {
+            let mut help = "group members are device names of this plan".to_string();
+            if let Some(c) = closest(&m.v, names) {
+                help = format!("did you mean `{c}`? {help}");
+            }
+            diags.push(
+                Diagnostic::error(
+                    "plan::unknown_group_member",
+                    format!("group `{}` names unknown device `{}`", gname.v, m.v),
+                )
+                .at(file, m.span.clone())
+                .label("no such device")
+                .help(help),
+            );
+        }
+    }
+    members
+}
+
+/// `select = { model, name }`: devices of the site matching both, appended
+/// after the listed ones.
+fn select_members(
+    diags: &mut Diagnostics,
+    file: &Arc<SourceFile>,
+    gname: &Sp<String>,
+    g: &RawGroup,
+    site: &Site,
+    members: &mut Vec<String>,
+) {
+    if let Some(sm) = &g.select_model {
+        if !site.models.contains_key(&sm.v) {
+            let known: Vec<&str> = site.models.keys().map(String::as_str).collect();
+            diags.push(
+                Diagnostic::error(
+                    "plan::unknown_model",
+                    format!("group `{}` selects unknown model `{}`", gname.v, sm.v),
+                )
+                .at(file, sm.span.clone())
+                .label("no such model")
+                .help(format!("models in this plan: {}", known.join(", "))),
+            );
+        }
+    }
+    for d in &site.devices {
+        let model_ok = g.select_model.as_ref().is_none_or(|m| m.v == d.model);
+        let name_ok = g
+            .select_name
+            .as_ref()
+            .is_none_or(|n| glob_match(&n.v, &d.name));
+        if model_ok && name_ok && !members.contains(&d.name) {
+            members.push(d.name.clone());
+        }
+    }
+}
+
+/// `*` matches any run of characters, `?` one character.
+pub fn glob_match(pattern: &str, s: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), s.as_bytes())
+}
+
+/// The group's policy; a bad key is reported and keeps its default.
+fn compile_policy(
+    diags: &mut Diagnostics,
+    file: &Arc<SourceFile>,
+    group: &str,
+    p: Option<&RawPolicy>,
+    size: usize,
+) -> Policy {
+    let mut policy = Policy {
+        batch_size: 1,
+        canary: 0,
+        max_failures: FailureLimit::Count(0),
+        pause_between: Duration::ZERO,
+        window: None,
+    };
+    let Some(p) = p else { return policy };
+    if let Some(b) = &p.batch_size {
+        if b.v < 1 {
+            diags.push(
+                Diagnostic::error(
+                    "plan::bad_policy",
+                    format!(
+                        "group `{group}`: batch_size {} would never upgrade anything",
+                        b.v
+                    ),
+                )
+                .at(file, b.span.clone())
+                .label("must be at least 1")
+                .help("set batch_size to 1 or more"),
+            );
+        } else {
+            policy.batch_size = u32::try_from(b.v).unwrap_or(u32::MAX);
+        }
+    }
+    if let Some(c) = &p.canary {
+        if c.v < 0 {
+            diags.push(
+                Diagnostic::error(
+                    "plan::bad_policy",
+                    format!("group `{group}`: canary cannot be negative"),
+                )
+                .at(file, c.span.clone())
+                .label("must be 0 or more")
+                .help("canary is how many devices go first; 0 means none"),
+            );
+        } else if c.v as u64 > size as u64 {
+            diags.push(
+                Diagnostic::error(
+                    "plan::canary_too_large",
+                    format!(
+                        "group `{group}`: canary {} is larger than the group ({size} devices)",
+                        c.v
+                    ),
+                )
+                .at(file, c.span.clone())
+                .label("larger than the group")
+                .help(format!("use a canary of at most {size}")),
+            );
+        } else {
+            policy.canary = c.v as u32;
+        }
+    }
+    if let Some(m) = &p.max_failures {
+        match failure_limit(&m.v) {
+            Some(x) => policy.max_failures = x,
+            None => diags.push(
+                Diagnostic::error(
+                    "plan::bad_policy",
+                    format!("group `{group}`: max_failures must be a count or a percentage"),
+                )
+                .at(file, m.span.clone())
+                .label("expected e.g. 0, 2 or \"10%\"")
+                .help("write max_failures = 1 (devices) or max_failures = \"10%\" (of the group)"),
+            ),
+        }
+    }
+    if let Some(d) = &p.pause_between {
+        if let Some(x) = duration(diags, file, d, "pause_between") {
+            policy.pause_between = x;
+        }
+    }
+    if let Some(w) = &p.window {
+        if parse_window(&w.v).is_none() {
+            diags.push(
+                Diagnostic::error(
+                    "plan::bad_policy",
+                    format!("group `{group}`: window `{}` is not a time range", w.v),
+                )
+                .at(file, w.span.clone())
+                .label("expected HH:MM-HH:MM")
+                .help("write window = \"22:00-04:00\" (local time; may cross midnight)"),
+            );
+        } else {
+            policy.window = Some(w.v.clone());
+        }
+    }
+    policy
+}
+
+/// A device count (`2`) or a share of the group (`"10%"`).
+fn failure_limit(v: &RawOption) -> Option<FailureLimit> {
+    match v {
+        RawOption::Int(n) if *n >= 0 => {
+            Some(FailureLimit::Count(u32::try_from(*n).unwrap_or(u32::MAX)))
+        }
+        RawOption::Text(s) => s
+            .trim()
+            .strip_suffix('%')
+            .and_then(|x| x.trim().parse::<f64>().ok())
+            .filter(|x| (0.0..=100.0).contains(x))
+            .map(FailureLimit::Percent),
+        _ => None,
+    }
+}
+
+/// `22:00-04:00` -> minutes after midnight of start and end.
+pub fn parse_window(s: &str) -> Option<(u32, u32)> {
+    let (a, b) = s.split_once('-')?;
+    let hm = |x: &str| -> Option<u32> {
+        let (h, m) = x.trim().split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60).then_some(h * 60 + m)
+    };
+    Some((hm(a)?, hm(b)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_and_windows() {
+        assert!(glob_match("leaf*", "leaf12"));
+        assert!(!glob_match("leaf*", "spine1"));
+        assert!(glob_match("l?af1", "leaf1"));
+        assert_eq!(parse_window("22:00-04:30"), Some((1320, 270)));
+        assert_eq!(parse_window("25:00-01:00"), None);
+    }
+}

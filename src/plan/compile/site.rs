@@ -1,0 +1,271 @@
+//! The `[site]`, `[dhcp]` and `[approval]` tables: the site's name and
+//! address, its DHCP subnet, pool, router, DNS and lease time.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+
+use super::values::{bad_identifier, duration, parse_ip};
+use super::Seen;
+use crate::identifier::is_identifier;
+use crate::plan::diagnostic::{Diagnostic, Diagnostics, SourceFile};
+use crate::plan::model::{ApprovalMode, DhcpPlan, Site};
+use crate::plan::raw::{RawDhcp, RawPlan};
+use crate::plan::reader::Sp;
+
+/// Default DHCP lease when the plan gives none.
+const DEFAULT_LEASE: Duration = Duration::from_secs(3600);
+
+/// The site with its DHCP plan; models, devices, links and groups are
+/// filled in by the caller. `None` when the plan has no usable site.
+pub(super) fn compile_site(
+    diags: &mut Diagnostics,
+    file: &Arc<SourceFile>,
+    raw: &RawPlan,
+    site_names: &mut Seen,
+) -> Option<Site> {
+    let rs = raw.site.as_ref()?;
+    let name = rs.name.as_ref()?;
+    if !is_identifier(&name.v) {
+        bad_identifier(diags, file, name, "site name");
+    }
+    check_unique_site(diags, file, name, site_names);
+    let server_ip = parse_ip(diags, file, rs.server_ip.as_ref()?, "site.server_ip")?;
+    let dhcp = raw
+        .dhcp
+        .as_ref()
+        .and_then(|d| compile_dhcp(diags, file, d, server_ip));
+    let approval = approval_mode(diags, file, raw.approval_mode.as_ref());
+    Some(Site {
+        name: name.v.clone(),
+        file: file.path.clone(),
+        server_ip,
+        dhcp,
+        approval,
+        models: BTreeMap::new(),
+        devices: Vec::new(),
+        links: Vec::new(),
+        groups: BTreeMap::new(),
+    })
+}
+
+fn check_unique_site(
+    diags: &mut Diagnostics,
+    file: &Arc<SourceFile>,
+    name: &Sp<String>,
+    site_names: &mut Seen,
+) {
+    if let Some((f, span, _)) = site_names.get(&name.v) {
+        let (line, col) = f.line_col(span.start);
+        let first = format!("{}:{line}:{col}", f.display);
+        diags.push(
+            Diagnostic::error(
+                "plan::duplicate_site",
+                format!("site `{}` is defined twice", name.v),
+            )
+            .at(file, name.span.clone())
+            .label("second definition")
+            .help(format!(
+                "site names must be unique across plans; the first is at {first}"
+            )),
+        );
+    } else {
+        site_names.insert(
+            name.v.clone(),
+            (file.clone(), name.span.clone(), String::new()),
+        );
+    }
+}
+
+fn approval_mode(
+    diags: &mut Diagnostics,
+    file: &Arc<SourceFile>,
+    mode: Option<&Sp<String>>,
+) -> ApprovalMode {
+    let Some(m) = mode else {
+        return ApprovalMode::Auto;
+    };
+    match m.v.as_str() {
+        "auto" => ApprovalMode::Auto,
+        "manual" => ApprovalMode::Manual,
+        other => {
+            diags.push(
+                Diagnostic::error(
+                    "plan::bad_approval_mode",
+                    format!("unknown approval mode `{other}`"),
+                )
+                .at(file, m.span.clone())
+                .label("expected auto or manual")
+                .help(
+                    "approval.mode is \"auto\" (deploy when topology matches) or \
+                     \"manual\" (wait for `ztpd approve`)",
+                ),
+            );
+            ApprovalMode::Auto
+        }
+    }
+}
+
+fn compile_dhcp(
+    diags: &mut Diagnostics,
+    file: &Arc<SourceFile>,
+    d: &RawDhcp,
+    server_ip: Ipv4Addr,
+) -> Option<DhcpPlan> {
+    let subnet_raw = d.subnet.as_ref()?;
+    let subnet = parse_subnet(diags, file, subnet_raw)?;
+    let pool = d
+        .pool
+        .as_ref()
+        .and_then(|p| compile_pool(diags, file, p, subnet));
+    let router = d
+        .router
+        .as_ref()
+        .and_then(|r| parse_ip(diags, file, r, "dhcp.router"));
+    if let (Some(r), Some(rs)) = (router, &d.router) {
+        if !subnet.contains(&r) {
+            diags.push(
+                Diagnostic::warning(
+                    "plan::router_outside_subnet",
+                    format!("router {r} is outside subnet {subnet}"),
+                )
+                .at(file, rs.span.clone())
+                .help(
+                    "devices cannot reach a gateway outside their subnet; use an address inside it",
+                ),
+            );
+        }
+    }
+    if !subnet.contains(&server_ip) {
+        diags.push(
+            Diagnostic::warning(
+                "plan::server_outside_subnet",
+                format!("site.server_ip {server_ip} is outside subnet {subnet}"),
+            )
+            .at(file, subnet_raw.span.clone())
+            .help("fine when DHCP is relayed and routed; otherwise devices cannot reach ztpd"),
+        );
+    }
+    let dns = d
+        .dns
+        .iter()
+        .filter_map(|x| parse_ip(diags, file, x, "dhcp.dns"))
+        .collect();
+    let lease_time = match &d.lease_time {
+        None => DEFAULT_LEASE,
+        Some(l) => duration(diags, file, l, "dhcp.lease_time").unwrap_or(DEFAULT_LEASE),
+    };
+    if let Some(i) = &d.interface {
+        check_interface(diags, file, i);
+    }
+    Some(DhcpPlan {
+        interface: d.interface.as_ref().map(|i| i.v.clone()),
+        subnet,
+        pool: pool.unwrap_or((subnet.network(), subnet.network())),
+        router,
+        dns,
+        domain: d.domain.as_ref().map(|x| x.v.clone()),
+        lease_time,
+    })
+}
+
+/// A subnet with host bits set is reported and truncated, so the checks
+/// after it still run.
+fn parse_subnet(
+    diags: &mut Diagnostics,
+    file: &Arc<SourceFile>,
+    v: &Sp<String>,
+) -> Option<Ipv4Net> {
+    match v.v.trim().parse::<Ipv4Net>() {
+        Ok(n) if n.network() == n.addr() => Some(n),
+        Ok(n) => {
+            diags.push(
+                Diagnostic::error("plan::bad_subnet", format!("`{}` has host bits set", v.v))
+                    .at(file, v.span.clone())
+                    .label("not a network address")
+                    .help(format!("did you mean \"{}\"?", n.trunc())),
+            );
+            Some(n.trunc())
+        }
+        Err(_) => {
+            diags.push(
+                Diagnostic::error("plan::bad_subnet", format!("`{}` is not a subnet", v.v))
+                    .at(file, v.span.clone())
+                    .label("expected address/prefix")
+                    .help("write it as network/prefix, e.g. \"10.10.0.0/24\""),
+            );
+            None
+        }
+    }
+}
+
+fn check_interface(diags: &mut Diagnostics, file: &Arc<SourceFile>, i: &Sp<String>) {
+    if i.v.trim().is_empty() || i.v.contains(['/', ' ']) {
+        diags.push(
+            Diagnostic::error(
+                "plan::bad_interface",
+                format!("`{}` is not an interface name", i.v),
+            )
+            .at(file, i.span.clone())
+            .label("expected e.g. eth1")
+            .help("give the name `ip link` shows, e.g. \"eth1\""),
+        );
+    }
+}
+
+fn compile_pool(
+    diags: &mut Diagnostics,
+    file: &Arc<SourceFile>,
+    p: &Sp<String>,
+    subnet: Ipv4Net,
+) -> Option<(Ipv4Addr, Ipv4Addr)> {
+    let parsed = p.v.split_once('-').and_then(|(a, b)| {
+        Some((
+            a.trim().parse::<Ipv4Addr>().ok()?,
+            b.trim().parse::<Ipv4Addr>().ok()?,
+        ))
+    });
+    let Some((lo, hi)) = parsed else {
+        diags.push(
+            Diagnostic::error(
+                "plan::bad_pool",
+                format!("`{}` is not an address range", p.v),
+            )
+            .at(file, p.span.clone())
+            .label("expected FIRST-LAST")
+            .help("write the pool as \"10.10.0.100-10.10.0.199\""),
+        );
+        return None;
+    };
+    if lo > hi {
+        diags.push(
+            Diagnostic::error("plan::bad_pool", format!("pool `{}` runs backwards", p.v))
+                .at(file, p.span.clone())
+                .label("first address is after the last")
+                .help(format!("write \"{hi}-{lo}\"")),
+        );
+        return None;
+    }
+    let usable =
+        |ip: Ipv4Addr| subnet.contains(&ip) && ip != subnet.network() && ip != subnet.broadcast();
+    if !usable(lo) || !usable(hi) {
+        diags.push(
+            Diagnostic::error(
+                "plan::pool_outside_subnet",
+                format!("pool {lo}-{hi} is not inside subnet {subnet}"),
+            )
+            .at(file, p.span.clone())
+            .label("outside the subnet")
+            .help(format!(
+                "use addresses between {} and {}",
+                Ipv4Addr::from(u32::from(subnet.network()).wrapping_add(1)),
+                Ipv4Addr::from(u32::from(subnet.broadcast()).wrapping_sub(1))
+            )),
+        );
+        return None;
+    }
+    Some((lo, hi))
+}
