@@ -52,6 +52,8 @@ pub struct Reloader {
     /// Bumped after every successful swap (services that must act on a
     /// change, e.g. credential regeneration, watch this).
     pub changed: watch::Sender<u64>,
+    /// What the last load left for this one (parsed plans, rendered configs).
+    pub cache: std::sync::Mutex<plan::LoadCache>,
 }
 
 /// Settings that need a restart; a change to any refuses the reload.
@@ -110,7 +112,10 @@ impl Reloader {
             );
             return false;
         }
-        let loaded = plan::load(&resolved, &self.plan_args);
+        let loaded = match self.cache.lock() {
+            Ok(mut cache) => plan::load_with(&resolved, &self.plan_args, &mut cache),
+            Err(_) => plan::load(&resolved, &self.plan_args),
+        };
         if loaded.diagnostics.has_errors() {
             let report = loaded.diagnostics.render(100, false);
             tracing::error!(

@@ -25,7 +25,8 @@ impl Args {
 
 pub fn run(resolved: &Resolved, args: &Args) -> ExitCode {
     let plans = args.plan_args();
-    let loaded = crate::plan::load(resolved, &plans);
+    let mut load_cache = crate::plan::LoadCache::default();
+    let loaded = crate::plan::load_with(resolved, &plans, &mut load_cache);
     if loaded.diagnostics.has_errors() {
         super::print_diagnostics(&loaded.diagnostics);
         eprintln!(
@@ -44,6 +45,7 @@ pub fn run(resolved: &Resolved, args: &Args) -> ExitCode {
         crate::daemon::RunOptions {
             plan_args: plans,
             watch: args.watch,
+            load_cache,
         },
     ) {
         Ok(()) => ExitCode::SUCCESS,

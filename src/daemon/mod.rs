@@ -31,10 +31,12 @@ use facts::DaemonFacts;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Options of `ztpd run` beyond the settings file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct RunOptions {
     pub plan_args: Vec<PathBuf>,
     pub watch: WatchMode,
+    /// What the first load left for reloads (parsed plans, rendered configs).
+    pub load_cache: crate::plan::LoadCache,
 }
 
 fn watch_set(resolved: &Resolved, plan_args: &[PathBuf]) -> WatchSet {
@@ -125,6 +127,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         status: status.clone(),
         plan_args: opts.plan_args.clone(),
         changed: changed_tx,
+        cache: std::sync::Mutex::new(opts.load_cache),
     });
     tasks.spawn(async_ok(reload::run(reloader, reload_rx, shutdown.clone())));
     // A thread, not a task: it ends when the reload task above is gone.

@@ -2,15 +2,17 @@
 //! `ztpd validate`, `ztpd render`, `ztpd plan diff` and the daemon's start and
 //! reload all call [`load`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::compile::{compile, Dirs};
 use super::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use super::model::Model;
 use super::raw;
 use crate::settings::Resolved;
-use crate::template::{render_all, Renderer};
+use crate::template::{render_all_cached, RenderCache, Renderer};
 
 /// Largest plan file read; a bigger one is a mistake, not a plan.
 const MAX_PLAN_BYTES: u64 = 64 << 20;
@@ -77,7 +79,34 @@ pub fn plan_files(resolved: &Resolved, args: &[PathBuf], diags: &mut Diagnostics
     out
 }
 
+/// What one load leaves for the next, so that a reload acts on what
+/// changed: a plan file whose text is unchanged is not parsed again, and a
+/// device whose render inputs are unchanged is not rendered again (see
+/// `template::cache`). Checks across plans (uniqueness, references) and
+/// compilation still run on every load: they are cheap, and skipping them
+/// could hide a problem another file's edit created.
+#[derive(Debug, Default)]
+pub struct LoadCache {
+    /// Parsed plans by path, with a digest of the text they came from; only
+    /// plans parsed without a diagnostic are kept.
+    raws: HashMap<PathBuf, (u64, Arc<raw::RawPlan>)>,
+    renders: RenderCache,
+}
+
+impl LoadCache {
+    /// How many configs the last load took from the cache.
+    pub fn reused_configs(&self) -> usize {
+        self.renders.reused()
+    }
+}
+
 pub fn load(resolved: &Resolved, args: &[PathBuf]) -> Loaded {
+    load_with(resolved, args, &mut LoadCache::default())
+}
+
+/// [`load`], reusing and then replacing what `cache` holds from the last
+/// load. The result is the same as a cold load's.
+pub fn load_with(resolved: &Resolved, args: &[PathBuf], cache: &mut LoadCache) -> Loaded {
     let mut diags = Diagnostics::default();
     let files = plan_files(resolved, args, &mut diags);
     let sources: Vec<_> = files
@@ -89,6 +118,7 @@ pub fn load(resolved: &Resolved, args: &[PathBuf]) -> Loaded {
         sources.iter().map(|s| (s.path.as_path(), s.text.as_str())),
         diags,
         files,
+        cache,
     )
 }
 
@@ -98,7 +128,13 @@ pub fn load_texts<'a>(
     resolved: &Resolved,
     texts: impl IntoIterator<Item = (&'a Path, &'a str)>,
 ) -> Loaded {
-    load_sources(resolved, texts, Diagnostics::default(), Vec::new())
+    load_sources(
+        resolved,
+        texts,
+        Diagnostics::default(),
+        Vec::new(),
+        &mut LoadCache::default(),
+    )
 }
 
 fn load_sources<'a>(
@@ -106,16 +142,42 @@ fn load_sources<'a>(
     texts: impl IntoIterator<Item = (&'a Path, &'a str)>,
     mut diags: Diagnostics,
     mut files: Vec<PathBuf>,
+    cache: &mut LoadCache,
 ) -> Loaded {
     let t0 = std::time::Instant::now();
     let mut raws = Vec::new();
+    let mut parsed = HashMap::new();
     for (path, text) in texts {
-        let src = SourceFile::new(path, text.to_string());
         if files.is_empty() || !files.iter().any(|f| f == path) {
             files.push(path.to_path_buf());
         }
-        raws.push(raw::read(&src, &mut diags));
+        let digest = {
+            let mut h = DefaultHasher::new();
+            text.hash(&mut h);
+            h.finish()
+        };
+        let raw = match cache.raws.get(path) {
+            Some((d, raw)) if *d == digest => raw.clone(),
+            _ => {
+                let src = SourceFile::new(path, text.to_string());
+                let mut read_diags = Diagnostics::default();
+                let raw = Arc::new(raw::read(&src, &mut read_diags));
+                if read_diags.errors.is_empty() && read_diags.warnings.is_empty() {
+                    parsed.insert(path.to_path_buf(), (digest, raw.clone()));
+                }
+                diags.errors.extend(read_diags.errors);
+                diags.warnings.extend(read_diags.warnings);
+                raw
+            }
+        };
+        if let Some((d, r)) = cache.raws.get(path) {
+            if *d == digest {
+                parsed.insert(path.to_path_buf(), (*d, r.clone()));
+            }
+        }
+        raws.push(raw);
     }
+    cache.raws = parsed;
     let dirs = Dirs {
         templates: resolved.templates_dir(),
         files: resolved.files_dir(),
@@ -124,7 +186,7 @@ fn load_sources<'a>(
     let model = compile(&raws, &dirs, &mut diags);
     let t2 = std::time::Instant::now();
     let renderer = Renderer::new(&dirs.templates, resolved.settings.listen.http.port());
-    let configs = render_all(&renderer, &model, &mut diags);
+    let configs = render_all_cached(&renderer, &model, &mut diags, &mut cache.renders);
     let (bootstrap, problems) = crate::ztp::bootstrap::render_all(resolved, &model);
     for p in problems {
         diags.push(
@@ -197,3 +259,7 @@ fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<std::sync::Arc<So
         }
     }
 }
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod tests;

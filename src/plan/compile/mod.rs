@@ -47,11 +47,16 @@ impl Dirs {
 /// that used it.
 type Seen = HashMap<String, (Arc<SourceFile>, Range<usize>, String)>;
 
-pub fn compile(plans: &[RawPlan], dirs: &Dirs, diags: &mut Diagnostics) -> Model {
+pub fn compile<P: std::borrow::Borrow<RawPlan>>(
+    plans: &[P],
+    dirs: &Dirs,
+    diags: &mut Diagnostics,
+) -> Model {
     let mut keys = devices::DeviceKeys::new();
     let mut site_names = Seen::new();
     let mut model = Model::default();
     for raw in plans {
+        let raw: &RawPlan = raw.borrow();
         let Some(file) = raw.file.clone() else {
             continue;
         };

@@ -1,0 +1,239 @@
+//! Config templates: minijinja (Jinja2 syntax) with strict undefined, so a
+//! missing variable is an error naming the device and the variable instead of
+//! an empty string in a switch config.
+//!
+//! `validate` and the daemon both call [`render_all`]; the daemon keeps the
+//! output in its snapshot.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde::Serialize;
+
+use crate::plan::diagnostic::{Diagnostics, SourceFile};
+use crate::plan::model::{Device, Model, Site};
+
+mod cache;
+mod context;
+mod diagnostics;
+
+pub use cache::RenderCache;
+use context::{device_context, site_context, SiteContext};
+use diagnostics::template_diagnostic;
+
+/// ztpd's URLs as devices see them, for templates.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerUrls {
+    pub ip: String,
+    pub http: String,
+    pub files: String,
+    pub ztp: String,
+    pub tftp: String,
+}
+
+impl ServerUrls {
+    pub fn new(site: &Site, http_port: u16) -> Self {
+        let base = format!("http://{}:{}", site.server_ip, http_port);
+        ServerUrls {
+            ip: site.server_ip.to_string(),
+            files: format!("{base}/files"),
+            ztp: format!("{base}/ztp/v1"),
+            http: base,
+            tftp: site.server_ip.to_string(),
+        }
+    }
+}
+
+pub struct Renderer {
+    env: Environment<'static>,
+    templates_dir: PathBuf,
+    http_port: u16,
+}
+
+impl Renderer {
+    pub fn new(templates_dir: &Path, http_port: u16) -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_loader(minijinja::path_loader(templates_dir));
+        env.set_keep_trailing_newline(true);
+        Renderer {
+            env,
+            templates_dir: templates_dir.to_path_buf(),
+            http_port,
+        }
+    }
+
+    pub fn templates_dir(&self) -> &Path {
+        &self.templates_dir
+    }
+
+    /// Render one template by name with a context (bootstrap scripts and
+    /// other non-device templates use this).
+    pub fn render_named(&self, name: &str, ctx: Value) -> Result<String, minijinja::Error> {
+        self.env.get_template(name)?.render(ctx)
+    }
+}
+
+/// Render every device whose model has a template. Errors become
+/// diagnostics pointing into the template, naming the device.
+pub fn render_all(
+    renderer: &Renderer,
+    model: &Model,
+    diags: &mut Diagnostics,
+) -> BTreeMap<String, String> {
+    render_all_cached(renderer, model, diags, &mut RenderCache::default())
+}
+
+/// [`render_all`], taking a device's config from `cache` when its inputs
+/// are those it was rendered from (see `cache`); `cache` then holds this
+/// load's configs. The output is the same as a cold render's.
+pub fn render_all_cached(
+    renderer: &Renderer,
+    model: &Model,
+    diags: &mut Diagnostics,
+    cache: &mut RenderCache,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut next = RenderCache::default();
+    let mut sources: HashMap<String, Arc<SourceFile>> = HashMap::new();
+    // One report per (template, problem line): a missing variable in a shared
+    // template would otherwise repeat for each of 10 000 devices.
+    let mut reported: HashSet<(String, usize, String)> = HashSet::new();
+    let mut scan = cache::TemplateScan::new(&renderer.templates_dir);
+    // Rendering is most of a large plan's load time and devices are
+    // independent: split them over the cores (results merged in order).
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    for site in &model.sites {
+        let sc = site_context(site, renderer.http_port);
+        let inputs: HashMap<&str, Option<cache::TemplateInputs>> = site
+            .models
+            .values()
+            .filter_map(|m| m.template.as_deref())
+            .map(|t| (t, scan.inputs(t)))
+            .collect();
+        let job = Job {
+            renderer,
+            site,
+            sc: &sc,
+            inputs: &inputs,
+            cache,
+        };
+        let chunk = site.devices.len().div_ceil(threads).max(256);
+        let parts: Vec<Vec<Rendered>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = site
+                .devices
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, devices)| {
+                    let job = &job;
+                    scope.spawn(move || job.render_chunk(c * chunk, devices))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for r in parts.into_iter().flatten() {
+            match r {
+                Rendered::Ok(name, text, digest, from_cache) => {
+                    next.reused += usize::from(from_cache);
+                    if let Some(d) = digest {
+                        next.by_device.insert(name.clone(), (d, text.clone()));
+                    }
+                    out.insert(name, text);
+                }
+                Rendered::Err {
+                    device,
+                    template,
+                    err,
+                    ctx,
+                } => {
+                    let diag =
+                        template_diagnostic(renderer, &mut sources, &template, device, &err, &ctx);
+                    let key = (
+                        template.clone(),
+                        err.line().unwrap_or(0),
+                        diag.message.replace(&device.name, ""),
+                    );
+                    if reported.insert(key) {
+                        diags.push(diag);
+                    }
+                }
+            }
+        }
+    }
+    *cache = next;
+    out
+}
+
+enum Rendered<'a> {
+    /// A config, with the digest of its inputs when it may be cached, and
+    /// whether it came from the cache.
+    Ok(String, String, Option<u64>, bool),
+    Err {
+        device: &'a Device,
+        template: String,
+        err: minijinja::Error,
+        ctx: Value,
+    },
+}
+
+/// One site's render, shared by its worker threads.
+struct Job<'a> {
+    renderer: &'a Renderer,
+    site: &'a Site,
+    sc: &'a SiteContext,
+    inputs: &'a HashMap<&'a str, Option<cache::TemplateInputs>>,
+    cache: &'a RenderCache,
+}
+
+impl Job<'_> {
+    fn render_chunk<'d>(&self, first: usize, devices: &'d [Device]) -> Vec<Rendered<'d>> {
+        let mut out = Vec::with_capacity(devices.len());
+        for (k, d) in devices.iter().enumerate() {
+            let m = self.site.model_of(d);
+            let Some(tname) = &m.template else { continue };
+            let digest = self
+                .inputs
+                .get(tname.as_str())
+                .copied()
+                .flatten()
+                .map(|t| self.digest(first + k, d, t));
+            if let Some(text) = digest.and_then(|dg| self.cache.get(&d.name, dg)) {
+                out.push(Rendered::Ok(d.name.clone(), text.to_string(), digest, true));
+                continue;
+            }
+            let ctx = device_context(self.sc, first + k, d);
+            match self.renderer.render_named(tname, ctx.clone()) {
+                Ok(text) => out.push(Rendered::Ok(d.name.clone(), text, digest, false)),
+                Err(err) => out.push(Rendered::Err {
+                    device: d,
+                    template: tname.clone(),
+                    err,
+                    ctx,
+                }),
+            }
+        }
+        out
+    }
+
+    /// Everything device `d`'s config is made from (see `cache`).
+    fn digest(&self, index: usize, d: &Device, t: cache::TemplateInputs) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        self.renderer.templates_dir.hash(&mut h);
+        t.digest.hash(&mut h);
+        self.sc.site_digest.hash(&mut h);
+        self.sc.device_digests[index].hash(&mut h);
+        self.sc.link_digests.get(&d.name).hash(&mut h);
+        if t.reads_plan {
+            self.sc.plan_digest.hash(&mut h);
+        }
+        h.finish()
+    }
+}
