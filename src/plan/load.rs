@@ -91,6 +91,7 @@ pub struct LoadCache {
     /// plans parsed without a diagnostic are kept.
     raws: HashMap<PathBuf, (u64, Arc<raw::RawPlan>)>,
     renders: RenderCache,
+    bootstrap: crate::ztp::bootstrap::BootstrapCache,
 }
 
 impl LoadCache {
@@ -187,7 +188,9 @@ fn load_sources<'a>(
     let t2 = std::time::Instant::now();
     let renderer = Renderer::new(&dirs.templates, resolved.settings.listen.http.port());
     let configs = render_all_cached(&renderer, &model, &mut diags, &mut cache.renders);
-    let (bootstrap, problems) = crate::ztp::bootstrap::render_all(resolved, &model);
+    let t3 = std::time::Instant::now();
+    let (bootstrap, problems) =
+        crate::ztp::bootstrap::render_all_cached(resolved, &model, &mut cache.bootstrap);
     for p in problems {
         diags.push(
             Diagnostic::error("template::bootstrap", format!("bootstrap template: {p}")).help(
@@ -198,7 +201,9 @@ fn load_sources<'a>(
     tracing::debug!(
         read_ms = (t1 - t0).as_millis() as u64,
         compile_ms = (t2 - t1).as_millis() as u64,
-        render_ms = t2.elapsed().as_millis() as u64,
+        render_ms = (t3 - t2).as_millis() as u64,
+        reused = cache.renders.reused(),
+        bootstrap_ms = t3.elapsed().as_millis() as u64,
         "plans loaded"
     );
     Loaded {

@@ -116,6 +116,23 @@ fn a_reload_renders_only_what_changed_and_equals_a_cold_load() {
         "the spine changed and the leaves read `plan`"
     );
 
+    // A user bootstrap template: the scripts follow it.
+    let before = load(&lab.resolved, &[]).bootstrap;
+    std::fs::create_dir_all(lab.root.join("templates/bootstrap")).unwrap();
+    std::fs::write(
+        lab.root.join("templates/bootstrap/generic"),
+        "#!/bin/sh\necho {{ site.name }}\n",
+    )
+    .unwrap();
+    assert_eq!(
+        lab.reload(),
+        3,
+        "configs do not depend on bootstrap templates"
+    );
+    let after = load(&lab.resolved, &[]).bootstrap;
+    assert_ne!(before["generic"], after["generic"]);
+    assert_eq!(after["generic"], "#!/bin/sh\necho lab\n");
+
     // A settings value in every context: the HTTP port (server URLs).
     let before = lab.reload();
     assert_eq!(before, 3);

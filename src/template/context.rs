@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::OnceLock;
 
 use minijinja::Value;
 use serde_json::json;
@@ -28,16 +29,11 @@ pub(super) fn device_json(site: &Site, d: &Device) -> serde_json::Value {
     })
 }
 
-/// Context values shared by every device of a site, built once: `plan`
-/// holds every device, and per-device values are shared between `plan` and
-/// `device` (minijinja values are reference-counted, so cloning is cheap).
+/// One site's context, in two parts: the digests the render cache compares
+/// (always computed, from plain JSON), and the minijinja values templates
+/// see, built on first use only: a site whose every config comes from the
+/// cache never pays for them.
 pub(super) struct SiteContext {
-    pub(super) site: Value,
-    pub(super) dhcp: Value,
-    pub(super) plan: Value,
-    pub(super) server: Value,
-    pub(super) devices: Vec<Value>,
-    pub(super) links: HashMap<String, Vec<Value>>,
     /// Digests of what the cache compares (see `cache`): each device's
     /// entry, each device's links, the site-wide values, and the whole
     /// device list (`plan`).
@@ -45,6 +41,26 @@ pub(super) struct SiteContext {
     pub(super) link_digests: HashMap<String, u64>,
     pub(super) site_digest: u64,
     pub(super) plan_digest: u64,
+    name: String,
+    device_jsons: Vec<serde_json::Value>,
+    /// `(local_port, peer, peer_port)` by device name.
+    links: HashMap<String, Vec<(String, String, String)>>,
+    site_json: serde_json::Value,
+    dhcp_json: serde_json::Value,
+    server: ServerUrls,
+    values: OnceLock<SiteValues>,
+}
+
+/// The values shared by every device of a site, built once: `plan` holds
+/// every device, and per-device values are shared between `plan` and
+/// `device` (minijinja values are reference-counted, so cloning is cheap).
+struct SiteValues {
+    site: Value,
+    dhcp: Value,
+    plan: Value,
+    server: Value,
+    devices: Vec<Value>,
+    links: HashMap<String, Vec<Value>>,
 }
 
 fn link_value(local_port: &str, peer: &str, peer_port: &str) -> Value {
@@ -56,38 +72,33 @@ fn link_value(local_port: &str, peer: &str, peer_port: &str) -> Value {
 }
 
 pub(super) fn site_context(site: &Site, http_port: u16) -> SiteContext {
-    let mut links: HashMap<String, Vec<Value>> = HashMap::new();
+    let mut links: HashMap<String, Vec<(String, String, String)>> = HashMap::new();
     for l in &site.links {
-        links
-            .entry(l.a.device.clone())
-            .or_default()
-            .push(link_value(&l.a.port, &l.b.device, &l.b.port));
-        links
-            .entry(l.b.device.clone())
-            .or_default()
-            .push(link_value(&l.b.port, &l.a.device, &l.a.port));
+        links.entry(l.a.device.clone()).or_default().push((
+            l.a.port.clone(),
+            l.b.device.clone(),
+            l.b.port.clone(),
+        ));
+        links.entry(l.b.device.clone()).or_default().push((
+            l.b.port.clone(),
+            l.a.device.clone(),
+            l.a.port.clone(),
+        ));
     }
-    let mut link_digests: HashMap<String, u64> = HashMap::new();
-    for (name, ls) in &links {
-        let mut h = DefaultHasher::new();
-        for l in ls {
-            l.to_string().hash(&mut h);
-        }
-        link_digests.insert(name.clone(), h.finish());
-    }
-    let mut device_digests = Vec::with_capacity(site.devices.len());
-    let devices: Vec<Value> = site
-        .devices
+    let link_digests = links
         .iter()
-        .map(|d| {
-            let j = device_json(site, d);
-            device_digests.push(json_digest(&j));
-            Value::from_serialize(j)
+        .map(|(name, ls)| {
+            let mut h = DefaultHasher::new();
+            ls.hash(&mut h);
+            (name.clone(), h.finish())
         })
         .collect();
+    let device_jsons: Vec<serde_json::Value> =
+        site.devices.iter().map(|d| device_json(site, d)).collect();
+    let device_digests: Vec<u64> = device_jsons.iter().map(json_digest).collect();
     let mut plan_h = DefaultHasher::new();
     device_digests.hash(&mut plan_h);
-    let dhcp = match &site.dhcp {
+    let dhcp_json = match &site.dhcp {
         Some(d) => json!({
             "interface": d.interface,
             "subnet": d.subnet.to_string(),
@@ -106,36 +117,65 @@ pub(super) fn site_context(site: &Site, http_port: u16) -> SiteContext {
     let site_digest = {
         let mut h = DefaultHasher::new();
         json_digest(&site_json).hash(&mut h);
-        json_digest(&dhcp).hash(&mut h);
+        json_digest(&dhcp_json).hash(&mut h);
         serde_json::to_vec(&server).unwrap_or_default().hash(&mut h);
         h.finish()
     };
     SiteContext {
-        site: Value::from_serialize(site_json),
-        dhcp: Value::from_serialize(dhcp),
-        plan: Value::from_iter([
-            ("devices", Value::from(devices.clone())),
-            ("site", Value::from(site.name.clone())),
-        ]),
-        server: Value::from_serialize(server),
-        devices,
-        links,
         device_digests,
         link_digests,
         site_digest,
         plan_digest: plan_h.finish(),
+        name: site.name.clone(),
+        device_jsons,
+        links,
+        site_json,
+        dhcp_json,
+        server,
+        values: OnceLock::new(),
+    }
+}
+
+impl SiteContext {
+    fn values(&self) -> &SiteValues {
+        self.values.get_or_init(|| {
+            let devices: Vec<Value> = self
+                .device_jsons
+                .iter()
+                .map(Value::from_serialize)
+                .collect();
+            SiteValues {
+                site: Value::from_serialize(&self.site_json),
+                dhcp: Value::from_serialize(&self.dhcp_json),
+                plan: Value::from_iter([
+                    ("devices", Value::from(devices.clone())),
+                    ("site", Value::from(self.name.clone())),
+                ]),
+                server: Value::from_serialize(&self.server),
+                devices,
+                links: self
+                    .links
+                    .iter()
+                    .map(|(name, ls)| {
+                        let v = ls.iter().map(|(l, p, pp)| link_value(l, p, pp)).collect();
+                        (name.clone(), v)
+                    })
+                    .collect(),
+            }
+        })
     }
 }
 
 pub(super) fn device_context(sc: &SiteContext, index: usize, d: &Device) -> Value {
-    let links = sc.links.get(&d.name).cloned().unwrap_or_default();
+    let v = sc.values();
+    let links = v.links.get(&d.name).cloned().unwrap_or_default();
     minijinja::context! {
-        device => sc.devices[index].clone(),
-        site => sc.site.clone(),
-        dhcp => sc.dhcp.clone(),
+        device => v.devices[index].clone(),
+        site => v.site.clone(),
+        dhcp => v.dhcp.clone(),
         links => Value::from(links),
-        server => sc.server.clone(),
-        plan => sc.plan.clone(),
+        server => v.server.clone(),
+        plan => v.plan.clone(),
     }
 }
 

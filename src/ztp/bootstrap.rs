@@ -84,14 +84,55 @@ pub fn with_poap_md5(script: &str) -> String {
 /// place; the plan loader turns the messages into errors, so such a plan is
 /// refused by `validate`, at start and on reload, like a broken config template.
 pub fn render_all(resolved: &Resolved, model: &Model) -> (BTreeMap<String, String>, Vec<String>) {
+    render_all_cached(resolved, model, &mut BootstrapCache::default())
+}
+
+/// The scripts of the last load, with a digest of what they were made from
+/// (the context and every profile's user template), so a reload that
+/// changes neither renders nothing.
+#[derive(Debug, Default)]
+pub struct BootstrapCache(Option<(u64, BTreeMap<String, String>, Vec<String>)>);
+
+/// [`render_all`], reusing the last load's scripts when their inputs are
+/// unchanged.
+pub fn render_all_cached(
+    resolved: &Resolved,
+    model: &Model,
+    cache: &mut BootstrapCache,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    use std::hash::{DefaultHasher, Hash, Hasher};
     let ctx = context(model, resolved.settings.listen.http.port());
     let dir = resolved.templates_dir().join("bootstrap");
+    let users: Vec<(std::path::PathBuf, Option<String>)> = BUILTIN
+        .iter()
+        .map(|(profile, _)| {
+            let p = dir.join(profile);
+            let text = std::fs::read_to_string(&p).ok();
+            (p, text)
+        })
+        .collect();
+    let mut h = DefaultHasher::new();
+    serde_json::to_vec(&ctx).unwrap_or_default().hash(&mut h);
+    users.hash(&mut h);
+    let digest = h.finish();
+    if let Some((d, out, problems)) = &cache.0 {
+        if *d == digest {
+            return (out.clone(), problems.clone());
+        }
+    }
+    let (out, problems) = render_with(&ctx, &users);
+    cache.0 = Some((digest, out.clone(), problems.clone()));
+    (out, problems)
+}
+
+fn render_with(
+    ctx: &Value,
+    users: &[(std::path::PathBuf, Option<String>)],
+) -> (BTreeMap<String, String>, Vec<String>) {
     let mut out = BTreeMap::new();
     let mut problems = Vec::new();
-    for (profile, builtin) in BUILTIN {
-        let user_path = dir.join(profile);
-        let user = std::fs::read_to_string(&user_path).ok();
-        let text = match user.as_deref().map(|u| render(u, &ctx)) {
+    for ((profile, builtin), (user_path, user)) in BUILTIN.iter().zip(users) {
+        let text = match user.as_deref().map(|u| render(u, ctx)) {
             Some(Ok(t)) => Some(t),
             Some(Err(e)) => {
                 problems.push(format!("{}: {e}", user_path.display()));
@@ -101,7 +142,7 @@ pub fn render_all(resolved: &Resolved, model: &Model) -> (BTreeMap<String, Strin
         };
         let text = match text {
             Some(t) => t,
-            None => match render(builtin, &ctx) {
+            None => match render(builtin, ctx) {
                 Ok(t) => t,
                 Err(e) => {
                     problems.push(format!("built-in bootstrap/{profile}: {e}"));
@@ -109,7 +150,7 @@ pub fn render_all(resolved: &Resolved, model: &Model) -> (BTreeMap<String, Strin
                 }
             },
         };
-        let text = if profile == "cisco-nxos" {
+        let text = if *profile == "cisco-nxos" {
             with_poap_md5(&text)
         } else {
             text
