@@ -135,6 +135,7 @@ impl Reloader {
         }
         // Compare against the serving snapshot in place: no copy of a
         // 10 000-device model per reload.
+        let t0 = std::time::Instant::now();
         let changes = diff::diff(
             (&current.model, &current.configs),
             (&loaded.model, &loaded.configs),
@@ -143,8 +144,15 @@ impl Reloader {
         let version = current.version + 1;
         let diagnostics = loaded.diagnostics.to_json(true);
         let summary = loaded.diagnostics.summary();
-        self.snapshot
-            .store(Snapshot::from_loaded(resolved, loaded, version));
+        let t1 = std::time::Instant::now();
+        let next = Snapshot::after(Some(&current), resolved, loaded, version);
+        let t2 = std::time::Instant::now();
+        self.snapshot.store(next);
+        tracing::debug!(
+            diff_ms = (t1 - t0).as_millis() as u64,
+            snapshot_ms = (t2 - t1).as_millis() as u64,
+            "new snapshot"
+        );
         tracing::info!(
             version,
             changed = changed_devices.len(),

@@ -22,8 +22,13 @@ pub struct Snapshot {
     /// Rendered bootstrap scripts by profile name, served as `bootstrap/<profile>`.
     pub bootstrap: BTreeMap<String, String>,
     /// The planned devices and links as the topology engine needs them, built
-    /// once per plan instead of once per hello.
-    pub topology: PlannedTopology,
+    /// once per plan instead of once per hello, and shared with the next
+    /// snapshot when its devices and links are the same.
+    pub topology: Arc<PlannedTopology>,
+    /// Digest of what `topology` was built from.
+    pub topology_digest: u64,
+    /// hub.toml as loaded with the plans; `None`: no such file (local hub).
+    pub hub: Option<Arc<crate::credentials::hub::Hub>>,
     /// Monotonic version, bumped on every successful reload.
     pub version: u64,
 }
@@ -31,9 +36,27 @@ pub struct Snapshot {
 impl Snapshot {
     /// The snapshot of a successfully loaded plan set.
     pub fn from_loaded(resolved: Resolved, loaded: crate::plan::Loaded, version: u64) -> Self {
+        Snapshot::after(None, resolved, loaded, version)
+    }
+
+    /// The snapshot replacing `previous`: what did not change is shared
+    /// with it instead of being built again.
+    pub fn after(
+        previous: Option<&Snapshot>,
+        resolved: Resolved,
+        loaded: crate::plan::Loaded,
+        version: u64,
+    ) -> Self {
+        let topology_digest = PlannedTopology::digest_of(&loaded.model);
+        let topology = match previous {
+            Some(p) if p.topology_digest == topology_digest => p.topology.clone(),
+            _ => Arc::new(PlannedTopology::from_model(&loaded.model)),
+        };
         Snapshot {
             resolved,
-            topology: PlannedTopology::from_model(&loaded.model),
+            hub: loaded.hub,
+            topology,
+            topology_digest,
             model: loaded.model,
             configs: loaded.configs,
             bootstrap: loaded.bootstrap,
@@ -47,7 +70,9 @@ impl Snapshot {
             model: Model::default(),
             configs: BTreeMap::new(),
             bootstrap: BTreeMap::new(),
-            topology: PlannedTopology::default(),
+            hub: None,
+            topology: Arc::default(),
+            topology_digest: 0,
             version: 0,
         }
     }

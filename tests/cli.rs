@@ -192,6 +192,44 @@ fn a_broken_bootstrap_template_is_a_validate_error_naming_the_file() {
     assert!(err.contains("templates/bootstrap/arista"), "{err}");
 }
 
+/// hub.toml goes through the plan loader: `validate` checks it, without
+/// printing the key, and a missing `default` device function is the
+/// built-in one, not an error.
+#[test]
+fn validate_checks_hub_toml_and_knows_the_built_in_default_function() {
+    let dir = support::fixtures::temp_root("good");
+    let plan = dir.path().join("plans/lab.toml");
+    let plan = plan.to_str().unwrap();
+    std::fs::remove_file(dir.path().join("templates/device_function/default.toml")).unwrap();
+    let ok = ztpd(&["validate", plan]);
+    assert_eq!(code(&ok), 0, "the built-in default: {}", stderr(&ok));
+
+    let hub = dir.path().join("azure_mqtt_credentials/hub.toml");
+    std::fs::create_dir_all(hub.parent().unwrap()).unwrap();
+    let key =
+        "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==";
+    std::fs::write(
+        &hub,
+        format!("hostname = \"lab.example\"\nbroker = \"mqtt://127.0.0.1:1883\"\nenrollment_key = \"{key}\"\n"),
+    )
+    .unwrap();
+    let ok = ztpd(&["validate", plan]);
+    assert_eq!(code(&ok), 0, "a good hub.toml: {}", stderr(&ok));
+
+    // A typo in a key name, next to the key itself.
+    std::fs::write(
+        &hub,
+        format!("hostnme = \"lab.example\"\nbroker = \"mqtt://127.0.0.1:1883\"\nenrollment_key = \"{key}\"\n"),
+    )
+    .unwrap();
+    let bad = ztpd(&["validate", plan]);
+    assert_eq!(code(&bad), 78, "{}", stderr(&bad));
+    let err = stderr(&bad);
+    assert!(err.contains("ztpd::hub::invalid"), "{err}");
+    assert!(err.contains("hub.toml"), "{err}");
+    assert!(!err.contains(&key[..16]), "the key is printed: {err}");
+}
+
 #[test]
 fn run_refuses_an_invalid_plan_with_78() {
     let o = ztpd(&["run", "--plans", "tests/fixtures/bad/plans"]);

@@ -142,7 +142,10 @@ fn broken_edits_keep_the_last_good_plan_serving() {
     let p = plan(&d);
     let good = std::fs::read_to_string(&p).unwrap();
 
-    let cases: [BrokenEdit; 3] = [
+    let hub = d.root.join("azure_mqtt_credentials/hub.toml");
+    let function = d.root.join("templates/device_function/default.toml");
+    let good_function = std::fs::read_to_string(&function).unwrap();
+    let cases: [BrokenEdit; 5] = [
         (
             "syntax",
             Box::new(|| {
@@ -167,6 +170,24 @@ fn broken_edits_keep_the_last_good_plan_serving() {
                 .unwrap()
             }),
             "ztpd::template::undefined_variable",
+        ),
+        (
+            // hub.toml is read by the same loader: no key at all.
+            "hub.toml",
+            Box::new(|| {
+                std::fs::create_dir_all(hub.parent().unwrap()).unwrap();
+                std::fs::write(
+                    &hub,
+                    "hostname = \"lab.example\"\nbroker = \"mqtt://127.0.0.1:1883\"\n",
+                )
+                .unwrap()
+            }),
+            "ztpd::hub::invalid",
+        ),
+        (
+            "device function",
+            Box::new(|| std::fs::write(&function, "interval = \"soon\"\n").unwrap()),
+            "ztpd::device_function::bad_interval",
         ),
     ];
     for (what, break_it, code) in cases {
@@ -195,6 +216,8 @@ fn broken_edits_keep_the_last_good_plan_serving() {
             d.root.join("templates/arista.j2"),
         )
         .unwrap();
+        let _ = std::fs::remove_file(&hub);
+        std::fs::write(&function, &good_function).unwrap();
         wait_reload(&d, "repair", |s| s["last_reload"]["ok"] == true);
     }
     assert!(

@@ -189,6 +189,24 @@ fn local_broker_url(resolved: &Resolved) -> String {
 }
 
 /// [`load`] with explicit paths: `local_broker` is the embedded broker's URL.
+/// `paths.hub` when the file exists (`None` when it does not), read and
+/// checked; creates nothing. The plan loader's reader: a bad hub.toml is a
+/// `validate` error and refuses a reload whole.
+pub fn read_file(resolved: &Resolved) -> Result<Option<Hub>, HubError> {
+    let path = resolved.hub_file();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse_hub(&path, &text).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(HubError::Read { path, source }),
+    }
+}
+
+/// The local hub (`localhost`, the embedded broker), its key kept under
+/// `paths.state` and created on first use.
+pub fn local(resolved: &Resolved) -> Result<Hub, HubError> {
+    local_hub(&resolved.state_dir(), &local_broker_url(resolved))
+}
+
 pub fn load_from(hub_file: &Path, state_dir: &Path, local_broker: &str) -> Result<Hub, HubError> {
     match std::fs::read_to_string(hub_file) {
         Ok(text) => parse_hub(hub_file, &text),

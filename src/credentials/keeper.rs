@@ -4,8 +4,10 @@
 //! function or connection string (hub hostname or key) no longer matches is
 //! regenerated, keeping the device's name. Exactly the affected devices are
 //! returned, so each gets a `refresh_credential` event.
+//!
+//! Device functions come from the snapshot: the plan loader read each one
+//! once, and a plan naming a missing or invalid one never became a snapshot.
 
-use super::function;
 use super::hub::Hub;
 use super::store::{connection_string, Store, StoreError};
 use crate::snapshot::Snapshot;
@@ -22,7 +24,6 @@ pub struct Synced {
 
 pub fn sync(snap: &Snapshot, hub: &Hub) -> Result<Synced, StoreError> {
     let store = Store::new(snap.resolved.credentials_dir());
-    let templates = snap.resolved.templates_dir();
     let mut out = Synced::default();
     let mut missing = Vec::new();
     for (_, d) in snap.model.devices() {
@@ -30,12 +31,12 @@ pub fn sync(snap: &Snapshot, hub: &Hub) -> Result<Synced, StoreError> {
             continue;
         };
         let id = &d.serial;
-        let want = match function::load(&templates, fname) {
-            Ok(f) => f,
-            Err(e) => {
-                out.skipped.push((id.clone(), e.to_string()));
-                continue;
-            }
+        let Some(want) = snap.model.device_functions.get(fname).cloned() else {
+            out.skipped.push((
+                id.clone(),
+                format!("device function `{fname}` is not in the loaded plans"),
+            ));
+            continue;
         };
         match store.read(id) {
             Ok(None) => missing.push((id.clone(), want)),

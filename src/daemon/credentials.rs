@@ -1,7 +1,7 @@
 //! The credential keeper of `ztpd run`: after the first load and after every
-//! reload, the hub settings are refreshed and the device credentials brought
-//! in step with the plans (SPEC §6); a regenerated credential is announced to
-//! its device as a `refresh_credential` event.
+//! reload, the device credentials are brought in step with the snapshot's
+//! plans, device functions and hub (SPEC §6); a regenerated credential is
+//! announced to its device as a `refresh_credential` event.
 
 use std::sync::Arc;
 
@@ -26,7 +26,6 @@ pub async fn keep(
         let f = facts.clone();
         let ev = events.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            f.reload_hub();
             sync(&f, ev.as_ref());
         })
         .await;
@@ -35,7 +34,7 @@ pub async fn keep(
 
 /// Create missing credentials and regenerate stale ones (SPEC §6).
 pub fn sync(facts: &DaemonFacts, events: &dyn DeviceEvents) {
-    let Some(hub) = facts.hub.read().ok().and_then(|h| h.clone()) else {
+    let Some(hub) = facts.hub() else {
         tracing::warn!("no usable hub settings: device credentials not created");
         return;
     };

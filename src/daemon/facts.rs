@@ -4,7 +4,7 @@
 //! the ZTP state.
 
 use std::net::Ipv4Addr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
 
 use crate::clock::unix_now;
 use crate::credentials::hub::Hub;
@@ -13,26 +13,40 @@ use crate::snapshot::SnapshotHandle;
 
 pub struct DaemonFacts {
     pub snapshot: SnapshotHandle,
-    /// Reloaded with the plans (hub.toml is watched).
-    pub hub: RwLock<Option<Arc<Hub>>>,
+    /// The local hub, made on first need: when no hub.toml is loaded.
+    pub local_hub: Mutex<Option<Arc<Hub>>>,
     /// Approvals and hello addresses.
     pub ztp: Arc<crate::ztp::Ztp>,
 }
 
 impl DaemonFacts {
-    /// Re-read the hub settings; on error keep the previous hub and log why.
-    pub fn reload_hub(&self) {
+    pub fn new(snapshot: SnapshotHandle, ztp: Arc<crate::ztp::Ztp>) -> DaemonFacts {
+        DaemonFacts {
+            snapshot,
+            local_hub: Mutex::new(None),
+            ztp,
+        }
+    }
+
+    /// The hub devices belong to now: hub.toml as the serving snapshot
+    /// loaded it, else the local hub. `None` (logged) when the local hub's
+    /// key cannot be read or created.
+    pub fn hub(&self) -> Option<Arc<Hub>> {
         let snap = self.snapshot.load();
-        match crate::credentials::hub::load(&snap.resolved) {
-            Ok(h) => {
-                if let Ok(mut slot) = self.hub.write() {
-                    *slot = Some(Arc::new(h));
+        if let Some(h) = &snap.hub {
+            return Some(h.clone());
+        }
+        let mut slot = self.local_hub.lock().ok()?;
+        if slot.is_none() {
+            match crate::credentials::hub::local(&snap.resolved) {
+                Ok(h) => *slot = Some(Arc::new(h)),
+                Err(e) => {
+                    tracing::error!("local hub: {e}");
+                    return None;
                 }
             }
-            Err(e) => tracing::error!(
-                "hub settings: {e}; SAS tokens are checked against the previous hub"
-            ),
         }
+        slot.clone()
     }
 }
 
@@ -50,7 +64,7 @@ impl AccessFacts for DaemonFacts {
     }
 
     fn verify_sas(&self, device_id: &str, authorization: &str) -> bool {
-        let Some(hub) = self.hub.read().ok().and_then(|h| h.clone()) else {
+        let Some(hub) = self.hub() else {
             return false;
         };
         hub.verify_sas(authorization.trim(), device_id, unix_now())

@@ -92,12 +92,9 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     metrics.push(dhcp.metrics());
     let ztp = crate::ztp::Ztp::open(&state, snapshot.clone(), Some(dhcp.parts.leases.clone()))
         .context("cannot open the ZTP state")?;
-    let facts = Arc::new(DaemonFacts {
-        snapshot: snapshot.clone(),
-        hub: RwLock::new(None),
-        ztp: ztp.clone(),
-    });
-    facts.reload_hub();
+    let facts = Arc::new(DaemonFacts::new(snapshot.clone(), ztp.clone()));
+    // The local hub's key is made at start, as before, when no hub.toml is loaded.
+    let _ = facts.hub();
     let files = Arc::new(FileService::new(snapshot.clone(), facts.clone()));
     metrics.push(files.ledger.clone());
     let embedded = start_broker(&resolved, &facts).await?;
@@ -241,8 +238,7 @@ async fn start_broker(
         );
     }
     let facts = facts.clone();
-    let hub: crate::broker::HubLookup =
-        Arc::new(move || facts.hub.read().ok().and_then(|h| h.clone()));
+    let hub: crate::broker::HubLookup = Arc::new(move || facts.hub());
     crate::broker::EmbeddedBroker::start(resolved, hub)
         .await
         .map(Some)

@@ -55,6 +55,7 @@ pub fn model() -> Model {
             links: vec![],
             groups: BTreeMap::new(),
         }],
+        device_functions: Default::default(),
     }
 }
 
@@ -67,7 +68,7 @@ pub fn snapshot(root: &Path) -> Snapshot {
     };
     let mut s = Snapshot::empty(resolved);
     s.model = model();
-    s.topology = crate::topology::PlannedTopology::from_model(&s.model);
+    s.topology = std::sync::Arc::new(crate::topology::PlannedTopology::from_model(&s.model));
     s.configs.insert("leaf1".into(), "hostname leaf1\n".into());
     s.configs.insert("rtr1".into(), "hostname rtr1\n".into());
     s.bootstrap

@@ -27,6 +27,9 @@ pub struct Loaded {
     pub diagnostics: Diagnostics,
     /// The plan files read, in order.
     pub files: Vec<PathBuf>,
+    /// `paths.hub` (hub.toml) as read with the plans; `None` when there is
+    /// no such file (the daemon then runs a local hub).
+    pub hub: Option<Arc<crate::credentials::hub::Hub>>,
 }
 
 impl Loaded {
@@ -189,6 +192,7 @@ fn load_sources<'a>(
     let renderer = Renderer::new(&dirs.templates, resolved.settings.listen.http.port());
     let configs = render_all_cached(&renderer, &model, &mut diags, &mut cache.renders);
     let t3 = std::time::Instant::now();
+    let hub = read_hub(resolved, &mut diags);
     let (bootstrap, problems) =
         crate::ztp::bootstrap::render_all_cached(resolved, &model, &mut cache.bootstrap);
     for p in problems {
@@ -212,6 +216,7 @@ fn load_sources<'a>(
         bootstrap,
         diagnostics: diags,
         files,
+        hub,
     }
 }
 
@@ -259,6 +264,28 @@ fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<std::sync::Arc<So
                     format!("cannot read {}: {e}", path.display()),
                 )
                 .help("check the path and its permissions"),
+            );
+            None
+        }
+    }
+}
+
+/// hub.toml, read with the plans so that `validate` checks it and a reload
+/// takes a bad edit of it as it takes a bad plan: refused whole.
+fn read_hub(
+    resolved: &Resolved,
+    diags: &mut Diagnostics,
+) -> Option<Arc<crate::credentials::hub::Hub>> {
+    match crate::credentials::hub::read_file(resolved) {
+        Ok(hub) => hub.map(Arc::new),
+        Err(e) => {
+            diags.push(
+                Diagnostic::error("hub::invalid", e.to_string()).help(format!(
+                    "fix {} (see azure_mqtt_credentials/hub.toml.example: hostname, broker, \
+                     and one of enrollment_key, enrollment_key_env, enrollment_key_file), \
+                     or remove it to run the local hub",
+                    resolved.hub_file().display()
+                )),
             );
             None
         }

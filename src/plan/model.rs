@@ -21,6 +21,10 @@ use crate::vendor::Vendor;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Model {
     pub sites: Vec<Site>,
+    /// Every device function a planned device names, read once by the plan
+    /// loader, as the JSON object its credential carries.
+    #[serde(skip)]
+    pub device_functions: BTreeMap<String, serde_json::Value>,
 }
 
 impl Model {

@@ -11,6 +11,8 @@ use serde_json::json;
 use super::ServerUrls;
 use crate::plan::model::{Device, Site};
 
+/// What a template sees of a device. Keep [`device_digest`] in step: it must
+/// change whenever this does, or a reload would serve a stale config.
 pub(super) fn device_json(site: &Site, d: &Device) -> serde_json::Value {
     let m = site.model_of(d);
     json!({
@@ -33,7 +35,8 @@ pub(super) fn device_json(site: &Site, d: &Device) -> serde_json::Value {
 /// (always computed, from plain JSON), and the minijinja values templates
 /// see, built on first use only: a site whose every config comes from the
 /// cache never pays for them.
-pub(super) struct SiteContext {
+pub(super) struct SiteContext<'s> {
+    site: &'s Site,
     /// Digests of what the cache compares (see `cache`): each device's
     /// entry, each device's links, the site-wide values, and the whole
     /// device list (`plan`).
@@ -42,7 +45,6 @@ pub(super) struct SiteContext {
     pub(super) site_digest: u64,
     pub(super) plan_digest: u64,
     name: String,
-    device_jsons: Vec<serde_json::Value>,
     /// `(local_port, peer, peer_port)` by device name.
     links: HashMap<String, Vec<(String, String, String)>>,
     site_json: serde_json::Value,
@@ -71,7 +73,7 @@ fn link_value(local_port: &str, peer: &str, peer_port: &str) -> Value {
     ])
 }
 
-pub(super) fn site_context(site: &Site, http_port: u16) -> SiteContext {
+pub(super) fn site_context<'s>(site: &'s Site, http_port: u16) -> SiteContext<'s> {
     let mut links: HashMap<String, Vec<(String, String, String)>> = HashMap::new();
     for l in &site.links {
         links.entry(l.a.device.clone()).or_default().push((
@@ -93,9 +95,11 @@ pub(super) fn site_context(site: &Site, http_port: u16) -> SiteContext {
             (name.clone(), h.finish())
         })
         .collect();
-    let device_jsons: Vec<serde_json::Value> =
-        site.devices.iter().map(|d| device_json(site, d)).collect();
-    let device_digests: Vec<u64> = device_jsons.iter().map(json_digest).collect();
+    let device_digests: Vec<u64> = site
+        .devices
+        .iter()
+        .map(|d| device_digest(site, d))
+        .collect();
     let mut plan_h = DefaultHasher::new();
     device_digests.hash(&mut plan_h);
     let dhcp_json = match &site.dhcp {
@@ -122,12 +126,12 @@ pub(super) fn site_context(site: &Site, http_port: u16) -> SiteContext {
         h.finish()
     };
     SiteContext {
+        site,
         device_digests,
         link_digests,
         site_digest,
         plan_digest: plan_h.finish(),
         name: site.name.clone(),
-        device_jsons,
         links,
         site_json,
         dhcp_json,
@@ -136,13 +140,14 @@ pub(super) fn site_context(site: &Site, http_port: u16) -> SiteContext {
     }
 }
 
-impl SiteContext {
+impl SiteContext<'_> {
     fn values(&self) -> &SiteValues {
         self.values.get_or_init(|| {
             let devices: Vec<Value> = self
-                .device_jsons
+                .site
+                .devices
                 .iter()
-                .map(Value::from_serialize)
+                .map(|d| Value::from_serialize(device_json(self.site, d)))
                 .collect();
             SiteValues {
                 site: Value::from_serialize(&self.site_json),
@@ -166,7 +171,7 @@ impl SiteContext {
     }
 }
 
-pub(super) fn device_context(sc: &SiteContext, index: usize, d: &Device) -> Value {
+pub(super) fn device_context(sc: &SiteContext<'_>, index: usize, d: &Device) -> Value {
     let v = sc.values();
     let links = v.links.get(&d.name).cloned().unwrap_or_default();
     minijinja::context! {
@@ -179,8 +184,101 @@ pub(super) fn device_context(sc: &SiteContext, index: usize, d: &Device) -> Valu
     }
 }
 
+/// A digest of everything [`device_json`] shows of a device, hashed from
+/// the model directly: no JSON is built for a device that is not rendered.
+fn device_digest(site: &Site, d: &Device) -> u64 {
+    let m = site.model_of(d);
+    let mut h = DefaultHasher::new();
+    (
+        &d.name,
+        &d.serial,
+        d.mac,
+        d.ip,
+        &d.model,
+        &d.device_function,
+    )
+        .hash(&mut h);
+    (&m.match_model, m.vendor.name(), &m.patch).hash(&mut h);
+    m.software
+        .as_ref()
+        .map(|s| (&s.image, &s.version))
+        .hash(&mut h);
+    matches!(d.role, crate::plan::model::Role::Root).hash(&mut h);
+    for (k, v) in &d.vars {
+        k.hash(&mut h);
+        hash_json(v, &mut h);
+    }
+    h.finish()
+}
+
+/// serde_json values have no `Hash`: a structural one (maps are ordered).
+fn hash_json(v: &serde_json::Value, h: &mut DefaultHasher) {
+    use serde_json::Value as J;
+    match v {
+        J::Null => 0u8.hash(h),
+        J::Bool(b) => (1u8, b).hash(h),
+        J::Number(n) => (2u8, n.to_string()).hash(h),
+        J::String(s) => (3u8, s).hash(h),
+        J::Array(a) => {
+            (4u8, a.len()).hash(h);
+            a.iter().for_each(|x| hash_json(x, h));
+        }
+        J::Object(o) => {
+            (5u8, o.len()).hash(h);
+            for (k, x) in o {
+                k.hash(h);
+                hash_json(x, h);
+            }
+        }
+    }
+}
+
 fn json_digest(v: &serde_json::Value) -> u64 {
     let mut h = DefaultHasher::new();
     serde_json::to_vec(v).unwrap_or_default().hash(&mut h);
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field a template can see of a device moves its digest; each
+    /// change below also changes `device_json`, which is what matters.
+    #[test]
+    fn every_visible_field_moves_the_digest() {
+        let mut model = crate::dhcp::fixture::lab_model();
+        let site = &mut model.sites[0];
+        let base = site.devices[0].clone();
+        let digest = |site: &Site, d: &Device| (device_digest(site, d), device_json(site, d));
+        let (d0, j0) = digest(site, &base);
+        let edits: [fn(&mut Device); 8] = [
+            |d| d.name.push('x'),
+            |d| d.serial.push('x'),
+            |d| d.mac = Some([2, 0, 0, 0, 0, 9]),
+            |d| d.ip = Some("10.9.9.9".parse().unwrap()),
+            |d| d.device_function = Some("other".into()),
+            |d| d.role = crate::plan::model::Role::Root,
+            |d| {
+                d.vars.insert("asn".into(), serde_json::json!(65999));
+            },
+            |d| {
+                d.vars
+                    .insert("nested".into(), serde_json::json!({"a": [1, "b"]}));
+            },
+        ];
+        for (i, edit) in edits.iter().enumerate() {
+            let mut d = base.clone();
+            edit(&mut d);
+            let (d1, j1) = digest(site, &d);
+            assert_ne!(j0, j1, "edit {i} is not visible to templates");
+            assert_ne!(d0, d1, "edit {i} does not move the digest");
+        }
+        // The model's fields, through the device's model entry.
+        let m = site.models.get_mut(&base.model).unwrap();
+        m.match_model.push('x');
+        let (d1, j1) = digest(site, &base);
+        assert_ne!(j0, j1);
+        assert_ne!(d0, d1, "the model string does not move the digest");
+    }
 }

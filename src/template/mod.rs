@@ -187,7 +187,7 @@ enum Rendered<'a> {
 struct Job<'a> {
     renderer: &'a Renderer,
     site: &'a Site,
-    sc: &'a SiteContext,
+    sc: &'a SiteContext<'a>,
     inputs: &'a HashMap<&'a str, Option<cache::TemplateInputs>>,
     cache: &'a RenderCache,
 }

@@ -94,6 +94,24 @@ impl PlannedTopology {
         (local, remote)
     }
 
+    /// A digest of everything [`PlannedTopology::from_model`] reads: two
+    /// models with the same digest give the same topology.
+    pub fn digest_of(model: &Model) -> u64 {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let mut h = DefaultHasher::new();
+        for site in &model.sites {
+            for d in &site.devices {
+                let m = site.model_of(d);
+                (&d.name, &d.serial, d.mac, m.vendor.name(), &m.match_model).hash(&mut h);
+            }
+            for l in &site.links {
+                (&l.a.device, &l.a.port, &l.b.device, &l.b.port).hash(&mut h);
+            }
+            0xffu8.hash(&mut h);
+        }
+        h.finish()
+    }
+
     /// Every device and link of every site in the model.
     pub fn from_model(model: &Model) -> Self {
         let mut devices = Vec::new();

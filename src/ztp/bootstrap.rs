@@ -57,6 +57,38 @@ fn context(model: &Model, http_port: u16) -> Value {
     json!({"server": server, "site": site, "devices": devices})
 }
 
+/// A digest of everything [`context`] holds, hashed from the model without
+/// building it: a fleet's context is large, and most reloads leave it as is.
+/// Keep it in step with `context`.
+fn context_digest(model: &Model, http_port: u16) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    http_port.hash(&mut h);
+    model
+        .sites
+        .first()
+        .map(|s| (&s.name, s.server_ip))
+        .hash(&mut h);
+    for (site, d) in model.devices() {
+        let m = site.model_of(d);
+        (
+            &d.name,
+            &d.serial,
+            d.mac,
+            d.ip,
+            m.vendor.name(),
+            &m.match_model,
+        )
+            .hash(&mut h);
+        m.software
+            .as_ref()
+            .map(|s| (&s.image, &s.version))
+            .hash(&mut h);
+        m.patch.hash(&mut h);
+    }
+    h.finish()
+}
+
 fn render(source: &str, ctx: &Value) -> Result<String, minijinja::Error> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -101,7 +133,7 @@ pub fn render_all_cached(
     cache: &mut BootstrapCache,
 ) -> (BTreeMap<String, String>, Vec<String>) {
     use std::hash::{DefaultHasher, Hash, Hasher};
-    let ctx = context(model, resolved.settings.listen.http.port());
+    let port = resolved.settings.listen.http.port();
     let dir = resolved.templates_dir().join("bootstrap");
     let users: Vec<(std::path::PathBuf, Option<String>)> = BUILTIN
         .iter()
@@ -112,7 +144,7 @@ pub fn render_all_cached(
         })
         .collect();
     let mut h = DefaultHasher::new();
-    serde_json::to_vec(&ctx).unwrap_or_default().hash(&mut h);
+    context_digest(model, port).hash(&mut h);
     users.hash(&mut h);
     let digest = h.finish();
     if let Some((d, out, problems)) = &cache.0 {
@@ -120,7 +152,7 @@ pub fn render_all_cached(
             return (out.clone(), problems.clone());
         }
     }
-    let (out, problems) = render_with(&ctx, &users);
+    let (out, problems) = render_with(&context(model, port), &users);
     cache.0 = Some((digest, out.clone(), problems.clone()));
     (out, problems)
 }

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::references::check_device_function;
+use super::references::DeviceFunctions;
 use super::values::{bad_identifier, parse_ip};
 use super::{Dirs, Seen};
 use crate::identifier::is_identifier;
@@ -92,6 +92,7 @@ pub(super) fn compile_device(
     site: &Site,
     dirs: &Dirs,
     keys: &mut DeviceKeys,
+    functions: &mut DeviceFunctions,
 ) -> Option<Device> {
     let name = d.name.as_ref()?;
     let serial = d.serial.as_ref()?;
@@ -142,7 +143,7 @@ pub(super) fn compile_device(
     });
     let role = role(diags, file, d.role.as_ref());
     if let Some(f) = &d.device_function {
-        check_device_function(diags, file, f, dirs);
+        functions.check(diags, file, f, dirs);
     }
     ok.then(|| Device {
         name: name.v.clone(),

@@ -53,6 +53,7 @@ pub fn compile<P: std::borrow::Borrow<RawPlan>>(
     diags: &mut Diagnostics,
 ) -> Model {
     let mut keys = devices::DeviceKeys::new();
+    let mut functions = references::DeviceFunctions::default();
     let mut site_names = Seen::new();
     let mut model = Model::default();
     for raw in plans {
@@ -67,7 +68,9 @@ pub fn compile<P: std::borrow::Borrow<RawPlan>>(
         site.devices = raw
             .devices
             .iter()
-            .filter_map(|d| devices::compile_device(diags, &file, d, &site, dirs, &mut keys))
+            .filter_map(|d| {
+                devices::compile_device(diags, &file, d, &site, dirs, &mut keys, &mut functions)
+            })
             .collect();
         site.links = links::compile_links(diags, &file, raw, &site);
         site.groups = groups::compile_groups(diags, &file, raw, &site);
@@ -75,5 +78,6 @@ pub fn compile<P: std::borrow::Borrow<RawPlan>>(
         model.sites.push(site);
     }
     references::check_shadowed_files(diags, &dirs.files);
+    model.device_functions = functions.into_valid();
     model
 }

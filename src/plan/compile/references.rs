@@ -2,13 +2,14 @@
 //! device function files, and files that would shadow generated paths. The
 //! only part of the compiler that reads the file system.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path};
 use std::sync::Arc;
 
 use super::values::bad_identifier;
 use super::Dirs;
 use crate::identifier::is_identifier;
-use crate::plan::diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
+use crate::plan::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::plan::reader::Sp;
 
 /// Generated top-level paths in the file tree that `files/` must not shadow.
@@ -63,23 +64,45 @@ pub(super) fn check_file(
     }
 }
 
-/// The device function a device names must exist and read cleanly. Its own
-/// problems point into the device-function file; a file used by many
-/// devices is reported once.
-pub(super) fn check_device_function(
-    diags: &mut Diagnostics,
-    file: &Arc<SourceFile>,
-    f: &Sp<String>,
-    dirs: &Dirs,
-) {
-    if !is_identifier(&f.v) {
-        bad_identifier(diags, file, f, "device function");
-        return;
-    }
-    let path = dirs.device_function(&f.v);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(_) => {
+/// The device functions devices name, each read once per load: the plan
+/// loader is the one reader, and the credential keeper takes them from the
+/// model. `default` always exists: the built-in (the prototype's behaviour)
+/// when `templates/device_function/default.toml` is absent.
+#[derive(Default)]
+pub(super) struct DeviceFunctions {
+    read: HashMap<String, Read>,
+}
+
+enum Read {
+    /// Valid: the JSON object credentials carry.
+    Valid(serde_json::Value),
+    /// No such file: reported at every device that names it.
+    Missing,
+    /// Read with problems, already reported (once, however many devices
+    /// name it).
+    Invalid,
+}
+
+impl DeviceFunctions {
+    /// The device function a device names must exist and read cleanly. Its
+    /// own problems point into the device-function file.
+    pub(super) fn check(
+        &mut self,
+        diags: &mut Diagnostics,
+        file: &Arc<SourceFile>,
+        f: &Sp<String>,
+        dirs: &Dirs,
+    ) {
+        if !is_identifier(&f.v) {
+            bad_identifier(diags, file, f, "device function");
+            return;
+        }
+        if !self.read.contains_key(&f.v) {
+            let r = read_device_function(diags, &f.v, dirs);
+            self.read.insert(f.v.clone(), r);
+        }
+        if let Some(Read::Missing) = self.read.get(&f.v) {
+            let path = dirs.device_function(&f.v);
             let known = known_device_functions(dirs);
             diags.push(
                 Diagnostic::error(
@@ -98,26 +121,51 @@ pub(super) fn check_device_function(
                     format!("available: {}", known.join(", "))
                 }),
             );
-            return;
         }
+    }
+
+    /// The valid ones, by name.
+    pub(super) fn into_valid(self) -> BTreeMap<String, serde_json::Value> {
+        self.read
+            .into_iter()
+            .filter_map(|(name, r)| match r {
+                Read::Valid(v) => Some((name, v)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn read_device_function(diags: &mut Diagnostics, name: &str, dirs: &Dirs) -> Read {
+    let path = dirs.device_function(name);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && name == "default" => {
+            crate::credentials::function::BUILTIN_DEFAULT.to_string()
+        }
+        Err(_) => return Read::Missing,
     };
     let src = SourceFile::new(&path, text);
     let mut own = Diagnostics::default();
-    crate::telemetry::device_function::read(&src, &f.v, &mut own);
-    let seen = |d: &Diagnostic, all: &[Diagnostic]| {
-        all.iter().any(|x| {
-            x.code == d.code
-                && x.span == d.span
-                && x.file.as_ref().map(|f| &f.path) == d.file.as_ref().map(|f| &f.path)
-        })
-    };
-    for d in own.errors.into_iter().chain(own.warnings) {
-        let all = match d.severity {
-            Severity::Error => &diags.errors,
-            Severity::Warning => &diags.warnings,
-        };
-        if !seen(&d, all) {
-            diags.push(d);
+    crate::telemetry::device_function::read(&src, name, &mut own);
+    if own.has_errors() {
+        diags.errors.extend(own.errors);
+        diags.warnings.extend(own.warnings);
+        return Read::Invalid;
+    }
+    diags.warnings.extend(own.warnings);
+    match crate::credentials::function::to_json(name, &src.text) {
+        Ok(v) => Read::Valid(v),
+        Err(message) => {
+            diags.push(
+                Diagnostic::error(
+                    "device_function::toml_syntax",
+                    format!("device function `{name}` is not valid TOML: {message}"),
+                )
+                .at(&src, 0..0)
+                .help("fix the TOML syntax of the device function"),
+            );
+            Read::Invalid
         }
     }
 }
