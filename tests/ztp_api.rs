@@ -602,4 +602,21 @@ fn two_exchanged_cables_are_one_swap() {
         .filter_map(|p| p["kind"].as_str())
         .collect();
     assert!(kinds.contains(&"swapped"), "{topo}");
+    // The GUI colours each planned link by its check result, and draws each
+    // device where the tier layout puts it: the root on top.
+    let links = topo["planned"]["links"].as_array().unwrap();
+    assert!(!links.is_empty());
+    for l in links {
+        assert_eq!(l["status"], "swapped", "{l}");
+    }
+    let devices = topo["planned"]["devices"].as_array().unwrap();
+    let y = |name: &str| {
+        devices.iter().find(|x| x["name"] == name).unwrap()["position"]["y"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(y("spine1") < y("leaf1"), "{topo}");
+    let tier = |name: &str| devices.iter().find(|x| x["name"] == name).unwrap()["tier"].clone();
+    assert_eq!(tier("spine1"), 0);
+    assert_eq!(tier("leaf1"), 1);
 }

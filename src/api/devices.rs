@@ -55,46 +55,88 @@ pub fn stored_reports(api: &OperatorApi) -> Vec<Reported> {
 pub async fn topology(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
     let snap = api.snapshot.load();
     let records = api.ztp.tracker.all();
+    let placed = crate::topology::layout::layout(&snap.model);
     let devices: Vec<Value> = snap
         .model
         .devices()
-        .map(|(site, d)| {
+        .zip(&placed)
+        .map(|((site, d), p)| {
+            let rec = records.get(&d.name);
             json!({
                 "name": d.name,
+                "serial": d.serial,
                 "site": site.name,
                 "model": d.model,
                 "role": d.role,
-                "state": records.get(&d.name).map_or(Stage::Planned, |r| r.stage),
+                "state": rec.map_or(Stage::Planned, |r| r.stage),
+                "tier": p.tier,
+                "position": {"x": p.x, "y": p.y},
             })
         })
         .collect();
-    let links: Vec<Value> = snap
-        .model
-        .sites
-        .iter()
-        .flat_map(|s| s.links.iter())
-        .map(|l| json!({"a": l.a.to_string(), "b": l.b.to_string()}))
-        .collect();
     let reports = stored_reports(&api);
-    let observed: Vec<Value> = reports
-        .iter()
-        .map(|r| json!({"device": r.device, "model": r.model, "neighbors": r.neighbors}))
-        .collect();
-    let problems: Vec<Value> = match topology::diff(&snap.topology, &reports) {
-        Ok(p) => p
-            .iter()
-            .filter_map(|p| serde_json::to_value(p).ok())
-            .collect(),
+    let problems = match topology::diff(&snap.topology, &reports) {
+        Ok(p) => p,
         Err(e) => {
             tracing::warn!("topology of stored reports: {e}");
             Vec::new()
         }
     };
+    let reporting: std::collections::HashSet<&str> =
+        reports.iter().map(|r| r.device.as_str()).collect();
+    let links: Vec<Value> = snap
+        .model
+        .sites
+        .iter()
+        .flat_map(|s| s.links.iter())
+        .map(|l| {
+            json!({"a": l.a.to_string(), "b": l.b.to_string(), "status": link_status(l, &problems, &reporting)})
+        })
+        .collect();
+    let observed: Vec<Value> = reports
+        .iter()
+        .map(|r| json!({"device": r.device, "model": r.model, "neighbors": r.neighbors}))
+        .collect();
+    let problems: Vec<Value> = problems
+        .iter()
+        .filter_map(|p| serde_json::to_value(p).ok())
+        .collect();
     Json(json!({
         "planned": {"devices": devices, "links": links},
         "observed": observed,
         "problems": problems,
     }))
+}
+
+/// A planned link's check result: the kind of the problem that names one of
+/// its ends (`wrong_port`, `wrong_peer`, `swapped`, `missing_link`), `ok`
+/// when an end reported and no problem names it, `unchecked` when neither
+/// end has reported yet.
+fn link_status(
+    l: &crate::plan::model::Link,
+    problems: &[topology::Problem],
+    reporting: &std::collections::HashSet<&str>,
+) -> &'static str {
+    let names_end = |p: &topology::Problem, e: &crate::plan::model::Endpoint| {
+        (p.device == e.device && p.local_port.as_deref() == Some(e.port.as_str()))
+            || p.expected.as_ref() == Some(e)
+            || p.other.as_ref().is_some_and(|c| {
+                (c.device == e.device && c.local_port == e.port) || &c.expected == e
+            })
+    };
+    let hit = problems
+        .iter()
+        .filter(|p| p.kind != topology::Kind::WrongModel && p.kind != topology::Kind::UnplannedLink)
+        .find(|p| names_end(p, &l.a) || names_end(p, &l.b));
+    match hit {
+        Some(p) => p.kind.as_str(),
+        None if reporting.contains(l.a.device.as_str())
+            || reporting.contains(l.b.device.as_str()) =>
+        {
+            "ok"
+        }
+        None => "unchecked",
+    }
 }
 
 pub async fn approve(State(api): State<Arc<OperatorApi>>, Path(name): Path<String>) -> Response {

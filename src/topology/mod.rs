@@ -18,6 +18,7 @@
 //!   hello costs its neighbourhood rather than the whole fleet.
 
 pub mod diff;
+pub mod layout;
 pub mod neighbourhood;
 pub mod planned;
 pub mod reported;

@@ -1,0 +1,254 @@
+//! Where the GUI draws each planned device: by tier, from the planned links.
+//! Root devices (`role = "root"`) are tier 0 at the top; every other device
+//! is in the tier of its hop distance to the nearest root; devices with no
+//! planned path to a root get a row of their own below the deepest tier, so
+//! they stand out. Within a tier a device sits under the mean position of
+//! its uplinks (ties in plan order), which keeps the cables of a tree or a
+//! leaf-spine fabric short and mostly uncrossed. A tier wider than
+//! [`ROW_WIDTH`] devices wraps onto more rows.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::Serialize;
+
+use crate::plan::model::{Model, Role};
+
+/// Horizontal distance between neighbours in a row, in GUI pixels.
+pub const X_GAP: f64 = 110.0;
+/// Vertical distance between rows.
+pub const ROW_GAP: f64 = 90.0;
+/// Extra space between tiers, so wrapped rows of one tier stay together.
+pub const TIER_GAP: f64 = 70.0;
+/// Devices per row: a 2,000-leaf tier becomes a block, not a 220,000 px line.
+pub const ROW_WIDTH: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Placed {
+    pub name: String,
+    /// Hops to the nearest root; `None`: no planned path to a root.
+    pub tier: Option<u32>,
+    pub x: f64,
+    pub y: f64,
+}
+
+/// Positions of every device of every site, in plan order.
+pub fn layout(model: &Model) -> Vec<Placed> {
+    let names: Vec<&str> = model.devices().map(|(_, d)| d.name.as_str()).collect();
+    let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let mut adj: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
+    for site in &model.sites {
+        for l in &site.links {
+            if let (Some(&a), Some(&b)) = (
+                index.get(l.a.device.as_str()),
+                index.get(l.b.device.as_str()),
+            ) {
+                if a != b {
+                    adj[a].push(b);
+                    adj[b].push(a);
+                }
+            }
+        }
+    }
+    let tier = hops_to_roots(model, &adj);
+    let deepest = tier.iter().flatten().max().copied().unwrap_or(0);
+    // Rows: tier 0..=deepest, then the unreachable ones.
+    let mut rows: Vec<Vec<usize>> = vec![Vec::new(); deepest as usize + 2];
+    for (i, t) in tier.iter().enumerate() {
+        rows[t.map_or(deepest as usize + 1, |t| t as usize)].push(i);
+    }
+    let mut x = vec![0.0f64; names.len()];
+    let mut y = vec![0.0f64; names.len()];
+    let mut top = 0.0;
+    for (t, members) in rows.iter_mut().enumerate() {
+        if members.is_empty() {
+            continue;
+        }
+        // Under the mean x of the neighbours one tier up (placed already).
+        let key: Vec<(f64, usize)> = members
+            .iter()
+            .map(|&i| {
+                let ups: Vec<f64> = adj[i]
+                    .iter()
+                    .filter(|&&j| t > 0 && tier[j] == Some(t as u32 - 1))
+                    .map(|&j| x[j])
+                    .collect();
+                let at = if ups.is_empty() {
+                    f64::INFINITY
+                } else {
+                    ups.iter().sum::<f64>() / ups.len() as f64
+                };
+                (at, i)
+            })
+            .collect();
+        let mut order = key;
+        order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        for (row, chunk) in order.chunks(ROW_WIDTH).enumerate() {
+            let width = (chunk.len() - 1) as f64 * X_GAP;
+            for (k, &(_, i)) in chunk.iter().enumerate() {
+                x[i] = k as f64 * X_GAP - width / 2.0;
+                y[i] = top + row as f64 * ROW_GAP;
+            }
+        }
+        top += members.len().div_ceil(ROW_WIDTH) as f64 * ROW_GAP + TIER_GAP;
+    }
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Placed {
+            name: n.to_string(),
+            tier: tier[i],
+            x: x[i],
+            y: y[i],
+        })
+        .collect()
+}
+
+/// Breadth-first from every root at once.
+fn hops_to_roots(model: &Model, adj: &[Vec<usize>]) -> Vec<Option<u32>> {
+    let mut tier = vec![None; adj.len()];
+    let mut queue = VecDeque::new();
+    for (i, (_, d)) in model.devices().enumerate() {
+        if d.role == Role::Root {
+            tier[i] = Some(0);
+            queue.push_back(i);
+        }
+    }
+    while let Some(i) = queue.pop_front() {
+        let next = tier[i].map(|t: u32| t + 1);
+        for &j in &adj[i] {
+            if tier[j].is_none() {
+                tier[j] = next;
+                queue.push_back(j);
+            }
+        }
+    }
+    tier
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::model::{Device, Endpoint, Link, Site};
+
+    fn model(devices: &[(&str, bool)], links: &[(&str, &str)]) -> Model {
+        let mut m = crate::dhcp::fixture::lab_model();
+        let site: &mut Site = &mut m.sites[0];
+        let template = site.devices[0].clone();
+        site.devices = devices
+            .iter()
+            .map(|(name, root)| Device {
+                name: name.to_string(),
+                serial: format!("sn-{name}"),
+                role: if *root { Role::Root } else { Role::Device },
+                ..template.clone()
+            })
+            .collect();
+        site.links = links
+            .iter()
+            .enumerate()
+            .map(|(i, (a, b))| Link {
+                a: Endpoint {
+                    device: a.to_string(),
+                    port: format!("Ethernet{i}"),
+                },
+                b: Endpoint {
+                    device: b.to_string(),
+                    port: format!("Ethernet{}", 100 + i),
+                },
+            })
+            .collect();
+        m
+    }
+
+    fn at<'a>(p: &'a [Placed], name: &str) -> &'a Placed {
+        p.iter().find(|x| x.name == name).unwrap()
+    }
+
+    #[test]
+    fn a_tree_goes_down_by_hops_with_children_under_their_parent() {
+        let m = model(
+            &[
+                ("c", false),
+                ("root", true),
+                ("a", false),
+                ("b", false),
+                ("d", false),
+            ],
+            &[("root", "a"), ("root", "b"), ("a", "c"), ("b", "d")],
+        );
+        let p = layout(&m);
+        assert_eq!(at(&p, "root").tier, Some(0));
+        assert_eq!(at(&p, "a").tier, Some(1));
+        assert_eq!(at(&p, "c").tier, Some(2));
+        assert!(at(&p, "root").y < at(&p, "a").y && at(&p, "a").y < at(&p, "c").y);
+        assert_eq!(at(&p, "a").y, at(&p, "b").y, "one tier, one row");
+        // c hangs under a and d under b, although c comes first in the plan.
+        assert!(at(&p, "a").x < at(&p, "b").x, "plan order within a tier");
+        assert!(
+            at(&p, "c").x < at(&p, "d").x,
+            "children follow their parents"
+        );
+        assert_eq!(at(&p, "root").x, 0.0, "a lone device is centred");
+    }
+
+    #[test]
+    fn dual_homed_leaves_sit_between_their_two_spines() {
+        let m = model(
+            &[("s1", true), ("s2", true), ("l1", false), ("l2", false)],
+            &[("s1", "l1"), ("s2", "l1"), ("s1", "l2"), ("s2", "l2")],
+        );
+        let p = layout(&m);
+        for l in ["l1", "l2"] {
+            assert_eq!(at(&p, l).tier, Some(1), "{l}");
+        }
+        assert_eq!(at(&p, "s1").tier, Some(0));
+        assert_eq!(at(&p, "s2").tier, Some(0));
+        let mid = (at(&p, "s1").x + at(&p, "s2").x) / 2.0;
+        assert_eq!(mid, 0.0);
+        assert!(at(&p, "l1").x < at(&p, "l2").x);
+        assert!(at(&p, "s1").y < at(&p, "l1").y);
+    }
+
+    #[test]
+    fn a_device_with_no_path_to_a_root_gets_its_own_row_at_the_bottom() {
+        let m = model(
+            &[
+                ("root", true),
+                ("a", false),
+                ("island", false),
+                ("peer", false),
+            ],
+            &[("root", "a"), ("island", "peer")],
+        );
+        let p = layout(&m);
+        assert_eq!(at(&p, "island").tier, None);
+        assert_eq!(at(&p, "peer").tier, None);
+        assert!(at(&p, "island").y > at(&p, "a").y, "below the deepest tier");
+        assert_eq!(at(&p, "island").y, at(&p, "peer").y);
+    }
+
+    #[test]
+    fn a_wide_tier_wraps_into_rows_and_positions_are_distinct() {
+        let mut devices = vec![("root".to_string(), true)];
+        let mut links = Vec::new();
+        for i in 0..150 {
+            devices.push((format!("l{i}"), false));
+            links.push(("root".to_string(), format!("l{i}")));
+        }
+        let d: Vec<(&str, bool)> = devices.iter().map(|(n, r)| (n.as_str(), *r)).collect();
+        let l: Vec<(&str, &str)> = links
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let p = layout(&model(&d, &l));
+        let rows: std::collections::BTreeSet<i64> = p
+            .iter()
+            .filter(|x| x.tier == Some(1))
+            .map(|x| x.y as i64)
+            .collect();
+        assert_eq!(rows.len(), 150usize.div_ceil(ROW_WIDTH));
+        let spots: std::collections::HashSet<(i64, i64)> =
+            p.iter().map(|x| (x.x as i64, x.y as i64)).collect();
+        assert_eq!(spots.len(), p.len(), "two devices on one spot");
+    }
+}
