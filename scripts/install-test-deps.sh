@@ -30,6 +30,7 @@ packages=(
     curl                                   # HTTP and TFTP client
     time                                   # /usr/bin/time -v for peak RSS in benchmarks
     python3 python3-venv                   # the venv for Python test tools
+    chromium                               # real headless browser for the GUI test (Playwright drives it)
     build-essential pkg-config             # C compiler for bundled SQLite and libFuzzer
 )
 # Packaged services that may auto-start; stopped after install.
@@ -112,7 +113,7 @@ fi
 
 # --- Python venv ----------------------------------------------------------------
 stamp="$venv/.requirements"
-if [[ -x "$venv/bin/python" ]] && cmp -s "$requirements" "$stamp" && "$venv/bin/python" -c 'import pymongo, paho.mqtt' 2>/dev/null; then
+if [[ -x "$venv/bin/python" ]] && cmp -s "$requirements" "$stamp" && "$venv/bin/python" -c 'import pymongo, paho.mqtt, playwright' 2>/dev/null; then
     log "python venv: $venv up to date"
 else
     log "creating python venv $venv"

@@ -30,4 +30,5 @@ pub mod topics;
 pub mod topology;
 pub mod vendor;
 pub mod watch;
+pub mod web;
 pub mod ztp;

@@ -128,8 +128,15 @@ fn link_status(
         .iter()
         .filter(|p| p.kind != topology::Kind::WrongModel && p.kind != topology::Kind::UnplannedLink)
         .find(|p| names_end(p, &l.a) || names_end(p, &l.b));
+    let wrong_box = |device: &str| {
+        problems
+            .iter()
+            .any(|p| p.kind == topology::Kind::WrongModel && p.device == device)
+    };
     match hit {
         Some(p) => p.kind.as_str(),
+        // A wrong box's cables are not judged until it is replaced.
+        None if wrong_box(&l.a.device) || wrong_box(&l.b.device) => "unchecked",
         None if reporting.contains(l.a.device.as_str())
             || reporting.contains(l.b.device.as_str()) =>
         {

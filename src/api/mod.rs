@@ -19,6 +19,7 @@ use crate::snapshot::SnapshotHandle;
 use crate::ztp::Ztp;
 
 pub mod devices;
+pub mod session;
 
 /// What the operator API reads and changes. The daemon builds it once; the
 /// API sees nothing else of the daemon.
@@ -32,6 +33,8 @@ pub struct OperatorApi {
     pub token: String,
     /// DHCP clients that are no planned device (`GET /api/v1/unplanned`).
     pub unplanned: Arc<Unplanned>,
+    /// GUI sessions (cookies traded for the token).
+    pub sessions: session::Sessions,
 }
 
 /// Read the operator token, creating it (0600, atomically) when absent.
@@ -64,23 +67,48 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
-async fn require_token(State(api): State<Arc<OperatorApi>>, req: Request, next: Next) -> Response {
-    let ok = req
-        .headers()
+/// Whether the request carries the operator token.
+fn has_token(api: &OperatorApi, headers: &axum::http::HeaderMap) -> bool {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| same(t.trim().as_bytes(), api.token.as_bytes()));
-    if ok {
-        next.run(req).await
-    } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            Json(serde_json::json!({"error": "missing or wrong operator token: send Authorization: Bearer <token from state/operator.token>"})),
-        )
-            .into_response()
+        .is_some_and(|t| same(t.trim().as_bytes(), api.token.as_bytes()))
+}
+
+async fn require_token(State(api): State<Arc<OperatorApi>>, req: Request, next: Next) -> Response {
+    if has_token(&api, req.headers()) {
+        return next.run(req).await;
     }
+    let by_cookie = session::cookie(req.headers()).is_some_and(|id| api.sessions.check(id));
+    if by_cookie {
+        if let Some(refused) = session::needs_json(req.method(), req.headers()) {
+            return refused;
+        }
+        return next.run(req).await;
+    }
+    unauthorized()
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        Json(serde_json::json!({"error": "missing or wrong operator token: send Authorization: Bearer <token from state/operator.token>"})),
+    )
+        .into_response()
+}
+
+/// `POST /api/v1/session`: the token itself, never a cookie, buys a session.
+async fn login(State(api): State<Arc<OperatorApi>>, headers: axum::http::HeaderMap) -> Response {
+    if !has_token(&api, &headers) {
+        return unauthorized();
+    }
+    session::login(&api.sessions)
+}
+
+async fn logout(State(api): State<Arc<OperatorApi>>, headers: axum::http::HeaderMap) -> Response {
+    session::logout(&api.sessions, &headers)
 }
 
 /// `/api/v1` routes behind the token check.
@@ -92,8 +120,11 @@ pub fn router(api: Arc<OperatorApi>) -> Router {
         .route("/api/v1/topology", get(devices::topology))
         .route("/api/v1/events", get(devices::events))
         .route("/api/v1/unplanned", get(unplanned))
+        .route("/api/v1/session", axum::routing::delete(logout))
         // route_layer: unknown paths stay 404 instead of asking for a token.
         .route_layer(middleware::from_fn_with_state(api.clone(), require_token))
+        // Outside the layer: the token itself is checked by the handler.
+        .route("/api/v1/session", post(login))
         .with_state(api)
 }
 

@@ -1,7 +1,7 @@
 //! The shared HTTP listener: `/healthz`, `/metrics`, and the routers of the
 //! services that live on HTTP, each with its own state: files
 //! (`files::http`), the ZTP device API (`ztp::api`) and the operator API
-//! (`api`).
+//! (`api`), and the topology GUI (`web`).
 
 use std::sync::Arc;
 
@@ -40,6 +40,7 @@ pub fn router(s: HttpServices) -> Router {
         .merge(crate::ztp::api::routes().with_state(s.ztp))
         .merge(crate::files::http::routes().with_state(s.files))
         .merge(crate::api::router(s.api))
+        .merge(crate::web::routes())
 }
 
 pub async fn serve(

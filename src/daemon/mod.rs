@@ -187,6 +187,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
             status: status.clone(),
             token,
             unplanned,
+            sessions: Default::default(),
         }),
     };
     tasks.spawn(http::serve(http_listener, services, shutdown.clone()));

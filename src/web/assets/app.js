@@ -1,0 +1,402 @@
+// ztpd topology GUI. Everything a device reports is shown with textContent,
+// never parsed as HTML. Data comes from /api/v1 with the session cookie;
+// live updates come from the /api/v1/events stream (no polling).
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+
+/** A DOM element; children are nodes or text (always set as text). */
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k === "on") for (const [ev, f] of Object.entries(v)) e.addEventListener(ev, f);
+    else if (k === "data") for (const [dk, dv] of Object.entries(v)) e.dataset[dk] = dv;
+    else if (v === true) e.setAttribute(k, "");
+    else e.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+async function api(method, path, body) {
+  const opts = { method, credentials: "same-origin", headers: {} };
+  if (method !== "GET") {
+    opts.headers["content-type"] = "application/json";
+    opts.body = JSON.stringify(body === undefined ? {} : body);
+  }
+  const r = await fetch(path, opts);
+  let data = null;
+  const text = await r.text();
+  try { data = text ? JSON.parse(text) : null; } catch (_) { data = text; }
+  return { status: r.status, data };
+}
+
+function alertMsg(text) { $("#alert").textContent = text || ""; }
+
+// ---------------------------------------------------------------- state
+const S = {
+  devices: new Map(),   // name -> device
+  order: [],            // names in plan order
+  links: [],
+  problems: [],
+  observed: new Map(),  // name -> reported model
+  selected: new Set(),
+  focus: null,
+  cy: null,
+  rollouts: new Map(),
+  shown: [],            // names matching the filters
+  rendered: 0,
+};
+const LIST_CHUNK = 300;
+
+// ---------------------------------------------------------------- login
+async function boot() {
+  const probe = await api("GET", "/api/v1/status");
+  if (probe.status === 200) return start();
+  $("#login").hidden = false;
+  $("#login-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const token = ev.target.elements.token.value.trim();
+    const r = await fetch("/api/v1/session", {
+      method: "POST", credentials: "same-origin",
+      headers: { Authorization: "Bearer " + token },
+    });
+    if (r.status === 204) {
+      ev.target.elements.token.value = "";
+      $("#login").hidden = true;
+      start();
+    } else {
+      $("#login-error").textContent = "That is not the operator token (HTTP " + r.status + ").";
+    }
+  });
+}
+
+async function logout() {
+  await api("DELETE", "/api/v1/session");
+  location.reload();
+}
+
+// ---------------------------------------------------------------- load
+async function start() {
+  $("#app").hidden = false;
+  const [topo, devs] = await Promise.all([api("GET", "/api/v1/topology"), api("GET", "/api/v1/devices")]);
+  if (topo.status !== 200 || devs.status !== 200) {
+    alertMsg("Cannot read the topology (HTTP " + topo.status + "/" + devs.status + ").");
+    return;
+  }
+  const byName = new Map(devs.data.map((d) => [d.name, d]));
+  for (const d of topo.data.planned.devices) {
+    const x = byName.get(d.name) || {};
+    S.devices.set(d.name, { ...d, problems: x.problems || [], last_event: x.last_event, progress: x.progress, ip: x.ip });
+    S.order.push(d.name);
+  }
+  S.links = topo.data.planned.links;
+  S.problems = topo.data.problems;
+  for (const o of topo.data.observed) S.observed.set(o.device, o.model);
+  fillFilters();
+  drawGraph();
+  applyFilters();
+  wire();
+  loadRollouts();
+  listen();
+}
+
+function fillFilters() {
+  const models = [...new Set(S.order.map((n) => S.devices.get(n).model))].sort();
+  for (const m of models) $("#filter-model").append(el("option", { value: m }, m));
+  const states = ["planned", "dhcp", "hello", "topology_mismatch", "waiting_approval", "approved",
+    "downloading", "installing", "configuring", "rebooting", "deployed", "failed"];
+  for (const s of states) $("#filter-state").append(el("option", { value: s }, s));
+}
+
+// ---------------------------------------------------------------- list
+function matches(d) {
+  const q = $("#search").value.trim().toLowerCase();
+  const m = $("#filter-model").value;
+  const s = $("#filter-state").value;
+  if (q && !d.name.toLowerCase().includes(q) && !String(d.serial).toLowerCase().includes(q)) return false;
+  if (m && d.model !== m) return false;
+  if (s && d.state !== s) return false;
+  return true;
+}
+
+function applyFilters() {
+  S.shown = S.order.filter((n) => matches(S.devices.get(n)));
+  S.rendered = 0;
+  $("#devices").replaceChildren();
+  renderMore();
+  if (S.cy) {
+    const shown = new Set(S.shown);
+    S.cy.batch(() => S.cy.nodes().forEach((n) => n.toggleClass("dim", !shown.has(n.id()))));
+  }
+  updateSummary();
+}
+
+// Rows are rendered on demand: the first chunk, then more as the list scrolls.
+function renderMore() {
+  const box = $("#devices");
+  box.querySelector(".more")?.remove();
+  const next = S.shown.slice(S.rendered, S.rendered + LIST_CHUNK);
+  for (const name of next) box.append(row(S.devices.get(name)));
+  S.rendered += next.length;
+  if (S.rendered < S.shown.length) {
+    const more = el("div", { class: "more" }, (S.shown.length - S.rendered) + " more…");
+    box.append(more);
+    new IntersectionObserver((es, obs) => {
+      if (es.some((e) => e.isIntersecting)) { obs.disconnect(); renderMore(); }
+    }, { root: box }).observe(more);
+  }
+}
+
+function row(d) {
+  const box = el("input", { type: "checkbox", name: "select", "aria-label": "select " + d.name });
+  box.checked = S.selected.has(d.name);
+  box.addEventListener("click", (ev) => { ev.stopPropagation(); setSelected(d.name, box.checked); });
+  return el("div", {
+    class: "row" + (S.selected.has(d.name) ? " sel" : ""), role: "listitem",
+    data: { device: d.name, model: d.model, state: d.state },
+    on: { click: () => focusDevice(d.name) },
+  }, box, el("span", { class: "name" }, d.name, " ", el("span", { class: "model" }, d.model)),
+  el("span", { class: "badge st-" + d.state }, d.state));
+}
+
+function rowOf(name) { return document.querySelector(`[data-device="${CSS.escape(name)}"]`); }
+
+function refreshRow(name) {
+  const old = rowOf(name);
+  if (old) old.replaceWith(row(S.devices.get(name)));
+}
+
+function updateSummary() {
+  const counts = {};
+  for (const d of S.devices.values()) counts[d.state] = (counts[d.state] || 0) + 1;
+  const parts = Object.entries(counts).sort().map(([k, v]) => v + " " + k);
+  $("#summary").textContent = S.devices.size + " devices: " + parts.join(", ");
+  $("#selected-count").textContent = S.selected.size + " selected";
+}
+
+// ---------------------------------------------------------------- selection
+function setSelected(name, on) {
+  if (on) S.selected.add(name); else S.selected.delete(name);
+  const r = rowOf(name);
+  if (r) { r.classList.toggle("sel", on); r.querySelector('input[name="select"]').checked = on; }
+  const n = S.cy && S.cy.getElementById(name);
+  if (n && n.length && n.selected() !== on) { S.syncing = true; on ? n.select() : n.unselect(); S.syncing = false; }
+  updateSummary();
+}
+
+// ---------------------------------------------------------------- graph
+const STATE_COLOR = {
+  deployed: "#66bb6a", approved: "#4fc3f7", downloading: "#4fc3f7", installing: "#4fc3f7",
+  configuring: "#4fc3f7", rebooting: "#4fc3f7", topology_mismatch: "#ef5350", failed: "#ef5350",
+  timed_out: "#ef5350", waiting_approval: "#ffb74d", hello: "#ffb74d", planned: "#78909c", dhcp: "#90a4ae",
+};
+const LINK_COLOR = {
+  ok: "#66bb6a", unchecked: "#3d4f63", wrong_port: "#ffb74d", wrong_peer: "#ef5350",
+  swapped: "#ba68c8", missing_link: "#ef5350", unplanned_link: "#ff7043",
+};
+
+function drawGraph() {
+  const big = S.order.length > 2000;
+  const nodes = S.order.map((name) => {
+    const d = S.devices.get(name);
+    return { group: "nodes", data: { id: name, label: name, state: d.state }, position: d.position };
+  });
+  const edges = S.links.map((l, i) => ({
+    group: "edges",
+    data: { id: "l" + i, source: l.a.split(":")[0], target: l.b.split(":")[0], status: l.status },
+  })).filter((e) => S.devices.has(e.data.source) && S.devices.has(e.data.target));
+  for (const [i, p] of S.problems.entries()) {
+    if (p.kind !== "unplanned_link" || !p.observed) continue;
+    if (!S.devices.has(p.device) || !S.devices.has(p.observed.device)) continue;
+    edges.push({ group: "edges", data: { id: "u" + i, source: p.device, target: p.observed.device, status: "unplanned_link" } });
+  }
+  S.cy = cytoscape({
+    container: $("#graph"),
+    elements: [...nodes, ...edges],
+    layout: { name: "preset" },
+    boxSelectionEnabled: true,
+    selectionType: "additive",
+    textureOnViewport: big,
+    hideEdgesOnViewport: true,
+    hideLabelsOnViewport: true,
+    pixelRatio: big ? 1 : "auto",
+    minZoom: 0.02, maxZoom: 4, wheelSensitivity: 0.3,
+    style: [
+      { selector: "node", style: {
+        "background-color": (n) => STATE_COLOR[n.data("state")] || "#78909c",
+        label: "data(label)", color: "#dbe6f1", "font-size": 10, "text-valign": "bottom",
+        "text-margin-y": 4, width: 22, height: 22, "min-zoomed-font-size": 8,
+      } },
+      { selector: "node:selected", style: { "border-width": 3, "border-color": "#ffffff" } },
+      { selector: "node.dim", style: { opacity: 0.15 } },
+      { selector: "edge", style: {
+        width: 2, "line-color": (e) => LINK_COLOR[e.data("status")] || "#3d4f63", "curve-style": "straight",
+      } },
+      { selector: 'edge[status = "unplanned_link"]', style: { "line-style": "dashed" } },
+    ],
+  });
+  S.cy.on("select", "node", (ev) => { if (!S.syncing) setSelected(ev.target.id(), true); });
+  S.cy.on("unselect", "node", (ev) => { if (!S.syncing) setSelected(ev.target.id(), false); });
+  S.cy.on("tap", "node", (ev) => focusDevice(ev.target.id()));
+  S.cy.fit(undefined, 30);
+}
+
+function paintNode(name) {
+  const n = S.cy && S.cy.getElementById(name);
+  if (n && n.length) n.data("state", S.devices.get(name).state);
+}
+
+// ---------------------------------------------------------------- details
+function focusDevice(name) {
+  S.focus = name;
+  const d = S.devices.get(name);
+  if (!d) return;
+  const reported = S.observed.get(name);
+  const probs = (d.problems && d.problems.length ? d.problems : S.problems.filter((p) => p.device === name));
+  $("#details").replaceChildren(
+    el("h2", {}, "Device"),
+    el("dl", {},
+      el("dt", {}, "name"), el("dd", {}, d.name),
+      el("dt", {}, "serial"), el("dd", {}, d.serial),
+      el("dt", {}, "model"), el("dd", {}, d.model),
+      el("dt", {}, "reported model"), el("dd", { class: "reported-model" }, reported == null ? "—" : reported),
+      el("dt", {}, "state"), el("dd", { class: "st-" + d.state }, d.state + (d.progress != null ? " " + d.progress + "%" : "")),
+      el("dt", {}, "version"), el("dd", {}, d.version || "—"),
+      el("dt", {}, "ip"), el("dd", {}, d.ip || "—"),
+      el("dt", {}, "tier"), el("dd", {}, d.tier == null ? "no path to a root" : String(d.tier)),
+      el("dt", {}, "last event"), el("dd", {}, d.last_event ? d.last_event.at + " " + d.last_event.stage + ": " + d.last_event.message : "—"),
+    ),
+    probs.length ? el("h2", {}, "Problems") : el("p", { class: "muted" }, "No topology problem."),
+    ...probs.map((p) => el("div", { class: "problem" }, el("b", {}, p.kind), " ", p.fix || "")),
+  );
+}
+
+// ---------------------------------------------------------------- groups and rollouts
+function selectionModel() {
+  const names = [...S.selected];
+  if (!names.length) return { error: "Select devices first (click, shift-click or drag a box in the graph, or tick the list)." };
+  const first = S.devices.get(names[0]);
+  const other = names.map((n) => S.devices.get(n)).find((d) => d.model !== first.model);
+  if (other) {
+    return { error: "A group holds devices of one model: " + first.name + " is " + first.model + " but " + other.name + " is " + other.model + "." };
+  }
+  return { model: first.model, names };
+}
+
+async function createGroup(ev) {
+  ev.preventDefault();
+  alertMsg("");
+  const sel = selectionModel();
+  if (sel.error) return alertMsg(sel.error);
+  const name = ev.target.elements["group-name"].value.trim();
+  const r = await api("POST", "/api/v1/groups", { name, devices: sel.names });
+  if (r.status === 201) {
+    S.group = name;
+    $("#group-status").textContent = "Group " + name + ": " + sel.names.length + " × " + sel.model + ".";
+  } else {
+    alertMsg("Group not created (HTTP " + r.status + "): " + (r.data && r.data.error ? r.data.error : r.data));
+  }
+}
+
+function policyFromForm(f) {
+  const p = {};
+  const num = (k) => { const v = f.elements[k].value.trim(); if (v !== "") p[k] = Number(v); };
+  num("batch_size"); num("canary");
+  const mf = f.elements.max_failures.value.trim();
+  if (mf !== "") p.max_failures = /%$/.test(mf) ? mf : Number(mf);
+  for (const k of ["pause_between", "window", "device_timeout", "order"]) {
+    const v = f.elements[k].value.trim();
+    if (v !== "") p[k] = v;
+  }
+  return p;
+}
+
+async function startRollout(ev) {
+  ev.preventDefault();
+  alertMsg("");
+  const f = ev.target;
+  if (!S.group) {
+    const sel = selectionModel();
+    if (sel.error) return alertMsg(sel.error);
+    return alertMsg("Create a group from the selection first.");
+  }
+  const body = { group: S.group, kind: f.elements.kind.value, policy: policyFromForm(f) };
+  const version = f.elements.version.value.trim(), image = f.elements.image.value.trim();
+  if (body.kind === "software" && (version || image)) body.software = { version, image };
+  const r = await api("POST", "/api/v1/rollouts", body);
+  if (r.status === 201) showRollout(r.data);
+  else alertMsg("Rollout not started (HTTP " + r.status + "): " + (r.data && r.data.error ? r.data.error : r.data));
+}
+
+async function loadRollouts() {
+  const r = await api("GET", "/api/v1/rollouts");
+  if (r.status === 200 && Array.isArray(r.data)) r.data.forEach(showRollout);
+}
+
+function showRollout(ro) {
+  if (!ro || ro.id === undefined) return;
+  S.rollouts.set(String(ro.id), ro);
+  const act = (what) => async () => {
+    const r = await api("POST", "/api/v1/rollouts/" + encodeURIComponent(ro.id) + "/" + what);
+    if (r.status === 200) showRollout(r.data);
+    else alertMsg(what + " refused (HTTP " + r.status + "): " + (r.data && r.data.error ? r.data.error : r.data));
+  };
+  const batches = (ro.batches || []).map((b, i) => el("div", { class: "batch" }, "batch " + (i + 1) + ": ",
+    (b.devices || []).map((d) => el("span", { class: "st-" + (d.state || "") }, d.name + (d.state ? " " + d.state : "")))));
+  const node = el("div", { class: "rollout", data: { rollout: String(ro.id), state: ro.state || "" } },
+    el("div", { class: "head" },
+      el("b", {}, String(ro.id)), el("span", {}, ro.group || ""),
+      el("span", { class: "badge" }, ro.state || ""),
+      el("button", { type: "button", on: { click: act("pause") } }, "Pause"),
+      el("button", { type: "button", on: { click: act("resume") } }, "Resume"),
+      el("button", { type: "button", on: { click: act("abort") } }, "Abort")),
+    ro.reason ? el("div", { class: "muted" }, ro.reason) : null,
+    batches);
+  const old = document.querySelector(`[data-rollout="${CSS.escape(String(ro.id))}"]`);
+  if (old) old.replaceWith(node); else $("#rollouts").prepend(node);
+}
+
+// ---------------------------------------------------------------- live
+function listen() {
+  const es = new EventSource("/api/v1/events");
+  es.onopen = () => $("#live").classList.add("on");
+  es.onerror = () => $("#live").classList.remove("on");
+  es.addEventListener("device", (m) => {
+    let e; try { e = JSON.parse(m.data); } catch (_) { return; }
+    const d = S.devices.get(e.device);
+    if (!d) return;
+    d.state = e.stage;
+    if (e.percent != null) d.progress = e.percent;
+    if (e.version) d.version = e.version;
+    d.last_event = { at: e.at, stage: e.stage, message: e.message };
+    refreshRow(e.device);
+    paintNode(e.device);
+    updateSummary();
+    if (S.focus === e.device) focusDevice(e.device);
+  });
+  es.addEventListener("rollout", (m) => {
+    try { showRollout(JSON.parse(m.data)); } catch (_) { /* not JSON: ignored */ }
+  });
+  es.addEventListener("reload", () => alertMsg("The plans were reloaded: reload the page to see the new plan."));
+}
+
+// ---------------------------------------------------------------- wiring
+function wire() {
+  let t;
+  $("#search").addEventListener("input", () => { clearTimeout(t); t = setTimeout(applyFilters, 120); });
+  $("#filter-model").addEventListener("change", applyFilters);
+  $("#filter-state").addEventListener("change", applyFilters);
+  $("#select-shown").addEventListener("change", (ev) => S.shown.forEach((n) => setSelected(n, ev.target.checked)));
+  $("#group-form").addEventListener("submit", createGroup);
+  $("#policy-form").addEventListener("submit", startRollout);
+  $("#logout").addEventListener("click", logout);
+  $("#fit").addEventListener("click", () => S.cy && S.cy.fit(undefined, 30));
+}
+
+boot();

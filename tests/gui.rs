@@ -1,0 +1,190 @@
+//! The topology GUI (SPEC §8): its session cookie, headers and refusals
+//! with curl, and the page itself in real headless Chromium (Debian's
+//! `chromium`, driven by Playwright from the test venv).
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use support::curl::{fetch, header};
+use support::Daemon;
+
+const FIXTURE: &str = "good";
+const MARKUP: &str = "<img src=x onerror=window.__xss=1>";
+
+#[test]
+fn the_page_and_its_session_cookie() {
+    let d = Daemon::start(FIXTURE, "", &[]);
+    let url = |p: &str| d.http_url(p);
+
+    // The page needs no token, holds no data, and forbids everything foreign.
+    let (code, headers, body) = fetch(&url("/"), &[]);
+    assert_eq!(code, 200);
+    let csp = header(&headers, "content-security-policy").unwrap_or_default();
+    assert!(csp.starts_with("default-src 'self'"), "{headers}");
+    assert!(String::from_utf8_lossy(&body).contains("name=\"token\""));
+    let (code, _, js) = fetch(&url("/assets/vendor/cytoscape.min.js"), &[]);
+    assert_eq!((code, js.len() > 100_000), (200, true));
+    assert_eq!(
+        fetch(&url("/assets/../ztpd.toml"), &["--path-as-is"]).0,
+        404
+    );
+
+    // A session costs the token itself: none, a wrong one, or a cookie will not do.
+    let session = url("/api/v1/session");
+    assert_eq!(fetch(&session, &["-X", "POST"]).0, 401);
+    assert_eq!(
+        fetch(
+            &session,
+            &["-X", "POST", "-H", "Authorization: Bearer wrong"]
+        )
+        .0,
+        401
+    );
+    let auth = format!("Authorization: Bearer {}", d.token());
+    let (code, headers, _) = fetch(&session, &["-X", "POST", "-H", &auth]);
+    assert_eq!(code, 204);
+    let set = header(&headers, "set-cookie").expect("a session cookie");
+    assert!(
+        set.contains("httponly") && set.contains("samesite=strict"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_string();
+    assert!(
+        cookie.starts_with("ztpd_session=") && cookie.len() > 60,
+        "{cookie}"
+    );
+    assert_eq!(
+        fetch(&session, &["-X", "POST", "-b", &cookie]).0,
+        401,
+        "a cookie buys no new session"
+    );
+
+    // The cookie reads the API and its event stream in the token's place.
+    assert_eq!(fetch(&url("/api/v1/devices"), &["-b", &cookie]).0, 200);
+    assert_eq!(fetch(&url("/api/v1/devices"), &[]).0, 401);
+    let (code, headers, _) = fetch(&url("/api/v1/events"), &["-b", &cookie, "-m", "1"]);
+    assert_eq!(code, 200);
+    assert!(header(&headers, "content-type")
+        .unwrap_or_default()
+        .starts_with("text/event-stream"));
+
+    // A change made with the cookie must be JSON: a cross-site form cannot post.
+    let approve = url("/api/v1/devices/leaf1/approve");
+    let form = ["-X", "POST", "-b", &cookie, "-d", "x=1"];
+    assert_eq!(fetch(&approve, &form).0, 415);
+    let json_post = [
+        "-X",
+        "POST",
+        "-b",
+        &cookie,
+        "-H",
+        "content-type: application/json",
+        "-d",
+        "{}",
+    ];
+    let (code, _, _) = fetch(&approve, &json_post);
+    assert_ne!(code, 415, "a JSON change passes the cookie check");
+    assert_ne!(code, 401);
+
+    // Logout clears the cookie and forgets the session.
+    assert_eq!(fetch(&session, &["-X", "DELETE", "-b", &cookie]).0, 415);
+    let (code, headers, _) = fetch(
+        &session,
+        &[
+            "-X",
+            "DELETE",
+            "-b",
+            &cookie,
+            "-H",
+            "content-type: application/json",
+        ],
+    );
+    assert_eq!(code, 204);
+    assert!(header(&headers, "set-cookie")
+        .unwrap_or_default()
+        .contains("max-age=0"));
+    assert_eq!(fetch(&url("/api/v1/devices"), &["-b", &cookie]).0, 401);
+}
+
+/// Where Playwright and Chromium are; `None` (with the reason) when this
+/// machine has not installed them and is not root, so cannot.
+fn browser() -> Option<std::path::PathBuf> {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-test/bin/python");
+    let ready = python.is_file()
+        && std::path::Path::new("/usr/bin/chromium").is_file()
+        && std::process::Command::new(&python)
+            .args(["-c", "import playwright"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if ready {
+        return Some(python);
+    }
+    assert!(
+        !support::tools::is_root(),
+        "chromium or playwright missing: run scripts/install-test-deps.sh"
+    );
+    eprintln!("SKIP the GUI in Chromium: run `sudo scripts/install-test-deps.sh` first");
+    None
+}
+
+#[test]
+fn the_topology_gui_in_chromium() {
+    let Some(python) = browser() else { return };
+    let d = Daemon::start(FIXTURE, "", &[]);
+    // leaf2 says hello reporting a model with markup in it.
+    let hello = json!({
+        "serial": "JPE87654322", "mac": "00:1c:73:aa:bb:12", "model": MARKUP, "version": "4.29",
+        "neighbors": [{"local_port": "Ethernet49", "remote_device": "spine1", "remote_port": "Ethernet2"}]
+    });
+    let (code, v) = d.post("/ztp/v1/hello", &hello.to_string(), &[]);
+    assert_eq!(code, 409, "a wrong model is a mismatch: {v}");
+
+    let (_, devices) = d.api("/api/v1/devices");
+    let models: serde_json::Map<String, serde_json::Value> = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["name"].as_str().unwrap().to_string(), x["model"].clone()))
+        .collect();
+    let expected = json!({
+        "devices": models,
+        "markup_device": "leaf2",
+        "markup": MARKUP,
+        "mixed": ["spine1", "leaf1"],
+        "search": "JPE87654321",
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let exp = dir.path().join("expected.json");
+    std::fs::write(&exp, expected.to_string()).unwrap();
+    let shot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/gui-lab.png");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gui/gui_check.py");
+    let mut child = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(d.http_url("/"))
+        .arg(d.token())
+        .arg(&exp)
+        .arg(&shot)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the GUI check");
+    // Bounded: a hung browser fails the test instead of the whole run.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the GUI check did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "GUI check failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shot.is_file(), "no screenshot at {}", shot.display());
+}
