@@ -80,10 +80,23 @@ pub enum ConfigAccess {
     Approved,
 }
 
+/// Whose hello, progress and neighbour reports change a device's state
+/// (SPEC §7).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HelloAccess {
+    /// Only the address ztpd leased to the device, or its planned `ip`.
+    #[default]
+    Leased,
+    /// Any address: labs, simulators, devices behind NAT.
+    Any,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Access {
     pub configs: ConfigAccess,
+    pub hello: HelloAccess,
 }
 
 /// When a reply that depends on a state write may leave.
@@ -336,6 +349,7 @@ mod tests {
         assert_eq!(s.listen.tftp.port(), 69);
         assert_eq!(s.listen.http.port(), 8080);
         assert_eq!(s.access.configs, ConfigAccess::Leased);
+        assert_eq!(s.access.hello, HelloAccess::Leased);
         assert_eq!(s.state.durability, Durability::Fsync);
         assert_eq!(s.telemetry.database, "db_elastacloud");
         assert_eq!(s.telemetry.collection, "collection_elastacloud");
