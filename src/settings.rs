@@ -23,6 +23,28 @@ pub struct Settings {
     pub api: Api,
     pub broker: Broker,
     pub telemetry: Telemetry,
+    pub limits: Limits,
+}
+
+/// Caps on what a listener holds open (each costs a file descriptor).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Open HTTP connections; further ones wait in the kernel's backlog.
+    /// Room for 10,000 agents long-polling their actions, the operator's
+    /// SSE streams and a fleet booting at once.
+    pub http_connections: usize,
+    /// Concurrent TFTP transfers; more get "server busy".
+    pub tftp_transfers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            http_connections: 16_384,
+            tftp_transfers: 1_024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -42,9 +42,6 @@ use super::tftp_packet::{self as pkt, Mode, Packet, Request};
 use super::vfs::Content;
 use super::{FileService, OpenError};
 
-/// Concurrent transfers; more get "server busy" (error 0) and retry later.
-/// Each costs a socket and at most one window of blocks.
-pub const MAX_TRANSFERS: usize = 1024;
 /// Retransmission timeout when the client does not negotiate one; as
 /// tftpd-hpa's default, short enough to recover a lost block quickly.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -74,7 +71,14 @@ pub async fn serve(
                 false
             }
         };
-    let slots = Arc::new(Semaphore::new(MAX_TRANSFERS));
+    let cap = files
+        .snapshot
+        .load()
+        .resolved
+        .settings
+        .limits
+        .tftp_transfers;
+    let slots = Arc::new(Semaphore::new(cap));
     // Clients whose transfer is running: a retransmitted RRQ must not start a second one.
     let active: Arc<Mutex<HashSet<SocketAddr>>> = Arc::default();
     let mut buf = vec![0u8; MAX_PACKET];
