@@ -34,8 +34,14 @@ pub struct Limits {
     /// Room for 10,000 agents long-polling their actions, the operator's
     /// SSE streams and a fleet booting at once.
     pub http_connections: usize,
-    /// Concurrent TFTP transfers; more get "server busy".
+    /// Concurrent TFTP transfers; more get "server busy". Each costs a
+    /// socket and at most one window of blocks.
     pub tftp_transfers: usize,
+    /// Concurrent TFTP transfers from one client address, so one host
+    /// cannot take every slot. Room for a host fetching image, config and
+    /// patch at once, or a few devices behind one NAT; 32 hosts are needed
+    /// to fill the default 1,024 slots.
+    pub tftp_transfers_per_client: usize,
 }
 
 impl Default for Limits {
@@ -43,6 +49,7 @@ impl Default for Limits {
         Limits {
             http_connections: 16_384,
             tftp_transfers: 1_024,
+            tftp_transfers_per_client: 32,
         }
     }
 }
