@@ -266,10 +266,14 @@ pub enum SettingsError {
 /// Parse settings text; the error carries the span for a diagnostic.
 /// A bind failure that names the setting to change (SPEC §1b).
 pub fn bind_error(setting: &str, addr: std::net::SocketAddr, e: std::io::Error) -> anyhow::Error {
-    let hint = if addr.port() < 1024 && e.kind() == std::io::ErrorKind::PermissionDenied {
-        " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
-    } else {
-        ""
+    let hint = match e.kind() {
+        std::io::ErrorKind::PermissionDenied if addr.port() < 1024 => {
+            " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+        }
+        std::io::ErrorKind::AddrInUse => {
+            " (another process holds it: a second ztpd, or another server for this protocol)"
+        }
+        _ => "",
     };
     anyhow::anyhow!(
         "cannot bind {setting} = \"{addr}\": {e}{hint}; change `{setting}` in ztpd.toml"
