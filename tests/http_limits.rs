@@ -240,3 +240,27 @@ fn ten_thousand_agents_keep_their_long_polls() {
     });
     assert_eq!(ok, n, "long-polls answered 200");
 }
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed() {
+    let d = Daemon::start("good", "", &[]);
+    let addr = d.http;
+    let rt = runtime();
+    let (answered, closed) = rt.block_on(async move {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = s.read(&mut buf).await.unwrap();
+        let answered = String::from_utf8_lossy(&buf[..n]).into_owned();
+        // Then nothing: kept alive by HTTP/1.1, closed by the idle timeout.
+        (
+            answered,
+            closed_within(&mut s, Duration::from_secs(150)).await,
+        )
+    });
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    let closed = closed.expect("an idle connection stays open after 150 s");
+    eprintln!("idle keep-alive connection closed after {closed:?}");
+}

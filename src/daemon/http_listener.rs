@@ -4,9 +4,12 @@
 //! - a connection cap ([`crate::settings::Limits::http_connections`]):
 //!   at the cap the loop stops accepting, so further clients wait in the
 //!   kernel's backlog instead of costing a descriptor each;
-//! - a header-read timeout: a connection must send a complete request head
-//!   within [`HEADER_READ_TIMEOUT`] (slowloris clients are closed);
-//! - an idle timeout: no byte either way for [`IDLE_TIMEOUT`] closes it;
+//! - a header-read timeout: a connection must send each complete request
+//!   head within [`HEADER_READ_TIMEOUT`] (slowloris clients are closed);
+//!   hyper starts it again after each response, so it is also the idle
+//!   timeout of a kept-alive connection between requests;
+//! - an idle timeout while a request runs: no byte either way for
+//!   [`IDLE_TIMEOUT`] closes it (a client that stops reading its response);
 //! - accept errors (EMFILE...) pause the loop and are logged once a second.
 
 use std::net::SocketAddr;
