@@ -58,6 +58,9 @@ cat > "$work/ztpd.toml" <<EOT
 http = "127.0.0.1:$port"
 tftp = "127.0.0.1:$(udp)"
 dhcp = "127.0.0.1:$dhcp_port"
+# Hellos come from 127.0.0.1, where no device holds a lease: trust any address.
+[access]
+hello = "any"
 [broker]
 enabled = false
 EOT

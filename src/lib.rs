@@ -16,6 +16,7 @@ pub mod duration;
 pub mod files;
 pub mod http_client;
 pub mod identifier;
+pub mod limits;
 pub mod mac;
 pub mod metrics;
 pub mod plan;

@@ -35,6 +35,36 @@ pub fn create_new(path: &Path, bytes: &[u8]) -> io::Result<bool> {
     }
 }
 
+/// Create directory `dir` (and its parents) and make it 0700: it holds
+/// secrets and state no other user may read (`state/`).
+pub fn private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Make the SQLite database `db` 0600 before SQLite opens it: created empty
+/// with that mode when absent (SQLite gives its `-wal` and `-shm` files the
+/// database's mode), and tightened, with those files, when an older ztpd
+/// left them world-readable.
+pub fn private_db(db: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(db)?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        match std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// A complete secret in a temporary file beside its final path, for callers
 /// that write many and sync once (`rename_into_place` each, then
 /// [`sync_dir`]). Removed on drop unless moved into place.

@@ -23,6 +23,35 @@ pub struct Settings {
     pub api: Api,
     pub broker: Broker,
     pub telemetry: Telemetry,
+    pub limits: Limits,
+}
+
+/// Caps on what a listener holds open (each costs a file descriptor).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Open HTTP connections; further ones wait in the kernel's backlog.
+    /// Room for 10,000 agents long-polling their actions, the operator's
+    /// SSE streams and a fleet booting at once.
+    pub http_connections: usize,
+    /// Concurrent TFTP transfers; more get "server busy". Each costs a
+    /// socket and at most one window of blocks.
+    pub tftp_transfers: usize,
+    /// Concurrent TFTP transfers from one client address, so one host
+    /// cannot take every slot. Room for a host fetching image, config and
+    /// patch at once, or a few devices behind one NAT; 32 hosts are needed
+    /// to fill the default 1,024 slots.
+    pub tftp_transfers_per_client: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            http_connections: 16_384,
+            tftp_transfers: 1_024,
+            tftp_transfers_per_client: 32,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -80,10 +109,23 @@ pub enum ConfigAccess {
     Approved,
 }
 
+/// Whose hello, progress and neighbour reports change a device's state
+/// (SPEC §7).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HelloAccess {
+    /// Only the address ztpd leased to the device, or its planned `ip`.
+    #[default]
+    Leased,
+    /// Any address: labs, simulators, devices behind NAT.
+    Any,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Access {
     pub configs: ConfigAccess,
+    pub hello: HelloAccess,
 }
 
 /// When a reply that depends on a state write may leave.
@@ -224,10 +266,14 @@ pub enum SettingsError {
 /// Parse settings text; the error carries the span for a diagnostic.
 /// A bind failure that names the setting to change (SPEC §1b).
 pub fn bind_error(setting: &str, addr: std::net::SocketAddr, e: std::io::Error) -> anyhow::Error {
-    let hint = if addr.port() < 1024 && e.kind() == std::io::ErrorKind::PermissionDenied {
-        " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
-    } else {
-        ""
+    let hint = match e.kind() {
+        std::io::ErrorKind::PermissionDenied if addr.port() < 1024 => {
+            " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+        }
+        std::io::ErrorKind::AddrInUse => {
+            " (another process holds it: a second ztpd, or another server for this protocol)"
+        }
+        _ => "",
     };
     anyhow::anyhow!(
         "cannot bind {setting} = \"{addr}\": {e}{hint}; change `{setting}` in ztpd.toml"
@@ -336,6 +382,7 @@ mod tests {
         assert_eq!(s.listen.tftp.port(), 69);
         assert_eq!(s.listen.http.port(), 8080);
         assert_eq!(s.access.configs, ConfigAccess::Leased);
+        assert_eq!(s.access.hello, HelloAccess::Leased);
         assert_eq!(s.state.durability, Durability::Fsync);
         assert_eq!(s.telemetry.database, "db_elastacloud");
         assert_eq!(s.telemetry.collection, "collection_elastacloud");

@@ -22,3 +22,26 @@ fn run_names_listen_dhcp_when_its_port_is_taken() {
     );
     assert!(err.contains("change `listen.dhcp` in ztpd.toml"), "{err}");
 }
+
+#[test]
+fn a_second_daemon_cannot_share_the_dhcp_port() {
+    // As `ztpd run` twice on 0.0.0.0:67, on a port no root is needed for.
+    let addr = format!("0.0.0.0:{}", support::ports::free_udp());
+    let first = Daemon::builder().fixture("good").dhcp(&addr).start();
+    first.wait_log("dhcp listening", 1);
+    let (status, err) = Daemon::builder()
+        .fixture("good")
+        .dhcp(&addr)
+        .expect_exit(Duration::from_secs(30));
+    assert!(!status.success(), "a second ztpd shares {addr}: {err}");
+    assert!(
+        err.contains(&format!("cannot bind listen.dhcp = \"{addr}\"")),
+        "{err}"
+    );
+    assert!(
+        err.contains("Address in use") || err.contains("in use"),
+        "{err}"
+    );
+    assert!(err.contains("change `listen.dhcp` in ztpd.toml"), "{err}");
+    drop(first);
+}

@@ -53,12 +53,13 @@ fn planned_devices_get_their_address_hostname_and_vendor_options() {
     assert_eq!(cis["bootfile"], "network-confg");
     assert_eq!(cis["opt150"], "0ac90001");
 
-    // Juniper identified by the serial in option 60, whatever its MAC.
+    // jun1's serial in option 60 from another MAC: the plan gives jun1 a
+    // MAC, so this is not jun1 (issue 15 defect 5).
     let by_serial = lab
         .udhcpc("02:00:00:00:09:09", &["-V", "Juniper-ex4300-48t-PE100"])
-        .expect("serial-identified device bound");
-    assert_eq!(by_serial["ip"], "10.201.0.12");
-    assert_eq!(by_serial["hostname"], "jun1");
+        .expect("serial-claiming client bound");
+    assert!(in_pool(&by_serial["ip"]), "{by_serial:?}");
+    assert!(!by_serial.contains_key("hostname"), "{by_serial:?}");
 
     let d = lab.dhclient(HOST1_MAC, true).expect("dhclient bound");
     assert_eq!(d["new_ip_address"], "10.201.0.11");
@@ -388,4 +389,65 @@ fn reload_starts_and_stops_dhcp() {
     lab.wait_log("DHCP started: a reload added a [dhcp] section", 2);
     let again = lab.udhcpc(HOST1_MAC, &[]).expect("served after re-adding");
     assert_eq!(again["ip"], "10.201.0.11");
+}
+
+#[test]
+fn another_mac_claiming_a_planned_serial_gets_no_planned_address() {
+    use std::io::{BufRead, BufReader, Write};
+    let Some(lab) = Lab::new("twomac", "fsync") else {
+        return;
+    };
+    let jun = lab.udhcpc(JUN1_MAC, &[]).expect("jun1 bound");
+    assert_eq!(jun["ip"], "10.201.0.12");
+    // The event stream, from inside the server's namespace.
+    let (http, token) = (lab.daemon.http, lab.daemon.token());
+    let stream = netns::in_netns(&lab.srv, move || {
+        let mut s = std::net::TcpStream::connect(http).expect("connect");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            s,
+            "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+        )
+        .unwrap();
+        s
+    });
+    // jun1's serial in option 61 (as text), from another MAC.
+    let stranger = "02:00:00:00:09:09";
+    let other = lab
+        .udhcpc(stranger, &["-C", "-x", "0x3d:005045313030"])
+        .expect("the other client bound");
+    assert!(in_pool(&other["ip"]), "it got {}", other["ip"]);
+    assert!(!other.contains_key("hostname"), "{other:?}");
+    // jun1 keeps its address.
+    let again = lab.udhcpc(JUN1_MAC, &[]).expect("jun1 bound again");
+    assert_eq!(again["ip"], "10.201.0.12");
+
+    let mut r = BufReader::new(stream);
+    let mut line = String::new();
+    let event = loop {
+        line.clear();
+        r.read_line(&mut line).expect("event stream");
+        if let Some(data) = line.trim_end().strip_prefix("data: ") {
+            let e: serde_json::Value = serde_json::from_str(data).unwrap();
+            if e["message"].as_str().unwrap_or("").contains(stranger) {
+                break e;
+            }
+        }
+    };
+    assert_eq!(event["device"], "jun1", "{event}");
+    assert!(
+        metric(&lab.metrics(), "ztpd_dhcp_identity_conflicts_total") >= 1,
+        "{}",
+        lab.metrics()
+    );
+    let unplanned = lab.api("unplanned");
+    assert!(
+        unplanned
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["mac"] == stranger && u["serial"] == "PE100"),
+        "{unplanned}"
+    );
 }

@@ -10,7 +10,13 @@ use std::time::Duration;
 use support::Daemon;
 
 /// Configs open to any address, so the test can read what is served.
-const OPEN: &str = "[access]\nconfigs = \"open\"\n";
+/// The `good` fixture with `access.configs = "open"`.
+fn open_daemon() -> Daemon {
+    Daemon::builder()
+        .fixture("good")
+        .access("configs = \"open\"")
+        .start()
+}
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -74,7 +80,7 @@ fn assert_serving_leaf1_asn(d: &Daemon, asn: u32) {
 
 #[test]
 fn editor_style_saves_are_picked_up() {
-    let d = Daemon::start("good", OPEN, &[]);
+    let d = open_daemon();
     let p = plan(&d);
     let original = std::fs::read_to_string(&p).unwrap();
     assert_eq!(version(&d), 1);
@@ -138,7 +144,7 @@ type BrokenEdit<'a> = (&'a str, Box<dyn Fn() + 'a>, &'a str);
 
 #[test]
 fn broken_edits_keep_the_last_good_plan_serving() {
-    let d = Daemon::start("good", OPEN, &[]);
+    let d = open_daemon();
     let p = plan(&d);
     let good = std::fs::read_to_string(&p).unwrap();
 

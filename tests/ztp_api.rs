@@ -495,33 +495,9 @@ fn events_stream_carries_transitions() {
 
 /// POST from a chosen loopback source address (127.0.0.0/8 is all local).
 fn post_from(src: &str, d: &Daemon, path: &str, body: &str) -> (u16, Value) {
-    use std::io::{Read, Write};
-    let mut s = connect_from(src, d.http);
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let code = out[9..12].parse().unwrap();
-    let body = out.split_once("\r\n\r\n").unwrap().1;
-    (code, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
-fn connect_from(src: &str, to: std::net::SocketAddr) -> std::net::TcpStream {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let s = tokio::net::TcpSocket::new_v4().unwrap();
-        s.bind(format!("{src}:0").parse().unwrap()).unwrap();
-        let s = s.connect(to).await.unwrap().into_std().unwrap();
-        s.set_nonblocking(false).unwrap();
-        s
-    })
+    let (code, text) = support::api::request_from(src, d.http, "POST", path, &[], Some(body))
+        .unwrap_or_else(|e| panic!("POST {path} from {src}: {e}"));
+    (code, support::api::json(text))
 }
 
 #[test]

@@ -46,6 +46,8 @@ tftp = "127.0.0.1:$Z_TFTP"
 http = "127.0.0.1:$Z_HTTP"
 [access]
 configs = "open"
+# Hellos come from 127.0.0.1, where no device holds a lease: trust any address.
+hello = "any"
 [broker]
 listen = "127.0.0.1:$Z_MQTT"
 EOT

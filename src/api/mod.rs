@@ -67,13 +67,20 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+/// The credentials of an `Authorization: Bearer <token>` header. The
+/// scheme is case-insensitive (RFC 7235 §2.1): `bearer` and `BEARER` count.
+pub fn bearer(header: &str) -> Option<&str> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("Bearer").then(|| rest.trim())
+}
+
 /// Whether the request carries the operator token.
 fn has_token(api: &OperatorApi, headers: &axum::http::HeaderMap) -> bool {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| same(t.trim().as_bytes(), api.token.as_bytes()))
+        .and_then(bearer)
+        .is_some_and(|t| same(t.as_bytes(), api.token.as_bytes()))
 }
 
 async fn require_token(State(api): State<Arc<OperatorApi>>, req: Request, next: Next) -> Response {

@@ -14,6 +14,11 @@ use super::derive::{device_key, hmac_sha256, DeviceKey};
 use super::hub::Hub;
 
 const PREFIX: &str = "SharedAccessSignature ";
+/// Longest lifetime a token may claim: its `se` at most this far after the
+/// moment it is checked. Without a cap, `se = 2^64-1` never expires, so a
+/// leaked token would be good forever; Azure's SDKs ask for an hour, and a
+/// device that signs its own tokens for a year still fits.
+pub const MAX_TOKEN_LIFETIME_SECS: u64 = 365 * 24 * 3600;
 /// Longest token accepted: a resource of a 128-character id on a long hub
 /// name, a 44-character signature and some extra fields fit well below it.
 pub const MAX_TOKEN_LEN: usize = 2048;
@@ -65,6 +70,15 @@ pub enum SasError {
     BadSignature,
     #[error("SAS token expired at {expiry} (now {now})")]
     Expired { expiry: u64, now: u64 },
+    #[error(
+        "SAS token expires at {expiry}, more than {max_days} days from now ({now}): \
+         sign tokens with a shorter lifetime"
+    )]
+    TooLong {
+        expiry: u64,
+        now: u64,
+        max_days: u64,
+    },
 }
 
 /// A token split into its fields; `sr_raw` is the resource exactly as sent
@@ -84,9 +98,12 @@ pub fn parse(token: &str) -> Result<Parsed, SasError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(bad("longer than 2048 bytes"));
     }
+    // The scheme is case-insensitive (RFC 7235 §2.1), as Azure's is.
+    let token = token.trim();
     let body = token
-        .trim()
-        .strip_prefix(PREFIX)
+        .get(..PREFIX.len())
+        .filter(|scheme| scheme.eq_ignore_ascii_case(PREFIX))
+        .map(|_| &token[PREFIX.len()..])
         .ok_or_else(|| bad("expected it to start with `SharedAccessSignature `"))?;
     let (mut sr, mut sig, mut se) = (None, None, None);
     for field in body.split('&') {
@@ -149,6 +166,13 @@ pub fn verify(
         return Err(SasError::Expired {
             expiry: t.expiry,
             now,
+        });
+    }
+    if t.expiry - now > MAX_TOKEN_LIFETIME_SECS {
+        return Err(SasError::TooLong {
+            expiry: t.expiry,
+            now,
+            max_days: MAX_TOKEN_LIFETIME_SECS / 86_400,
         });
     }
     Ok(())
@@ -370,5 +394,23 @@ mod tests {
         assert_eq!(url_decode(&url_encode(s)).unwrap(), s);
         assert_eq!(url_decode("%2f").unwrap(), "/");
         assert!(url_decode("%4").is_none());
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive_and_lifetimes_are_capped() {
+        let key = DeviceKey::from_base64("Jsm0lyGpjaVYVP2g3FnmnmG9dI/9qU24wNoykUmermc=").unwrap();
+        let now = 1_700_000_000;
+        let t = generate("hub", "d1", &key, now + 60);
+        let lower = t.replacen("SharedAccessSignature", "sharedaccesssignature", 1);
+        assert_eq!(verify(&lower, "hub", "d1", &key, now), Ok(()));
+        let forever = generate("hub", "d1", &key, u64::MAX);
+        assert!(matches!(
+            verify(&forever, "hub", "d1", &key, now),
+            Err(SasError::TooLong { max_days: 365, .. })
+        ));
+        let edge = generate("hub", "d1", &key, now + MAX_TOKEN_LIFETIME_SECS);
+        assert_eq!(verify(&edge, "hub", "d1", &key, now), Ok(()));
+        let beyond = generate("hub", "d1", &key, now + MAX_TOKEN_LIFETIME_SECS + 1);
+        assert!(verify(&beyond, "hub", "d1", &key, now).is_err());
     }
 }

@@ -23,6 +23,7 @@ use crate::watch::{self as watcher, WatchMode, WatchSet};
 pub mod credentials;
 pub mod facts;
 pub mod http;
+pub mod http_listener;
 pub mod signals;
 
 use facts::DaemonFacts;
@@ -71,6 +72,8 @@ fn watch_set(resolved: &Resolved, plan_args: &[PathBuf]) -> WatchSet {
 
 pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
+    // Before anything opens a descriptor: each listener's cap is sized from it.
+    let nofile = crate::limits::raise_nofile();
     let state_dir = resolved.state_dir();
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create paths.state = {}", state_dir.display()))?;
@@ -190,7 +193,12 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
             sessions: Default::default(),
         }),
     };
-    tasks.spawn(http::serve(http_listener, services, shutdown.clone()));
+    tasks.spawn(http::serve(
+        http_listener,
+        services,
+        nofile,
+        shutdown.clone(),
+    ));
     tasks.spawn(crate::ztp::observe::run(
         ztp.clone(),
         Some(files.ledger.clone()),

@@ -4,6 +4,8 @@
 
 use std::net::Ipv4Addr;
 
+use super::conflict::conflict_with;
+pub use super::conflict::{Conflict, ConflictKind};
 use super::leases::{Lease, LeaseState, LeaseTable, OFFER_HOLD_SECS, QUARANTINE_SECS};
 use super::packet::{MessageType, Request};
 use super::profiles::BootOptions;
@@ -97,6 +99,8 @@ pub struct Outcome {
     pub device: Option<String>,
     /// The address offered or acknowledged.
     pub ip: Option<Ipv4Addr>,
+    /// The client named a planned device it is not.
+    pub conflict: Option<Conflict>,
 }
 
 impl Outcome {
@@ -134,9 +138,12 @@ pub fn handle(
     let Some(subnet) = view.subnets.get(subnet_idx) else {
         return Outcome::drop(Dropped::NoSubnet);
     };
-    let planned = view
+    let claimed = view
         .find(&req.info, req.mac())
         .filter(|r| r.subnet == subnet_idx);
+    let client = req.client_key();
+    let conflict = claimed.and_then(|r| conflict_with(r, req, &client, leases, now));
+    let planned = claimed.filter(|_| conflict.is_none());
     let boot = match planned {
         Some(r) => Some(&r.boot),
         None => req
@@ -153,7 +160,7 @@ pub fn handle(
         subnet,
         planned,
         boot,
-        client: req.client_key(),
+        client,
         now,
     };
     let mut out = match req.msg_type {
@@ -170,6 +177,9 @@ pub fn handle(
         }
     };
     out.device = planned.map(|r| r.name.clone());
+    if matches!(req.msg_type, MessageType::Discover | MessageType::Request) {
+        out.conflict = conflict;
+    }
     if planned.is_none() && matches!(req.msg_type, MessageType::Discover | MessageType::Request) {
         out.seen = Some(Seen {
             site: subnet.site.clone(),
@@ -480,4 +490,4 @@ fn encode(
 
 #[cfg(test)]
 #[path = "handler_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -8,23 +8,29 @@ const LAB: Arrival<'static> = Arrival {
     ifname: "eth1",
     addrs: &IFADDRS,
 };
-const T0: u64 = 1_000_000;
+pub(crate) const T0: u64 = 1_000_000;
 
-struct World {
-    view: DhcpView,
-    leases: LeaseTable,
+pub(crate) struct World {
+    pub view: DhcpView,
+    pub leases: LeaseTable,
 }
 
 impl World {
-    fn new() -> World {
-        let (view, warnings) = DhcpView::build(&lab_model(), HTTP_PORT);
+    pub fn new() -> World {
+        World::with(|_| {})
+    }
+    /// The lab model after `edit`.
+    fn with(edit: impl FnOnce(&mut crate::plan::model::Model)) -> World {
+        let mut model = lab_model();
+        edit(&mut model);
+        let (view, warnings) = DhcpView::build(&model, HTTP_PORT);
         assert!(warnings.is_empty(), "{warnings:?}");
         World {
             view,
             leases: LeaseTable::new(),
         }
     }
-    fn send(&mut self, b: RequestBuilder, now: u64) -> Outcome {
+    pub fn send(&mut self, b: RequestBuilder, now: u64) -> Outcome {
         self.send_on(b, LAB, now)
     }
     fn send_on(&mut self, b: RequestBuilder, arrival: Arrival<'_>, now: u64) -> Outcome {
@@ -32,7 +38,7 @@ impl World {
         handle(&self.view, &mut self.leases, &req, arrival, now)
     }
     /// DISCOVER then REQUEST; returns the ACK.
-    fn dora(&mut self, mac: [u8; 6], extra: &[(u8, &[u8])], now: u64) -> DecodedReply {
+    pub fn dora(&mut self, mac: [u8; 6], extra: &[(u8, &[u8])], now: u64) -> DecodedReply {
         let mut d = RequestBuilder::new(MessageType::Discover, mac, 1);
         for (c, v) in extra {
             d = d.option(*c, v.to_vec());
@@ -53,7 +59,7 @@ impl World {
     }
 }
 
-fn decoded(o: &Outcome) -> DecodedReply {
+pub(crate) fn decoded(o: &Outcome) -> DecodedReply {
     let r = o
         .reply
         .as_ref()
@@ -61,7 +67,7 @@ fn decoded(o: &Outcome) -> DecodedReply {
     DecodedReply::decode(&r.bytes).expect("reply decodes")
 }
 
-fn unplanned(n: u8) -> [u8; 6] {
+pub(crate) fn unplanned(n: u8) -> [u8; 6] {
     [0x02, 0xaa, 0, 0, 0, n]
 }
 
@@ -91,10 +97,21 @@ fn planned_mac_gets_its_address_hostname_and_header() {
     );
 }
 
+/// The lab with no planned MAC for `device`.
+pub(crate) fn without_mac(device: &str) -> World {
+    World::with(|m| {
+        for s in &mut m.sites {
+            for d in s.devices.iter_mut().filter(|d| d.name == device) {
+                d.mac = None;
+            }
+        }
+    })
+}
+
 #[test]
 fn serial_in_option_60_beats_an_unknown_mac() {
-    let mut w = World::new();
-    // arista1 is device #3 (.3), serial SER-arista1; the MAC is not planned.
+    // arista1 is device #3 (.3), serial SER-arista1; the plan gives no MAC.
+    let mut w = without_mac("arista1");
     let vc: &[u8] = b"Arista;DCS-7050SX-64;01.00;SER-arista1";
     let ack = w.dora(unplanned(1), &[(60, vc)], T0);
     assert_eq!(ack.yiaddr, Ipv4Addr::new(10, 10, 0, 3));

@@ -267,6 +267,40 @@ pub mod store {
 pub struct Leases {
     pub table: Mutex<LeaseTable>,
     pub writer: Option<Writer>,
+    /// Clients that claimed a planned device they are not: (device,
+    /// message), for ZTP to turn into the device's events.
+    pub conflicts: Mutex<std::collections::VecDeque<(String, String)>>,
+}
+
+/// Conflicts waiting for ZTP at most; older ones are dropped (they were
+/// logged, and counted on /metrics).
+const CONFLICTS_QUEUED: usize = 256;
+
+impl Leases {
+    pub fn new(table: LeaseTable, writer: Option<Writer>) -> Leases {
+        Leases {
+            table: Mutex::new(table),
+            writer,
+            conflicts: Mutex::default(),
+        }
+    }
+
+    pub fn push_conflict(&self, device: &str, message: String) {
+        if let Ok(mut q) = self.conflicts.lock() {
+            if q.len() >= CONFLICTS_QUEUED {
+                q.pop_front();
+            }
+            q.push_back((device.to_string(), message));
+        }
+    }
+
+    /// The queued conflicts, oldest first.
+    pub fn take_conflicts(&self) -> Vec<(String, String)> {
+        self.conflicts
+            .lock()
+            .map(|mut q| q.drain(..).collect())
+            .unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

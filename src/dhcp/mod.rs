@@ -2,6 +2,7 @@
 //! per-snapshot [`view::DhcpView`], vendor boot profiles, leases kept in the
 //! state store, and a thin socket loop.
 
+pub mod conflict;
 pub mod handler;
 pub mod identity;
 pub mod leases;

@@ -264,6 +264,13 @@ impl Loop {
                 }
             }
         }
+        if let Some(c) = &out.conflict {
+            if self.stats.identity_conflict(c) {
+                let msg = c.describe();
+                tracing::warn!(device = %c.device, "{msg}");
+                self.leases.push_conflict(&c.device, msg);
+            }
+        }
         if let Some(seen) = out.seen {
             self.unplanned
                 .record(&req.client_key(), seen, crate::clock::unix_now());

@@ -5,7 +5,7 @@
 //! it and frees the port.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -24,10 +24,10 @@ use crate::snapshot::SnapshotHandle;
 pub fn open_leases(state: &crate::state::StateStore) -> Result<Leases, crate::state::StateError> {
     let stored = store::open(state)?;
     tracing::info!(leases = stored.len(), "dhcp leases loaded");
-    Ok(Leases {
-        table: Mutex::new(LeaseTable::from_leases(stored)),
-        writer: Some(state.writer()),
-    })
+    Ok(Leases::new(
+        LeaseTable::from_leases(stored),
+        Some(state.writer()),
+    ))
 }
 
 /// True when some plan of the snapshot serves DHCP.

@@ -15,7 +15,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 /// (a rack powering on, or perfdhcp) must queue, not drop.
 const RECV_BUFFER: usize = 4 << 20;
 
-/// Bind the DHCP socket: broadcast allowed, arrival interface reported.
+/// Bind the DHCP socket: broadcast allowed, arrival interface reported,
+/// never shared with another process.
 pub fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let SocketAddr::V4(v4) = addr else {
         return Err(io::Error::new(
@@ -24,7 +25,10 @@ pub fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
         ));
     };
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-    s.set_reuse_address(true)?;
+    // No SO_REUSEADDR (nor SO_REUSEPORT): with it a second server (another
+    // ztpd) binds the same port silently and the kernel hands each datagram
+    // to one of them, so planned devices go unanswered. A taken port must be
+    // the bind error naming `listen.dhcp`. UDP has no TIME_WAIT to wait out.
     s.set_broadcast(true)?;
     let _ = s.set_recv_buffer_size(RECV_BUFFER);
     let _ = s.set_send_buffer_size(RECV_BUFFER);

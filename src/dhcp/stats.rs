@@ -71,12 +71,21 @@ impl DropReason {
 
 /// How often pool exhaustion of one subnet is logged at most.
 const EXHAUSTION_LOG_INTERVAL: Duration = Duration::from_secs(60);
+/// (device, MAC) conflicts remembered for that interval at most: a flood
+/// of spoofed MACs must stay bounded.
+const CONFLICTS_TRACKED: usize = 1024;
+
+/// A planned device and the MAC of the client that claimed it.
+type ConflictKey = (String, Option<[u8; 6]>);
 
 pub struct DhcpStats {
     received: [AtomicU64; 8],
     sent: [AtomicU64; 8],
     dropped: [AtomicU64; DropReason::ALL.len()],
     skipped_options: AtomicU64,
+    identity_conflicts: AtomicU64,
+    /// When each (device, MAC) conflict was last reported.
+    conflicts_noted: Mutex<HashMap<ConflictKey, Instant>>,
     exhausted_logged: Mutex<HashMap<usize, Instant>>,
     /// Set when DHCP first serves; counters are exposed from then on.
     started: AtomicBool,
@@ -89,6 +98,8 @@ impl Default for DhcpStats {
             sent: Default::default(),
             dropped: Default::default(),
             skipped_options: AtomicU64::new(0),
+            identity_conflicts: AtomicU64::new(0),
+            conflicts_noted: Mutex::new(HashMap::new()),
             exhausted_logged: Mutex::new(HashMap::new()),
             started: AtomicBool::new(false),
         }
@@ -126,6 +137,27 @@ impl DhcpStats {
             Some(t) if now.duration_since(*t) < EXHAUSTION_LOG_INTERVAL => false,
             _ => {
                 m.insert(subnet, now);
+                true
+            }
+        }
+    }
+
+    /// Count a client claiming a device it is not; true when it should be
+    /// reported now (once a minute per device and MAC: a client retries).
+    pub fn identity_conflict(&self, c: &super::conflict::Conflict) -> bool {
+        self.identity_conflicts.fetch_add(1, Relaxed);
+        let Ok(mut m) = self.conflicts_noted.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        if m.len() >= CONFLICTS_TRACKED {
+            m.retain(|_, t| now.duration_since(*t) < EXHAUSTION_LOG_INTERVAL);
+        }
+        let key = (c.device.clone(), c.mac);
+        match m.get(&key) {
+            Some(t) if now.duration_since(*t) < EXHAUSTION_LOG_INTERVAL => false,
+            _ => {
+                m.insert(key, now);
                 true
             }
         }
@@ -202,6 +234,13 @@ impl MetricsSource for DhcpMetrics {
             "counter",
             "Options skipped because they could not be decoded.",
             vec![(String::new(), self.stats.skipped_options.load(Relaxed))],
+        );
+        emit(
+            out,
+            "ztpd_dhcp_identity_conflicts_total",
+            "counter",
+            "Requests naming a planned device they are not (another MAC, or its address held by another client).",
+            vec![(String::new(), self.stats.identity_conflicts.load(Relaxed))],
         );
         let view = self.views.current();
         let now = crate::clock::unix_now();

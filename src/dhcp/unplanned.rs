@@ -10,7 +10,7 @@
 //! client costs at most one row write per interval however often it asks,
 //! and a random-MAC flood costs at most [`CAP`] row writes per interval.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -54,6 +54,8 @@ struct Entry {
     last_seen: u64,
     count: u64,
     dirty: bool,
+    /// Its place in [`Inner::order`].
+    seq: u64,
 }
 
 /// One register entry as the operator API shows it.
@@ -80,6 +82,11 @@ pub struct Record {
 
 struct Inner {
     entries: HashMap<Vec<u8>, Entry>,
+    /// Keys from least to most recently seen, so that a new client at the
+    /// cap evicts the oldest in O(log n) and the register never holds more
+    /// than [`CAP`] (it used to prune only at twice the cap).
+    order: BTreeMap<u64, Vec<u8>>,
+    next_seq: u64,
     last_flush: Instant,
     /// (start of the current minute, lines logged in it).
     log_window: (Instant, u32),
@@ -98,6 +105,8 @@ impl Unplanned {
         Unplanned {
             inner: Arc::new(Mutex::new(Inner {
                 entries: HashMap::new(),
+                order: BTreeMap::new(),
+                next_seq: 0,
                 last_flush: Instant::now(),
                 log_window: (Instant::now(), 0),
             })),
@@ -139,6 +148,7 @@ impl Unplanned {
                     last_seen: r.get::<_, i64>(11)?.max(0) as u64,
                     count: r.get::<_, i64>(12)?.max(0) as u64,
                     dirty: false,
+                    seq: 0,
                 },
             ))
         })?;
@@ -146,15 +156,20 @@ impl Unplanned {
             writer: Some(state.writer()),
             ..Unplanned::in_memory()
         };
+        let mut loaded = Vec::new();
+        for row in rows {
+            let (key, subnet, mut e) = row?;
+            let Ok(net) = subnet.parse() else {
+                tracing::warn!(subnet, "skipping a stored unplanned device: bad subnet");
+                continue;
+            };
+            e.seen.subnet = net;
+            loaded.push((key, e));
+        }
         if let Ok(mut inner) = reg.inner.lock() {
-            for row in rows {
-                let (key, subnet, mut e) = row?;
-                let Ok(net) = subnet.parse() else {
-                    tracing::warn!(subnet, "skipping a stored unplanned device: bad subnet");
-                    continue;
-                };
-                e.seen.subnet = net;
-                inner.entries.insert(key, e);
+            // Oldest first, so the order index matches last_seen.
+            for (key, e) in loaded.into_iter().rev() {
+                inner.insert(key, e);
             }
         }
         Ok(reg)
@@ -173,11 +188,8 @@ impl Unplanned {
             e.last_seen = now;
             e.count += 1;
             e.dirty = true;
+            inner.touch(key);
             return false;
-        }
-        if inner.entries.len() >= 2 * CAP {
-            // Amortised: sort once per CAP new clients, not per packet.
-            prune(&mut inner.entries);
         }
         if may_log(&mut inner.log_window) {
             tracing::info!(
@@ -189,7 +201,7 @@ impl Unplanned {
                 "unplanned device seen"
             );
         }
-        inner.entries.insert(
+        inner.insert(
             key.to_vec(),
             Entry {
                 seen,
@@ -197,6 +209,7 @@ impl Unplanned {
                 last_seen: now,
                 count: 1,
                 dirty: true,
+                seq: 0,
             },
         );
         true
@@ -213,9 +226,6 @@ impl Unplanned {
                 return None;
             }
             inner.last_flush = Instant::now();
-            if inner.entries.len() > CAP {
-                prune(&mut inner.entries);
-            }
             let rows: Vec<(Vec<u8>, Entry)> = inner
                 .entries
                 .iter_mut()
@@ -271,7 +281,6 @@ impl Unplanned {
     }
 }
 
-/// Keep the [`CAP`] most recently seen entries.
 /// Rows whose write failed are written again at the next flush (unless
 /// pruned meanwhile).
 fn mark_dirty(inner: &Mutex<Inner>, keys: &[Vec<u8>]) {
@@ -284,23 +293,33 @@ fn mark_dirty(inner: &Mutex<Inner>, keys: &[Vec<u8>]) {
     }
 }
 
-fn prune(entries: &mut HashMap<Vec<u8>, Entry>) {
-    let mut ages: Vec<u64> = entries.values().map(|e| e.last_seen).collect();
-    ages.sort_unstable_by(|a, b| b.cmp(a));
-    let Some(&oldest_kept) = ages.get(CAP - 1) else {
-        return;
-    };
-    entries.retain(|_, e| e.last_seen >= oldest_kept);
-    // Ties at the boundary may keep a few more; drop arbitrary ones of them.
-    let extra = entries.len().saturating_sub(CAP);
-    let ties: Vec<Vec<u8>> = entries
-        .iter()
-        .filter(|(_, e)| e.last_seen == oldest_kept)
-        .map(|(k, _)| k.clone())
-        .take(extra)
-        .collect();
-    for k in ties {
-        entries.remove(&k);
+impl Inner {
+    /// Add an entry as the most recently seen, evicting the least recently
+    /// seen one when the register is full.
+    fn insert(&mut self, key: Vec<u8>, mut e: Entry) {
+        while self.entries.len() >= CAP {
+            let Some((_, oldest)) = self.order.pop_first() else {
+                break;
+            };
+            self.entries.remove(&oldest);
+        }
+        e.seq = self.next_seq;
+        self.next_seq += 1;
+        self.order.insert(e.seq, key.clone());
+        self.entries.insert(key, e);
+    }
+
+    /// Mark `key` the most recently seen.
+    fn touch(&mut self, key: &[u8]) {
+        let seq = self.next_seq;
+        let Some(e) = self.entries.get_mut(key) else {
+            return;
+        };
+        if let Some(k) = self.order.remove(&e.seq) {
+            e.seq = seq;
+            self.next_seq += 1;
+            self.order.insert(seq, k);
+        }
     }
 }
 

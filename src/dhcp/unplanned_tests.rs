@@ -132,3 +132,26 @@ fn rows_whose_write_failed_are_written_at_the_next_flush() {
     assert_eq!(stored, 1);
     assert!(reg.flush(true).is_none(), "nothing dirty once written");
 }
+
+#[test]
+fn the_register_never_holds_more_than_its_cap() {
+    let reg = Unplanned::in_memory();
+    let mut most = 0;
+    for i in 0..3 * CAP as u32 {
+        reg.record(&key(i), seen(i, None), u64::from(i));
+        // A client that keeps asking is never the one evicted.
+        reg.record(&key(u32::MAX), seen(u32::MAX, None), u64::from(i));
+        if i % 256 == 0 {
+            most = most.max(reg.list().len());
+        }
+    }
+    let list = reg.list();
+    most = most.max(list.len());
+    assert_eq!(most, CAP, "the register held {most} entries (cap {CAP})");
+    assert!(list
+        .iter()
+        .any(|r| r.serial.as_deref() == Some(&*format!("JPE{}", u32::MAX))));
+    // The rest are the most recent ones.
+    let oldest_kept = format!("JPE{}", 3 * CAP as u32 - (CAP as u32 - 1));
+    assert_eq!(list.last().unwrap().serial.as_deref(), Some(&*oldest_kept));
+}

@@ -53,6 +53,9 @@ pub struct Reservation {
     pub serial: String,
     /// Devices without `ip` get a pool address but still their options.
     pub ip: Option<Ipv4Addr>,
+    /// The planned MAC: a client claiming this serial with another MAC is
+    /// not this device.
+    pub mac: Option<[u8; 6]>,
     pub vendor: Vendor,
     pub boot: BootOptions,
 }
@@ -135,6 +138,7 @@ impl DhcpView {
                     name: dev.name.clone(),
                     serial: dev.serial.clone(),
                     ip: dev.ip,
+                    mac: dev.mac,
                     vendor: m.vendor,
                     boot,
                 });

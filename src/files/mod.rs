@@ -9,6 +9,7 @@ pub mod access;
 pub mod http;
 pub mod ledger;
 pub mod tftp;
+pub mod tftp_clients;
 pub mod tftp_packet;
 pub mod vfs;
 

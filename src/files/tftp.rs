@@ -11,7 +11,10 @@
 //! to the client, so the kernel drops packets from other TIDs. A transfer
 //! keeps at most one window of blocks in memory and reads the file as the
 //! client acknowledges; it gives up after [`MAX_RETRIES`] silent timeouts, so
-//! a client that vanishes is cleaned up and marked aborted in the ledger.
+//! a client that vanishes is cleaned up and marked aborted in the ledger. A
+//! transfer never acknowledged at all ends after [`UNACKED_LIFETIME`], and
+//! one address runs at most `limits.tftp_transfers_per_client` transfers
+//! (`tftp_clients`), so one host cannot hold every slot.
 //!
 //! Bound to the wildcard address, the listening socket asks for each
 //! request's local address (`IP_PKTINFO`) and the transfer socket is bound
@@ -24,7 +27,7 @@
 //! or one OACK (options), each retransmitted [`MAX_RETRIES`] times; a whole
 //! window goes out only after the client proved its address by acking the OACK.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
@@ -38,13 +41,20 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::ledger::Proto;
+use super::tftp_clients::{lock, Admit, Clients};
 use super::tftp_packet::{self as pkt, Mode, Packet, Request};
 use super::vfs::Content;
 use super::{FileService, OpenError};
+use crate::limits::RateLimitedLog;
 
-/// Concurrent transfers; more get "server busy" (error 0) and retry later.
-/// Each costs a socket and at most one window of blocks.
-pub const MAX_TRANSFERS: usize = 1024;
+/// A transfer the client never acknowledged (OACK or first block) is given
+/// up after this, whatever timeout it asked for: a host sending read
+/// requests it never acknowledges (or spoofing them) frees each slot within
+/// 30 s instead of holding it for `timeout` x retries (6 minutes at 60 s).
+pub const UNACKED_LIFETIME: Duration = Duration::from_secs(25);
+/// Until the first acknowledgement, retransmit at least this often, so a
+/// lost OACK is resent within [`UNACKED_LIFETIME`] even with `timeout=60`.
+const UNACKED_RETRANSMIT: Duration = Duration::from_secs(5);
 /// Retransmission timeout when the client does not negotiate one; as
 /// tftpd-hpa's default, short enough to recover a lost block quickly.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -74,9 +84,11 @@ pub async fn serve(
                 false
             }
         };
-    let slots = Arc::new(Semaphore::new(MAX_TRANSFERS));
-    // Clients whose transfer is running: a retransmitted RRQ must not start a second one.
-    let active: Arc<Mutex<HashSet<SocketAddr>>> = Arc::default();
+    let limits = files.snapshot.load().resolved.settings.limits.clone();
+    let slots = Arc::new(Semaphore::new(limits.tftp_transfers));
+    let clients = Arc::new(Mutex::new(Clients::new(limits.tftp_transfers_per_client)));
+    // Out of descriptors, every request fails to bind: one line a second.
+    let bind_errors = Arc::new(Mutex::new(RateLimitedLog::new(Duration::from_secs(1))));
     let mut buf = vec![0u8; MAX_PACKET];
     loop {
         let (n, client, reply_ip) = tokio::select! {
@@ -113,35 +125,37 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            let e = pkt::encode_error(
-                pkt::ERR_UNDEFINED,
-                "server busy: too many transfers, retry later",
-            );
-            let _ = socket.send_to(&e, client).await;
-            continue;
+        // Admission happens once per request, never per block: the
+        // client's own count first, then the global slots.
+        let busy = match lock(&clients).admit(client) {
+            Admit::Running => continue,
+            Admit::TooMany => "server busy: too many transfers from your address, retry later",
+            Admit::Yes => match slots.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let files = files.clone();
+                    let clients = clients.clone();
+                    let bind_errors = bind_errors.clone();
+                    let shutdown = shutdown.clone();
+                    tokio::spawn(async move {
+                        let _permit = permit;
+                        tokio::select! {
+                            _ = shutdown.cancelled() => {}
+                            r = transfer(&files, req, client, reply_ip) => if let Err(e) = r {
+                                lock(&bind_errors).warn("tftp: cannot bind a transfer socket", &e);
+                            }
+                        }
+                        lock(&clients).release(client);
+                    });
+                    continue;
+                }
+                Err(_) => {
+                    lock(&clients).release(client);
+                    "server busy: too many transfers, retry later"
+                }
+            },
         };
-        let registered = active
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(client);
-        if !registered {
-            continue;
-        }
-        let files = files.clone();
-        let active = active.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            tokio::select! {
-                _ = shutdown.cancelled() => {}
-                _ = transfer(&files, req, client, reply_ip) => {}
-            }
-            active
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&client);
-        });
+        let e = pkt::encode_error(pkt::ERR_UNDEFINED, busy);
+        let _ = socket.send_to(&e, client).await;
     }
 }
 
@@ -167,22 +181,22 @@ async fn receive(
     Ok((r.len, SocketAddr::V4(r.src), IpAddr::V4(r.local)))
 }
 
-async fn transfer(files: &FileService, req: Request, client: SocketAddr, local_ip: IpAddr) {
+/// One transfer; Err only when no transfer socket could be made.
+async fn transfer(
+    files: &FileService,
+    req: Request,
+    client: SocketAddr,
+    local_ip: IpAddr,
+) -> std::io::Result<()> {
     let bind_ip = if local_ip.is_unspecified() && client.is_ipv4() {
         IpAddr::V4(Ipv4Addr::UNSPECIFIED)
     } else {
         local_ip
     };
-    let sock = match UdpSocket::bind((bind_ip, 0)).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(client = %client, "tftp: cannot bind a transfer socket: {e}");
-            return;
-        }
-    };
+    let sock = UdpSocket::bind((bind_ip, 0)).await?;
     if let Err(e) = sock.connect(client).await {
         tracing::debug!(client = %client, "tftp: cannot reach client: {e}");
-        return;
+        return Ok(());
     }
     let served = match files.open(&req.filename, client, None, Proto::Tftp).await {
         Ok(s) => s,
@@ -190,13 +204,13 @@ async fn transfer(files: &FileService, req: Request, client: SocketAddr, local_i
             let _ = sock
                 .send(&pkt::encode_error(pkt::ERR_NOT_FOUND, "file not found"))
                 .await;
-            return;
+            return Ok(());
         }
         Err(OpenError::Refused(_)) => {
             let _ = sock
                 .send(&pkt::encode_error(pkt::ERR_ACCESS, "access violation"))
                 .await;
-            return;
+            return Ok(());
         }
     };
     let octet = req.mode == Mode::Octet;
@@ -210,6 +224,7 @@ async fn transfer(files: &FileService, req: Request, client: SocketAddr, local_i
     let mut session = Session {
         sock,
         timeout,
+        unacked_until: Some(Instant::now() + UNACKED_LIFETIME),
         buf: vec![0u8; usize::from(blksize) + 64],
     };
     if o.any() {
@@ -228,7 +243,7 @@ async fn transfer(files: &FileService, req: Request, client: SocketAddr, local_i
             acked.push(("windowsize", w.to_string()));
         }
         if !session.send_until_ack(&pkt::encode_oack(&acked), 0).await {
-            return;
+            return Ok(());
         }
     }
     let mut blocks = Blocks::new(served.content, blksize, !octet);
@@ -245,11 +260,14 @@ async fn transfer(files: &FileService, req: Request, client: SocketAddr, local_i
                 .await;
         }
     }
+    Ok(())
 }
 
 struct Session {
     sock: UdpSocket,
     timeout: Duration,
+    /// Until the client's first ACK: when the transfer is given up.
+    unacked_until: Option<Instant>,
     buf: Vec<u8>,
 }
 
@@ -261,18 +279,36 @@ enum Reply {
 }
 
 impl Session {
-    /// Wait for the next ACK until `deadline`; ignore anything else.
+    /// The retransmission timeout: the negotiated one, but short enough
+    /// before the first ACK that a lost OACK is resent within the
+    /// transfer's unacknowledged lifetime.
+    fn rto(&self) -> Duration {
+        match self.unacked_until {
+            Some(_) => self.timeout.min(UNACKED_RETRANSMIT),
+            None => self.timeout,
+        }
+    }
+
+    /// Wait for the next ACK until `deadline`; ignore anything else. Never
+    /// acknowledged by [`UNACKED_LIFETIME`], the client is gone.
     async fn next_reply(&mut self, deadline: Instant) -> Reply {
         loop {
-            let r = tokio::time::timeout_at(deadline, self.sock.recv(&mut self.buf)).await;
+            let until = self.unacked_until.map_or(deadline, |u| u.min(deadline));
+            let r = tokio::time::timeout_at(until, self.sock.recv(&mut self.buf)).await;
             let n = match r {
+                Err(_) if self.unacked_until.is_some_and(|u| u <= Instant::now()) => {
+                    return Reply::Gone
+                }
                 Err(_) => return Reply::Timeout,
                 // ICMP port unreachable: the client's socket is closed.
                 Ok(Err(_)) => return Reply::Gone,
                 Ok(Ok(n)) => n,
             };
             match pkt::parse(&self.buf[..n]) {
-                Ok(Packet::Ack(b)) => return Reply::Ack(b),
+                Ok(Packet::Ack(b)) => {
+                    self.unacked_until = None;
+                    return Reply::Ack(b);
+                }
                 Ok(Packet::Error { .. }) => return Reply::Gone,
                 _ => continue,
             }
@@ -285,7 +321,7 @@ impl Session {
             if self.sock.send(packet).await.is_err() {
                 return false;
             }
-            let deadline = Instant::now() + self.timeout;
+            let deadline = Instant::now() + self.rto();
             loop {
                 match self.next_reply(deadline).await {
                     Reply::Ack(b) if b == block => return true,
@@ -331,7 +367,7 @@ impl Session {
                 *sent = true;
             }
             handle.count_retransmits(resent);
-            let deadline = Instant::now() + self.timeout;
+            let deadline = Instant::now() + self.rto();
             loop {
                 match self.next_reply(deadline).await {
                     Reply::Ack(b) => {

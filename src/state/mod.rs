@@ -44,6 +44,11 @@ pub enum StateError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot create the state database {path} with mode 0600: {source}")]
+    Private {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("state database {path}: {source}")]
     Open {
         path: PathBuf,
@@ -163,11 +168,17 @@ impl StateStore {
     /// `durability` decides whether a commit waits for the disk (fsync) or
     /// only for the OS (`os`, as Kea's memfile).
     pub fn open(dir: &Path, durability: Durability) -> Result<StateStore, StateError> {
-        std::fs::create_dir_all(dir).map_err(|source| StateError::CreateDir {
+        // 0700, its databases 0600: leases, device states and tokens are
+        // no other user's business.
+        crate::secret_file::private_dir(dir).map_err(|source| StateError::CreateDir {
             path: dir.to_path_buf(),
             source,
         })?;
         let path = dir.join(DB_FILE);
+        crate::secret_file::private_db(&path).map_err(|source| StateError::Private {
+            path: path.clone(),
+            source,
+        })?;
         let conn = open_conn(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // In WAL mode FULL syncs the log at every commit; OFF leaves it to the OS.

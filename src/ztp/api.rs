@@ -25,7 +25,7 @@ use serde_json::json;
 use super::hello::{self, Outcome, MAX_BODY};
 use super::state::{Change, ChangeError, Stage};
 use super::Ztp;
-use crate::plan::model::Role;
+use crate::plan::model::{ApprovalMode, Role};
 use crate::topology::Reported;
 
 /// Longest long-poll of `/actions`.
@@ -113,24 +113,28 @@ async fn hello_handler(
         );
     };
     let name = dev.name.clone();
-    let approved_before = ztp.tracker.get(&name).is_some_and(|r| r.approved);
+    let ip = v4(peer);
+    let rec = ztp.tracker.get(&name);
+    let counts = ztp.hello_counts(dev, rec.as_ref(), ip);
+    let approved_before = rec.as_ref().is_some_and(|r| r.approved);
+    let mode = if ztp.may_auto_approve(dev) {
+        site.approval
+    } else {
+        ApprovalMode::Manual
+    };
     let mine = Reported {
         device: name.clone(),
         model: Some(h.model.clone()),
         neighbors: h.neighbors.clone(),
     };
     let others = ztp.reports_for_hello(&snap, &mine);
-    let outcome = match hello::decide(
-        &snap.topology,
-        &name,
-        &h,
-        &others,
-        approved_before,
-        site.approval,
-    ) {
+    let outcome = match hello::decide(&snap.topology, &name, &h, &others, approved_before, mode) {
         Ok(o) => o,
         Err(e) => return err(StatusCode::BAD_REQUEST, e),
     };
+    if !counts {
+        return stranger_hello(&ztp, &name, peer, outcome).await;
+    }
     let (stage, message) = match &outcome {
         Outcome::Approved => (Stage::Approved, "topology matches the plan".to_string()),
         Outcome::Pending => (
@@ -151,7 +155,6 @@ async fn hello_handler(
         .iter()
         .filter_map(|n| serde_json::to_value(n).ok())
         .collect();
-    let ip = v4(peer);
     let model = h.model.clone();
     let is_approved = stage == Stage::Approved;
     let stored_problems = problems.clone();
@@ -191,6 +194,35 @@ async fn hello_handler(
         Outcome::Mismatch(problems) => (
             StatusCode::CONFLICT,
             Json(json!({"state": "topology_mismatch", "device": name, "problems": problems})),
+        )
+            .into_response(),
+    }
+}
+
+/// A hello that does not count (SPEC §7): answered, so a misplaced device
+/// still learns what is wrong, but nothing changes; recorded as an event.
+async fn stranger_hello(ztp: &Ztp, name: &str, peer: SocketAddr, outcome: Outcome) -> Response {
+    let why = format!(
+        "hello for {name} from {} changed nothing: it is accepted only from the address \
+         ztpd leased to {name} or its planned ip (access.hello = \"leased\")",
+        peer.ip()
+    );
+    if let Err(e) = commit(async { Ok(ztp.tracker.note(name, why.clone()).await?) }).await {
+        return e;
+    }
+    let state = ztp.tracker.get(name).map_or(Stage::Planned, |r| r.stage);
+    match outcome {
+        Outcome::Mismatch(problems) => (
+            StatusCode::CONFLICT,
+            Json(
+                json!({"state": "topology_mismatch", "device": name, "problems": problems,
+                "counted": false, "error": why}),
+            ),
+        )
+            .into_response(),
+        _ => (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": why, "device": name, "state": state, "counted": false})),
         )
             .into_response(),
     }
@@ -261,13 +293,7 @@ fn device_from(ztp: &Ztp, serial: &str, peer: SocketAddr) -> Result<(String, Str
         ));
     };
     let rec = ztp.tracker.get(&dev.name);
-    let known = [
-        ztp.leased_ip(&dev.name),
-        rec.as_ref().and_then(|r| r.leased_ip),
-        rec.as_ref().and_then(|r| r.hello_ip),
-    ];
-    let ip = v4(peer);
-    if ip.is_none() || !known.contains(&ip) {
+    if !ztp.progress_counts(dev, rec.as_ref(), v4(peer)) {
         return Err(err(
             StatusCode::FORBIDDEN,
             format!(

@@ -7,6 +7,7 @@ pub mod hello;
 pub mod observe;
 pub mod sim_dhcp;
 pub mod simulate;
+pub mod source;
 pub mod state;
 
 use std::net::Ipv4Addr;

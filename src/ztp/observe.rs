@@ -48,6 +48,14 @@ pub async fn run(
             _ = shutdown.cancelled() => return Ok(()),
             _ = tick.tick() => {}
         }
+        // Clients that claimed a planned device they are not: its events.
+        if let Some(leases) = &ztp.leases {
+            for (name, message) in leases.take_conflicts() {
+                if let Err(e) = ztp.tracker.note(&name, message).await {
+                    tracing::warn!(device = %name, "identity conflict event not stored: {e}");
+                }
+            }
+        }
         for (name, serial, ip) in leased_devices(&ztp) {
             let known = ztp.tracker.get(&name).and_then(|r| r.leased_ip);
             if known != Some(ip) {

@@ -349,6 +349,40 @@ impl Tracker {
             .await
     }
 
+    /// Record a report that changed nothing (e.g. a hello from an address
+    /// that does not vouch for the device): an event row and an SSE event
+    /// whose `from` and `stage` are both the device's current stage.
+    pub async fn note(&self, name: &str, message: String) -> Result<(), WriteError> {
+        let stage = self.get(name).map_or(Stage::Planned, |r| r.stage);
+        let event = Event {
+            at: crate::clock::rfc3339_micros(),
+            device: name.to_string(),
+            from: stage,
+            stage,
+            percent: None,
+            message,
+        };
+        let ev = event.clone();
+        self.writer
+            .write(Box::new(move |tx| {
+                tx.execute(
+                    "INSERT INTO ztp_device_events (device, at, from_stage, stage, percent, reason)
+                     VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
+                    rusqlite::params![
+                        ev.device,
+                        ev.at,
+                        ev.from.as_str(),
+                        ev.stage.as_str(),
+                        ev.message
+                    ],
+                )?;
+                Ok(())
+            }))
+            .await?;
+        let _ = self.events.send(event);
+        Ok(())
+    }
+
     /// The most recent events of one device, newest last.
     pub fn history(&self, store_reader: &rusqlite::Connection, device: &str) -> Vec<Event> {
         let Ok(mut st) = store_reader.prepare(

@@ -15,7 +15,42 @@ pub fn request(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    exchange(s, addr, method, path, headers, body)
+}
+
+/// [`request`] from source address `src` (any of 127.0.0.0/8 on loopback):
+/// what a request from another host looks like to the daemon.
+pub fn request_from(
+    src: &str,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    exchange(connect_from(src, addr)?, addr, method, path, headers, body)
+}
+
+/// A TCP connection to `to` from source address `src`.
+pub fn connect_from(src: &str, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let src: std::net::IpAddr = src
+        .parse()
+        .map_err(|e| std::io::Error::other(format!("source {src:?}: {e}")))?;
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    s.bind(&SocketAddr::new(src, 0).into())?;
+    s.connect_timeout(&to.into(), Duration::from_secs(2))?;
+    Ok(s.into())
+}
+
+fn exchange(
+    mut s: TcpStream,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
     // Long enough for the actions long-poll (`?wait=10`) and a loaded disk.
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");

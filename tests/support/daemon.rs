@@ -54,6 +54,10 @@ pub struct DaemonBuilder {
     /// The embedded broker's address and more `[broker]` keys; off if None.
     broker: Option<(SocketAddr, String)>,
     settings: String,
+    /// `access.hello`; None: `any` on loopback, `leased` in a namespace.
+    hello: Option<String>,
+    /// More `[access]` keys.
+    access: String,
     args: Vec<String>,
     netns: Option<String>,
 }
@@ -80,6 +84,21 @@ impl DaemonBuilder {
     /// More `ztpd.toml` text, after `[listen]` and `[broker]`.
     pub fn settings(mut self, text: &str) -> Self {
         self.settings.push_str(text);
+        self
+    }
+
+    /// One more `[access]` key, e.g. `configs = "open"`.
+    pub fn access(mut self, line: &str) -> Self {
+        self.access.push_str(line);
+        self.access.push('\n');
+        self
+    }
+
+    /// `access.hello`. Without this a daemon on loopback trusts any address
+    /// (tests say hello from 127.0.0.1, where no device holds a lease) and
+    /// one in a namespace keeps the default `leased`.
+    pub fn hello(mut self, mode: &str) -> Self {
+        self.hello = Some(mode.to_string());
         self
     }
 
@@ -173,9 +192,18 @@ impl DaemonBuilder {
             Some((addr, keys)) => format!("listen = \"{addr}\"\n{keys}"),
             None => "enabled = false\n".to_string(),
         };
+        let hello = self.hello.unwrap_or_else(|| {
+            if self.netns.is_some() {
+                "leased"
+            } else {
+                "any"
+            }
+            .to_string()
+        });
         let text = format!(
-            "[listen]\nhttp = \"{http}\"\ntftp = \"{tftp}\"\ndhcp = \"{dhcp}\"\n[broker]\n{broker}{}",
-            self.settings
+            "[listen]\nhttp = \"{http}\"\ntftp = \"{tftp}\"\ndhcp = \"{dhcp}\"\n\
+             [access]\nhello = \"{hello}\"\n{}[broker]\n{broker}{}",
+            self.access, self.settings
         );
         std::fs::write(root.join("ztpd.toml"), text).expect("write ztpd.toml");
         Daemon {
@@ -229,6 +257,8 @@ impl Daemon {
             dhcp: None,
             broker: None,
             settings: String::new(),
+            hello: None,
+            access: String::new(),
             args: Vec::new(),
             netns: None,
         }

@@ -29,7 +29,7 @@ pub fn start(access: &str, image_len: usize) -> Daemon {
     Daemon::builder()
         .owned_root(root)
         .broker("")
-        .settings(&format!("[access]\nconfigs = \"{access}\"\n"))
+        .access(&format!("configs = \"{access}\""))
         .start()
 }
 

@@ -151,7 +151,8 @@ impl Lab {
         fs::write(root.path().join("plans/t.toml"), plan).expect("write plan");
         let daemon = Daemon::builder()
             .owned_root(root)
-            .http(&format!("127.0.0.1:{HTTP_PORT}"))
+            // All addresses: devices in the client namespace say hello too.
+            .http(&format!("0.0.0.0:{HTTP_PORT}"))
             .tftp("127.0.0.1:6969")
             .dhcp("0.0.0.0:67")
             .settings(&format!("[state]\ndurability = \"{durability}\"\n"))
@@ -220,6 +221,34 @@ impl Lab {
     /// Poll `/metrics` until `sample` reaches `min` (20 s at most).
     pub fn wait_metric(&self, sample: &str, min: u64) {
         self.daemon.wait_metric(sample, min)
+    }
+
+    /// Give the client's interface one more address (`10.201.0.50/24`),
+    /// e.g. the one udhcpc was leased, or a stranger's.
+    pub fn add_client_address(&self, cidr: &str) {
+        must_run(&[
+            "ip",
+            "-n",
+            &self.cli,
+            "addr",
+            "add",
+            cidr,
+            "dev",
+            &self.veth_cli,
+        ]);
+    }
+
+    /// curl in the client namespace from source address `src` to
+    /// `http://SERVER:port<path>`: status and body. `extra` goes before the URL.
+    pub fn curl_from(&self, src: &str, path: &str, extra: &[&str]) -> (u16, String) {
+        let url = format!("http://{SERVER}:{}{path}", self.http_port);
+        let mut args: Vec<String> = vec!["--interface".into(), src.into()];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let (code, _, body) = in_netns(&self.cli, move || {
+            let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            super::curl::fetch(&url, &a)
+        });
+        (code, String::from_utf8_lossy(&body).into_owned())
     }
 
     fn set_mac(&self, mac: &str) {

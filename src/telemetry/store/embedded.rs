@@ -46,10 +46,13 @@ fn sql_err(e: rusqlite::Error) -> StoreError {
 
 impl EmbeddedStore {
     pub fn open(path: &Path) -> Result<EmbeddedStore, StoreError> {
+        // It lives in `state/`: 0700, the database 0600 (as the state store).
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
+            crate::secret_file::private_dir(dir)
                 .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", dir.display())))?;
         }
+        crate::secret_file::private_db(path)
+            .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", path.display())))?;
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Other(format!("cannot open {}: {e}", path.display())))?;
         // WAL + FULL: a committed batch survives a crash, which is what the

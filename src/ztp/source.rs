@@ -1,0 +1,93 @@
+//! Whose reports count (SPEC §7, `access.hello`).
+//!
+//! Serials are printed on boxes, so a hello naming one proves nothing. Under
+//! `leased` (the default) a report changes a device's state only when it
+//! comes from the address ztpd leased to that device or from its planned
+//! `ip`; from anywhere else it is answered but changes nothing. A device
+//! with neither `mac` nor `ip` never uses ztpd's DHCP, so no address can
+//! vouch for it: it is approved only by an operator, and once approved only
+//! the address its approved hello came from counts. `any` trusts every
+//! address (labs, simulators, devices behind NAT).
+
+use std::net::Ipv4Addr;
+
+use super::state::Record;
+use super::Ztp;
+use crate::dhcp::leases::LeaseState;
+use crate::plan::model::Device;
+use crate::settings::HelloAccess;
+
+/// Whether a device's identity can be tied to an address at all.
+pub fn has_address(dev: &Device) -> bool {
+    dev.mac.is_some() || dev.ip.is_some()
+}
+
+impl Ztp {
+    fn hello_access(&self) -> HelloAccess {
+        self.snapshot.load().resolved.settings.access.hello
+    }
+
+    /// Whether `ip` is the device's planned address, or holds a live lease
+    /// that ztpd gave to the device (its planned address or its MAC).
+    pub fn is_device_address(&self, dev: &Device, ip: Ipv4Addr) -> bool {
+        if dev.ip == Some(ip) {
+            return true;
+        }
+        let Some(mac) = dev.mac else { return false };
+        let Some(leases) = &self.leases else {
+            return false;
+        };
+        let Ok(table) = leases.table.lock() else {
+            return false;
+        };
+        table.get(ip).is_some_and(|l| {
+            l.state == LeaseState::Bound
+                && l.expires > crate::clock::unix_now()
+                && l.mac == Some(mac)
+        })
+    }
+
+    /// Whether a hello of `dev` from `ip` may change its state.
+    pub fn hello_counts(&self, dev: &Device, rec: Option<&Record>, ip: Option<Ipv4Addr>) -> bool {
+        if self.hello_access() == HelloAccess::Any {
+            return true;
+        }
+        let Some(ip) = ip else { return false };
+        if has_address(dev) {
+            return self.is_device_address(dev, ip);
+        }
+        // Approved by an operator: only the address it was approved at.
+        match rec {
+            Some(r) if r.approved => r.hello_ip.is_none_or(|h| h == ip),
+            _ => true,
+        }
+    }
+
+    /// Whether a hello may approve `dev` without an operator.
+    pub fn may_auto_approve(&self, dev: &Device) -> bool {
+        self.hello_access() == HelloAccess::Any || has_address(dev)
+    }
+
+    /// Whether progress (and action polls) of `dev` from `ip` are accepted.
+    pub fn progress_counts(
+        &self,
+        dev: &Device,
+        rec: Option<&Record>,
+        ip: Option<Ipv4Addr>,
+    ) -> bool {
+        let Some(ip) = ip else { return false };
+        let hello_ip = rec.and_then(|r| r.hello_ip);
+        match self.hello_access() {
+            HelloAccess::Any => {
+                let known = [
+                    self.leased_ip(&dev.name),
+                    rec.and_then(|r| r.leased_ip),
+                    hello_ip,
+                ];
+                known.contains(&Some(ip))
+            }
+            HelloAccess::Leased if has_address(dev) => self.is_device_address(dev, ip),
+            HelloAccess::Leased => rec.is_some_and(|r| r.approved) && hello_ip == Some(ip),
+        }
+    }
+}
