@@ -90,9 +90,16 @@ pub async fn serve(
     // Out of descriptors, every request fails to bind: one line a second.
     let bind_errors = Arc::new(Mutex::new(RateLimitedLog::new(Duration::from_secs(1))));
     let mut buf = vec![0u8; MAX_PACKET];
+    // Every transfer is a task of this set, so the daemon's shutdown drain,
+    // which waits for `serve`, waits for them too (they see the same token).
+    let mut transfers = tokio::task::JoinSet::new();
     loop {
+        while transfers.try_join_next().is_some() {}
         let (n, client, reply_ip) = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
+            _ = shutdown.cancelled() => {
+                while transfers.join_next().await.is_some() {}
+                return Ok(());
+            }
             r = receive(&socket, &mut buf, pktinfo, local_ip) => match r {
                 Ok(x) => x,
                 Err(e) => {
@@ -136,7 +143,7 @@ pub async fn serve(
                     let clients = clients.clone();
                     let bind_errors = bind_errors.clone();
                     let shutdown = shutdown.clone();
-                    tokio::spawn(async move {
+                    transfers.spawn(async move {
                         let _permit = permit;
                         tokio::select! {
                             _ = shutdown.cancelled() => {}
