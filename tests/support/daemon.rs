@@ -144,11 +144,32 @@ impl DaemonBuilder {
     }
 
     /// Write `ztpd.toml`, start, and wait until ready.
+    ///
+    /// Ports the harness picked are free when picked, but another test's
+    /// sockets (a TFTP transfer, a client) may take one before ztpd binds
+    /// it. Such a start fails with "Address already in use" and is made
+    /// again on fresh ports, at most three times; a port the test chose is
+    /// never changed.
     pub fn start(self) -> Daemon {
+        let picked = [
+            self.http.is_none(),
+            self.tftp.is_none(),
+            self.dhcp.is_none(),
+        ];
         let mut d = self.prepare();
-        d.spawn();
-        d.wait_ready();
-        d
+        for attempt in 1.. {
+            d.spawn();
+            match d.try_ready() {
+                Ok(()) => return d,
+                Err(log) if attempt < 3 && log.contains("Address already in use") => {
+                    if !d.repick_ports(picked) {
+                        panic!("ztpd exited early:\n{log}");
+                    }
+                }
+                Err(log) => panic!("ztpd exited early:\n{log}"),
+            }
+        }
+        unreachable!()
     }
 
     /// Start a daemon that must refuse to run: its exit status and log.
@@ -298,17 +319,68 @@ impl Daemon {
     }
 
     fn wait_ready(&mut self) {
+        if let Err(log) = self.try_ready() {
+            panic!("ztpd exited early:\n{log}");
+        }
+    }
+
+    /// Ready, or the log of a daemon that exited before it was.
+    fn try_ready(&mut self) -> Result<(), String> {
+        let mut exited = None;
         let ready = poll::poll(READY, || {
             if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!("ztpd exited early ({st}):\n{}", self.log());
+                exited = Some(format!("({st})\n{}", self.log()));
+                return Some(false);
             }
-            matches!(self.try_get("/healthz"), Ok((200, _))).then_some(())
+            matches!(self.try_get("/healthz"), Ok((200, _))).then_some(true)
         });
+        if let Some(log) = exited {
+            self.child = None;
+            return Err(log);
+        }
         assert!(
-            ready.is_some(),
+            ready == Some(true),
             "ztpd not ready within {READY:?}:\n{}",
             self.log()
         );
+        Ok(())
+    }
+
+    /// New ports for the listeners the harness picked (`[http, tftp, dhcp]`)
+    /// in `ztpd.toml`; false when it picked none.
+    fn repick_ports(&mut self, picked: [bool; 3]) -> bool {
+        let path = self.root.join("ztpd.toml");
+        let mut text = std::fs::read_to_string(&path).expect("read ztpd.toml");
+        let mut changed = false;
+        if picked[0] {
+            let new = ports::loopback_tcp();
+            text = text.replacen(
+                &format!("http = \"{}\"", self.http),
+                &format!("http = \"{new}\""),
+                1,
+            );
+            self.http = new;
+            changed = true;
+        }
+        for (i, which) in [(1, "tftp"), (2, "dhcp")] {
+            if picked[i] {
+                let new = ports::loopback_udp();
+                let old = if which == "tftp" {
+                    &mut self.tftp
+                } else {
+                    &mut self.dhcp
+                };
+                text = text.replacen(
+                    &format!("{which} = \"{old}\""),
+                    &format!("{which} = \"{new}\""),
+                    1,
+                );
+                *old = new;
+                changed = true;
+            }
+        }
+        std::fs::write(&path, text).expect("write ztpd.toml");
+        changed
     }
 
     /// Start again on the same root, settings and ports (after [`Self::stop`]).
