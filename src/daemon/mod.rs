@@ -161,10 +161,10 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         }
         (None, None) => Arc::new(ActionsOnly),
     };
-    credentials::sync(&facts, events.as_ref());
+    ztp.actions.set_publisher(events, &state.reader()?);
+    credentials::sync(&facts);
     tasks.spawn(async_ok(credentials::keep(
         facts.clone(),
-        events,
         changed_rx.clone(),
         shutdown.clone(),
     )));

@@ -22,6 +22,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
+use super::actions::AckError;
 use super::hello::{self, Outcome, MAX_BODY};
 use super::state::{Change, ChangeError, Stage};
 use super::Ztp;
@@ -153,6 +154,7 @@ async fn hello_handler(
         .collect();
     let ip = v4(peer);
     let model = h.model.clone();
+    let sw_version = h.version.clone();
     let is_approved = stage == Stage::Approved;
     let stored_problems = problems.clone();
     let change = Change {
@@ -167,6 +169,9 @@ async fn hello_handler(
             r.observed = observed;
             r.problems = stored_problems;
             r.approved = is_approved;
+            if sw_version.is_some() {
+                r.software_version = sw_version;
+            }
         }),
     };
     let stored = commit(ztp.tracker.apply(change)).await;
@@ -288,7 +293,7 @@ async fn progress_handler(
     let Ok(_permit) = ztp.limit.try_acquire() else {
         return err(StatusCode::SERVICE_UNAVAILABLE, "busy; retry");
     };
-    let (stage, percent, message) = match hello::parse_progress(&body) {
+    let p = match hello::parse_progress(&body) {
         Ok(p) => p,
         Err(e) => return err(StatusCode::BAD_REQUEST, e),
     };
@@ -296,20 +301,48 @@ async fn progress_handler(
         Ok(d) => d,
         Err(r) => return r,
     };
-    let message = if message.is_empty() {
+    // A report naming another device's action (or none known) changes nothing.
+    if let Some(id) = &p.action {
+        match ztp.actions.check_owner(&name, id) {
+            Ok(()) => {}
+            Err(e @ AckError::NotYours { .. }) => return err(StatusCode::FORBIDDEN, e.to_string()),
+            Err(e) => return err(StatusCode::BAD_REQUEST, e.to_string()),
+        }
+    }
+    let stage = p.stage;
+    let message = if p.message.is_empty() {
         format!("device reported {stage}")
     } else {
-        message
+        p.message
     };
+    let (version, action) = (p.version.clone(), p.action.clone());
     let change = Change {
         name: &name,
         serial: &serial,
         stages: vec![stage],
-        percent,
+        percent: p.percent,
         message,
-        edit: Box::new(|_| {}),
+        edit: Box::new(move |r| {
+            if version.is_some() {
+                r.software_version = version;
+            }
+            if action.is_some() {
+                r.last_action = action;
+            }
+        }),
     };
-    match commit(ztp.tracker.apply(change)).await {
+    let stored = commit(ztp.tracker.apply(change)).await;
+    // The report names the action: it is acknowledged even when the stage
+    // cannot follow (a device that came back miscabled must not redo it).
+    if let Some(id) = &p.action {
+        if let Err(e) = ztp.actions.acknowledge(&name, id).await {
+            return err(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("acknowledgement not saved ({e}); retry"),
+            );
+        }
+    }
+    match stored {
         Ok((rec, _)) => Json(json!({"device": name, "state": rec.stage})).into_response(),
         Err(r) => r,
     }
@@ -335,6 +368,6 @@ async fn actions_handler(
         .map(Duration::from_secs)
         .unwrap_or(Duration::ZERO)
         .min(MAX_WAIT);
-    let actions = ztp.tracker.take_actions(&name, wait).await;
+    let actions = ztp.actions.wait(&name, wait).await;
     Json(json!({"device": name, "actions": actions})).into_response()
 }

@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::broadcast;
 
 use crate::state::{StateError, StateStore, WriteError, Writer};
 
@@ -147,6 +147,10 @@ pub struct Record {
     pub problems: Vec<serde_json::Value>,
     /// Neighbours the device (or, for a root, its reports) said it sees.
     pub observed: Vec<serde_json::Value>,
+    /// The software version the device last said it runs (hello or progress).
+    pub software_version: Option<String>,
+    /// The action the device's last progress report named (SPEC §7 `action`).
+    pub last_action: Option<String>,
     #[serde(skip)]
     version: i64,
 }
@@ -166,6 +170,8 @@ impl Record {
             reported_model: None,
             problems: Vec::new(),
             observed: Vec::new(),
+            software_version: None,
+            last_action: None,
             version: 0,
         }
     }
@@ -215,8 +221,6 @@ pub struct Tracker {
     records: Mutex<HashMap<String, Record>>,
     writer: Writer,
     events: broadcast::Sender<Event>,
-    actions: Mutex<HashMap<String, Vec<serde_json::Value>>>,
-    action_ready: Notify,
 }
 
 impl Tracker {
@@ -250,8 +254,6 @@ impl Tracker {
             records: Mutex::new(records),
             writer: store.writer(),
             events,
-            actions: Mutex::new(HashMap::new()),
-            action_ready: Notify::new(),
         }))
     }
 
@@ -410,40 +412,6 @@ impl Tracker {
                 .await;
         }
     }
-
-    /// Queue an action (`upgrade`, `reconfigure`, `refresh_credential`).
-    pub fn push_action(&self, name: &str, action: serde_json::Value) {
-        if let Ok(mut a) = self.actions.lock() {
-            a.entry(name.to_string()).or_default().push(action);
-        }
-        self.action_ready.notify_waiters();
-    }
-
-    /// Take the pending actions of `name`, waiting up to `wait` for one.
-    pub async fn take_actions(
-        &self,
-        name: &str,
-        wait: std::time::Duration,
-    ) -> Vec<serde_json::Value> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let notified = self.action_ready.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let taken = self
-                .actions
-                .lock()
-                .ok()
-                .and_then(|mut a| a.remove(name))
-                .unwrap_or_default();
-            if !taken.is_empty() {
-                return taken;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Vec::new();
-            }
-        }
-    }
 }
 
 /// The persisted form of a record (the version lives in its own column).
@@ -461,6 +429,10 @@ struct Stored {
     reported_model: Option<String>,
     problems: Vec<serde_json::Value>,
     observed: Vec<serde_json::Value>,
+    #[serde(default)]
+    software_version: Option<String>,
+    #[serde(default)]
+    last_action: Option<String>,
 }
 
 impl From<&Record> for Stored {
@@ -478,6 +450,8 @@ impl From<&Record> for Stored {
             reported_model: r.reported_model.clone(),
             problems: r.problems.clone(),
             observed: r.observed.clone(),
+            software_version: r.software_version.clone(),
+            last_action: r.last_action.clone(),
         }
     }
 }
@@ -497,6 +471,8 @@ fn decode(text: &str) -> Option<Record> {
         reported_model: s.reported_model,
         problems: s.problems,
         observed: s.observed,
+        software_version: s.software_version,
+        last_action: s.last_action,
         version: 0,
     })
 }
