@@ -19,6 +19,7 @@ use crate::snapshot::SnapshotHandle;
 use crate::ztp::Ztp;
 
 pub mod devices;
+pub mod groups;
 
 /// What the operator API reads and changes. The daemon builds it once; the
 /// API sees nothing else of the daemon.
@@ -32,6 +33,8 @@ pub struct OperatorApi {
     pub token: String,
     /// DHCP clients that are no planned device (`GET /api/v1/unplanned`).
     pub unplanned: Arc<Unplanned>,
+    /// Plan and runtime groups (SPEC §8).
+    pub groups: Arc<crate::rollout::groups::GroupStore>,
 }
 
 /// Read the operator token, creating it (0600, atomically) when absent.
@@ -92,6 +95,12 @@ pub fn router(api: Arc<OperatorApi>) -> Router {
         .route("/api/v1/topology", get(devices::topology))
         .route("/api/v1/events", get(devices::events))
         .route("/api/v1/unplanned", get(unplanned))
+        .route("/api/v1/groups", get(groups::list).post(groups::create))
+        .route(
+            "/api/v1/groups/{name}",
+            get(groups::one).delete(groups::delete),
+        )
+        .route("/api/v1/groups/{name}/toml", get(groups::toml))
         // route_layer: unknown paths stay 404 instead of asking for a token.
         .route_layer(middleware::from_fn_with_state(api.clone(), require_token))
         .with_state(api)

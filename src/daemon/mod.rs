@@ -187,6 +187,10 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
             status: status.clone(),
             token,
             unplanned,
+            groups: Arc::new(
+                crate::rollout::groups::GroupStore::open(&state)
+                    .context("cannot open the group state")?,
+            ),
         }),
     };
     tasks.spawn(http::serve(http_listener, services, shutdown.clone()));
