@@ -191,7 +191,7 @@ pub struct Group {
     pub policy: Policy,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Policy {
     pub batch_size: u32,
     pub canary: u32,

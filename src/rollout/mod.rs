@@ -3,8 +3,14 @@
 //!
 //! - [`policy`], [`window`]: the policy keys, parsed one way for the plan,
 //!   the API and the CLI;
-//! - [`groups`]: plan groups and persisted runtime groups.
+//! - [`groups`]: plan groups and persisted runtime groups;
+//! - [`model`]: a rollout's persisted state and its JSON;
+//! - [`batches`]: every batch planned at creation, by tier, uplink-safe;
+//! - [`decide`]: the pure decision function the runner applies.
 
+pub mod batches;
+pub mod decide;
 pub mod groups;
+pub mod model;
 pub mod policy;
 pub mod window;
