@@ -20,6 +20,7 @@ use crate::ztp::Ztp;
 
 pub mod devices;
 pub mod groups;
+pub mod rollouts;
 
 /// What the operator API reads and changes. The daemon builds it once; the
 /// API sees nothing else of the daemon.
@@ -35,6 +36,8 @@ pub struct OperatorApi {
     pub unplanned: Arc<Unplanned>,
     /// Plan and runtime groups (SPEC §8).
     pub groups: Arc<crate::rollout::groups::GroupStore>,
+    /// Rollouts of groups (SPEC §8).
+    pub rollouts: Arc<crate::rollout::service::Rollouts>,
 }
 
 /// Read the operator token, creating it (0600, atomically) when absent.
@@ -101,6 +104,14 @@ pub fn router(api: Arc<OperatorApi>) -> Router {
             get(groups::one).delete(groups::delete),
         )
         .route("/api/v1/groups/{name}/toml", get(groups::toml))
+        .route(
+            "/api/v1/rollouts",
+            get(rollouts::list).post(rollouts::create),
+        )
+        .route("/api/v1/rollouts/{id}", get(rollouts::one))
+        .route("/api/v1/rollouts/{id}/pause", post(rollouts::pause))
+        .route("/api/v1/rollouts/{id}/resume", post(rollouts::resume))
+        .route("/api/v1/rollouts/{id}/abort", post(rollouts::abort))
         // route_layer: unknown paths stay 404 instead of asking for a token.
         .route_layer(middleware::from_fn_with_state(api.clone(), require_token))
         .with_state(api)

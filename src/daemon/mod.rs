@@ -174,6 +174,21 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         .map_err(|e| bind_error("listen.http", http_addr, e))?;
     tracing::info!(addr = %http_listener.local_addr()?, "http listening");
 
+    let groups = Arc::new(
+        crate::rollout::groups::GroupStore::open(&state).context("cannot open the group state")?,
+    );
+    let rollouts = crate::rollout::service::Rollouts::open(
+        &state,
+        ztp.clone(),
+        snapshot.clone(),
+        groups.clone(),
+        Arc::new(crate::rollout::service::SystemClock),
+    )
+    .context("cannot open the rollout state")?;
+    tasks.spawn(async_ok(crate::rollout::runner::run(
+        rollouts.clone(),
+        shutdown.clone(),
+    )));
     let services = http::HttpServices {
         health: Arc::new(http::Health {
             snapshot: snapshot.clone(),
@@ -187,10 +202,8 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
             status: status.clone(),
             token,
             unplanned,
-            groups: Arc::new(
-                crate::rollout::groups::GroupStore::open(&state)
-                    .context("cannot open the group state")?,
-            ),
+            groups,
+            rollouts,
         }),
     };
     tasks.spawn(http::serve(http_listener, services, shutdown.clone()));

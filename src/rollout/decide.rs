@@ -220,6 +220,24 @@ pub fn decide(r: &Rollout, observed: &HashMap<String, Observed>, now: &Now) -> O
         }
     }
     let moving = matches!(sim.state, State::Running | State::WaitingWindow);
+    // A device of a running batch still pending (its action could not be
+    // queued) is notified again.
+    if sim.state == State::Running {
+        let again: Vec<String> = sim
+            .batches
+            .iter()
+            .filter(|b| b.state == BatchState::Running)
+            .flat_map(|b| b.devices.iter())
+            .filter(|n| {
+                sim.device(n)
+                    .is_some_and(|d| d.state == DeviceState::Pending)
+            })
+            .cloned()
+            .collect();
+        for n in again {
+            push(&mut sim, Decision::Notify(n), &mut out);
+        }
+    }
     if moving {
         if let Some(reason) = pause_reason(&sim) {
             push(
