@@ -3,6 +3,7 @@
 mod support;
 
 use serde_json::{json, Value};
+use support::daemon::HELLO_FROM_ANYWHERE;
 use support::Daemon;
 
 const FIXTURE: &str = "good";
@@ -17,7 +18,7 @@ fn names(v: &Value) -> Vec<String> {
 
 #[test]
 fn groups_list_create_refuse_export_and_survive_a_restart() {
-    let mut d = Daemon::start(FIXTURE, "", &[]);
+    let mut d = Daemon::start(FIXTURE, HELLO_FROM_ANYWHERE, &[]);
     let (code, v) = d.api("/api/v1/groups");
     assert_eq!(code, 200, "{v}");
     assert_eq!(names(&v), ["leafs-floor1"]);
@@ -216,7 +217,7 @@ fn device_state(r: &Value, name: &str) -> String {
 
 #[test]
 fn a_rollout_pushes_durable_actions_batch_by_batch_and_survives_a_kill() {
-    let mut d = Daemon::start(FIXTURE, "", &[]);
+    let mut d = Daemon::start(FIXTURE, HELLO_FROM_ANYWHERE, &[]);
     leaves_hello(&d);
     let (code, _) = d.post(
         "/api/v1/rollouts",
@@ -355,7 +356,7 @@ fn a_rollout_pushes_durable_actions_batch_by_batch_and_survives_a_kill() {
 
 #[test]
 fn bad_rollouts_get_400_overlaps_409_and_nothing_changes() {
-    let d = Daemon::start(FIXTURE, "", &[]);
+    let d = Daemon::start(FIXTURE, HELLO_FROM_ANYWHERE, &[]);
     let bad = [
         (
             r#"{"group":"nope","kind":"software"}"#,
@@ -453,7 +454,7 @@ fn bad_rollouts_get_400_overlaps_409_and_nothing_changes() {
 #[test]
 fn rollout_changes_go_out_as_rollout_events() {
     use std::io::{BufRead, BufReader, Write};
-    let d = Daemon::start(FIXTURE, "", &[]);
+    let d = Daemon::start(FIXTURE, HELLO_FROM_ANYWHERE, &[]);
     leaves_hello(&d);
     let mut s = std::net::TcpStream::connect(d.http).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
@@ -501,4 +502,49 @@ fn rollout_changes_go_out_as_rollout_events() {
         ["pending", "notified"],
         "created, then the canary notified"
     );
+}
+
+/// A device with a credential (a sensor) gets the same action JSON on its
+/// devicebound topic (a real Mosquitto, `telemetry.broker`) as on the long-poll.
+#[test]
+fn a_sensor_gets_the_same_action_over_mqtt_as_on_the_long_poll() {
+    if !support::tools::have_all("sensor actions", &["mosquitto", "mosquitto_sub", "stdbuf"]) {
+        return;
+    }
+    const SENSOR: &str = "24c319455312bcd559b333c986024211";
+    let dir = tempfile::tempdir().unwrap();
+    let m = support::mqtt::Mosquitto::start(&dir.path().join("mqtt"));
+    let root = support::fixtures::temp_root_with_plan(FIXTURE, |t| {
+        t.replace(
+            "match = \"esp32-gps\"",
+            "match = \"esp32-gps\"\nsoftware = { image = \"images/EOS-4.30.1F.swi\", version = \"2.1\" }",
+        )
+    });
+    let d = Daemon::builder()
+        .owned_root(root)
+        .settings(&format!(
+            "{HELLO_FROM_ANYWHERE}[telemetry]\nbroker = \"{}\"\n",
+            m.url()
+        ))
+        .start();
+    let hello = json!({"serial": SENSOR, "model": "esp32-gps", "neighbors": []});
+    assert_eq!(d.post("/ztp/v1/hello", &hello.to_string(), &[]).0, 200);
+    let sub = support::mqtt::Devicebound::subscribe(m.port, &[], SENSOR, 1);
+    let (code, _) = d.api_post(
+        "/api/v1/groups",
+        r#"{"name":"sensors","devices":["sensor-0001"]}"#,
+    );
+    assert_eq!(code, 201);
+    let (code, r) = d.api_post(
+        "/api/v1/rollouts",
+        r#"{"group":"sensors","kind":"software"}"#,
+    );
+    assert_eq!(code, 201, "{r}");
+    let (topic, over_mqtt) = sub.next();
+    assert_eq!(topic, format!("devices/{SENSOR}/messages/devicebound/"));
+    let polled = actions(&d, SENSOR, 10);
+    assert_eq!(polled, vec![over_mqtt.clone()], "the same JSON both ways");
+    assert_eq!(over_mqtt["type"], "upgrade");
+    assert_eq!(over_mqtt["rollout"], r["id"]);
+    assert_eq!(over_mqtt["image_version"], "2.1");
 }

@@ -331,7 +331,11 @@ async fn progress_handler(
             }
         }),
     };
-    let stored = commit(ztp.tracker.apply(change)).await;
+    let stored = if p.action.is_some() {
+        commit(ztp.tracker.apply_for_action(change)).await
+    } else {
+        commit(ztp.tracker.apply(change)).await
+    };
     // The report names the action: it is acknowledged even when the stage
     // cannot follow (a device that came back miscabled must not redo it).
     if let Some(id) = &p.action {

@@ -2,10 +2,12 @@
 //! state machine, approval, bootstrap scripts and the switch simulator.
 
 pub mod actions;
+pub mod agent;
 pub mod api;
 pub mod bootstrap;
 pub mod hello;
 pub mod observe;
+pub mod sim_device;
 pub mod sim_dhcp;
 pub mod simulate;
 pub mod state;

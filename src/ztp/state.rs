@@ -117,6 +117,17 @@ pub fn allowed(from: Stage, to: Stage) -> bool {
     }
 }
 
+/// Whether an action's report may move `from -> to` outside the first
+/// install: any install stage, from a device that was approved before.
+pub fn restarts_install(from: Stage, to: Stage) -> bool {
+    let was_approved = from.install_rank().is_some() || from == Stage::Failed;
+    was_approved
+        && matches!(
+            to,
+            Stage::Downloading | Stage::Installing | Stage::Rebooting | Stage::Deployed
+        )
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
     pub at: String,
@@ -277,6 +288,24 @@ impl Tracker {
     /// Apply `change` if every step is a move of the state machine, persist
     /// it, and return the events it produced (after the commit).
     pub async fn apply(&self, change: Change<'_>) -> Result<(Record, Vec<Event>), ChangeError> {
+        self.apply_inner(change, false).await
+    }
+
+    /// [`Tracker::apply`] for a progress report naming one of the device's
+    /// actions: an upgrade or reconfigure starts a new install, so a
+    /// deployed (or failed) device may go through the install stages again.
+    pub async fn apply_for_action(
+        &self,
+        change: Change<'_>,
+    ) -> Result<(Record, Vec<Event>), ChangeError> {
+        self.apply_inner(change, true).await
+    }
+
+    async fn apply_inner(
+        &self,
+        change: Change<'_>,
+        new_install: bool,
+    ) -> Result<(Record, Vec<Event>), ChangeError> {
         let at = crate::clock::rfc3339_micros();
         let (rec, events) = {
             let mut map = self.records.lock().map_err(|_| WriteError::Stopped)?;
@@ -287,7 +316,8 @@ impl Tracker {
             let mut events = Vec::new();
             for &to in &change.stages {
                 let repeat = to == rec.stage && change.stages.len() == 1;
-                if !allowed(rec.stage, to) && !repeat {
+                let restart = new_install && restarts_install(rec.stage, to);
+                if !allowed(rec.stage, to) && !repeat && !restart {
                     return Err(ChangeError::Invalid {
                         device: change.name.to_string(),
                         from: rec.stage,

@@ -74,3 +74,17 @@ async fn records_and_events_survive_reopen() {
     let t = Tracker::open(&StateStore::open(dir.path(), Durability::Os).unwrap()).unwrap();
     assert_eq!(t.get("leaf1").unwrap().stage, Stage::Deployed);
 }
+
+#[test]
+fn an_action_restarts_the_install_only_of_an_approved_device() {
+    assert!(!allowed(Stage::Deployed, Stage::Downloading));
+    assert!(restarts_install(Stage::Deployed, Stage::Downloading));
+    assert!(restarts_install(Stage::Failed, Stage::Installing));
+    assert!(restarts_install(Stage::Rebooting, Stage::Downloading));
+    assert!(!restarts_install(
+        Stage::TopologyMismatch,
+        Stage::Downloading
+    ));
+    assert!(!restarts_install(Stage::PendingApproval, Stage::Deployed));
+    assert!(!restarts_install(Stage::Deployed, Stage::Approved));
+}

@@ -15,6 +15,11 @@ use super::{api, fixtures, netns, poll, ports, tools};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ztpd");
 
+/// Settings for tests whose devices say hello from 127.0.0.1 without a DHCP
+/// lease (simulators, hand-made hellos). When `[access] hello = "leased" |
+/// "any"` exists, this becomes `"[access]\nhello = \"any\"\n"`: one line.
+pub const HELLO_FROM_ANYWHERE: &str = "";
+
 /// How long a daemon may take to become ready on a loaded machine.
 const READY: Duration = Duration::from_secs(30);
 
