@@ -548,3 +548,115 @@ fn a_sensor_gets_the_same_action_over_mqtt_as_on_the_long_poll() {
     assert_eq!(over_mqtt["rollout"], r["id"]);
     assert_eq!(over_mqtt["image_version"], "2.1");
 }
+
+fn cli_json(d: &Daemon, args: &[&str]) -> Value {
+    let out = d.cli(args);
+    assert!(
+        out.status.success(),
+        "ztpd {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn group_and_rollout_commands_drive_the_daemon() {
+    let d = Daemon::start(FIXTURE, HELLO_FROM_ANYWHERE, &[]);
+    leaves_hello(&d);
+    let g = cli_json(
+        &d,
+        &[
+            "group",
+            "create",
+            "leaves",
+            "--select",
+            "model=access-24,name=leaf*",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(g["devices"], json!(["leaf1", "leaf2"]));
+    let out = d.cli(&["group", "create", "mixed", "--devices", "leaf1,spine1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("HTTP 400"),
+        "{out:?}"
+    );
+    let list = cli_json(&d, &["group", "list", "--format", "json"]);
+    assert_eq!(names(&list), ["leafs-floor1", "leaves"]);
+    let out = d.cli(&["group", "export", "leaves"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("[groups.leaves]\n"),
+        "{out:?}"
+    );
+    let out = d.cli(&["group", "list"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("leaves"),
+        "{out:?}"
+    );
+
+    // A config rollout: `--config` after GROUP is the kind, not a file.
+    let r = cli_json(
+        &d,
+        &[
+            "rollout",
+            "start",
+            "leaves",
+            "--batch-size",
+            "2",
+            "--max-failures",
+            "50%",
+            "--device-timeout",
+            "10m",
+            "--format",
+            "json",
+            "--config",
+        ],
+    );
+    assert_eq!(r["kind"], "config");
+    assert_eq!(r["policy"]["batch_size"], 2);
+    assert_eq!(r["policy"]["max_failures"], "50%");
+    let id = r["id"].as_str().unwrap().to_string();
+    let a = actions(&d, "JPE87654321", 10);
+    assert_eq!(a[0]["type"], "reconfigure");
+    assert!(a[0]["config_url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/files/configs/leaf1.cfg"));
+    let out = d.cli(&["rollout", "start", "leaves", "--window", "Someday 1-2"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("window"),
+        "{out:?}"
+    );
+
+    let v = cli_json(&d, &["rollout", "pause", &id, "--format", "json"]);
+    assert_eq!(v["state"], "paused");
+    let v = cli_json(&d, &["rollout", "resume", &id, "--format", "json"]);
+    assert_eq!(v["state"], "running");
+    for (serial, aid) in [
+        ("JPE87654321", &a[0]["id"]),
+        ("JPE87654322", &actions(&d, "JPE87654322", 10)[0]["id"]),
+    ] {
+        let (code, v) = progress(&d, serial, json!({"stage": "deployed", "action": aid}));
+        assert_eq!(code, 200, "{v}");
+    }
+    // --watch follows it to the end (plain lines: not a TTY).
+    let out = d.cli(&["rollout", "status", &id, "--watch"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.trim_end().ends_with("failed 0)"), "{text}");
+    assert!(text.contains(": done"), "{text}");
+    let v = cli_json(&d, &["rollout", "status", &id, "--format", "json"]);
+    assert_eq!(v["counts"]["succeeded"], 2);
+    let list = cli_json(&d, &["rollout", "list", "--format", "json"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let out = d.cli(&["rollout", "abort", &id]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a done rollout cannot be aborted: {out:?}"
+    );
+}
