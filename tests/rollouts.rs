@@ -32,6 +32,19 @@ fn groups_list_create_refuse_export_and_survive_a_restart() {
     // Without the token: refused, nothing made.
     let (code, _) = d.post("/api/v1/groups", r#"{"name":"x","devices":["leaf1"]}"#, &[]);
     assert_eq!(code, 401);
+    for (method, path) in [
+        ("GET", "/api/v1/groups"),
+        ("GET", "/api/v1/groups/leafs-floor1"),
+        ("GET", "/api/v1/groups/leafs-floor1/toml"),
+        ("DELETE", "/api/v1/groups/leafs-floor1"),
+        ("GET", "/api/v1/rollouts"),
+        ("GET", "/api/v1/rollouts/r1-000000"),
+        ("POST", "/api/v1/rollouts/r1-000000/pause"),
+        ("POST", "/api/v1/rollouts/r1-000000/abort"),
+    ] {
+        let (code, body) = d.request(method, path, &[], None);
+        assert_eq!(code, 401, "{method} {path} without a token: {body}");
+    }
 
     let (code, v) = d.api_post(
         "/api/v1/groups",
