@@ -100,21 +100,32 @@ while :; do
 done
 end=$(date +%s.%N)
 cpu1=$(cpu)
-python3 - "$work/r.json" "$start" "$end" "$cpu0" "$cpu1" "$tick" "$n" "$batch" "$durability" <<'PY'
+curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/devices" >"$work/devices.json"
+python3 - "$work/r.json" "$start" "$end" "$cpu0" "$cpu1" "$tick" "$n" "$batch" "$durability" "$work/devices.json" "$work/ztpd.log" <<'PY'
 import json, sys, datetime, statistics
 r = json.load(open(sys.argv[1]))
 start, end = float(sys.argv[2]), float(sys.argv[3])
 cpu0, cpu1, tick, n, batch = (int(x) for x in sys.argv[4:9])
 dur = sys.argv[9]
+import re
 t = lambda s: datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 b = r["batches"]
-gaps = [(t(b[i + 1]["started_at"]) - t(b[i]["finished_at"])) * 1000 for i in range(len(b) - 1) if "started_at" in b[i + 1]]
+# When each device reported `deployed` (its record's last event), and when
+# each batch's actions were committed (ztpd's log, one line per batch).
+deployed = {d["name"]: t(d["last_event"]["at"]) for d in json.load(open(sys.argv[10]))
+            if d["last_event"] and d["last_event"]["stage"] == "deployed"}
+queued = [int(m.group(1)) / 1000 for m in re.finditer(r"action\(s\) queued at (\d+) ms", open(sys.argv[11]).read())]
+gaps = []
+for i in range(1, min(len(b), len(queued))):
+    last = max(deployed.get(n, 0) for n in b[i - 1]["devices"])
+    gaps.append((queued[i] - last) * 1000)
 ok = r["counts"]["succeeded"]
 cpu_ms = (cpu1 - cpu0) * 1000 / tick
 print(f"state {r['state']}: {ok}/{n} succeeded, {r['counts']['failed']} failed, {len(b)} batches of {batch}")
 print(f"wall {end - start:.2f} s; ztpd cpu {cpu_ms:.0f} ms = {cpu_ms / max(ok, 1) * 1000:.0f} us per upgraded device")
 if gaps:
-    print(f"batch-to-batch overhead: median {statistics.median(gaps):.1f} ms, max {max(gaps):.1f} ms ({len(gaps)} gaps)")
+    print(f"batch-to-batch overhead (last `deployed` of a batch -> next batch's actions committed): "
+          f"median {statistics.median(gaps):.1f} ms, max {max(gaps):.1f} ms ({len(gaps)} gaps)")
 print(f"| {datetime.date.today()} | ... | `benches/rollout_bench.sh {n} {batch}` (durability {dur}) | wall {end - start:.2f} s, "
       f"{cpu_ms / max(ok, 1) * 1000:.0f} us ztpd CPU per device, overhead median "
       f"{statistics.median(gaps) if gaps else 0:.1f} ms / max {max(gaps) if gaps else 0:.1f} ms |")

@@ -283,7 +283,18 @@ impl Rollouts {
                     notify.push(n.clone());
                 }
             }
-            self.notify(&mut r, &notify).await;
+            if !notify.is_empty() {
+                let t = std::time::Instant::now();
+                self.notify(&mut r, &notify).await;
+                // Read by benches/rollout_bench.sh (batch-to-batch overhead).
+                tracing::info!(
+                    rollout = %r.id,
+                    "{} action(s) queued at {} ms ({:.1} ms)",
+                    notify.len(),
+                    crate::clock::unix_millis(),
+                    t.elapsed().as_secs_f64() * 1e3
+                );
+            }
             if let Err(e) = self.store(seq, r).await {
                 tracing::error!("rollout not saved: {e}");
             }
