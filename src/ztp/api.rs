@@ -354,7 +354,20 @@ async fn progress_handler(
 
 #[derive(serde::Deserialize)]
 struct Wait {
-    wait: Option<u64>,
+    /// Seconds (`30`) or a duration (`30s`, `1m`); at most [`MAX_WAIT`].
+    wait: Option<String>,
+}
+
+fn parse_wait(w: Option<&str>) -> Result<Duration, String> {
+    let Some(w) = w else {
+        return Ok(Duration::ZERO);
+    };
+    let d = match w.trim().parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => crate::duration::parse(w)
+            .map_err(|e| format!("wait: {e}; expected seconds or a duration up to 60s"))?,
+    };
+    Ok(d.min(MAX_WAIT))
 }
 
 async fn actions_handler(
@@ -367,11 +380,24 @@ async fn actions_handler(
         Ok(d) => d,
         Err(r) => return r,
     };
-    let wait = wait
-        .wait
-        .map(Duration::from_secs)
-        .unwrap_or(Duration::ZERO)
-        .min(MAX_WAIT);
+    let wait = match parse_wait(wait.wait.as_deref()) {
+        Ok(w) => w,
+        Err(e) => return err(StatusCode::BAD_REQUEST, e),
+    };
     let actions = ztp.actions.wait(&name, wait).await;
     Json(json!({"device": name, "actions": actions})).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_takes_seconds_or_a_duration_capped_at_a_minute() {
+        assert_eq!(parse_wait(None), Ok(Duration::ZERO));
+        assert_eq!(parse_wait(Some("20")), Ok(Duration::from_secs(20)));
+        assert_eq!(parse_wait(Some("1500ms")), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_wait(Some("10m")), Ok(MAX_WAIT));
+        assert!(parse_wait(Some("soon")).unwrap_err().contains("wait:"));
+    }
 }
