@@ -370,6 +370,7 @@ fn a_rollout_pushes_durable_actions_batch_by_batch_and_survives_a_kill() {
 #[test]
 fn bad_rollouts_get_400_overlaps_409_and_nothing_changes() {
     let d = Daemon::start(FIXTURE, HELLO_FROM_ANYWHERE, &[]);
+    leaves_hello(&d);
     let bad = [
         (
             r#"{"group":"nope","kind":"software"}"#,
@@ -453,9 +454,15 @@ fn bad_rollouts_get_400_overlaps_409_and_nothing_changes() {
     let (code, v) = d.api_post(&format!("/api/v1/rollouts/{id}/resume"), "");
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["state"], "running");
+    // The canary was notified (no hello: it has not picked its action up).
+    assert_eq!(actions(&d, "JPE87654321", 10).len(), 1);
     let (code, v) = d.api_post(&format!("/api/v1/rollouts/{id}/abort"), "");
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["state"], "aborted");
+    assert!(
+        actions(&d, "JPE87654321", 0).is_empty(),
+        "abort withdraws a notified device's action"
+    );
     let (code, v) = d.api_post(&format!("/api/v1/rollouts/{id}/resume"), "");
     assert_eq!(code, 409, "{v}");
     let (code, v) = d.api_post("/api/v1/rollouts", r#"{"group":"one","kind":"software"}"#);

@@ -247,6 +247,18 @@ impl Rollouts {
             })
             .ok_or_else(|| RolloutError::NotFound(format!("no rollout {id}")))?;
         decide::operate(&mut r, op, self.clock.now().ms).map_err(RolloutError::Conflict)?;
+        if op == Operator::Abort {
+            // Devices that have not started their action are not to start it.
+            for d in r
+                .devices
+                .iter()
+                .filter(|d| d.state == super::model::DeviceState::Notified)
+            {
+                if let Some(id) = &d.action {
+                    self.ztp.actions.withdraw(&d.name, id).await?;
+                }
+            }
+        }
         self.store(seq, r.clone()).await?;
         self.wake.notify_one();
         Ok(r)

@@ -328,6 +328,36 @@ impl ActionStore {
         Ok(())
     }
 
+    /// Withdraw `name`'s pending action `id` (an aborted rollout): it is no
+    /// longer served. Returns whether it was pending.
+    pub async fn withdraw(&self, name: &str, id: &str) -> Result<bool, WriteError> {
+        let pending = self
+            .book
+            .lock()
+            .ok()
+            .and_then(|b| b.pending.get(name).map(|l| l.iter().any(|p| p.id == id)))
+            .unwrap_or(false);
+        if !pending {
+            return Ok(false);
+        }
+        let aid = id.to_string();
+        self.writer
+            .write(Box::new(move |tx| {
+                tx.execute(
+                    "UPDATE ztp_actions SET state = 'withdrawn' WHERE id = ?1 AND state = 'pending'",
+                    [aid],
+                )
+                .map(|_| ())
+            }))
+            .await?;
+        if let Ok(mut b) = self.book.lock() {
+            if let Some(l) = b.pending.get_mut(name) {
+                l.retain(|p| p.id != id);
+            }
+        }
+        Ok(true)
+    }
+
     /// `name` fetched its credential: its `refresh_credential` is done.
     pub async fn credential_fetched(&self, name: &str) {
         let ids: Vec<String> = self

@@ -129,3 +129,20 @@ async fn a_newer_action_of_the_same_type_supersedes_the_pending_one() {
     assert_eq!(a.pending("leaf1"), vec![conf, second]);
     assert_ne!(first["id"], Value::Null);
 }
+
+#[tokio::test]
+async fn a_withdrawn_action_is_no_longer_served_even_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = ActionStore::open(&StateStore::open(dir.path(), Durability::Os).unwrap()).unwrap();
+    let up = a
+        .queue("leaf1", None, "upgrade", fields("a"))
+        .await
+        .unwrap();
+    let id = up["id"].as_str().unwrap();
+    assert!(!a.withdraw("leaf2", id).await.unwrap(), "not leaf2's");
+    assert_eq!(a.pending("leaf1").len(), 1);
+    assert!(a.withdraw("leaf1", id).await.unwrap());
+    assert!(a.pending("leaf1").is_empty());
+    let a = ActionStore::open(&StateStore::open(dir.path(), Durability::Os).unwrap()).unwrap();
+    assert!(a.pending("leaf1").is_empty());
+}
