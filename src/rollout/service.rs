@@ -152,7 +152,16 @@ impl Rollouts {
 
     /// Persist, keep and announce a changed rollout.
     pub(super) async fn store(&self, seq: i64, r: Rollout) -> Result<(), RolloutError> {
-        self.store.save(seq, &r).await?;
+        self.keep(seq, r, true).await
+    }
+
+    /// Keep and announce `r`; persist it when `durable`. Progress within a
+    /// device's action (`in_progress` and its stage) need not be: the next
+    /// tick derives it again from the device records, also after a restart.
+    async fn keep(&self, seq: i64, r: Rollout, durable: bool) -> Result<(), RolloutError> {
+        if durable {
+            self.store.save(seq, &r).await?;
+        }
         if let Ok(mut all) = self.all.lock() {
             match all.iter_mut().find(|e| e.rollout.id == r.id) {
                 Some(e) => e.rollout = r.clone(),
@@ -162,7 +171,10 @@ impl Rollouts {
                 }),
             }
         }
-        let _ = self.events.send(r.to_json());
+        // The JSON of a large rollout is not free: only when someone listens.
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(r.to_json());
+        }
         Ok(())
     }
 
@@ -307,7 +319,16 @@ impl Rollouts {
                     t.elapsed().as_secs_f64() * 1e3
                 );
             }
-            if let Err(e) = self.store(seq, r).await {
+            let durable = out.decisions.iter().any(|d| {
+                !matches!(
+                    d,
+                    Decision::Device {
+                        state: super::model::DeviceState::InProgress,
+                        ..
+                    }
+                )
+            });
+            if let Err(e) = self.keep(seq, r, durable).await {
                 tracing::error!("rollout not saved: {e}");
             }
         }
