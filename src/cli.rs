@@ -40,6 +40,16 @@ pub enum Command {
     Status(commands::operator::StatusArgs),
     /// Approve a device waiting in manual approval mode (name or serial).
     Approve(commands::operator::ApproveArgs),
+    /// Groups of devices of one model (operator API).
+    Group {
+        #[command(subcommand)]
+        command: commands::group::GroupCommand,
+    },
+    /// Rollouts of a group under a policy (operator API).
+    Rollout {
+        #[command(subcommand)]
+        command: commands::rollout::RolloutCommand,
+    },
     /// Simulated devices.
     Device {
         #[command(subcommand)]
@@ -70,7 +80,9 @@ pub fn main() -> ExitCode {
     use commands::plan_diff::PlanCommand;
     use commands::simulate::DeviceCommand;
     use commands::topology::TopologyCommand;
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(commands::rollout::rewrite_kind_flag(
+        std::env::args_os().collect(),
+    ));
     crate::telemetry::mqtt::install_crypto_provider();
     init_tracing();
     let config = cli.config.as_deref();
@@ -95,6 +107,12 @@ pub fn main() -> ExitCode {
         Command::Approve(args) => with_settings(config, &[], |r| {
             commands::operator::approve(r, &args.device)
         }),
+        Command::Group { command } => {
+            with_settings(config, &[], |r| commands::group::run(r, command))
+        }
+        Command::Rollout { command } => {
+            with_settings(config, &[], |r| commands::rollout::run(r, command))
+        }
         Command::Device {
             command: DeviceCommand::Simulate(args),
         } => commands::simulate::run(config, *args),

@@ -21,6 +21,7 @@ pub mod mac;
 pub mod metrics;
 pub mod plan;
 pub mod reload;
+pub mod rollout;
 pub mod secret_file;
 pub mod settings;
 pub mod snapshot;

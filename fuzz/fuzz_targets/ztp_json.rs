@@ -108,10 +108,13 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         _ => {
-            if let Ok((stage, percent, message)) = hello::parse_progress(body) {
-                assert!(stage.reportable());
-                assert!(percent.is_none_or(|p| p <= 100));
-                assert!(message.len() <= hello::MAX_MESSAGE);
+            if let Ok(p) = hello::parse_progress(body) {
+                assert!(p.stage.reportable());
+                assert!(p.percent.is_none_or(|p| p <= 100));
+                assert!(p.message.len() <= hello::MAX_MESSAGE);
+                for v in [&p.version, &p.action].into_iter().flatten() {
+                    assert!(!v.trim().is_empty() && v.len() <= hello::MAX_FIELD);
+                }
             }
         }
     }

@@ -198,18 +198,33 @@ fn unreachable_conflict() -> Response {
 pub async fn events(
     State(api): State<Arc<OperatorApi>>,
 ) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
-    let rx = api.ztp.tracker.subscribe();
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let ev = match rx.recv().await {
-            Ok(e) => SseEvent::default()
-                .event("device")
-                .data(serde_json::to_string(&e).unwrap_or_default()),
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => SseEvent::default()
-                .event("lagged")
-                .data(format!("{{\"missed\":{n}}}")),
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-        };
-        Some((Ok(ev), rx))
-    });
+    use tokio::sync::broadcast::error::RecvError;
+    let devices = api.ztp.tracker.subscribe();
+    let rollouts = api.rollouts.subscribe();
+    let lagged = |n: u64| {
+        SseEvent::default()
+            .event("lagged")
+            .data(format!("{{\"missed\":{n}}}"))
+    };
+    let stream = futures_util::stream::unfold(
+        (devices, rollouts),
+        move |(mut devices, mut rollouts)| async move {
+            let ev = tokio::select! {
+                d = devices.recv() => match d {
+                    Ok(e) => SseEvent::default()
+                        .event("device")
+                        .data(serde_json::to_string(&e).unwrap_or_default()),
+                    Err(RecvError::Lagged(n)) => lagged(n),
+                    Err(RecvError::Closed) => return None,
+                },
+                r = rollouts.recv() => match r {
+                    Ok(v) => SseEvent::default().event("rollout").data(v.to_string()),
+                    Err(RecvError::Lagged(n)) => lagged(n),
+                    Err(RecvError::Closed) => return None,
+                },
+            };
+            Some((Ok(ev), (devices, rollouts)))
+        },
+    );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

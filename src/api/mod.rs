@@ -19,6 +19,8 @@ use crate::snapshot::SnapshotHandle;
 use crate::ztp::Ztp;
 
 pub mod devices;
+pub mod groups;
+pub mod rollouts;
 pub mod session;
 
 /// What the operator API reads and changes. The daemon builds it once; the
@@ -35,6 +37,10 @@ pub struct OperatorApi {
     pub unplanned: Arc<Unplanned>,
     /// GUI sessions (cookies traded for the token).
     pub sessions: session::Sessions,
+    /// Plan and runtime groups (SPEC §8).
+    pub groups: Arc<crate::rollout::groups::GroupStore>,
+    /// Rollouts of groups (SPEC §8).
+    pub rollouts: Arc<crate::rollout::service::Rollouts>,
 }
 
 /// Read the operator token, creating it (0600, atomically) when absent.
@@ -128,6 +134,20 @@ pub fn router(api: Arc<OperatorApi>) -> Router {
         .route("/api/v1/events", get(devices::events))
         .route("/api/v1/unplanned", get(unplanned))
         .route("/api/v1/session", axum::routing::delete(logout))
+        .route("/api/v1/groups", get(groups::list).post(groups::create))
+        .route(
+            "/api/v1/groups/{name}",
+            get(groups::one).delete(groups::delete),
+        )
+        .route("/api/v1/groups/{name}/toml", get(groups::toml))
+        .route(
+            "/api/v1/rollouts",
+            get(rollouts::list).post(rollouts::create),
+        )
+        .route("/api/v1/rollouts/{id}", get(rollouts::one))
+        .route("/api/v1/rollouts/{id}/pause", post(rollouts::pause))
+        .route("/api/v1/rollouts/{id}/resume", post(rollouts::resume))
+        .route("/api/v1/rollouts/{id}/abort", post(rollouts::abort))
         // route_layer: unknown paths stay 404 instead of asking for a token.
         .route_layer(middleware::from_fn_with_state(api.clone(), require_token))
         // Outside the layer: the token itself is checked by the handler.

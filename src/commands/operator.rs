@@ -33,6 +33,17 @@ fn token(r: &Resolved) -> Result<String, String> {
 }
 
 fn call(r: &Resolved, method: &str, path: &str) -> Result<http_client::Response, String> {
+    let body = (method == "POST").then_some("");
+    call_with(r, method, path, body)
+}
+
+/// An operator API request with a JSON body (or none).
+pub fn call_with(
+    r: &Resolved,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<http_client::Response, String> {
     let token = token(r)?;
     let url = format!("{}{path}", base_url(r));
     let auth = format!("Bearer {token}");
@@ -40,12 +51,15 @@ fn call(r: &Resolved, method: &str, path: &str) -> Result<http_client::Response,
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let body: Option<&[u8]> = (method == "POST").then_some(b"");
+    let mut headers = vec![("Authorization", auth.as_str())];
+    if body.is_some_and(|b| !b.is_empty()) {
+        headers.push(("Content-Type", "application/json"));
+    }
     rt.block_on(http_client::request(
         method,
         &url,
-        &[("Authorization", &auth)],
-        body,
+        &headers,
+        body.map(str::as_bytes),
         TIMEOUT,
     ))
     .map_err(|e| format!("{e:#}; is `ztpd run` up at {}?", base_url(r)))
@@ -142,7 +156,7 @@ pub fn approve(r: &Resolved, device: &str) -> ExitCode {
     }
 }
 
-fn fail(resp: &http_client::Response) -> ExitCode {
+pub fn fail(resp: &http_client::Response) -> ExitCode {
     let v = resp.json();
     let msg = v["error"]
         .as_str()

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::{runtime, EXIT_INVALID};
 use crate::settings::Resolved;
-use crate::ztp::simulate::{Ending, Fault, FleetOptions};
+use crate::ztp::simulate::{Ending, FaultSpec, FleetOptions};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum DeviceCommand {
@@ -32,9 +32,15 @@ pub struct DeviceSimulateArgs {
     /// With --switch: ztpd's HTTP address, e.g. http://127.0.0.1:8080.
     #[arg(long, value_name = "URL", requires = "switch")]
     pub server: Option<String>,
-    /// With --switch: inject a cabling or model fault.
-    #[arg(long, value_enum, requires = "switch")]
-    pub fault: Option<Fault>,
+    /// With --switch: `KIND[:DEVICE,DEVICE...]`, a fault for the listed
+    /// devices (all when no list): wrong-model, move-port, swap, and for
+    /// agents upgrade-fails, upgrade-silent, upgrade-miscabled. Repeatable.
+    #[arg(long, value_name = "KIND[:DEVICES]", requires = "switch")]
+    pub fault: Vec<FaultSpec>,
+    /// With --switch: stay running after deployment, long-poll actions and
+    /// carry them out (upgrade, reconfigure).
+    #[arg(long, requires = "switch")]
+    pub agent: bool,
     /// With --switch: switches running at once.
     #[arg(long, default_value_t = 256)]
     pub concurrency: usize,
@@ -81,18 +87,15 @@ fn run_switches(
         super::print_diagnostics(&loaded.diagnostics);
         return ExitCode::from(EXIT_INVALID);
     }
-    let switches = match crate::ztp::simulate::switches(
-        &loaded.model,
-        key,
-        args.telemetry.fleet,
-        args.fault,
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::from(EXIT_INVALID);
-        }
-    };
+    let switches =
+        match crate::ztp::simulate::switches(&loaded.model, key, args.telemetry.fleet, &args.fault)
+        {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(c) => return c,
@@ -103,6 +106,7 @@ fn run_switches(
         dhcp: args.dhcp,
         relay: args.relay,
         approval_wait: args.approval_wait,
+        agent: args.agent,
     };
     let started = Instant::now();
     let link = loaded

@@ -164,10 +164,10 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         }
         (None, None) => Arc::new(ActionsOnly),
     };
-    credentials::sync(&facts, events.as_ref());
+    ztp.actions.set_publisher(events, &state.reader()?);
+    credentials::sync(&facts);
     tasks.spawn(async_ok(credentials::keep(
         facts.clone(),
-        events,
         changed_rx.clone(),
         shutdown.clone(),
     )));
@@ -177,6 +177,21 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         .map_err(|e| bind_error("listen.http", http_addr, e))?;
     tracing::info!(addr = %http_listener.local_addr()?, "http listening");
 
+    let groups = Arc::new(
+        crate::rollout::groups::GroupStore::open(&state).context("cannot open the group state")?,
+    );
+    let rollouts = crate::rollout::service::Rollouts::open(
+        &state,
+        ztp.clone(),
+        snapshot.clone(),
+        groups.clone(),
+        Arc::new(crate::rollout::service::SystemClock),
+    )
+    .context("cannot open the rollout state")?;
+    tasks.spawn(async_ok(crate::rollout::runner::run(
+        rollouts.clone(),
+        shutdown.clone(),
+    )));
     let services = http::HttpServices {
         health: Arc::new(http::Health {
             snapshot: snapshot.clone(),
@@ -191,6 +206,8 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
             token,
             unplanned,
             sessions: Default::default(),
+            groups,
+            rollouts,
         }),
     };
     tasks.spawn(http::serve(

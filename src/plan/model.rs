@@ -195,13 +195,26 @@ pub struct Group {
     pub policy: Policy,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Policy {
     pub batch_size: u32,
     pub canary: u32,
     pub max_failures: FailureLimit,
     pub pause_between: Duration,
+    /// `"HH:MM-HH:MM"`, optionally after days (checked by `rollout::window`).
     pub window: Option<String>,
+    /// How long a notified device has to succeed.
+    pub device_timeout: Duration,
+    pub order: Order,
+}
+
+/// How a rollout orders a group's devices (SPEC §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// Farthest (in planned links) from a root device first, ties in plan order.
+    Topology,
+    Plan,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

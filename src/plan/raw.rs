@@ -102,6 +102,8 @@ pub struct RawPolicy {
     pub max_failures: Option<Sp<RawOption>>,
     pub pause_between: Option<Sp<String>>,
     pub window: Option<Sp<String>>,
+    pub device_timeout: Option<Sp<String>>,
+    pub order: Option<Sp<String>>,
 }
 
 /// Parse and read one plan file. TOML syntax errors and shape errors become
@@ -375,6 +377,8 @@ fn read_group(ctx: &mut Ctx, t: &mut Table) -> RawGroup {
             max_failures,
             pause_between: p.str(ctx, "pause_between"),
             window: p.str(ctx, "window"),
+            device_timeout: p.str(ctx, "device_timeout"),
+            order: p.str(ctx, "order"),
         });
         p.finish(
             ctx,
@@ -384,6 +388,8 @@ fn read_group(ctx: &mut Ctx, t: &mut Table) -> RawGroup {
                 "max_failures",
                 "pause_between",
                 "window",
+                "device_timeout",
+                "order",
             ],
         );
     }

@@ -15,15 +15,19 @@
 //! - [`reported`]: what devices say they see;
 //! - [`diff`]: the one pure function comparing the two;
 //! - [`neighbourhood`]: the reports a hello must be checked against, so a
-//!   hello costs its neighbourhood rather than the whole fleet.
+//!   hello costs its neighbourhood rather than the whole fleet;
+//! - [`tiers`]: hops from the root devices and each device's uplinks, for
+//!   rollout ordering and uplink safety.
 
 pub mod diff;
 pub mod layout;
 pub mod neighbourhood;
 pub mod planned;
 pub mod reported;
+pub mod tiers;
 
 pub use diff::{diff, Cable, Kind, Problem, TopologyError};
 pub use neighbourhood::ReportIndex;
 pub use planned::{PlannedDevice, PlannedTopology};
 pub use reported::{Neighbor, Reported};
+pub use tiers::Tiers;

@@ -58,6 +58,24 @@ impl PlannedTopology {
         t
     }
 
+    /// Every planned device, in plan order.
+    pub fn devices(&self) -> &[PlannedDevice] {
+        &self.devices
+    }
+
+    /// The devices `device` has a planned link to, each once, in link order.
+    pub fn neighbours(&self, device: &str) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for e in self.ends(device) {
+            for p in self.partners(e) {
+                if p.device != device && !out.contains(&p.device.as_str()) {
+                    out.push(&p.device);
+                }
+            }
+        }
+        out
+    }
+
     /// The planned other end(s) of `e`.
     pub fn partners(&self, e: &Endpoint) -> &[Endpoint] {
         self.partners.get(e).map_or(&[], Vec::as_slice)

@@ -22,6 +22,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
+use super::actions::AckError;
 use super::hello::{self, Outcome, MAX_BODY};
 use super::state::{Change, ChangeError, Stage};
 use super::Ztp;
@@ -156,6 +157,7 @@ async fn hello_handler(
         .filter_map(|n| serde_json::to_value(n).ok())
         .collect();
     let model = h.model.clone();
+    let sw_version = h.version.clone();
     let is_approved = stage == Stage::Approved;
     let stored_problems = problems.clone();
     let change = Change {
@@ -170,6 +172,9 @@ async fn hello_handler(
             r.observed = observed;
             r.problems = stored_problems;
             r.approved = is_approved;
+            if sw_version.is_some() {
+                r.software_version = sw_version;
+            }
         }),
     };
     let stored = commit(ztp.tracker.apply(change)).await;
@@ -314,7 +319,7 @@ async fn progress_handler(
     let Ok(_permit) = ztp.limit.try_acquire() else {
         return err(StatusCode::SERVICE_UNAVAILABLE, "busy; retry");
     };
-    let (stage, percent, message) = match hello::parse_progress(&body) {
+    let p = match hello::parse_progress(&body) {
         Ok(p) => p,
         Err(e) => return err(StatusCode::BAD_REQUEST, e),
     };
@@ -322,20 +327,52 @@ async fn progress_handler(
         Ok(d) => d,
         Err(r) => return r,
     };
-    let message = if message.is_empty() {
+    // A report naming another device's action (or none known) changes nothing.
+    if let Some(id) = &p.action {
+        match ztp.actions.check_owner(&name, id) {
+            Ok(()) => {}
+            Err(e @ AckError::NotYours { .. }) => return err(StatusCode::FORBIDDEN, e.to_string()),
+            Err(e) => return err(StatusCode::BAD_REQUEST, e.to_string()),
+        }
+    }
+    let stage = p.stage;
+    let message = if p.message.is_empty() {
         format!("device reported {stage}")
     } else {
-        message
+        p.message
     };
+    let (version, action) = (p.version.clone(), p.action.clone());
     let change = Change {
         name: &name,
         serial: &serial,
         stages: vec![stage],
-        percent,
+        percent: p.percent,
         message,
-        edit: Box::new(|_| {}),
+        edit: Box::new(move |r| {
+            if version.is_some() {
+                r.software_version = version;
+            }
+            if action.is_some() {
+                r.last_action = action;
+            }
+        }),
     };
-    match commit(ztp.tracker.apply(change)).await {
+    let stored = if p.action.is_some() {
+        commit(ztp.tracker.apply_for_action(change)).await
+    } else {
+        commit(ztp.tracker.apply(change)).await
+    };
+    // The report names the action: it is acknowledged even when the stage
+    // cannot follow (a device that came back miscabled must not redo it).
+    if let Some(id) = &p.action {
+        if let Err(e) = ztp.actions.acknowledge(&name, id).await {
+            return err(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("acknowledgement not saved ({e}); retry"),
+            );
+        }
+    }
+    match stored {
         Ok((rec, _)) => Json(json!({"device": name, "state": rec.stage})).into_response(),
         Err(r) => r,
     }
@@ -343,7 +380,20 @@ async fn progress_handler(
 
 #[derive(serde::Deserialize)]
 struct Wait {
-    wait: Option<u64>,
+    /// Seconds (`30`) or a duration (`30s`, `1m`); at most [`MAX_WAIT`].
+    wait: Option<String>,
+}
+
+fn parse_wait(w: Option<&str>) -> Result<Duration, String> {
+    let Some(w) = w else {
+        return Ok(Duration::ZERO);
+    };
+    let d = match w.trim().parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => crate::duration::parse(w)
+            .map_err(|e| format!("wait: {e}; expected seconds or a duration up to 60s"))?,
+    };
+    Ok(d.min(MAX_WAIT))
 }
 
 async fn actions_handler(
@@ -356,11 +406,24 @@ async fn actions_handler(
         Ok(d) => d,
         Err(r) => return r,
     };
-    let wait = wait
-        .wait
-        .map(Duration::from_secs)
-        .unwrap_or(Duration::ZERO)
-        .min(MAX_WAIT);
-    let actions = ztp.tracker.take_actions(&name, wait).await;
+    let wait = match parse_wait(wait.wait.as_deref()) {
+        Ok(w) => w,
+        Err(e) => return err(StatusCode::BAD_REQUEST, e),
+    };
+    let actions = ztp.actions.wait(&name, wait).await;
     Json(json!({"device": name, "actions": actions})).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_takes_seconds_or_a_duration_capped_at_a_minute() {
+        assert_eq!(parse_wait(None), Ok(Duration::ZERO));
+        assert_eq!(parse_wait(Some("20")), Ok(Duration::from_secs(20)));
+        assert_eq!(parse_wait(Some("1500ms")), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_wait(Some("10m")), Ok(MAX_WAIT));
+        assert!(parse_wait(Some("soon")).unwrap_err().contains("wait:"));
+    }
 }

@@ -178,12 +178,34 @@ pub struct ProgressBody {
     pub stage: String,
     pub percent: Option<u8>,
     pub message: Option<String>,
+    pub version: Option<String>,
+    pub action: Option<String>,
 }
 
-pub fn parse_progress(body: &[u8]) -> Result<(super::state::Stage, Option<u8>, String), String> {
+/// A checked progress report (SPEC §7).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub stage: super::state::Stage,
+    pub percent: Option<u8>,
+    pub message: String,
+    /// The software version the device now runs.
+    pub version: Option<String>,
+    /// The action the report belongs to (it acknowledges it).
+    pub action: Option<String>,
+}
+
+pub fn parse_progress(body: &[u8]) -> Result<Progress, String> {
     let b: ProgressBody = serde_json::from_slice(body).map_err(|e| {
-        format!("malformed JSON: {e}; expected {{\"stage\", \"percent\"?: 0-100, \"message\"?}}")
+        format!(
+            "malformed JSON: {e}; expected {{\"stage\", \"percent\"?: 0-100, \"message\"?, \
+             \"version\"?, \"action\"?}}"
+        )
     })?;
+    for (name, v) in [("version", &b.version), ("action", &b.action)] {
+        if let Some(v) = v {
+            field(name, v, MAX_FIELD)?;
+        }
+    }
     let stage = super::state::Stage::parse(&b.stage)
         .filter(|s| s.reportable())
         .ok_or_else(|| {
@@ -204,7 +226,13 @@ pub fn parse_progress(body: &[u8]) -> Result<(super::state::Stage, Option<u8>, S
             message.len()
         ));
     }
-    Ok((stage, b.percent, message))
+    Ok(Progress {
+        stage,
+        percent: b.percent,
+        message,
+        version: b.version,
+        action: b.action,
+    })
 }
 
 /// What a hello leads to.
@@ -333,8 +361,18 @@ mod tests {
 
     #[test]
     fn progress_stages_and_percent_are_checked() {
-        let (s, p, _) = parse_progress(br#"{"stage":"installing","percent":40}"#).unwrap();
-        assert_eq!((s, p), (super::super::state::Stage::Installing, Some(40)));
+        let p = parse_progress(br#"{"stage":"installing","percent":40}"#).unwrap();
+        assert_eq!(
+            (p.stage, p.percent),
+            (super::super::state::Stage::Installing, Some(40))
+        );
+        let p =
+            parse_progress(br#"{"stage":"deployed","version":"4.31","action":"act-1"}"#).unwrap();
+        assert_eq!(p.version.as_deref(), Some("4.31"));
+        assert_eq!(p.action.as_deref(), Some("act-1"));
+        assert!(parse_progress(br#"{"stage":"deployed","action":""}"#)
+            .unwrap_err()
+            .contains("`action` is empty"));
         assert!(parse_progress(br#"{"stage":"approved"}"#)
             .unwrap_err()
             .contains("unknown stage"));

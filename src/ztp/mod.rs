@@ -1,10 +1,13 @@
 //! Zero-touch provisioning: the device protocol (SPEC §7), the per-device
 //! state machine, approval, bootstrap scripts and the switch simulator.
 
+pub mod actions;
+pub mod agent;
 pub mod api;
 pub mod bootstrap;
 pub mod hello;
 pub mod observe;
+pub mod sim_device;
 pub mod sim_dhcp;
 pub mod simulate;
 pub mod source;
@@ -27,6 +30,8 @@ pub const MAX_IN_FLIGHT: usize = 1024;
 /// ZTP's part of the daemon, shared by the device API and the operator API.
 pub struct Ztp {
     pub tracker: Arc<Tracker>,
+    /// Durable actions for devices (SPEC §7).
+    pub actions: Arc<actions::ActionStore>,
     pub limit: Semaphore,
     /// The DHCP lease table, when ztpd serves DHCP.
     pub leases: Option<Arc<crate::dhcp::leases::Leases>>,
@@ -61,11 +66,33 @@ impl Ztp {
     ) -> anyhow::Result<Arc<Ztp>> {
         Ok(Arc::new(Ztp {
             tracker: Tracker::open(state)?,
+            actions: actions::ActionStore::open(state)?,
             limit: Semaphore::new(MAX_IN_FLIGHT),
             leases,
             snapshot,
             reports: Mutex::default(),
         }))
+    }
+
+    /// Where `name`'s actions also go over MQTT: the device id of a device
+    /// with a credential (a `device_function`); switches use the long-poll.
+    pub fn mqtt_id(&self, name: &str) -> Option<String> {
+        let snap = self.snapshot.load();
+        let (_, d) = snap.model.device(name)?;
+        d.device_function.as_ref().map(|_| d.serial.clone())
+    }
+
+    /// Queue an action for planned device `name` and wait for its commit.
+    pub async fn queue_action(
+        &self,
+        name: &str,
+        kind: &str,
+        fields: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<serde_json::Value, crate::state::WriteError> {
+        let mqtt = self.mqtt_id(name);
+        self.actions
+            .queue(name, mqtt.as_deref(), kind, fields)
+            .await
     }
 
     /// Every planned device's stored report, in plan order.

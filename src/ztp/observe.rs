@@ -70,6 +70,12 @@ pub async fn run(
                 }
                 seen_transfer = t.id;
                 let Some(name) = &t.device else { continue };
+                if t.path.starts_with("credentials/") {
+                    if let Some((_, d)) = snap.model.device(name) {
+                        ztp.actions.credential_fetched(&d.name).await;
+                    }
+                    continue;
+                }
                 if !t.path.starts_with("configs/") {
                     continue;
                 }

@@ -11,21 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
-use clap::ValueEnum;
 use serde_json::{json, Value};
 
+pub use super::sim_device::{faults_for, rebase, Fault, FaultSpec, Switch, SIM_VERSION};
 use crate::http_client;
 use crate::plan::model::{Model, Role};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Fault {
-    /// Report another model string than the plan's `match`.
-    WrongModel,
-    /// The first uplink is plugged into an unplanned local port.
-    MovePort,
-    /// The first two cables are exchanged (needs two planned links).
-    Swap,
-}
 
 /// How a fleet of simulated switches runs.
 #[derive(Debug, Clone)]
@@ -40,18 +30,8 @@ pub struct FleetOptions {
     pub relay: std::net::Ipv4Addr,
     /// How long a switch keeps asking while it waits for approval.
     pub approval_wait: Duration,
-}
-
-/// One simulated switch, from the plan.
-#[derive(Debug, Clone)]
-pub struct Switch {
-    pub name: String,
-    pub mac_bytes: Option<[u8; 6]>,
-    pub planned_ip: Option<std::net::Ipv4Addr>,
-    pub serial: String,
-    pub mac: String,
-    pub model: String,
-    pub neighbors: Vec<Value>,
+    /// Stay running after deployment and carry out actions (`--agent`).
+    pub agent: bool,
 }
 
 /// The hello a planned device would send, with `fault` applied.
@@ -70,7 +50,7 @@ pub fn switch_from_plan(model: &Model, key: &str, fault: Option<Fault>) -> anyho
     }
     let mut model_string = m.match_model.clone();
     match fault {
-        None => {}
+        None | Some(Fault::UpgradeFails | Fault::UpgradeSilent | Fault::UpgradeMiscabled) => {}
         Some(Fault::WrongModel) => model_string = format!("{}-WRONG", m.match_model),
         Some(Fault::MovePort) => {
             let used: Vec<&String> = neighbors.iter().map(|n| &n.0).collect();
@@ -105,18 +85,9 @@ pub fn switch_from_plan(model: &Model, key: &str, fault: Option<Fault>) -> anyho
             .into_iter()
             .map(|(l, rd, rp)| json!({"local_port": l, "remote_device": rd, "remote_port": rp}))
             .collect(),
+        faults: fault.into_iter().collect(),
+        miscabled: None,
     })
-}
-
-/// Point a URL ztpd gave (built from `site.server_ip`) at the server we talk to.
-fn rebase(url: &str, server: &str) -> String {
-    match url
-        .strip_prefix("http://")
-        .and_then(|r| r.find('/').map(|i| &r[i..]))
-    {
-        Some(path) => format!("{}{path}", server.trim_end_matches('/')),
-        None => url.to_string(),
-    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -194,7 +165,7 @@ pub async fn run_switch(
     }
     let hello_url = format!("{}/ztp/v1/hello", server.trim_end_matches('/'));
     let body = json!({
-        "serial": sw.serial, "mac": sw.mac, "model": sw.model, "version": "sim-1",
+        "serial": sw.serial, "mac": sw.mac, "model": sw.model, "version": SIM_VERSION,
         "neighbors": sw.neighbors,
     });
     let deadline = Instant::now() + approval_wait;
@@ -248,7 +219,7 @@ pub fn switches(
     model: &Model,
     key: &str,
     limit: Option<usize>,
-    fault: Option<Fault>,
+    faults: &[FaultSpec],
 ) -> anyhow::Result<Vec<Switch>> {
     let keys: Vec<String> = if key == "all" {
         model
@@ -270,8 +241,28 @@ pub fn switches(
     } else {
         vec![key.to_string()]
     };
+    for f in faults {
+        for n in f.devices.iter().flatten() {
+            if model.device(n).is_none() {
+                bail!("--fault: {n} is not a planned device (name or serial)");
+            }
+        }
+    }
     keys.iter()
-        .map(|k| switch_from_plan(model, k, fault))
+        .map(|k| {
+            let (_, d) = model
+                .device(k)
+                .ok_or_else(|| anyhow!("{k} is not a planned device (name or serial)"))?;
+            let cabling = faults_for(faults, &d.name, &d.serial)
+                .into_iter()
+                .find(|f| f.is_cabling());
+            let mut sw = switch_from_plan(model, k, cabling)?;
+            sw.faults = faults_for(faults, &d.name, &d.serial);
+            if faults_for(faults, &d.name, &d.serial).contains(&Fault::UpgradeMiscabled) {
+                sw.miscabled = Some(switch_from_plan(model, k, Some(Fault::MovePort))?.neighbors);
+            }
+            Ok(sw)
+        })
         .collect()
 }
 
@@ -291,14 +282,31 @@ pub async fn fleet(
     };
     let limit = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
+    let total = switches.len();
+    let ready = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for (i, sw) in switches.into_iter().enumerate() {
         let limit = limit.clone();
         let server = args.server.clone();
         let wait = args.approval_wait;
         let relay = relay.clone();
+        let agent = args.agent;
+        let ready = ready.clone();
         tasks.spawn(async move {
-            let _p = limit.acquire_owned().await;
+            let p = limit.acquire_owned().await;
             let r = run_switch(&server, &sw, wait, relay.as_deref()).await;
+            drop(p);
+            if agent && matches!(r, Ok(Ending::Deployed)) {
+                // Agents run until the process ends; a line says when all
+                // of them are listening.
+                let n = ready.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                if total <= 20 {
+                    println!("{}: deployed; agent waiting for actions", sw.name);
+                }
+                if n == total {
+                    println!("agents ready: {n}");
+                }
+                super::agent::run(&server, &sw).await;
+            }
             (i, sw.name, r)
         });
     }
@@ -315,6 +323,32 @@ pub async fn fleet(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fault_specs_name_their_devices() {
+        let f: FaultSpec = "upgrade-fails:leaf3,SER4".parse().unwrap();
+        assert_eq!(f.kind, Fault::UpgradeFails);
+        assert_eq!(
+            faults_for(std::slice::from_ref(&f), "leaf3", "x"),
+            [Fault::UpgradeFails]
+        );
+        assert_eq!(
+            faults_for(std::slice::from_ref(&f), "leaf4", "SER4"),
+            [Fault::UpgradeFails]
+        );
+        assert!(faults_for(&[f], "leaf1", "SER1").is_empty());
+        let all: FaultSpec = "swap".parse().unwrap();
+        assert_eq!(all.devices, None);
+        assert_eq!(faults_for(&[all], "any", "x"), [Fault::Swap]);
+        assert!("melt:leaf1"
+            .parse::<FaultSpec>()
+            .unwrap_err()
+            .contains("unknown fault"));
+        assert!("swap:"
+            .parse::<FaultSpec>()
+            .unwrap_err()
+            .contains("device names"));
+    }
 
     #[test]
     fn rebase_keeps_the_path() {

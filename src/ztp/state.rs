@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::broadcast;
 
 use crate::state::{StateError, StateStore, WriteError, Writer};
 
@@ -117,6 +117,17 @@ pub fn allowed(from: Stage, to: Stage) -> bool {
     }
 }
 
+/// Whether an action's report may move `from -> to` outside the first
+/// install: any install stage, from a device that was approved before.
+pub fn restarts_install(from: Stage, to: Stage) -> bool {
+    let was_approved = from.install_rank().is_some() || from == Stage::Failed;
+    was_approved
+        && matches!(
+            to,
+            Stage::Downloading | Stage::Installing | Stage::Rebooting | Stage::Deployed
+        )
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
     pub at: String,
@@ -147,6 +158,10 @@ pub struct Record {
     pub problems: Vec<serde_json::Value>,
     /// Neighbours the device (or, for a root, its reports) said it sees.
     pub observed: Vec<serde_json::Value>,
+    /// The software version the device last said it runs (hello or progress).
+    pub software_version: Option<String>,
+    /// The action the device's last progress report named (SPEC §7 `action`).
+    pub last_action: Option<String>,
     #[serde(skip)]
     version: i64,
 }
@@ -166,6 +181,8 @@ impl Record {
             reported_model: None,
             problems: Vec::new(),
             observed: Vec::new(),
+            software_version: None,
+            last_action: None,
             version: 0,
         }
     }
@@ -215,8 +232,6 @@ pub struct Tracker {
     records: Mutex<HashMap<String, Record>>,
     writer: Writer,
     events: broadcast::Sender<Event>,
-    actions: Mutex<HashMap<String, Vec<serde_json::Value>>>,
-    action_ready: Notify,
 }
 
 impl Tracker {
@@ -250,8 +265,6 @@ impl Tracker {
             records: Mutex::new(records),
             writer: store.writer(),
             events,
-            actions: Mutex::new(HashMap::new()),
-            action_ready: Notify::new(),
         }))
     }
 
@@ -275,6 +288,24 @@ impl Tracker {
     /// Apply `change` if every step is a move of the state machine, persist
     /// it, and return the events it produced (after the commit).
     pub async fn apply(&self, change: Change<'_>) -> Result<(Record, Vec<Event>), ChangeError> {
+        self.apply_inner(change, false).await
+    }
+
+    /// [`Tracker::apply`] for a progress report naming one of the device's
+    /// actions: an upgrade or reconfigure starts a new install, so a
+    /// deployed (or failed) device may go through the install stages again.
+    pub async fn apply_for_action(
+        &self,
+        change: Change<'_>,
+    ) -> Result<(Record, Vec<Event>), ChangeError> {
+        self.apply_inner(change, true).await
+    }
+
+    async fn apply_inner(
+        &self,
+        change: Change<'_>,
+        new_install: bool,
+    ) -> Result<(Record, Vec<Event>), ChangeError> {
         let at = crate::clock::rfc3339_micros();
         let (rec, events) = {
             let mut map = self.records.lock().map_err(|_| WriteError::Stopped)?;
@@ -285,7 +316,8 @@ impl Tracker {
             let mut events = Vec::new();
             for &to in &change.stages {
                 let repeat = to == rec.stage && change.stages.len() == 1;
-                if !allowed(rec.stage, to) && !repeat {
+                let restart = new_install && restarts_install(rec.stage, to);
+                if !allowed(rec.stage, to) && !repeat && !restart {
                     return Err(ChangeError::Invalid {
                         device: change.name.to_string(),
                         from: rec.stage,
@@ -444,40 +476,6 @@ impl Tracker {
                 .await;
         }
     }
-
-    /// Queue an action (`upgrade`, `reconfigure`, `refresh_credential`).
-    pub fn push_action(&self, name: &str, action: serde_json::Value) {
-        if let Ok(mut a) = self.actions.lock() {
-            a.entry(name.to_string()).or_default().push(action);
-        }
-        self.action_ready.notify_waiters();
-    }
-
-    /// Take the pending actions of `name`, waiting up to `wait` for one.
-    pub async fn take_actions(
-        &self,
-        name: &str,
-        wait: std::time::Duration,
-    ) -> Vec<serde_json::Value> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let notified = self.action_ready.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let taken = self
-                .actions
-                .lock()
-                .ok()
-                .and_then(|mut a| a.remove(name))
-                .unwrap_or_default();
-            if !taken.is_empty() {
-                return taken;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Vec::new();
-            }
-        }
-    }
 }
 
 /// The persisted form of a record (the version lives in its own column).
@@ -495,6 +493,10 @@ struct Stored {
     reported_model: Option<String>,
     problems: Vec<serde_json::Value>,
     observed: Vec<serde_json::Value>,
+    #[serde(default)]
+    software_version: Option<String>,
+    #[serde(default)]
+    last_action: Option<String>,
 }
 
 impl From<&Record> for Stored {
@@ -512,6 +514,8 @@ impl From<&Record> for Stored {
             reported_model: r.reported_model.clone(),
             problems: r.problems.clone(),
             observed: r.observed.clone(),
+            software_version: r.software_version.clone(),
+            last_action: r.last_action.clone(),
         }
     }
 }
@@ -531,6 +535,8 @@ fn decode(text: &str) -> Option<Record> {
         reported_model: s.reported_model,
         problems: s.problems,
         observed: s.observed,
+        software_version: s.software_version,
+        last_action: s.last_action,
         version: 0,
     })
 }

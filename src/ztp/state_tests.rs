@@ -75,21 +75,16 @@ async fn records_and_events_survive_reopen() {
     assert_eq!(t.get("leaf1").unwrap().stage, Stage::Deployed);
 }
 
-#[tokio::test]
-async fn actions_long_poll_returns_when_one_arrives() {
-    let dir = tempfile::tempdir().unwrap();
-    let t = Tracker::open(&StateStore::open(dir.path(), Durability::Os).unwrap()).unwrap();
-    let none = t
-        .take_actions("leaf1", std::time::Duration::from_millis(20))
-        .await;
-    assert!(none.is_empty());
-    let t2 = t.clone();
-    let waiter = tokio::spawn(async move {
-        t2.take_actions("leaf1", std::time::Duration::from_secs(30))
-            .await
-    });
-    tokio::task::yield_now().await;
-    t.push_action("leaf1", serde_json::json!({"type": "reconfigure"}));
-    let got = waiter.await.unwrap();
-    assert_eq!(got, vec![serde_json::json!({"type": "reconfigure"})]);
+#[test]
+fn an_action_restarts_the_install_only_of_an_approved_device() {
+    assert!(!allowed(Stage::Deployed, Stage::Downloading));
+    assert!(restarts_install(Stage::Deployed, Stage::Downloading));
+    assert!(restarts_install(Stage::Failed, Stage::Installing));
+    assert!(restarts_install(Stage::Rebooting, Stage::Downloading));
+    assert!(!restarts_install(
+        Stage::TopologyMismatch,
+        Stage::Downloading
+    ));
+    assert!(!restarts_install(Stage::PendingApproval, Stage::Deployed));
+    assert!(!restarts_install(Stage::Deployed, Stage::Approved));
 }

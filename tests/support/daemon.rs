@@ -548,6 +548,13 @@ impl Daemon {
         self.post(path, body, &[("Authorization", &auth)])
     }
 
+    /// `DELETE path` with the operator token, as JSON.
+    pub fn api_delete(&self, path: &str) -> (u16, serde_json::Value) {
+        let auth = format!("Bearer {}", self.token());
+        let (code, text) = self.request("DELETE", path, &[("Authorization", &auth)], None);
+        (code, api::json(text))
+    }
+
     /// `/metrics` as text.
     pub fn metrics(&self) -> String {
         let (code, body) = self.get("/metrics");

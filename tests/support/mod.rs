@@ -2,6 +2,7 @@
 //! something real says `mod support;` and takes what it needs:
 //!
 //! - [`ports`]: free loopback ports;
+//! - [`agents`]: simulated switch agents carrying out pushed actions;
 //! - [`poll`]: readiness and conditions by polling, never by sleeping;
 //! - [`fixtures`]: temp roots copied from `tests/fixtures/`;
 //! - [`daemon`]: one builder for `ztpd run` (loopback or inside a network
@@ -20,6 +21,7 @@
 //! Each binary uses only part of it.
 #![allow(dead_code, unused_imports)]
 
+pub mod agents;
 pub mod api;
 pub mod curl;
 pub mod daemon;

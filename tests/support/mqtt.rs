@@ -216,6 +216,66 @@ pub fn topic(id: &str) -> String {
     format!("devices/{id}/messages/events/")
 }
 
+/// A real `mosquitto_sub` on `device`'s devicebound topic, subscribed (its
+/// SUBACK seen) when [`Devicebound::subscribe`] returns.
+pub struct Devicebound {
+    pub sub: ChildGuard,
+    rx: std::sync::mpsc::Receiver<String>,
+}
+
+impl Devicebound {
+    /// Log in with `login` (e.g. `-i ID -u USER -P TOKEN`) on the broker at
+    /// `port`; receive up to `count` messages.
+    pub fn subscribe(port: u16, login: &[&str], device: &str, count: usize) -> Devicebound {
+        // -d prints the SUBACK, so we know the subscription is in place.
+        // stdbuf: mosquitto_sub's stdout is block-buffered into a pipe.
+        let mut sub = ChildGuard::spawn(
+            Command::new("stdbuf")
+                .args(["-oL", "mosquitto_sub", "-h", "127.0.0.1"])
+                .args(["-p", &port.to_string(), "-q", "1"])
+                .args(login)
+                .args(["-C", &count.to_string(), "-W", "60", "-v", "-d"])
+                .args(["-t", &format!("devices/{device}/messages/devicebound/#")])
+                .stdout(Stdio::piped()),
+        );
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let stdout = sub.child().stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("mosquitto_sub never got its SUBACK");
+            if line.contains("SUBACK") {
+                break;
+            }
+        }
+        Devicebound { sub, rx }
+    }
+
+    /// The next message: topic and JSON payload.
+    pub fn next(&self) -> (String, serde_json::Value) {
+        let line = loop {
+            let line = self
+                .rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("no devicebound message");
+            if line.starts_with("devices/") {
+                break line;
+            }
+        };
+        let (topic, payload) = line.trim().split_once(' ').expect("topic and payload");
+        let v = serde_json::from_str(payload).expect("event JSON");
+        (topic.to_string(), v)
+    }
+}
+
 /// SPEC §6/§9 from the device's side: a real `mosquitto_sub` on the broker at
 /// `port` (logging in with `login`, e.g. `-i ID -u USER -P TOKEN`) subscribes
 /// to `device`'s devicebound topic; once its SUBACK is in, the default device
@@ -227,53 +287,16 @@ pub fn edit_device_function_and_expect_refresh(
     device: &str,
     root: &Path,
 ) {
-    // -d prints the SUBACK, so we know the subscription is in place.
-    // stdbuf: mosquitto_sub's stdout is block-buffered into a pipe.
-    let mut sub = ChildGuard::spawn(
-        Command::new("stdbuf")
-            .args(["-oL", "mosquitto_sub", "-h", "127.0.0.1"])
-            .args(["-p", &port.to_string(), "-q", "1"])
-            .args(login)
-            .args(["-C", "1", "-W", "60", "-v", "-d"])
-            .args(["-t", &format!("devices/{device}/messages/devicebound/#")])
-            .stdout(Stdio::piped()),
-    );
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let stdout = sub.child().stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("mosquitto_sub never got its SUBACK");
-        if line.contains("SUBACK") {
-            break;
-        }
-    }
+    let mut sub = Devicebound::subscribe(port, login, device, 1);
 
     let f = root.join("templates/device_function/default.toml");
     let text = std::fs::read_to_string(&f).expect("device function");
     std::fs::write(&f, text.replace("drain_max = 0.03", "drain_max = 0.05"))
         .expect("edit device function");
 
-    let line = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("no devicebound message");
-        if line.starts_with("devices/") {
-            break line;
-        }
-    };
-    let _ = sub.child().wait();
-    let (topic, payload) = line.trim().split_once(' ').expect("topic and payload");
+    let (topic, event) = sub.next();
+    let _ = sub.sub.child().wait();
     assert_eq!(topic, format!("devices/{device}/messages/devicebound/"));
-    let event: serde_json::Value = serde_json::from_str(payload).expect("event JSON");
     assert_eq!(event["type"], "refresh_credential");
     assert!(
         event["url"]

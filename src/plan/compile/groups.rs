@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::values::{bad_identifier, duration};
 use crate::identifier::is_identifier;
@@ -46,6 +45,7 @@ pub(super) fn compile_groups(
                 .help("list devices = [...] or select = { model = \"...\", name = \"leaf*\" }"),
             );
         }
+        check_one_model(diags, file, gname, &members, site);
         let policy = compile_policy(diags, file, &gname.v, g.policy.as_ref(), members.len());
         out.insert(
             gname.v.clone(),
@@ -57,6 +57,37 @@ pub(super) fn compile_groups(
         );
     }
     out
+}
+
+/// A group is the unit a software image fits: one model.
+fn check_one_model(
+    diags: &mut Diagnostics,
+    file: &Arc<SourceFile>,
+    gname: &Sp<String>,
+    members: &[String],
+    site: &Site,
+) {
+    let model_of = |n: &String| site.devices.iter().find(|d| &d.name == n).map(|d| &d.model);
+    let Some(first) = members.first() else { return };
+    let Some(m0) = model_of(first) else { return };
+    if let Some(other) = members
+        .iter()
+        .find(|n| model_of(n).is_some_and(|m| m != m0))
+    {
+        let m1 = model_of(other).cloned().unwrap_or_default();
+        diags.push(
+            Diagnostic::error(
+                "plan::group_mixed_models",
+                format!(
+                    "group `{}` mixes models: `{first}` is {m0}, `{other}` is {m1}",
+                    gname.v
+                ),
+            )
+            .at(file, gname.span.clone())
+            .label("devices of more than one model")
+            .help("a group is devices of one model (the unit an image fits): split it, or select = { model = \"...\" }"),
+        );
+    }
 }
 
 /// `devices = [...]`, each once, in the order written.
@@ -154,13 +185,7 @@ fn compile_policy(
     p: Option<&RawPolicy>,
     size: usize,
 ) -> Policy {
-    let mut policy = Policy {
-        batch_size: 1,
-        canary: 0,
-        max_failures: FailureLimit::Count(0),
-        pause_between: Duration::ZERO,
-        window: None,
-    };
+    let mut policy = crate::rollout::policy::default_policy();
     let Some(p) = p else { return policy };
     if let Some(b) = &p.batch_size {
         if b.v < 1 {
@@ -228,18 +253,36 @@ fn compile_policy(
         }
     }
     if let Some(w) = &p.window {
-        if parse_window(&w.v).is_none() {
-            diags.push(
+        match crate::rollout::window::Window::parse(&w.v) {
+            Err(e) => diags.push(
                 Diagnostic::error(
                     "plan::bad_policy",
-                    format!("group `{group}`: window `{}` is not a time range", w.v),
+                    format!("group `{group}`: window `{}`: {e}", w.v),
                 )
                 .at(file, w.span.clone())
-                .label("expected HH:MM-HH:MM")
-                .help("write window = \"22:00-04:00\" (local time; may cross midnight)"),
-            );
-        } else {
-            policy.window = Some(w.v.clone());
+                .label("expected [DAYS ]HH:MM-HH:MM")
+                .help(
+                    "write window = \"22:00-04:00\" or \"Sat,Sun 01:00-05:00\" \
+                     (local time; may cross midnight)",
+                ),
+            ),
+            Ok(_) => policy.window = Some(w.v.clone()),
+        }
+    }
+    if let Some(d) = &p.device_timeout {
+        if let Some(x) = duration(diags, file, d, "device_timeout") {
+            policy.device_timeout = x;
+        }
+    }
+    if let Some(o) = &p.order {
+        match crate::rollout::policy::parse_order(&o.v) {
+            Ok(x) => policy.order = x,
+            Err(e) => diags.push(
+                Diagnostic::error("plan::bad_policy", format!("group `{group}`: {e}"))
+                    .at(file, o.span.clone())
+                    .label("unknown order")
+                    .help("write order = \"topology\" or order = \"plan\""),
+            ),
         }
     }
     policy
@@ -261,27 +304,14 @@ fn failure_limit(v: &RawOption) -> Option<FailureLimit> {
     }
 }
 
-/// `22:00-04:00` -> minutes after midnight of start and end.
-pub fn parse_window(s: &str) -> Option<(u32, u32)> {
-    let (a, b) = s.split_once('-')?;
-    let hm = |x: &str| -> Option<u32> {
-        let (h, m) = x.trim().split_once(':')?;
-        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-        (h < 24 && m < 60).then_some(h * 60 + m)
-    };
-    Some((hm(a)?, hm(b)?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn globs_and_windows() {
+    fn globs() {
         assert!(glob_match("leaf*", "leaf12"));
         assert!(!glob_match("leaf*", "spine1"));
         assert!(glob_match("l?af1", "leaf1"));
-        assert_eq!(parse_window("22:00-04:30"), Some((1320, 270)));
-        assert_eq!(parse_window("25:00-01:00"), None);
     }
 }

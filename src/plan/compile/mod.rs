@@ -25,7 +25,7 @@ mod references;
 mod site;
 mod values;
 
-pub use groups::{glob_match, parse_window};
+pub use groups::glob_match;
 pub use references::GENERATED_PATHS;
 
 /// Where referenced templates and files live (from settings).

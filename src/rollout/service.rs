@@ -1,0 +1,363 @@
+//! The rollouts of a running daemon: created and changed through the API,
+//! moved on by the runner ([`super::runner`]). One async lock orders every
+//! change; each change is persisted before it is announced.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokio::sync::{broadcast, Notify};
+
+use super::batches;
+use super::create::{self, NewRollout};
+use super::decide::{self, Decision, Now, Observed, Operator};
+use super::groups::GroupStore;
+use super::model::{Rollout, State};
+use super::store::RolloutStore;
+use crate::snapshot::SnapshotHandle;
+use crate::state::{StateError, StateStore};
+use crate::topology::Tiers;
+use crate::ztp::state::Record;
+use crate::ztp::Ztp;
+
+/// Where the rollouts read the time; tests inject their own.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Now;
+}
+
+/// The wall clock, local time for windows.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Now {
+        Now {
+            ms: crate::clock::unix_millis(),
+            local: chrono::Local::now().naive_local(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("state not saved: {0}")]
+    Write(#[from] crate::state::WriteError),
+}
+
+struct Entry {
+    seq: i64,
+    rollout: Rollout,
+}
+
+pub struct Rollouts {
+    pub(super) ztp: Arc<Ztp>,
+    pub(super) snapshot: SnapshotHandle,
+    groups: Arc<GroupStore>,
+    store: RolloutStore,
+    pub(super) clock: Arc<dyn Clock>,
+    all: Mutex<Vec<Entry>>,
+    /// Orders changes: API requests and runner ticks.
+    pub(super) changing: tokio::sync::Mutex<()>,
+    /// Wakes the runner (a new rollout, an operator action).
+    pub(super) wake: Notify,
+    events: broadcast::Sender<Value>,
+}
+
+/// `r<seq>-<random>`: ordered by creation, not guessable across databases.
+fn rollout_id(seq: i64) -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 3];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    format!("r{seq}-{:02x}{:02x}{:02x}", b[0], b[1], b[2])
+}
+
+/// What the decision reads of a ZTP record.
+pub fn observed(r: &Record) -> Observed {
+    let at = chrono::DateTime::parse_from_rfc3339(&r.at)
+        .map(|t| t.timestamp_millis().max(0) as u64)
+        .unwrap_or(0);
+    Observed {
+        stage: r.stage,
+        version: r.software_version.clone(),
+        action: r.last_action.clone(),
+        at,
+        message: r.message.clone(),
+        problems: r.problems.clone(),
+    }
+}
+
+impl Rollouts {
+    pub fn open(
+        state: &StateStore,
+        ztp: Arc<Ztp>,
+        snapshot: SnapshotHandle,
+        groups: Arc<GroupStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Rollouts>, StateError> {
+        let (store, stored) = RolloutStore::open(state)?;
+        let all = stored
+            .into_iter()
+            .enumerate()
+            .map(|(i, rollout)| Entry {
+                seq: i as i64 + 1,
+                rollout,
+            })
+            .collect();
+        let (events, _) = broadcast::channel(1024);
+        Ok(Arc::new(Rollouts {
+            ztp,
+            snapshot,
+            groups,
+            store,
+            clock,
+            all: Mutex::new(all),
+            changing: tokio::sync::Mutex::new(()),
+            wake: Notify::new(),
+            events,
+        }))
+    }
+
+    /// `rollout` events: the rollout's JSON after each change.
+    pub fn subscribe(&self) -> broadcast::Receiver<Value> {
+        self.events.subscribe()
+    }
+
+    pub fn list(&self) -> Vec<Rollout> {
+        self.all
+            .lock()
+            .map(|a| a.iter().map(|e| e.rollout.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn get(&self, id: &str) -> Option<Rollout> {
+        self.list().into_iter().find(|r| r.id == id)
+    }
+
+    pub(super) fn active(&self) -> Vec<(i64, Rollout)> {
+        self.all
+            .lock()
+            .map(|a| {
+                a.iter()
+                    .filter(|e| e.rollout.state.active())
+                    .map(|e| (e.seq, e.rollout.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Persist, keep and announce a changed rollout.
+    pub(super) async fn store(&self, seq: i64, r: Rollout) -> Result<(), RolloutError> {
+        self.keep(seq, r, true).await
+    }
+
+    /// Keep and announce `r`; persist it when `durable`. Progress within a
+    /// device's action (`in_progress` and its stage) need not be: the next
+    /// tick derives it again from the device records, also after a restart.
+    async fn keep(&self, seq: i64, r: Rollout, durable: bool) -> Result<(), RolloutError> {
+        if durable {
+            self.store.save(seq, &r).await?;
+        }
+        if let Ok(mut all) = self.all.lock() {
+            match all.iter_mut().find(|e| e.rollout.id == r.id) {
+                Some(e) => e.rollout = r.clone(),
+                None => all.push(Entry {
+                    seq,
+                    rollout: r.clone(),
+                }),
+            }
+        }
+        // The JSON of a large rollout is not free: only when someone listens.
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(r.to_json());
+        }
+        Ok(())
+    }
+
+    /// Check a request, plan every batch and store the rollout.
+    pub async fn create(&self, req: NewRollout) -> Result<Rollout, RolloutError> {
+        let snap = self.snapshot.load();
+        let group = self.groups.get(&snap.model, &req.group).ok_or_else(|| {
+            let known: Vec<String> = self
+                .groups
+                .list(&snap.model)
+                .into_iter()
+                .map(|g| g.name)
+                .collect();
+            RolloutError::Invalid(format!(
+                "unknown group `{}`; expected one of: {}",
+                req.group,
+                known.join(", ")
+            ))
+        })?;
+        let checked = create::check(&snap, &group, &req).map_err(RolloutError::Invalid)?;
+        let _guard = self.changing.lock().await;
+        for (_, r) in self.active() {
+            if let Some(d) = checked.members.iter().find(|m| r.device(&m.name).is_some()) {
+                return Err(RolloutError::Conflict(format!(
+                    "rollout {} ({}) already holds {}: abort it or wait until it is done",
+                    r.id,
+                    serde_json::to_value(r.state).unwrap_or_default(),
+                    d.name
+                )));
+            }
+        }
+        let roots: Vec<&str> = snap
+            .model
+            .devices()
+            .filter(|(_, d)| d.role == crate::plan::model::Role::Root)
+            .map(|(_, d)| d.name.as_str())
+            .collect();
+        let tiers = Tiers::new(&snap.topology, &roots);
+        let now = self.clock.now().ms;
+        let (batches, devices) = batches::plan(
+            &checked.policy,
+            &checked.members,
+            &snap.topology,
+            &tiers,
+            now,
+        );
+        let seq = self
+            .all
+            .lock()
+            .map(|a| a.iter().map(|e| e.seq).max().unwrap_or(0) + 1)
+            .unwrap_or(1);
+        let r = Rollout {
+            id: rollout_id(seq),
+            group: group.name.clone(),
+            kind: checked.kind,
+            target: checked.target,
+            state: State::Running,
+            reason: None,
+            policy: checked.policy,
+            created_at: now,
+            updated_at: now,
+            batches,
+            devices,
+            accepted_failures: 0,
+        };
+        self.store(seq, r.clone()).await?;
+        self.wake.notify_one();
+        Ok(r)
+    }
+
+    /// Pause, resume or abort.
+    pub async fn operate(&self, id: &str, op: Operator) -> Result<Rollout, RolloutError> {
+        let _guard = self.changing.lock().await;
+        let (seq, mut r) = self
+            .all
+            .lock()
+            .ok()
+            .and_then(|a| {
+                a.iter()
+                    .find(|e| e.rollout.id == id)
+                    .map(|e| (e.seq, e.rollout.clone()))
+            })
+            .ok_or_else(|| RolloutError::NotFound(format!("no rollout {id}")))?;
+        decide::operate(&mut r, op, self.clock.now().ms).map_err(RolloutError::Conflict)?;
+        if op == Operator::Abort {
+            // Devices that have not started their action are not to start it.
+            for d in r
+                .devices
+                .iter()
+                .filter(|d| d.state == super::model::DeviceState::Notified)
+            {
+                if let Some(id) = &d.action {
+                    self.ztp.actions.withdraw(&d.name, id).await?;
+                }
+            }
+        }
+        self.store(seq, r.clone()).await?;
+        self.wake.notify_one();
+        Ok(r)
+    }
+
+    /// Decide and apply for every active rollout; returns when to look again.
+    pub async fn tick(&self) -> Option<u64> {
+        let _guard = self.changing.lock().await;
+        let now = self.clock.now();
+        let mut wake: Option<u64> = None;
+        for (seq, mut r) in self.active() {
+            let obs: HashMap<String, Observed> = self
+                .ztp
+                .tracker
+                .with_records(|recs| {
+                    r.devices
+                        .iter()
+                        .filter(|d| d.state.in_flight())
+                        .filter_map(|d| recs.get(&d.name).map(|x| (d.name.clone(), observed(x))))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let out = decide::decide(&r, &obs, &now);
+            if let Some(w) = out.wake_at {
+                wake = Some(wake.map_or(w, |x: u64| x.min(w)));
+            }
+            if out.decisions.is_empty() {
+                continue;
+            }
+            let mut notify = Vec::new();
+            for d in &out.decisions {
+                decide::apply(&mut r, d, now.ms);
+                if let Decision::Notify(n) = d {
+                    notify.push(n.clone());
+                }
+            }
+            if !notify.is_empty() {
+                let t = std::time::Instant::now();
+                self.notify(&mut r, &notify).await;
+                // Read by benches/rollout_bench.sh (batch-to-batch overhead).
+                tracing::info!(
+                    rollout = %r.id,
+                    "{} action(s) queued at {} ms ({:.1} ms)",
+                    notify.len(),
+                    crate::clock::unix_millis(),
+                    t.elapsed().as_secs_f64() * 1e3
+                );
+            }
+            let durable = out.decisions.iter().any(|d| {
+                !matches!(
+                    d,
+                    Decision::Device {
+                        state: super::model::DeviceState::InProgress,
+                        ..
+                    }
+                )
+            });
+            if let Err(e) = self.keep(seq, r, durable).await {
+                tracing::error!("rollout not saved: {e}");
+            }
+        }
+        wake
+    }
+
+    /// Queue the action of each device (concurrently: one group commit).
+    async fn notify(&self, r: &mut Rollout, names: &[String]) {
+        if names.is_empty() {
+            return;
+        }
+        let snap = self.snapshot.load();
+        let kind = create::action_type(r.kind);
+        let queued = futures_util::future::join_all(names.iter().map(|n| {
+            let fields = create::action_fields(&snap, &r.id, r.kind, &r.target, n);
+            self.ztp.queue_action(n, kind, fields)
+        }))
+        .await;
+        for (n, q) in names.iter().zip(queued) {
+            let Some(d) = r.device_mut(n) else { continue };
+            match q {
+                Ok(a) => d.action = a["id"].as_str().map(str::to_string),
+                Err(e) => {
+                    tracing::warn!(device = %n, "action not queued: {e}; retried");
+                    // Back to pending: the next tick notifies it again.
+                    d.state = super::model::DeviceState::Pending;
+                    d.notified_at = None;
+                }
+            }
+        }
+    }
+}
