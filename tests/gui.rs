@@ -155,12 +155,55 @@ fn the_topology_gui_in_chromium() {
         "mixed": ["spine1", "leaf1"],
         "search": "JPE87654321",
     });
+    check_in_chromium(&python, &d, &expected, "gui-lab.png");
+}
+
+/// Create a group from two leaves in the page and start a rollout there,
+/// then follow it live to done, against simulated switch agents.
+#[test]
+fn a_rollout_started_and_followed_in_the_gui() {
+    let Some(python) = browser() else { return };
+    let d = Daemon::start("rollout_fabric", "", &[]);
+    let _agents = support::agents::Agents::start(&d, &[]);
+    let (_, devices) = d.api("/api/v1/devices");
+    let models: serde_json::Map<String, serde_json::Value> = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["name"].as_str().unwrap().to_string(), x["model"].clone()))
+        .collect();
+    let expected = json!({
+        "devices": models,
+        "mixed": ["spine1", "leaf1"],
+        "rollout": {"group": "pair", "devices": ["leaf1", "leaf2"]},
+    });
+    check_in_chromium(&python, &d, &expected, "gui-rollout.png");
+    // What the page did is what the API holds: one done rollout of `pair`.
+    let (_, rollouts) = d.api("/api/v1/rollouts");
+    let r = &rollouts.as_array().unwrap()[0];
+    assert_eq!(
+        (r["group"].as_str(), r["state"].as_str()),
+        (Some("pair"), Some("done")),
+        "{r}"
+    );
+}
+
+/// Run tests/gui/gui_check.py against `d` (bounded in time); the
+/// screenshot goes to target/NAME.
+fn check_in_chromium(
+    python: &std::path::Path,
+    d: &Daemon,
+    expected: &serde_json::Value,
+    name: &str,
+) {
     let dir = tempfile::tempdir().unwrap();
     let exp = dir.path().join("expected.json");
     std::fs::write(&exp, expected.to_string()).unwrap();
-    let shot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/gui-lab.png");
+    let shot = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(name);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gui/gui_check.py");
-    let mut child = std::process::Command::new(&python)
+    let mut child = std::process::Command::new(python)
         .arg(&script)
         .arg(d.http_url("/"))
         .arg(d.token())
@@ -171,11 +214,11 @@ fn the_topology_gui_in_chromium() {
         .spawn()
         .expect("run the GUI check");
     // Bounded: a hung browser fails the test instead of the whole run.
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let deadline = std::time::Instant::now() + Duration::from_secs(150);
     while child.try_wait().unwrap().is_none() {
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            panic!("the GUI check did not finish within 120 s");
+            panic!("the GUI check did not finish within 150 s");
         }
         std::thread::sleep(Duration::from_millis(100));
     }

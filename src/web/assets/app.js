@@ -361,7 +361,7 @@ async function startRollout(ev) {
   const version = f.elements.version.value.trim(), image = f.elements.image.value.trim();
   if (body.kind === "software" && (version || image)) body.software = { version, image };
   const r = await api("POST", "/api/v1/rollouts", body);
-  if (r.status === 201) showRollout(r.data);
+  if (r.status === 201) { showRollout(r.data); $("#group-status").textContent = "Rollout " + r.data.id + " started."; }
   else alertMsg("Rollout not started (HTTP " + r.status + "): " + (r.data && r.data.error ? r.data.error : r.data));
 }
 
@@ -378,8 +378,19 @@ function showRollout(ro) {
     if (r.status === 200) showRollout(r.data);
     else alertMsg(what + " refused (HTTP " + r.status + "): " + (r.data && r.data.error ? r.data.error : r.data));
   };
-  const batches = (ro.batches || []).map((b, i) => el("div", { class: "batch" }, "batch " + (i + 1) + ": ",
-    (b.devices || []).map((d) => el("span", { class: "st-" + (d.state || "") }, d.name + (d.state ? " " + d.state : "")))));
+  // SPEC §10: batches name their devices; each device's progress is in `devices`.
+  const byName = new Map((ro.devices || []).map((d) => [d.name, d]));
+  const batches = (ro.batches || []).map((b, i) => el("div", { class: "batch", data: { batch: String(i), state: b.state || "" } },
+    (b.canary ? "canary" : "batch " + (i + 1)) + " (" + (b.state || "") + "): ",
+    (b.devices || []).map((name) => {
+      const d = byName.get(name) || {};
+      const what = d.state === "in_progress" && d.stage ? d.stage : d.state;
+      return el("span", { class: "rd st-" + (d.state || ""), data: { rolloutDevice: name, state: d.state || "" }, title: d.message || "" },
+        name + (what ? " " + what : ""));
+    })));
+  const c = ro.counts || {};
+  const counts = el("div", { class: "muted" },
+    (c.succeeded || 0) + " succeeded, " + (c.failed || 0) + " failed, " + (c.in_progress || 0) + " in progress, " + (c.pending || 0) + " pending");
   const node = el("div", { class: "rollout", data: { rollout: String(ro.id), state: ro.state || "" } },
     el("div", { class: "head" },
       el("b", {}, String(ro.id)), el("span", {}, ro.group || ""),
@@ -388,6 +399,7 @@ function showRollout(ro) {
       el("button", { type: "button", on: { click: act("resume") } }, "Resume"),
       el("button", { type: "button", on: { click: act("abort") } }, "Abort")),
     ro.reason ? el("div", { class: "muted" }, ro.reason) : null,
+    counts,
     batches);
   const old = document.querySelector(`[data-rollout="${CSS.escape(String(ro.id))}"]`);
   if (old) old.replaceWith(node); else $("#rollouts").prepend(node);
