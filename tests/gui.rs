@@ -175,7 +175,8 @@ fn a_rollout_started_and_followed_in_the_gui() {
     let expected = json!({
         "devices": models,
         "mixed": ["spine1", "leaf1"],
-        "rollout": {"group": "pair", "devices": ["leaf1", "leaf2"]},
+        "rollout": {"group": "pair", "devices": ["leaf1", "leaf2"], "version": "2.0"},
+        "graph_click": "leaf5",
     });
     check_in_chromium(&python, &d, &expected, "gui-rollout.png");
     // What the page did is what the API holds: one done rollout of `pair`.

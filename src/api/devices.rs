@@ -37,6 +37,7 @@ pub async fn devices(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
                 "state": rec.map_or(Stage::Planned, |r| r.stage),
                 "last_event": rec.map(|r| json!({"at": r.at, "stage": r.stage, "message": r.message})),
                 "problems": rec.map(|r| r.problems.clone()).unwrap_or_default(),
+                "version": rec.and_then(|r| r.software_version.clone()),
             });
             if let Some(p) = rec.and_then(|r| r.percent) {
                 v["progress"] = p.into();
@@ -69,6 +70,7 @@ pub async fn topology(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
                 "model": d.model,
                 "role": d.role,
                 "state": rec.map_or(Stage::Planned, |r| r.stage),
+                "version": rec.and_then(|r| r.software_version.clone()),
                 "tier": p.tier,
                 "position": {"x": p.x, "y": p.y},
             })

@@ -103,6 +103,18 @@ with sync_playwright() as p:
         assert sorted(n for n, _ in done) == sorted(rollout["devices"]), done
         assert all(s == "succeeded" for _, s in done), done
         assert page.locator("[data-rollout] [data-batch]").count() == len(rollout["devices"])
+        # The upgraded device shows its new version (live, from its events).
+        page.click(f'[data-device="{rollout["devices"][0]}"] .name')
+        page.wait_for_selector(f'#details dd:text-is("{rollout["version"]}")')
+
+    # Clicking a node in the graph selects it in the list too.
+    if "graph_click" in expected:
+        name = expected["graph_click"]
+        box = page.locator("#graph").bounding_box()
+        at = page.evaluate("n => window.__cy.getElementById(n).renderedPosition()", name)
+        page.mouse.click(box["x"] + at["x"], box["y"] + at["y"])
+        page.wait_for_function(
+            "n => document.querySelector(`[data-device=\"${n}\"] input[name=select]`).checked", arg=name)
 
     # Search narrows the graph and the list alike.
     if "search" in expected:

@@ -117,7 +117,7 @@ async function loadDetails() {
   for (const x of devs.data) {
     const d = S.devices.get(x.name);
     if (!d) continue;
-    Object.assign(d, { problems: x.problems || [], last_event: x.last_event, progress: x.progress, ip: x.ip });
+    Object.assign(d, { problems: x.problems || [], last_event: x.last_event, progress: x.progress, ip: x.ip, version: x.version });
   }
   if (S.focus) focusDevice(S.focus);
 }
@@ -380,6 +380,15 @@ function showRollout(ro) {
   };
   // SPEC §10: batches name their devices; each device's progress is in `devices`.
   const byName = new Map((ro.devices || []).map((d) => [d.name, d]));
+  // A device that succeeded runs the target version now.
+  for (const rd of ro.devices || []) {
+    const d = S.devices.get(rd.name);
+    const v = rd.version || (rd.state === "succeeded" && ro.target && ro.target.version);
+    if (d && v && d.version !== v) {
+      d.version = v;
+      if (S.focus === rd.name) focusDevice(rd.name);
+    }
+  }
   const batches = (ro.batches || []).map((b, i) => el("div", { class: "batch", data: { batch: String(i), state: b.state || "" } },
     (b.canary ? "canary" : "batch " + (i + 1)) + " (" + (b.state || "") + "): ",
     (b.devices || []).map((name) => {
