@@ -106,6 +106,9 @@ with sync_playwright() as p:
         # The upgraded device shows its new version (live, from its events).
         page.click(f'[data-device="{rollout["devices"][0]}"] .name')
         page.wait_for_selector(f'#details dd:text-is("{rollout["version"]}")')
+        # ... and its last events, as they came in: the upgrade ended deployed.
+        assert page.locator("#details .event").count() >= 2
+        assert "deployed" in page.text_content("#details .event")
 
     # Clicking a node in the graph selects it in the list too.
     if "graph_click" in expected:

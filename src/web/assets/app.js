@@ -301,8 +301,11 @@ function focusDevice(name) {
       el("dt", {}, "version"), el("dd", {}, d.version || "—"),
       el("dt", {}, "ip"), el("dd", {}, d.ip || "—"),
       el("dt", {}, "tier"), el("dd", {}, d.tier == null ? "no path to a root" : String(d.tier)),
-      el("dt", {}, "last event"), el("dd", {}, d.last_event ? d.last_event.at + " " + d.last_event.stage + ": " + d.last_event.message : "—"),
     ),
+    el("h2", {}, "Last events"),
+    ...(d.events && d.events.length ? d.events : d.last_event ? [d.last_event] : [])
+      .map((e) => el("div", { class: "event" }, el("span", { class: "muted" }, e.at.slice(11, 19)), " ",
+        el("b", { class: "st-" + e.stage }, e.stage), " ", e.message || "")),
     probs.length ? el("h2", {}, "Problems") : el("p", { class: "muted" }, "No topology problem."),
     ...probs.map((p) => el("div", { class: "problem" }, el("b", {}, p.kind), " ", p.fix || "")),
   );
@@ -427,6 +430,8 @@ function listen() {
     if (e.percent != null) d.progress = e.percent;
     if (e.version) d.version = e.version;
     d.last_event = { at: e.at, stage: e.stage, message: e.message };
+    // The newest few, as they arrive on the stream.
+    d.events = [d.last_event, ...(d.events || [])].slice(0, 6);
     refreshRow(e.device);
     paintNode(e.device);
     updateSummary();
