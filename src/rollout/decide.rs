@@ -80,6 +80,31 @@ fn earliest(a: Option<u64>, b: u64) -> Option<u64> {
     Some(a.map_or(b, |a| a.min(b)))
 }
 
+/// A device whose hello after its action did not match the topology.
+fn mismatch(name: &str, o: &Observed) -> Decision {
+    let fixes: Vec<String> = o
+        .problems
+        .iter()
+        .map(|p| {
+            p.get("fix")
+                .or_else(|| p.get("kind"))
+                .and_then(|f| f.as_str())
+                .unwrap_or("topology problem")
+                .to_string()
+        })
+        .collect();
+    Decision::Device {
+        name: name.to_string(),
+        state: DeviceState::Failed,
+        stage: Some("topology_mismatch".into()),
+        version: o.version.clone(),
+        message: Some(format!(
+            "topology mismatch after the action: {}",
+            fixes.join("; ")
+        )),
+    }
+}
+
 /// What became of one device in flight, if anything.
 fn judge(r: &Rollout, name: &str, o: Option<&Observed>, now: &Now) -> Option<Decision> {
     let d = r.device(name)?;
@@ -125,23 +150,7 @@ fn judge(r: &Rollout, name: &str, o: Option<&Observed>, now: &Now) -> Option<Dec
             );
         }
         if o.stage == Stage::TopologyMismatch && o.at >= notified {
-            let fixes: Vec<String> = o
-                .problems
-                .iter()
-                .map(|p| {
-                    p.get("fix")
-                        .or_else(|| p.get("kind"))
-                        .and_then(|f| f.as_str())
-                        .unwrap_or("topology problem")
-                        .to_string()
-                })
-                .collect();
-            return verdict(
-                DeviceState::Failed,
-                Some("topology_mismatch"),
-                o.version.clone(),
-                format!("topology mismatch after the action: {}", fixes.join("; ")),
-            );
+            return Some(mismatch(name, o));
         }
         let working = matches!(
             o.stage,
@@ -217,6 +226,26 @@ pub fn decide(r: &Rollout, observed: &HashMap<String, Observed>, now: &Now) -> O
         if let Some(d) = sim.device(name).filter(|d| d.state.in_flight()) {
             let at = d.notified_at.unwrap_or(now.ms) + ms(r.policy.device_timeout);
             out.wake_at = earliest(out.wake_at, at);
+        }
+    }
+    // Success holds while the device's next hello matches (SPEC §8): a
+    // device that succeeded in a batch still running, and then says hello
+    // with a topology mismatch, fails after all.
+    let running: std::collections::HashSet<&String> = r
+        .batches
+        .iter()
+        .filter(|b| b.state == BatchState::Running)
+        .flat_map(|b| b.devices.iter())
+        .collect();
+    for d in r
+        .devices
+        .iter()
+        .filter(|d| d.state == DeviceState::Succeeded && running.contains(&d.name))
+    {
+        if let Some(o) = observed.get(&d.name) {
+            if o.stage == Stage::TopologyMismatch && o.at > d.at {
+                push(&mut sim, mismatch(&d.name, o), &mut out);
+            }
         }
     }
     let moving = matches!(sim.state, State::Running | State::WaitingWindow);

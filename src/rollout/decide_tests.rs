@@ -378,6 +378,46 @@ fn a_topology_mismatch_after_the_action_fails_the_device() {
 }
 
 #[test]
+fn a_mismatching_hello_after_success_fails_the_device_while_its_batch_runs() {
+    let mut r = rollout(
+        &["leaf1", "leaf2", "leaf3"],
+        policy(2, 0, FailureLimit::Count(0)),
+    );
+    let mut obs = HashMap::new();
+    step(&mut r, &obs, &now(0));
+    let first = r.batches[0].devices.clone();
+    assert_eq!(first.len(), 2);
+    // One of the batch has succeeded, the other is still upgrading.
+    obs.extend([report(&first[0], Stage::Deployed, "4.31", 10)]);
+    step(&mut r, &obs, &now(20));
+    assert_eq!(r.device(&first[0]).unwrap().state, DeviceState::Succeeded);
+    // Its next hello says a cable moved: it fails after all, and the
+    // rollout pauses at the threshold.
+    let (_, mut hello) = report(&first[0], Stage::TopologyMismatch, "4.31", 30);
+    hello.problems = vec![json!({"kind": "wrong_port", "fix": "move the cable to Ethernet49"})];
+    obs.insert(first[0].clone(), hello);
+    step(&mut r, &obs, &now(40));
+    let d = r.device(&first[0]).unwrap();
+    assert_eq!(d.state, DeviceState::Failed, "{d:?}");
+    assert!(d.message.as_deref().unwrap().contains("Ethernet49"));
+    assert_eq!(r.state, State::Paused);
+    // A mismatch from before the success would not have counted.
+    let mut r2 = rollout(
+        &["leaf1", "leaf2", "leaf3"],
+        policy(2, 0, FailureLimit::Count(0)),
+    );
+    let mut obs2 = HashMap::new();
+    step(&mut r2, &obs2, &now(0));
+    obs2.extend([report(&first[0], Stage::Deployed, "4.31", 10)]);
+    step(&mut r2, &obs2, &now(50));
+    let (_, mut stale) = report(&first[0], Stage::TopologyMismatch, "4.31", 30);
+    stale.action = None;
+    obs2.insert(first[0].clone(), stale);
+    step(&mut r2, &obs2, &now(60));
+    assert_eq!(r2.device(&first[0]).unwrap().state, DeviceState::Succeeded);
+}
+
+#[test]
 fn a_wrong_version_is_a_failure() {
     let mut r = rollout(&["leaf1"], policy(1, 0, FailureLimit::Count(0)));
     let mut obs = HashMap::new();
