@@ -141,13 +141,7 @@ fn the_topology_gui_in_chromium() {
     let (code, v) = d.post("/ztp/v1/hello", &hello.to_string(), &[]);
     assert_eq!(code, 409, "a wrong model is a mismatch: {v}");
 
-    let (_, devices) = d.api("/api/v1/devices");
-    let models: serde_json::Map<String, serde_json::Value> = devices
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| (x["name"].as_str().unwrap().to_string(), x["model"].clone()))
-        .collect();
+    let models = planned_models(&d);
     let expected = json!({
         "devices": models,
         "markup_device": "leaf2",
@@ -165,13 +159,7 @@ fn a_rollout_started_and_followed_in_the_gui() {
     let Some(python) = browser() else { return };
     let d = Daemon::start("rollout_fabric", "", &[]);
     let _agents = support::agents::Agents::start(&d, &[]);
-    let (_, devices) = d.api("/api/v1/devices");
-    let models: serde_json::Map<String, serde_json::Value> = devices
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| (x["name"].as_str().unwrap().to_string(), x["model"].clone()))
-        .collect();
+    let models = planned_models(&d);
     let expected = json!({
         "devices": models,
         "mixed": ["spine1", "leaf1"],
@@ -187,6 +175,17 @@ fn a_rollout_started_and_followed_in_the_gui() {
         (Some("pair"), Some("done")),
         "{r}"
     );
+}
+
+/// Every planned device's model, by name, as the API gives them.
+fn planned_models(d: &Daemon) -> serde_json::Map<String, serde_json::Value> {
+    let (_, devices) = d.api("/api/v1/devices");
+    devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["name"].as_str().unwrap().to_string(), x["model"].clone()))
+        .collect()
 }
 
 /// Run tests/gui/gui_check.py against `d` (bounded in time); the
