@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value};
 
-use super::operator::{call_with, fail};
+use super::operator::{call_with, fail, request};
 use super::{Format, EXIT_INVALID};
 use crate::settings::Resolved;
 
@@ -81,33 +81,6 @@ fn print_group(g: &Value) {
                 .join(","))
             .unwrap_or_default()
     );
-}
-
-/// Run the request; print its JSON or `text`.
-fn request(
-    r: &Resolved,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-    ok: u16,
-    format: Format,
-    text: impl FnOnce(&Value),
-) -> ExitCode {
-    match call_with(r, method, path, body) {
-        Ok(resp) if resp.status == ok => {
-            let v = resp.json();
-            match format {
-                Format::Json => println!("{v:#}"),
-                Format::Text => text(&v),
-            }
-            ExitCode::SUCCESS
-        }
-        Ok(resp) => fail(&resp),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 fn named(name: &str) -> Result<(), ExitCode> {

@@ -6,6 +6,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use serde_json::Value;
+
 use super::Format;
 use crate::http_client;
 use crate::settings::Resolved;
@@ -164,4 +166,32 @@ pub fn fail(resp: &http_client::Response) -> ExitCode {
         .unwrap_or_else(|| v.to_string());
     eprintln!("error: HTTP {}: {msg}", resp.status);
     ExitCode::FAILURE
+}
+
+/// Run an operator API request; on status `ok` print its JSON (`--format json`)
+/// or `text`, else the error. Shared by `group` and `rollout`.
+pub fn request(
+    r: &Resolved,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    ok: u16,
+    format: Format,
+    text: impl FnOnce(&Value),
+) -> ExitCode {
+    match call_with(r, method, path, body) {
+        Ok(resp) if resp.status == ok => {
+            let v = resp.json();
+            match format {
+                Format::Json => println!("{v:#}"),
+                Format::Text => text(&v),
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(resp) => fail(&resp),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

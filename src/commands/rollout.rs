@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::operator::{call_with, fail};
+use super::operator::{call_with, fail, request};
 use super::{Format, EXIT_INVALID};
 use crate::settings::Resolved;
 
@@ -173,32 +173,6 @@ fn print_detail(r: &Value) {
                 d["state"].as_str().unwrap_or("?"),
                 d["message"].as_str().unwrap_or("")
             );
-        }
-    }
-}
-
-fn request(
-    r: &Resolved,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-    ok: u16,
-    format: Format,
-    text: impl FnOnce(&Value),
-) -> ExitCode {
-    match call_with(r, method, path, body) {
-        Ok(resp) if resp.status == ok => {
-            let v = resp.json();
-            match format {
-                Format::Json => println!("{v:#}"),
-                Format::Text => text(&v),
-            }
-            ExitCode::SUCCESS
-        }
-        Ok(resp) => fail(&resp),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
         }
     }
 }
