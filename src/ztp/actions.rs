@@ -301,36 +301,19 @@ impl ActionStore {
     /// A progress report of `name` named action `id`: it is done.
     pub async fn acknowledge(&self, name: &str, id: &str) -> Result<(), AckError> {
         self.check_owner(name, id)?;
-        let was_pending = self
-            .book
-            .lock()
-            .ok()
-            .and_then(|b| b.pending.get(name).map(|l| l.iter().any(|p| p.id == id)))
-            .unwrap_or(false);
-        if !was_pending {
-            return Ok(());
-        }
-        let aid = id.to_string();
-        self.writer
-            .write(Box::new(move |tx| {
-                tx.execute(
-                    "UPDATE ztp_actions SET state = 'acknowledged' WHERE id = ?1",
-                    [aid],
-                )
-                .map(|_| ())
-            }))
-            .await?;
-        if let Ok(mut b) = self.book.lock() {
-            if let Some(l) = b.pending.get_mut(name) {
-                l.retain(|p| p.id != id);
-            }
-        }
+        self.close(name, id, "acknowledged").await?;
         Ok(())
     }
 
     /// Withdraw `name`'s pending action `id` (an aborted rollout): it is no
     /// longer served. Returns whether it was pending.
     pub async fn withdraw(&self, name: &str, id: &str) -> Result<bool, WriteError> {
+        self.close(name, id, "withdrawn").await
+    }
+
+    /// Move `name`'s pending action `id` to `state` (stored first, then no
+    /// longer served); false when it was not pending.
+    async fn close(&self, name: &str, id: &str, state: &'static str) -> Result<bool, WriteError> {
         let pending = self
             .book
             .lock()
@@ -344,8 +327,8 @@ impl ActionStore {
         self.writer
             .write(Box::new(move |tx| {
                 tx.execute(
-                    "UPDATE ztp_actions SET state = 'withdrawn' WHERE id = ?1 AND state = 'pending'",
-                    [aid],
+                    "UPDATE ztp_actions SET state = ?1 WHERE id = ?2 AND state = 'pending'",
+                    [state, aid.as_str()],
                 )
                 .map(|_| ())
             }))
