@@ -161,7 +161,10 @@ fn load_sources<'a>(
             h.finish()
         };
         let raw = match cache.raws.get(path) {
-            Some((d, raw)) if *d == digest => raw.clone(),
+            Some((d, raw)) if *d == digest => {
+                parsed.insert(path.to_path_buf(), (digest, raw.clone()));
+                raw.clone()
+            }
             _ => {
                 let src = SourceFile::new(path, text.to_string());
                 let mut read_diags = Diagnostics::default();
@@ -174,11 +177,6 @@ fn load_sources<'a>(
                 raw
             }
         };
-        if let Some((d, r)) = cache.raws.get(path) {
-            if *d == digest {
-                parsed.insert(path.to_path_buf(), (*d, r.clone()));
-            }
-        }
         raws.push(raw);
     }
     cache.raws = parsed;

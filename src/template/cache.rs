@@ -43,14 +43,6 @@ impl RenderCache {
     pub fn reused(&self) -> usize {
         self.reused
     }
-
-    pub fn len(&self) -> usize {
-        self.by_device.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_device.is_empty()
-    }
 }
 
 /// What a template's output depends on besides the context.

@@ -2,7 +2,7 @@
 //! missing variable is an error naming the device and the variable instead of
 //! an empty string in a switch config.
 //!
-//! `validate` and the daemon both call [`render_all`]; the daemon keeps the
+//! `validate` and the daemon both call [`render_all_cached`] (through the plan loader); the daemon keeps the
 //! output in its snapshot.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -76,19 +76,11 @@ impl Renderer {
     }
 }
 
-/// Render every device whose model has a template. Errors become
-/// diagnostics pointing into the template, naming the device.
-pub fn render_all(
-    renderer: &Renderer,
-    model: &Model,
-    diags: &mut Diagnostics,
-) -> BTreeMap<String, String> {
-    render_all_cached(renderer, model, diags, &mut RenderCache::default())
-}
-
-/// [`render_all`], taking a device's config from `cache` when its inputs
-/// are those it was rendered from (see `cache`); `cache` then holds this
-/// load's configs. The output is the same as a cold render's.
+/// Render every device whose model has a template; errors become
+/// diagnostics pointing into the template, naming the device. A device's
+/// config is taken from `cache` when its inputs are those it was rendered
+/// from (see `cache`), and `cache` then holds this load's configs: the output
+/// is the same as a cold render's (an empty cache).
 pub fn render_all_cached(
     renderer: &Renderer,
     model: &Model,
