@@ -111,22 +111,30 @@ if command -v systemctl >/dev/null && [[ "$systemd_state" =~ ^(running|degraded|
     done
 fi
 
-# --- Python venv ----------------------------------------------------------------
-stamp="$venv/.requirements"
-if [[ -x "$venv/bin/python" ]] && cmp -s "$requirements" "$stamp" && "$venv/bin/python" -c 'import pymongo, paho.mqtt, playwright' 2>/dev/null; then
-    log "python venv: $venv up to date"
-else
-    log "creating python venv $venv"
-    rm -rf "$venv"
-    if ! python3 -m venv "$venv" 2>/dev/null; then
-        # A system python3 without ensurepip: Debian's own has it via python3-venv.
-        rm -rf "$venv"
-        /usr/bin/python3 -m venv "$venv"
+# --- Python venvs -----------------------------------------------------------------
+# ensure_venv DIR REQUIREMENTS CHECK: (re)create DIR from the pinned REQUIREMENTS
+# unless it was made from exactly that file and CHECK (python code) runs.
+ensure_venv() {
+    local dir="$1" reqs="$2" check="$3"
+    local stamp="$dir/.requirements"
+    if [[ -x "$dir/bin/python" ]] && cmp -s "$reqs" "$stamp" && "$dir/bin/python" -c "$check" 2>/dev/null; then
+        log "python venv: $dir up to date"
+        return
     fi
-    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$requirements"
-    cp "$requirements" "$stamp"
-fi
+    log "creating python venv $dir"
+    rm -rf "$dir"
+    if ! python3 -m venv "$dir" 2>/dev/null; then
+        # A system python3 without ensurepip: Debian's own has it via python3-venv.
+        rm -rf "$dir"
+        /usr/bin/python3 -m venv "$dir"
+    fi
+    "$dir/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$reqs"
+    cp "$reqs" "$stamp"
+}
+ensure_venv "$venv" "$requirements" 'import pymongo, paho.mqtt, playwright'
 "$venv/bin/nx-27017" --help >/dev/null
+# The Azure IoT device SDK pins paho-mqtt < 2: a venv of its own.
+ensure_venv "$repo/.venv-azure" "$repo/scripts/azure-requirements.txt" 'import azure.iot.device'
 
 # --- cargo-fuzz (only when asked) ---------------------------------------------
 if [[ "$want_fuzz" == 1 ]]; then

@@ -181,11 +181,8 @@ fn report_settings_error(e: &settings::SettingsError) {
     eprint!("{}", ds.render(commands::terminal_width(), false));
 }
 
-/// The embedded broker (rumqttd) logs every connection at info and a
-/// client's ordinary DISCONNECT as an error from its router ("no-connection
-/// id N is already gone"); by default only its warnings and the server's
-/// errors show. `ZTPD_LOG=info,rumqttd=debug` shows everything.
-const DEFAULT_LOG: &str = "info,rumqttd=warn,rumqttd::router::routing=off";
+/// `ZTPD_LOG` overrides it (tracing's `EnvFilter` syntax, e.g. `debug`).
+const DEFAULT_LOG: &str = "info";
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ZTPD_LOG")

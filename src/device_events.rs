@@ -19,6 +19,18 @@ impl DeviceEvents for ActionsOnly {
     }
 }
 
+/// Every publisher gets every event (the local hub and `telemetry.broker`,
+/// when devices may be on either).
+pub struct Fanout(pub Vec<std::sync::Arc<dyn DeviceEvents>>);
+
+impl DeviceEvents for Fanout {
+    fn send(&self, device_id: &str, event: &serde_json::Value) {
+        for p in &self.0 {
+            p.send(device_id, event);
+        }
+    }
+}
+
 /// Events published (QoS 1) on the broker in `telemetry.broker`, with its
 /// account. While the broker is unreachable, up to [`QUEUE`] events wait in
 /// memory; the actions endpoint has them too.
@@ -46,8 +58,7 @@ impl MqttEvents {
         ))
     }
 
-    /// [`MqttEvents::start`] on a parsed broker URL with this client id
-    /// (the embedded broker: its internal account).
+    /// [`MqttEvents::start`] on a parsed broker URL with this client id.
     pub fn start_on(
         broker: &crate::telemetry::mqtt::BrokerUrl,
         client_id: &str,

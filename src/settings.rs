@@ -42,6 +42,9 @@ pub struct Limits {
     /// patch at once, or a few devices behind one NAT; 32 hosts are needed
     /// to fill the default 1,024 slots.
     pub tftp_transfers_per_client: usize,
+    /// Open connections to the local hub, over both of its listeners: room
+    /// for 10,000 devices and their reconnects.
+    pub hub_connections: usize,
 }
 
 impl Default for Limits {
@@ -50,6 +53,7 @@ impl Default for Limits {
             http_connections: 16_384,
             tftp_transfers: 1_024,
             tftp_transfers_per_client: 32,
+            hub_connections: 16_384,
         }
     }
 }
@@ -160,20 +164,23 @@ impl Default for Api {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceAccount {
-    pub name: String,
-    /// Under `paths.state`.
-    pub password_file: PathBuf,
-}
-
+/// `[broker]`: the local IoT hub (SPEC §9). It is a device endpoint, not a
+/// general broker, so it has no service accounts: `users` is refused.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Broker {
+    /// Off: neither listener runs.
     pub enabled: bool,
+    /// Plain MQTT 3.1.1.
     pub listen: SocketAddr,
-    pub users: Vec<ServiceAccount>,
+    /// MQTT over TLS, what the Azure IoT device SDKs speak; absent: none.
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain and key for `tls_listen`; both absent: a local
+    /// CA (`state/hub-ca.pem`) and a certificate it signs.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Always refused when present (see [`NoServiceAccounts`]).
+    pub users: Option<NoServiceAccounts>,
 }
 
 impl Default for Broker {
@@ -181,8 +188,26 @@ impl Default for Broker {
         Broker {
             enabled: true,
             listen: "127.0.0.1:1883".parse().expect("literal address"),
-            users: Vec::new(),
+            tls_listen: Some("127.0.0.1:8883".parse().expect("literal address")),
+            tls_cert: None,
+            tls_key: None,
+            users: None,
         }
+    }
+}
+
+/// `[broker] users` of earlier versions: refused with what to do instead.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoServiceAccounts;
+
+impl<'de> Deserialize<'de> for NoServiceAccounts {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom(
+            "the local hub has no service accounts: it is a device endpoint, where each device \
+             reaches only its own topics. To watch telemetry, read the store (`ztpd analyze`), or \
+             run an external broker (Mosquitto, EMQX) and set telemetry.broker to it; then remove \
+             [broker] users",
+        ))
     }
 }
 

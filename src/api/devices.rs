@@ -42,6 +42,9 @@ pub async fn devices(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
             if let Some(p) = rec.and_then(|r| r.percent) {
                 v["progress"] = p.into();
             }
+            if let Some(r) = api.hub.as_ref().and_then(|h| h.reported(&d.serial)) {
+                v["reported"] = r;
+            }
             v
         })
         .collect();

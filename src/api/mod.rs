@@ -41,6 +41,8 @@ pub struct OperatorApi {
     pub groups: Arc<crate::rollout::groups::GroupStore>,
     /// Rollouts of groups (SPEC §8).
     pub rollouts: Arc<crate::rollout::service::Rollouts>,
+    /// The local hub, for devices' reported twin properties.
+    pub hub: Option<Arc<crate::broker::LocalHub>>,
 }
 
 /// Read the operator token, creating it (0600, atomically) when absent.

@@ -1,75 +1,23 @@
-//! Who may connect to the embedded broker: the pure decision, a function of
-//! (service accounts, hub, CONNECT fields, now). rumqttd calls it through
-//! its auth hook; nothing here does I/O, so every rule is unit-tested.
+//! Who may connect to the local hub: the pure decision, a function of (hub,
+//! CONNECT fields, now). Nothing here does I/O, so every rule is unit-tested.
 //!
-//! - A device: client id = device id, username
-//!   `<hub hostname>/<device_id>/?api-version=<v>`, password a valid,
-//!   unexpired SAS token for `<hostname>/devices/<device_id>` signed with
-//!   that device's key derived from the hub's enrollment key.
-//! - A service account (`[broker] users`, and the daemon's own internal
-//!   account): username = its name, password compared in constant time.
-//! - Anyone else is refused, with a reason for the log that never quotes the
-//!   password or the token.
-
-use std::fmt;
-
-use subtle::ConstantTimeEq;
+//! A device only: client id = device id, username
+//! `<hub hostname>/<device_id>/?api-version=<v>[&key=value...]` (the Azure
+//! IoT device SDKs add `DeviceClientType` and others), password a valid,
+//! unexpired SAS token for `<hostname>/devices/<device_id>` signed with that
+//! device's key derived from the hub's enrollment key. Anyone else is
+//! refused, with a reason for the log that never quotes the token.
 
 use crate::credentials::sas::SasError;
 use crate::credentials::Hub;
-
-/// A service account's name and password. Debug never shows the password.
-#[derive(Clone)]
-pub struct ServiceAccount {
-    pub name: String,
-    password: String,
-}
-
-impl ServiceAccount {
-    pub fn new(name: impl Into<String>, password: impl Into<String>) -> ServiceAccount {
-        ServiceAccount {
-            name: name.into(),
-            password: password.into(),
-        }
-    }
-
-    pub fn expose_password(&self) -> &str {
-        &self.password
-    }
-
-    fn password_matches(&self, given: &str) -> bool {
-        // Hash both sides first so the comparison does not leak the length.
-        use sha2::{Digest, Sha256};
-        let a = Sha256::digest(self.password.as_bytes());
-        let b = Sha256::digest(given.as_bytes());
-        a.ct_eq(&b).into()
-    }
-}
-
-impl fmt::Debug for ServiceAccount {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ServiceAccount({}, <redacted>)", self.name)
-    }
-}
-
-/// Who was let in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Accepted {
-    Device(String),
-    Service(String),
-}
 
 /// Why a client was refused. Display is safe to log: it names the client
 /// and the rule, never a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
-    #[error("anonymous clients are not accepted: give a SAS token or a service account")]
+    #[error("anonymous clients are not accepted: give the device's SAS token")]
     Anonymous,
-    #[error("service account `{0}`: wrong password")]
-    WrongPassword(String),
-    #[error(
-        "username `{0}` is neither a service account nor `<hub>/<device_id>/?api-version=...`"
-    )]
+    #[error("username `{0}` is not `<hub>/<device_id>/?api-version=...` (the local hub has no service accounts)")]
     UnknownUser(String),
     #[error("username is for hub `{found}`, this hub is `{expected}`")]
     WrongHub { expected: String, found: String },
@@ -94,22 +42,10 @@ pub struct Login<'a> {
     pub password: &'a str,
 }
 
-/// The one decision: accept the client or say why not.
-pub fn decide(
-    accounts: &[ServiceAccount],
-    hub: Option<&Hub>,
-    login: Login<'_>,
-    now: u64,
-) -> Result<Accepted, Refused> {
+/// The one decision: the device id let in, or why not.
+pub fn decide(hub: Option<&Hub>, login: Login<'_>, now: u64) -> Result<String, Refused> {
     if login.username.is_empty() {
         return Err(Refused::Anonymous);
-    }
-    if let Some(account) = accounts.iter().find(|a| a.name == login.username) {
-        return if account.password_matches(login.password) {
-            Ok(Accepted::Service(account.name.clone()))
-        } else {
-            Err(Refused::WrongPassword(account.name.clone()))
-        };
     }
     let Some((host, device_id)) = split_device_username(login.username) else {
         return Err(Refused::UnknownUser(login.username.to_string()));
@@ -142,7 +78,7 @@ pub fn decide(
             device_id: device_id.to_string(),
             error,
         })?;
-    Ok(Accepted::Device(device_id.to_string()))
+    Ok(device_id.to_string())
 }
 
 /// `<host>/<device_id>/?api-version=<v>[&...]` -> (host, device_id).
@@ -172,21 +108,13 @@ mod tests {
         }
     }
 
-    fn accounts() -> Vec<ServiceAccount> {
-        vec![
-            ServiceAccount::new("bridge", "s3cret-bridge"),
-            ServiceAccount::new("ops", "other"),
-        ]
-    }
-
     fn user(id: &str) -> String {
         format!("localhost/{id}/?api-version=2021-04-12")
     }
 
-    fn device(h: &Hub, id: &str, password: &str) -> Result<Accepted, Refused> {
+    fn device(h: &Hub, id: &str, password: &str) -> Result<String, Refused> {
         let u = user(id);
         decide(
-            &accounts(),
             Some(h),
             Login {
                 client_id: id,
@@ -201,7 +129,7 @@ mod tests {
     fn a_device_with_its_own_valid_token_is_accepted() {
         let h = hub();
         let t = h.sas_token("dev1", NOW + 60);
-        assert_eq!(device(&h, "dev1", &t), Ok(Accepted::Device("dev1".into())));
+        assert_eq!(device(&h, "dev1", &t), Ok("dev1".to_string()));
         // hub host names compare case-insensitively, as DNS does
         let u = "LOCALHOST/dev1/?api-version=2021-04-12&DeviceClientType=x";
         let login = Login {
@@ -209,7 +137,7 @@ mod tests {
             username: u,
             password: &t,
         };
-        assert!(decide(&[], Some(&h), login, NOW).is_ok());
+        assert!(decide(Some(&h), login, NOW).is_ok());
     }
 
     #[test]
@@ -258,7 +186,6 @@ mod tests {
         let t = h.sas_token("dev1", NOW + 60);
         let u = user("dev1");
         let r = decide(
-            &[],
             Some(&h),
             Login {
                 client_id: "dev2",
@@ -280,7 +207,6 @@ mod tests {
             password: "",
         };
         let r = decide(
-            &[],
             Some(&h),
             Login {
                 password: &t,
@@ -296,10 +222,10 @@ mod tests {
             "/dev1/?api-version=1",
             "someone",
         ] {
-            let r = decide(&accounts(), Some(&h), login(u), NOW);
+            let r = decide(Some(&h), login(u), NOW);
             assert!(matches!(r, Err(Refused::UnknownUser(_))), "{u}: {r:?}");
         }
-        let r = decide(&[], Some(&h), login("localhost/a b/?api-version=1"), NOW);
+        let r = decide(Some(&h), login("localhost/a b/?api-version=1"), NOW);
         assert!(matches!(r, Err(Refused::BadDeviceId { .. })), "{r:?}");
     }
 
@@ -309,7 +235,6 @@ mod tests {
         let t = h.sas_token("dev1", NOW + 60);
         let u = user("dev1");
         let r = decide(
-            &accounts(),
             None,
             Login {
                 client_id: "dev1",
@@ -322,7 +247,7 @@ mod tests {
     }
 
     #[test]
-    fn service_accounts_need_their_exact_password() {
+    fn service_account_logins_and_anonymous_are_refused() {
         let h = hub();
         let login = |u: &'static str, p: &'static str| Login {
             client_id: "any-client",
@@ -330,22 +255,11 @@ mod tests {
             password: p,
         };
         assert_eq!(
-            decide(&accounts(), Some(&h), login("bridge", "s3cret-bridge"), NOW),
-            Ok(Accepted::Service("bridge".into()))
-        );
-        for p in ["", "s3cret-bridg", "s3cret-bridge ", "other"] {
-            assert_eq!(
-                decide(&accounts(), Some(&h), login("bridge", p), NOW),
-                Err(Refused::WrongPassword("bridge".into())),
-                "{p:?}"
-            );
-        }
-        assert_eq!(
-            decide(&accounts(), Some(&h), login("nobody", "s3cret-bridge"), NOW),
-            Err(Refused::UnknownUser("nobody".into()))
+            decide(Some(&h), login("bridge", "s3cret-bridge"), NOW),
+            Err(Refused::UnknownUser("bridge".into()))
         );
         assert_eq!(
-            decide(&accounts(), Some(&h), login("", ""), NOW),
+            decide(Some(&h), login("", ""), NOW),
             Err(Refused::Anonymous)
         );
     }
@@ -358,7 +272,6 @@ mod tests {
         let refusals = [
             device(&h, "dev1", &t).unwrap_err(),
             decide(
-                &accounts(),
                 Some(&h),
                 Login {
                     client_id: "x",
@@ -374,6 +287,5 @@ mod tests {
             assert!(!text.contains(sig), "{text}");
             assert!(!text.contains("guess-123"), "{text}");
         }
-        assert!(!format!("{:?}", accounts()).contains("s3cret"));
     }
 }

@@ -1,247 +1,437 @@
-//! rumqttd configured as a local IoT hub: one MQTT 3.1.1 listener on
-//! `[broker] listen`, every CONNECT decided by [`super::auth::decide`].
+//! The local hub: its listeners (`[broker] listen`, plain, and
+//! `tls_listen`), the connected devices, and what the rest of ztpd asks of
+//! it (devicebound events, desired-property patches, reported properties).
 //!
-//! rumqttd's `Broker::start()` blocks for the life of the broker and has no
-//! shutdown, so it runs on its own thread until the process exits. It binds
-//! inside that thread and only logs a failure, so the address is bound here
-//! first to turn a taken port into a clear error naming `broker.listen`.
+//! Limits (defaults in docs/telemetry.md): `[limits] hub_connections` open
+//! connections over both listeners (more wait in the kernel's backlog),
+//! [`session::CONNECT_TIMEOUT`], [`session::MAX_INFLIGHT`] messages per
+//! connection, [`session::MAX_PACKET`] bytes per packet,
+//! [`super::outbox::MAX_PER_DEVICE`] queued devicebound messages per device,
+//! and refusals and accept errors logged at most once a second.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context;
-use rumqttd::{Config, ConnectionSettings, RouterConfig, SegmentConfig, ServerSettings};
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
 
-use super::accounts;
-use super::auth::{self, Accepted, Login, ServiceAccount};
+use super::acl::Subscription;
+use super::outbox::Outbox;
+use super::session;
+use super::tls::HubCert;
+use super::twins::Twins;
 use crate::credentials::Hub;
+use crate::limits::{is_exhaustion, RateLimitedLog};
 use crate::metrics::{write_metric, MetricsSource};
-use crate::settings::Resolved;
-use crate::telemetry::mqtt::BrokerUrl;
-use crate::topics::EVENTS_FILTER;
+use crate::settings::{bind_error, Resolved};
+use crate::state::StateStore;
+use crate::telemetry::pipeline::Ingest;
 
 /// The hub whose enrollment key signs device tokens, read at every CONNECT
 /// (it changes when hub.toml is reloaded).
 pub type HubLookup = Arc<dyn Fn() -> Option<Arc<Hub>> + Send + Sync>;
+/// A device's desired properties as the serving snapshot gives them.
+pub type DesiredLookup = Arc<dyn Fn(&str) -> Value + Send + Sync>;
 
-/// Telemetry held for the bridge's subscription: 4 segments of 16 MiB, so a
-/// bridge that stalls (store down) keeps up to 64 MiB (~300k prototype
-/// readings) before the oldest are dropped. Memory only grows to this as
-/// messages arrive.
-const EVENTS_SEGMENT: SegmentConfig = SegmentConfig {
-    max_segment_size: 16 * 1024 * 1024,
-    max_segment_count: 4,
-};
-/// Every other subscription (one devicebound filter per device): events are
-/// rare and small, so 4 x 64 KiB keeps many of them per device while a
-/// fleet of thousands stays in tens of MB.
-const SMALL_SEGMENT_SIZE: usize = 64 * 1024;
-const SMALL_SEGMENT_COUNT: usize = 4;
-/// Largest PUBLISH read: above IoT Hub's 256 KB so that oversized messages
-/// reach the bridge and are rejected with a reason; anything larger closes
-/// the publisher's connection.
-const MAX_PAYLOAD: usize = 2 * 1024 * 1024;
-/// Clients allowed at once (a lab fleet plus service accounts).
-const MAX_CONNECTIONS: usize = 10_000;
-/// A client that opens TCP but sends no CONNECT is dropped after this.
-const CONNECT_TIMEOUT_MS: u16 = 5_000;
+/// Messages pushed to one connection beyond this are dropped (twin
+/// patches) or wait in the outbox for the next acknowledgement (devicebound).
+const PUSH_QUEUE: usize = 64;
+/// A pause after an accept error that means descriptors ran out.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
-/// Connections by outcome, on `/metrics`.
-#[derive(Debug, Default)]
-pub struct BrokerStats {
-    pub devices: AtomicU64,
-    pub services: AtomicU64,
-    pub refused: AtomicU64,
+/// What a device subscribed to on this connection (or kept in its
+/// persistent session).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Subs(u8);
+
+impl Subs {
+    fn bit(s: Subscription) -> u8 {
+        match s {
+            Subscription::Devicebound => 1,
+            Subscription::TwinResponses => 2,
+            Subscription::DesiredPatches => 4,
+            Subscription::Methods => 8,
+        }
+    }
+    pub fn add(&mut self, s: Subscription) {
+        self.0 |= Self::bit(s);
+    }
+    pub fn remove(&mut self, s: Subscription) {
+        self.0 &= !Self::bit(s);
+    }
+    pub fn has(&self, s: Subscription) -> bool {
+        self.0 & Self::bit(s) != 0
+    }
 }
 
-impl MetricsSource for BrokerStats {
+/// Something for a connected device.
+pub enum Push {
+    /// New messages wait in the outbox.
+    Devicebound,
+    /// A QoS 0 message for subscribers of `subscription`.
+    Twin {
+        topic: String,
+        payload: Bytes,
+        subscription: Subscription,
+    },
+    /// Another connection of the same device took over.
+    Close,
+}
+
+struct Connected {
+    conn: u64,
+    tx: mpsc::Sender<Push>,
+}
+
+#[derive(Default)]
+struct Sessions {
+    connected: HashMap<String, Connected>,
+    /// Subscriptions of persistent sessions (`clean_session = false`) of
+    /// devices that are offline; memory only, so a restart of ztpd starts
+    /// every session fresh (and CONNACK says so).
+    kept: HashMap<String, Subs>,
+}
+
+/// Counters on `/metrics`.
+#[derive(Debug, Default)]
+pub struct HubStats {
+    pub devices: AtomicI64,
+    pub connects: AtomicU64,
+    pub refused: AtomicU64,
+    pub malformed: AtomicU64,
+    pub timed_out: AtomicU64,
+    pub messages: AtomicU64,
+    pub refused_publishes: AtomicU64,
+    pub refused_subscriptions: AtomicU64,
+    pub accept_errors: AtomicU64,
+}
+
+impl MetricsSource for HubStats {
     fn write_metrics(&self, out: &mut String) {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         write_metric(
             out,
+            "ztpd_hub_devices_connected",
+            "gauge",
+            "Devices connected to the local hub",
+            &[("", self.devices.load(Ordering::Relaxed).max(0) as u64)],
+        );
+        write_metric(
+            out,
             "ztpd_broker_connects_total",
             "counter",
-            "CONNECTs to the embedded broker by outcome",
+            "CONNECTs to the local hub by outcome",
             &[
-                ("outcome=\"device\"", g(&self.devices)),
-                ("outcome=\"service\"", g(&self.services)),
+                ("outcome=\"device\"", g(&self.connects)),
                 ("outcome=\"refused\"", g(&self.refused)),
+                ("outcome=\"malformed\"", g(&self.malformed)),
+                ("outcome=\"timed_out\"", g(&self.timed_out)),
             ],
+        );
+        write_metric(
+            out,
+            "ztpd_hub_messages_total",
+            "counter",
+            "Telemetry messages received by the local hub",
+            &[("", g(&self.messages))],
+        );
+        write_metric(
+            out,
+            "ztpd_hub_refused_total",
+            "counter",
+            "Device requests the local hub refused (another device's topics)",
+            &[
+                ("what=\"publish\"", g(&self.refused_publishes)),
+                ("what=\"subscribe\"", g(&self.refused_subscriptions)),
+            ],
+        );
+        write_metric(
+            out,
+            "ztpd_hub_accept_errors_total",
+            "counter",
+            "Failed accepts on the local hub's listeners",
+            &[("", g(&self.accept_errors))],
         );
     }
 }
 
-/// The running embedded broker.
-pub struct EmbeddedBroker {
-    addr: SocketAddr,
-    internal: ServiceAccount,
-    stats: Arc<BrokerStats>,
+/// The bound listeners, before the hub serves them.
+pub struct Listeners {
+    plain: TcpListener,
+    tls: Option<(TcpListener, Arc<HubCert>)>,
 }
 
-impl EmbeddedBroker {
-    /// Start on `[broker] listen` and return once it answers a CONNECT.
-    pub async fn start(resolved: &Resolved, hub: HubLookup) -> anyhow::Result<EmbeddedBroker> {
-        let mut users = accounts::load(resolved)?;
-        let internal = accounts::internal();
-        users.push(internal.clone());
-        let listen = resolved.settings.broker.listen;
-        let addr = {
-            let probe = std::net::TcpListener::bind(listen)
-                .map_err(|e| crate::settings::bind_error("broker.listen", listen, e))?;
-            probe.local_addr()?
+impl Listeners {
+    /// Bind `[broker] listen` and `tls_listen`; a taken port is an error
+    /// naming the setting.
+    pub async fn bind(
+        resolved: &Resolved,
+        cert: Option<Arc<HubCert>>,
+    ) -> anyhow::Result<Listeners> {
+        let b = &resolved.settings.broker;
+        let plain = TcpListener::bind(b.listen)
+            .await
+            .map_err(|e| bind_error("broker.listen", b.listen, e))?;
+        let tls = match (b.tls_listen, cert) {
+            (Some(addr), Some(cert)) => Some((
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| bind_error("broker.tls_listen", addr, e))?,
+                cert,
+            )),
+            _ => None,
         };
-        let stats = Arc::new(BrokerStats::default());
-        let config = config(addr, Arc::new(users), hub, stats.clone());
-        std::thread::Builder::new()
-            .name("ztpd-broker".into())
-            .spawn(move || {
-                let mut broker = rumqttd::Broker::new(config);
-                match broker.start() {
-                    Ok(()) => tracing::error!("the embedded broker stopped"),
-                    Err(e) => tracing::error!("the embedded broker failed: {e}"),
-                }
-            })
-            .context("cannot start the embedded broker's thread")?;
-        let b = EmbeddedBroker {
-            addr,
-            internal,
-            stats,
-        };
-        b.wait_ready().await.with_context(|| {
-            format!("the embedded broker did not start on broker.listen = \"{listen}\"")
-        })?;
-        tracing::info!(%addr, "embedded broker listening");
-        Ok(b)
+        Ok(Listeners { plain, tls })
     }
 
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
+    pub fn plain_addr(&self) -> Option<SocketAddr> {
+        self.plain.local_addr().ok()
+    }
+
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+}
+
+pub struct LocalHub {
+    hub: HubLookup,
+    desired: DesiredLookup,
+    pub(super) ingest: Ingest,
+    pub(super) twins: Twins,
+    pub(super) outbox: Outbox,
+    pub(super) stats: Arc<HubStats>,
+    sessions: Mutex<Sessions>,
+    next_conn: AtomicU64,
+    refusals: Mutex<RateLimitedLog>,
+}
+
+impl LocalHub {
+    pub fn open(
+        state: &StateStore,
+        hub: HubLookup,
+        desired: DesiredLookup,
+        ingest: Ingest,
+    ) -> anyhow::Result<Arc<LocalHub>> {
+        Ok(Arc::new(LocalHub {
+            hub,
+            desired,
+            ingest,
+            twins: Twins::open(state)?,
+            outbox: Outbox::open(state)?,
+            stats: Arc::new(HubStats::default()),
+            sessions: Mutex::new(Sessions::default()),
+            next_conn: AtomicU64::new(1),
+            refusals: Mutex::new(RateLimitedLog::new(Duration::from_secs(1))),
+        }))
     }
 
     pub fn metrics(&self) -> Arc<dyn MetricsSource> {
         self.stats.clone()
     }
 
-    /// How the daemon's own clients (bridge, device events) reach the
-    /// broker: its address (loopback when it listens on all addresses) with
-    /// the internal account.
-    pub fn internal_url(&self) -> BrokerUrl {
-        let ip = match self.addr.ip() {
-            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
+    pub(super) fn hub_settings(&self) -> Option<Arc<Hub>> {
+        (self.hub)()
+    }
+
+    pub(super) fn desired(&self, device_id: &str) -> Value {
+        (self.desired)(device_id)
+    }
+
+    /// A device's reported properties (for `GET /api/v1/devices`).
+    pub fn reported(&self, device_id: &str) -> Option<Value> {
+        self.twins.reported(device_id)
+    }
+
+    pub(super) fn log_refusal(&self, why: &str) {
+        if let Ok(mut l) = self.refusals.lock() {
+            l.warn("local hub refused a client", &why);
+        }
+    }
+
+    /// A device connected: its connection id, what is pushed to it, whether
+    /// its persistent session was kept, and that session's subscriptions.
+    /// An earlier connection of the same device is closed (MQTT 3.1.1
+    /// §3.1.4: the server disconnects the existing client).
+    pub(super) fn register(
+        &self,
+        device_id: &str,
+        clean: bool,
+    ) -> (u64, mpsc::Receiver<Push>, bool, Subs) {
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(PUSH_QUEUE);
+        self.stats.connects.fetch_add(1, Ordering::Relaxed);
+        let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = s
+            .connected
+            .insert(device_id.to_string(), Connected { conn, tx })
+        {
+            let _ = old.tx.try_send(Push::Close);
+        }
+        let kept = s.kept.remove(device_id);
+        let (present, subs) = match (clean, kept) {
+            (false, Some(subs)) => (true, subs),
+            _ => (false, Subs::default()),
         };
-        BrokerUrl {
-            tls: false,
-            host: ip.to_string(),
-            port: self.addr.port(),
-            username: Some(self.internal.name.clone()),
-            password: Some(self.internal.expose_password().to_string()),
+        (conn, rx, present, subs)
+    }
+
+    /// A connection ended; `keep`: its subscriptions, for a persistent session.
+    pub(super) fn unregister(&self, device_id: &str, conn: u64, keep: Option<Subs>) {
+        let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if s.connected.get(device_id).is_some_and(|c| c.conn == conn) {
+            s.connected.remove(device_id);
+            if let Some(subs) = keep {
+                s.kept.insert(device_id.to_string(), subs);
+            }
         }
     }
 
-    /// Poll with the internal account until a CONNACK comes back (the
-    /// listener is up and the auth hook answers), for at most 10 s.
-    async fn wait_ready(&self) -> anyhow::Result<()> {
-        let mut opts = self.internal_url().options("ztpd:probe");
-        opts.set_clean_session(true);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let (client, mut events) = rumqttc::AsyncClient::new(opts.clone(), 4);
-            let attempt = tokio::time::timeout(Duration::from_secs(2), events.poll()).await;
-            if let Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_)))) = attempt {
-                let _ = client.disconnect().await;
-                let _ = tokio::time::timeout(Duration::from_millis(200), events.poll()).await;
-                return Ok(());
-            }
-            if tokio::time::Instant::now() > deadline {
-                anyhow::bail!("no CONNACK within 10 s");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    fn push(&self, device_id: &str, p: Push) {
+        let s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = s.connected.get(device_id) {
+            let _ = c.tx.try_send(p);
         }
+    }
+
+    /// Queue a devicebound message (QoS 1, kept until acknowledged).
+    pub fn send_devicebound(&self, device_id: &str, payload: Bytes) {
+        self.outbox
+            .push(device_id, crate::topics::devicebound(device_id), payload);
+        self.push(device_id, Push::Devicebound);
+    }
+
+    /// Bring a device's desired properties in step with the snapshot and,
+    /// when they changed, publish the patch to it if it is connected.
+    pub async fn sync_desired(&self, device_id: &str) {
+        let desired = self.desired(device_id);
+        match self.twins.set_desired(device_id, desired.clone()).await {
+            Ok(Some(version)) => {
+                let mut patch = match desired {
+                    Value::Object(m) => m,
+                    _ => Default::default(),
+                };
+                patch.insert("$version".into(), version.into());
+                self.push(
+                    device_id,
+                    Push::Twin {
+                        topic: format!("$iothub/twin/PATCH/properties/desired/?$version={version}"),
+                        payload: Bytes::from(Value::Object(patch).to_string()),
+                        subscription: Subscription::DesiredPatches,
+                    },
+                );
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(device_id, "desired properties not saved: {e}"),
+        }
+    }
+
+    /// Accept on both listeners until `shutdown`, at most `cap` connections.
+    pub async fn serve(
+        self: Arc<Self>,
+        listeners: Listeners,
+        cap: usize,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let permits = Arc::new(Semaphore::new(cap));
+        let mut tasks = tokio::task::JoinSet::new();
+        tracing::info!(addr = ?listeners.plain_addr(), tls = ?listeners.tls_addr(), cap, "local hub listening");
+        tasks.spawn(accept_loop(
+            self.clone(),
+            listeners.plain,
+            None,
+            permits.clone(),
+            shutdown.clone(),
+        ));
+        if let Some((l, cert)) = listeners.tls {
+            let acceptor = tokio_rustls::TlsAcceptor::from(cert.server_config());
+            tasks.spawn(accept_loop(
+                self.clone(),
+                l,
+                Some(acceptor),
+                permits,
+                shutdown.clone(),
+            ));
+        }
+        while tasks.join_next().await.is_some() {}
+        Ok(())
     }
 }
 
-fn config(
-    addr: SocketAddr,
-    users: Arc<Vec<ServiceAccount>>,
-    hub: HubLookup,
-    stats: Arc<BrokerStats>,
-) -> Config {
-    let mut connections = ConnectionSettings {
-        connection_timeout_ms: CONNECT_TIMEOUT_MS,
-        max_payload_size: MAX_PAYLOAD,
-        // packets read from one client in one go
-        max_inflight_count: 500,
-        auth: None,
-        external_auth: None,
-        dynamic_filters: false,
-    };
-    connections.set_auth_handler(
-        move |client_id: String, username: String, password: String| {
-            let ok = check(&users, &hub, &stats, &client_id, &username, &password);
-            std::future::ready(ok)
-        },
-    );
-    let server = ServerSettings {
-        name: "ztpd-broker".into(),
-        listen: addr,
-        tls: None,
-        next_connection_delay_ms: 0,
-        connections,
-    };
-    let router = RouterConfig {
-        max_connections: MAX_CONNECTIONS,
-        max_outgoing_packet_count: 200,
-        max_segment_size: SMALL_SEGMENT_SIZE,
-        max_segment_count: SMALL_SEGMENT_COUNT,
-        custom_segment: Some(HashMap::from([(EVENTS_FILTER.to_string(), EVENTS_SEGMENT)])),
-        initialized_filters: None,
-        shared_subscriptions_strategy: Default::default(),
-    };
-    Config {
-        id: 0,
-        router,
-        v4: Some(HashMap::from([("1".to_string(), server)])),
-        ..Default::default()
+async fn accept_loop(
+    hub: Arc<LocalHub>,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    permits: Arc<Semaphore>,
+    shutdown: CancellationToken,
+) {
+    let mut errors = RateLimitedLog::new(Duration::from_secs(1));
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        while conns.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = listener.accept() => r,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                hub.stats.accept_errors.fetch_add(1, Ordering::Relaxed);
+                errors.warn("local hub accept", &e);
+                if is_exhaustion(&e) {
+                    tokio::time::sleep(ACCEPT_PAUSE).await;
+                }
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (hub, tls, shutdown) = (hub.clone(), tls.clone(), shutdown.clone());
+        conns.spawn(async move {
+            let _permit = permit;
+            match tls {
+                None => session::serve(hub, stream, peer, shutdown).await,
+                Some(acceptor) => {
+                    let hs =
+                        tokio::time::timeout(session::CONNECT_TIMEOUT, acceptor.accept(stream))
+                            .await;
+                    match hs {
+                        Ok(Ok(s)) => session::serve(hub, s, peer, shutdown).await,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, "local hub: TLS handshake failed: {e}")
+                        }
+                        Err(_) => {
+                            hub.stats.timed_out.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    conns.shutdown().await;
+}
+
+impl crate::device_events::DeviceEvents for LocalHub {
+    fn send(&self, device_id: &str, event: &Value) {
+        self.send_devicebound(device_id, Bytes::from(event.to_string()));
     }
 }
 
-/// The auth hook: decide, count, and log a refusal's reason (never the
-/// password or token).
-fn check(
-    users: &[ServiceAccount],
-    hub: &HubLookup,
-    stats: &BrokerStats,
-    client_id: &str,
-    username: &str,
-    password: &str,
-) -> bool {
-    let now = crate::clock::unix_now();
-    let hub = hub();
-    let login = Login {
-        client_id,
-        username,
-        password,
+/// The address a client on this host uses for a listener bound to `addr`.
+pub fn loopback_for(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
     };
-    match auth::decide(users, hub.as_deref(), login, now) {
-        Ok(Accepted::Device(id)) => {
-            stats.devices.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(device_id = %id, "embedded broker: device connected");
-            true
-        }
-        Ok(Accepted::Service(name)) => {
-            stats.services.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(account = %name, client_id = %client_id.escape_debug(), "embedded broker: service account connected");
-            true
-        }
-        Err(why) => {
-            stats.refused.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(client_id = %client_id.escape_debug(), "embedded broker refused a client: {}", why.to_string().escape_debug());
-            false
-        }
-    }
+    SocketAddr::new(ip, addr.port())
 }

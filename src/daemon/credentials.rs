@@ -10,10 +10,19 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::facts::DaemonFacts;
+use crate::broker::tls::HubCert;
+use crate::broker::LocalHub;
 
-/// Keep credentials in step with each new snapshot until shutdown.
+/// The local hub and its certificate, when it runs.
+pub type HubParts = (Arc<LocalHub>, Option<Arc<HubCert>>);
+
+/// Keep credentials in step with each new snapshot until shutdown; a
+/// device whose credential was regenerated (its function or the hub
+/// changed) also gets its new desired properties on the local hub, and the
+/// hub's certificate follows new site addresses.
 pub async fn keep(
     facts: Arc<DaemonFacts>,
+    hub: Option<HubParts>,
     mut changed: watch::Receiver<u64>,
     shutdown: CancellationToken,
 ) {
@@ -23,18 +32,26 @@ pub async fn keep(
             r = changed.changed() => if r.is_err() { return },
         }
         let f = facts.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            sync(&f);
-        })
-        .await;
+        let regenerated = tokio::task::spawn_blocking(move || sync(&f))
+            .await
+            .unwrap_or_default();
+        if let Some((hub, cert)) = &hub {
+            for id in &regenerated {
+                hub.sync_desired(id).await;
+            }
+            if let Some(cert) = cert {
+                cert.update_names(super::hub::cert_names(&facts));
+            }
+        }
     }
 }
 
-/// Create missing credentials and regenerate stale ones (SPEC §6).
-pub fn sync(facts: &DaemonFacts) {
+/// Create missing credentials and regenerate stale ones (SPEC §6); the
+/// device ids regenerated.
+pub fn sync(facts: &DaemonFacts) -> Vec<String> {
     let Some(hub) = facts.hub() else {
         tracing::warn!("no usable hub settings: device credentials not created");
-        return;
+        return Vec::new();
     };
     let snap = facts.snapshot.load();
     match crate::credentials::keeper::sync(&snap, &hub) {
@@ -77,7 +94,11 @@ pub fn sync(facts: &DaemonFacts) {
             for (id, why) in &s.skipped {
                 tracing::warn!(device_id = %id, "credential not written: {why}");
             }
+            s.regenerated
         }
-        Err(e) => tracing::error!("device credentials: {e}"),
+        Err(e) => {
+            tracing::error!("device credentials: {e}");
+            Vec::new()
+        }
     }
 }

@@ -12,7 +12,7 @@ use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::device_events::{ActionsOnly, DeviceEvents, MqttEvents};
+use crate::device_events::{ActionsOnly, DeviceEvents, Fanout, MqttEvents};
 use crate::files::{self, FileService};
 use crate::metrics::MetricsSource;
 use crate::reload::{self, ReloadStatus, Reloader, SharedStatus};
@@ -24,6 +24,7 @@ pub mod credentials;
 pub mod facts;
 pub mod http;
 pub mod http_listener;
+pub mod hub;
 pub mod signals;
 
 use facts::DaemonFacts;
@@ -100,14 +101,20 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     let _ = facts.hub();
     let files = Arc::new(FileService::new(snapshot.clone(), facts.clone()));
     metrics.push(files.ledger.clone());
-    let embedded = start_broker(&resolved, &facts).await?;
-    if let Some(b) = &embedded {
-        metrics.push(b.metrics());
-    }
-    let embedded_url = embedded.as_ref().map(|b| b.internal_url());
-    let bridge = crate::telemetry::service::prepare(&resolved, embedded_url.clone()).await?;
+    let bridge =
+        crate::telemetry::service::prepare(&resolved, resolved.settings.broker.enabled).await?;
     if let Some(b) = &bridge {
         metrics.push(b.metrics());
+    }
+    let hub = hub::start(
+        &resolved,
+        &facts,
+        &state,
+        bridge.as_ref().and_then(|b| b.ingest()),
+    )
+    .await?;
+    if let Some(h) = &hub {
+        metrics.push(h.hub.metrics());
     }
 
     let unplanned = dhcp.parts.unplanned.clone();
@@ -142,32 +149,32 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     )));
     // hub.toml and device functions are part of what a reload re-reads:
     // refresh the hub, then bring the credentials in step.
-    // Device events go where the bridge reads: telemetry.broker, else the
-    // embedded broker (internal account), else the actions endpoint only.
-    let events: Arc<dyn DeviceEvents> = match (&resolved.settings.telemetry.broker, &embedded_url) {
-        (Some(url), _) => match MqttEvents::start(url) {
+    // Device events go to the local hub and to telemetry.broker, where
+    // devices may be connected; with neither, to the actions endpoint only.
+    let mut publishers: Vec<Arc<dyn DeviceEvents>> = Vec::new();
+    if let Some(h) = &hub {
+        publishers.push(h.hub.clone());
+    }
+    if let Some(url) = &resolved.settings.telemetry.broker {
+        match MqttEvents::start(url) {
             Ok((m, driver)) => {
                 tasks.spawn(async_ok(driver.run(shutdown.clone())));
-                Arc::new(m)
+                publishers.push(Arc::new(m));
             }
-            Err(e) => {
-                tracing::error!(
-                    "telemetry.broker: {e}; device events go to the actions endpoint only"
-                );
-                Arc::new(ActionsOnly)
-            }
-        },
-        (None, Some(url)) => {
-            let (m, driver) = MqttEvents::start_on(url, EMBEDDED_EVENTS_CLIENT_ID);
-            tasks.spawn(async_ok(driver.run(shutdown.clone())));
-            Arc::new(m)
+            Err(e) => tracing::error!("telemetry.broker: {e}; device events do not go there"),
         }
-        (None, None) => Arc::new(ActionsOnly),
+    }
+    let events: Arc<dyn DeviceEvents> = match publishers.len() {
+        0 => Arc::new(ActionsOnly),
+        1 => publishers.remove(0),
+        _ => Arc::new(Fanout(publishers)),
     };
     ztp.actions.set_publisher(events, &state.reader()?);
-    credentials::sync(&facts);
+    let _ = credentials::sync(&facts);
+    let hub_parts = hub.as_ref().map(|h| (h.hub.clone(), h.cert.clone()));
     tasks.spawn(async_ok(credentials::keep(
         facts.clone(),
+        hub_parts,
         changed_rx.clone(),
         shutdown.clone(),
     )));
@@ -208,6 +215,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
             sessions: Default::default(),
             groups,
             rollouts,
+            hub: hub.as_ref().map(|h| h.hub.clone()),
         }),
     };
     tasks.spawn(http::serve(
@@ -226,6 +234,16 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     if let Some(b) = bridge {
         tasks.spawn(b.run(shutdown.clone()));
     }
+    if let Some(h) = hub {
+        let limits = &resolved.settings.limits;
+        let cap = crate::limits::fit_cap(
+            "limits.hub_connections",
+            limits.hub_connections,
+            nofile,
+            (limits.http_connections + limits.tftp_transfers) as u64,
+        );
+        tasks.spawn(h.hub.serve(h.listeners, cap, shutdown.clone()));
+    }
 
     signals::wait_for_signal(&shutdown).await;
     let drain = async {
@@ -239,35 +257,6 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         tracing::warn!("services did not stop within {SHUTDOWN_GRACE:?}; exiting anyway");
     }
     Ok(())
-}
-
-/// Client id of the daemon's device-event publisher on the embedded broker.
-const EMBEDDED_EVENTS_CLIENT_ID: &str = "ztpd:events";
-
-/// The embedded broker when `[broker] enabled`; device tokens are checked
-/// against the hub as last (re)loaded.
-async fn start_broker(
-    resolved: &Resolved,
-    facts: &Arc<DaemonFacts>,
-) -> anyhow::Result<Option<crate::broker::EmbeddedBroker>> {
-    if !resolved.settings.broker.enabled {
-        return Ok(None);
-    }
-    if let Some(url) = &resolved.settings.telemetry.broker {
-        let host = crate::telemetry::mqtt::BrokerUrl::parse(url)
-            .map(|u| format!("{}:{}", u.host, u.port))
-            .unwrap_or_default();
-        tracing::warn!(
-            "the embedded broker runs, but the bridge reads telemetry.broker ({host}): telemetry \
-             published to the embedded broker is not stored; set [broker] enabled = false, or \
-             remove telemetry.broker"
-        );
-    }
-    let facts = facts.clone();
-    let hub: crate::broker::HubLookup = Arc::new(move || facts.hub());
-    crate::broker::EmbeddedBroker::start(resolved, hub)
-        .await
-        .map(Some)
 }
 
 /// A task that cannot fail, in the shape of the services' results.

@@ -127,6 +127,7 @@ pub fn resolve(snap: &Snapshot, raw: &str) -> Result<Target, LookupError> {
     let path = parts.join("/");
     let found = match parts.as_slice() {
         ["configs", file] => config_by_name_or_serial(snap, file),
+        ["bootstrap", "hub-ca.pem"] => hub_ca(snap),
         ["bootstrap", profile] => snap.bootstrap.get(*profile).map(|text| {
             (
                 Kind::Bootstrap,
@@ -176,6 +177,23 @@ fn credential(snap: &Snapshot, file: &str) -> Option<(Kind, Location)> {
         },
         Location::Credential(dir.join(file)),
     ))
+}
+
+/// The local hub's CA certificate (public), what devices trust the hub's
+/// TLS listener with; absent until the hub made it.
+fn hub_ca(snap: &Snapshot) -> Option<(Kind, Location)> {
+    use std::io::Read;
+    let path = snap
+        .resolved
+        .state_dir()
+        .join(crate::broker::tls::CA_CERT_FILE);
+    let mut text = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(64 * 1024)
+        .read_to_end(&mut text)
+        .ok()?;
+    Some((Kind::Bootstrap, Location::Memory(Bytes::from(text))))
 }
 
 fn has_cisco_ios(snap: &Snapshot) -> bool {

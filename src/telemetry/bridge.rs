@@ -15,24 +15,19 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures_util::stream::{FuturesOrdered, StreamExt};
-use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use rumqttc::{AsyncClient, Event, Packet, QoS};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::message;
 use super::mqtt::{Backoff, BrokerUrl};
-use super::store::{RejectedMessage, Store};
+use super::pipeline::{self, Ack, Batching, Incoming, Ingest};
+use super::store::Store;
 use crate::metrics::{write_metric, MetricsSource};
 
+pub use super::pipeline::{BridgeStats, MAX_BUFFERED_BYTES};
 /// The hub's device-to-cloud topics.
 pub use crate::topics::EVENTS_FILTER;
-/// Payload bytes held between the broker and the store at most; with
-/// 256 KiB messages this is 256 of them, with typical 200-byte readings the
-/// broker's in-flight window is the tighter bound.
-pub const MAX_BUFFERED_BYTES: usize = 64 * 1024 * 1024;
 /// Largest MQTT packet the bridge reads (Mosquitto's own default limit is
 /// 256 MB; 16 MiB keeps one message a small part of the byte budget).
 pub const MAX_INCOMING_PACKET: usize = 16 * 1024 * 1024;
@@ -45,13 +40,7 @@ pub struct BridgeOptions {
     /// MQTT shared-subscription group (`$share/<group>/...`), so several
     /// bridges split the load; `None` subscribes directly.
     pub share_group: Option<String>,
-    /// Most messages written in one store call.
-    pub batch_max: usize,
-    /// Longest a message waits for its batch to fill.
-    pub batch_latency: Duration,
-    /// Store writes in flight at once: while one batch is written the next
-    /// is already on its way, so the store never waits for the bridge.
-    pub writers: usize,
+    pub batching: Batching,
 }
 
 impl BridgeOptions {
@@ -60,13 +49,7 @@ impl BridgeOptions {
             broker,
             client_id: client_id.into(),
             share_group: Some("ztpd".into()),
-            // A batch never exceeds what the broker keeps in flight to us;
-            // 1000 matches `max_inflight_messages` in the documented
-            // Mosquitto setup and keeps one insert_many well under 16 MB.
-            batch_max: 1000,
-            // Low enough to be invisible next to a store round trip.
-            batch_latency: Duration::from_millis(20),
-            writers: 2,
+            batching: Batching::default(),
         }
     }
 
@@ -76,18 +59,6 @@ impl BridgeOptions {
             None => EVENTS_FILTER.to_string(),
         }
     }
-}
-
-/// Counters, also exported on `/metrics`.
-#[derive(Debug, Default)]
-pub struct BridgeStats {
-    pub received: AtomicU64,
-    pub stored: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub rejected: AtomicU64,
-    pub acked: AtomicU64,
-    pub store_failures: AtomicU64,
-    pub connections: AtomicU64,
 }
 
 impl MetricsSource for BridgeStats {
@@ -123,14 +94,6 @@ impl MetricsSource for BridgeStats {
     }
 }
 
-struct Incoming {
-    publish: Publish,
-    /// Connection generation it arrived on: an ack only makes sense on the
-    /// connection that delivered it (after a reconnect the broker resends).
-    generation: u64,
-    _bytes: OwnedSemaphorePermit,
-}
-
 /// Run until `shutdown`. Messages of a batch not yet stored when it fires
 /// are left unacknowledged, so the broker redelivers them to the next run.
 pub async fn run<S: Store>(
@@ -147,10 +110,7 @@ pub async fn run<S: Store>(
     mqtt.set_max_packet_size(MAX_INCOMING_PACKET, super::mqtt::MAX_PACKET);
     let (client, eventloop) = AsyncClient::new(mqtt, 64);
     let generation = Arc::new(AtomicU64::new(0));
-    // The byte budget bounds memory; the channel only needs to be large
-    // enough never to be the tighter limit for small messages.
-    let (tx, rx) = mpsc::channel::<Incoming>(16 * 1024);
-    let budget = Arc::new(Semaphore::new(MAX_BUFFERED_BYTES));
+    let (ingest, rx) = pipeline::channel(stats.clone());
     // Our own token: the reader and writer stop together without touching
     // the caller's (the daemon's) token.
     let shutdown = shutdown.child_token();
@@ -158,15 +118,14 @@ pub async fn run<S: Store>(
         eventloop,
         client.clone(),
         opts.subscription(),
-        tx,
-        budget,
+        ingest,
         generation.clone(),
         stats.clone(),
         shutdown.clone(),
     ));
     let (ack_tx, ack_rx) = mpsc::unbounded_channel();
     let acker = tokio::spawn(ack_loop(client, ack_rx, generation, stats.clone()));
-    write_loop(&opts, &store, rx, ack_tx, &stats, &shutdown).await;
+    pipeline::write_loop(&opts.batching, &store, rx, ack_tx, &stats, &shutdown).await;
     shutdown.cancel();
     let _ = reader.await;
     // The acker ends once write_loop dropped its sender and the queue is
@@ -179,8 +138,7 @@ async fn read_loop(
     mut eventloop: rumqttc::EventLoop,
     client: AsyncClient,
     subscription: String,
-    tx: mpsc::Sender<Incoming>,
-    budget: Arc<Semaphore>,
+    ingest: Ingest,
     generation: Arc<AtomicU64>,
     stats: Arc<BridgeStats>,
     shutdown: CancellationToken,
@@ -218,18 +176,18 @@ async fn read_loop(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                stats.received.fetch_add(1, Ordering::Relaxed);
-                let need = p.payload.len().clamp(1, MAX_BUFFERED_BYTES) as u32;
-                let permit = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    p = budget.clone().acquire_many_owned(need) => match p { Ok(p) => p, Err(_) => return },
-                };
-                let msg = Incoming {
-                    publish: p,
+                // What `ack` reads of a publish: its pkid and QoS.
+                let mut acked = rumqttc::Publish::new("", p.qos, Vec::new());
+                acked.pkid = p.pkid;
+                let ack = Ack::Broker {
+                    publish: acked,
                     generation: generation.load(Ordering::SeqCst),
-                    _bytes: permit,
                 };
-                if tx.send(msg).await.is_err() {
+                let queued = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    q = ingest.submit(p.topic, p.payload, ack) => q,
+                };
+                if queued.is_none() {
                     return;
                 }
             }
@@ -247,62 +205,6 @@ async fn read_loop(
     }
 }
 
-/// Batches messages and keeps up to `opts.writers` store writes in flight.
-/// Stored batches go to `ack_loop` strictly in arrival order (MQTT wants
-/// PUBACKs in the order the PUBLISHes came, and a later batch's acks must
-/// never overtake an earlier one that is still retrying). Acks are sent from
-/// their own task so that this loop never waits on the MQTT client's request
-/// queue: that queue is drained by the reader, which may itself be waiting
-/// for this loop to take messages, and the two would wait on each other.
-async fn write_loop<S: Store>(
-    opts: &BridgeOptions,
-    store: &S,
-    mut rx: mpsc::Receiver<Incoming>,
-    acks: mpsc::UnboundedSender<Vec<Incoming>>,
-    stats: &BridgeStats,
-    shutdown: &CancellationToken,
-) {
-    let writers = opts.writers.max(1);
-    let mut inflight = FuturesOrdered::new();
-    let mut batch: Vec<Incoming> = Vec::new();
-    let mut deadline = tokio::time::Instant::now();
-    loop {
-        let can_submit = inflight.len() < writers;
-        if can_submit
-            && !batch.is_empty()
-            && (batch.len() >= opts.batch_max || tokio::time::Instant::now() >= deadline)
-        {
-            let full = std::mem::take(&mut batch);
-            inflight.push_back(store_batch(store, full, stats, shutdown));
-            continue;
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            done = inflight.next(), if !inflight.is_empty() => match done {
-                Some(Some(stored)) => {
-                    if acks.send(stored).is_err() {
-                        return;
-                    }
-                }
-                // Shut down while retrying: nothing more is acknowledged.
-                _ => return,
-            },
-            m = rx.recv(), if batch.len() < opts.batch_max => match m {
-                Some(m) => {
-                    if batch.is_empty() {
-                        deadline = tokio::time::Instant::now() + opts.batch_latency;
-                    }
-                    batch.push(m);
-                }
-                // The reader stopped (shutdown): unacknowledged messages are
-                // redelivered to the next run.
-                None => return,
-            },
-            _ = tokio::time::sleep_until(deadline), if can_submit && !batch.is_empty() => {}
-        }
-    }
-}
-
 /// Acknowledge stored batches in order; messages that arrived on an earlier
 /// connection are skipped (the broker redelivers them on the new one). Its
 /// queue is bounded by the reader's byte budget: every queued message still
@@ -316,59 +218,15 @@ async fn ack_loop(
     while let Some(batch) = stored.recv().await {
         let current = generation.load(Ordering::SeqCst);
         for m in batch {
-            if m.generation == current && client.ack(&m.publish).await.is_ok() {
+            let Ack::Broker {
+                publish,
+                generation,
+            } = m.ack
+            else {
+                continue;
+            };
+            if generation == current && client.ack(&publish).await.is_ok() {
                 stats.acked.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-}
-
-/// Validate and store one batch, retrying with backoff while the store
-/// fails; hands the batch back for acknowledgement, or `None` on shutdown.
-async fn store_batch<S: Store>(
-    store: &S,
-    batch: Vec<Incoming>,
-    stats: &BridgeStats,
-    shutdown: &CancellationToken,
-) -> Option<Vec<Incoming>> {
-    let mut readings = Vec::with_capacity(batch.len());
-    let mut rejected = Vec::new();
-    for m in &batch {
-        match message::validate(&m.publish.topic, &m.publish.payload) {
-            Ok(r) => readings.extend(r),
-            Err(rej) => rejected.push(RejectedMessage {
-                topic: m.publish.topic.clone(),
-                payload: m.publish.payload.to_vec(),
-                reason: rej.reason,
-            }),
-        }
-    }
-    let started = std::time::Instant::now();
-    let mut backoff = Backoff::default();
-    loop {
-        match store.write(&readings, &rejected).await {
-            Ok(o) => {
-                tracing::debug!(
-                    messages = batch.len(),
-                    ms = started.elapsed().as_millis() as u64,
-                    "batch stored"
-                );
-                stats.stored.fetch_add(o.inserted, Ordering::Relaxed);
-                stats.duplicates.fetch_add(o.duplicates, Ordering::Relaxed);
-                stats.rejected.fetch_add(o.rejected, Ordering::Relaxed);
-                return Some(batch);
-            }
-            Err(e) => {
-                stats.store_failures.fetch_add(1, Ordering::Relaxed);
-                let delay = backoff.next_delay();
-                tracing::warn!(
-                    batch = batch.len(),
-                    "store write failed ({e}); holding acknowledgements, retrying in {delay:?}"
-                );
-                tokio::select! {
-                    _ = shutdown.cancelled() => return None,
-                    _ = tokio::time::sleep(delay) => {}
-                }
             }
         }
     }

@@ -7,6 +7,7 @@ pub mod device;
 pub mod device_function;
 pub mod message;
 pub mod mqtt;
+pub mod pipeline;
 pub mod sas_bridge;
 pub mod service;
 pub mod simulate;

@@ -5,42 +5,47 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::bridge::{self, BridgeOptions, BridgeStats};
 use super::mqtt::BrokerUrl;
+use super::pipeline::{self, Batching, Incoming, Ingest};
 use super::store::AnyStore;
 use crate::metrics::MetricsSource;
 use crate::settings::Resolved;
 
 pub struct DaemonBridge {
-    opts: BridgeOptions,
+    /// A subscription on `telemetry.broker`.
+    external: Option<BridgeOptions>,
+    /// The local hub's devices, in-process.
+    local: Option<(Ingest, mpsc::Receiver<Incoming>)>,
     store: AnyStore,
     stats: Arc<BridgeStats>,
 }
 
-/// The bridge `ztpd run` starts: on `telemetry.broker` when set, else on
-/// the embedded broker (`embedded`: its loopback URL with the daemon's
-/// internal account), else none (the log says so).
-pub async fn prepare(
-    resolved: &Resolved,
-    embedded: Option<BrokerUrl>,
-) -> anyhow::Result<Option<DaemonBridge>> {
-    let opts = match (&resolved.settings.telemetry.broker, embedded) {
-        (Some(_), _) => bridge_options(resolved, None).map_err(anyhow::Error::msg)?,
-        (None, Some(url)) => embedded_bridge_options(url),
-        (None, None) => {
-            tracing::info!("telemetry bridge not started: the embedded broker is disabled and telemetry.broker is not set");
-            return Ok(None);
-        }
+/// The bridge `ztpd run` starts: on `telemetry.broker` when set, and fed
+/// in-process by the local hub when it runs (`local_hub`); both write the
+/// same store. Neither: none (the log says so).
+pub async fn prepare(resolved: &Resolved, local_hub: bool) -> anyhow::Result<Option<DaemonBridge>> {
+    let stats = Arc::new(BridgeStats::default());
+    let external = match resolved.settings.telemetry.broker {
+        Some(_) => Some(bridge_options(resolved, None).map_err(anyhow::Error::msg)?),
+        None => None,
     };
+    let local = local_hub.then(|| pipeline::channel(stats.clone()));
+    if external.is_none() && local.is_none() {
+        tracing::info!("telemetry bridge not started: the local hub is disabled and telemetry.broker is not set");
+        return Ok(None);
+    }
     let store = AnyStore::open(resolved)
         .await
         .context("cannot open the telemetry store")?;
     Ok(Some(DaemonBridge {
-        opts,
+        external,
+        local,
         store,
-        stats: Arc::new(BridgeStats::default()),
+        stats,
     }))
 }
 
@@ -49,36 +54,33 @@ impl DaemonBridge {
         self.stats.clone()
     }
 
+    /// Where the local hub hands its devices' telemetry.
+    pub fn ingest(&self) -> Option<Ingest> {
+        self.local.as_ref().map(|(i, _)| i.clone())
+    }
+
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        tracing::info!(client_id = %self.opts.client_id, subscription = %self.opts.subscription(), "telemetry bridge starting");
-        bridge::run(self.opts, self.store, self.stats, shutdown).await;
+        let external = self.external.map(|opts| {
+            tracing::info!(client_id = %opts.client_id, subscription = %opts.subscription(), "telemetry bridge starting");
+            tokio::spawn(bridge::run(
+                opts,
+                self.store.clone(),
+                self.stats.clone(),
+                shutdown.clone(),
+            ))
+        });
+        if let Some((ingest, rx)) = self.local {
+            // Only the hub and its connections keep the queue open.
+            drop(ingest);
+            tracing::info!("telemetry from the local hub goes to the store in-process");
+            pipeline::run_local(Batching::default(), self.store, rx, self.stats, shutdown).await;
+        }
+        if let Some(t) = external {
+            let _ = t.await;
+        }
         Ok(())
     }
 }
-
-/// The bridge on the embedded broker: the only bridge there, so a plain
-/// persistent subscription (rumqttd keeps it, and the unacknowledged
-/// messages, across the bridge's reconnects) rather than a shared one.
-///
-/// rumqttd keeps at most [`EMBEDDED_INFLIGHT`] unacknowledged messages in
-/// flight to a subscriber, and the bridge acknowledges only after storing:
-/// a batch larger than that never fills, so every batch would wait out
-/// `batch_latency` (measured: ~4k msg/s). A batch of exactly the window is
-/// written as soon as the broker has sent it.
-pub fn embedded_bridge_options(url: BrokerUrl) -> BridgeOptions {
-    let mut opts = BridgeOptions::new(url, EMBEDDED_BRIDGE_CLIENT_ID);
-    opts.share_group = None;
-    opts.batch_max = EMBEDDED_INFLIGHT;
-    opts
-}
-
-/// rumqttd 0.20's in-flight window per subscriber (a constant there,
-/// `MAX_INFLIGHT` in its router).
-pub const EMBEDDED_INFLIGHT: usize = 100;
-
-/// Client id of the daemon's bridge on the embedded broker (`:` is not
-/// allowed in device ids, so no device can take it over).
-pub const EMBEDDED_BRIDGE_CLIENT_ID: &str = "ztpd:bridge";
 
 /// Default bridge client id: stable across restarts of this host's bridge.
 pub fn default_client_id() -> String {
@@ -96,17 +98,17 @@ pub fn default_client_id() -> String {
     }
 }
 
-/// The bridge's broker: `telemetry.broker`. (The daemon wires its own bridge
-/// to the embedded broker: `service::embedded_bridge_options`.)
+/// The bridge's broker: `telemetry.broker`. (The daemon's own bridge takes
+/// the local hub's telemetry in-process.)
 pub fn bridge_options(
     resolved: &Resolved,
     client_id: Option<String>,
 ) -> Result<BridgeOptions, String> {
     let Some(url) = &resolved.settings.telemetry.broker else {
         return Err(
-            "no broker for the bridge: set telemetry.broker (e.g. \"mqtt://bridge:secret@127.0.0.1:1883\") in ztpd.toml; \
-             for a daemon's embedded broker, add the account to its [broker] users and use the password from its password_file \
-             (`ztpd run` itself already bridges its embedded broker)"
+            "no broker for the bridge: set telemetry.broker (e.g. \"mqtt://bridge:secret@127.0.0.1:1883\") in ztpd.toml. \
+             A standalone bridge reads an external broker (Mosquitto, EMQX); the local hub of `ztpd run` has no \
+             subscribers, it stores its devices' telemetry itself"
                 .into(),
         );
     };

@@ -209,8 +209,17 @@ impl DaemonBuilder {
             .dhcp
             .unwrap_or_else(|| ports::loopback_udp().to_string());
         let broker_port = self.broker.as_ref().map(|(addr, _)| addr.port());
+        // The TLS listener on a free port too, unless the test chose one.
+        let mut broker_tls = None;
         let broker = match &self.broker {
-            Some((addr, keys)) => format!("listen = \"{addr}\"\n{keys}"),
+            Some((addr, keys)) if keys.contains("tls_listen") => {
+                format!("listen = \"{addr}\"\n{keys}")
+            }
+            Some((addr, keys)) => {
+                let tls = ports::loopback_tcp();
+                broker_tls = Some(tls.port());
+                format!("listen = \"{addr}\"\ntls_listen = \"{tls}\"\n{keys}")
+            }
             None => "enabled = false\n".to_string(),
         };
         let hello = self.hello.unwrap_or_else(|| {
@@ -234,6 +243,7 @@ impl DaemonBuilder {
             tftp: reachable(&tftp),
             dhcp: reachable(&dhcp),
             broker: broker_port,
+            broker_tls,
             netns: self.netns,
             args: self.args,
             run: 0,
@@ -260,8 +270,10 @@ pub struct Daemon {
     pub http: SocketAddr,
     pub tftp: SocketAddr,
     pub dhcp: SocketAddr,
-    /// The embedded broker's port, when it runs.
+    /// The local hub's plain MQTT port, when it runs.
     pub broker: Option<u16>,
+    /// Its TLS port, when the harness picked it.
+    pub broker_tls: Option<u16>,
     netns: Option<String>,
     args: Vec<String>,
     /// Starts so far: each has its own log file.

@@ -100,7 +100,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<DeviceStats>, StoreError>> + Send;
 }
 
-/// Either store, chosen from settings at run time.
+/// Either store, chosen from settings at run time; clones share it.
+#[derive(Clone)]
 pub enum AnyStore {
     Mongo(MongoStore),
     Embedded(EmbeddedStore),

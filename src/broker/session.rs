@@ -1,0 +1,478 @@
+//! One device connection to the local hub, plain or TLS: CONNECT and its
+//! SAS check, then PUBLISH / SUBSCRIBE / PUBACK / PING until it ends.
+//!
+//! - Telemetry is handed to the store pipeline; its PUBACK leaves once the
+//!   batch holding it is committed, PUBACKs in the order the PUBLISHes came.
+//!   At most [`MAX_INFLIGHT`] messages wait at once: the connection is not
+//!   read while they do.
+//! - Devicebound messages go out at QoS 1 from the outbox and leave it when
+//!   the device acknowledges them.
+//! - Anything a device may not do (another device's topics, QoS 2, a
+//!   malformed packet) closes the connection; a refused subscription gets
+//!   the failure return code.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use rumqttc::mqttbytes::v4::{
+    ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode, UnsubAck,
+};
+use rumqttc::mqttbytes::QoS;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::acl::{self, Subscription};
+use super::auth::{self, Login};
+use super::outbox::Queued;
+use super::packets::{self, Malformed};
+use super::server::{LocalHub, Push, Subs};
+
+/// Telemetry messages of one connection waiting for the store at once.
+pub const MAX_INFLIGHT: usize = 100;
+/// Devicebound messages sent and not yet acknowledged, per connection.
+pub const MAX_INFLIGHT_OUT: usize = 16;
+/// Largest packet read: above IoT Hub's 256 KB message limit, so that an
+/// oversized message reaches the store's validation and is rejected with a
+/// reason; anything larger closes the connection.
+pub const MAX_PACKET: usize = 1024 * 1024;
+/// Time from TCP accept to a whole CONNECT (TLS handshake included).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+type AckFuture = Pin<Box<dyn Future<Output = Option<u16>> + Send>>;
+
+/// Why a connection ended, for the debug log.
+#[derive(Debug, thiserror::Error)]
+enum End {
+    #[error("{0}")]
+    Malformed(#[from] Malformed),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("closed by the device")]
+    Eof,
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("no packet within 1.5 keep-alive periods")]
+    KeepAlive,
+    #[error("taken over by a new connection of the same device")]
+    TakenOver,
+    #[error("the store pipeline stopped")]
+    Stopped,
+    #[error("shutdown")]
+    Shutdown,
+}
+
+/// Serve one accepted connection until it ends.
+pub async fn serve<S>(hub: Arc<LocalHub>, mut io: S, peer: SocketAddr, shutdown: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut buf = BytesMut::with_capacity(4096);
+    let connect = match tokio::time::timeout(CONNECT_TIMEOUT, read_connect(&mut io, &mut buf)).await
+    {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            if let End::Malformed(Malformed::Level(_)) = e {
+                let _ = write(
+                    &mut io,
+                    &Packet::ConnAck(ConnAck::new(
+                        ConnectReturnCode::RefusedProtocolVersion,
+                        false,
+                    )),
+                )
+                .await;
+            }
+            hub.stats.malformed.fetch_add(1, Ordering::Relaxed);
+            hub.log_refusal(&format!("{peer}: {e}"));
+            return;
+        }
+        Err(_) => {
+            hub.stats.timed_out.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    let (username, password) = connect
+        .login
+        .as_ref()
+        .map(|l| (l.username.as_str(), l.password.as_str()))
+        .unwrap_or(("", ""));
+    let login = Login {
+        client_id: &connect.client_id,
+        username,
+        password,
+    };
+    let hub_settings = hub.hub_settings();
+    let device_id = match auth::decide(hub_settings.as_deref(), login, crate::clock::unix_now()) {
+        Ok(id) => id,
+        Err(why) => {
+            hub.stats.refused.fetch_add(1, Ordering::Relaxed);
+            let code = match why {
+                auth::Refused::ClientIdMismatch { .. } | auth::Refused::BadDeviceId { .. } => {
+                    ConnectReturnCode::BadClientId
+                }
+                auth::Refused::NoHub { .. } => ConnectReturnCode::ServiceUnavailable,
+                _ => ConnectReturnCode::BadUserNamePassword,
+            };
+            let _ = write(&mut io, &Packet::ConnAck(ConnAck::new(code, false))).await;
+            hub.log_refusal(&format!(
+                "client `{}` from {peer}: {}",
+                connect.client_id.escape_debug(),
+                why.to_string().escape_debug()
+            ));
+            return;
+        }
+    };
+    let (conn_id, pushes, present, subs) = hub.register(&device_id, connect.clean_session);
+    hub.stats.devices.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(%device_id, %peer, "local hub: device connected");
+    let keep_alive = (connect.keep_alive > 0)
+        .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
+    let mut conn = Conn {
+        hub: hub.clone(),
+        device_id: device_id.clone(),
+        out: BytesMut::with_capacity(256),
+        acks: FuturesOrdered::new(),
+        sent: HashMap::new(),
+        next_pkid: 0,
+        subs,
+    };
+    conn.encode(&Packet::ConnAck(ConnAck::new(
+        ConnectReturnCode::Success,
+        present,
+    )));
+    conn.fill_devicebound();
+    let end = conn.run(&mut io, buf, pushes, keep_alive, &shutdown).await;
+    tracing::debug!(%device_id, %peer, "local hub: connection ended: {end}");
+    let keep = (!connect.clean_session).then_some(conn.subs);
+    hub.unregister(&device_id, conn_id, keep);
+    hub.stats.devices.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Read until a whole CONNECT is in `buf`, check what the codec does not,
+/// and decode it.
+async fn read_connect<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut BytesMut,
+) -> Result<rumqttc::mqttbytes::v4::Connect, End> {
+    loop {
+        if packets::check_connect(buf, MAX_PACKET)? {
+            return match packets::read(buf, MAX_PACKET)? {
+                Some(Packet::Connect(c)) => Ok(c),
+                _ => Err(Malformed::NotConnect.into()),
+            };
+        }
+        buf.reserve(1024);
+        if io.read_buf(buf).await? == 0 {
+            return Err(End::Eof);
+        }
+    }
+}
+
+async fn write<S: AsyncWrite + Unpin>(io: &mut S, p: &Packet) -> std::io::Result<()> {
+    let mut b = BytesMut::new();
+    if p.write(&mut b, MAX_PACKET).is_ok() {
+        io.write_all(&b).await?;
+        io.flush().await?;
+    }
+    Ok(())
+}
+
+struct Conn {
+    hub: Arc<LocalHub>,
+    device_id: String,
+    /// Encoded packets to write after the current step.
+    out: BytesMut,
+    /// PUBACKs to send, in PUBLISH order, each once its message is stored.
+    acks: FuturesOrdered<AckFuture>,
+    /// Devicebound messages sent: pkid -> outbox seq.
+    sent: HashMap<u16, u64>,
+    next_pkid: u16,
+    subs: Subs,
+}
+
+impl Conn {
+    async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut S,
+        mut buf: BytesMut,
+        mut pushes: mpsc::Receiver<Push>,
+        keep_alive: Option<Duration>,
+        shutdown: &CancellationToken,
+    ) -> End {
+        let mut last_in = Instant::now();
+        // Packets already read with the CONNECT.
+        if let Err(e) = self.handle_buffered(&mut buf).await {
+            return e;
+        }
+        loop {
+            if !self.out.is_empty() {
+                if let Err(e) = io.write_all(&self.out).await {
+                    return e.into();
+                }
+                if let Err(e) = io.flush().await {
+                    return e.into();
+                }
+                self.out.clear();
+            }
+            let deadline = keep_alive.map(|k| last_in + k);
+            tokio::select! {
+                _ = shutdown.cancelled() => return End::Shutdown,
+                r = io.read_buf(&mut buf), if self.acks.len() < MAX_INFLIGHT => {
+                    match r {
+                        Ok(0) => return End::Eof,
+                        Ok(_) => {
+                            last_in = Instant::now();
+                            if let Err(e) = self.handle_buffered(&mut buf).await {
+                                return e;
+                            }
+                            if buf.capacity() - buf.len() < 1024 {
+                                buf.reserve(4096);
+                            }
+                        }
+                        Err(e) => return e.into(),
+                    }
+                }
+                done = self.acks.next(), if !self.acks.is_empty() => match done {
+                    Some(Some(pkid)) => self.encode(&Packet::PubAck(PubAck::new(pkid))),
+                    // Never stored (the pipeline stopped): no PUBACK, so the
+                    // device sends it again after it reconnects.
+                    _ => return End::Stopped,
+                },
+                p = pushes.recv() => match p {
+                    Some(Push::Devicebound) => self.fill_devicebound(),
+                    Some(Push::Twin { topic, payload, subscription }) => {
+                        if self.subs.has(subscription) {
+                            self.publish_qos0(topic, payload);
+                        }
+                    }
+                    Some(Push::Close) | None => return End::TakenOver,
+                },
+                _ = sleep_until(deadline) => return End::KeepAlive,
+            }
+        }
+    }
+
+    /// Act on every whole packet in `buf`.
+    async fn handle_buffered(&mut self, buf: &mut BytesMut) -> Result<(), End> {
+        while let Some(p) = packets::read(buf, MAX_PACKET)? {
+            self.handle(p).await?;
+        }
+        Ok(())
+    }
+
+    async fn handle(&mut self, p: Packet) -> Result<(), End> {
+        match p {
+            Packet::Publish(p) => self.publish(p).await,
+            Packet::PubAck(a) => {
+                if let Some(seq) = self.sent.remove(&a.pkid) {
+                    self.hub.outbox.acknowledged(&self.device_id, seq);
+                    self.fill_devicebound();
+                }
+                Ok(())
+            }
+            Packet::Subscribe(s) => {
+                let mut codes = Vec::with_capacity(s.filters.len());
+                for f in &s.filters {
+                    match acl::subscribe(&self.device_id, &f.path) {
+                        Some(sub) => {
+                            self.subs.add(sub);
+                            let q = if f.qos == QoS::AtMostOnce {
+                                QoS::AtMostOnce
+                            } else {
+                                QoS::AtLeastOnce
+                            };
+                            codes.push(SubscribeReasonCode::Success(q));
+                        }
+                        None => {
+                            self.hub
+                                .stats
+                                .refused_subscriptions
+                                .fetch_add(1, Ordering::Relaxed);
+                            self.hub.log_refusal(&format!(
+                                "device `{}` may not subscribe to `{}`",
+                                self.device_id,
+                                f.path.escape_debug()
+                            ));
+                            codes.push(SubscribeReasonCode::Failure);
+                        }
+                    }
+                }
+                self.encode(&Packet::SubAck(SubAck::new(s.pkid, codes)));
+                self.fill_devicebound();
+                Ok(())
+            }
+            Packet::Unsubscribe(u) => {
+                for t in &u.topics {
+                    if let Some(sub) = acl::subscribe(&self.device_id, t) {
+                        self.subs.remove(sub);
+                    }
+                }
+                self.encode(&Packet::UnsubAck(UnsubAck::new(u.pkid)));
+                Ok(())
+            }
+            Packet::PingReq => {
+                self.encode(&Packet::PingResp);
+                Ok(())
+            }
+            Packet::Disconnect => Err(End::Eof),
+            other => Err(End::Refused(format!(
+                "unexpected {} from a device",
+                packet_name(&other)
+            ))),
+        }
+    }
+
+    async fn publish(&mut self, p: Publish) -> Result<(), End> {
+        if p.qos == QoS::ExactlyOnce {
+            return Err(End::Refused(
+                "QoS 2 is not supported (IoT Hub has none)".into(),
+            ));
+        }
+        let Some(kind) = acl::publish(&self.device_id, &p.topic) else {
+            self.hub
+                .stats
+                .refused_publishes
+                .fetch_add(1, Ordering::Relaxed);
+            let why = format!(
+                "device `{}` may not publish to `{}`",
+                self.device_id,
+                crate::telemetry::message::truncate(&p.topic, 200).escape_debug()
+            );
+            self.hub.log_refusal(&why);
+            return Err(End::Refused(why));
+        };
+        let pkid = p.pkid;
+        let qos1 = p.qos == QoS::AtLeastOnce;
+        match kind {
+            acl::Publish::Telemetry => {
+                self.hub.stats.messages.fetch_add(1, Ordering::Relaxed);
+                let stored = self
+                    .hub
+                    .ingest
+                    .submit_local(p.topic, p.payload)
+                    .await
+                    .ok_or(End::Stopped)?;
+                if qos1 {
+                    self.acks
+                        .push_back(Box::pin(async move { stored.await.ok().map(|_| pkid) }));
+                }
+                return Ok(());
+            }
+            acl::Publish::TwinGet { rid } => {
+                let desired = self.hub.desired(&self.device_id);
+                let doc = self.hub.twins.document(&self.device_id, desired).await;
+                let (status, body) = match doc {
+                    Ok(d) => ("200", Bytes::from(d.to_string())),
+                    Err(e) => {
+                        tracing::warn!(device_id = %self.device_id, "twin read failed: {e}");
+                        ("500", Bytes::new())
+                    }
+                };
+                let topic = format!("$iothub/twin/res/{status}/?$rid={rid}");
+                self.twin_response(topic, body);
+            }
+            acl::Publish::TwinReported { rid } => {
+                let rid = rid.to_string();
+                let topic = match self
+                    .hub
+                    .twins
+                    .patch_reported(&self.device_id, &p.payload)
+                    .await
+                {
+                    Ok(v) => format!("$iothub/twin/res/204/?$rid={rid}&$version={v}"),
+                    Err(e) => {
+                        tracing::debug!(device_id = %self.device_id, "reported patch refused: {e}");
+                        format!("$iothub/twin/res/400/?$rid={rid}")
+                    }
+                };
+                self.twin_response(topic, Bytes::new());
+            }
+        }
+        if qos1 {
+            self.acks
+                .push_back(Box::pin(std::future::ready(Some(pkid))));
+        }
+        Ok(())
+    }
+
+    fn twin_response(&mut self, topic: String, body: Bytes) {
+        if self.subs.has(Subscription::TwinResponses) {
+            self.publish_qos0(topic, body);
+        }
+    }
+
+    /// Send what waits in the outbox and is not in flight yet, while the
+    /// device is subscribed and the in-flight window has room.
+    fn fill_devicebound(&mut self) {
+        if !self.subs.has(Subscription::Devicebound) {
+            return;
+        }
+        let pending: Vec<Queued> = self.hub.outbox.pending(&self.device_id);
+        for q in pending {
+            if self.sent.len() >= MAX_INFLIGHT_OUT {
+                break;
+            }
+            if self.sent.values().any(|s| *s == q.seq) {
+                continue;
+            }
+            let pkid = self.pkid();
+            self.sent.insert(pkid, q.seq);
+            let mut p = Publish::from_bytes(q.topic, QoS::AtLeastOnce, q.payload);
+            p.pkid = pkid;
+            self.encode(&Packet::Publish(p));
+        }
+    }
+
+    fn publish_qos0(&mut self, topic: String, payload: Bytes) {
+        self.encode(&Packet::Publish(Publish::from_bytes(
+            topic,
+            QoS::AtMostOnce,
+            payload,
+        )));
+    }
+
+    /// A packet id no devicebound message in flight uses.
+    fn pkid(&mut self) -> u16 {
+        loop {
+            self.next_pkid = self.next_pkid.wrapping_add(1).max(1);
+            if !self.sent.contains_key(&self.next_pkid) {
+                return self.next_pkid;
+            }
+        }
+    }
+
+    fn encode(&mut self, p: &Packet) {
+        if let Err(e) = p.write(&mut self.out, MAX_PACKET) {
+            tracing::warn!(device_id = %self.device_id, "local hub: packet not sent: {e}");
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn packet_name(p: &Packet) -> &'static str {
+    match p {
+        Packet::Connect(_) => "CONNECT",
+        Packet::ConnAck(_) => "CONNACK",
+        Packet::PubRec(_) => "PUBREC",
+        Packet::PubRel(_) => "PUBREL",
+        Packet::PubComp(_) => "PUBCOMP",
+        Packet::SubAck(_) => "SUBACK",
+        Packet::UnsubAck(_) => "UNSUBACK",
+        Packet::PingResp => "PINGRESP",
+        _ => "packet",
+    }
+}

@@ -1,0 +1,267 @@
+//! Device twins on the local hub (SPEC §9), kept in the state store.
+//!
+//! - desired: `{device_function: <the device's function as its credential
+//!   carries it>}`, versioned; the version moves when the function changes;
+//! - reported: whatever the device patches in, merged as IoT Hub merges
+//!   (a `null` removes a key, objects merge key by key), versioned.
+//!
+//! Every change is committed before the device is answered.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde_json::{Map, Value};
+
+use crate::state::{StateError, StateStore, Writer};
+
+const MIGRATIONS: &[&str] = &["CREATE TABLE hub_twins (
+        device_id TEXT PRIMARY KEY,
+        desired TEXT NOT NULL,
+        desired_version INTEGER NOT NULL,
+        reported TEXT NOT NULL,
+        reported_version INTEGER NOT NULL
+    )"];
+
+/// Largest reported-properties document kept per device (IoT Hub's own
+/// limit is 32 KB).
+pub const MAX_REPORTED_BYTES: usize = 32 * 1024;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Twin {
+    desired: Value,
+    desired_version: u64,
+    reported: Map<String, Value>,
+    reported_version: u64,
+}
+
+/// Why a reported patch was refused (the device gets a 400).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PatchError {
+    #[error("a reported-properties patch is a JSON object")]
+    NotAnObject,
+    #[error("reported properties would exceed {MAX_REPORTED_BYTES} bytes")]
+    TooLarge,
+    #[error("{0}")]
+    Store(String),
+}
+
+pub struct Twins {
+    writer: Writer,
+    rows: Mutex<HashMap<String, Twin>>,
+}
+
+impl Twins {
+    pub fn open(store: &StateStore) -> Result<Twins, StateError> {
+        store.migrate("hub_twins", MIGRATIONS)?;
+        let conn = store.reader()?;
+        let mut rows = HashMap::new();
+        let mut st = conn.prepare(
+            "SELECT device_id, desired, desired_version, reported, reported_version FROM hub_twins",
+        )?;
+        let it = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })?;
+        for row in it {
+            let (id, desired, dv, reported, rv) = row?;
+            let reported = match serde_json::from_str::<Value>(&reported) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
+            };
+            rows.insert(
+                id,
+                Twin {
+                    desired: serde_json::from_str(&desired).unwrap_or(Value::Null),
+                    desired_version: dv.max(0) as u64,
+                    reported,
+                    reported_version: rv.max(0) as u64,
+                },
+            );
+        }
+        Ok(Twins {
+            writer: store.writer(),
+            rows: Mutex::new(rows),
+        })
+    }
+
+    /// Bring the desired properties to `desired`; the new version when they
+    /// changed (committed), `None` when they were already so.
+    pub async fn set_desired(
+        &self,
+        device_id: &str,
+        desired: Value,
+    ) -> Result<Option<u64>, String> {
+        let twin = {
+            let mut rows = self.rows.lock().map_err(|_| "twins lock poisoned")?;
+            let t = rows.entry(device_id.to_string()).or_default();
+            if t.desired == desired && t.desired_version > 0 {
+                return Ok(None);
+            }
+            t.desired = desired;
+            t.desired_version += 1;
+            t.clone()
+        };
+        self.persist(device_id, &twin).await?;
+        Ok(Some(twin.desired_version))
+    }
+
+    /// The twin document a `GET` answers, with `desired` brought up to date.
+    pub async fn document(&self, device_id: &str, desired: Value) -> Result<Value, String> {
+        self.set_desired(device_id, desired).await?;
+        let rows = self.rows.lock().map_err(|_| "twins lock poisoned")?;
+        let t = rows.get(device_id).cloned().unwrap_or_default();
+        Ok(serde_json::json!({
+            "desired": with_version(&t.desired, t.desired_version),
+            "reported": with_version(&Value::Object(t.reported), t.reported_version),
+        }))
+    }
+
+    /// Merge a reported patch; the new reported version (committed).
+    pub async fn patch_reported(&self, device_id: &str, patch: &[u8]) -> Result<u64, PatchError> {
+        let Ok(Value::Object(patch)) = serde_json::from_slice::<Value>(patch) else {
+            return Err(PatchError::NotAnObject);
+        };
+        let twin = {
+            let mut rows = self
+                .rows
+                .lock()
+                .map_err(|_| PatchError::Store("twins lock poisoned".into()))?;
+            let t = rows.entry(device_id.to_string()).or_default();
+            let mut merged = t.reported.clone();
+            merge(&mut merged, patch);
+            if serde_json::to_vec(&merged).map_or(0, |v| v.len()) > MAX_REPORTED_BYTES {
+                return Err(PatchError::TooLarge);
+            }
+            t.reported = merged;
+            t.reported_version += 1;
+            t.clone()
+        };
+        self.persist(device_id, &twin)
+            .await
+            .map_err(PatchError::Store)?;
+        Ok(twin.reported_version)
+    }
+
+    /// A device's reported properties with their `$version`, if it has any.
+    pub fn reported(&self, device_id: &str) -> Option<Value> {
+        let rows = self.rows.lock().ok()?;
+        let t = rows.get(device_id)?;
+        (t.reported_version > 0)
+            .then(|| with_version(&Value::Object(t.reported.clone()), t.reported_version))
+    }
+
+    async fn persist(&self, device_id: &str, t: &Twin) -> Result<(), String> {
+        let (id, desired, reported) = (
+            device_id.to_string(),
+            t.desired.to_string(),
+            Value::Object(t.reported.clone()).to_string(),
+        );
+        let (dv, rv) = (t.desired_version as i64, t.reported_version as i64);
+        self.writer
+            .write(Box::new(move |tx| {
+                tx.execute(
+                    "INSERT INTO hub_twins (device_id, desired, desired_version, reported, reported_version)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(device_id) DO UPDATE SET desired = ?2, desired_version = ?3,
+                        reported = ?4, reported_version = ?5",
+                    rusqlite::params![id, desired, dv, reported, rv],
+                )
+                .map(|_| ())
+            }))
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn with_version(doc: &Value, version: u64) -> Value {
+    let mut m = match doc {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    m.insert("$version".into(), version.into());
+    Value::Object(m)
+}
+
+/// IoT Hub's patch rule: `null` removes, objects merge, anything else replaces.
+fn merge(into: &mut Map<String, Value>, patch: Map<String, Value>) {
+    for (k, v) in patch {
+        if k.starts_with('$') {
+            continue;
+        }
+        match v {
+            Value::Null => {
+                into.remove(&k);
+            }
+            Value::Object(p) => match into.get_mut(&k) {
+                Some(Value::Object(cur)) => merge(cur, p),
+                _ => {
+                    let mut fresh = Map::new();
+                    merge(&mut fresh, p);
+                    into.insert(k, Value::Object(fresh));
+                }
+            },
+            v => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Durability;
+    use serde_json::json;
+
+    #[test]
+    fn patches_merge_as_iot_hub_merges() {
+        let mut m = json!({"a": 1, "b": {"x": 1, "y": 2}, "c": 3})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let p = json!({"a": 2, "b": {"y": null, "z": 3}, "c": null, "$version": 9});
+        merge(&mut m, p.as_object().cloned().unwrap());
+        assert_eq!(Value::Object(m), json!({"a": 2, "b": {"x": 1, "z": 3}}));
+    }
+
+    #[tokio::test]
+    async fn twins_survive_a_reopen_and_versions_move_only_on_change() {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let store = StateStore::open(d.path(), Durability::Fsync).unwrap();
+            let t = Twins::open(&store).unwrap();
+            let f = json!({"device_function": {"name": "default"}});
+            assert_eq!(t.set_desired("d1", f.clone()).await.unwrap(), Some(1));
+            assert_eq!(t.set_desired("d1", f.clone()).await.unwrap(), None);
+            assert_eq!(
+                t.patch_reported("d1", br#"{"fw": "1.2"}"#).await.unwrap(),
+                1
+            );
+            assert_eq!(
+                t.patch_reported("d1", b"[1]").await,
+                Err(PatchError::NotAnObject)
+            );
+            let big = format!(r#"{{"x": "{}"}}"#, "a".repeat(MAX_REPORTED_BYTES));
+            assert_eq!(
+                t.patch_reported("d1", big.as_bytes()).await,
+                Err(PatchError::TooLarge)
+            );
+        }
+        let store = StateStore::open(d.path(), Durability::Fsync).unwrap();
+        let t = Twins::open(&store).unwrap();
+        assert_eq!(t.reported("d1"), Some(json!({"fw": "1.2", "$version": 1})));
+        let doc = t
+            .document("d1", json!({"device_function": {"name": "fast"}}))
+            .await
+            .unwrap();
+        assert_eq!(doc["desired"]["$version"], 2);
+        assert_eq!(doc["desired"]["device_function"]["name"], "fast");
+        assert_eq!(doc["reported"]["fw"], "1.2");
+        assert_eq!(t.reported("d2"), None);
+    }
+}

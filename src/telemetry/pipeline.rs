@@ -1,0 +1,275 @@
+//! Validate-batch-store-acknowledge, whatever the messages came from: the
+//! bridge's MQTT subscription (`bridge`) or the local hub's devices, handed
+//! over in-process ([`Ingest`]).
+//!
+//! A message is acknowledged only after the store committed the batch
+//! holding it, and stored batches are acknowledged strictly in arrival order
+//! (MQTT wants PUBACKs in the order the PUBLISHes came, and a later batch
+//! must never overtake an earlier one that is still retrying). Memory is
+//! bounded by a byte budget ([`MAX_BUFFERED_BYTES`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::message;
+use super::mqtt::Backoff;
+use super::store::{RejectedMessage, Store};
+
+/// Payload bytes held between the source and the store at most; with
+/// 256 KiB messages this is 256 of them, with typical 200-byte readings the
+/// in-flight windows are the tighter bound.
+pub const MAX_BUFFERED_BYTES: usize = 64 * 1024 * 1024;
+
+/// How messages are grouped into store writes.
+#[derive(Debug, Clone)]
+pub struct Batching {
+    /// Most messages written in one store call.
+    pub batch_max: usize,
+    /// Longest a message waits for its batch to fill while a write is
+    /// already in flight; with none in flight a batch is written at once
+    /// (group commit: what arrives during a write forms the next batch).
+    pub batch_latency: Duration,
+    /// Store writes in flight at once: while one batch is written the next
+    /// is already on its way, so the store never waits for the source.
+    pub writers: usize,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Batching {
+            // A batch never exceeds what the broker keeps in flight to us;
+            // 1000 matches `max_inflight_messages` in the documented
+            // Mosquitto setup and keeps one insert_many well under 16 MB.
+            batch_max: 1000,
+            // Low enough to be invisible next to a store round trip.
+            batch_latency: Duration::from_millis(20),
+            writers: 2,
+        }
+    }
+}
+
+/// Counters, also exported on `/metrics` (as `ztpd_bridge_*`).
+#[derive(Debug, Default)]
+pub struct BridgeStats {
+    pub received: AtomicU64,
+    pub stored: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub rejected: AtomicU64,
+    pub acked: AtomicU64,
+    pub store_failures: AtomicU64,
+    pub connections: AtomicU64,
+}
+
+/// Who to tell once a message is stored.
+pub enum Ack {
+    /// The bridge's broker: PUBACK this publish, if it came on the current
+    /// connection (after a reconnect the broker resends it).
+    Broker {
+        publish: rumqttc::Publish,
+        generation: u64,
+    },
+    /// A local hub connection waiting to send its PUBACK.
+    Local(oneshot::Sender<()>),
+}
+
+/// One message on its way to the store.
+pub struct Incoming {
+    pub topic: String,
+    pub payload: Bytes,
+    pub ack: Ack,
+    _bytes: OwnedSemaphorePermit,
+}
+
+/// Where sources put messages: the byte budget, then the queue.
+#[derive(Clone)]
+pub struct Ingest {
+    tx: mpsc::Sender<Incoming>,
+    budget: Arc<Semaphore>,
+    stats: Arc<BridgeStats>,
+}
+
+impl Ingest {
+    /// Queue one message, waiting while the byte budget is spent; `None`
+    /// once the pipeline stopped.
+    pub async fn submit(&self, topic: String, payload: Bytes, ack: Ack) -> Option<()> {
+        self.stats.received.fetch_add(1, Ordering::Relaxed);
+        let need = payload.len().clamp(1, MAX_BUFFERED_BYTES) as u32;
+        let permit = self.budget.clone().acquire_many_owned(need).await.ok()?;
+        let m = Incoming {
+            topic,
+            payload,
+            ack,
+            _bytes: permit,
+        };
+        self.tx.send(m).await.ok()
+    }
+
+    /// [`Ingest::submit`] for a local hub device: the receiver fires once
+    /// the message is stored.
+    pub async fn submit_local(
+        &self,
+        topic: String,
+        payload: Bytes,
+    ) -> Option<oneshot::Receiver<()>> {
+        let (tx, rx) = oneshot::channel();
+        self.submit(topic, payload, Ack::Local(tx)).await?;
+        Some(rx)
+    }
+}
+
+/// The pipeline's input and its queue of stored batches to acknowledge.
+pub fn channel(stats: Arc<BridgeStats>) -> (Ingest, mpsc::Receiver<Incoming>) {
+    // The byte budget bounds memory; the channel only needs to be large
+    // enough never to be the tighter limit for small messages.
+    let (tx, rx) = mpsc::channel::<Incoming>(16 * 1024);
+    let budget = Arc::new(Semaphore::new(MAX_BUFFERED_BYTES));
+    (Ingest { tx, budget, stats }, rx)
+}
+
+/// Run the local hub's pipeline until `shutdown`: every stored message's
+/// sender is told, in order.
+pub async fn run_local<S: Store>(
+    batching: Batching,
+    store: S,
+    rx: mpsc::Receiver<Incoming>,
+    stats: Arc<BridgeStats>,
+    shutdown: CancellationToken,
+) {
+    let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<Vec<Incoming>>();
+    let acker = {
+        let stats = stats.clone();
+        tokio::spawn(async move {
+            while let Some(batch) = ack_rx.recv().await {
+                for m in batch {
+                    if let Ack::Local(tx) = m.ack {
+                        if tx.send(()).is_ok() {
+                            stats.acked.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        })
+    };
+    write_loop(&batching, &store, rx, ack_tx, &stats, &shutdown).await;
+    let _ = acker.await;
+}
+
+/// Batches messages and keeps up to `writers` store writes in flight;
+/// stored batches go to `acks` in arrival order. Acks are sent from their
+/// own task so that this loop never waits on a source (an MQTT client's
+/// request queue is drained by the reader, which may itself be waiting for
+/// this loop to take messages).
+pub async fn write_loop<S: Store>(
+    batching: &Batching,
+    store: &S,
+    mut rx: mpsc::Receiver<Incoming>,
+    acks: mpsc::UnboundedSender<Vec<Incoming>>,
+    stats: &BridgeStats,
+    shutdown: &CancellationToken,
+) {
+    let writers = batching.writers.max(1);
+    let mut inflight = FuturesOrdered::new();
+    let mut batch: Vec<Incoming> = Vec::new();
+    let mut deadline = tokio::time::Instant::now();
+    loop {
+        let can_submit = inflight.len() < writers;
+        if can_submit
+            && !batch.is_empty()
+            && (inflight.is_empty()
+                || batch.len() >= batching.batch_max
+                || tokio::time::Instant::now() >= deadline)
+        {
+            let full = std::mem::take(&mut batch);
+            inflight.push_back(store_batch(store, full, stats, shutdown));
+            continue;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            done = inflight.next(), if !inflight.is_empty() => match done {
+                Some(Some(stored)) => {
+                    if acks.send(stored).is_err() {
+                        return;
+                    }
+                }
+                // Shut down while retrying: nothing more is acknowledged.
+                _ => return,
+            },
+            m = rx.recv(), if batch.len() < batching.batch_max => match m {
+                Some(m) => {
+                    if batch.is_empty() {
+                        deadline = tokio::time::Instant::now() + batching.batch_latency;
+                    }
+                    batch.push(m);
+                    // Take what is already queued before deciding to write.
+                    while batch.len() < batching.batch_max {
+                        match rx.try_recv() {
+                            Ok(m) => batch.push(m),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                // Every source stopped (shutdown): unacknowledged messages
+                // are redelivered to the next run.
+                None => return,
+            },
+            _ = tokio::time::sleep_until(deadline), if can_submit && !batch.is_empty() => {}
+        }
+    }
+}
+
+/// Validate and store one batch, retrying with backoff while the store
+/// fails; hands the batch back for acknowledgement, or `None` on shutdown.
+async fn store_batch<S: Store>(
+    store: &S,
+    batch: Vec<Incoming>,
+    stats: &BridgeStats,
+    shutdown: &CancellationToken,
+) -> Option<Vec<Incoming>> {
+    let mut readings = Vec::with_capacity(batch.len());
+    let mut rejected = Vec::new();
+    for m in &batch {
+        match message::validate(&m.topic, &m.payload) {
+            Ok(r) => readings.extend(r),
+            Err(rej) => rejected.push(RejectedMessage {
+                topic: m.topic.clone(),
+                payload: m.payload.to_vec(),
+                reason: rej.reason,
+            }),
+        }
+    }
+    let started = std::time::Instant::now();
+    let mut backoff = Backoff::default();
+    loop {
+        match store.write(&readings, &rejected).await {
+            Ok(o) => {
+                tracing::debug!(
+                    messages = batch.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "batch stored"
+                );
+                stats.stored.fetch_add(o.inserted, Ordering::Relaxed);
+                stats.duplicates.fetch_add(o.duplicates, Ordering::Relaxed);
+                stats.rejected.fetch_add(o.rejected, Ordering::Relaxed);
+                return Some(batch);
+            }
+            Err(e) => {
+                stats.store_failures.fetch_add(1, Ordering::Relaxed);
+                let delay = backoff.next_delay();
+                tracing::warn!(
+                    batch = batch.len(),
+                    "store write failed ({e}); holding acknowledgements, retrying in {delay:?}"
+                );
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}

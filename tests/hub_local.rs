@@ -1,0 +1,529 @@
+//! The local hub of `ztpd run` (SPEC §1b `[broker]`, §9), with the real
+//! binary on free loopback ports: who gets in (rumqttc as the client),
+//! what a device may publish and subscribe to, malformed CONNECTs from a
+//! raw socket, telemetry from `ztpd device simulate` and `mosquitto_pub`
+//! into the embedded store with nothing else installed, and a
+//! refresh_credential event reaching a device's `mosquitto_sub`.
+//! (The Azure IoT device SDK over TLS: `hub_azure_sdk.rs`; a crash under
+//! load: `hub_crash.rs`.)
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use support::mqtt::{publish_lines, reading_json, topic};
+use support::Daemon;
+use ztpd::credentials::{device_key, sas, EnrollmentKey};
+
+/// The planned sensor of tests/fixtures/good (it has a device function).
+const SENSOR: &str = "24c319455312bcd559b333c986024211";
+const WAIT: Duration = Duration::from_secs(30);
+const API: &str = "?api-version=2021-04-12";
+
+/// A daemon with the embedded broker on a free port.
+struct Lab {
+    d: Daemon,
+    port: u16,
+}
+
+impl Lab {
+    fn start(broker_keys: &str) -> Lab {
+        let d = Daemon::builder()
+            .fixture("good")
+            .broker(broker_keys)
+            .start();
+        let port = d.broker.expect("the embedded broker runs");
+        Lab { d, port }
+    }
+
+    fn root(&self) -> &Path {
+        &self.d.root
+    }
+
+    /// A SAS token for `id` signed with the key derived from this hub's
+    /// enrollment key (what a device's credential holds).
+    fn token(&self, id: &str, expiry: u64) -> String {
+        let text = std::fs::read_to_string(self.root().join("state/hub.key")).unwrap();
+        let key = EnrollmentKey::from_base64(&text).unwrap();
+        sas::generate("localhost", id, &device_key(&key, id), expiry)
+    }
+
+    fn metric(&self, name: &str) -> u64 {
+        self.d.metric(name)
+    }
+
+    fn analyze(&self) -> serde_json::Value {
+        let out = self.d.cli(&["analyze", "--format", "json"]);
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn count_of(&self, id: &str) -> Option<u64> {
+        self.analyze()
+            .as_array()?
+            .iter()
+            .find(|s| s["device_id"] == id)?["count"]
+            .as_u64()
+    }
+}
+
+/// MQTT username and password.
+type Login<'a> = (&'a str, &'a str);
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn device_user(id: &str) -> String {
+    format!("localhost/{id}/{API}")
+}
+
+/// Does a CONNECT get a successful CONNACK within 5 s?
+fn connects(port: u16, client_id: &str, login: Option<Login>) -> bool {
+    rt().block_on(async {
+        let (_client, mut events) = client(port, client_id, login);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match tokio::time::timeout_at(deadline, events.poll()).await {
+                Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(a)))) => {
+                    return a.code == rumqttc::ConnectReturnCode::Success
+                }
+                Ok(Ok(_)) => continue,
+                Ok(Err(_)) | Err(_) => return false,
+            }
+        }
+    })
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn client(
+    port: u16,
+    client_id: &str,
+    login: Option<Login>,
+) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
+    let mut o = rumqttc::MqttOptions::new(client_id, "127.0.0.1", port);
+    o.set_keep_alive(Duration::from_secs(5));
+    if let Some((u, p)) = login {
+        o.set_credentials(u, p);
+    }
+    rumqttc::AsyncClient::new(o, 16)
+}
+
+/// Poll until `want` picks an event, the connection fails (`Err`), or 5 s pass (`Err`).
+async fn until<T>(
+    events: &mut rumqttc::EventLoop,
+    mut want: impl FnMut(&rumqttc::Event) -> Option<T>,
+) -> Result<T, String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, events.poll()).await {
+            Ok(Ok(e)) => {
+                if let Some(t) = want(&e) {
+                    return Ok(t);
+                }
+            }
+            Ok(Err(e)) => return Err(format!("connection ended: {e}")),
+            Err(_) => return Err("nothing within 5 s".into()),
+        }
+    }
+}
+
+fn have(bin: &str) -> bool {
+    support::tools::have_all("embedded broker", &[bin])
+}
+
+#[test]
+fn only_devices_with_their_own_valid_sas_token_get_in() {
+    let lab = Lab::start("");
+    let user = device_user(SENSOR);
+    let good = lab.token(SENSOR, now() + 600);
+    let p = lab.port;
+
+    assert!(
+        connects(p, SENSOR, Some((&user, &good))),
+        "a correct SAS token"
+    );
+
+    let forged = {
+        let k = device_key(&EnrollmentKey::generate(), SENSOR);
+        sas::generate("localhost", SENSOR, &k, now() + 600)
+    };
+    let expired = lab.token(SENSOR, now() - 60);
+    let theirs = lab.token("another-device", now() + 600);
+    let sdk_user = format!("localhost/{SENSOR}/{API}&DeviceClientType=azure-iot-device%2F2.14.0");
+    let refused: [(&str, &str, Option<Login>); 6] = [
+        ("wrong signature", SENSOR, Some((&user, &forged))),
+        ("expired token", SENSOR, Some((&user, &expired))),
+        ("another device's token", SENSOR, Some((&user, &theirs))),
+        (
+            "valid token, other client id",
+            "another-device",
+            Some((&user, &good)),
+        ),
+        (
+            "a service-account login",
+            "ops-console",
+            Some(("ops", "secret")),
+        ),
+        ("anonymous", "anon", None),
+    ];
+    for (what, id, login) in refused {
+        assert!(!connects(p, id, login), "{what} was let in");
+    }
+    // the username form the Azure IoT device SDKs send
+    assert!(
+        connects(p, SENSOR, Some((&sdk_user, &good))),
+        "SDK username"
+    );
+    // the other device gets in with its own token (keys derive from the
+    // enrollment key, as in Azure DPS group enrollment)
+    let theirs_user = device_user("another-device");
+    assert!(connects(p, "another-device", Some((&theirs_user, &theirs))));
+
+    lab.d.wait_for("hub counters", WAIT, || {
+        (lab.metric("ztpd_broker_connects_total{outcome=\"refused\"}") >= 6).then_some(())
+    });
+    assert_eq!(
+        lab.metric("ztpd_broker_connects_total{outcome=\"refused\"}"),
+        6
+    );
+    assert_eq!(
+        lab.metric("ztpd_broker_connects_total{outcome=\"device\"}"),
+        3
+    );
+    let log = lab.d.log();
+    assert!(log.contains("local hub refused a client"), "{log}");
+    for secret in [&good, &forged, &theirs] {
+        let sig = secret.split("sig=").nth(1).unwrap_or(secret);
+        assert!(!log.contains(sig), "a secret reached the log");
+    }
+}
+
+/// Devices reach only their own topics: A's publish to B's telemetry or
+/// devicebound topic ends A's connection and reaches nobody; A's
+/// subscription to B's topics gets the failure return code.
+#[test]
+fn a_device_cannot_publish_or_subscribe_to_another_devices_topics() {
+    use rumqttc::{Event, Packet, QoS, SubscribeReasonCode};
+    let lab = Lab::start("");
+    let (a, b) = ("iso-dev-a", "iso-dev-b");
+    let (ua, ub) = (device_user(a), device_user(b));
+    let (ta, tb) = (lab.token(a, now() + 600), lab.token(b, now() + 600));
+    rt().block_on(async {
+        // B listens on its own devicebound topic.
+        let (bc, mut be) = client(lab.port, b, Some((&ub, &tb)));
+        bc.subscribe(
+            format!("devices/{b}/messages/devicebound/#"),
+            QoS::AtLeastOnce,
+        )
+        .await
+        .unwrap();
+        let codes = until(&mut be, |e| match e {
+            Event::Incoming(Packet::SubAck(s)) => Some(s.return_codes.clone()),
+            _ => None,
+        })
+        .await
+        .unwrap();
+        assert_eq!(codes, [SubscribeReasonCode::Success(QoS::AtLeastOnce)]);
+
+        // A subscribes to B's topics and to everything: refused, one by one.
+        let (ac, mut ae) = client(lab.port, a, Some((&ua, &ta)));
+        for filter in [
+            format!("devices/{b}/messages/devicebound/#"),
+            "devices/+/messages/events/#".to_string(),
+            "#".to_string(),
+        ] {
+            ac.subscribe(filter.clone(), QoS::AtLeastOnce)
+                .await
+                .unwrap();
+            let codes = until(&mut ae, |e| match e {
+                Event::Incoming(Packet::SubAck(s)) => Some(s.return_codes.clone()),
+                _ => None,
+            })
+            .await
+            .unwrap();
+            assert_eq!(codes, [SubscribeReasonCode::Failure], "{filter}");
+        }
+        // A publishes a spoofed refresh to B's devicebound topic: A is cut off.
+        let spoof = r#"{"type":"refresh_credential","url":"http://attacker.example/x.json"}"#;
+        ac.publish(
+            format!("devices/{b}/messages/devicebound/"),
+            QoS::AtLeastOnce,
+            false,
+            spoof,
+        )
+        .await
+        .unwrap();
+        let ended = until(&mut ae, |e| match e {
+            Event::Incoming(Packet::PubAck(_)) => Some("acknowledged"),
+            _ => None,
+        })
+        .await;
+        assert!(ended.is_err(), "the spoofed publish was {ended:?}");
+        // ... and B got nothing (a PINGRESP proves B's connection is alive).
+        let got = until(&mut be, |e| match e {
+            Event::Incoming(Packet::Publish(p)) => Some(p.topic.clone()),
+            _ => None,
+        })
+        .await;
+        assert!(got.is_err(), "B received {got:?}");
+
+        // A publishes telemetry on B's topic: cut off, nothing stored for B.
+        let (ac, mut ae) = client(lab.port, a, Some((&ua, &ta)));
+        ac.publish(topic(b), QoS::AtLeastOnce, false, reading_json(b, 1, 1))
+            .await
+            .unwrap();
+        let ended = until(&mut ae, |e| match e {
+            Event::Incoming(Packet::PubAck(_)) => Some("acknowledged"),
+            _ => None,
+        })
+        .await;
+        assert!(ended.is_err(), "telemetry on B's topic was {ended:?}");
+    });
+    assert!(lab.metric("ztpd_hub_refused_total{what=\"publish\"}") >= 2);
+    assert_eq!(lab.metric("ztpd_hub_refused_total{what=\"subscribe\"}"), 3);
+    assert_eq!(lab.count_of(b), None);
+}
+
+/// Raw bytes on the plain listener: a CONNECT with the reserved flag bit
+/// set gets no CONNACK and is closed (MQTT 3.1.1 §3.1.2.3), garbage and
+/// truncated packets are closed too, and the hub keeps serving.
+#[test]
+fn malformed_connects_from_a_raw_socket_are_closed_and_the_hub_keeps_serving() {
+    use std::io::{Read, Write};
+    let lab = Lab::start("");
+    let good = {
+        let mut c = rumqttc::mqttbytes::v4::Connect::new(SENSOR);
+        c.set_login(device_user(SENSOR), lab.token(SENSOR, now() + 600));
+        let mut b = bytes::BytesMut::new();
+        c.write(&mut b).unwrap();
+        b.to_vec()
+    };
+    let mut reserved = good.clone();
+    // flags byte: fixed header (1 + 2-byte remaining length) + name (6) + level (1)
+    let flags_at = if good[1] & 0x80 != 0 { 3 } else { 2 } + 7;
+    reserved[flags_at] |= 0x01;
+    let mut v5 = good.clone();
+    v5[flags_at - 1] = 5;
+    let cases: [(&str, Vec<u8>, &[u8]); 5] = [
+        ("reserved flag", reserved, b""),
+        ("garbage", b"GET / HTTP/1.1\r\n\r\n".to_vec(), b""),
+        (
+            "a PUBLISH first",
+            vec![0x30, 0x05, 0x00, 0x01, b't', b'x', b'y'],
+            b"",
+        ),
+        (
+            "a huge remaining length",
+            vec![0x10, 0xff, 0xff, 0xff, 0x7f],
+            b"",
+        ),
+        // level 5: "unacceptable protocol version" (return code 1), then closed
+        ("MQTT 5", v5, &[0x20, 0x02, 0x00, 0x01]),
+    ];
+    for (what, bytes, want) in cases {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", lab.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        s.write_all(&bytes).unwrap();
+        let mut got = Vec::new();
+        let r = s.read_to_end(&mut got);
+        assert!(
+            r.is_ok(),
+            "{what}: the hub did not close the connection: {r:?}"
+        );
+        assert_eq!(got, want, "{what}");
+    }
+    assert!(
+        connects(
+            lab.port,
+            SENSOR,
+            Some((&device_user(SENSOR), &lab.token(SENSOR, now() + 600)))
+        ),
+        "the hub stopped serving"
+    );
+    let malformed = lab.metric("ztpd_broker_connects_total{outcome=\"malformed\"}");
+    assert!(malformed >= 5, "{malformed}\n{}", lab.d.log());
+}
+
+#[test]
+fn broker_users_are_refused_naming_telemetry_broker() {
+    let (status, err) = Daemon::builder()
+        .fixture("good")
+        .broker("users = [{ name = \"ops\", password_file = \"ops.pass\" }]\n")
+        .expect_exit(WAIT);
+    assert!(!status.success());
+    assert!(
+        err.contains("users") && err.contains("telemetry.broker"),
+        "{err}"
+    );
+}
+
+#[test]
+fn with_nothing_installed_telemetry_lands_in_the_embedded_store() {
+    if !have("mosquitto_pub") {
+        return;
+    }
+    let lab = Lab::start("");
+    let cred = lab
+        .root()
+        .join(format!("device_credentials/device_{SENSOR}.json"));
+    lab.d.wait_for("the sensor's credential", WAIT, || {
+        cred.is_file().then_some(())
+    });
+
+    // no --broker: the local hub's broker is the embedded one
+    let sim = lab.d.cli(&[
+        "device",
+        "simulate",
+        "--credential",
+        cred.to_str().unwrap(),
+        "--count",
+        "40",
+        "--interval",
+        "5ms",
+    ]);
+    assert!(
+        sim.status.success(),
+        "simulate failed: {}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&sim.stdout).contains("sent 40 messages"),
+        "{}",
+        String::from_utf8_lossy(&sim.stdout)
+    );
+
+    // a third-party client in the IoT Hub dialect; one line claims another
+    // device in its payload and must be rejected by the store's validation
+    let id = "mqtt-dev-1";
+    let mut lines: Vec<String> = (0..30).map(|n| reading_json(id, 9, n)).collect();
+    lines.push(reading_json("someone-else", 9, 31));
+    let token = lab.token(id, now() + 600);
+    let user = device_user(id);
+    publish_lines(
+        lab.port,
+        &["-i", id, "-u", &user, "-P", &token],
+        &topic(id),
+        &lines,
+    );
+
+    lab.d
+        .wait_for("40 + 30 readings stored, 1 rejected", WAIT, || {
+            (lab.metric("ztpd_bridge_messages_total{outcome=\"stored\"}") == 70
+                && lab.metric("ztpd_bridge_messages_total{outcome=\"rejected\"}") == 1)
+                .then_some(())
+        });
+    assert_eq!(lab.count_of(SENSOR), Some(40));
+    assert_eq!(lab.count_of(id), Some(30));
+    assert_eq!(lab.count_of("someone-else"), None);
+}
+
+#[test]
+fn a_refresh_credential_event_reaches_the_device_on_the_local_hub() {
+    if !have("mosquitto_sub") {
+        return;
+    }
+    let lab = Lab::start("");
+    let token = lab.token(SENSOR, now() + 600);
+    // the device itself subscribes, with its own credentials
+    let user = device_user(SENSOR);
+    support::mqtt::edit_device_function_and_expect_refresh(
+        lab.port,
+        &["-i", SENSOR, "-u", &user, "-P", &token],
+        SENSOR,
+        lab.root(),
+    );
+}
+
+#[test]
+fn a_taken_hub_port_is_an_error_naming_its_setting() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let (status, err) = Daemon::builder()
+        .fixture("good")
+        .broker_at(addr, "")
+        .expect_exit(WAIT);
+    assert!(!status.success());
+    assert!(
+        err.contains("broker.listen") && err.contains(&addr.port().to_string()),
+        "{err}"
+    );
+    let (status, err) = Daemon::builder()
+        .fixture("good")
+        .broker(&format!("tls_listen = \"{addr}\"\n"))
+        .expect_exit(WAIT);
+    assert!(!status.success());
+    assert!(
+        err.contains("broker.tls_listen") && err.contains(&addr.port().to_string()),
+        "{err}"
+    );
+}
+
+/// The auth hook reads the hub as last reloaded: after hub.toml appears,
+/// tokens signed for the old local hub are refused and the new hub's are
+/// accepted, with no restart.
+#[test]
+fn device_tokens_follow_a_reloaded_hub() {
+    const KEY: &str =
+        "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==";
+    let lab = Lab::start("");
+    let p = lab.port;
+    let old = lab.token(SENSOR, now() + 600);
+    assert!(connects(p, SENSOR, Some((&device_user(SENSOR), &old))));
+
+    let dir = lab.root().join("azure_mqtt_credentials");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("hub.toml"),
+        format!("hostname = \"lab.example\"\nbroker = \"mqtt://127.0.0.1:{p}\"\nenrollment_key = \"{KEY}\"\n"),
+    )
+    .unwrap();
+    let cred = lab
+        .root()
+        .join(format!("device_credentials/device_{SENSOR}.json"));
+    lab.d
+        .wait_for("the credential to move to the new hub", WAIT, || {
+            std::fs::read_to_string(&cred)
+                .ok()?
+                .contains("HostName=lab.example")
+                .then_some(())
+        });
+
+    let key = EnrollmentKey::from_base64(KEY).unwrap();
+    let new = sas::generate(
+        "lab.example",
+        SENSOR,
+        &device_key(&key, SENSOR),
+        now() + 600,
+    );
+    let new_user = format!("lab.example/{SENSOR}/{API}");
+    assert!(
+        connects(p, SENSOR, Some((&new_user, &new))),
+        "the new hub's token"
+    );
+    assert!(
+        !connects(p, SENSOR, Some((&device_user(SENSOR), &old))),
+        "the old local hub's token still works"
+    );
+    let local = std::fs::read_to_string(lab.root().join("state/hub.key")).unwrap();
+    let local = EnrollmentKey::from_base64(&local).unwrap();
+    let old_key_new_host = sas::generate(
+        "lab.example",
+        SENSOR,
+        &device_key(&local, SENSOR),
+        now() + 600,
+    );
+    assert!(
+        !connects(p, SENSOR, Some((&new_user, &old_key_new_host))),
+        "a token signed with the old key"
+    );
+}
