@@ -29,9 +29,15 @@ fn sdk_python() -> Option<std::path::PathBuf> {
         return Some(py);
     }
     if support::tools::is_root() {
-        panic!("{} is missing: scripts/install-test-deps.sh makes it", py.display());
+        panic!(
+            "{} is missing: scripts/install-test-deps.sh makes it",
+            py.display()
+        );
     }
-    eprintln!("skip: the Azure IoT device SDK venv {} is missing (run sudo scripts/install-test-deps.sh)", py.display());
+    eprintln!(
+        "skip: the Azure IoT device SDK venv {} is missing (run sudo scripts/install-test-deps.sh)",
+        py.display()
+    );
     None
 }
 
@@ -58,7 +64,10 @@ impl Sdk {
 
     fn expect(&mut self, key: &str) -> Value {
         let v = self.next(key);
-        assert!(v.get(key).is_some(), "wanted `{key}`, the SDK device said {v}");
+        assert!(
+            v.get(key).is_some(),
+            "wanted `{key}`, the SDK device said {v}"
+        );
         v[key].clone()
     }
 }
@@ -71,11 +80,17 @@ fn the_azure_iot_device_sdk_sends_telemetry_reads_its_twin_and_gets_events() {
         .broker("tls_listen = \"127.0.0.1:8883\"\n")
         .start();
     let cred = d.path(&format!("device_credentials/device_{SENSOR}.json"));
-    d.wait_for("the sensor's credential", WAIT, || cred.is_file().then_some(()));
+    d.wait_for("the sensor's credential", WAIT, || {
+        cred.is_file().then_some(())
+    });
     let ca = d.path("state/hub-ca.pem");
     let (code, served) = d.get("/files/bootstrap/hub-ca.pem");
     assert_eq!(code, 200);
-    assert_eq!(served, std::fs::read_to_string(&ca).unwrap(), "bootstrap/hub-ca.pem is the CA");
+    assert_eq!(
+        served,
+        std::fs::read_to_string(&ca).unwrap(),
+        "bootstrap/hub-ca.pem is the CA"
+    );
 
     let mut child = support::tools::ChildGuard::spawn(
         Command::new(&python)
@@ -104,12 +119,18 @@ fn the_azure_iot_device_sdk_sends_telemetry_reads_its_twin_and_gets_events() {
     };
     // acknowledged means stored: no waiting needed
     assert_eq!(count(), Some(50));
-    assert_eq!(d.metric("ztpd_bridge_messages_total{outcome=\"stored\"}"), 50);
+    assert_eq!(
+        d.metric("ztpd_bridge_messages_total{outcome=\"stored\"}"),
+        50
+    );
 
     // The twin's desired properties hold the device function of the credential.
     let twin = sdk.expect("twin");
     let credential: Value = serde_json::from_slice(&std::fs::read(&cred).unwrap()).unwrap();
-    assert_eq!(twin["desired"]["device_function"], credential["device_function"], "{twin}");
+    assert_eq!(
+        twin["desired"]["device_function"], credential["device_function"],
+        "{twin}"
+    );
     assert!(twin["desired"]["$version"].as_u64().unwrap() >= 1, "{twin}");
 
     // Reported properties show in the operator API.
@@ -153,7 +174,10 @@ fn the_azure_iot_device_sdk_sends_telemetry_reads_its_twin_and_gets_events() {
             .ends_with(&format!("/files/credentials/device_{SENSOR}.json")),
         "{event}"
     );
-    assert_eq!(desired["device_function"]["battery"]["drain_max"], 0.05, "{desired}");
+    assert_eq!(
+        desired["device_function"]["battery"]["drain_max"], 0.05,
+        "{desired}"
+    );
     assert!(
         desired["$version"].as_u64() > twin["desired"]["$version"].as_u64(),
         "{desired} after {twin}"
