@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Telemetry ingest through the embedded broker vs Mosquitto, side by side in
-# one run, both into the embedded SQLite store with the same bridge:
-#   embedded   mosquitto_pub (SAS per device) -> rumqttd in `ztpd run` -> bridge -> state/telemetry.sqlite
-#   mosquitto  mosquitto_pub -> Mosquitto 2.0 -> bridge in `ztpd run` (telemetry.broker) -> state/telemetry.sqlite
-# Rounds alternate the two paths. Each path must store every message (zero
-# loss) or the script fails. Time: first publish -> `stored` counter on
-# /metrics reaching the total.
+# Telemetry ingest, device -> store, through ztpd's local hub vs Mosquitto +
+# bridge, side by side in one run, both into the embedded SQLite store:
+#   embedded   mosquitto_pub (SAS per device) -> local hub of `ztpd run` -> store (in-process)
+#   tls        the same over the hub's TLS listener (mosquitto_pub --cafile state/hub-ca.pem)
+#   mosquitto  mosquitto_pub -> Mosquitto 2.0 -> bridge in `ztpd run` (telemetry.broker) -> store
+# Rounds alternate the paths. Each path must store every message (zero loss)
+# or the script fails. Time: first publish -> `stored` counter on /metrics
+# reaching the total. The last lines give the ratios (embedded / mosquitto,
+# and the TLS cost per message).
 #
 #   benches/broker/embedded_bench.sh [DEVICES] [PER_DEVICE] [ROUNDS]
-# Env: ZTPD (binary, default target/release/ztpd); PATHS ("embedded mosquitto",
-# default both); KEEP_WORK=1 keeps the work directory (ztpd logs) and prints it.
+# Env: ZTPD (binary, default target/release/ztpd); PATHS ("embedded tls
+# mosquitto", default all); KEEP_WORK=1 keeps the work directory (ztpd logs).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 devices="${1:-10}"
@@ -78,7 +80,7 @@ wait_port "$mport"
 start_ztpd() {
     root="$work/root-$RANDOM"; mkdir -p "$root"
     cp -r "$repo/tests/fixtures/good/." "$root/"   # a small valid plan
-    hport=$(free_port); bport=$(free_port)
+    hport=$(free_port); bport=$(free_port); tport=$(free_port)
     cat > "$root/ztpd.toml" <<TOML
 [listen]
 http = "127.0.0.1:$hport"
@@ -86,22 +88,25 @@ tftp = "127.0.0.1:$(free_port)"
 dhcp = "127.0.0.1:$(free_port)"
 $1
 TOML
-    sed -i "s/@BPORT@/$bport/" "$root/ztpd.toml"
+    sed -i "s/@BPORT@/$bport/; s/@TPORT@/$tport/" "$root/ztpd.toml"
     ZTPD_LOG="${ZTPD_LOG:-info}" "$ZTPD" --config "$root/ztpd.toml" run >"$root/log" 2>&1 & zpid=$!
     pids+=($zpid)
-    for _ in $(seq 400); do grep -q "bridge subscribed" "$root/log" && return 0; sleep 0.05; done
-    echo "ztpd did not subscribe:" >&2; cat "$root/log" >&2; exit 1
+    for _ in $(seq 400); do
+        grep -Eq "bridge subscribed|local hub listening" "$root/log" && return 0; sleep 0.05
+    done
+    echo "ztpd did not start its hub or bridge:" >&2; cat "$root/log" >&2; exit 1
 }
 stop_ztpd() { kill "$zpid" 2>/dev/null || true; wait "$zpid" 2>/dev/null || true; }
 stored() { curl -s "http://127.0.0.1:$hport/metrics" | awk '/outcome="stored"/ {print $2}'; }
 
-# $1 = port, $2 = "auth" for SAS logins
+# $1 = port, $2 = "auth" for SAS logins, "tls" for SAS over TLS
 publish_all() {
     local pp=()
     for f in "$work"/bench-*.txt; do
         dev="$(basename "$f" .txt)"
-        if [ "$2" = auth ]; then
-            mosquitto_pub -p "$1" -q 1 -i "$dev" -u "localhost/$dev/?api-version=2021-04-12" \
+        if [ "$2" = auth ] || [ "$2" = tls ]; then
+            tls=(); [ "$2" = tls ] && tls=(--cafile "$root/state/hub-ca.pem" -h localhost)
+            mosquitto_pub "${tls[@]}" -p "$1" -q 1 -i "$dev" -u "localhost/$dev/?api-version=2021-04-12" \
                 -P "$(cat "$work/$dev.sas")" -t "devices/$dev/messages/events/" -l < "$f" & pp+=($!)
         else
             mosquitto_pub -p "$1" -q 1 -i "$dev" -t "devices/$dev/messages/events/" -l < "$f" & pp+=($!)
@@ -121,16 +126,27 @@ measure() { # $1 = label, $2 = port, $3 = auth|anon
     n=$(stored)
     [ "${n:-0}" -eq "$total" ] || { echo "$1: stored ${n:-0} of $total (loss)" >&2; exit 1; }
     echo "$1 $(( total * 1000 / (t1 - t0) )) msg/s ($total in $((t1 - t0)) ms)"
+    echo "$1 $((t1 - t0))" >> "$work/times"
 }
 
-paths="${PATHS:-embedded mosquitto}"
+paths="${PATHS:-embedded tls mosquitto}"
+hub_settings=$'[broker]\nlisten = "127.0.0.1:@BPORT@"\ntls_listen = "127.0.0.1:@TPORT@"'
+sas_all() {
+    for f in "$work"/bench-*.txt; do
+        dev="$(basename "$f" .txt)"; sas "$root/state/hub.key" "$dev" > "$work/$dev.sas"
+    done
+}
 for r in $(seq "$rounds"); do
     if [[ " $paths " == *" embedded "* ]]; then
-        start_ztpd $'[broker]\nlisten = "127.0.0.1:@BPORT@"'
-        for f in "$work"/bench-*.txt; do
-            dev="$(basename "$f" .txt)"; sas "$root/state/hub.key" "$dev" > "$work/$dev.sas"
-        done
-        measure "round $r embedded " "$bport" auth
+        start_ztpd "$hub_settings"
+        sas_all
+        measure "embedded" "$bport" auth
+        stop_ztpd
+    fi
+    if [[ " $paths " == *" tls "* ]]; then
+        start_ztpd "$hub_settings"
+        sas_all
+        measure "tls" "$tport" tls
         stop_ztpd
     fi
     if [[ " $paths " == *" mosquitto "* ]]; then
@@ -138,7 +154,23 @@ for r in $(seq "$rounds"); do
 enabled = false
 [telemetry]
 broker = \"mqtt://127.0.0.1:$mport\""
-        measure "round $r mosquitto" "$mport" anon
+        measure "mosquitto" "$mport" anon
         stop_ztpd
     fi
 done
+# Medians over the rounds, and the ratios.
+python3 - "$work/times" "$total" <<'PY'
+import sys, statistics
+times = {}
+for line in open(sys.argv[1]):
+    k, v = line.split()
+    times.setdefault(k, []).append(int(v))
+total = int(sys.argv[2])
+med = {k: statistics.median(v) for k, v in times.items()}
+for k, v in med.items():
+    print(f"median {k}: {total * 1000 / v:.0f} msg/s ({v:.0f} ms)")
+if "embedded" in med and "mosquitto" in med:
+    print(f"ratio local hub / (Mosquitto + bridge): {med['mosquitto'] / med['embedded']:.2f}x (higher is better)")
+if "embedded" in med and "tls" in med:
+    print(f"TLS cost: {(med['tls'] - med['embedded']) * 1000 / total:.1f} us per message ({med['embedded'] / med['tls']:.2f}x of plain)")
+PY

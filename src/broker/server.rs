@@ -10,7 +10,7 @@
 //! and refusals and accept errors logged at most once a second.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -424,14 +424,4 @@ impl crate::device_events::DeviceEvents for LocalHub {
     fn send(&self, device_id: &str, event: &Value) {
         self.send_devicebound(device_id, Bytes::from(event.to_string()));
     }
-}
-
-/// The address a client on this host uses for a listener bound to `addr`.
-pub fn loopback_for(addr: SocketAddr) -> SocketAddr {
-    let ip = match addr.ip() {
-        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    SocketAddr::new(ip, addr.port())
 }
