@@ -527,3 +527,110 @@ fn device_tokens_follow_a_reloaded_hub() {
         "a token signed with the old key"
     );
 }
+
+/// One connection per device, as on IoT Hub: a second CONNECT of the same
+/// device closes the first (MQTT 3.1.1 §3.1.4), and the newer one serves.
+#[test]
+fn a_second_connection_of_a_device_takes_over_from_the_first() {
+    use rumqttc::{Event, Packet, QoS};
+    let lab = Lab::start("");
+    let (user, token) = (device_user(SENSOR), lab.token(SENSOR, now() + 600));
+    rt().block_on(async {
+        let (_c1, mut e1) = client(lab.port, SENSOR, Some((&user, &token)));
+        until(&mut e1, |e| {
+            matches!(e, Event::Incoming(Packet::ConnAck(_))).then_some(())
+        })
+        .await
+        .unwrap();
+        let (c2, mut e2) = client(lab.port, SENSOR, Some((&user, &token)));
+        until(&mut e2, |e| {
+            matches!(e, Event::Incoming(Packet::ConnAck(_))).then_some(())
+        })
+        .await
+        .unwrap();
+        let first = until(&mut e1, |_| None::<()>).await;
+        assert!(
+            first
+                .as_ref()
+                .is_err_and(|e| e.starts_with("connection ended")),
+            "the first connection is still open: {first:?}"
+        );
+        c2.publish(
+            topic(SENSOR),
+            QoS::AtLeastOnce,
+            false,
+            reading_json(SENSOR, 1, 1),
+        )
+        .await
+        .unwrap();
+        until(&mut e2, |e| {
+            matches!(e, Event::Incoming(Packet::PubAck(_))).then_some(())
+        })
+        .await
+        .unwrap();
+    });
+}
+
+/// Devicebound messages for an offline device wait in the state store:
+/// the device-function change happens while the sensor is away, ztpd
+/// restarts, and the sensor still gets its refresh_credential once it
+/// connects and subscribes; after it acknowledged, a reconnect gets nothing.
+#[test]
+fn devicebound_messages_wait_for_an_offline_device_across_a_restart() {
+    use rumqttc::{Event, Packet, QoS};
+    let mut lab = Lab::start("");
+    let cred = lab
+        .root()
+        .join(format!("device_credentials/device_{SENSOR}.json"));
+    lab.d.wait_for("the sensor's credential", WAIT, || {
+        cred.is_file().then_some(())
+    });
+    let before = std::fs::read_to_string(&cred).unwrap();
+    let f = lab.root().join("templates/device_function/default.toml");
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, text.replace("drain_max = 0.03", "drain_max = 0.04")).unwrap();
+    lab.d
+        .wait_for("the credential to be regenerated", WAIT, || {
+            (std::fs::read_to_string(&cred).ok()? != before).then_some(())
+        });
+    lab.d.wait_log("device told to refresh it", 1);
+    lab.d.stop(false);
+    lab.d.restart();
+    lab.port = lab.d.broker.unwrap();
+
+    let (user, token) = (device_user(SENSOR), lab.token(SENSOR, now() + 600));
+    let receive = |expect_one: bool| {
+        rt().block_on(async {
+            let (c, mut e) = client(lab.port, SENSOR, Some((&user, &token)));
+            c.subscribe(
+                format!("devices/{SENSOR}/messages/devicebound/#"),
+                QoS::AtLeastOnce,
+            )
+            .await
+            .unwrap();
+            let got = until(&mut e, |e| match e {
+                Event::Incoming(Packet::Publish(p)) => Some(p.payload.clone()),
+                _ => None,
+            })
+            .await;
+            if expect_one {
+                let body: serde_json::Value = serde_json::from_slice(&got.unwrap()).unwrap();
+                assert_eq!(body["type"], "refresh_credential", "{body}");
+                // let rumqttc send its PUBACK before the client goes away
+                // (it writes on a later poll than the one reporting it)
+                let _ = tokio::time::timeout(Duration::from_millis(500), async {
+                    loop {
+                        if e.poll().await.is_err() {
+                            return;
+                        }
+                    }
+                })
+                .await;
+            } else {
+                assert!(got.is_err(), "an acknowledged message came again: {got:?}");
+            }
+        })
+    };
+    receive(true);
+    receive(false);
+}

@@ -73,20 +73,30 @@ impl Outbox {
     }
 
     /// Queue a message for `device_id`; the queued entry (its write is
-    /// committed in the background: this never waits for the disk).
+    /// committed in the background: this never waits for the disk). A
+    /// message already waiting (the same topic and payload: ZTP actions
+    /// carry their id, and are published again after a restart when their
+    /// "published" mark had not reached the disk) is not queued twice.
     pub fn push(&self, device_id: &str, topic: String, payload: Bytes) -> Queued {
-        let q = Queued {
-            seq: self.next.fetch_add(1, Ordering::Relaxed),
-            topic,
-            payload,
-        };
-        let dropped = {
+        let (q, dropped) = {
             let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
             let queue = queues.entry(device_id.to_string()).or_default();
+            if let Some(same) = queue
+                .iter()
+                .find(|m| m.topic == topic && m.payload == payload)
+            {
+                return same.clone();
+            }
+            let q = Queued {
+                seq: self.next.fetch_add(1, Ordering::Relaxed),
+                topic,
+                payload,
+            };
             queue.push_back(q.clone());
-            (queue.len() > MAX_PER_DEVICE)
+            let dropped = (queue.len() > MAX_PER_DEVICE)
                 .then(|| queue.pop_front())
-                .flatten()
+                .flatten();
+            (q, dropped)
         };
         let (device, seq, topic, payload) = (
             device_id.to_string(),
@@ -180,6 +190,10 @@ mod tests {
         assert_eq!(o.pending("d2").len(), 1);
         let next = o.push("d1", "t/d".into(), Bytes::new());
         assert!(next.seq > o.pending("d2")[0].seq);
+        // the same message again is the one already waiting
+        let again = o.push("d1", "t/b".into(), Bytes::from_static(b"b"));
+        assert_eq!(o.pending("d1").len(), 2);
+        assert_eq!(again, o.pending("d1")[0]);
     }
 
     #[tokio::test]
@@ -188,6 +202,7 @@ mod tests {
         let store = StateStore::open(d.path(), Durability::Os).unwrap();
         let o = Outbox::open(&store).unwrap();
         for i in 0..MAX_PER_DEVICE + 3 {
+            o.push("d", format!("t/{i}"), Bytes::new());
             o.push("d", format!("t/{i}"), Bytes::new());
         }
         let p = o.pending("d");

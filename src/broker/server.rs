@@ -80,13 +80,14 @@ pub enum Push {
         payload: Bytes,
         subscription: Subscription,
     },
-    /// Another connection of the same device took over.
-    Close,
 }
 
 struct Connected {
     conn: u64,
     tx: mpsc::Sender<Push>,
+    /// Cancelled when another connection of the device takes over (a
+    /// token, not a message: it works even when the push queue is full).
+    kick: CancellationToken,
 }
 
 #[derive(Default)]
@@ -199,6 +200,17 @@ impl Listeners {
     }
 }
 
+/// What a new connection gets from [`LocalHub::register`].
+pub struct Registered {
+    pub conn: u64,
+    pub pushes: mpsc::Receiver<Push>,
+    /// Cancelled when a newer connection of the same device takes over.
+    pub kicked: CancellationToken,
+    /// Whether a persistent session was kept (CONNACK's session present).
+    pub present: bool,
+    pub subs: Subs,
+}
+
 pub struct LocalHub {
     hub: HubLookup,
     desired: DesiredLookup,
@@ -258,27 +270,32 @@ impl LocalHub {
     /// its persistent session was kept, and that session's subscriptions.
     /// An earlier connection of the same device is closed (MQTT 3.1.1
     /// §3.1.4: the server disconnects the existing client).
-    pub(super) fn register(
-        &self,
-        device_id: &str,
-        clean: bool,
-    ) -> (u64, mpsc::Receiver<Push>, bool, Subs) {
+    pub(super) fn register(&self, device_id: &str, clean: bool) -> Registered {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(PUSH_QUEUE);
+        let kick = CancellationToken::new();
         self.stats.connects.fetch_add(1, Ordering::Relaxed);
         let mut s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(old) = s
-            .connected
-            .insert(device_id.to_string(), Connected { conn, tx })
-        {
-            let _ = old.tx.try_send(Push::Close);
+        let new = Connected {
+            conn,
+            tx,
+            kick: kick.clone(),
+        };
+        if let Some(old) = s.connected.insert(device_id.to_string(), new) {
+            old.kick.cancel();
         }
         let kept = s.kept.remove(device_id);
         let (present, subs) = match (clean, kept) {
             (false, Some(subs)) => (true, subs),
             _ => (false, Subs::default()),
         };
-        (conn, rx, present, subs)
+        Registered {
+            conn,
+            pushes: rx,
+            kicked: kick,
+            present,
+            subs,
+        }
     }
 
     /// A connection ended; `keep`: its subscriptions, for a persistent session.

@@ -130,7 +130,7 @@ where
             return;
         }
     };
-    let (conn_id, pushes, present, subs) = hub.register(&device_id, connect.clean_session);
+    let reg = hub.register(&device_id, connect.clean_session);
     hub.stats.devices.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(%device_id, %peer, "local hub: device connected");
     let keep_alive = (connect.keep_alive > 0)
@@ -142,17 +142,19 @@ where
         acks: FuturesOrdered::new(),
         sent: HashMap::new(),
         next_pkid: 0,
-        subs,
+        subs: reg.subs,
     };
     conn.encode(&Packet::ConnAck(ConnAck::new(
         ConnectReturnCode::Success,
-        present,
+        reg.present,
     )));
     conn.fill_devicebound();
-    let end = conn.run(&mut io, buf, pushes, keep_alive, &shutdown).await;
+    let end = conn
+        .run(&mut io, buf, reg.pushes, keep_alive, &shutdown, &reg.kicked)
+        .await;
     tracing::debug!(%device_id, %peer, "local hub: connection ended: {end}");
     let keep = (!connect.clean_session).then_some(conn.subs);
-    hub.unregister(&device_id, conn_id, keep);
+    hub.unregister(&device_id, reg.conn, keep);
     hub.stats.devices.fetch_sub(1, Ordering::Relaxed);
 }
 
@@ -206,6 +208,7 @@ impl Conn {
         mut pushes: mpsc::Receiver<Push>,
         keep_alive: Option<Duration>,
         shutdown: &CancellationToken,
+        kicked: &CancellationToken,
     ) -> End {
         let mut last_in = Instant::now();
         // Packets already read with the CONNECT.
@@ -225,6 +228,7 @@ impl Conn {
             let deadline = keep_alive.map(|k| last_in + k);
             tokio::select! {
                 _ = shutdown.cancelled() => return End::Shutdown,
+                _ = kicked.cancelled() => return End::TakenOver,
                 r = io.read_buf(&mut buf), if self.acks.len() < MAX_INFLIGHT => {
                     match r {
                         Ok(0) => return End::Eof,
@@ -253,7 +257,7 @@ impl Conn {
                             self.publish_qos0(topic, payload);
                         }
                     }
-                    Some(Push::Close) | None => return End::TakenOver,
+                    None => return End::TakenOver,
                 },
                 _ = sleep_until(deadline) => return End::KeepAlive,
             }
