@@ -37,7 +37,7 @@ cp "$W/root/files/images/bench.bin" "$W/tftproot/images/bench.bin"
 cp "$W/root/files/images/bench.bin" "$W/nginx/files/images/bench.bin"
 IMG=images/bench.bin
 
-Z_TFTP=$(free_port udp); Z_HTTP=$(free_port tcp); Z_DHCP=$(free_port udp); Z_MQTT=$(free_port tcp)
+Z_TFTP=$(free_port udp); Z_HTTP=$(free_port tcp); Z_DHCP=$(free_port udp)
 H_TFTP=$(free_port udp); N_HTTP=$(free_port tcp)
 cat > "$W/root/ztpd.toml" <<EOT
 [listen]
@@ -49,7 +49,7 @@ configs = "open"
 # Hellos come from 127.0.0.1, where no device holds a lease: trust any address.
 hello = "any"
 [broker]
-listen = "127.0.0.1:$Z_MQTT"
+enabled = false
 EOT
 cat > "$W/root/plans/bench.toml" <<EOT
 [site]
