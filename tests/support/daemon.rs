@@ -60,6 +60,8 @@ pub struct DaemonBuilder {
     access: String,
     args: Vec<String>,
     netns: Option<String>,
+    /// Extra environment of the daemon process (every start).
+    env: Vec<(String, String)>,
 }
 
 impl DaemonBuilder {
@@ -133,6 +135,13 @@ impl DaemonBuilder {
     /// Arguments after `ztpd --config ... run`.
     pub fn args(mut self, args: &[&str]) -> Self {
         self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// One more environment variable of the daemon process, kept for
+    /// restarts (e.g. `LD_PRELOAD` of libfaketime for clock faults).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -236,6 +245,7 @@ impl DaemonBuilder {
             broker: broker_port,
             netns: self.netns,
             args: self.args,
+            env: self.env,
             run: 0,
             _dir: dir,
         }
@@ -264,6 +274,7 @@ pub struct Daemon {
     pub broker: Option<u16>,
     netns: Option<String>,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     /// Starts so far: each has its own log file.
     run: u32,
     _dir: Option<tempfile::TempDir>,
@@ -282,6 +293,7 @@ impl Daemon {
             access: String::new(),
             args: Vec::new(),
             netns: None,
+            env: Vec::new(),
         }
     }
 
@@ -313,6 +325,7 @@ impl Daemon {
             .args(&self.args)
             .env("ZTPD_LOG", "info,ztpd=debug")
             .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log);
         self.child = Some(cmd.spawn().expect("start ztpd"));
