@@ -1,5 +1,5 @@
 //! Fault suite (issue #15): a reload storm. 100 saves of the plan within
-//! about one second, good and broken ones mixed, written the ways editors
+//! one second (by default), good and broken ones mixed, written the ways editors
 //! and scripts write (in place, half-written, temp + rename, emptied).
 //!
 //! - Ending with a good save: the daemon ends up serving exactly that plan
@@ -19,9 +19,18 @@ use std::time::Duration;
 
 use support::Daemon;
 
-const SAVES: u32 = 100;
-/// 100 saves in one second.
-const PACE: Duration = Duration::from_millis(10);
+/// Saves per storm and the storm's length: 100 in one second by default;
+/// `benches/faults/run_faults.sh` sets `ZTPD_FAULT_SAVES` and
+/// `ZTPD_FAULT_STORM_MS` for a longer storm.
+fn saves() -> u32 {
+    std::env::var("ZTPD_FAULT_SAVES").map_or(100, |v| v.parse().expect("ZTPD_FAULT_SAVES"))
+}
+
+fn pace() -> Duration {
+    let ms: u64 = std::env::var("ZTPD_FAULT_STORM_MS")
+        .map_or(1000, |v| v.parse().expect("ZTPD_FAULT_STORM_MS"));
+    Duration::from_micros(ms * 1000 / u64::from(saves()))
+}
 const WAIT: Duration = Duration::from_secs(30);
 /// leaf1's ASN in the fixture.
 const ORIGINAL_ASN: u32 = 65011;
@@ -69,19 +78,20 @@ fn leaf1_asn(d: &Daemon) -> Option<u32> {
     cfg[at..].split_whitespace().next()?.parse().ok()
 }
 
-/// Save `SAVES` times; save `i` is good (ASN 66000 + i) when `good_at(i)`.
+/// Save [`saves`] times; save `i` is good (ASN 66000 + i) when `good_at(i)`.
 /// Returns the ASNs of the good saves.
 fn storm(d: &Daemon, good: &str, good_at: impl Fn(u32) -> bool) -> Vec<u32> {
     let p = d.root.join("plans/lab.toml");
     let mut asns = Vec::new();
-    for i in 0..SAVES {
+    let (n, pace) = (saves(), pace());
+    for i in 0..n {
         if good_at(i) {
             asns.push(66000 + i);
             save(&p, &with_asn(good, 66000 + i), i);
         } else {
             save(&p, &broken(good, i), i);
         }
-        std::thread::sleep(PACE);
+        std::thread::sleep(pace);
     }
     asns
 }
@@ -97,7 +107,9 @@ fn a_storm_of_saves_ends_with_the_last_good_plan_and_no_error() {
     let before = status(&d)["snapshot_version"].as_u64().unwrap();
 
     // 1. Good and broken saves alternate in runs; the last one is good.
-    let asns = storm(&d, &good, |i| i == SAVES - 1 || (i / 3) % 2 == 0);
+    let n = saves();
+    let started = std::time::Instant::now();
+    let asns = storm(&d, &good, |i| i == n - 1 || (i / 3) % 2 == 0);
     let last = *asns.last().unwrap();
     // The last good plan serves, and the status has caught up with the
     // snapshot that serves it (it is written just after the swap).
@@ -116,9 +128,12 @@ fn a_storm_of_saves_ends_with_the_last_good_plan_and_no_error() {
     assert!(after > before, "{s}");
     assert_eq!(d.get("/healthz").0, 200);
     let broken_seen = d.log().matches("reload refused").count();
+    // Read by benches/faults/run_faults.sh.
     eprintln!(
-        "storm 1: {SAVES} saves, {} good; {} reloads swapped in, {broken_seen} refused",
+        "FAULT storm: {n} saves ({} good) paced over {:.2} s; last good plan served {:.2} s after the first save; {} reloads swapped in, {broken_seen} refused",
         asns.len(),
+        pace().as_secs_f64() * f64::from(n),
+        started.elapsed().as_secs_f64(),
         after - before
     );
     // The CLI reports the same state.
@@ -129,7 +144,7 @@ fn a_storm_of_saves_ends_with_the_last_good_plan_and_no_error() {
 
     // 2. A storm that ends broken: something good keeps serving, the error
     //    is reported, and the next good save clears it.
-    let asns = storm(&d, &good, |i| i != SAVES - 1 && (i / 3) % 2 == 0);
+    let asns = storm(&d, &good, |i| i != n - 1 && (i / 3) % 2 == 0);
     let s = d.wait_for("the broken last save to be reported", WAIT, || {
         let s = status(&d);
         (s["last_reload"]["ok"] == false && s["last_reload"]["at"] != "").then_some(s)
