@@ -93,6 +93,41 @@ fn nix_statvfs(dir: &Path) -> u64 {
     it.next().unwrap_or(0) * it.next().unwrap_or(0)
 }
 
+/// Append valid history rows (devices `PAD...`) until `path`'s size leaves
+/// exactly `slack` bytes in its last 4 KiB page.
+fn pad_history(path: &Path, slack: u64) {
+    let len = std::fs::metadata(path).expect("history exists").len();
+    let mut want = (4096 - slack).saturating_sub(len % 4096);
+    let mut out = String::new();
+    let mut n = 0;
+    while want > 0 {
+        n += 1;
+        let tail = format!(",{},2026-01-01 00:00:00.000000\n", 2000000 + n);
+        let head = format!("PAD{n}-");
+        // Rows of at most ~100 bytes; the last one is sized to fit exactly.
+        let id_len = (want as usize)
+            .min(100)
+            .saturating_sub(head.len() + tail.len());
+        if id_len == 0 {
+            want += 4096; // too little left for a row: fill into the next page
+            continue;
+        }
+        let row = format!("{head}{}{tail}", "x".repeat(id_len));
+        want -= row.len() as u64;
+        out.push_str(&row);
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .expect("open history");
+    f.write_all(out.as_bytes()).expect("pad history");
+    assert_eq!(
+        std::fs::metadata(path).unwrap().len() % 4096,
+        4096 - slack,
+        "history padded to its page"
+    );
+}
+
 fn plan(sensors: &[&str]) -> String {
     let mut p = Lab::plan();
     p.push_str("\n[models.sensor]\nvendor = \"generic\"\nmatch = \"esp32-gps\"\n");
@@ -202,6 +237,10 @@ fn a_full_disk_fails_clearly_damages_nothing_and_recovers_without_restart() {
     assert_eq!(code, 200, "HTTP files still served: {body}");
 
     // --- the credentials disk fills up too ---------------------------------
+    // The history gets rows of other devices until its last page has only
+    // 10 bytes free: the next row is then cut short by the full disk
+    // (tmpfs takes whole pages), the case that could leave a torn row.
+    pad_history(&creds.join("historical_credentials.csv"), 10);
     let cred_filler = fill(&creds);
     let version = lab.api("status")["snapshot_version"].as_u64().unwrap();
     lab.write_plan(&plan(&["sensor-1", "sensor-2"]));
@@ -252,6 +291,17 @@ fn a_full_disk_fails_clearly_damages_nothing_and_recovers_without_restart() {
     let out = lab.daemon.cli(&["credentials", "create", "CLI-DEVICE-1"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(all_credentials_parse(&lab), 3);
+    let history = std::fs::read_to_string(creds.join("historical_credentials.csv")).unwrap();
+    for id in ["SENSOR1", "SENSOR2", "CLI-DEVICE-1"] {
+        assert_eq!(
+            history
+                .lines()
+                .filter(|l| l.starts_with(&format!("{id},")))
+                .count(),
+            1,
+            "one history row for {id}:\n{history}"
+        );
+    }
     assert_eq!(lab.daemon.runs(), 1, "no restart was needed");
     // Unmount before the root is removed.
     lab.stop(true);
