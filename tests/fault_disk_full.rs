@@ -11,7 +11,8 @@
 //!   credential, no temp file left), the operator token is unchanged;
 //! - ztpd keeps serving what it has: `/healthz`, HTTP files, DHCP offers
 //!   (they need no write); an ACK, which needs its lease on disk first
-//!   (`durability = "fsync"`), is withheld rather than sent unstored.
+//!   (`durability = "fsync"`), is withheld rather than sent unstored, and a
+//!   ZTP hello, which needs its event stored, gets 503 "retry".
 //!
 //! After the test frees the space, without a restart or another edit: a new
 //! client gets its lease, the credential the reload could not write appears,
@@ -128,6 +129,20 @@ fn pad_history(path: &Path, slack: u64) {
     );
 }
 
+/// host1 says hello from the server namespace, an address ztpd did not
+/// lease to it: normally answered 403 "changed nothing" and recorded as an
+/// event.
+fn hello(lab: &Lab) -> (u16, String) {
+    let body =
+        r#"{"serial":"H1","mac":"02:00:00:00:01:01","model":"linux","version":"1","neighbors":[]}"#;
+    lab.daemon.request(
+        "POST",
+        "/ztp/v1/hello",
+        &[("Content-Type", "application/json")],
+        Some(body),
+    )
+}
+
 fn plan(sensors: &[&str]) -> String {
     let mut p = Lab::plan();
     p.push_str("\n[models.sensor]\nvendor = \"generic\"\nmatch = \"esp32-gps\"\n");
@@ -235,6 +250,14 @@ fn a_full_disk_fails_clearly_damages_nothing_and_recovers_without_restart() {
     assert_eq!(lab.daemon.get("/healthz").0, 200);
     let (code, body) = lab.daemon.get("/files/bootstrap/generic");
     assert_eq!(code, 200, "HTTP files still served: {body}");
+    // A ZTP hello needs its event stored: refused with a reason to retry,
+    // not left hanging or answered as if stored.
+    let (code, body) = hello(&lab);
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("disk is full") && body.contains("retry"),
+        "{body}"
+    );
 
     // --- the credentials disk fills up too ---------------------------------
     // The history gets rows of other devices until its last page has only
@@ -276,6 +299,10 @@ fn a_full_disk_fails_clearly_damages_nothing_and_recovers_without_restart() {
     // --- space returns; no restart, no edit --------------------------------
     std::fs::remove_file(state_filler).unwrap();
     std::fs::remove_file(cred_filler).unwrap();
+    let (code, body) = hello(&lab);
+    // Its normal answer from an address ztpd did not lease to host1.
+    assert_eq!(code, 403, "the hello is answered again: {body}");
+    assert!(body.contains("changed nothing"), "{body}");
     let b = lab.udhcpc(b_mac, &[]).expect("B bound once space returned");
     assert_ne!(b["ip"], a);
     let a2 = lab.udhcpc("02:00:00:00:0d:01", &[]).expect("A renews");
