@@ -475,12 +475,31 @@ fn read_history(file: &mut File, path: &Path) -> Result<History, StoreError> {
 }
 
 /// Append one row per credential (header first on a new file) and sync.
+/// A failed append (a full disk cuts a row short) is cut off again, so the
+/// history never keeps half a row of its own.
 fn append_history(
     file: &mut File,
     path: &Path,
     creds: &[CredentialFile],
 ) -> Result<(), StoreError> {
     let len = file.metadata().map_err(io_err("cannot read", path))?.len();
+    let appended = append_rows(file, path, creds, len);
+    if appended.is_err() {
+        // Shrinking needs no space. If it fails too, the torn row is
+        // skipped on reading and the next append starts a fresh line.
+        if file.set_len(len).and_then(|()| file.sync_data()).is_err() {
+            tracing::warn!(path = %path.display(), "could not cut off a failed history append");
+        }
+    }
+    appended
+}
+
+fn append_rows(
+    file: &mut File,
+    path: &Path,
+    creds: &[CredentialFile],
+    len: u64,
+) -> Result<(), StoreError> {
     // A crash mid-append can leave a torn row without its newline; start
     // ours on a fresh line so it is not glued to the torn one.
     let mut torn = false;

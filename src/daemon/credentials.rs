@@ -4,7 +4,9 @@
 //! announced to its device as a durable `refresh_credential` action
 //! (long-poll and MQTT).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -16,20 +18,46 @@ use crate::broker::LocalHub;
 /// The local hub and its certificate, when it runs.
 pub type HubParts = (Arc<LocalHub>, Option<Arc<HubCert>>);
 
-/// Keep credentials in step with each new snapshot until shutdown; a
-/// device whose credential was regenerated (its function or the hub
-/// changed) also gets its new desired properties on the local hub, and the
-/// hub's certificate follows new site addresses.
+/// First wait before a failed sync (a full disk, an unwritable directory)
+/// is tried again; doubled after each failure up to [`RETRY_MAX`]. Freed
+/// space is then noticed without a reload or a restart.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// Longest wait between two tries: bounds both the delay after space
+/// returns and the error lines logged while it does not.
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Whether the last [`sync`] of this process failed to write (the first one
+/// runs before [`keep`] starts).
+static LAST_SYNC_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Keep credentials in step with each new snapshot until shutdown; after a
+/// failed write, try again with backoff until it succeeds. A device whose
+/// credential was regenerated (its function or the hub changed) also gets
+/// its new desired properties on the local hub, and the hub's certificate
+/// follows new site addresses.
 pub async fn keep(
     facts: Arc<DaemonFacts>,
     hub: Option<HubParts>,
     mut changed: watch::Receiver<u64>,
     shutdown: CancellationToken,
 ) {
+    let mut retry = RETRY_FIRST;
     loop {
+        let failed = LAST_SYNC_FAILED.load(Ordering::Relaxed);
+        let again = async {
+            if failed {
+                tokio::time::sleep(retry).await
+            } else {
+                std::future::pending().await
+            }
+        };
         tokio::select! {
             _ = shutdown.cancelled() => return,
             r = changed.changed() => if r.is_err() { return },
+            _ = again => {
+                tracing::info!("trying the failed device credential write again");
+                retry = (retry * 2).min(RETRY_MAX);
+            }
         }
         let f = facts.clone();
         let regenerated = tokio::task::spawn_blocking(move || sync(&f))
@@ -43,6 +71,9 @@ pub async fn keep(
                 cert.update_names(super::hub::cert_names(&facts));
             }
         }
+        if !LAST_SYNC_FAILED.load(Ordering::Relaxed) {
+            retry = RETRY_FIRST;
+        }
     }
 }
 
@@ -51,10 +82,15 @@ pub async fn keep(
 pub fn sync(facts: &DaemonFacts) -> Vec<String> {
     let Some(hub) = facts.hub() else {
         tracing::warn!("no usable hub settings: device credentials not created");
+        // Also when the local hub's key could not be written (a full
+        // state disk): tried again like a failed write.
+        LAST_SYNC_FAILED.store(true, Ordering::Relaxed);
         return Vec::new();
     };
     let snap = facts.snapshot.load();
-    match crate::credentials::keeper::sync(&snap, &hub) {
+    let result = crate::credentials::keeper::sync(&snap, &hub);
+    LAST_SYNC_FAILED.store(result.is_err(), Ordering::Relaxed);
+    match result {
         Ok(s) => {
             if !s.created.is_empty() {
                 tracing::info!(
@@ -97,7 +133,7 @@ pub fn sync(facts: &DaemonFacts) -> Vec<String> {
             s.regenerated
         }
         Err(e) => {
-            tracing::error!("device credentials: {e}");
+            tracing::error!("device credentials not written (tried again later): {e}");
             Vec::new()
         }
     }

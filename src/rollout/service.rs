@@ -25,13 +25,23 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> Now;
 }
 
-/// The wall clock, local time for windows.
+/// The daemon's clock for rollouts. `ms`, which times `pause_between` and
+/// `device_timeout` and stamps the rollout, is the wall clock as read at
+/// the first call, advanced by the monotonic clock: a wall clock set forward
+/// (NTP catching up, an operator) fires no timer early, and one set back
+/// holds none for the size of the jump. `local`, for windows, is the wall
+/// clock read each time: a window is a time of day, and opens when the
+/// clock says so. A restart reads the wall clock afresh.
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Now {
+        static ANCHOR: std::sync::OnceLock<(u64, std::time::Instant)> = std::sync::OnceLock::new();
+        let (wall, at) =
+            *ANCHOR.get_or_init(|| (crate::clock::unix_millis(), std::time::Instant::now()));
+        let elapsed = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
         Now {
-            ms: crate::clock::unix_millis(),
+            ms: wall.saturating_add(elapsed),
             local: chrono::Local::now().naive_local(),
         }
     }

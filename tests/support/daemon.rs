@@ -60,6 +60,8 @@ pub struct DaemonBuilder {
     access: String,
     args: Vec<String>,
     netns: Option<String>,
+    /// Extra environment of the daemon process (every start).
+    env: Vec<(String, String)>,
 }
 
 impl DaemonBuilder {
@@ -133,6 +135,13 @@ impl DaemonBuilder {
     /// Arguments after `ztpd --config ... run`.
     pub fn args(mut self, args: &[&str]) -> Self {
         self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// One more environment variable of the daemon process, kept for
+    /// restarts (e.g. `LD_PRELOAD` of libfaketime for clock faults).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -246,6 +255,7 @@ impl DaemonBuilder {
             broker_tls,
             netns: self.netns,
             args: self.args,
+            env: self.env,
             run: 0,
             _dir: dir,
         }
@@ -276,6 +286,7 @@ pub struct Daemon {
     pub broker_tls: Option<u16>,
     netns: Option<String>,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     /// Starts so far: each has its own log file.
     run: u32,
     _dir: Option<tempfile::TempDir>,
@@ -294,6 +305,7 @@ impl Daemon {
             access: String::new(),
             args: Vec::new(),
             netns: None,
+            env: Vec::new(),
         }
     }
 
@@ -325,6 +337,7 @@ impl Daemon {
             .args(&self.args)
             .env("ZTPD_LOG", "info,ztpd=debug")
             .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log);
         self.child = Some(cmd.spawn().expect("start ztpd"));

@@ -12,6 +12,7 @@
 //! - [`curl`]: curl as the third-party HTTP/TFTP client;
 //! - [`files`]: the file-service root (fixture + generated images);
 //! - [`tools`]: `have`, `is_root`, `sh`, `must`, child guards;
+//! - [`faketime`]: the daemon's wall clock moved by libfaketime (clock faults);
 //! - [`netns`]: network namespaces (shared by `dhcp_netns.rs` and
 //!   `ztp_lab_fabric.rs`) and the DHCP lab with udhcpc/dhclient/relay;
 //! - [`mqtt`]: Mosquitto, `mosquitto_pub`/`_sub`, `ztpd bridge`, readings;
@@ -25,6 +26,7 @@ pub mod agents;
 pub mod api;
 pub mod curl;
 pub mod daemon;
+pub mod faketime;
 pub mod files;
 pub mod fixtures;
 pub mod mongo;

@@ -129,6 +129,18 @@ impl Lab {
 
     /// A lab whose daemon starts with `plan`; DHCP may be off.
     pub fn with_plan(tag: &str, durability: &str, plan: &str) -> Option<Lab> {
+        Lab::build(tag, durability, plan, |_, b| b)
+    }
+
+    /// [`Lab::with_plan`], with `customize` given the root (before the
+    /// daemon starts: e.g. to mount a small filesystem on `state/`) and the
+    /// daemon's builder (e.g. more environment).
+    pub fn build(
+        tag: &str,
+        durability: &str,
+        plan: &str,
+        customize: impl FnOnce(&Path, super::daemon::DaemonBuilder) -> super::daemon::DaemonBuilder,
+    ) -> Option<Lab> {
         if !is_root() {
             eprintln!("SKIP: DHCP netns tests need root (network namespaces, port 67)");
             return None;
@@ -149,15 +161,16 @@ impl Lab {
         let root = fixtures::temp_root("dhcp_lab");
         fs::create_dir_all(root.path().join("state")).expect("mkdir state");
         fs::write(root.path().join("plans/t.toml"), plan).expect("write plan");
-        let daemon = Daemon::builder()
+        let path = root.path().to_path_buf();
+        let builder = Daemon::builder()
             .owned_root(root)
             // All addresses: devices in the client namespace say hello too.
             .http(&format!("0.0.0.0:{HTTP_PORT}"))
             .tftp("127.0.0.1:6969")
             .dhcp("0.0.0.0:67")
             .settings(&format!("[state]\ndurability = \"{durability}\"\n"))
-            .netns(&srv)
-            .start();
+            .netns(&srv);
+        let daemon = customize(&path, builder).start();
         Some(Lab {
             daemon,
             srv,
@@ -447,6 +460,12 @@ impl Lab {
     /// A packet socket on the client's veth: every frame to UDP port 68 is
     /// kept in its receive queue until [`Sniffer::replies`] reads them.
     pub fn sniff_replies(&self) -> Sniffer {
+        self.sniff(68)
+    }
+
+    /// A packet socket on the client's veth that keeps DHCP replies to UDP
+    /// `port`: 68 for clients, 67 for a relay agent (perfdhcp).
+    pub fn sniff(&self, port: u16) -> Sniffer {
         let ifname = self.veth_cli.clone();
         in_netns(&self.cli, move || {
             // SAFETY: a packet socket made and bound here, with a zeroed
@@ -470,8 +489,19 @@ impl Lab {
                     std::mem::size_of::<libc::sockaddr_ll>() as u32,
                 );
                 assert_eq!(rc, 0, "bind packet socket");
+                // A deep queue (root may exceed rmem_max): a reader that
+                // drains it between polls must not lose frames under load.
+                let size: libc::c_int = 32 << 20;
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVBUFFORCE,
+                    (&size as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as u32,
+                );
                 Sniffer {
                     fd: std::os::fd::FromRawFd::from_raw_fd(fd),
+                    port,
                 }
             }
         })
@@ -490,10 +520,16 @@ pub struct SeenFrame {
     pub dst_mac: [u8; 6],
     pub dst_ip: Ipv4Addr,
     pub msg_type: Option<MessageType>,
+    /// The client hardware address in the BOOTP header.
+    pub chaddr: [u8; 6],
+    /// The address the reply gives the client.
+    pub yiaddr: Ipv4Addr,
 }
 
 pub struct Sniffer {
     fd: std::os::fd::OwnedFd,
+    /// The UDP destination port of the frames kept.
+    port: u16,
 }
 
 impl Sniffer {
@@ -514,28 +550,34 @@ impl Sniffer {
             if n <= 0 {
                 return out;
             }
-            if let Some(f) = parse_frame(&buf[..n as usize]) {
+            if let Some(f) = parse_frame(&buf[..n as usize], self.port) {
                 out.push(f);
             }
         }
     }
 }
 
-fn parse_frame(b: &[u8]) -> Option<SeenFrame> {
+fn parse_frame(b: &[u8], port: u16) -> Option<SeenFrame> {
     if b.len() < 34 || b[12..14] != [0x08, 0x00] || b[23] != 17 {
         return None;
     }
     let ihl = usize::from(b[14] & 0x0f) * 4;
     let udp = b.get(14 + ihl..)?;
-    if udp.len() < 8 || udp[2..4] != [0, 68] {
+    // BOOTREPLY (op 2) only: a relay's own requests also go to port 67.
+    if udp.len() < 8 + 240 || udp[2..4] != port.to_be_bytes() || udp[8] != 2 {
         return None;
     }
+    let bootp = &udp[8..];
     let mut dst_mac = [0u8; 6];
     dst_mac.copy_from_slice(&b[..6]);
+    let mut chaddr = [0u8; 6];
+    chaddr.copy_from_slice(&bootp[28..34]);
     Some(SeenFrame {
         dst_mac,
         dst_ip: Ipv4Addr::new(b[30], b[31], b[32], b[33]),
-        msg_type: DecodedReply::decode(&udp[8..]).and_then(|r| r.msg_type()),
+        msg_type: DecodedReply::decode(bootp).and_then(|r| r.msg_type()),
+        chaddr,
+        yiaddr: Ipv4Addr::new(bootp[16], bootp[17], bootp[18], bootp[19]),
     })
 }
 
