@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod tftp;
 pub mod tftp_clients;
 pub mod tftp_packet;
+mod tftp_session;
 pub mod vfs;
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use crate::files::access::NoFacts;
 use crate::files::ledger::Outcome;
 use crate::files::testutil;
 use crate::snapshot::SnapshotHandle;
+use tokio::time::Instant;
 
 struct Server {
     addr: SocketAddr,
