@@ -23,8 +23,6 @@ pub use crate::credentials::connection_string::ConnectionString;
 pub const SAS_TTL: Duration = Duration::from_secs(3600);
 /// How long a credential refresh may take.
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest credential document accepted from a refresh URL.
-const MAX_CREDENTIAL_BYTES: usize = 1024 * 1024;
 
 /// The fields of `device_credentials/device_<id>.json` a device uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -77,8 +75,12 @@ pub fn parse_credential(text: &str, origin: &str) -> Result<Loaded, String> {
 }
 
 pub fn load_credential(path: &Path) -> Result<Loaded, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = crate::limits::read_capped_string(
+        path,
+        crate::limits::CREDENTIAL_BYTES,
+        "device credential",
+    )
+    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     parse_credential(&text, &path.display().to_string())
 }
 
@@ -270,9 +272,13 @@ async fn handle_event(
     }
     let url = v.get("url").and_then(Value::as_str)?;
     let result = async {
-        let body = crate::http_client::get(url, MAX_CREDENTIAL_BYTES, REFRESH_TIMEOUT)
-            .await
-            .map_err(|e| format!("{e:#}"))?;
+        let body = crate::http_client::get(
+            url,
+            crate::limits::CREDENTIAL_BYTES as usize,
+            REFRESH_TIMEOUT,
+        )
+        .await
+        .map_err(|e| format!("{e:#}"))?;
         let text = String::from_utf8(body).map_err(|_| "credential is not UTF-8".to_string())?;
         let loaded = parse_credential(&text, url)?;
         crate::secret_file::write(path, text.as_bytes()).map_err(|e| e.to_string())?;

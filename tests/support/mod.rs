@@ -7,7 +7,8 @@
 //! - [`fixtures`]: temp roots copied from `tests/fixtures/`;
 //! - [`daemon`]: one builder for `ztpd run` (loopback or inside a network
 //!   namespace) behind a `Drop` guard that kills it and shows its log when a
-//!   test fails; the CLI (`ztpd ...`) as a function;
+//!   test fails; the CLI (`ztpd ...`) as a function, also under a memory
+//!   limit (`ztpd_bounded`) for inputs that must not be read without end;
 //! - [`api`]: a small HTTP/1.1 client, the operator API, `/metrics` samples;
 //! - [`curl`]: curl as the third-party HTTP/TFTP client;
 //! - [`files`]: the file-service root (fixture + generated images);
