@@ -41,8 +41,8 @@ pub struct DeviceSimulateArgs {
     /// carry them out (upgrade, reconfigure).
     #[arg(long, requires = "switch")]
     pub agent: bool,
-    /// With --switch: switches running at once.
-    #[arg(long, default_value_t = 256)]
+    /// With --switch: switches running at once (at least 1).
+    #[arg(long, default_value = "256", allow_negative_numbers = true, value_parser = super::arg::concurrency)]
     pub concurrency: usize,
     /// With --switch: plan files or directories (default: `paths.plans`).
     #[arg(long = "plan", value_name = "PLAN")]
@@ -53,8 +53,9 @@ pub struct DeviceSimulateArgs {
     /// With --switch --dhcp: the simulated relay agent's address (giaddr; binds port 67).
     #[arg(long, value_name = "IP", default_value = "127.0.0.2")]
     pub relay: Ipv4Addr,
-    /// With --switch: how long a switch keeps asking while it waits for approval.
-    #[arg(long, default_value = "5m", value_parser = crate::duration::parse)]
+    /// With --switch: how long a switch keeps asking while it waits for
+    /// approval; `0s` asks once.
+    #[arg(long, default_value = "5m", value_parser = super::arg::duration)]
     pub approval_wait: Duration,
 }
 

@@ -18,13 +18,13 @@ pub struct SimulateArgs {
     pub credentials: Option<std::path::PathBuf>,
     /// How many devices: with --credentials, N of its credentials at once;
     /// with --switch all, the first N planned switches.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = super::arg::count_usize)]
     pub fleet: Option<usize>,
-    /// Messages per device (default: until the battery is empty).
-    #[arg(long, value_name = "N")]
+    /// Messages per device, at least 1 (default: until the battery is empty).
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = super::arg::count)]
     pub count: Option<u64>,
-    /// Time between readings, overriding the device function's (e.g. 100ms).
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    /// Time between readings, longer than 0, overriding the device function's (e.g. 100ms).
+    #[arg(long, value_name = "DUR", value_parser = super::arg::positive_duration)]
     pub interval: Option<std::time::Duration>,
     /// Broker URL (default: hub.toml's `broker` when the credential is for that hub,
     /// the embedded broker for the local hub; else mqtts://<HostName>:8883).
@@ -33,10 +33,6 @@ pub struct SimulateArgs {
     /// Seed the readings' randomness (reproducible runs).
     #[arg(long, value_name = "N", hide = true)]
     pub seed: Option<u64>,
-}
-
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    crate::duration::parse(s)
 }
 
 pub fn run(config: Option<&std::path::Path>, args: SimulateArgs) -> ExitCode {
