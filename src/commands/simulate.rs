@@ -29,8 +29,11 @@ pub struct DeviceSimulateArgs {
     /// non-root device with links (`--fleet N`: the first N).
     #[arg(long, value_name = "SERIAL", conflicts_with_all = ["credential", "credentials"], requires = "server")]
     pub switch: Option<String>,
-    /// With --switch: ztpd's HTTP address, e.g. http://127.0.0.1:8080.
-    #[arg(long, value_name = "URL", requires = "switch")]
+    /// ztpd's HTTP address, e.g. http://127.0.0.1:8080. With --switch: where
+    /// the switch talks to. For telemetry devices: the only origin a
+    /// `refresh_credential` URL may point at (default: each plan site's
+    /// `server_ip` at `listen.http`'s port, as the daemon writes them).
+    #[arg(long, value_name = "URL")]
     pub server: Option<String>,
     /// With --switch: `KIND[:DEVICE,DEVICE...]`, a fault for the listed
     /// devices (all when no list): wrong-model, move-port, swap, and for
@@ -61,7 +64,7 @@ pub struct DeviceSimulateArgs {
 
 pub fn run(config: Option<&Path>, args: DeviceSimulateArgs) -> ExitCode {
     let Some(switch) = args.switch.clone() else {
-        return super::simulate_telemetry::run(config, args.telemetry);
+        return super::simulate_telemetry::run(config, args.telemetry, args.server.as_deref());
     };
     let Some(server) = args.server.clone() else {
         eprintln!("error: --switch needs --server URL (ztpd's HTTP address)");

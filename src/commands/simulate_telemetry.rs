@@ -35,16 +35,30 @@ pub struct SimulateArgs {
     pub seed: Option<u64>,
 }
 
-pub fn run(config: Option<&std::path::Path>, args: SimulateArgs) -> ExitCode {
+/// Run telemetry devices; `server` is `--server` (ztpd's HTTP address, the
+/// only origin credential refreshes are fetched from when given).
+pub fn run(config: Option<&std::path::Path>, args: SimulateArgs, server: Option<&str>) -> ExitCode {
+    use crate::telemetry::simulate::RefreshOrigins;
     use std::sync::atomic::{AtomicU64, Ordering};
     install_crypto_provider();
-    // hub.toml (or the local hub) says which broker its devices publish to
-    let hub = match crate::settings::resolve(config, &[]) {
-        Ok(r) => crate::credentials::hub::device_view(&r),
+    let resolved = match crate::settings::resolve(config, &[]) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_INVALID);
         }
+    };
+    // hub.toml (or the local hub) says which broker its devices publish to
+    let hub = crate::credentials::hub::device_view(&resolved);
+    let refresh_from = match server {
+        Some(url) => match RefreshOrigins::of_server(url) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        },
+        None => RefreshOrigins::of_plans(&resolved),
     };
     let files = match (&args.credential, &args.credentials, args.fleet) {
         (Some(f), _, _) => vec![f.clone()],
@@ -70,6 +84,7 @@ pub fn run(config: Option<&std::path::Path>, args: SimulateArgs) -> ExitCode {
         broker: args.broker.clone(),
         hub,
         seed: args.seed,
+        refresh_from,
     };
     rt.block_on(async move {
         let sent = Arc::new(AtomicU64::new(0));
