@@ -17,7 +17,8 @@
 //!   `ztp_lab_fabric.rs`) and the DHCP lab with udhcpc/dhclient/relay;
 //! - [`mqtt`]: Mosquitto, `mosquitto_pub`/`_sub`, `ztpd bridge`, readings;
 //! - [`mongo`]: the nx-27017 MongoDB-wire server (always `--data-dir`, so
-//!   database names are real) and a real MongoDB client to read it.
+//!   database names are real) and a real MongoDB client to read it;
+//! - [`spark`]: real Spark (pyspark in `.venv-spark`) for the Spark example.
 //!
 //! Each binary uses only part of it.
 #![allow(dead_code, unused_imports)]
@@ -33,6 +34,7 @@ pub mod mqtt;
 pub mod netns;
 pub mod poll;
 pub mod ports;
+pub mod spark;
 pub mod tools;
 
 pub use daemon::{ztpd, Daemon};
