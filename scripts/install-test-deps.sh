@@ -3,7 +3,7 @@
 # brand-new Debian 12 machine (as root). Later work adds packages here instead
 # of installing them anywhere else.
 #
-#   scripts/install-test-deps.sh           apt packages + Python venv
+#   scripts/install-test-deps.sh           apt packages + Python venvs (tools, Spark)
 #   scripts/install-test-deps.sh --fuzz    also cargo-fuzz (or ZTPD_FUZZ=1)
 #
 # Idempotent and quick when everything is present: apt-get runs (with one
@@ -29,10 +29,10 @@ packages=(
     kea-dhcp4-server kea-admin             # Kea + perfdhcp: DHCP peer and load tool
     curl                                   # HTTP and TFTP client
     time                                   # /usr/bin/time -v for peak RSS in benchmarks
-    faketime libfaketime                   # clock jumps injected into the daemon alone (fault suite)
     python3 python3-venv                   # the venv for Python test tools
     chromium                               # real headless browser for the GUI test (Playwright drives it)
     build-essential pkg-config             # C compiler for bundled SQLite and libFuzzer
+    openjdk-17-jre-headless                # Java for real Spark (pyspark, examples/spark)
 )
 # Packaged services that may auto-start; stopped after install.
 services=(tftpd-hpa nginx mosquitto kea-dhcp4-server kea-dhcp6-server kea-dhcp-ddns-server kea-ctrl-agent lldpd)
@@ -40,6 +40,10 @@ services=(tftpd-hpa nginx mosquitto kea-dhcp4-server kea-dhcp6-server kea-dhcp-d
 # Python tools for telemetry tests, pinned with their dependencies.
 requirements="$repo/scripts/test-requirements.txt"
 venv="$repo/.venv-test"
+# Spark (pyspark + pyarrow + pandas + pymongo) in a venv of its own: large, and
+# with its own numpy/pandas pins.
+spark_requirements="$repo/scripts/spark-requirements.txt"
+spark_venv="$repo/.venv-spark"
 
 cargo_fuzz_version="0.13.2"
 
@@ -113,12 +117,12 @@ if command -v systemctl >/dev/null && [[ "$systemd_state" =~ ^(running|degraded|
 fi
 
 # --- Python venvs -----------------------------------------------------------------
-# ensure_venv DIR REQUIREMENTS CHECK: (re)create DIR from the pinned REQUIREMENTS
-# unless it was made from exactly that file and CHECK (python code) runs.
-ensure_venv() {
-    local dir="$1" reqs="$2" check="$3"
+# make_venv DIR REQUIREMENTS IMPORTS: (re)create DIR with the pinned REQUIREMENTS
+# unless it has them already and `import IMPORTS` works in it.
+make_venv() {
+    local dir="$1" reqs="$2" imports="$3"
     local stamp="$dir/.requirements"
-    if [[ -x "$dir/bin/python" ]] && cmp -s "$reqs" "$stamp" && "$dir/bin/python" -c "$check" 2>/dev/null; then
+    if [[ -x "$dir/bin/python" ]] && cmp -s "$reqs" "$stamp" && "$dir/bin/python" -c "import $imports" 2>/dev/null; then
         log "python venv: $dir up to date"
         return
     fi
@@ -132,10 +136,12 @@ ensure_venv() {
     "$dir/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$reqs"
     cp "$reqs" "$stamp"
 }
-ensure_venv "$venv" "$requirements" 'import pymongo, paho.mqtt, playwright'
+make_venv "$venv" "$requirements" "pymongo, paho.mqtt, playwright"
 "$venv/bin/nx-27017" --help >/dev/null
+make_venv "$spark_venv" "$spark_requirements" "pyspark, pyarrow, pandas, pymongo"
 # The Azure IoT device SDK pins paho-mqtt < 2: a venv of its own.
-ensure_venv "$repo/.venv-azure" "$repo/scripts/azure-requirements.txt" 'import azure.iot.device'
+make_venv "$repo/.venv-azure" "$repo/scripts/azure-requirements.txt" "azure.iot.device"
+java -version >/dev/null 2>&1 || { log "java not found after installing openjdk-17-jre-headless"; exit 1; }
 
 # --- cargo-fuzz (only when asked) ---------------------------------------------
 if [[ "$want_fuzz" == 1 ]]; then

@@ -2,7 +2,12 @@
 
 use std::time::Duration;
 
-/// Parse a duration; the error says what was expected.
+/// The longest duration accepted anywhere (100 years): any deadline
+/// `now + d` a timer or a rollout computes from it stays representable, so
+/// no written duration can make an instant overflow.
+pub const MAX: Duration = Duration::from_secs(100 * 365 * 86400);
+
+/// Parse a duration of at most [`MAX`]; the error says what was expected.
 pub fn parse(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     if t.is_empty() {
@@ -15,19 +20,19 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err(format!("`{s}` is not a duration; write a number and a unit, e.g. \"30s\", \"5m\", \"1h30m\""));
         }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("`{s}`: number too large"))?;
+        let too_long = || format!("`{s}` is too long; the longest duration accepted is 36500d");
+        let n: u64 = rest[..digits].parse().map_err(|_| too_long())?;
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
+        let secs = |per: u64| n.checked_mul(per).map(Duration::from_secs);
         let d = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.saturating_mul(60)),
-            "h" => Duration::from_secs(n.saturating_mul(3600)),
-            "d" => Duration::from_secs(n.saturating_mul(86400)),
+            "ms" => Some(Duration::from_millis(n)),
+            "s" => secs(1),
+            "m" => secs(60),
+            "h" => secs(3600),
+            "d" => secs(86400),
             "" => {
                 return Err(format!(
                     "`{s}` has no unit; write e.g. \"{n}s\" or \"{n}m\" (units: ms, s, m, h, d)"
@@ -35,7 +40,10 @@ pub fn parse(s: &str) -> Result<Duration, String> {
             }
             u => return Err(format!("`{s}`: unknown unit `{u}`; use ms, s, m, h or d")),
         };
-        total = total.saturating_add(d);
+        total = d
+            .and_then(|d| total.checked_add(d))
+            .filter(|t| *t <= MAX)
+            .ok_or_else(too_long)?;
     }
     Ok(total)
 }
@@ -75,5 +83,14 @@ mod tests {
         assert!(parse("5 minutes").is_err());
         assert!(parse("fast").is_err());
         assert!(parse("3y").unwrap_err().contains("unknown unit"));
+        assert_eq!(parse("36500d").unwrap(), MAX);
+        for long in [
+            "36501d",
+            "99999999999999999999s",
+            "213503982334601d",
+            "36500d1ms",
+        ] {
+            assert!(parse(long).unwrap_err().contains("too long"), "{long}");
+        }
     }
 }

@@ -75,12 +75,21 @@ pub async fn request(
 
 /// GET a body of at most `max` bytes that must come with status 200.
 pub async fn get(url: &str, max: usize, timeout: Duration) -> anyhow::Result<Vec<u8>> {
-    let r = tokio::time::timeout(
-        timeout,
-        request_inner("GET", url, &[("Accept", "application/json")], None, max),
-    )
-    .await
-    .map_err(|_| anyhow!("GET {url}: timed out after {timeout:?}"))??;
+    get_with(url, &[], max, timeout).await
+}
+
+/// [`get`] with extra `Name: value` headers (e.g. `Authorization`).
+pub async fn get_with(
+    url: &str,
+    headers: &[(&str, &str)],
+    max: usize,
+    timeout: Duration,
+) -> anyhow::Result<Vec<u8>> {
+    let mut all = vec![("Accept", "application/json")];
+    all.extend_from_slice(headers);
+    let r = tokio::time::timeout(timeout, request_inner("GET", url, &all, None, max))
+        .await
+        .map_err(|_| anyhow!("GET {url}: timed out after {timeout:?}"))??;
     if r.status != 200 {
         bail!("GET {url}: HTTP {}", r.status);
     }

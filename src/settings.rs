@@ -314,6 +314,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Settings, SettingsError> {
     })
 }
 
+fn read_settings(path: &Path) -> std::io::Result<String> {
+    crate::limits::read_capped_string(path, crate::limits::SETTINGS_BYTES, "settings file")
+}
+
 /// Find the root and read the settings as SPEC §1 says.
 ///
 /// `config`: the global `--config FILE`. `plan_args`: plan files or
@@ -323,7 +327,7 @@ pub fn resolve(config: Option<&Path>, plan_args: &[PathBuf]) -> Result<Resolved,
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     if let Some(file) = config {
         let file = absolute(&cwd, file);
-        let text = std::fs::read_to_string(&file).map_err(|source| SettingsError::Read {
+        let text = read_settings(&file).map_err(|source| SettingsError::Read {
             path: file.clone(),
             source,
         })?;
@@ -337,7 +341,7 @@ pub fn resolve(config: Option<&Path>, plan_args: &[PathBuf]) -> Result<Resolved,
     }
     let local = cwd.join(SETTINGS_FILE);
     if local.is_file() {
-        let text = std::fs::read_to_string(&local).map_err(|source| SettingsError::Read {
+        let text = read_settings(&local).map_err(|source| SettingsError::Read {
             path: local.clone(),
             source,
         })?;
@@ -356,7 +360,7 @@ pub fn resolve(config: Option<&Path>, plan_args: &[PathBuf]) -> Result<Resolved,
     // operator ran the command from elsewhere in the repository.
     let beside = root.join(SETTINGS_FILE);
     if beside.is_file() {
-        let text = std::fs::read_to_string(&beside).map_err(|source| SettingsError::Read {
+        let text = read_settings(&beside).map_err(|source| SettingsError::Read {
             path: beside.clone(),
             source,
         })?;

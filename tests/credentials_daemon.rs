@@ -178,3 +178,66 @@ fn a_regenerated_credential_is_announced_over_mqtt() {
 
     support::mqtt::edit_device_function_and_expect_refresh(m.port, &[], SENSOR, &d.root);
 }
+
+/// The refresh end to end, with the default origin: a simulated sensor given
+/// only the daemon's settings (no `--server`) takes the refresh the daemon
+/// announces, since its URL is `http://<server_ip>:<listen.http port>`, and
+/// fetches the new credential with its SAS token (it has no lease).
+#[test]
+fn a_simulated_device_takes_the_daemons_refresh_from_its_default_origin() {
+    if !support::tools::have_all("daemon refresh", &["mosquitto", "mosquitto_sub"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let m = support::mqtt::Mosquitto::start(&dir.path().join("mqtt"));
+    // the daemon's URLs name the site's server_ip: make it reachable here
+    let root = support::fixtures::temp_root_with_plan("good", |t| {
+        t.replace("server_ip = \"10.10.0.1\"", "server_ip = \"127.0.0.1\"")
+    });
+    let d = Daemon::builder()
+        .owned_root(root)
+        .settings(&format!("[telemetry]\nbroker = \"{}\"\n", m.url()))
+        .start();
+    d.wait_for("credential created on start", WAIT, || cred(&d, SENSOR));
+    // the device keeps its own copy, as a real one would
+    let own = dir.path().join("sensor.json");
+    std::fs::copy(
+        d.root
+            .join(format!("device_credentials/device_{SENSOR}.json")),
+        &own,
+    )
+    .unwrap();
+    let simulate = |count: &str| {
+        let o = d.cli(&[
+            "device",
+            "simulate",
+            "--credential",
+            own.to_str().unwrap(),
+            "--broker",
+            &m.url(),
+            "--count",
+            count,
+            "--interval",
+            "10ms",
+        ]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "simulate failed: {text}");
+        text
+    };
+    // a first run leaves a persistent session subscribed to devicebound, so
+    // Mosquitto keeps the event for the device while it is offline
+    simulate("1");
+    support::mqtt::edit_device_function_and_expect_refresh(m.port, &[], SENSOR, &d.root);
+    let new = cred(&d, SENSOR).unwrap();
+    assert_eq!(new["device_function"]["battery"]["drain_max"], 0.05);
+
+    let out = simulate("100");
+    assert!(out.contains("credential refreshed 1x"), "{out}");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&own).unwrap()).unwrap();
+    assert_eq!(saved, new, "the device saved the daemon's new credential");
+}

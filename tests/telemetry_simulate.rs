@@ -1,6 +1,7 @@
 //! `ztpd device simulate` against a real Mosquitto, read back with
 //! mosquitto_sub: the prototype's battery behaviour, coordinates in the box,
-//! the IoT Hub dialect, and a credential refresh pushed on `devicebound`.
+//! the IoT Hub dialect, and a credential refresh pushed on `devicebound` —
+//! taken only from ztpd's own origin and only when it is the device's own.
 
 mod support;
 
@@ -170,22 +171,41 @@ fn simulated_battery_drains_like_the_prototype_and_stops_at_zero() {
     );
 }
 
-/// One-shot HTTP server answering every request with `body`.
-fn serve_once(body: String) -> (u16, std::thread::JoinHandle<()>) {
+/// One-shot HTTP server answering the first request with `body`; the
+/// thread returns that request's head.
+fn serve_once(body: String) -> (u16, std::thread::JoinHandle<String>) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let h = std::thread::spawn(move || {
-        if let Ok((mut s, _)) = l.accept() {
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
+        let Ok((mut s, _)) = l.accept() else {
+            return String::new();
+        };
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).unwrap_or(0);
+        let _ = write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        String::from_utf8_lossy(&buf[..n]).into_owned()
     });
     (port, h)
+}
+
+/// A `refresh_credential` event for `id` pointing at `url`, retained on the
+/// real broker so the device gets it as soon as it subscribes. Anyone may
+/// publish it: Mosquitto here allows anonymous clients.
+fn retain_refresh(m: &Mosquitto, id: &str, url: &str) {
+    let event = json!({"type": "refresh_credential", "url": url});
+    let ok = Command::new("mosquitto_pub")
+        .args(["-p", &m.port.to_string(), "-q", "1", "-r"])
+        .args(["-t", &format!("devices/{id}/messages/devicebound/ztp")])
+        .args(["-m", &event.to_string()])
+        .stdin(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
 }
 
 #[test]
@@ -207,27 +227,19 @@ fn a_refresh_event_downloads_the_new_credential_and_applies_its_function() {
     );
     let new_text = std::fs::read_to_string(&new_cred).unwrap();
     let (port, server) = serve_once(new_text.clone());
-    // retained, so the device gets it as soon as it subscribes
-    let event = json!({"type": "refresh_credential", "url": format!("http://127.0.0.1:{port}/ztp/v1/devices/sim-dev-2/credential")});
-    let ok = Command::new("mosquitto_pub")
-        .args([
-            "-p",
-            &m.port.to_string(),
-            "-q",
-            "1",
-            "-r",
-            "-t",
-            "devices/sim-dev-2/messages/devicebound/ztp",
-            "-m",
-            &event.to_string(),
-        ])
-        .stdin(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    let (stdout, stderr) = simulate(&cred, &m, &["--interval", "10ms", "--count", "150"]);
-    server.join().unwrap();
+    let own = format!("http://127.0.0.1:{port}");
+    retain_refresh(
+        &m,
+        "sim-dev-2",
+        &format!("{own}/ztp/v1/devices/sim-dev-2/credential"),
+    );
+    let args = ["--interval", "10ms", "--count", "150", "--server", &own];
+    let (stdout, stderr) = simulate(&cred, &m, &args);
+    let request = server.join().unwrap();
+    assert!(
+        request.contains("Authorization: SharedAccessSignature sr="),
+        "the device proves who it is to ztpd: {request}"
+    );
     assert!(
         stdout.contains("credential refreshed 1x"),
         "{stdout}{stderr}"
@@ -253,6 +265,89 @@ fn a_refresh_event_downloads_the_new_credential_and_applies_its_function() {
     assert!(msgs[first_without..]
         .iter()
         .all(|v| v.get("device_latitude").is_none()));
+}
+
+/// A run of device `id` against `--server own` with a refresh to
+/// `event_url` retained: its credential file must not change and no refresh
+/// must be counted. Returns the simulator's log.
+fn assert_refresh_refused(
+    m: &Mosquitto,
+    dir: &Path,
+    id: &str,
+    own: &str,
+    event_url: &str,
+) -> String {
+    let cred = credential(dir, id, function(0.0, &ALL));
+    let before = std::fs::read_to_string(&cred).unwrap();
+    retain_refresh(m, id, event_url);
+    let args = ["--interval", "10ms", "--count", "150", "--server", own];
+    let (stdout, stderr) = simulate(&cred, m, &args);
+    assert!(!stdout.contains("credential refreshed"), "{stdout}{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&cred).unwrap(),
+        before,
+        "the credential file changed"
+    );
+    stderr
+}
+
+#[test]
+fn a_spoofed_refresh_from_a_foreign_url_fetches_nothing_and_changes_nothing() {
+    if components().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let m = Mosquitto::start(&dir.path().join("mqtt"));
+    // ztpd's own origin (nothing must be asked of it either)...
+    let own = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let own_url = format!("http://{}", own.local_addr().unwrap());
+    // ...and a foreign one: a bare listener, where a connection from the
+    // device would wait in the backlog
+    let foreign = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let foreign_url = format!(
+        "http://{}/files/credentials/device_spoof-1.json",
+        foreign.local_addr().unwrap()
+    );
+    let stderr = assert_refresh_refused(&m, dir.path(), "spoof-1", &own_url, &foreign_url);
+    assert!(
+        stderr.contains("not ztpd's own origin") && stderr.contains(&own_url),
+        "the spoofed event must be seen and refused: {stderr}"
+    );
+    // a connection would sit in the backlog: none was attempted
+    for l in [&own, &foreign] {
+        l.set_nonblocking(true).unwrap();
+        assert_eq!(
+            l.accept().map(|_| ()).unwrap_err().kind(),
+            std::io::ErrorKind::WouldBlock,
+            "the device connected to {}",
+            l.local_addr().unwrap()
+        );
+    }
+}
+
+#[test]
+fn a_refresh_serving_another_devices_credential_changes_nothing() {
+    if components().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let m = Mosquitto::start(&dir.path().join("mqtt"));
+    let other_dir = dir.path().join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let other = credential(&other_dir, "someone-else", function(0.0, &ALL));
+    let (port, server) = serve_once(std::fs::read_to_string(other).unwrap());
+    let own = format!("http://127.0.0.1:{port}");
+    let url = format!("{own}/files/credentials/device_spoof-2.json");
+    let stderr = assert_refresh_refused(&m, dir.path(), "spoof-2", &own, &url);
+    let request = server.join().unwrap();
+    assert!(
+        request.starts_with("GET /files/credentials/device_spoof-2.json"),
+        "{request}"
+    );
+    assert!(
+        stderr.contains("device `someone-else`'s credential"),
+        "the fetched credential must be seen and refused: {stderr}"
+    );
 }
 
 #[test]

@@ -47,11 +47,16 @@ pub struct OperatorApi {
 
 /// Read the operator token, creating it (0600, atomically) when absent.
 pub fn load_or_create_token(path: &Path) -> std::io::Result<String> {
-    if let Ok(t) = std::fs::read_to_string(path) {
-        let t = t.trim().to_string();
-        if !t.is_empty() {
-            return Ok(t);
+    match crate::limits::read_capped_string(path, crate::limits::SECRET_BYTES, "token file") {
+        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_string()),
+        // an operator's oversized file is reported, not replaced
+        Err(e) if crate::limits::is_too_large(&e) => {
+            return Err(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", path.display()),
+            ))
         }
+        _ => {}
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

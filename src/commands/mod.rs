@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 
 pub mod analyze;
+pub mod arg;
 pub mod bridge;
 pub mod credentials;
 pub mod group;

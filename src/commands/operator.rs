@@ -24,7 +24,7 @@ fn base_url(r: &Resolved) -> String {
 
 fn token(r: &Resolved) -> Result<String, String> {
     let path = r.state_dir().join(&r.settings.api.token_file);
-    std::fs::read_to_string(&path)
+    crate::limits::read_capped_string(&path, crate::limits::SECRET_BYTES, "token file")
         .map(|t| t.trim().to_string())
         .map_err(|e| {
             format!(

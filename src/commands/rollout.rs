@@ -28,19 +28,23 @@ pub struct StartArgs {
     /// Image under `paths.files` (default: the model's).
     #[arg(long)]
     pub image: Option<String>,
-    #[arg(long)]
+    /// Devices per batch, at least 1.
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = super::arg::count_u32)]
     pub batch_size: Option<u32>,
-    #[arg(long)]
+    /// Devices in the first (canary) batch; 0: no canary batch.
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = super::arg::zero_or_more_u32)]
     pub canary: Option<u32>,
     /// A count (`2`) or a percentage of the group (`10%`, rounded down).
-    #[arg(long, value_name = "N|P%")]
+    #[arg(long, value_name = "N|P%", allow_negative_numbers = true, value_parser = super::arg::failure_limit_text)]
     pub max_failures: Option<String>,
-    #[arg(long, value_name = "DURATION")]
+    /// Wait between batches; 0s: none.
+    #[arg(long, value_name = "DURATION", value_parser = super::arg::duration_text)]
     pub pause_between: Option<String>,
     /// `HH:MM-HH:MM`, optionally after days: `"Sat,Sun 01:00-05:00"`.
     #[arg(long)]
     pub window: Option<String>,
-    #[arg(long, value_name = "DURATION")]
+    /// How long one device may take, longer than 0.
+    #[arg(long, value_name = "DURATION", value_parser = super::arg::positive_duration_text)]
     pub device_timeout: Option<String>,
     /// `topology` (farthest from a root first) or `plan`.
     #[arg(long)]

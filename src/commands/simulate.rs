@@ -29,8 +29,11 @@ pub struct DeviceSimulateArgs {
     /// non-root device with links (`--fleet N`: the first N).
     #[arg(long, value_name = "SERIAL", conflicts_with_all = ["credential", "credentials"], requires = "server")]
     pub switch: Option<String>,
-    /// With --switch: ztpd's HTTP address, e.g. http://127.0.0.1:8080.
-    #[arg(long, value_name = "URL", requires = "switch")]
+    /// ztpd's HTTP address, e.g. http://127.0.0.1:8080. With --switch: where
+    /// the switch talks to. For telemetry devices: the only origin a
+    /// `refresh_credential` URL may point at (default: each plan site's
+    /// `server_ip` at `listen.http`'s port, as the daemon writes them).
+    #[arg(long, value_name = "URL")]
     pub server: Option<String>,
     /// With --switch: `KIND[:DEVICE,DEVICE...]`, a fault for the listed
     /// devices (all when no list): wrong-model, move-port, swap, and for
@@ -41,8 +44,8 @@ pub struct DeviceSimulateArgs {
     /// carry them out (upgrade, reconfigure).
     #[arg(long, requires = "switch")]
     pub agent: bool,
-    /// With --switch: switches running at once.
-    #[arg(long, default_value_t = 256)]
+    /// With --switch: switches running at once (at least 1).
+    #[arg(long, default_value = "256", allow_negative_numbers = true, value_parser = super::arg::concurrency)]
     pub concurrency: usize,
     /// With --switch: plan files or directories (default: `paths.plans`).
     #[arg(long = "plan", value_name = "PLAN")]
@@ -53,14 +56,15 @@ pub struct DeviceSimulateArgs {
     /// With --switch --dhcp: the simulated relay agent's address (giaddr; binds port 67).
     #[arg(long, value_name = "IP", default_value = "127.0.0.2")]
     pub relay: Ipv4Addr,
-    /// With --switch: how long a switch keeps asking while it waits for approval.
-    #[arg(long, default_value = "5m", value_parser = crate::duration::parse)]
+    /// With --switch: how long a switch keeps asking while it waits for
+    /// approval; `0s` asks once.
+    #[arg(long, default_value = "5m", value_parser = super::arg::duration)]
     pub approval_wait: Duration,
 }
 
 pub fn run(config: Option<&Path>, args: DeviceSimulateArgs) -> ExitCode {
     let Some(switch) = args.switch.clone() else {
-        return super::simulate_telemetry::run(config, args.telemetry);
+        return super::simulate_telemetry::run(config, args.telemetry, args.server.as_deref());
     };
     let Some(server) = args.server.clone() else {
         eprintln!("error: --switch needs --server URL (ztpd's HTTP address)");

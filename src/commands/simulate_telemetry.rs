@@ -18,13 +18,13 @@ pub struct SimulateArgs {
     pub credentials: Option<std::path::PathBuf>,
     /// How many devices: with --credentials, N of its credentials at once;
     /// with --switch all, the first N planned switches.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = super::arg::count_usize)]
     pub fleet: Option<usize>,
-    /// Messages per device (default: until the battery is empty).
-    #[arg(long, value_name = "N")]
+    /// Messages per device, at least 1 (default: until the battery is empty).
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = super::arg::count)]
     pub count: Option<u64>,
-    /// Time between readings, overriding the device function's (e.g. 100ms).
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    /// Time between readings, longer than 0, overriding the device function's (e.g. 100ms).
+    #[arg(long, value_name = "DUR", value_parser = super::arg::positive_duration)]
     pub interval: Option<std::time::Duration>,
     /// Broker URL (default: hub.toml's `broker` when the credential is for that hub,
     /// the embedded broker for the local hub; else mqtts://<HostName>:8883).
@@ -35,20 +35,30 @@ pub struct SimulateArgs {
     pub seed: Option<u64>,
 }
 
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    crate::duration::parse(s)
-}
-
-pub fn run(config: Option<&std::path::Path>, args: SimulateArgs) -> ExitCode {
+/// Run telemetry devices; `server` is `--server` (ztpd's HTTP address, the
+/// only origin credential refreshes are fetched from when given).
+pub fn run(config: Option<&std::path::Path>, args: SimulateArgs, server: Option<&str>) -> ExitCode {
+    use crate::telemetry::simulate::RefreshOrigins;
     use std::sync::atomic::{AtomicU64, Ordering};
     install_crypto_provider();
-    // hub.toml (or the local hub) says which broker its devices publish to
-    let hub = match crate::settings::resolve(config, &[]) {
-        Ok(r) => crate::credentials::hub::device_view(&r),
+    let resolved = match crate::settings::resolve(config, &[]) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_INVALID);
         }
+    };
+    // hub.toml (or the local hub) says which broker its devices publish to
+    let hub = crate::credentials::hub::device_view(&resolved);
+    let refresh_from = match server {
+        Some(url) => match RefreshOrigins::of_server(url) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        },
+        None => RefreshOrigins::of_plans(&resolved),
     };
     let files = match (&args.credential, &args.credentials, args.fleet) {
         (Some(f), _, _) => vec![f.clone()],
@@ -74,6 +84,7 @@ pub fn run(config: Option<&std::path::Path>, args: SimulateArgs) -> ExitCode {
         broker: args.broker.clone(),
         hub,
         seed: args.seed,
+        refresh_from,
     };
     rt.block_on(async move {
         let sent = Arc::new(AtomicU64::new(0));

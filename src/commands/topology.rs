@@ -9,9 +9,6 @@ use crate::plan;
 use crate::settings::Resolved;
 use crate::topology::{diff, PlannedTopology, Reported};
 
-/// Largest REPORTED.json read: far above any real fabric's neighbour table.
-const MAX_REPORT_BYTES: u64 = 64 << 20;
-
 #[derive(Debug, clap::Subcommand)]
 pub enum TopologyCommand {
     /// Compare a reported neighbour table with the plan; exit 0 all match, 1 problems, 78 invalid input.
@@ -94,17 +91,12 @@ pub fn run(resolved: &Resolved, plan_path: &Path, reported: &Path, format: Forma
 }
 
 fn read_reports(path: &Path) -> Result<Vec<Reported>, String> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if meta.len() > MAX_REPORT_BYTES {
-        return Err(format!(
-            "{} is {} bytes; at most {MAX_REPORT_BYTES} are read",
-            path.display(),
-            meta.len()
-        ));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = crate::limits::read_capped_string(
+        path,
+        crate::limits::REPORT_BYTES,
+        "reported neighbour table",
+    )
+    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| {
         format!(
             "{}: {e}; expected [{{\"device\": NAME-OR-SERIAL, \"model\": \"...\", \"neighbors\": \

@@ -50,7 +50,11 @@ pub fn load(templates_dir: &Path, name: &str) -> Result<Value, FunctionError> {
         return Err(FunctionError::BadName { name: name.into() });
     }
     let path = path_of(templates_dir, name);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match crate::limits::read_capped_string(
+        &path,
+        crate::limits::DEVICE_FUNCTION_BYTES,
+        "device function",
+    ) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && name == "default" => {
             BUILTIN_DEFAULT.to_string()

@@ -160,7 +160,7 @@ pub fn device_view(resolved: &Resolved) -> Option<(String, String)> {
         hostname: String,
         broker: String,
     }
-    match std::fs::read_to_string(resolved.hub_file()) {
+    match read_hub_toml(&resolved.hub_file()) {
         Ok(text) => {
             let p: Public = toml::from_str(&text).ok()?;
             Some((p.hostname.trim().to_string(), p.broker))
@@ -194,7 +194,7 @@ fn local_broker_url(resolved: &Resolved) -> String {
 /// `validate` error and refuses a reload whole.
 pub fn read_file(resolved: &Resolved) -> Result<Option<Hub>, HubError> {
     let path = resolved.hub_file();
-    match std::fs::read_to_string(&path) {
+    match read_hub_toml(&path) {
         Ok(text) => parse_hub(&path, &text).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(HubError::Read { path, source }),
@@ -208,7 +208,7 @@ pub fn local(resolved: &Resolved) -> Result<Hub, HubError> {
 }
 
 pub fn load_from(hub_file: &Path, state_dir: &Path, local_broker: &str) -> Result<Hub, HubError> {
-    match std::fs::read_to_string(hub_file) {
+    match read_hub_toml(hub_file) {
         Ok(text) => parse_hub(hub_file, &text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => local_hub(state_dir, local_broker),
         Err(source) => Err(HubError::Read {
@@ -216,6 +216,14 @@ pub fn load_from(hub_file: &Path, state_dir: &Path, local_broker: &str) -> Resul
             source,
         }),
     }
+}
+
+fn read_hub_toml(path: &Path) -> std::io::Result<String> {
+    crate::limits::read_capped_string(path, crate::limits::SETTINGS_BYTES, "hub settings file")
+}
+
+fn read_key_file(path: &Path) -> std::io::Result<String> {
+    crate::limits::read_capped_string(path, crate::limits::SECRET_BYTES, "key file")
 }
 
 fn parse_hub(path: &Path, text: &str) -> Result<Hub, HubError> {
@@ -271,7 +279,7 @@ fn parse_hub(path: &Path, text: &str) -> Result<Hub, HubError> {
             Some(dir) if file.is_relative() => dir.join(file),
             _ => file,
         };
-        std::fs::read_to_string(&file).map_err(|e| {
+        read_key_file(&file).map_err(|e| {
             key_error(format!(
                 "cannot read `enrollment_key_file` {}: {e}",
                 file.display()
@@ -297,7 +305,7 @@ fn parse_hub(path: &Path, text: &str) -> Result<Hub, HubError> {
 /// The local hub: its key lives in `state/hub.key`, created 0600 on first use.
 fn local_hub(state_dir: &Path, broker: &str) -> Result<Hub, HubError> {
     let path = state_dir.join(LOCAL_KEY_FILE);
-    let key = match std::fs::read_to_string(&path) {
+    let key = match read_key_file(&path) {
         Ok(text) => read_local_key(&path, &text)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_local_key(&path)?,
         Err(source) => return Err(HubError::Read { path, source }),
@@ -340,7 +348,7 @@ fn create_local_key(path: &Path) -> Result<EnrollmentKey, HubError> {
         }
         // Another process created it first: use that one.
         Ok(false) => {
-            let text = std::fs::read_to_string(path).map_err(err)?;
+            let text = read_key_file(path).map_err(err)?;
             read_local_key(path, &text)
         }
         Err(e) => Err(err(e)),

@@ -422,7 +422,11 @@ struct History {
 }
 
 fn read_file(path: &Path, device_id: &str) -> Result<Option<CredentialFile>, StoreError> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::limits::read_capped(
+        path,
+        crate::limits::CREDENTIAL_BYTES,
+        "device credential",
+    ) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err("cannot read", path)(e)),

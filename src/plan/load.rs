@@ -14,9 +14,6 @@ use super::raw;
 use crate::settings::Resolved;
 use crate::template::{render_all_cached, RenderCache, Renderer};
 
-/// Largest plan file read; a bigger one is a mistake, not a plan.
-const MAX_PLAN_BYTES: u64 = 64 << 20;
-
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub model: Model,
@@ -69,6 +66,17 @@ pub fn plan_files(resolved: &Resolved, args: &[PathBuf], diags: &mut Diagnostics
             out.extend(found);
         } else if a.is_file() {
             out.push(a.clone());
+        } else if a.exists() {
+            diags.push(
+                Diagnostic::error(
+                    "plan::not_found",
+                    format!(
+                        "plan {} is neither a file nor a directory (a device or a pipe?)",
+                        a.display()
+                    ),
+                )
+                .help("pass a plan file or a directory of plans"),
+            );
         } else {
             diags.push(
                 Diagnostic::error(
@@ -219,25 +227,7 @@ fn load_sources<'a>(
 }
 
 fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<std::sync::Arc<SourceFile>> {
-    let meta = std::fs::metadata(path);
-    if let Ok(m) = &meta {
-        if m.len() > MAX_PLAN_BYTES {
-            diags.push(
-                Diagnostic::error(
-                    "plan::too_large",
-                    format!(
-                        "{} is {} bytes; plans are limited to {} bytes",
-                        path.display(),
-                        m.len(),
-                        MAX_PLAN_BYTES
-                    ),
-                )
-                .help("split the plan into one file per site"),
-            );
-            return None;
-        }
-    }
-    match std::fs::read(path) {
+    match crate::limits::read_capped(path, crate::limits::PLAN_BYTES, "plan") {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => Some(SourceFile::new(path, text)),
             Err(e) => {
@@ -255,6 +245,13 @@ fn read_source(path: &Path, diags: &mut Diagnostics) -> Option<std::sync::Arc<So
                 None
             }
         },
+        Err(e) if crate::limits::is_too_large(&e) => {
+            diags.push(
+                Diagnostic::error("plan::too_large", format!("{}: {e}", path.display()))
+                    .help("split the plan into one file per site"),
+            );
+            None
+        }
         Err(e) => {
             diags.push(
                 Diagnostic::error(

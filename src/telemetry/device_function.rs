@@ -368,7 +368,11 @@ fn read_battery(ctx: &mut Ctx, t: &mut Table, b: &mut Battery) {
 
 /// Read a device-function file from disk (diagnostics point into it).
 pub fn read_file(path: &Path, name: &str, diags: &mut Diagnostics) -> Option<DeviceFunction> {
-    match std::fs::read_to_string(path) {
+    match crate::limits::read_capped_string(
+        path,
+        crate::limits::DEVICE_FUNCTION_BYTES,
+        "device function",
+    ) {
         Ok(text) => read(&SourceFile::new(path, text), name, diags),
         Err(e) => {
             diags.push(

@@ -2,6 +2,21 @@
 //! devices publishing telemetry in the Azure IoT Hub MQTT dialect (SPEC §9)
 //! from their credential file, and refreshing that credential when the hub
 //! tells them to.
+//!
+//! Anyone who can publish on a device's devicebound topic (on a broker like
+//! Mosquitto with anonymous access, anyone) can send a `refresh_credential`
+//! event, so a device trusts neither its URL nor what it fetches:
+//! - it fetches only from ztpd's own HTTP origin ([`RefreshOrigins`]):
+//!   `--server URL` when given, else `http://<server_ip>:<listen.http port>`
+//!   of each site of the plans the settings name, which is where the
+//!   daemon's refresh URLs point (`/files/credentials/device_<id>.json`).
+//!   Scheme, host and port must match exactly; any other URL is ignored
+//!   with a warning and nothing is fetched. The request carries the
+//!   device's SAS token (what ztpd asks of a device without a lease), one
+//!   more reason it goes nowhere else;
+//! - it keeps a fetched credential only when its device_id (and the
+//!   DeviceId of its connection string) is the device's own; else the file
+//!   stays as it was.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,14 +32,13 @@ use super::device::{DeviceNameValue, SimulatedDevice};
 use super::device_function::{self, DeviceFunction};
 use super::mqtt::{Backoff, BrokerUrl};
 pub use crate::credentials::connection_string::ConnectionString;
+use crate::http_client::parse_url;
 
 /// Lifetime of the SAS tokens a simulated device makes; renewed at every
 /// (re)connection.
 pub const SAS_TTL: Duration = Duration::from_secs(3600);
 /// How long a credential refresh may take.
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest credential document accepted from a refresh URL.
-const MAX_CREDENTIAL_BYTES: usize = 1024 * 1024;
 
 /// The fields of `device_credentials/device_<id>.json` a device uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -77,8 +91,12 @@ pub fn parse_credential(text: &str, origin: &str) -> Result<Loaded, String> {
 }
 
 pub fn load_credential(path: &Path) -> Result<Loaded, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = crate::limits::read_capped_string(
+        path,
+        crate::limits::CREDENTIAL_BYTES,
+        "device credential",
+    )
+    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     parse_credential(&text, &path.display().to_string())
 }
 
@@ -86,6 +104,60 @@ pub fn load_credential(path: &Path) -> Result<Loaded, String> {
 /// credentials module (one implementation of SAS for the whole product).
 fn sas_password(c: &ConnectionString) -> Result<String, String> {
     super::sas_bridge::password(c, SAS_TTL)
+}
+
+/// The origins (host, port of an `http://` URL) a device accepts
+/// `refresh_credential` URLs from: ztpd's own (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefreshOrigins(Vec<(String, u16)>);
+
+impl RefreshOrigins {
+    /// `--server URL`: that origin alone.
+    pub fn of_server(url: &str) -> Result<RefreshOrigins, String> {
+        let u = parse_url(url).map_err(|e| format!("--server: {e:#}"))?;
+        Ok(RefreshOrigins(vec![(u.host.to_ascii_lowercase(), u.port)]))
+    }
+
+    /// Where the daemon's refresh URLs point: each site's `server_ip` at
+    /// `listen.http`'s port. None when the plans do not load.
+    pub fn of_plans(resolved: &crate::settings::Resolved) -> RefreshOrigins {
+        let loaded = crate::plan::load(resolved, &[]);
+        if loaded.diagnostics.has_errors() {
+            return RefreshOrigins::default();
+        }
+        let port = resolved.settings.listen.http.port();
+        let mut v: Vec<(String, u16)> = loaded
+            .model
+            .sites
+            .iter()
+            .map(|s| (s.server_ip.to_string(), port))
+            .collect();
+        v.sort();
+        v.dedup();
+        RefreshOrigins(v)
+    }
+
+    /// Whether `url` is on one of these origins.
+    pub fn allows(&self, url: &str) -> bool {
+        parse_url(url).is_ok_and(|u| {
+            self.0
+                .iter()
+                .any(|(h, p)| h.eq_ignore_ascii_case(&u.host) && *p == u.port)
+        })
+    }
+
+    /// `http://a:1, http://b:2` (or `none`) for messages.
+    fn describe(&self) -> String {
+        if self.0.is_empty() {
+            return "none known: give --server URL (ztpd's HTTP address)".into();
+        }
+        let all: Vec<String> = self
+            .0
+            .iter()
+            .map(|(h, p)| format!("http://{h}:{p}"))
+            .collect();
+        all.join(", ")
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -98,6 +170,8 @@ pub struct SimOptions {
     pub hub: Option<(String, String)>,
     /// Seed for reproducible readings (tests).
     pub seed: Option<u64>,
+    /// Where credential refreshes may come from.
+    pub refresh_from: RefreshOrigins,
 }
 
 /// What one device did.
@@ -165,7 +239,7 @@ pub async fn run_device(
         tokio::select! {
             _ = ticker.tick() => {}
             Some(ev) = events_rx.recv() => {
-                if let Some(f) = handle_event(&ev, &path, &connection).await {
+                if let Some(f) = handle_event(&ev, &path, &connection, &opts.refresh_from).await {
                     device.set_function(f);
                     ticker = tokio::time::interval(period(&device.function));
                     report.refreshed += 1;
@@ -257,11 +331,13 @@ async fn poll(
 }
 
 /// A ZTP event on `devicebound`: `refresh_credential` re-downloads the
-/// credential, saves it over the file, and returns its device function.
+/// credential from ztpd's own origin, and when it is this device's, saves it
+/// over the file and returns its device function (see the module docs).
 async fn handle_event(
     payload: &[u8],
     path: &Path,
     connection: &Mutex<ConnectionString>,
+    origins: &RefreshOrigins,
 ) -> Option<DeviceFunction> {
     let v: Value = serde_json::from_slice(payload).ok()?;
     if v.get("type").and_then(Value::as_str) != Some("refresh_credential") {
@@ -269,12 +345,32 @@ async fn handle_event(
         return None;
     }
     let url = v.get("url").and_then(Value::as_str)?;
+    if !origins.allows(url) {
+        tracing::warn!(
+            "ignoring a credential refresh from {url}: not ztpd's own origin ({})",
+            origins.describe()
+        );
+        return None;
+    }
+    let current = connection.lock().ok()?.clone();
     let result = async {
-        let body = crate::http_client::get(url, MAX_CREDENTIAL_BYTES, REFRESH_TIMEOUT)
-            .await
-            .map_err(|e| format!("{e:#}"))?;
+        let token = sas_password(&current)?;
+        let body = crate::http_client::get_with(
+            url,
+            &[("Authorization", &token)],
+            crate::limits::CREDENTIAL_BYTES as usize,
+            REFRESH_TIMEOUT,
+        )
+        .await
+        .map_err(|e| format!("{e:#}"))?;
         let text = String::from_utf8(body).map_err(|_| "credential is not UTF-8".to_string())?;
         let loaded = parse_credential(&text, url)?;
+        if loaded.credential.device_id != current.device_id {
+            return Err(format!(
+                "it is device `{}`'s credential, not this device's (`{}`); kept the old one",
+                loaded.credential.device_id, current.device_id
+            ));
+        }
         crate::secret_file::write(path, text.as_bytes()).map_err(|e| e.to_string())?;
         Ok::<_, String>(loaded)
     }
@@ -288,7 +384,7 @@ async fn handle_event(
             Some(l.function)
         }
         Err(e) => {
-            tracing::warn!("credential refresh from {url} failed: {e}");
+            tracing::warn!("credential refresh from {url} refused: {e}");
             None
         }
     }
@@ -337,6 +433,25 @@ mod tests {
             .unwrap_err()
             .contains("SharedAccessKey"));
         assert!(ConnectionString::parse("garbage").is_err());
+    }
+
+    #[test]
+    fn refreshes_come_only_from_the_exact_origin() {
+        let o = RefreshOrigins::of_server("http://10.0.0.1:8080").unwrap();
+        assert!(o.allows("http://10.0.0.1:8080/files/credentials/device_d.json"));
+        for foreign in [
+            "http://10.0.0.1:8081/files/credentials/device_d.json",
+            "http://10.0.0.2:8080/files/credentials/device_d.json",
+            "http://10.0.0.1/files/credentials/device_d.json",
+            "http://10.0.0.1:8080@evil.example:8080/x",
+            "https://10.0.0.1:8080/x",
+            "file:///etc/passwd",
+            "",
+        ] {
+            assert!(!o.allows(foreign), "{foreign}");
+        }
+        assert!(!RefreshOrigins::default().allows("http://127.0.0.1:8080/"));
+        assert!(RefreshOrigins::of_server("ftp://x").is_err());
     }
 
     #[test]

@@ -90,7 +90,7 @@ impl<'a> TemplateScan<'a> {
             if !seen.insert(name.clone()) {
                 continue;
             }
-            let text = std::fs::read_to_string(self.dir.join(&name)).ok()?;
+            let text = super::read_template(&self.dir.join(&name)).ok()?;
             name.hash(&mut h);
             text.hash(&mut h);
             reads_plan |= mentions(&text, "plan");
@@ -118,7 +118,9 @@ impl<'a> TemplateScan<'a> {
             let mut all = DefaultHasher::new();
             for f in files {
                 f.hash(&mut all);
-                std::fs::read(&f).unwrap_or_default().hash(&mut all);
+                crate::limits::read_capped(&f, crate::limits::TEMPLATE_BYTES, "template")
+                    .unwrap_or_default()
+                    .hash(&mut all);
             }
             all.finish()
         });

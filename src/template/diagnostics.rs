@@ -23,9 +23,7 @@ pub(super) fn template_diagnostic(
     let path = renderer.templates_dir.join(tname);
     let src = sources
         .entry(tname.to_string())
-        .or_insert_with(|| {
-            SourceFile::new(&path, std::fs::read_to_string(&path).unwrap_or_default())
-        })
+        .or_insert_with(|| SourceFile::new(&path, super::read_template(&path).unwrap_or_default()))
         .clone();
     let span = match (err.range(), err.line()) {
         (Some(r), _) => r,

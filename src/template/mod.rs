@@ -46,6 +46,36 @@ impl ServerUrls {
     }
 }
 
+/// Read a template file whole, capped at [`crate::limits::TEMPLATE_BYTES`].
+pub fn read_template(path: &Path) -> std::io::Result<String> {
+    crate::limits::read_capped_string(path, crate::limits::TEMPLATE_BYTES, "template")
+}
+
+/// minijinja's `path_loader`, reading through [`read_template`]: a name is
+/// joined segment by segment, and hidden or parent segments and backslashes
+/// are not found (as in `path_loader`).
+fn capped_loader(
+    dir: PathBuf,
+) -> impl Fn(&str) -> Result<Option<String>, minijinja::Error> + Send + Sync + 'static {
+    move |name| {
+        let mut path = dir.clone();
+        for segment in name.split('/') {
+            if segment.starts_with('.') || segment.contains('\\') {
+                return Ok(None);
+            }
+            path.push(segment);
+        }
+        match read_template(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("cannot read template {}: {e}", path.display()),
+            )),
+        }
+    }
+}
+
 pub struct Renderer {
     env: Environment<'static>,
     templates_dir: PathBuf,
@@ -56,7 +86,7 @@ impl Renderer {
     pub fn new(templates_dir: &Path, http_port: u16) -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_loader(minijinja::path_loader(templates_dir));
+        env.set_loader(capped_loader(templates_dir.to_path_buf()));
         env.set_keep_trailing_newline(true);
         Renderer {
             env,

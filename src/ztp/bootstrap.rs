@@ -139,7 +139,7 @@ pub fn render_all_cached(
         .iter()
         .map(|(profile, _)| {
             let p = dir.join(profile);
-            let text = std::fs::read_to_string(&p).ok();
+            let text = crate::template::read_template(&p).ok();
             (p, text)
         })
         .collect();

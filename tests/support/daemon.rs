@@ -27,6 +27,34 @@ pub fn ztpd(args: &[&str]) -> Output {
         .expect("run ztpd")
 }
 
+/// Address space a [`ztpd_bounded`] run may use: far above what any command
+/// needs, so a read that ignores its cap fails with an allocation error
+/// instead of taking the machine's memory.
+pub const BOUNDED_MEMORY: u64 = 4 << 30;
+
+/// `ztpd ARGS` run in `dir` under an address-space limit of
+/// [`BOUNDED_MEMORY`] (`RLIMIT_AS`): for inputs that would make an unbounded
+/// read grow without end (`/dev/zero`).
+pub fn ztpd_bounded(dir: &Path, args: &[&str]) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(dir).env("NO_COLOR", "1");
+    // SAFETY: only setrlimit, async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: BOUNDED_MEMORY,
+                rlim_max: BOUNDED_MEMORY,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().expect("run ztpd")
+}
+
 /// `ztpd --config CONFIG ARGS`.
 pub fn ztpd_with(config: &Path, args: &[&str]) -> Output {
     Command::new(BIN)

@@ -7,7 +7,8 @@
 //! - [`fixtures`]: temp roots copied from `tests/fixtures/`;
 //! - [`daemon`]: one builder for `ztpd run` (loopback or inside a network
 //!   namespace) behind a `Drop` guard that kills it and shows its log when a
-//!   test fails; the CLI (`ztpd ...`) as a function;
+//!   test fails; the CLI (`ztpd ...`) as a function, also under a memory
+//!   limit (`ztpd_bounded`) for inputs that must not be read without end;
 //! - [`api`]: a small HTTP/1.1 client, the operator API, `/metrics` samples;
 //! - [`curl`]: curl as the third-party HTTP/TFTP client;
 //! - [`files`]: the file-service root (fixture + generated images);
@@ -17,7 +18,8 @@
 //!   `ztp_lab_fabric.rs`) and the DHCP lab with udhcpc/dhclient/relay;
 //! - [`mqtt`]: Mosquitto, `mosquitto_pub`/`_sub`, `ztpd bridge`, readings;
 //! - [`mongo`]: the nx-27017 MongoDB-wire server (always `--data-dir`, so
-//!   database names are real) and a real MongoDB client to read it.
+//!   database names are real) and a real MongoDB client to read it;
+//! - [`spark`]: real Spark (pyspark in `.venv-spark`) for the Spark example.
 //!
 //! Each binary uses only part of it.
 #![allow(dead_code, unused_imports)]
@@ -34,6 +36,7 @@ pub mod mqtt;
 pub mod netns;
 pub mod poll;
 pub mod ports;
+pub mod spark;
 pub mod tools;
 
 pub use daemon::{ztpd, Daemon};

@@ -138,12 +138,26 @@ impl DeviceFunctions {
 
 fn read_device_function(diags: &mut Diagnostics, name: &str, dirs: &Dirs) -> Read {
     let path = dirs.device_function(name);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match crate::limits::read_capped_string(
+        &path,
+        crate::limits::DEVICE_FUNCTION_BYTES,
+        "device function",
+    ) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && name == "default" => {
             crate::credentials::function::BUILTIN_DEFAULT.to_string()
         }
-        Err(_) => return Read::Missing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Read::Missing,
+        Err(e) => {
+            diags.push(
+                Diagnostic::error(
+                    "plan::unreadable_device_function",
+                    format!("cannot read device function {}: {e}", path.display()),
+                )
+                .help("check the file under templates/device_function/"),
+            );
+            return Read::Invalid;
+        }
     };
     let src = SourceFile::new(&path, text);
     let mut own = Diagnostics::default();
