@@ -29,6 +29,7 @@ packages=(
     kea-dhcp4-server kea-admin             # Kea + perfdhcp: DHCP peer and load tool
     curl                                   # HTTP and TFTP client
     time                                   # /usr/bin/time -v for peak RSS in benchmarks
+    faketime libfaketime                   # clock jumps injected into the daemon alone (fault suite)
     python3 python3-venv                   # the venv for Python test tools
     chromium                               # real headless browser for the GUI test (Playwright drives it)
     build-essential pkg-config             # C compiler for bundled SQLite and libFuzzer
