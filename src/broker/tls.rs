@@ -225,19 +225,8 @@ fn from_files(cert: &Path, key: &Path) -> anyhow::Result<CertifiedKey> {
 }
 
 fn read_capped(path: &Path) -> anyhow::Result<String> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut text = String::new();
-    f.take(MAX_PEM + 1)
-        .read_to_string(&mut text)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if text.len() as u64 > MAX_PEM {
-        anyhow::bail!(
-            "{}: larger than {MAX_PEM} bytes, not a PEM file",
-            path.display()
-        );
-    }
-    Ok(text)
+    crate::limits::read_capped_string(path, MAX_PEM, "PEM certificate or key")
+        .with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// The CA certificate is public: 0644, written atomically.

@@ -182,17 +182,11 @@ fn credential(snap: &Snapshot, file: &str) -> Option<(Kind, Location)> {
 /// The local hub's CA certificate (public), what devices trust the hub's
 /// TLS listener with; absent until the hub made it.
 fn hub_ca(snap: &Snapshot) -> Option<(Kind, Location)> {
-    use std::io::Read;
     let path = snap
         .resolved
         .state_dir()
         .join(crate::broker::tls::CA_CERT_FILE);
-    let mut text = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(64 * 1024)
-        .read_to_end(&mut text)
-        .ok()?;
+    let text = crate::limits::read_capped(&path, 64 * 1024, "hub CA certificate").ok()?;
     Some((Kind::Bootstrap, Location::Memory(Bytes::from(text))))
 }
 
