@@ -634,3 +634,30 @@ fn devicebound_messages_wait_for_an_offline_device_across_a_restart() {
     receive(true);
     receive(false);
 }
+
+/// As on IoT Hub, a connection lasts as long as its SAS token: the hub
+/// closes it when the token expires (the SDKs reconnect with a new one).
+#[test]
+fn a_connection_ends_when_its_token_expires() {
+    use rumqttc::{Event, Packet};
+    let lab = Lab::start("");
+    let short = lab.token(SENSOR, now() + 3);
+    rt().block_on(async {
+        let (_c, mut e) = client(lab.port, SENSOR, Some((&device_user(SENSOR), &short)));
+        until(&mut e, |e| {
+            matches!(e, Event::Incoming(Packet::ConnAck(_))).then_some(())
+        })
+        .await
+        .unwrap();
+        // keep-alive pings keep it open until then; the hub closes it after
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let ended = loop {
+            match tokio::time::timeout_at(deadline, e.poll()).await {
+                Ok(Ok(_)) => continue,
+                Ok(Err(_)) => break true,
+                Err(_) => break false,
+            }
+        };
+        assert!(ended, "the connection outlived its token by 17 s");
+    });
+}

@@ -130,6 +130,12 @@ where
             return;
         }
     };
+    // As on IoT Hub, a connection lasts as long as its token: the device
+    // reconnects with a fresh one.
+    let expires = crate::credentials::sas::parse(password).ok().map(|p| {
+        let left = p.expiry.saturating_sub(crate::clock::unix_now());
+        Instant::now() + Duration::from_secs(left)
+    });
     let reg = hub.register(&device_id, connect.clean_session);
     hub.stats.devices.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(%device_id, %peer, "local hub: device connected");
@@ -150,7 +156,14 @@ where
     )));
     conn.fill_devicebound();
     let end = conn
-        .run(&mut io, buf, reg.pushes, keep_alive, &shutdown, &reg.kicked)
+        .run(
+            &mut io,
+            buf,
+            reg.pushes,
+            (keep_alive, expires),
+            &shutdown,
+            &reg.kicked,
+        )
         .await;
     tracing::debug!(%device_id, %peer, "local hub: connection ended: {end}");
     let keep = (!connect.clean_session).then_some(conn.subs);
@@ -206,7 +219,7 @@ impl Conn {
         io: &mut S,
         mut buf: BytesMut,
         mut pushes: mpsc::Receiver<Push>,
-        keep_alive: Option<Duration>,
+        (keep_alive, expires): (Option<Duration>, Option<Instant>),
         shutdown: &CancellationToken,
         kicked: &CancellationToken,
     ) -> End {
@@ -260,6 +273,7 @@ impl Conn {
                     None => return End::TakenOver,
                 },
                 _ = sleep_until(deadline) => return End::KeepAlive,
+                _ = sleep_until(expires) => return End::Refused("its SAS token expired".into()),
             }
         }
     }
