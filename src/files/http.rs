@@ -2,7 +2,6 @@
 //! hook as TFTP, with Range (206/416), ETag/If-None-Match (304), HEAD and
 //! content types. Bodies are streamed from disk, never read whole.
 
-use std::io::{Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -15,7 +14,6 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use futures_util::Stream;
-use tokio_util::io::ReaderStream;
 
 use super::access::Refusal;
 use super::ledger::{Proto, TransferHandle};
@@ -24,7 +22,8 @@ use super::FileService;
 use super::{OpenError, Served};
 
 /// Disk read size per body chunk: large chunks keep the blocking-pool hops
-/// per byte low, which is what bounds throughput against nginx's sendfile.
+/// per byte low, which is what bounds throughput against nginx's sendfile;
+/// with one chunk read ahead, a download holds at most two.
 const CHUNK: usize = 256 * 1024;
 
 /// The file routes; the state is the file service alone.
@@ -139,18 +138,11 @@ fn respond(
                 count,
             ))
         }
-        Content::Disk(mut f) => {
-            if let Err(e) = f.seek(SeekFrom::Start(start)) {
-                tracing::warn!(path = %served.path, "cannot seek: {e}");
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            }
-            let f = tokio::io::AsyncReadExt::take(tokio::fs::File::from_std(f), count);
-            Body::from_stream(Counted::new(
-                ReaderStream::with_capacity(f, CHUNK),
-                handle,
-                count,
-            ))
-        }
+        Content::Disk(f) => Body::from_stream(Counted::new(
+            super::file_chunks::FileChunks::new(f, start, count, CHUNK),
+            handle,
+            count,
+        )),
     };
     (status, h, body).into_response()
 }

@@ -6,6 +6,7 @@
 //! counts and logs refusals with the client address, and opens the content.
 
 pub mod access;
+mod file_chunks;
 pub mod http;
 pub mod ledger;
 pub mod tftp;
