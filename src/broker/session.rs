@@ -258,7 +258,13 @@ impl Conn {
                     }
                 }
                 done = self.acks.next(), if !self.acks.is_empty() => match done {
-                    Some(Some(pkid)) => self.encode(&Packet::PubAck(PubAck::new(pkid))),
+                    Some(Some(pkid)) => {
+                        self.encode(&Packet::PubAck(PubAck::new(pkid)));
+                        // A stored batch frees many at once: one write for all.
+                        if !self.ready_acks().await {
+                            return End::Stopped;
+                        }
+                    }
                     // Never stored (the pipeline stopped): no PUBACK, so the
                     // device sends it again after it reconnects.
                     _ => return End::Stopped,
@@ -274,6 +280,24 @@ impl Conn {
                 },
                 _ = sleep_until(deadline) => return End::KeepAlive,
                 _ = sleep_until(expires) => return End::Refused("its SAS token expired".into()),
+            }
+        }
+    }
+
+    /// Encode the PUBACKs whose messages are stored already, in order;
+    /// false when one will never be (the pipeline stopped).
+    /// (Polled with this task's own waker, so the ones not ready yet still
+    /// wake it when they are.)
+    async fn ready_acks(&mut self) -> bool {
+        use futures_util::StreamExt as _;
+        use std::task::Poll;
+        loop {
+            let polled =
+                std::future::poll_fn(|cx| Poll::Ready(self.acks.poll_next_unpin(cx))).await;
+            match polled {
+                Poll::Ready(Some(Some(pkid))) => self.encode(&Packet::PubAck(PubAck::new(pkid))),
+                Poll::Ready(Some(None)) => return false,
+                Poll::Ready(None) | Poll::Pending => return true,
             }
         }
     }

@@ -132,6 +132,39 @@ pub fn channel(stats: Arc<BridgeStats>) -> (Ingest, mpsc::Receiver<Incoming>) {
     (Ingest { tx, budget, stats }, rx)
 }
 
+/// Who is told of stored batches, in arrival order. It must not wait: the
+/// write loop calls it between batches.
+pub trait Acker {
+    /// False when nobody listens any more (the loop stops).
+    fn stored(&self, batch: Vec<Incoming>, stats: &BridgeStats) -> bool;
+}
+
+/// The bridge's: batches go to its ack task, which owns the MQTT client
+/// (acks are sent from their own task so that the write loop never waits
+/// on the client's request queue: that queue is drained by the reader,
+/// which may itself be waiting for the write loop to take messages).
+impl Acker for mpsc::UnboundedSender<Vec<Incoming>> {
+    fn stored(&self, batch: Vec<Incoming>, _: &BridgeStats) -> bool {
+        self.send(batch).is_ok()
+    }
+}
+
+/// The local hub's: each connection waiting for a message is told at once.
+struct LocalAcks;
+
+impl Acker for LocalAcks {
+    fn stored(&self, batch: Vec<Incoming>, stats: &BridgeStats) -> bool {
+        for m in batch {
+            if let Ack::Local(tx) = m.ack {
+                if tx.send(()).is_ok() {
+                    stats.acked.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        true
+    }
+}
+
 /// Run the local hub's pipeline until `shutdown`: every stored message's
 /// sender is told, in order.
 pub async fn run_local<S: Store>(
@@ -141,35 +174,16 @@ pub async fn run_local<S: Store>(
     stats: Arc<BridgeStats>,
     shutdown: CancellationToken,
 ) {
-    let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<Vec<Incoming>>();
-    let acker = {
-        let stats = stats.clone();
-        tokio::spawn(async move {
-            while let Some(batch) = ack_rx.recv().await {
-                for m in batch {
-                    if let Ack::Local(tx) = m.ack {
-                        if tx.send(()).is_ok() {
-                            stats.acked.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-            }
-        })
-    };
-    write_loop(&batching, &store, rx, ack_tx, &stats, &shutdown).await;
-    let _ = acker.await;
+    write_loop(&batching, &store, rx, LocalAcks, &stats, &shutdown).await;
 }
 
 /// Batches messages and keeps up to `writers` store writes in flight;
-/// stored batches go to `acks` in arrival order. Acks are sent from their
-/// own task so that this loop never waits on a source (an MQTT client's
-/// request queue is drained by the reader, which may itself be waiting for
-/// this loop to take messages).
-pub async fn write_loop<S: Store>(
+/// stored batches go to `acks` in arrival order.
+pub async fn write_loop<S: Store, A: Acker>(
     batching: &Batching,
     store: &S,
     mut rx: mpsc::Receiver<Incoming>,
-    acks: mpsc::UnboundedSender<Vec<Incoming>>,
+    acks: A,
     stats: &BridgeStats,
     shutdown: &CancellationToken,
 ) {
@@ -193,7 +207,7 @@ pub async fn write_loop<S: Store>(
             _ = shutdown.cancelled() => return,
             done = inflight.next(), if !inflight.is_empty() => match done {
                 Some(Some(stored)) => {
-                    if acks.send(stored).is_err() {
+                    if !acks.stored(stored, stats) {
                         return;
                     }
                 }
