@@ -661,3 +661,25 @@ fn a_connection_ends_when_its_token_expires() {
         assert!(ended, "the connection outlived its token by 17 s");
     });
 }
+
+/// `[broker] enabled = false` turns off both listeners, and a standalone
+/// `ztpd bridge` without `telemetry.broker` says what to set.
+#[test]
+fn a_disabled_hub_listens_nowhere_and_a_bridge_needs_telemetry_broker() {
+    let plain = support::ports::loopback_tcp();
+    let tls = support::ports::loopback_tcp();
+    let d = Daemon::builder()
+        .fixture("good")
+        .broker_at(plain, &format!("tls_listen = \"{tls}\"\nenabled = false\n"))
+        .start();
+    for addr in [plain, tls] {
+        assert!(
+            std::net::TcpStream::connect(addr).is_err(),
+            "{addr} answers with the hub disabled"
+        );
+    }
+    let out = d.cli(&["bridge"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("telemetry.broker"), "{err}");
+}
