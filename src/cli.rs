@@ -187,9 +187,12 @@ const DEFAULT_LOG: &str = "info";
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ZTPD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
+    // Colours only on a terminal: a log file or journald gets plain text.
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 
