@@ -217,12 +217,13 @@ impl Session<'_> {
                 return Ok(true);
             }
             let mut resent = 0;
-            for (_, p, _, sent) in inflight.iter_mut() {
-                if self.sock.send(p).is_err() {
-                    return Ok(false);
-                }
+            for (_, _, _, sent) in inflight.iter_mut() {
                 resent += u64::from(*sent);
                 *sent = true;
+            }
+            let packets: Vec<&[u8]> = inflight.iter().map(|(_, p, ..)| &p[..]).collect();
+            if send_all(&self.sock, &packets).is_err() {
+                return Ok(false);
             }
             handle.count_retransmits(resent);
             let deadline = Instant::now() + self.rto();
@@ -252,6 +253,55 @@ impl Session<'_> {
             }
         }
     }
+}
+
+/// Send `packets` in order on the connected `sock`: a window in one
+/// `sendmmsg` (a lockstep block is one `send`).
+fn send_all(sock: &UdpSocket, packets: &[&[u8]]) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    if let [one] = packets {
+        return sock.send(one).map(|_| ());
+    }
+    let mut iov: Vec<libc::iovec> = packets
+        .iter()
+        .map(|p| libc::iovec {
+            iov_base: p.as_ptr() as *mut libc::c_void,
+            iov_len: p.len(),
+        })
+        .collect();
+    let mut sent = 0;
+    while sent < packets.len() {
+        let mut msgs: Vec<libc::mmsghdr> = iov[sent..]
+            .iter_mut()
+            .map(|v| {
+                // SAFETY: an all-zero mmsghdr is valid (no name: the socket
+                // is connected; no control data); the iovec is set below.
+                let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                m.msg_hdr.msg_iov = v;
+                m.msg_hdr.msg_iovlen = 1;
+                m
+            })
+            .collect();
+        // SAFETY: `msgs` points at `msgs.len()` initialised headers whose
+        // iovecs borrow `packets`, which outlive the call.
+        let n = unsafe {
+            libc::sendmmsg(
+                sock.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                msgs.len() as libc::c_uint,
+                0,
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        sent += n as usize;
+    }
+    Ok(())
 }
 
 /// Splits content into blocks of `blksize`; the last one is shorter (maybe
