@@ -68,11 +68,17 @@ fn fixture() -> &'static Fixture {
             settings: Settings::default(),
         };
         let loaded = ztpd::plan::load_texts(&resolved, [(Path::new("plans/fuzz.toml"), PLAN)]);
-        assert!(loaded.is_valid(), "{}", loaded.diagnostics.render(80, false));
+        assert!(
+            loaded.is_valid(),
+            "{}",
+            loaded.diagnostics.render(80, false)
+        );
         let mut snap = Snapshot::from_loaded(resolved, loaded, 1);
-        snap.configs.insert("leaf1".into(), "hostname leaf1\n".into());
+        snap.configs
+            .insert("leaf1".into(), "hostname leaf1\n".into());
         snap.configs.insert("rtr1".into(), "hostname rtr1\n".into());
-        snap.bootstrap.insert("generic".into(), "#!/bin/sh\n".into());
+        snap.bootstrap
+            .insert("generic".into(), "#!/bin/sh\n".into());
         Fixture {
             files: files.canonicalize().unwrap(),
             credentials: snap.resolved.credentials_dir(),
@@ -109,7 +115,11 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(!target.path.starts_with(['/', '~']), "absolute: {path:?}");
     let parts: Vec<&str> = target.path.split('/').collect();
-    assert!(parts.iter().all(|c| safe_component(c)), "unsafe component in {:?}", target.path);
+    assert!(
+        parts.iter().all(|c| safe_component(c)),
+        "unsafe component in {:?}",
+        target.path
+    );
     match (&target.kind, &target.location) {
         (Kind::Config { device }, Location::Memory(_)) => {
             assert!(f.snap.configs.contains_key(device), "{device}");
