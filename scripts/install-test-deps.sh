@@ -3,7 +3,7 @@
 # brand-new Debian 12 machine (as root). Later work adds packages here instead
 # of installing them anywhere else.
 #
-#   scripts/install-test-deps.sh           apt packages + Python venvs (tools, Spark)
+#   scripts/install-test-deps.sh           apt packages + Python venvs (tools, Spark, Azure SDK) + cargo-deny
 #   scripts/install-test-deps.sh --fuzz    also cargo-fuzz (or ZTPD_FUZZ=1)
 #
 # Idempotent and quick when everything is present: apt-get runs (with one
@@ -34,6 +34,7 @@ packages=(
     chromium                               # real headless browser for the GUI test (Playwright drives it)
     build-essential pkg-config             # C compiler for bundled SQLite and libFuzzer
     openjdk-17-jre-headless                # Java for real Spark (pyspark, examples/spark)
+    systemd                                # systemd-analyze verify for packaging/ztpd.service
 )
 # Packaged services that may auto-start; stopped after install.
 services=(tftpd-hpa nginx mosquitto kea-dhcp4-server kea-dhcp6-server kea-dhcp-ddns-server kea-ctrl-agent lldpd)
@@ -47,6 +48,10 @@ spark_requirements="$repo/scripts/spark-requirements.txt"
 spark_venv="$repo/.venv-spark"
 
 cargo_fuzz_version="0.13.2"
+# cargo deny check licenses bans sources (deny.toml), a step of scripts/test.sh.
+# Building it takes ~6 minutes on 2 vCPU (measured 2026-12-02: 6m09s wall, 200 s CPU,
+# with another build running), so it is installed only when missing.
+cargo_deny_version="0.20.2"   # keep in step with scripts/test.sh
 
 want_fuzz="${ZTPD_FUZZ:-0}"
 for arg in "$@"; do
@@ -143,6 +148,14 @@ make_venv "$spark_venv" "$spark_requirements" "pyspark, pyarrow, pandas, pymongo
 # The Azure IoT device SDK pins paho-mqtt < 2: a venv of its own.
 make_venv "$repo/.venv-azure" "$repo/scripts/azure-requirements.txt" "azure.iot.device"
 java -version >/dev/null 2>&1 || { log "java not found after installing openjdk-17-jre-headless"; exit 1; }
+
+# --- cargo-deny -------------------------------------------------------------------
+if cargo deny --version 2>/dev/null | grep -qF "$cargo_deny_version"; then
+    log "cargo-deny $cargo_deny_version present"
+else
+    log "installing cargo-deny $cargo_deny_version (a few minutes)"
+    cargo install --quiet --locked --version "$cargo_deny_version" cargo-deny
+fi
 
 # --- cargo-fuzz (only when asked) ---------------------------------------------
 if [[ "$want_fuzz" == 1 ]]; then

@@ -5,8 +5,10 @@
 #
 # 1. as root: installs the tests' system dependencies (scripts/install-test-deps.sh);
 #    otherwise says which tests will skip;
-# 2. `cargo test --all-targets --no-fail-fast`, then a summary of its result lines;
-# 3. when fuzz/ exists: each fuzz target for FUZZ_SECONDS (default 20) seconds.
+# 2. `cargo deny check licenses bans sources` (deny.toml; advisories need the network
+#    and are not checked here);
+# 3. `cargo test --all-targets --no-fail-fast`, then a summary of its result lines;
+# 4. when fuzz/ exists: each fuzz target for FUZZ_SECONDS (default 20) seconds.
 #
 # Exits non-zero on any failure. Benchmarks (benches/) are not run here.
 set -euo pipefail
@@ -16,6 +18,7 @@ cd "$repo"
 
 fuzz_seconds="${FUZZ_SECONDS:-20}"
 cargo_fuzz_version="0.13.2"   # keep in step with scripts/install-test-deps.sh
+cargo_deny_version="0.20.2"   # keep in step with scripts/install-test-deps.sh
 is_root=0
 [[ $(id -u) -eq 0 ]] && is_root=1
 
@@ -40,7 +43,30 @@ fi
 
 step "disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free where target/ goes"
 
-# --- 2. cargo test ---------------------------------------------------------------
+# --- 2. cargo deny -----------------------------------------------------------------
+# Its own step: a license, ban or source problem fails the run, and the tests still run.
+deny_status=0
+step "cargo deny check licenses bans sources"
+if ! cargo deny --version >/dev/null 2>&1 && ((!is_root)); then
+    echo "installing cargo-deny $cargo_deny_version for this user (a few minutes)"
+    cargo install --quiet --locked --version "$cargo_deny_version" cargo-deny || true
+fi
+if cargo deny --version >/dev/null 2>&1; then
+    deny_log="$(mktemp "${TMPDIR:-/tmp}/ztpd-deny.XXXXXX")"
+    if cargo deny check --hide-inclusion-graph licenses bans sources >"$deny_log" 2>&1; then
+        echo "cargo deny: $(tail -1 "$deny_log") ($(grep -c '^warning\[duplicate\]' "$deny_log" || true) crates in two or more versions: warnings)"
+    else
+        cat "$deny_log"
+        echo "cargo deny: FAILED"
+        deny_status=1
+    fi
+    rm -f "$deny_log"
+else
+    echo "cargo deny: cargo-deny $cargo_deny_version is not installed and could not be installed" >&2
+    deny_status=1
+fi
+
+# --- 3. cargo test ---------------------------------------------------------------
 step "cargo test --all-targets --no-fail-fast"
 log="$(mktemp "${TMPDIR:-/tmp}/ztpd-test.XXXXXX")"
 trap 'rm -f "$log"' EXIT
@@ -69,7 +95,7 @@ if ((test_status != 0)); then
     echo "cargo test failed (exit $test_status)"
 fi
 
-# --- 3. fuzz -----------------------------------------------------------------------
+# --- 4. fuzz -----------------------------------------------------------------------
 fuzz_status=0
 if [[ -d fuzz ]]; then
     if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -120,8 +146,8 @@ step "disk after: target/ $(du -sh target 2>/dev/null | cut -f1), fuzz/target $(
 
 # --- result --------------------------------------------------------------------------
 echo
-if ((test_status != 0 || fuzz_status != 0)); then
-    echo "scripts/test.sh: FAILED (cargo test exit $test_status, fuzz $( ((fuzz_status)) && echo failed || echo ok))"
+if ((test_status != 0 || fuzz_status != 0 || deny_status != 0)); then
+    echo "scripts/test.sh: FAILED (cargo deny $( ((deny_status)) && echo failed || echo ok), cargo test exit $test_status, fuzz $( ((fuzz_status)) && echo failed || echo ok))"
     echo "tests: $passed passed, $failed failed, $ignored skipped"
     exit 1
 fi

@@ -270,3 +270,57 @@ fn every_command_has_help_and_completions_work() {
     assert_eq!(code(&o), 0);
     assert!(String::from_utf8_lossy(&o.stdout).contains("_ztpd"));
 }
+
+/// `ztpd completions SHELL` for the shells operators use: each script is
+/// non-empty and completes the real subcommands (taken from `ztpd --help`,
+/// so a renamed command is caught); an unknown shell is a usage error that
+/// lists the valid ones.
+#[test]
+fn completions_cover_every_subcommand_for_bash_zsh_and_fish() {
+    let help = ztpd(&["--help"]);
+    assert_eq!(code(&help), 0);
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    for c in [
+        "validate",
+        "run",
+        "bridge",
+        "rollout",
+        "credentials",
+        "completions",
+    ] {
+        assert!(commands.contains(&c), "{c} missing from --help: {help}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let o = ztpd(&["completions", shell]);
+        assert_eq!(code(&o), 0, "{shell}: {}", stderr(&o));
+        let script = String::from_utf8_lossy(&o.stdout);
+        assert!(!script.trim().is_empty(), "{shell}: empty script");
+        assert!(script.contains("ztpd"), "{shell}: no ztpd in the script");
+        for c in &commands {
+            assert!(
+                script.contains(c),
+                "{shell} completion lacks subcommand {c}"
+            );
+        }
+    }
+    // A nested subcommand, not only the top level.
+    let bash = ztpd(&["completions", "bash"]);
+    assert!(String::from_utf8_lossy(&bash.stdout).contains("diff"));
+
+    let bad = ztpd(&["completions", "tcsh"]);
+    assert_eq!(code(&bad), 2, "usage error exit code");
+    let err = stderr(&bad);
+    assert!(err.contains("invalid value 'tcsh'"), "{err}");
+    for shell in ["bash", "zsh", "fish"] {
+        assert!(err.contains(shell), "the error should list {shell}: {err}");
+    }
+    assert!(bad.stdout.is_empty(), "no script on error");
+}

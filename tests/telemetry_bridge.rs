@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use mongodb::bson::Document;
@@ -27,42 +26,16 @@ fn all_docs(uri: &str, name: &str) -> Vec<Document> {
 
 /// Wait until the collection holds `n` documents (or fail with what it holds).
 fn wait_count(uri: &str, name: &str, n: u64, limit: Duration) {
-    let mut last = None;
-    let ok = poll(limit, || {
-        last = count(uri, name);
-        (last == Some(n)).then_some(())
-    });
-    assert!(
-        ok.is_some(),
-        "{name}: expected {n} documents, have {last:?}"
-    );
+    mongo::wait_count(uri, DB, name, n, limit)
 }
 
-/// Publish `per_device` readings for each device; returns the expected ids.
+/// Publish readings `range` for each device; returns the expected ids.
 fn publish(m: &Mosquitto, devices: &[(&str, i64)], range: std::ops::Range<usize>) -> Vec<String> {
-    let mut ids = Vec::new();
-    for (id, name) in devices {
-        let lines: Vec<String> = range.clone().map(|n| reading_json(id, *name, n)).collect();
-        m.publish_lines(&topic(id), &lines);
-        ids.extend(
-            range
-                .clone()
-                .map(|n| format!("{id}:2024-05-01T00:00:00.{n:06}Z")),
-        );
-    }
-    ids
+    publish_readings(m, devices, range)
 }
 
 fn assert_exactly(uri: &str, expected: &[String]) {
-    let docs = all_docs(uri, COLL);
-    let got: Vec<String> = docs
-        .iter()
-        .map(|d| d.get_str("_id").unwrap().to_string())
-        .collect();
-    let set: HashSet<&String> = got.iter().collect();
-    assert_eq!(set.len(), got.len(), "duplicate ids stored");
-    let want: HashSet<&String> = expected.iter().collect();
-    assert_eq!(set, want, "stored ids differ from published ids");
+    mongo::assert_ids_exactly(uri, DB, COLL, expected)
 }
 
 #[test]

@@ -1,11 +1,39 @@
 //! Arbitrary bytes (and, from the seed corpus, arbitrary TOML) into the plan
-//! loader: it must always return diagnostics, never panic.
+//! loader: it must always return diagnostics, never panic, and the report
+//! must render (it walks every span, which must stay inside the text) and
+//! serialise.
+//!
+//! Speed: one `LoadCache` lives across runs, as the daemon keeps one across
+//! reloads. A cold load rendered all eight built-in bootstrap scripts
+//! (minijinja parse + render) for every input, although they depend only on
+//! a context that most mutated inputs share (docs/benchmarks.md, "Fuzzing
+//! the plan loader"). The loader promises that a warm load equals a cold
+//! one; on one input in 64 (chosen by the input's bytes, so a replayed input
+//! does the same) the target loads it cold as well and checks that promise.
 #![no_main]
 
+use std::cell::RefCell;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
+use ztpd::plan::{LoadCache, Loaded};
 use ztpd::settings::{Resolved, Settings};
+
+thread_local! {
+    static CACHE: RefCell<LoadCache> = RefCell::new(LoadCache::default());
+}
+
+/// Everything a load hands on, as comparable text.
+fn outcome(l: &Loaded) -> (String, String, String, String, String) {
+    (
+        format!("{:?}", l.model),
+        format!("{:?}", l.configs),
+        format!("{:?}", l.bootstrap),
+        l.diagnostics.render(80, false),
+        l.diagnostics.to_json(l.is_valid()).to_string(),
+    )
+}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -16,8 +44,19 @@ fuzz_target!(|data: &[u8]| {
         file: None,
         settings: Settings::default(),
     };
-    let loaded = ztpd::plan::load_texts(&resolved, [(Path::new("plans/fuzz.toml"), text)]);
+    let file = [(Path::new("plans/fuzz.toml"), text)];
+    let loaded = CACHE.with(|c| ztpd::plan::load_texts_with(&resolved, file, &mut c.borrow_mut()));
     // Rendering the report walks every span: it must stay inside the text.
     let _ = loaded.diagnostics.render(80, false);
     let _ = loaded.diagnostics.to_json(loaded.is_valid());
+
+    let mut h = DefaultHasher::new();
+    data.hash(&mut h);
+    if h.finish() % 64 == 0 {
+        let cold = ztpd::plan::load_texts(&resolved, file);
+        assert!(
+            outcome(&loaded) == outcome(&cold),
+            "a load with the cache differs from a cold load"
+        );
+    }
 });

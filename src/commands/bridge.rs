@@ -67,7 +67,20 @@ pub fn run(resolved: &Resolved, args: Args) -> ExitCode {
             }
         });
         tracing::info!(client_id = %opts.client_id, subscription = %opts.subscription(), "bridge starting");
-        bridge::run(opts, store, Arc::new(BridgeStats::default()), shutdown).await;
+        let stats = Arc::new(BridgeStats::default());
+        bridge::run(opts, store, stats.clone(), shutdown).await;
+        // One line per run with what this process did: with several bridges
+        // on one shared subscription it is how an operator (and
+        // tests/telemetry_scale_out.rs) sees each bridge's share.
+        let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(
+            "bridge stopped: {} received, {} stored, {} duplicates, {} rejected, {} acknowledged",
+            n(&stats.received),
+            n(&stats.stored),
+            n(&stats.duplicates),
+            n(&stats.rejected),
+            n(&stats.acked),
+        );
         ExitCode::SUCCESS
     })
 }

@@ -200,7 +200,7 @@ fn parse_range(h: &str, len: u64) -> ByteRange {
 
 /// Decode `%XX` escapes. `None` when an escape decodes to `/`, `.`, `\` or
 /// NUL (a traversal trick), or the result is not UTF-8.
-fn percent_decode(raw: &str) -> Option<String> {
+pub fn percent_decode(raw: &str) -> Option<String> {
     let b = raw.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -149,6 +149,19 @@ pub fn load_texts<'a>(
     )
 }
 
+/// [`load_texts`], reusing and then replacing what `cache` holds from the
+/// last load (as [`load_with`] does for files). The result is the same as a
+/// cold load's; the plan-loader fuzz target relies on this to skip work that
+/// does not depend on the input (the built-in bootstrap scripts for an
+/// unchanged context) and checks it on a sample of inputs.
+pub fn load_texts_with<'a>(
+    resolved: &Resolved,
+    texts: impl IntoIterator<Item = (&'a Path, &'a str)>,
+    cache: &mut LoadCache,
+) -> Loaded {
+    load_sources(resolved, texts, Diagnostics::default(), Vec::new(), cache)
+}
+
 fn load_sources<'a>(
     resolved: &Resolved,
     texts: impl IntoIterator<Item = (&'a Path, &'a str)>,

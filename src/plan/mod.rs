@@ -11,4 +11,4 @@ pub mod raw;
 pub mod reader;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use load::{load, load_texts, load_with, LoadCache, Loaded};
+pub use load::{load, load_texts, load_texts_with, load_with, LoadCache, Loaded};

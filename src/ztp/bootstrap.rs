@@ -5,6 +5,7 @@
 //! `devices` (every planned device with its vendor, image and patch).
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use md5::{Digest, Md5};
 use minijinja::{Environment, UndefinedBehavior};
@@ -89,11 +90,42 @@ fn context_digest(model: &Model, http_port: u16) -> u64 {
     h.finish()
 }
 
-fn render(source: &str, ctx: &Value) -> Result<String, minijinja::Error> {
+fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
-    env.render_str(source, ctx)
+    env
+}
+
+/// Render a user's template (`templates/bootstrap/<profile>`, which may
+/// change between loads): parsed for each render.
+fn render(source: &str, ctx: &Value) -> Result<String, minijinja::Error> {
+    environment().render_str(source, ctx)
+}
+
+/// Render the built-in script of `profile`. The eight built-ins are parsed
+/// once per process, not on every load: re-parsing them was 12-18 % of a
+/// plan-loader fuzz run's time (docs/benchmarks.md) and is wasted on every
+/// reload. One that does not parse keeps its error for every render.
+fn render_builtin(profile: &str, ctx: &Value) -> Result<String, String> {
+    type Parsed = (Environment<'static>, BTreeMap<&'static str, String>);
+    static PARSED: OnceLock<Parsed> = OnceLock::new();
+    let (env, broken) = PARSED.get_or_init(|| {
+        let mut env = environment();
+        let mut broken = BTreeMap::new();
+        for (profile, text) in BUILTIN {
+            if let Err(e) = env.add_template(profile, text) {
+                broken.insert(profile, e.to_string());
+            }
+        }
+        (env, broken)
+    });
+    if let Some(e) = broken.get(profile) {
+        return Err(e.clone());
+    }
+    env.get_template(profile)
+        .and_then(|t| t.render(ctx))
+        .map_err(|e| e.to_string())
 }
 
 /// NX-OS POAP checks `#md5sum="..."` against the script without that line.
@@ -163,7 +195,7 @@ fn render_with(
 ) -> (BTreeMap<String, String>, Vec<String>) {
     let mut out = BTreeMap::new();
     let mut problems = Vec::new();
-    for ((profile, builtin), (user_path, user)) in BUILTIN.iter().zip(users) {
+    for ((profile, _), (user_path, user)) in BUILTIN.iter().zip(users) {
         let text = match user.as_deref().map(|u| render(u, ctx)) {
             Some(Ok(t)) => Some(t),
             Some(Err(e)) => {
@@ -174,7 +206,7 @@ fn render_with(
         };
         let text = match text {
             Some(t) => t,
-            None => match render(builtin, ctx) {
+            None => match render_builtin(profile, ctx) {
                 Ok(t) => t,
                 Err(e) => {
                     problems.push(format!("built-in bootstrap/{profile}: {e}"));

@@ -461,6 +461,11 @@ impl Daemon {
         tools::signal(c.id(), sig);
     }
 
+    /// The running daemon's process id (what systemd calls `$MAINPID`).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("daemon running").id()
+    }
+
     /// How many times this daemon has been started.
     pub fn runs(&self) -> u32 {
         self.run

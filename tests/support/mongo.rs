@@ -162,3 +162,34 @@ pub fn int(d: &Document, key: &str) -> Option<i64> {
         _ => None,
     }
 }
+
+/// Wait until `db.coll` holds `n` documents; fail with what it holds.
+pub fn wait_count(uri: &str, db: &str, coll: &str, n: u64, limit: std::time::Duration) {
+    let mut last = None;
+    let ok = poll::poll(limit, || {
+        last = count(uri, db, coll);
+        (last == Some(n)).then_some(())
+    });
+    assert!(
+        ok.is_some(),
+        "{db}.{coll}: expected {n} documents, have {last:?}"
+    );
+}
+
+/// `db.coll` holds exactly the `_id`s `expected`, each once.
+pub fn assert_ids_exactly(uri: &str, db: &str, coll: &str, expected: &[String]) {
+    use std::collections::HashSet;
+    let got: Vec<String> = docs(uri, db, coll)
+        .iter()
+        .map(|d| d.get_str("_id").expect("string _id").to_string())
+        .collect();
+    let set: HashSet<&String> = got.iter().collect();
+    assert_eq!(set.len(), got.len(), "duplicate ids stored");
+    let want: HashSet<&String> = expected.iter().collect();
+    let missing = want.difference(&set).count();
+    let extra = set.difference(&want).count();
+    assert!(
+        missing == 0 && extra == 0,
+        "stored ids differ from published ids: {missing} missing, {extra} unexpected"
+    );
+}

@@ -169,6 +169,13 @@ impl Bridge {
 
     pub fn start_with(config: &Path, client_id: &str, extra: &[&str]) -> Bridge {
         let log = config.with_file_name(format!("bridge-{client_id}.log"));
+        // Appended to: a bridge restarted under its client id keeps the
+        // earlier run's lines (and its "bridge stopped" summary).
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("bridge log");
         let child = ChildGuard::spawn(
             Command::new(BIN)
                 .arg("--config")
@@ -176,10 +183,23 @@ impl Bridge {
                 .args(["bridge", "--client-id", client_id])
                 .args(extra)
                 .env("ZTPD_LOG", "info")
+                // The summary line is parsed: no colour codes in it.
+                .env("NO_COLOR", "1")
                 .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).expect("bridge log")),
+                .stderr(log_file),
         );
         Bridge { child, log }
+    }
+
+    /// SIGTERM and wait for the exit (SIGKILL after 10 s): the bridge writes
+    /// its "bridge stopped" summary on the way out.
+    pub fn stop(&mut self) {
+        self.child.stop();
+    }
+
+    /// What each finished run of this bridge reported on exit, oldest first.
+    pub fn runs(&self) -> Vec<BridgeRun> {
+        self.log().lines().filter_map(BridgeRun::parse).collect()
     }
 
     pub fn log(&self) -> String {
@@ -201,6 +221,37 @@ impl Drop for Bridge {
     }
 }
 
+/// One run's counters from the bridge's exit line
+/// (`bridge stopped: 10 received, 9 stored, 1 duplicates, 0 rejected, 10 acknowledged`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BridgeRun {
+    pub received: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub acknowledged: u64,
+}
+
+impl BridgeRun {
+    fn parse(line: &str) -> Option<BridgeRun> {
+        let (_, counts) = line.split_once("bridge stopped: ")?;
+        let mut run = BridgeRun::default();
+        for part in counts.split(", ") {
+            let (n, what) = part.trim().split_once(' ')?;
+            let n: u64 = n.parse().ok()?;
+            match what {
+                "received" => run.received = n,
+                "stored" => run.stored = n,
+                "duplicates" => run.duplicates = n,
+                "rejected" => run.rejected = n,
+                "acknowledged" => run.acknowledged = n,
+                _ => return None,
+            }
+        }
+        Some(run)
+    }
+}
+
 /// A prototype-shaped reading for device `id`, message number `n`.
 pub fn reading_json(id: &str, name: i64, n: usize) -> String {
     let lat = -37.0 + (n % 500) as f64 * 0.001;
@@ -214,6 +265,27 @@ pub fn reading_json(id: &str, name: i64, n: usize) -> String {
 /// The device-to-cloud topic of the IoT Hub dialect.
 pub fn topic(id: &str) -> String {
     format!("devices/{id}/messages/events/")
+}
+
+/// The `_id` the bridge gives [`reading_json`]'s reading `n` of device `id`.
+pub fn reading_id(id: &str, n: usize) -> String {
+    format!("{id}:2024-05-01T00:00:00.{n:06}Z")
+}
+
+/// Publish readings `range` of each device (id, name) through `m`, one
+/// `mosquitto_pub -l` per device; returns the `_id`s they must be stored as.
+pub fn publish_readings(
+    m: &Mosquitto,
+    devices: &[(&str, i64)],
+    range: std::ops::Range<usize>,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for (id, name) in devices {
+        let lines: Vec<String> = range.clone().map(|n| reading_json(id, *name, n)).collect();
+        m.publish_lines(&topic(id), &lines);
+        ids.extend(range.clone().map(|n| reading_id(id, n)));
+    }
+    ids
 }
 
 /// A real `mosquitto_sub` on `device`'s devicebound topic, subscribed (its
