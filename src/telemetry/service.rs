@@ -30,7 +30,11 @@ pub struct DaemonBridge {
 pub async fn prepare(resolved: &Resolved, local_hub: bool) -> anyhow::Result<Option<DaemonBridge>> {
     let stats = Arc::new(BridgeStats::default());
     let external = match resolved.settings.telemetry.broker {
-        Some(_) => Some(bridge_options(resolved, None).map_err(anyhow::Error::msg)?),
+        // Its own client id: a `ztpd bridge` on the same host (default
+        // `ztpd-bridge-<host>`) must not take over this one's session.
+        Some(_) => Some(
+            bridge_options(resolved, Some(daemon_client_id())).map_err(anyhow::Error::msg)?,
+        ),
         None => None,
     };
     let local = local_hub.then(|| pipeline::channel(stats.clone()));
@@ -80,6 +84,11 @@ impl DaemonBridge {
         }
         Ok(())
     }
+}
+
+/// The client id of `ztpd run`'s own bridge on `telemetry.broker`.
+pub fn daemon_client_id() -> String {
+    default_client_id().replacen("ztpd-bridge", "ztpd-run-bridge", 1)
 }
 
 /// Default bridge client id: stable across restarts of this host's bridge.
