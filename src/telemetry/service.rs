@@ -32,9 +32,9 @@ pub async fn prepare(resolved: &Resolved, local_hub: bool) -> anyhow::Result<Opt
     let external = match resolved.settings.telemetry.broker {
         // Its own client id: a `ztpd bridge` on the same host (default
         // `ztpd-bridge-<host>`) must not take over this one's session.
-        Some(_) => Some(
-            bridge_options(resolved, Some(daemon_client_id())).map_err(anyhow::Error::msg)?,
-        ),
+        Some(_) => {
+            Some(bridge_options(resolved, Some(daemon_client_id())).map_err(anyhow::Error::msg)?)
+        }
         None => None,
     };
     let local = local_hub.then(|| pipeline::channel(stats.clone()));
