@@ -411,17 +411,18 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
+        let fd = Some(std::os::fd::AsRawFd::as_raw_fd(&stream));
         let (hub, tls, shutdown) = (hub.clone(), tls.clone(), shutdown.clone());
         conns.spawn(async move {
             let _permit = permit;
             match tls {
-                None => session::serve(hub, stream, peer, shutdown).await,
+                None => session::serve(hub, stream, fd, peer, shutdown).await,
                 Some(acceptor) => {
                     let hs =
                         tokio::time::timeout(session::CONNECT_TIMEOUT, acceptor.accept(stream))
                             .await;
                     match hs {
-                        Ok(Ok(s)) => session::serve(hub, s, peer, shutdown).await,
+                        Ok(Ok(s)) => session::serve(hub, s, fd, peer, shutdown).await,
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, "local hub: TLS handshake failed: {e}")
                         }

@@ -71,8 +71,19 @@ enum End {
 }
 
 /// Serve one accepted connection until it ends.
-pub async fn serve<S>(hub: Arc<LocalHub>, mut io: S, peer: SocketAddr, shutdown: CancellationToken)
-where
+///
+/// `fd` is the TCP socket under `io` (also under TLS): after each read the
+/// kernel is asked to acknowledge at once (`TCP_QUICKACK`). A device's
+/// PUBACK waits for the store, so without it the TCP ACK is delayed too, and
+/// a client with Nagle on (libmosquitto's default) holds its next PUBLISHes
+/// until that ACK comes.
+pub async fn serve<S>(
+    hub: Arc<LocalHub>,
+    mut io: S,
+    fd: Option<std::os::fd::RawFd>,
+    peer: SocketAddr,
+    shutdown: CancellationToken,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let mut buf = BytesMut::with_capacity(4096);
@@ -159,7 +170,7 @@ where
         .run(
             &mut io,
             buf,
-            reg.pushes,
+            (reg.pushes, fd),
             (keep_alive, expires),
             &shutdown,
             &reg.kicked,
@@ -218,7 +229,7 @@ impl Conn {
         &mut self,
         io: &mut S,
         mut buf: BytesMut,
-        mut pushes: mpsc::Receiver<Push>,
+        (mut pushes, fd): (mpsc::Receiver<Push>, Option<std::os::fd::RawFd>),
         (keep_alive, expires): (Option<Duration>, Option<Instant>),
         shutdown: &CancellationToken,
         kicked: &CancellationToken,
@@ -247,6 +258,7 @@ impl Conn {
                         Ok(0) => return End::Eof,
                         Ok(_) => {
                             last_in = Instant::now();
+                            quickack(fd);
                             if let Err(e) = self.handle_buffered(&mut buf).await {
                                 return e;
                             }
@@ -494,6 +506,23 @@ impl Conn {
     fn encode(&mut self, p: &Packet) {
         if let Err(e) = p.write(&mut self.out, MAX_PACKET) {
             tracing::warn!(device_id = %self.device_id, "local hub: packet not sent: {e}");
+        }
+    }
+}
+
+fn quickack(fd: Option<std::os::fd::RawFd>) {
+    if let Some(fd) = fd {
+        let one: libc::c_int = 1;
+        // SAFETY: setsockopt on a socket this connection owns, with a valid
+        // pointer to a c_int and its size. A failure only costs latency.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_QUICKACK,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
         }
     }
 }
