@@ -5,7 +5,10 @@
 # local hub), for SECONDS. Every 30 s: ztpd's RSS and its counters. At the
 # end: RSS after warm-up must stay within +-10 % of its median, the log must
 # hold no ERROR line, every telemetry message the hub received must be
-# stored, and every agent must still be connected.
+# stored, and the agents must have logged no failed poll (and still run).
+# (Open HTTP connections are printed but not judged: each long-poll is a new
+# connection, and 1,000 agents started together reconnect together every
+# 20 s, so a sample can fall in that gap.)
 #
 #   benches/soak/run_soak.sh [N] [SECONDS]       (defaults 1000, 1800)
 #   ZTPD=/path/to/ztpd benches/soak/run_soak.sh 100 120    (a short run)
@@ -80,7 +83,7 @@ done
 
 "$ztpd" --config "$work/ztpd.toml" device simulate --switch all --fleet "$n" --agent \
     --server "http://127.0.0.1:$port" >"$work/agents.log" 2>&1 &
-pids+=("$!")
+agents=$!; pids+=("$agents")
 for _ in $(seq 1 1800); do grep -q "agents ready" "$work/agents.log" && break; sleep 0.1; done
 grep -q "agents ready" "$work/agents.log" || { echo "agents not ready"; tail "$work/agents.log"; exit 1; }
 "$ztpd" --config "$work/ztpd.toml" device simulate --credentials "$work/device_credentials" --fleet "$n" \
@@ -101,11 +104,13 @@ received=$(metric ztpd_hub_messages_total)
 stored=$(metric 'ztpd_bridge_messages_total{outcome="stored"}')
 rejected=$(metric 'ztpd_bridge_messages_total{outcome="rejected"}')
 errors=$(sed "s/\x1b\[[0-9;]*m//g" "$work/ztpd.log" | grep -c " ERROR " || true)
-python3 - "$work/samples" "$warmup" "$received" "$stored" "$rejected" "$errors" "$n" <<'PY'
+agent_failures=$(sed "s/\x1b\[[0-9;]*m//g" "$work/agents.log" | grep -cE " (WARN|ERROR) " || true)
+kill -0 "$agents" 2>/dev/null && agents_alive=1 || agents_alive=0
+python3 - "$work/samples" "$warmup" "$received" "$stored" "$rejected" "$errors" "$n" "$agent_failures" "$agents_alive" <<'PY'
 import sys, statistics
 rows = [l.split() for l in open(sys.argv[1]).read().splitlines()[1:]]
 warm = int(sys.argv[2])
-received, stored, rejected, errors, n = (int(x or 0) for x in sys.argv[3:8])
+received, stored, rejected, errors, n, agent_failures, agents_alive = (int(x or 0) for x in sys.argv[3:10])
 rss = [int(r[1]) for r in rows if int(r[0]) >= warm]
 med = statistics.median(rss)
 lo, hi = min(rss), max(rss)
@@ -115,9 +120,11 @@ print(f"RSS after {warm} s: median {med/1024:.1f} MiB, min {lo/1024:.1f}, max {h
       f"({(lo/med-1)*100:+.1f} % / {(hi/med-1)*100:+.1f} %): {'flat' if flat else 'NOT FLAT'}")
 print(f"telemetry: {received} received by the hub, {stored} stored, {rejected} rejected; "
       f"{'all stored' if stored + rejected == received else 'MISSING ' + str(received - stored - rejected)}")
-print(f"HTTP connections (agents' long-polls) min {min(agents)} over the run (agents: {n})")
+print(f"HTTP connections (agents' long-polls) min {min(agents)}, median {statistics.median(agents):.0f} (agents: {n}; not judged)")
+print(f"agents: {'running' if agents_alive else 'GONE'}, {agent_failures} failed polls logged")
 print(f"ERROR lines in the ztpd log: {errors}")
-ok = flat and stored + rejected == received and rejected == 0 and errors == 0 and min(agents) >= n
+ok = (flat and stored + rejected == received and rejected == 0 and errors == 0
+      and agent_failures == 0 and agents_alive == 1)
 print("soak: PASS" if ok else "soak: FAIL")
 sys.exit(0 if ok else 1)
 PY
