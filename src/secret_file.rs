@@ -19,6 +19,17 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     sync_dir(parent(path))
 }
 
+/// [`write`] for a file that is public once in place (0644, e.g. the local
+/// hub's CA certificate): the same temporary file, fsync and rename, so a
+/// reader never sees half of it.
+pub fn write_public(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = Temp::write(path, bytes, true)?;
+    std::fs::set_permissions(&tmp.path, std::fs::Permissions::from_mode(0o644))?;
+    tmp.rename_into_place()?;
+    sync_dir(parent(path))
+}
+
 /// Create `path` with `bytes` unless it exists. Returns false, writing
 /// nothing, when it does (another process may have won the race; read the
 /// file it wrote).

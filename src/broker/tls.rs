@@ -8,7 +8,7 @@
 //! changes those names. The CA's subject and key identifier are fixed here,
 //! so a certificate issued after a restart chains to the stored CA.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
@@ -163,7 +163,8 @@ impl LocalCa {
             .context("cannot make the hub CA certificate")?;
         crate::secret_file::write(&key_path, key.serialize_pem().as_bytes())
             .with_context(|| format!("cannot write {}", key_path.display()))?;
-        write_public(&cert_path, cert.pem().as_bytes())?;
+        crate::secret_file::write_public(&cert_path, cert.pem().as_bytes())
+            .with_context(|| format!("cannot write {}", cert_path.display()))?;
         tracing::info!(ca = %cert_path.display(), "created the local hub CA");
         Ok(LocalCa {
             issuer: Issuer::new(Self::params(), key),
@@ -227,20 +228,6 @@ fn from_files(cert: &Path, key: &Path) -> anyhow::Result<CertifiedKey> {
 fn read_capped(path: &Path) -> anyhow::Result<String> {
     crate::limits::read_capped_string(path, MAX_PEM, "PEM certificate or key")
         .with_context(|| format!("cannot read {}", path.display()))
-}
-
-/// The CA certificate is public: 0644, written atomically.
-fn write_public(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
-    let tmp: PathBuf = path.with_extension("pem.tmp");
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }
 
 #[cfg(test)]
