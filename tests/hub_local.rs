@@ -137,6 +137,23 @@ async fn until<T>(
     }
 }
 
+/// SUBSCRIBE to `filter` at QoS 1 and return the SUBACK's codes.
+async fn subscribe(
+    c: &rumqttc::AsyncClient,
+    events: &mut rumqttc::EventLoop,
+    filter: &str,
+) -> Vec<rumqttc::SubscribeReasonCode> {
+    c.subscribe(filter, rumqttc::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    until(events, |e| match e {
+        rumqttc::Event::Incoming(rumqttc::Packet::SubAck(s)) => Some(s.return_codes.clone()),
+        _ => None,
+    })
+    .await
+    .unwrap()
+}
+
 fn have(bin: &str) -> bool {
     support::tools::have_all("embedded broker", &[bin])
 }
@@ -221,18 +238,7 @@ fn a_device_cannot_publish_or_subscribe_to_another_devices_topics() {
     rt().block_on(async {
         // B listens on its own devicebound topic.
         let (bc, mut be) = client(lab.port, b, Some((&ub, &tb)));
-        bc.subscribe(
-            format!("devices/{b}/messages/devicebound/#"),
-            QoS::AtLeastOnce,
-        )
-        .await
-        .unwrap();
-        let codes = until(&mut be, |e| match e {
-            Event::Incoming(Packet::SubAck(s)) => Some(s.return_codes.clone()),
-            _ => None,
-        })
-        .await
-        .unwrap();
+        let codes = subscribe(&bc, &mut be, &format!("devices/{b}/messages/devicebound/#")).await;
         assert_eq!(codes, [SubscribeReasonCode::Success(QoS::AtLeastOnce)]);
 
         // A subscribes to B's topics and to everything: refused, one by one.
@@ -242,15 +248,7 @@ fn a_device_cannot_publish_or_subscribe_to_another_devices_topics() {
             "devices/+/messages/events/#".to_string(),
             "#".to_string(),
         ] {
-            ac.subscribe(filter.clone(), QoS::AtLeastOnce)
-                .await
-                .unwrap();
-            let codes = until(&mut ae, |e| match e {
-                Event::Incoming(Packet::SubAck(s)) => Some(s.return_codes.clone()),
-                _ => None,
-            })
-            .await
-            .unwrap();
+            let codes = subscribe(&ac, &mut ae, &filter).await;
             assert_eq!(codes, [SubscribeReasonCode::Failure], "{filter}");
         }
         // A publishes a spoofed refresh to B's devicebound topic: A is cut off.
