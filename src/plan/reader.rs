@@ -374,10 +374,20 @@ impl<'t, 'i> Table<'t, 'i> {
 
 /// The known name closest to `word`, if it is a plausible typo.
 pub fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    let len = word.chars().count();
     known
         .iter()
-        .map(|k| (edit_distance(word, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d > 0)
+        .filter_map(|k| {
+            let limit = 2.max(k.len() / 4);
+            // The distance is at least the difference in length: a long
+            // unknown key is not compared character by character with
+            // every known one.
+            if len.abs_diff(k.chars().count()) > limit {
+                return None;
+            }
+            let d = edit_distance(word, k);
+            (d <= limit && d > 0).then_some((d, *k))
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
 }
@@ -385,13 +395,36 @@ pub fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = Vec::with_capacity(b.len() + 1);
     for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
+        cur.clear();
+        cur.push(i + 1);
         for (j, cb) in b.iter().enumerate() {
             let sub = prev[j] + usize::from(ca != *cb);
             cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
         }
-        prev = cur;
+        std::mem::swap(&mut prev, &mut cur);
     }
     prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closest;
+
+    #[test]
+    fn a_typo_is_matched_and_a_stranger_is_not() {
+        let known = ["interval", "fields", "signal_date"];
+        assert_eq!(closest("intervl", &known), Some("interval"));
+        assert_eq!(closest("feilds", &known), Some("fields"));
+        assert_eq!(
+            closest("interval", &known),
+            None,
+            "an exact name is no typo"
+        );
+        assert_eq!(closest("colour", &known), None);
+        assert_eq!(closest(&"x".repeat(10_000), &known), None);
+        // Characters, not bytes, count: one accented letter is one edit.
+        assert_eq!(closest("fiélds", &known), Some("fields"));
+    }
 }
