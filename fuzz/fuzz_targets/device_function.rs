@@ -1,4 +1,5 @@
-//! Arbitrary text as a device function: diagnostics, never a panic.
+//! Arbitrary text as a device function: diagnostics, never a panic, and
+//! every diagnostic's span inside the text.
 #![no_main]
 
 use std::path::Path;
@@ -12,6 +13,6 @@ fuzz_target!(|data: &[u8]| {
     };
     let file = SourceFile::new(Path::new("device_function/fuzz.toml"), text.to_string());
     let mut d = Diagnostics::default();
-    let _ = ztpd::telemetry::device_function::read(&file, "fuzz", &mut d);
-    let _ = d.render(80, false);
+    let f = ztpd::telemetry::device_function::read(&file, "fuzz", &mut d);
+    ztpd_fuzz::check_report(data, &d, f.is_some() && !d.has_errors());
 });

@@ -263,6 +263,47 @@ impl Diagnostics {
         all
     }
 
+    /// The first span that does not lie inside its file's text on
+    /// character boundaries, described; `None` when every span can be
+    /// shown. [`Diagnostics::render`] falls back to the bare message for
+    /// such a span, so the user would lose the snippet without any panic:
+    /// the fuzz targets assert this instead of relying on the renderer.
+    pub fn misplaced_span(&self) -> Option<String> {
+        let bad = |file: &SourceFile, span: &Range<usize>| {
+            let t = &file.text;
+            !(span.start <= span.end
+                && span.end <= t.len()
+                && t.is_char_boundary(span.start)
+                && t.is_char_boundary(span.end))
+        };
+        for d in self.errors.iter().chain(&self.warnings) {
+            let Some(file) = &d.file else { continue };
+            let own = std::iter::once(&d.span).chain(d.related.iter().map(|(s, _)| s));
+            for span in own {
+                if bad(file, span) {
+                    return Some(format!(
+                        "{}: span {span:?} outside {} ({} bytes)",
+                        d.code,
+                        file.display,
+                        file.text.len()
+                    ));
+                }
+            }
+            for e in &d.elsewhere {
+                if bad(&e.file, &e.span) {
+                    return Some(format!(
+                        "{}: related span {:?} outside {} ({} bytes)",
+                        d.code,
+                        e.span,
+                        e.file.display,
+                        e.file.text.len()
+                    ));
+                }
+            }
+        }
+        None
+    }
+
     pub fn summary(&self) -> String {
         format!(
             "{} error{}, {} warning{}",
@@ -290,6 +331,30 @@ impl Diagnostics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_span_past_the_text_or_inside_a_character_is_reported() {
+        let f = SourceFile::new(Path::new("x.toml"), "é = 1\n".into());
+        let mut ok = Diagnostics::default();
+        ok.push(Diagnostic::error("plan::x", "fine").at(&f, 0..2));
+        assert_eq!(ok.misplaced_span(), None);
+        // Inside `é`, past the end, and backwards.
+        #[allow(clippy::reversed_empty_ranges)]
+        let spans = [0..1, 3..99, 4..2];
+        for span in spans {
+            let mut ds = Diagnostics::default();
+            ds.push(Diagnostic::error("plan::x", "bad").at(&f, span));
+            let m = ds.misplaced_span().expect("misplaced");
+            assert!(m.contains("ztpd::plan::x") && m.contains("x.toml"), "{m}");
+        }
+        let mut rel = Diagnostics::default();
+        rel.push(
+            Diagnostic::error("plan::x", "bad")
+                .at(&f, 0..2)
+                .related(1..2, "in é"),
+        );
+        assert!(rel.misplaced_span().is_some());
+    }
 
     #[test]
     fn line_col_counts_characters() {
