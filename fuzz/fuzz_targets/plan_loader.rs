@@ -23,14 +23,40 @@ thread_local! {
     static CACHE: RefCell<LoadCache> = RefCell::new(LoadCache::default());
 }
 
-/// Everything a load hands on, as comparable text.
-fn outcome(l: &Loaded) -> (String, String, String, String, String) {
+/// Everything a load hands on, as comparable text. The diagnostics by every
+/// field the report is drawn from (rendering them as well would only repeat
+/// that at several times the cost).
+fn outcome(l: &Loaded) -> (String, String, String, Vec<String>, bool) {
+    let diagnostics = l
+        .diagnostics
+        .sorted()
+        .into_iter()
+        .map(|d| {
+            let elsewhere: Vec<_> = d
+                .elsewhere
+                .iter()
+                .map(|e| (&e.file.display, &e.span, &e.label))
+                .collect();
+            format!(
+                "{} {:?} {} {:?} {:?} {:?} {} {:?} {:?}",
+                d.code,
+                d.severity,
+                d.message,
+                d.help,
+                d.file.as_ref().map(|f| &f.display),
+                d.span,
+                d.label,
+                d.related,
+                elsewhere
+            )
+        })
+        .collect();
     (
         format!("{:?}", l.model),
         format!("{:?}", l.configs),
         format!("{:?}", l.bootstrap),
-        l.diagnostics.render(80, false),
-        l.diagnostics.to_json(l.is_valid()).to_string(),
+        diagnostics,
+        l.is_valid(),
     )
 }
 
