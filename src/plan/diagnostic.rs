@@ -160,18 +160,24 @@ impl Diagnostic {
         Some((f.display.clone(), l, c))
     }
 
-    pub fn to_json(&self) -> JsonDiagnostic {
-        let (file, line, column) = self
-            .location()
-            .map(|(f, l, c)| (Some(f), Some(l), Some(c)))
-            .unwrap_or((None, None, None));
+    /// Every span besides the primary one, with its file and label: the
+    /// related spans in this diagnostic's file, then those in other files.
+    fn related_spans(&self) -> impl Iterator<Item = (&Arc<SourceFile>, &Range<usize>, &String)> {
         let same_file = self
             .file
             .iter()
             .flat_map(|f| self.related.iter().map(move |(s, l)| (f, s, l)));
         let other_files = self.elsewhere.iter().map(|e| (&e.file, &e.span, &e.label));
-        let related = same_file
-            .chain(other_files)
+        same_file.chain(other_files)
+    }
+
+    pub fn to_json(&self) -> JsonDiagnostic {
+        let (file, line, column) = self
+            .location()
+            .map(|(f, l, c)| (Some(f), Some(l), Some(c)))
+            .unwrap_or((None, None, None));
+        let related = self
+            .related_spans()
             .map(|(f, s, l)| {
                 let (line, column) = f.line_col(s.start);
                 JsonRelated {
@@ -269,36 +275,23 @@ impl Diagnostics {
     /// such a span, so the user would lose the snippet without any panic:
     /// the fuzz targets assert this instead of relying on the renderer.
     pub fn misplaced_span(&self) -> Option<String> {
-        let bad = |file: &SourceFile, span: &Range<usize>| {
+        let inside = |file: &SourceFile, span: &Range<usize>| {
             let t = &file.text;
-            !(span.start <= span.end
+            span.start <= span.end
                 && span.end <= t.len()
                 && t.is_char_boundary(span.start)
-                && t.is_char_boundary(span.end))
+                && t.is_char_boundary(span.end)
         };
         for d in self.errors.iter().chain(&self.warnings) {
-            let Some(file) = &d.file else { continue };
-            let own = std::iter::once(&d.span).chain(d.related.iter().map(|(s, _)| s));
-            for span in own {
-                if bad(file, span) {
-                    return Some(format!(
-                        "{}: span {span:?} outside {} ({} bytes)",
-                        d.code,
-                        file.display,
-                        file.text.len()
-                    ));
-                }
-            }
-            for e in &d.elsewhere {
-                if bad(&e.file, &e.span) {
-                    return Some(format!(
-                        "{}: related span {:?} outside {} ({} bytes)",
-                        d.code,
-                        e.span,
-                        e.file.display,
-                        e.file.text.len()
-                    ));
-                }
+            let primary = d.file.iter().map(|f| (f, &d.span));
+            let related = d.related_spans().map(|(f, s, _)| (f, s));
+            if let Some((file, span)) = primary.chain(related).find(|(f, s)| !inside(f, s)) {
+                return Some(format!(
+                    "{}: span {span:?} outside {} ({} bytes)",
+                    d.code,
+                    file.display,
+                    file.text.len()
+                ));
             }
         }
         None
@@ -354,6 +347,15 @@ mod tests {
                 .related(1..2, "in é"),
         );
         assert!(rel.misplaced_span().is_some());
+        let other = SourceFile::new(Path::new("t.j2"), "ab".into());
+        let mut elsewhere = Diagnostics::default();
+        elsewhere.push(Diagnostic::error("plan::x", "bad").related_in(
+            &other,
+            1..3,
+            "past the end",
+        ));
+        let m = elsewhere.misplaced_span().expect("misplaced");
+        assert!(m.contains("t.j2"), "{m}");
     }
 
     #[test]
