@@ -10,7 +10,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::mongo::Nx;
 use support::mqtt::*;
 use support::poll::poll;
 
@@ -114,20 +113,16 @@ fn assert_same(path: &str, spark: &Value, ztpd: &Value) {
 
 #[test]
 fn spark_on_bridged_telemetry_prints_what_ztpd_analyze_prints() {
-    let Some(nx_bin) = components() else { return };
     let Some(python) = support::spark::python_or_skip("spark_analyze") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let m = Mosquitto::start(&dir.path().join("mqtt"));
-    let nx = Nx::start(&nx_bin, &dir.path().join("nx"));
-    let cfg = write_settings(
-        &dir.path().join("root"),
-        Some(&m.url()),
-        Some(&nx.uri()),
-        &format!("database = \"{DATABASE}\"\ncollection = \"{COLLECTION}\"\n"),
-    );
-    let b = Bridge::start_with(&cfg, "t-spark", &["--no-share"]);
+    let Some(stack) = Stack::start(&format!(
+        "database = \"{DATABASE}\"\ncollection = \"{COLLECTION}\"\n"
+    )) else {
+        return;
+    };
+    let (m, nx, cfg) = (&stack.mqtt, &stack.nx, &stack.cfg);
+    let b = Bridge::start_with(cfg, "t-spark", &["--no-share"]);
     b.wait_subscribed();
     let data = dataset();
     for id in ["sp-a", "sp-b", "sp-c", "sp-d"] {
@@ -140,7 +135,7 @@ fn spark_on_bridged_telemetry_prints_what_ztpd_analyze_prints() {
     }
     let total = data.len() as u64;
     let want = poll(Duration::from_secs(60), || {
-        ztpd_analyze(&cfg).filter(|v| total_count(v) == total)
+        ztpd_analyze(cfg).filter(|v| total_count(v) == total)
     })
     .unwrap_or_else(|| panic!("the bridge never stored all {total} readings:\n{}", b.log()));
 

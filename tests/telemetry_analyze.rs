@@ -10,7 +10,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::mongo::Nx;
 use support::mqtt::*;
 use support::poll::poll;
 
@@ -141,22 +140,16 @@ fn publish_all(m: &Mosquitto, data: &[(String, i64, Value)]) {
 
 #[test]
 fn analyze_on_mongodb_agrees_with_independent_values() {
-    let Some(nx_bin) = components() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let m = Mosquitto::start(&dir.path().join("mqtt"));
-    let nx = Nx::start(&nx_bin, &dir.path().join("nx"));
-    let cfg = write_settings(
-        &dir.path().join("root"),
-        Some(&m.url()),
-        Some(&nx.uri()),
-        "",
-    );
-    let b = Bridge::start_with(&cfg, "t-analyze-mongo", &["--no-share"]);
+    let Some(stack) = Stack::start("") else {
+        return;
+    };
+    let (m, _nx, cfg) = (&stack.mqtt, &stack.nx, &stack.cfg);
+    let b = Bridge::start_with(cfg, "t-analyze-mongo", &["--no-share"]);
     // a persistent direct subscription: publish once the bridge's session exists
     b.wait_subscribed();
     let data = dataset();
-    publish_all(&m, &data);
-    check(&cfg, &data, data.len() as u64);
+    publish_all(m, &data);
+    check(cfg, &data, data.len() as u64);
 }
 
 #[test]

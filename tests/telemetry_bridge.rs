@@ -40,17 +40,11 @@ fn assert_exactly(uri: &str, expected: &[String]) {
 
 #[test]
 fn published_messages_land_once_with_their_content_and_bad_ones_are_rejected() {
-    let Some(nx_bin) = components() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let m = Mosquitto::start(&dir.path().join("mqtt"));
-    let nx = Nx::start(&nx_bin, &dir.path().join("nx"));
-    let cfg = write_settings(
-        &dir.path().join("root"),
-        Some(&m.url()),
-        Some(&nx.uri()),
-        "",
-    );
-    let _b = Bridge::start(&cfg, "t-content");
+    let Some(stack) = Stack::start("") else {
+        return;
+    };
+    let (m, nx, cfg) = (&stack.mqtt, &stack.nx, &stack.cfg);
+    let _b = Bridge::start(cfg, "t-content");
 
     // The bridge subscribes asynchronously: publish a probe until it lands.
     let probe = poll(Duration::from_secs(20), || {
@@ -59,7 +53,7 @@ fn published_messages_land_once_with_their_content_and_bad_ones_are_rejected() {
     });
     assert!(probe.is_some(), "the bridge never stored the probe");
 
-    let mut ids = publish(&m, &[("dev-a", 1000001), ("dev-b", 1000002)], 0..300);
+    let mut ids = publish(m, &[("dev-a", 1000001), ("dev-b", 1000002)], 0..300);
     ids.push("probe:2024-05-01T00:00:00.000000Z".into());
     // invalid (6): bad JSON, out of range, wrong device, not UTF-8, oversized,
     // and far oversized

@@ -13,7 +13,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::mongo::{self, Nx};
+use support::mongo::{self};
 use support::mqtt::*;
 
 const DB: &str = mongo::DEFAULT_DATABASE;
@@ -23,19 +23,13 @@ const LIMIT: Duration = Duration::from_secs(120);
 
 #[test]
 fn bridges_on_one_shared_subscription_split_the_stream_and_store_each_message_once() {
-    let Some(nx_bin) = components() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let m = Mosquitto::start(&dir.path().join("mqtt"));
-    let nx = Nx::start(&nx_bin, &dir.path().join("nx"));
-    let cfg = write_settings(
-        &dir.path().join("root"),
-        Some(&m.url()),
-        Some(&nx.uri()),
-        "",
-    );
+    let Some(stack) = Stack::start("") else {
+        return;
+    };
+    let (m, nx, cfg) = (&stack.mqtt, &stack.nx, &stack.cfg);
 
-    let mut a = Bridge::start(&cfg, "t-scale-a");
-    let mut b = Bridge::start(&cfg, "t-scale-b");
+    let mut a = Bridge::start(cfg, "t-scale-a");
+    let mut b = Bridge::start(cfg, "t-scale-b");
     a.wait_subscribed();
     b.wait_subscribed();
     for bridge in [&a, &b] {
@@ -50,7 +44,7 @@ fn bridges_on_one_shared_subscription_split_the_stream_and_store_each_message_on
     let devices = [("sc1", 1), ("sc2", 2), ("sc3", 3)];
 
     // Both bridges up: the broker hands each message of the group to one of them.
-    let mut ids = publish_readings(&m, &devices, 0..500);
+    let mut ids = publish_readings(m, &devices, 0..500);
     mongo::wait_count(&nx.uri(), DB, COLL, ids.len() as u64, LIMIT);
 
     // Bridge b stops mid-way. Its persistent session stays in the group:
@@ -59,8 +53,8 @@ fn bridges_on_one_shared_subscription_split_the_stream_and_store_each_message_on
     // had not yet acknowledged comes again as a duplicate.
     b.stop();
     let b_first = b.runs();
-    ids.extend(publish_readings(&m, &devices, 500..1000));
-    b = Bridge::start(&cfg, "t-scale-b");
+    ids.extend(publish_readings(m, &devices, 500..1000));
+    b = Bridge::start(cfg, "t-scale-b");
     mongo::wait_count(&nx.uri(), DB, COLL, ids.len() as u64, LIMIT);
     mongo::assert_ids_exactly(&nx.uri(), DB, COLL, &ids);
 

@@ -26,6 +26,33 @@ pub fn components() -> Option<PathBuf> {
     .then_some(nx)
 }
 
+/// A real Mosquitto and a real nx-27017 in their own temporary directory,
+/// and a settings file pointing a bridge at both (`extra` added to
+/// `[telemetry]`). `None`, after a SKIP line, when a component is missing.
+pub struct Stack {
+    pub mqtt: Mosquitto,
+    pub nx: mongo::Nx,
+    pub cfg: PathBuf,
+    /// Dropped last: the servers stop before their directories go.
+    pub dir: tempfile::TempDir,
+}
+
+impl Stack {
+    pub fn start(extra: &str) -> Option<Stack> {
+        let nx_bin = components()?;
+        let dir = tempfile::tempdir().unwrap();
+        let mqtt = Mosquitto::start(&dir.path().join("mqtt"));
+        let nx = mongo::Nx::start(&nx_bin, &dir.path().join("nx"));
+        let cfg = write_settings(
+            &dir.path().join("root"),
+            Some(&mqtt.url()),
+            Some(&nx.uri()),
+            extra,
+        );
+        Some(Stack { mqtt, nx, cfg, dir })
+    }
+}
+
 pub struct Mosquitto {
     pub port: u16,
     pub dir: PathBuf,
