@@ -2,6 +2,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 use support::Daemon;
 
@@ -674,5 +676,117 @@ fn group_and_rollout_commands_drive_the_daemon() {
         out.status.code(),
         Some(1),
         "a done rollout cannot be aborted: {out:?}"
+    );
+}
+
+/// 400 `*` then `x`: exponential for a backtracking matcher (issue 25).
+fn stars_glob() -> String {
+    format!("{}x", "*".repeat(400))
+}
+
+/// 1 MiB of `*`: overflowed the stack of a recursive matcher (issue 25).
+fn huge_glob() -> String {
+    "*".repeat(1 << 20)
+}
+
+/// A plan group selecting `access-24` devices by `name`.
+fn plan_with_glob(text: &str, glob: &str) -> String {
+    format!("{text}\n[groups.globbed]\nselect = {{ model = \"access-24\", name = \"{glob}\" }}\n")
+}
+
+#[test]
+fn hostile_group_globs_are_matched_in_linear_time_or_refused_by_length() {
+    let d = Daemon::start(FIXTURE, "", &[]);
+    // Matched, in no time, against every device: none ends in `x`.
+    let body = json!({"name": "stars", "select": {"model": "access-24", "name": stars_glob()}});
+    let (code, v) = d.api_post("/api/v1/groups", &body.to_string());
+    assert_eq!(code, 400, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("matches no device"),
+        "{v}"
+    );
+    let body = json!({"name": "stars", "select": {"model": "access-24", "name": format!("{}1", "*".repeat(400))}});
+    let (code, v) = d.api_post("/api/v1/groups", &body.to_string());
+    assert_eq!(code, 201, "{v}");
+    assert_eq!(v["devices"], json!(["leaf1"]));
+    // Longer than the cap: 400 saying so, and the daemon still answers.
+    let body = json!({"name": "huge", "select": {"model": "access-24", "name": huge_glob()}});
+    let (code, v) = d.api_post("/api/v1/groups", &body.to_string());
+    assert_eq!(code, 400, "{v}");
+    let e = v["error"].as_str().unwrap();
+    assert!(
+        e.contains("1048576 bytes") && e.contains("at most 1024"),
+        "{e}"
+    );
+    let (code, _) = d.get("/healthz");
+    assert_eq!(code, 200);
+
+    // The same globs in the plan, on reload: the first loads, the second is
+    // refused with its code, and the last good plan keeps serving.
+    let plan = d.root.join("plans/lab.toml");
+    let good = std::fs::read_to_string(&plan).unwrap();
+    let version = |d: &Daemon| {
+        d.api("/api/v1/status").1["snapshot_version"]
+            .as_u64()
+            .unwrap()
+    };
+    std::fs::write(&plan, plan_with_glob(&good, &stars_glob())).unwrap();
+    d.wait_for(
+        "the 401-byte glob reloaded",
+        Duration::from_secs(30),
+        || {
+            let (_, s) = d.api("/api/v1/status");
+            (s["snapshot_version"] == 2 && s["last_reload"]["ok"] == true).then_some(())
+        },
+    );
+    let (_, v) = d.api("/api/v1/groups/globbed");
+    assert_eq!(v["devices"], json!([]), "{v}");
+    std::fs::write(&plan, plan_with_glob(&good, &huge_glob())).unwrap();
+    let s = d.wait_for("the 1 MiB glob refused", Duration::from_secs(30), || {
+        let (_, s) = d.api("/api/v1/status");
+        (s["last_reload"]["ok"] == false).then_some(s)
+    });
+    assert!(s.to_string().contains("ztpd::plan::glob_too_long"), "{s}");
+    assert_eq!(version(&d), 2, "the last good snapshot keeps serving");
+    std::fs::write(&plan, &good).unwrap();
+    d.wait_for("a later good edit applied", Duration::from_secs(30), || {
+        let (_, s) = d.api("/api/v1/status");
+        (s["snapshot_version"] == 3 && s["last_reload"]["ok"] == true).then_some(())
+    });
+}
+
+#[test]
+fn validate_matches_a_long_glob_and_refuses_a_huge_one_with_its_span() {
+    let dir =
+        support::fixtures::temp_root_with_plan(FIXTURE, |t| plan_with_glob(&t, &stars_glob()));
+    let plans = dir.path().join("plans");
+    let out = support::ztpd(&["validate", "--format", "json", plans.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let dir = support::fixtures::temp_root_with_plan(FIXTURE, |t| plan_with_glob(&t, &huge_glob()));
+    let plans = dir.path().join("plans");
+    let out = support::ztpd(&["validate", "--format", "json", plans.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(78),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = &v["errors"][0];
+    assert_eq!(e["code"], "ztpd::plan::glob_too_long", "{v}");
+    let text = std::fs::read_to_string(plans.join("lab.toml")).unwrap();
+    let start = text.find(&huge_glob()).unwrap();
+    assert_eq!(e["line"], text[..start].lines().count(), "{e}");
+    let span = e["span"].as_array().unwrap();
+    // The span is the string value (with or without its quotes).
+    assert!(
+        (span[0].as_u64().unwrap() as usize).abs_diff(start) <= 1,
+        "{e}"
     );
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::policy::{self, Policy, PolicyPatch};
-use crate::plan::compile::glob_match;
+use crate::plan::compile::{glob_match, glob_problem};
 use crate::plan::model::Model;
 use crate::state::{StateError, StateStore, WriteError, Writer};
 
@@ -292,6 +292,9 @@ fn resolve(model: &Model, req: &NewGroup) -> Result<Group, GroupError> {
                     "unknown model `{}`: expected a model of the plan",
                     sel.model
                 )));
+            }
+            if let Some(problem) = sel.name.as_deref().and_then(glob_problem) {
+                return Err(bad(format!("select.name: {problem}")));
             }
             let out: Vec<String> = model
                 .devices()
