@@ -140,6 +140,10 @@ pub struct Event {
     pub message: String,
 }
 
+/// Addresses kept in [`Record::pending_claims`]: enough to show an operator
+/// that several hosts claim one serial, bounded against a flood of them.
+pub const MAX_CLAIMS: usize = 8;
+
 /// The current state of one device.
 #[derive(Debug, Clone, Serialize)]
 pub struct Record {
@@ -152,6 +156,10 @@ pub struct Record {
     /// Approved by an operator or automatically; cleared by a topology mismatch.
     pub approved: bool,
     pub hello_ip: Option<Ipv4Addr>,
+    /// Other addresses whose hello claimed this device's serial while it was
+    /// pending approval, oldest first (at most [`MAX_CLAIMS`]); cleared by an
+    /// approval. Shown in the API so an operator sees the conflict.
+    pub pending_claims: Vec<Ipv4Addr>,
     pub leased_ip: Option<Ipv4Addr>,
     pub reported_model: Option<String>,
     /// Topology problems of the last hello (SPEC §10 problem objects).
@@ -177,6 +185,7 @@ impl Record {
             at: crate::clock::rfc3339_micros(),
             approved: false,
             hello_ip: None,
+            pending_claims: Vec::new(),
             leased_ip: None,
             reported_model: None,
             problems: Vec::new(),
@@ -489,6 +498,8 @@ struct Stored {
     at: String,
     approved: bool,
     hello_ip: Option<Ipv4Addr>,
+    #[serde(default)]
+    pending_claims: Vec<Ipv4Addr>,
     leased_ip: Option<Ipv4Addr>,
     reported_model: Option<String>,
     problems: Vec<serde_json::Value>,
@@ -510,6 +521,7 @@ impl From<&Record> for Stored {
             at: r.at.clone(),
             approved: r.approved,
             hello_ip: r.hello_ip,
+            pending_claims: r.pending_claims.clone(),
             leased_ip: r.leased_ip,
             reported_model: r.reported_model.clone(),
             problems: r.problems.clone(),
@@ -531,6 +543,7 @@ fn decode(text: &str) -> Option<Record> {
         at: s.at,
         approved: s.approved,
         hello_ip: s.hello_ip,
+        pending_claims: s.pending_claims,
         leased_ip: s.leased_ip,
         reported_model: s.reported_model,
         problems: s.problems,
