@@ -45,6 +45,18 @@ pub struct Limits {
     /// Open connections to the local hub, over both of its listeners: room
     /// for 10,000 devices and their reconnects.
     pub hub_connections: usize,
+    /// The longest a reload (plans, templates, files) may take before it is
+    /// refused and the last good snapshot keeps serving. The 10,000-device
+    /// example plan reloads in under a second; a template that loops or
+    /// reads a FIFO never would.
+    #[serde(deserialize_with = "duration_text")]
+    pub reload_timeout: std::time::Duration,
+}
+
+/// A duration written as text (`"60s"`, `"2m"`).
+fn duration_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::duration::parse(&text).map_err(serde::de::Error::custom)
 }
 
 impl Default for Limits {
@@ -54,6 +66,7 @@ impl Default for Limits {
             tftp_transfers: 1_024,
             tftp_transfers_per_client: 32,
             hub_connections: 16_384,
+            reload_timeout: std::time::Duration::from_secs(60),
         }
     }
 }

@@ -76,6 +76,12 @@ fn capped_loader(
     }
 }
 
+/// The work one render may do, in minijinja's fuel (about one unit per
+/// instruction). A table of the 10,000-device example plan takes a few
+/// hundred thousand; a loop that never ends, or three nested `range(10000)`,
+/// would pin a core and hold every later reload.
+pub const TEMPLATE_FUEL: u64 = 10_000_000;
+
 pub struct Renderer {
     env: Environment<'static>,
     templates_dir: PathBuf,
@@ -88,6 +94,7 @@ impl Renderer {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_loader(capped_loader(templates_dir.to_path_buf()));
         env.set_keep_trailing_newline(true);
+        env.set_fuel(Some(TEMPLATE_FUEL));
         Renderer {
             env,
             templates_dir: templates_dir.to_path_buf(),
@@ -137,12 +144,14 @@ pub fn render_all_cached(
             .filter_map(|m| m.template.as_deref())
             .map(|t| (t, scan.inputs(t)))
             .collect();
+        let exhausted = std::sync::Mutex::new(HashSet::new());
         let job = Job {
             renderer,
             site,
             sc: &sc,
             inputs: &inputs,
             cache,
+            exhausted: &exhausted,
         };
         let chunk = site.devices.len().div_ceil(threads).max(256);
         let parts: Vec<Vec<Rendered>> = std::thread::scope(|scope| {
@@ -212,6 +221,10 @@ struct Job<'a> {
     sc: &'a SiteContext<'a>,
     inputs: &'a HashMap<&'a str, Option<cache::TemplateInputs>>,
     cache: &'a RenderCache,
+    /// Templates that ran out of fuel for one device: not rendered for the
+    /// others (the load is refused anyway), so 10,000 devices of an endless
+    /// template cost one render's work, not 10,000.
+    exhausted: &'a std::sync::Mutex<HashSet<String>>,
 }
 
 impl Job<'_> {
@@ -230,15 +243,26 @@ impl Job<'_> {
                 out.push(Rendered::Ok(d.name.clone(), text.to_string(), digest, true));
                 continue;
             }
+            let spent = |t: &str| self.exhausted.lock().is_ok_and(|e| e.contains(t));
+            if spent(tname) {
+                continue;
+            }
             let ctx = device_context(self.sc, first + k, d);
             match self.renderer.render_named(tname, ctx.clone()) {
                 Ok(text) => out.push(Rendered::Ok(d.name.clone(), text, digest, false)),
-                Err(err) => out.push(Rendered::Err {
-                    device: d,
-                    template: tname.clone(),
-                    err,
-                    ctx,
-                }),
+                Err(err) => {
+                    if err.kind() == minijinja::ErrorKind::OutOfFuel {
+                        if let Ok(mut e) = self.exhausted.lock() {
+                            e.insert(tname.clone());
+                        }
+                    }
+                    out.push(Rendered::Err {
+                        device: d,
+                        template: tname.clone(),
+                        err,
+                        ctx,
+                    })
+                }
             }
         }
         out
