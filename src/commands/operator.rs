@@ -273,3 +273,15 @@ pub fn request(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn printable_escapes_what_a_terminal_would_obey() {
+        assert_eq!(
+            super::printable("\u{1b}]0;pwned\u{7}\r\nleaf9 FAKE"),
+            "\\u{1b}]0;pwned\\u{7}\\r\\nleaf9 FAKE"
+        );
+        assert_eq!(super::printable("leaf1 ok"), "leaf1 ok");
+    }
+}
