@@ -51,6 +51,10 @@ pub struct Limits {
     /// reads a FIFO never would.
     #[serde(deserialize_with = "duration_text")]
     pub reload_timeout: std::time::Duration,
+    /// Device events kept per device in the state database (each stage
+    /// change, refusal summary, conflict); older ones are deleted. Read at
+    /// start.
+    pub device_events: usize,
 }
 
 /// A duration written as text (`"60s"`, `"2m"`).
@@ -67,6 +71,7 @@ impl Default for Limits {
             tftp_transfers_per_client: 32,
             hub_connections: 16_384,
             reload_timeout: std::time::Duration::from_secs(60),
+            device_events: crate::ztp::state::EVENTS_KEPT,
         }
     }
 }

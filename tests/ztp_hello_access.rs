@@ -254,6 +254,64 @@ fn an_approval_is_of_the_address_the_operator_saw() {
     assert_eq!(device(&d, "sensor-0001")["ip"], "127.0.0.50");
 }
 
+/// Rows of `device` in the daemon's event table, and of them those whose
+/// reason names `addr`.
+fn event_rows(d: &Daemon, device: &str, addr: &str) -> (i64, i64) {
+    let db = rusqlite::Connection::open(d.root.join("state/ztpd.sqlite")).unwrap();
+    let count = |sql: &str| -> i64 {
+        db.query_row(sql, rusqlite::params![device, format!("%{addr}%")], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    (
+        count("SELECT count(*) FROM ztp_device_events WHERE device = ?1 AND ?2 = ?2"),
+        count("SELECT count(*) FROM ztp_device_events WHERE device = ?1 AND reason LIKE ?2"),
+    )
+}
+
+/// Issue 25 defect 4: 83,588 refused hellos from a stranger in 20 s were
+/// 83,588 rows, and nothing pruned them.
+#[test]
+fn a_flood_of_refused_hellos_is_one_event_and_events_are_bounded() {
+    let dir = support::fixtures::temp_root_with_plan("good", |t| t.replace("10.10.0.", "127.0.0."));
+    let d = Daemon::builder()
+        .owned_root(dir)
+        .hello("leased")
+        .settings("[limits]\ndevice_events = 50\n")
+        .start();
+    let ok = json!({"serial": "JPE87654321", "model": "DCS-7050SX-64", "neighbors": [
+        {"local_port": "Ethernet49", "remote_device": "spine1", "remote_port": "Ethernet1"}]})
+    .to_string();
+    let bare =
+        json!({"serial": "JPE87654321", "model": "DCS-7050SX-64", "neighbors": []}).to_string();
+    assert_eq!(post_from(&d, "127.0.0.11", "/ztp/v1/hello", &ok).0, 200);
+    for _ in 0..300 {
+        let (code, v) = post_from(&d, "127.0.0.50", "/ztp/v1/hello", &bare);
+        assert_eq!(code, 409, "each is still answered: {v}");
+        assert_eq!(v["counted"], false, "{v}");
+    }
+    let (_, stranger) = event_rows(&d, "leaf1", "127.0.0.50");
+    assert_eq!(stranger, 1, "one event for the minute's refusals");
+    // Another address is its own first refusal.
+    assert_eq!(post_from(&d, "127.0.0.51", "/ztp/v1/hello", &bare).0, 409);
+    assert_eq!(event_rows(&d, "leaf1", "127.0.0.51").1, 1);
+
+    // Retention: at most limits.device_events rows per device.
+    for p in 0..80 {
+        let body = json!({"stage": "downloading", "percent": p}).to_string();
+        let (code, v) = post_from(
+            &d,
+            "127.0.0.11",
+            "/ztp/v1/devices/JPE87654321/progress",
+            &body,
+        );
+        assert_eq!(code, 200, "{v}");
+    }
+    let (all, _) = event_rows(&d, "leaf1", "");
+    assert_eq!(all, 50, "the newest 50 events of leaf1 are kept");
+}
+
 #[test]
 fn access_hello_any_trusts_every_address() {
     let dir = support::fixtures::temp_root_with_plan("good", |t| t.replace("10.10.0.", "127.0.0."));

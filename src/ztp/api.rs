@@ -137,7 +137,13 @@ async fn hello_handler(
         return stranger_hello(&ztp, &name, peer, outcome).await;
     }
     let displaced = displaced_claim(&ztp, dev, rec.as_ref(), ip);
-    if let (Some(old), Some(new)) = (displaced, ip) {
+    // One event a minute per claiming address, as for refusals.
+    let noted = |new: Ipv4Addr| {
+        let now = std::time::Instant::now();
+        ztp.refusals
+            .admit(&name, new.into(), "claims while pending", now)
+    };
+    if let Some((old, new)) = displaced.zip(ip).filter(|(_, new)| noted(*new)) {
         let why = format!(
             "serial {} of {name} claimed from {new} while its approval is pending from {old}: \
              two addresses say they are this device; an approval names the address it approves",
@@ -246,8 +252,15 @@ async fn stranger_hello(ztp: &Ztp, name: &str, peer: SocketAddr, outcome: Outcom
          ztpd leased to {name} or its planned ip (access.hello = \"leased\")",
         peer.ip()
     );
-    if let Err(e) = commit(async { Ok(ztp.tracker.note(name, why.clone()).await?) }).await {
-        return e;
+    // One event a minute per address (the rest are counted, then summed up):
+    // a refusal needs no credential, and each event is a row on disk.
+    let first = ztp
+        .refusals
+        .admit(name, peer.ip(), "refused hellos", std::time::Instant::now());
+    if first {
+        if let Err(e) = commit(async { Ok(ztp.tracker.note(name, why.clone()).await?) }).await {
+            return e;
+        }
     }
     let state = ztp.tracker.get(name).map_or(Stage::Planned, |r| r.stage);
     match outcome {

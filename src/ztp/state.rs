@@ -241,6 +241,25 @@ pub struct Tracker {
     records: Mutex<HashMap<String, Record>>,
     writer: Writer,
     events: broadcast::Sender<Event>,
+    /// Events kept per device in `ztp_device_events`, newest first
+    /// (`limits.device_events`): older ones are deleted as new ones come.
+    events_kept: std::sync::atomic::AtomicUsize,
+}
+
+/// Events kept per device by default: far more than a deployment writes
+/// (a few dozen), and what `history` shows (100) ten times over; 10,000
+/// devices at this bound are a few hundred MB at most.
+pub const EVENTS_KEPT: usize = 1000;
+
+/// Delete `device`'s events older than its newest `kept`, in the write's
+/// transaction. An indexed seek (device, id): cheap enough for every write.
+fn prune_events(tx: &rusqlite::Transaction, device: &str, kept: usize) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM ztp_device_events WHERE device = ?1 AND id <
+         (SELECT id FROM ztp_device_events WHERE device = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+        rusqlite::params![device, kept.saturating_sub(1) as i64],
+    )?;
+    Ok(())
 }
 
 impl Tracker {
@@ -274,7 +293,18 @@ impl Tracker {
             records: Mutex::new(records),
             writer: store.writer(),
             events,
+            events_kept: std::sync::atomic::AtomicUsize::new(EVENTS_KEPT),
         }))
+    }
+
+    /// Keep at most `n` (at least 1) events per device from now on.
+    pub fn keep_events(&self, n: usize) {
+        self.events_kept
+            .store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn kept(&self) -> usize {
+        self.events_kept.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn get(&self, name: &str) -> Option<Record> {
@@ -363,6 +393,7 @@ impl Tracker {
         let text = serde_json::to_string(&Stored::from(rec)).unwrap_or_default();
         let (name, version) = (rec.name.clone(), rec.version);
         let events = events.to_vec();
+        let kept = self.kept();
         self.writer
             .write(Box::new(move |tx| {
                 tx.execute(
@@ -385,6 +416,9 @@ impl Tracker {
                         ],
                     )?;
                 }
+                if !events.is_empty() {
+                    prune_events(tx, &name, kept)?;
+                }
                 Ok(())
             }))
             .await
@@ -404,6 +438,7 @@ impl Tracker {
             message,
         };
         let ev = event.clone();
+        let kept = self.kept();
         self.writer
             .write(Box::new(move |tx| {
                 tx.execute(
@@ -417,6 +452,7 @@ impl Tracker {
                         ev.message
                     ],
                 )?;
+                prune_events(tx, &ev.device, kept)?;
                 Ok(())
             }))
             .await?;
