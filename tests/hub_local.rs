@@ -690,3 +690,129 @@ fn a_disabled_hub_listens_nowhere_and_a_bridge_needs_telemetry_broker() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("telemetry.broker"), "{err}");
 }
+
+/// `VmRSS` of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Issue 25 defect 3: connections that ask for a 30 KB twin again and again
+/// and never read held their slots (and the answers, in memory) for good,
+/// and another device could not connect. Each is closed once nothing could
+/// be written to it for 10 s (`session::WRITE_TIMEOUT`), its output queue
+/// stays bounded, and the device waiting for a slot gets in.
+#[test]
+fn devices_that_never_read_are_closed_and_their_slots_freed() {
+    use rumqttc::mqttbytes::v4::{Connect, Publish, Subscribe};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const STALLED: usize = 20;
+    let d = Daemon::builder()
+        .fixture("good")
+        .broker("")
+        .settings(&format!("[limits]\nhub_connections = {STALLED}\n"))
+        .start();
+    let port = d.broker.unwrap();
+    let key = {
+        let text = std::fs::read_to_string(d.root.join("state/hub.key")).unwrap();
+        EnrollmentKey::from_base64(&text).unwrap()
+    };
+    let packets = move |id: &str, gets: usize| {
+        let mut b = bytes::BytesMut::new();
+        let mut c = Connect::new(id);
+        c.keep_alive = 0;
+        c.set_login(
+            device_user(id),
+            sas::generate("localhost", id, &device_key(&key, id), now() + 3600),
+        );
+        c.write(&mut b).unwrap();
+        let mut s = Subscribe::new("$iothub/twin/res/#", rumqttc::QoS::AtMostOnce);
+        s.pkid = 1;
+        s.write(&mut b).unwrap();
+        let reported = format!("{{\"blob\":\"{}\"}}", "x".repeat(30_000));
+        Publish::new(
+            "$iothub/twin/PATCH/properties/reported/?$rid=1",
+            rumqttc::QoS::AtMostOnce,
+            reported,
+        )
+        .write(&mut b)
+        .unwrap();
+        for rid in 0..gets {
+            Publish::new(
+                format!("$iothub/twin/GET/?$rid={rid}"),
+                rumqttc::QoS::AtMostOnce,
+                "",
+            )
+            .write(&mut b)
+            .unwrap();
+        }
+        b.to_vec()
+    };
+    let before = rss_kib(d.pid());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut held = Vec::new();
+        for i in 0..STALLED {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            // 300 answers of 30 KB: more than the kernel's socket buffers
+            // take, so the hub's writes really block.
+            s.write_all(&packets(&format!("stall-{i:02}"), 300))
+                .await
+                .unwrap();
+            let mut ack = [0u8; 4];
+            s.read_exact(&mut ack).await.unwrap();
+            assert_eq!(ack, [0x20, 0x02, 0x00, 0x00], "CONNACK accepted");
+            held.push(s); // never read again
+        }
+        let http = d.http;
+        let connected = || {
+            let (_, text) = support::api::get(http, "/metrics", None).expect("/metrics");
+            support::api::metric(&text, "ztpd_hub_devices_connected")
+        };
+        // (The first may be closed already on a slow machine.)
+        assert!(tokio::task::block_in_place(connected) > 0);
+        // The slots are held: this device waits in the backlog until the
+        // stalled ones are closed.
+        let mut late = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        late.write_all(&packets("late", 0)).await.unwrap();
+        let mut ack = [0u8; 4];
+        tokio::time::timeout(Duration::from_secs(60), late.read_exact(&mut ack))
+            .await
+            .expect("a slot freed within 60 s")
+            .unwrap();
+        assert_eq!(ack, [0x20, 0x02, 0x00, 0x00]);
+        let grew = rss_kib(d.pid()).saturating_sub(before);
+        assert!(
+            grew < 64 * 1024,
+            "RSS grew {grew} KiB with {STALLED} stalled connections"
+        );
+        // Every stalled connection is closed (10 s after its last write):
+        // the late device is left alone.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let n = tokio::task::block_in_place(connected);
+            if n == 1 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{n} connections still open 60 s after the last stalled one began"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        drop(held);
+        drop(late);
+    });
+}
