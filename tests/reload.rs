@@ -153,7 +153,7 @@ fn broken_edits_keep_the_last_good_plan_serving() {
     let hub = d.root.join("azure_mqtt_credentials/hub.toml");
     let function = d.root.join("templates/device_function/default.toml");
     let good_function = std::fs::read_to_string(&function).unwrap();
-    let cases: [BrokenEdit; 6] = [
+    let cases: [BrokenEdit; 7] = [
         (
             "syntax",
             Box::new(|| {
@@ -191,6 +191,18 @@ fn broken_edits_keep_the_last_good_plan_serving() {
                 .unwrap()
             }),
             "ztpd::template::work_limit",
+        ),
+        (
+            // Issue 25 7f: a 1 GB render was accepted whole. 100 MB here.
+            "huge render",
+            Box::new(|| {
+                std::fs::write(
+                    d.root.join("templates/arista.j2"),
+                    "{% for i in range(100000) %}{{ \"x\" * 1000 }}{% endfor %}\n",
+                )
+                .unwrap()
+            }),
+            "ztpd::template::render_error",
         ),
         (
             // hub.toml is read by the same loader: no key at all.

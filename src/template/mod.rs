@@ -108,8 +108,52 @@ impl Renderer {
 
     /// Render one template by name with a context (bootstrap scripts and
     /// other non-device templates use this).
+    ///
+    /// The output is capped at [`RENDERED_BYTES`]: past it the render stops
+    /// with an error saying so (a loop emitting a gigabyte is refused after
+    /// 16 MiB, not held whole in memory).
     pub fn render_named(&self, name: &str, ctx: Value) -> Result<String, minijinja::Error> {
-        self.env.get_template(name)?.render(ctx)
+        let t = self.env.get_template(name)?;
+        let mut out = CappedOutput::default();
+        match t.render_captured_to(ctx, &mut out) {
+            Ok(_) => Ok(String::from_utf8_lossy(&out.buf).into_owned()),
+            Err(_) if out.full => Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!(
+                    "the rendered output passed {} MiB; a config is far smaller: bound the \
+                     loops that emit it",
+                    RENDERED_BYTES >> 20
+                ),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The largest rendered config or bootstrap script: far above any device
+/// config (a few hundred KiB at most), as [`crate::limits::TEMPLATE_BYTES`]
+/// is for templates.
+pub const RENDERED_BYTES: usize = 16 << 20;
+
+/// Render output that refuses to grow past [`RENDERED_BYTES`].
+#[derive(Default)]
+struct CappedOutput {
+    buf: Vec<u8>,
+    full: bool,
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + b.len() > RENDERED_BYTES {
+            self.full = true;
+            return Err(std::io::Error::other("rendered output too large"));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
