@@ -88,25 +88,40 @@ enum End {
     Shutdown,
 }
 
+/// What the listener knows of an accepted connection.
+pub struct Start {
+    /// The TCP socket under the stream (also under TLS).
+    pub fd: Option<std::os::fd::RawFd>,
+    pub peer: SocketAddr,
+    /// When the CONNECT must be read by: [`CONNECT_TIMEOUT`] after accept,
+    /// TLS handshake included.
+    pub connect_by: Instant,
+    /// Counts the connection against its address until CONNECT is read.
+    pub counted: super::server::Counted,
+}
+
 /// Serve one accepted connection until it ends.
 ///
-/// `fd` is the TCP socket under `io` (also under TLS): after each read the
+/// `start.fd` is the TCP socket under `io` (also under TLS): after each read the
 /// kernel is asked to acknowledge at once (`TCP_QUICKACK`). A device's
 /// PUBACK waits for the store, so without it the TCP ACK is delayed too, and
 /// a client with Nagle on (libmosquitto's default) holds its next PUBLISHes
 /// until that ACK comes.
-pub async fn serve<S>(
-    hub: Arc<LocalHub>,
-    mut io: S,
-    fd: Option<std::os::fd::RawFd>,
-    peer: SocketAddr,
-    shutdown: CancellationToken,
-) where
+pub async fn serve<S>(hub: Arc<LocalHub>, mut io: S, start: Start, shutdown: CancellationToken)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let Start {
+        fd,
+        peer,
+        connect_by,
+        counted,
+    } = start;
     let mut buf = BytesMut::with_capacity(4096);
-    let connect = match tokio::time::timeout(CONNECT_TIMEOUT, read_connect(&mut io, &mut buf)).await
-    {
+    let read = tokio::time::timeout_at(connect_by, read_connect(&mut io, &mut buf)).await;
+    // Past CONNECT: no longer counted against its address.
+    drop(counted);
+    let connect = match read {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
             if let End::Malformed(Malformed::Level(_)) = e {
