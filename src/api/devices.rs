@@ -300,35 +300,61 @@ fn unreachable_conflict() -> Response {
         .into_response()
 }
 
+/// `GET /api/v1/events`. A stream opened with a session cookie ends when
+/// that session does (logout, or its idle time passing), so a logged-out
+/// browser stops receiving events; one opened with the token lasts.
 pub async fn events(
     State(api): State<Arc<OperatorApi>>,
+    headers: axum::http::HeaderMap,
 ) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
     use tokio::sync::broadcast::error::RecvError;
     let devices = api.ztp.tracker.subscribe();
     let rollouts = api.rollouts.subscribe();
+    let session = (!super::has_token(&api, &headers))
+        .then(|| super::session::cookie(&headers).map(str::to_string))
+        .flatten();
+    let closings = api.sessions.closings();
     let lagged = |n: u64| {
         SseEvent::default()
             .event("lagged")
             .data(format!("{{\"missed\":{n}}}"))
     };
     let stream = futures_util::stream::unfold(
-        (devices, rollouts),
-        move |(mut devices, mut rollouts)| async move {
-            let ev = tokio::select! {
-                d = devices.recv() => match d {
-                    Ok(e) => SseEvent::default()
-                        .event("device")
-                        .data(serde_json::to_string(&e).unwrap_or_default()),
-                    Err(RecvError::Lagged(n)) => lagged(n),
-                    Err(RecvError::Closed) => return None,
-                },
-                r = rollouts.recv() => match r {
-                    Ok(v) => SseEvent::default().event("rollout").data(v.to_string()),
-                    Err(RecvError::Lagged(n)) => lagged(n),
-                    Err(RecvError::Closed) => return None,
-                },
-            };
-            Some((Ok(ev), (devices, rollouts)))
+        (devices, rollouts, closings),
+        move |(mut devices, mut rollouts, mut closings)| {
+            let (api, session) = (api.clone(), session.clone());
+            async move {
+                let live = |api: &OperatorApi| {
+                    session.as_deref().is_none_or(|id| api.sessions.is_live(id))
+                };
+                loop {
+                    let ev = tokio::select! {
+                        d = devices.recv() => match d {
+                            Ok(e) => SseEvent::default()
+                                .event("device")
+                                .data(serde_json::to_string(&e).unwrap_or_default()),
+                            Err(RecvError::Lagged(n)) => lagged(n),
+                            Err(RecvError::Closed) => return None,
+                        },
+                        r = rollouts.recv() => match r {
+                            Ok(v) => SseEvent::default().event("rollout").data(v.to_string()),
+                            Err(RecvError::Lagged(n)) => lagged(n),
+                            Err(RecvError::Closed) => return None,
+                        },
+                        c = closings.changed(), if session.is_some() => {
+                            if c.is_err() || !live(&api) {
+                                return None;
+                            }
+                            continue;
+                        }
+                    };
+                    // A session can also end by idling out: checked per event.
+                    if !live(&api) {
+                        return None;
+                    }
+                    return Some((Ok(ev), (devices, rollouts, closings)));
+                }
+            }
         },
     );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

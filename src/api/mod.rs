@@ -88,7 +88,7 @@ pub fn bearer(header: &str) -> Option<&str> {
 }
 
 /// Whether the request carries the operator token.
-fn has_token(api: &OperatorApi, headers: &axum::http::HeaderMap) -> bool {
+pub(crate) fn has_token(api: &OperatorApi, headers: &axum::http::HeaderMap) -> bool {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
