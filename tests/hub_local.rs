@@ -918,3 +918,64 @@ fn one_address_cannot_hold_every_slot_before_connect() {
     assert_eq!(ack, [0x20, 0x02, 0x00, 0x00]);
     drop(idle);
 }
+
+/// Issue 25 7h: 7,500 twin GETs a second from one device were all served
+/// (and slowed every hello). Past `TWIN_BURST` (200) at once, and 50 a
+/// second after, the answer is status 429, as IoT Hub throttles.
+#[test]
+fn twin_requests_past_the_per_device_rate_get_429() {
+    use rumqttc::mqttbytes::v4::{Connect, Packet, Publish, Subscribe};
+    use std::io::{Read, Write};
+    let d = Daemon::builder().fixture("good").broker("").start();
+    let port = d.broker.unwrap();
+    let text = std::fs::read_to_string(d.root.join("state/hub.key")).unwrap();
+    let key = EnrollmentKey::from_base64(&text).unwrap();
+    let id = "twin-loop";
+    let mut b = bytes::BytesMut::new();
+    let mut c = Connect::new(id);
+    c.keep_alive = 0;
+    c.set_login(
+        device_user(id),
+        sas::generate("localhost", id, &device_key(&key, id), now() + 600),
+    );
+    c.write(&mut b).unwrap();
+    let mut sub = Subscribe::new("$iothub/twin/res/#", rumqttc::QoS::AtMostOnce);
+    sub.pkid = 1;
+    sub.write(&mut b).unwrap();
+    const GETS: usize = 400;
+    for rid in 0..GETS {
+        Publish::new(
+            format!("$iothub/twin/GET/?$rid={rid}"),
+            rumqttc::QoS::AtMostOnce,
+            "",
+        )
+        .write(&mut b)
+        .unwrap();
+    }
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(&b).unwrap();
+    let (mut ok, mut throttled) = (0, 0);
+    let mut buf = bytes::BytesMut::new();
+    let mut chunk = vec![0u8; 1 << 16];
+    while ok + throttled < GETS {
+        match Packet::read(&mut buf, 1 << 20) {
+            Ok(Packet::Publish(p)) if p.topic.starts_with("$iothub/twin/res/200/") => ok += 1,
+            Ok(Packet::Publish(p)) if p.topic.starts_with("$iothub/twin/res/429/") => {
+                throttled += 1
+            }
+            Ok(_) => {}
+            Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => {
+                let n = s.read(&mut chunk).expect("answers keep coming");
+                assert!(n > 0, "closed after {ok} answers and {throttled} refusals");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert!(ok >= 200, "the burst is served: {ok}");
+    assert!(
+        throttled >= GETS / 4,
+        "{throttled} of {GETS} throttled, {ok} served"
+    );
+}

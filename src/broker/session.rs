@@ -60,6 +60,13 @@ pub const OUT_HIGH: usize = 256 * 1024;
 /// read cannot grow past this. Room for one packet of the largest size
 /// read above [`OUT_HIGH`].
 pub const OUT_MAX: usize = OUT_HIGH + MAX_PACKET + 64 * 1024;
+/// Twin requests (GETs and reported patches) a device may make per second,
+/// on average: an SDK makes one at start and a few more on changes; a
+/// device looping on them (7,500 a second) slowed every hello. Past it the
+/// answer is status 429, as IoT Hub throttles.
+pub const TWIN_REQUESTS_PER_SEC: f64 = 50.0;
+/// Twin requests a device may make at once before the rate applies.
+pub const TWIN_BURST: f64 = 200.0;
 
 type AckFuture = Pin<Box<dyn Future<Output = Option<u16>> + Send>>;
 
@@ -193,6 +200,7 @@ where
         sent: HashMap::new(),
         next_pkid: 0,
         subs: reg.subs,
+        twin_tokens: (TWIN_BURST, Instant::now()),
     };
     conn.encode(&Packet::ConnAck(ConnAck::new(
         ConnectReturnCode::Success,
@@ -262,9 +270,27 @@ struct Conn {
     sent: HashMap<u16, u64>,
     next_pkid: u16,
     subs: Subs,
+    /// Twin requests this connection may still make now (a token bucket:
+    /// refilled at [`TWIN_REQUESTS_PER_SEC`] up to [`TWIN_BURST`]), and
+    /// when it was last refilled.
+    twin_tokens: (f64, Instant),
 }
 
 impl Conn {
+    /// Take one twin request from the bucket; false when it is empty.
+    fn twin_allowed(&mut self) -> bool {
+        let now = Instant::now();
+        let (tokens, last) = self.twin_tokens;
+        let refilled = (tokens + now.duration_since(last).as_secs_f64() * TWIN_REQUESTS_PER_SEC)
+            .min(TWIN_BURST);
+        if refilled < 1.0 {
+            self.twin_tokens = (refilled, now);
+            return false;
+        }
+        self.twin_tokens = (refilled - 1.0, now);
+        true
+    }
+
     async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         io: &mut S,
@@ -489,6 +515,11 @@ impl Conn {
                         .push_back(Box::pin(async move { stored.await.ok().map(|_| pkid) }));
                 }
                 return Ok(());
+            }
+            acl::Publish::TwinGet { rid } | acl::Publish::TwinReported { rid }
+                if !self.twin_allowed() =>
+            {
+                self.twin_response(format!("$iothub/twin/res/429/?$rid={rid}"), Bytes::new());
             }
             acl::Publish::TwinGet { rid } => {
                 let desired = self.hub.desired(&self.device_id);
