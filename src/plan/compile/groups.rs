@@ -67,7 +67,13 @@ fn check_one_model(
     members: &[String],
     site: &Site,
 ) {
-    let model_of = |n: &String| site.devices.iter().find(|d| &d.name == n).map(|d| &d.model);
+    // By name, once: a scan per member was quadratic in a 10,000-device group.
+    let models: std::collections::HashMap<&str, &String> = site
+        .devices
+        .iter()
+        .map(|d| (d.name.as_str(), &d.model))
+        .collect();
+    let model_of = |n: &String| models.get(n.as_str()).copied();
     let Some(first) = members.first() else { return };
     let Some(m0) = model_of(first) else { return };
     if let Some(other) = members
@@ -103,12 +109,15 @@ fn listed_members(
     let Some(list) = &g.devices else {
         return members;
     };
+    let known: std::collections::HashSet<&str> = names.iter().copied().collect();
+    let refused: std::collections::HashSet<&str> = raw_names.iter().copied().collect();
+    let mut seen = std::collections::HashSet::new();
     for m in list {
-        if names.contains(&m.v.as_str()) {
-            if !members.contains(&m.v) {
+        if known.contains(m.v.as_str()) {
+            if seen.insert(m.v.as_str()) {
                 members.push(m.v.clone());
             }
-        } else if !raw_names.contains(&m.v.as_str()) {
+        } else if !refused.contains(m.v.as_str()) {
             let mut help = "group members are device names of this plan".to_string();
             if let Some(c) = closest(&m.v, names) {
                 help = format!("did you mean `{c}`? {help}");
@@ -168,13 +177,14 @@ fn select_members(
             return;
         }
     }
+    let listed: std::collections::HashSet<String> = members.iter().cloned().collect();
     for d in &site.devices {
         let model_ok = g.select_model.as_ref().is_none_or(|m| m.v == d.model);
         let name_ok = g
             .select_name
             .as_ref()
             .is_none_or(|n| glob_match(&n.v, &d.name));
-        if model_ok && name_ok && !members.contains(&d.name) {
+        if model_ok && name_ok && !listed.contains(&d.name) {
             members.push(d.name.clone());
         }
     }
