@@ -55,6 +55,12 @@ pub struct Limits {
     /// change, refusal summary, conflict); older ones are deleted. Read at
     /// start.
     pub device_events: usize,
+    /// Groups made through the API (plan groups do not count): a bound on
+    /// what `GET /api/v1/groups` returns (5,000 made it 2.9 MB).
+    pub runtime_groups: usize,
+    /// Finished (done or aborted) rollouts kept, newest first; older ones
+    /// are deleted as more finish.
+    pub finished_rollouts: usize,
 }
 
 /// A duration written as text (`"60s"`, `"2m"`).
@@ -72,6 +78,8 @@ impl Default for Limits {
             hub_connections: 16_384,
             reload_timeout: std::time::Duration::from_secs(60),
             device_events: crate::ztp::state::EVENTS_KEPT,
+            runtime_groups: 256,
+            finished_rollouts: 100,
         }
     }
 }

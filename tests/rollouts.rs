@@ -848,3 +848,68 @@ fn ten_thousand_device_groups_are_made_while_healthz_answers() {
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["devices"].as_array().unwrap().len(), N);
 }
+
+/// Issue 25 7e: runtime groups and finished rollouts grew without end
+/// (5,000 groups made `GET /api/v1/groups` 2.9 MB). `limits.runtime_groups`
+/// caps the first (409 past it) and `limits.finished_rollouts` keeps the
+/// newest finished rollouts, across a restart.
+#[test]
+fn runtime_groups_are_capped_and_finished_rollouts_are_kept_newest_first() {
+    let mut d = Daemon::start(
+        FIXTURE,
+        "[limits]\nruntime_groups = 2\nfinished_rollouts = 2\n",
+        &[],
+    );
+    leaves_hello(&d);
+    for name in ["g1", "g2"] {
+        let body = json!({"name": name, "devices": ["leaf1"]}).to_string();
+        let (code, v) = d.api_post("/api/v1/groups", &body);
+        assert_eq!(code, 201, "{v}");
+    }
+    let (code, v) = d.api_post("/api/v1/groups", r#"{"name":"g3","devices":["leaf1"]}"#);
+    assert_eq!(code, 409, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("limits.runtime_groups"),
+        "{v}"
+    );
+    let (code, _) = d.api_delete("/api/v1/groups/g2");
+    assert_eq!(code, 200);
+    let (code, v) = d.api_post("/api/v1/groups", r#"{"name":"g3","devices":["leaf1"]}"#);
+    assert_eq!(code, 201, "{v}");
+
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let (code, r) = d.api_post(
+            "/api/v1/rollouts",
+            r#"{"group":"leafs-floor1","kind":"software"}"#,
+        );
+        assert_eq!(code, 201, "{r}");
+        let id = r["id"].as_str().unwrap().to_string();
+        let (code, v) = d.api_post(&format!("/api/v1/rollouts/{id}/abort"), "");
+        assert_eq!(code, 200, "{v}");
+        ids.push(id);
+    }
+    let kept = |d: &Daemon| -> Vec<String> {
+        let (_, list) = d.api("/api/v1/rollouts");
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(kept(&d), ids[2..], "the newest two finished rollouts");
+    d.restart();
+    assert_eq!(kept(&d), ids[2..], "the others are gone from the store too");
+    // A new rollout still sorts after the kept ones.
+    let (code, r) = d.api_post(
+        "/api/v1/rollouts",
+        r#"{"group":"leafs-floor1","kind":"software"}"#,
+    );
+    assert_eq!(code, 201, "{r}");
+    let mut want = ids[2..].to_vec();
+    want.push(r["id"].as_str().unwrap().to_string());
+    assert_eq!(kept(&d), want);
+}

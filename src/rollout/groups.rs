@@ -152,8 +152,14 @@ impl GroupStore {
         Some(runtime_group(model, &stored))
     }
 
-    /// Check a new group against the plan, then persist it.
-    pub async fn create(&self, model: &Model, req: NewGroup) -> Result<Group, GroupError> {
+    /// Check a new group against the plan, then persist it; at most `cap`
+    /// runtime groups (`limits.runtime_groups`) are kept.
+    pub async fn create(
+        &self,
+        model: &Model,
+        req: NewGroup,
+        cap: usize,
+    ) -> Result<Group, GroupError> {
         let g = resolve(model, &req)?;
         if self.get(model, &g.name).is_some() {
             return Err(GroupError::Conflict(format!(
@@ -175,6 +181,13 @@ impl GroupStore {
                 return Err(GroupError::Conflict(format!(
                     "a group named `{}` already exists",
                     g.name
+                )));
+            }
+            if r.len() >= cap {
+                return Err(GroupError::Conflict(format!(
+                    "there are {} runtime groups already, the most kept \
+                     (limits.runtime_groups): delete one, or put groups in a plan",
+                    r.len()
                 )));
             }
             r.insert(g.name.clone(), stored.clone());
