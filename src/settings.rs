@@ -45,6 +45,11 @@ pub struct Limits {
     /// Open connections to the local hub, over both of its listeners: room
     /// for 10,000 devices and their reconnects.
     pub hub_connections: usize,
+    /// Hub connections from one address that have not sent CONNECT yet
+    /// (each is closed 10 s after accept anyway), so idle sockets from one
+    /// host cannot fill `hub_connections`. Room for a fleet behind one NAT
+    /// reconnecting at once; authenticated connections do not count.
+    pub hub_unauthenticated_per_client: usize,
     /// The longest a reload (plans, templates, files) may take before it is
     /// refused and the last good snapshot keeps serving. The 10,000-device
     /// example plan reloads in under a second; a template that loops or
@@ -76,6 +81,7 @@ impl Default for Limits {
             tftp_transfers: 1_024,
             tftp_transfers_per_client: 32,
             hub_connections: 16_384,
+            hub_unauthenticated_per_client: 256,
             reload_timeout: std::time::Duration::from_secs(60),
             device_events: crate::ztp::state::EVENTS_KEPT,
             runtime_groups: 256,

@@ -44,15 +44,15 @@ pub type DesiredLookup = Arc<dyn Fn(&str) -> Value + Send + Sync>;
 const PUSH_QUEUE: usize = 64;
 /// A pause after an accept error that means descriptors ran out.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-/// Connections from one address that have not finished CONNECT yet, over
-/// both listeners: so one host cannot take every slot with idle sockets
-/// (as `tftp_transfers_per_client` for TFTP). Authenticated connections
-/// do not count: many devices behind one NAT stay connected.
-pub const UNAUTHENTICATED_PER_ADDRESS: usize = 64;
-
-/// Connections per address that have not finished CONNECT.
-#[derive(Default)]
-pub struct Unauthenticated(Mutex<HashMap<std::net::IpAddr, usize>>);
+/// Connections per address that have not finished CONNECT yet, over both
+/// listeners (`limits.hub_unauthenticated_per_client`): so one host cannot
+/// take every slot with idle sockets, as `tftp_transfers_per_client` does
+/// for TFTP. Authenticated connections do not count: many devices behind
+/// one NAT stay connected.
+pub struct Unauthenticated {
+    counts: Mutex<HashMap<std::net::IpAddr, usize>>,
+    cap: usize,
+}
 
 /// One connection counted in [`Unauthenticated`] until it is dropped (when
 /// its CONNECT is read, or it ends).
@@ -62,12 +62,12 @@ pub struct Counted {
 }
 
 impl Unauthenticated {
-    /// Count a connection from `ip`, or None when the address has
-    /// [`UNAUTHENTICATED_PER_ADDRESS`] already.
+    /// Count a connection from `ip`, or None when the address has `cap`
+    /// already.
     fn admit(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<Counted> {
-        let mut m = self.0.lock().ok()?;
+        let mut m = self.counts.lock().ok()?;
         let n = m.entry(ip).or_insert(0);
-        if *n >= UNAUTHENTICATED_PER_ADDRESS {
+        if *n >= self.cap {
             return None;
         }
         *n += 1;
@@ -80,7 +80,7 @@ impl Unauthenticated {
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        if let Ok(mut m) = self.table.0.lock() {
+        if let Ok(mut m) = self.table.counts.lock() {
             if let Some(n) = m.get_mut(&self.ip) {
                 *n -= 1;
                 if *n == 0 {
@@ -394,15 +394,19 @@ impl LocalHub {
         }
     }
 
-    /// Accept on both listeners until `shutdown`, at most `cap` connections.
+    /// Accept on both listeners until `shutdown`, at most `cap` connections,
+    /// of them at most `per_client` from one address before their CONNECT.
     pub async fn serve(
         self: Arc<Self>,
         listeners: Listeners,
-        cap: usize,
+        (cap, per_client): (usize, usize),
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let permits = Arc::new(Semaphore::new(cap));
-        let pending = Arc::new(Unauthenticated::default());
+        let pending = Arc::new(Unauthenticated {
+            counts: Mutex::default(),
+            cap: per_client.max(1),
+        });
         let mut tasks = tokio::task::JoinSet::new();
         tracing::info!(addr = ?listeners.plain_addr(), tls = ?listeners.tls_addr(), cap, "local hub listening");
         tasks.spawn(accept_loop(
@@ -464,9 +468,10 @@ async fn accept_loop(
             refusals.warn(
                 "local hub",
                 &format!(
-                    "{} has {UNAUTHENTICATED_PER_ADDRESS} connections without a CONNECT \
-                     already; closed another",
-                    peer.ip()
+                    "{} has {} connections without a CONNECT already \
+                     (limits.hub_unauthenticated_per_client); closed another",
+                    peer.ip(),
+                    pending.cap
                 ),
             );
             continue;

@@ -242,7 +242,11 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
             nofile,
             (limits.http_connections + limits.tftp_transfers) as u64,
         );
-        tasks.spawn(h.hub.serve(h.listeners, cap, shutdown.clone()));
+        let per_client = limits.hub_unauthenticated_per_client;
+        tasks.spawn(
+            h.hub
+                .serve(h.listeners, (cap, per_client), shutdown.clone()),
+        );
     }
 
     signals::wait_for_signal(&shutdown).await;
