@@ -55,9 +55,17 @@ impl Model {
             }
             m
         });
-        let &(si, di) = index.get(name_or_serial)?;
-        let site = self.sites.get(si)?;
-        Some((site, site.devices.get(di)?))
+        let hit = index.get(name_or_serial).and_then(|&(si, di)| {
+            let site = self.sites.get(si)?;
+            let d = site.devices.get(di)?;
+            (d.name == name_or_serial || d.serial == name_or_serial).then_some((site, d))
+        });
+        // A miss (or sites changed after the index was built, which the
+        // compiler never does): the scan, as before the index.
+        hit.or_else(|| {
+            self.devices()
+                .find(|(_, d)| d.name == name_or_serial || d.serial == name_or_serial)
+        })
     }
 }
 
