@@ -198,6 +198,44 @@ fn the_topology_gui_in_chromium() {
     check_in_chromium(&python, &d, &expected, "gui-lab.png");
 }
 
+/// Issue 25 defect 2 in the page: a sensor (no mac, no ip) said hello from
+/// two addresses; the page shows the pending one and both claims, and its
+/// "Approve" approves the address shown.
+#[test]
+fn a_pending_sensor_is_approved_at_the_address_shown_in_the_gui() {
+    let Some(python) = browser() else { return };
+    let dir =
+        support::fixtures::temp_root_with_plan(FIXTURE, |t| t.replace("10.10.0.", "127.0.0."));
+    let d = Daemon::builder().owned_root(dir).hello("leased").start();
+    let sensor = "24c319455312bcd559b333c986024211";
+    let hello = json!({"serial": sensor, "model": "esp32-gps", "neighbors": []}).to_string();
+    for from in ["127.0.0.50", "127.0.0.99"] {
+        let (code, body) =
+            support::api::request_from(from, d.http, "POST", "/ztp/v1/hello", &[], Some(&hello))
+                .unwrap();
+        assert_eq!(code, 202, "{body}");
+    }
+    let expected = json!({
+        "devices": planned_models(&d),
+        "mixed": ["spine1", "leaf1"],
+        "approve": {"device": "sensor-0001", "address": "127.0.0.99",
+                    "claims": ["127.0.0.50", "127.0.0.99"]},
+    });
+    check_in_chromium(&python, &d, &expected, "gui-approve.png");
+    let (_, devices) = d.api("/api/v1/devices");
+    let s = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "sensor-0001")
+        .unwrap();
+    assert_eq!(
+        (s["state"].as_str(), s["ip"].as_str()),
+        (Some("approved"), Some("127.0.0.99")),
+        "{s}"
+    );
+}
+
 /// Create a group from two leaves in the page and start a rollout there,
 /// then follow it live to done, against simulated switch agents.
 #[test]

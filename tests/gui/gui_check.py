@@ -4,7 +4,7 @@ Run by tests/gui.rs against a running ztpd:
     gui_check.py URL TOKEN EXPECTED.json SCREENSHOT.png
 
 EXPECTED.json: {"devices": {name: model}, "markup_device": name, "markup": text,
-                "mixed": [name, name]}
+                "mixed": [name, name], "approve": {device, address, claims}, ...}
 Exits non-zero, printing what failed, on the first check that fails.
 """
 import json
@@ -75,6 +75,18 @@ with sync_playwright() as p:
         # Its problem is listed with the fix sentence.
         problem = page.text_content("#details .problem")
         assert problem.startswith("wrong_model") and "replace" in problem.lower(), problem
+
+    # A device pending approval shows the address of its pending hello and
+    # the other addresses that claimed it; "Approve" approves that address.
+    approve = expected.get("approve")
+    if approve:
+        name = approve["device"]
+        page.click(f'[data-device="{name}"] .name')
+        page.wait_for_selector(f'#details .pending-address:text-is("{approve["address"]}")')
+        claims = page.text_content("#details .pending-claims")
+        assert all(a in claims for a in approve["claims"]), f"claims shown as {claims!r}"
+        page.click('#details button:has-text("Approve")')
+        page.wait_for_selector(f'[data-device="{name}"][data-state="approved"]')
 
     # A selection that mixes models is refused with a message.
     for name in expected["mixed"]:

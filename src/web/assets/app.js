@@ -117,7 +117,8 @@ async function loadDetails() {
   for (const x of devs.data) {
     const d = S.devices.get(x.name);
     if (!d) continue;
-    Object.assign(d, { problems: x.problems || [], last_event: x.last_event, progress: x.progress, ip: x.ip, version: x.version });
+    Object.assign(d, { problems: x.problems || [], last_event: x.last_event, progress: x.progress, ip: x.ip, version: x.version,
+      pending_address: x.pending_address, pending_claims: x.pending_claims || [] });
   }
   if (S.focus) focusDevice(S.focus);
 }
@@ -301,7 +302,15 @@ function focusDevice(name) {
       el("dt", {}, "version"), el("dd", {}, d.version || "—"),
       el("dt", {}, "ip"), el("dd", {}, d.ip || "—"),
       el("dt", {}, "tier"), el("dd", {}, d.tier == null ? "no path to a root" : String(d.tier)),
+      ...(d.pending_address ? [el("dt", {}, "pending hello from"), el("dd", { class: "pending-address" }, d.pending_address)] : []),
     ),
+    ...(d.pending_claims && d.pending_claims.length > 1
+      ? [el("p", { class: "problem pending-claims" }, d.pending_claims.length + " addresses said hello as this device while it waited: "
+        + d.pending_claims.join(", ") + ". Approve only the one that is the device.")]
+      : []),
+    ...(d.state === "pending_approval"
+      ? [el("button", { type: "button", class: "approve", on: { click: () => approveDevice(d) } }, "Approve")]
+      : []),
     el("h2", {}, "Last events"),
     ...(d.events && d.events.length ? d.events : d.last_event ? [d.last_event] : [])
       .map((e) => el("div", { class: "event" }, el("span", { class: "muted" }, e.at.slice(11, 19)), " ",
@@ -309,6 +318,16 @@ function focusDevice(name) {
     probs.length ? el("h2", {}, "Problems") : el("p", { class: "muted" }, "No topology problem."),
     ...probs.map((p) => el("div", { class: "problem" }, el("b", {}, p.kind), " ", p.fix || "")),
   );
+}
+
+// Approves the address shown (the pending hello's), never whoever spoke last:
+// the daemon refuses it (409) if another hello came in since.
+async function approveDevice(d) {
+  alertMsg("");
+  const body = d.pending_address ? { address: d.pending_address } : {};
+  const r = await api("POST", "/api/v1/devices/" + encodeURIComponent(d.name) + "/approve", body);
+  if (r.status !== 200) alertMsg((r.data && r.data.error) || ("approve failed: HTTP " + r.status));
+  await loadDetails();
 }
 
 // ---------------------------------------------------------------- groups and rollouts
