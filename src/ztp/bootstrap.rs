@@ -241,9 +241,27 @@ mod tests {
         assert_eq!(out.len(), BUILTIN.len());
         assert!(out["generic"].contains("SERVER=\"${ZTP_SERVER:-http://127.0.0.1:8080}\""));
         assert!(out["cumulus"].contains("CUMULUS-AUTOPROVISIONING"));
-        assert!(out["sonic"].contains("http://127.0.0.1:8080/files/bootstrap/generic"));
         let v: serde_json::Value = serde_json::from_str(&out["sonic"]).unwrap();
-        assert!(v["ztp"].is_object());
+        let sections: Vec<&String> = v["ztp"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, s)| s.is_object())
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            sections,
+            [
+                "01-ztpd-hello",
+                "02-firmware",
+                "03-configdb-json",
+                "04-ztpd-deployed"
+            ]
+        );
+        assert_eq!(
+            v["ztp"]["01-ztpd-hello"]["plugin"]["dynamic-url"]["source"]["prefix"],
+            "http://127.0.0.1:8080/files/bootstrap/sonic/"
+        );
     }
 
     #[test]
