@@ -21,6 +21,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 # Packages the tests use, and why.
 packages=(
     udhcpc isc-dhcp-client iproute2        # DHCP clients in network namespaces
+    busybox                                # sh and wget as ONIE runs its installer (tests/onie_agent.rs)
     atftp tftp-hpa tftpd-hpa               # TFTP clients; tftpd-hpa as a side-by-side peer
                                            # (not atftpd: it conflicts with tftpd-hpa)
     nginx-light                            # HTTP peer for side-by-side benchmarks
