@@ -141,8 +141,9 @@ fn deployed(server: &str, serial: &str) -> String {
     format!(
         "#!/bin/sh\n\
          # ztpd: section 04-ztpd-deployed of SONiC ZTP for serial {serial}.\n\
-         if [ ! -s /etc/sonic/config_db.json ]; then\n\
-         \x20 echo 'ztpd: /etc/sonic/config_db.json is missing after configdb-json' >&2\n\
+         cfg=\"${{ZTP_SONIC_CONFIG_DB:-/etc/sonic/config_db.json}}\"\n\
+         if [ ! -s \"$cfg\" ]; then\n\
+         \x20 echo \"ztpd: $cfg is missing after configdb-json\" >&2\n\
          \x20 {}\
          \x20 exit 1\n\
          fi\n\
