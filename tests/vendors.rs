@@ -191,6 +191,47 @@ fn arista_eos_zerotouch_runs_the_script_with_fastcli_and_flash() {
 }
 
 #[test]
+fn cisco_iosxe_ztp_runs_the_script_with_the_guestshell_cli_module() {
+    let d = daemon();
+    let b = Box_::new(
+        "FOC00000003",
+        "C9300-24P",
+        "00:1a:2b:00:00:03",
+        "GigabitEthernet1/0/1,spine1,swp3",
+    );
+    let url = format!(
+        "http://127.0.0.1:{}/files/bootstrap/cisco-iosxe",
+        d.http.port()
+    );
+    if let Some(offer) = dhcp(&d, &b, "127.0.0.3", &[(60, b"cisco C9300-24P")]) {
+        assert_eq!(offer["yiaddr"], "127.0.0.13", "{offer}");
+        assert_eq!(option_text(&offer, 67).as_deref(), Some(url.as_str()));
+    }
+    let script = b.put("ztp.py", &http_bytes(&d, "/files/bootstrap/cisco-iosxe"));
+    let o = b.python(&["cisco-iosxe/ztp.py", &script], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(b.read("startup-config"), config_of(&d, "xe1"));
+    assert_eq!(state_of(&d, "xe1"), "deployed");
+
+    // The stand-in `cli` module refuses the call shapes IOS-XE's refuses.
+    let check = r#"
+import cli
+for f, a, e in ((cli.execute, "show version ; show clock", ValueError),
+                (cli.configure, 42, TypeError),
+                (cli.configure, ["no such command"], cli.CLISyntaxError),
+                (cli.execute, "show runing-config", cli.CLISyntaxError)):
+    try:
+        f(a)
+    except e:
+        continue
+    raise SystemExit("accepted %r" % (a,))
+"#;
+    let dir = vendors_dir().join("cisco-iosxe");
+    let o = b.python(&["-c", check], &[("PYTHONPATH", dir.to_str().unwrap())]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
 fn cisco_ios_autoinstall_finds_its_host_file_through_network_confg() {
     let d = daemon();
     let b = Box_::new("FOC00000002", "C2960", "00:1a:2b:00:00:02", "");
