@@ -139,6 +139,18 @@ fn http_bytes(d: &Daemon, path: &str) -> Vec<u8> {
     body.into_bytes()
 }
 
+fn tftp_bytes(d: &Daemon, b: &Box_, name: &str) -> Vec<u8> {
+    let code = format!(
+        "import sys; sys.path.insert(0, {dir:?}); import tftp; \
+         sys.stdout.buffer.write(tftp.get('127.0.0.1', {port}, {name:?}))",
+        dir = vendors_dir().to_string_lossy(),
+        port = d.tftp.port(),
+    );
+    let o = b.python(&["-c", &code], &[]);
+    assert!(o.status.success(), "TFTP {name}: {}", text(&o));
+    o.stdout
+}
+
 fn state_of(d: &Daemon, name: &str) -> String {
     let (_, v) = d.api("/api/v1/devices");
     v.as_array()
@@ -229,6 +241,45 @@ for f, a, e in ((cli.execute, "show version ; show clock", ValueError),
     let dir = vendors_dir().join("cisco-iosxe");
     let o = b.python(&["-c", check], &[("PYTHONPATH", dir.to_str().unwrap())]);
     assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn cisco_nxos_poap_checks_the_md5sum_line_and_runs_the_script() {
+    let d = daemon();
+    let b = Box_::new(
+        "FDO00000004",
+        "N9K-C93180YC-EX",
+        "00:1a:2b:00:00:04",
+        "Ethernet1/1,spine1,swp4",
+    );
+    let vc = b"Cisco N9K-C93180YC-EX";
+    if let Some(offer) = dhcp(&d, &b, "127.0.0.4", &[(60, vc)]) {
+        assert_eq!(offer["yiaddr"], "127.0.0.14", "{offer}");
+        assert_eq!(option_text(&offer, 66).as_deref(), Some("127.0.0.1"));
+        assert_eq!(offer["options"]["150"], "7f000001");
+        assert_eq!(
+            option_text(&offer, 67).as_deref(),
+            Some("bootstrap/cisco-nxos")
+        );
+    }
+    // POAP fetches the script over TFTP from option 66/150.
+    let bytes = tftp_bytes(&d, &b, "bootstrap/cisco-nxos");
+    let script = b.put("script.py", &bytes);
+    let o = b.python(&["cisco-nxos/poap_run.py", &script], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(b.read("scheduled-config"), config_of(&d, "nx1"));
+    assert_eq!(b.read("poap_ztpd.cfg"), config_of(&d, "nx1"));
+    assert_eq!(state_of(&d, "nx1"), "rebooting");
+
+    // One changed byte and POAP refuses the script.
+    let tampered =
+        String::from_utf8(bytes)
+            .unwrap()
+            .replacen("LLDP_WAIT = 60", "LLDP_WAIT = 61", 1);
+    let tampered = b.put("tampered.py", tampered.as_bytes());
+    let o = b.python(&["cisco-nxos/poap_run.py", &tampered], &[]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(text(&o).contains("md5 mismatch"), "{}", text(&o));
 }
 
 #[test]
