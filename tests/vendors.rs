@@ -332,6 +332,46 @@ fn juniper_ztp_decodes_option_43_and_fetches_what_it_names() {
 }
 
 #[test]
+fn huawei_ztp_reads_the_ini_intermediate_file_and_fetches_its_files() {
+    let d = daemon();
+    let b = Box_::new(
+        "2102350000000006",
+        "S5735-L24T4S-A",
+        "00:e0:fc:00:00:06",
+        "",
+    );
+    let vc = b"HUAWEI S5735-L24T4S-A";
+    let offer = match dhcp(&d, &b, "127.0.0.7", &[(60, vc), (61, b.serial.as_bytes())]) {
+        Some(offer) => {
+            assert_eq!(offer["yiaddr"], "127.0.0.16", "{offer}");
+            assert_eq!(option_text(&offer, 66).as_deref(), Some("127.0.0.1"));
+            assert_eq!(
+                option_text(&offer, 67).as_deref(),
+                Some("bootstrap/huawei.ini")
+            );
+            offer
+        }
+        None => serde_json::json!({"yiaddr": "127.0.0.16", "file": "bootstrap/huawei.ini",
+            "options": {"66": "3132372e302e302e31",
+                        "67": "626f6f7473747261702f6875617765692e696e69"}}),
+    };
+    let offer = save_offer(&b, &offer);
+    let port = d.tftp.port().to_string();
+    let o = b.python(&["huawei/ztp.py", &offer, &port], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let got: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(got["section"], "DEVICE1 DESCRIPTION");
+    assert_eq!(
+        b.read("SYSTEM-CONFIG"),
+        http_bytes(&d, "/files/configs/2102350000000006.cfg")
+    );
+    assert_eq!(
+        b.read("SYSTEM-SOFTWARE"),
+        d.file("images/S5735-V200R022C00.cc")
+    );
+}
+
+#[test]
 fn generic_linux_host_runs_the_option_67_script_with_lldpd() {
     let d = daemon();
     let b = Box_::new(
