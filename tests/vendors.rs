@@ -372,6 +372,38 @@ fn huawei_ztp_reads_the_ini_intermediate_file_and_fetches_its_files() {
 }
 
 #[test]
+fn cumulus_ztp_runs_the_marked_script_with_its_headers() {
+    let d = daemon();
+    let b = Box_::new(
+        "MT0000000007",
+        "MSN2700",
+        "44:38:39:00:00:07",
+        "swp1,spine1,swp7",
+    );
+    let url = format!("http://127.0.0.1:{}/files/bootstrap/cumulus", d.http.port());
+    if let Some(offer) = dhcp(&d, &b, "127.0.0.8", &[(60, b"cumulus-linux x86_64")]) {
+        assert_eq!(offer["yiaddr"], "127.0.0.17", "{offer}");
+        assert_eq!(option_text(&offer, 239).as_deref(), Some(url.as_str()));
+    }
+    let cfg = b.path("startup-config");
+    let env = [
+        ("ZTP_CONFIG_PATH", cfg.to_str().unwrap()),
+        ("ZTP_MAC", b.mac),
+        ("ZTP_LLDP_WAIT", "5"),
+        ("ZTP_IMAGE_DIR", b.root.path().to_str().unwrap()),
+    ];
+    let o = b.python(&["cumulus/ztp.py", &url], &env);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(b.read("startup-config"), config_of(&d, "cl1"));
+    assert_eq!(state_of(&d, "cl1"), "deployed");
+
+    // A script without the marker is not run.
+    let generic = format!("http://127.0.0.1:{}/files/bootstrap/generic", d.http.port());
+    let o = b.python(&["cumulus/ztp.py", &generic], &env);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+}
+
+#[test]
 fn generic_linux_host_runs_the_option_67_script_with_lldpd() {
     let d = daemon();
     let b = Box_::new(
