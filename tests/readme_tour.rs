@@ -237,6 +237,15 @@ fn the_readme_tour_runs_as_written() {
         .find(|l| l.starts_with("spine1 "))
         .unwrap_or_else(|| panic!("{status}"));
     assert!(spine1.contains(" deployed "), "{status}");
+    // The daemon says where its GUI and token are, tells each device's
+    // story, and warns of nothing on a default start.
+    let daemon = out_of("ztpd run &");
+    assert!(
+        daemon.contains("topology GUI at http://") && daemon.contains("state/operator.token"),
+        "{daemon}"
+    );
+    assert!(daemon.contains(" -> deployed"), "{daemon}");
+    assert!(!daemon.contains(" WARN "), "{daemon}");
     let analyze = out_of("ztpd analyze");
     assert!(analyze.lines().any(|l| l.contains(" 20 ")), "{analyze}");
     let render = out_of("ztpd render plans/lab.toml leaf1");
