@@ -224,6 +224,10 @@ const LINK_COLOR = {
   swapped: "#ba68c8", missing_link: "#ef5350", unplanned_link: "#ff7043",
 };
 
+// Up to this many devices a link within one row arcs over the devices
+// between its ends and labels get a backing (see drawGraph).
+const DETAILED = 500;
+
 // Node size and the room a link keeps from a device it does not connect.
 const NODE_SIZE = 22;
 const CLEARANCE = 1.5 * NODE_SIZE;
@@ -264,9 +268,11 @@ function drawGraph() {
     const d = S.devices.get(name);
     return { group: "nodes", data: { id: name, label: name, state: d.state, color: stateColor(d.state) }, position: d.position };
   });
-  // Past 2,000 devices every link stays a straight haystack line: curves
-  // cost several times as much to draw while panning a 10,000-device fabric.
-  const arc = big ? () => null : rowArcs();
+  // Past DETAILED devices every link stays a straight haystack line and
+  // labels have no backing: both cost frames while panning (1,000 generated
+  // devices: pan p95 33 -> 100 ms with them, benches/gui).
+  const detailed = S.order.length <= DETAILED;
+  const arc = detailed ? rowArcs() : () => null;
   const edges = S.links.map((l, i) => ({
     group: "edges",
     data: { id: "l" + i, source: l.a.split(":")[0], target: l.b.split(":")[0], status: l.status, color: LINK_COLOR[l.status] || "#3d4f63" },
@@ -298,12 +304,14 @@ function drawGraph() {
         "background-color": "data(color)",
         // A large fabric labels only what is selected or searched for:
         // measuring 10,000 labels is most of its first draw.
-        // Labels sit on a backing of the page's colour, so the links
-        // running under a device's name never hide it.
         label: big ? "" : "data(label)", color: "#dbe6f1", "font-size": 14, "text-valign": "bottom",
         "text-margin-y": 4, width: NODE_SIZE, height: NODE_SIZE, "min-zoomed-font-size": 8,
-        "text-background-color": "#0f1620", "text-background-opacity": 0.85,
-        "text-background-padding": 2, "text-background-shape": "roundrectangle",
+        // Labels sit on a backing of the page's colour, so the links
+        // running under a device's name never hide it.
+        ...(detailed ? {
+          "text-background-color": "#0f1620", "text-background-opacity": 0.85,
+          "text-background-padding": 2, "text-background-shape": "roundrectangle",
+        } : {}),
       } },
 
       { selector: "node:selected", style: { "border-width": 3, "border-color": "#ffffff", label: "data(label)" } },
