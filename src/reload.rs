@@ -81,6 +81,22 @@ fn frozen_settings_changed(old: &settings::Settings, new: &settings::Settings) -
     out
 }
 
+/// Devices named in a reload's log line: enough to read, never a
+/// 10,000-name line (`GET /api/v1/status` has them all).
+const CHANGED_NAMED: usize = 20;
+
+fn changed_list(devices: &[String]) -> String {
+    match devices.len() {
+        0 => "nothing device-visible".to_string(),
+        n if n <= CHANGED_NAMED => devices.join(", "),
+        n => format!(
+            "{} and {} more",
+            devices[..CHANGED_NAMED].join(", "),
+            n - CHANGED_NAMED
+        ),
+    }
+}
+
 impl Reloader {
     /// Reload once. Returns true when a new snapshot is serving.
     pub fn reload_once(&self) -> bool {
@@ -157,11 +173,7 @@ impl Reloader {
             version,
             changed = changed_devices.len(),
             "reloaded plans ({summary}); changed: {}",
-            if changed_devices.is_empty() {
-                "nothing device-visible".to_string()
-            } else {
-                changed_devices.join(", ")
-            }
+            changed_list(&changed_devices)
         );
         if let Ok(mut s) = self.status.write() {
             *s = ReloadStatus {
