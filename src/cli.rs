@@ -104,9 +104,9 @@ pub fn main() -> ExitCode {
         Command::Status(args) => {
             with_settings(config, &[], |r| commands::operator::status(r, &args))
         }
-        Command::Approve(args) => with_settings(config, &[], |r| {
-            commands::operator::approve(r, &args.device)
-        }),
+        Command::Approve(args) => {
+            with_settings(config, &[], |r| commands::operator::approve(r, &args))
+        }
         Command::Group { command } => {
             with_settings(config, &[], |r| commands::group::run(r, command))
         }

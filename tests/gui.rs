@@ -108,6 +108,52 @@ fn the_page_and_its_session_cookie() {
     assert_eq!(fetch(&url("/api/v1/devices"), &["-b", &cookie]).0, 401);
 }
 
+/// Issue 25 7b: an event stream opened with a session cookie kept
+/// delivering after that session logged out.
+#[test]
+fn an_event_stream_ends_when_its_session_logs_out() {
+    use std::io::{BufRead, BufReader, Write};
+    let d = Daemon::start(FIXTURE, "", &[]);
+    let session = d.http_url("/api/v1/session");
+    let auth = format!("Authorization: Bearer {}", d.token());
+    let (code, headers, _) = fetch(&session, &["-X", "POST", "-H", &auth]);
+    assert_eq!(code, 204);
+    let cookie = header(&headers, "set-cookie")
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut s = std::net::TcpStream::connect(d.http).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut r = BufReader::new(s);
+    let mut status = String::new();
+    r.read_line(&mut status).unwrap();
+    assert!(status.contains(" 200 "), "{status}");
+    // Logged out elsewhere (another tab): this stream must end.
+    let json = "content-type: application/json";
+    let (code, _, _) = fetch(&session, &["-X", "DELETE", "-b", &cookie, "-H", json]);
+    assert_eq!(code, 204);
+    // Something to deliver if the stream were still open.
+    let hello = r#"{"serial":"JPE87654321","model":"DCS-7050SX-64","neighbors":[]}"#;
+    d.post("/ztp/v1/hello", hello, &[]);
+    let mut rest = String::new();
+    let read = std::io::Read::read_to_string(&mut r, &mut rest);
+    assert!(
+        read.is_ok(),
+        "the stream stayed open after logout: {read:?} {rest}"
+    );
+    assert!(
+        !rest.contains("event: device"),
+        "delivered after logout: {rest}"
+    );
+}
+
 /// Where Playwright and Chromium are; `None` (with the reason) when this
 /// machine has not installed them and is not root, so cannot.
 fn browser() -> Option<std::path::PathBuf> {

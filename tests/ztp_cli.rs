@@ -217,6 +217,38 @@ fn status_and_approve_talk_to_the_running_daemon() {
     assert_eq!(o.status.code(), Some(78));
 }
 
+/// Issue 25 7a: a progress message forged a line in the operator's terminal.
+#[test]
+fn control_characters_from_a_device_are_refused_and_never_printed() {
+    let d = Daemon::builder().fixture(FIXTURE).start();
+    let hello = r#"{"serial":"JPE87654321","model":"DCS-7050SX-64","neighbors":[{"local_port":"Ethernet49","remote_device":"spine1","remote_port":"Ethernet1"}]}"#;
+    assert_eq!(d.post("/ztp/v1/hello", hello, &[]).0, 200);
+    let forged = serde_json::json!({
+        "stage": "downloading",
+        "message": "\u{1b}]0;pwned\u{7}\r\nleaf9 FAKE deployed",
+    })
+    .to_string();
+    let (code, v) = d.post("/ztp/v1/devices/JPE87654321/progress", &forged, &[]);
+    assert_eq!(code, 400, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("control character"),
+        "{v}"
+    );
+    let bad_version = r#"{"serial":"JPE87654321","model":"DCS-7050SX-64","version":"4.30\r\nleaf9","neighbors":[]}"#;
+    let (code, v) = d.post("/ztp/v1/hello", bad_version, &[]);
+    assert_eq!(code, 400, "{v}");
+    let o = ztpd(&d, &["status"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(!out.contains('\u{1b}') && !out.contains('\r'), "{out:?}");
+    assert!(!out.lines().any(|l| l.starts_with("leaf9")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("leaf1 ") && l.contains("approved")),
+        "{out}"
+    );
+}
+
 #[test]
 fn simulated_switches_lease_through_a_relay_first() {
     if !support::tools::root_or_skip("simulated DHCP", "binding the relay's port 67") {

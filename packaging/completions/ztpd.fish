@@ -70,6 +70,7 @@ json\t''"
 complete -c ztpd -n "__fish_ztpd_using_subcommand status" -l wait -d 'Wait up to DUR for a daemon that is still starting (no token file yet, nothing listening) before giving up, e.g. right after `ztpd run &`' -r
 complete -c ztpd -n "__fish_ztpd_using_subcommand status" -l config -d 'Daemon settings file; its directory becomes the root for every path' -r -F
 complete -c ztpd -n "__fish_ztpd_using_subcommand status" -s h -l help -d 'Print help'
+complete -c ztpd -n "__fish_ztpd_using_subcommand approve" -l address -d 'The address approved, for a device with neither `mac` nor `ip`: the `pending_address` its pending hello came from. Without it, the pending address the daemon shows is printed and approved' -r
 complete -c ztpd -n "__fish_ztpd_using_subcommand approve" -l config -d 'Daemon settings file; its directory becomes the root for every path' -r -F
 complete -c ztpd -n "__fish_ztpd_using_subcommand approve" -s h -l help -d 'Print help'
 complete -c ztpd -n "__fish_ztpd_using_subcommand group; and not __fish_seen_subcommand_from list show create delete export help" -l config -d 'Daemon settings file; its directory becomes the root for every path' -r -F

@@ -81,6 +81,11 @@ pub struct StatusArgs {
 pub struct ApproveArgs {
     /// Device name or serial.
     pub device: String,
+    /// The address approved, for a device with neither `mac` nor `ip`:
+    /// the `pending_address` its pending hello came from. Without it, the
+    /// pending address the daemon shows is printed and approved.
+    #[arg(long)]
+    pub address: Option<std::net::Ipv4Addr>,
 }
 
 /// How often `status --wait` asks a starting daemon again.
@@ -125,6 +130,9 @@ pub fn status(r: &Resolved, args: &StatusArgs) -> ExitCode {
                     "failed"
                 }
             );
+            if let Some(since) = st["reloading"]["since"].as_str() {
+                println!("a reload is running since {since}");
+            }
             print!(
                 "{}",
                 device_table(devs.as_array().map_or(&[][..], Vec::as_slice))
@@ -143,7 +151,7 @@ fn device_table(devs: &[Value]) -> String {
     let rows: Vec<[String; 5]> = devs
         .iter()
         .map(|d| {
-            let s = |k: &str| d[k].as_str().unwrap_or("-").to_string();
+            let s = |k: &str| printable(d[k].as_str().unwrap_or("-")).to_string();
             let pct = d["progress"].as_u64().map_or("-".into(), |p| p.to_string());
             [s("name"), s("serial"), s("ip"), s("state"), pct]
         })
@@ -163,35 +171,51 @@ fn device_table(devs: &[Value]) -> String {
     };
     let mut out = line(HEAD, "LAST EVENT") + "\n";
     for (d, row) in devs.iter().zip(&rows) {
-        let last = d["last_event"]["message"].as_str().unwrap_or("");
+        let last = printable(d["last_event"]["message"].as_str().unwrap_or(""));
         let cells = [&row[0], &row[1], &row[2], &row[3], &row[4]].map(String::as_str);
-        let _ = writeln!(out, "{}", line(cells, last));
+        let _ = writeln!(out, "{}", line(cells, &last));
         for p in d["problems"].as_array().into_iter().flatten() {
             let _ = writeln!(
                 out,
                 "    {}: {}",
-                p["kind"].as_str().unwrap_or("?"),
-                p["fix"].as_str().unwrap_or("")
+                printable(p["kind"].as_str().unwrap_or("?")),
+                printable(p["fix"].as_str().unwrap_or(""))
             );
         }
     }
     out
 }
 
-pub fn approve(r: &Resolved, device: &str) -> ExitCode {
+pub fn approve(r: &Resolved, args: &ApproveArgs) -> ExitCode {
+    let device = args.device.as_str();
     if !crate::identifier::is_identifier(device) {
         eprintln!("error: {device:?} is not a device name or serial ([A-Za-z0-9._-]+)");
         return ExitCode::from(super::EXIT_INVALID);
     }
-    match call(r, "POST", &format!("/api/v1/devices/{device}/approve")) {
+    let address = match args.address {
+        Some(a) => Some(a.to_string()),
+        None => match pending_address(r, device) {
+            Ok(a) => a,
+            Err(code) => return code,
+        },
+    };
+    let body = address
+        .as_ref()
+        .map(|a| serde_json::json!({ "address": a }).to_string());
+    let path = format!("/api/v1/devices/{device}/approve");
+    match call_with(r, "POST", &path, Some(body.as_deref().unwrap_or(""))) {
         Ok(resp) if resp.status == 200 => {
             let v = resp.json();
             if let Some(note) = v["note"].as_str() {
                 println!("{note}");
                 return ExitCode::SUCCESS;
             }
+            let at = v["address"]
+                .as_str()
+                .map(|a| format!(" at {a}"))
+                .unwrap_or_default();
             println!(
-                "approved {} (state: {})",
+                "approved {}{at} (state: {})",
                 v["device"].as_str().unwrap_or(device),
                 v["state"].as_str().unwrap_or("?")
             );
@@ -203,6 +227,60 @@ pub fn approve(r: &Resolved, device: &str) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The address an approval of `device` must name, shown to the operator:
+/// the `pending_address` of a device whose approval needs one (no `mac`,
+/// no `ip`), None for any other device.
+fn pending_address(r: &Resolved, device: &str) -> Result<Option<String>, ExitCode> {
+    let resp = call(r, "GET", "/api/v1/devices").map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::FAILURE
+    })?;
+    if resp.status != 200 {
+        return Err(fail(&resp));
+    }
+    let devs = resp.json();
+    let Some(d) = devs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["name"] == device || d["serial"] == device)
+    else {
+        return Ok(None);
+    };
+    if d["approve_with_address"] != true {
+        return Ok(None);
+    }
+    let Some(a) = d["pending_address"].as_str() else {
+        return Ok(None);
+    };
+    let name = printable(d["name"].as_str().unwrap_or(device));
+    println!("{name}: pending hello from {a}");
+    if let Some(claims) = d["pending_claims"].as_array() {
+        let all: Vec<&str> = claims.iter().filter_map(Value::as_str).collect();
+        println!(
+            "warning: {} addresses said hello as {name} while it was pending: {}",
+            all.len(),
+            all.join(", ")
+        );
+    }
+    Ok(Some(a.to_string()))
+}
+
+/// `s` with every control character escaped (`\x1b` is printed `\u{1b}`):
+/// strings a device reported must not move the operator's cursor, retitle
+/// the terminal or forge a line of the table.
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 pub fn fail(resp: &http_client::Response) -> ExitCode {
@@ -272,5 +350,14 @@ mod tests {
             lines[2].contains("a94a8fe5ccb19ba61c4c0873d391e987  "),
             "{out}"
         );
+    }
+
+    #[test]
+    fn printable_escapes_what_a_terminal_would_obey() {
+        assert_eq!(
+            super::printable("\u{1b}]0;pwned\u{7}\r\nleaf9 FAKE"),
+            "\\u{1b}]0;pwned\\u{7}\\r\\nleaf9 FAKE"
+        );
+        assert_eq!(super::printable("leaf1 ok"), "leaf1 ok");
     }
 }

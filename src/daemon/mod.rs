@@ -286,5 +286,16 @@ pub fn block_on_run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> an
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(run(resolved, first, opts))
+    let result = rt.block_on(run(resolved, first, opts));
+    // Dropping the runtime waits for every blocking task without end: a
+    // thread stuck in a read (a FIFO a template includes) would keep the
+    // process alive after SIGTERM. `run` has drained within its grace by
+    // now; what is still running is given this long, then left behind.
+    rt.shutdown_timeout(EXIT_GRACE);
+    result
 }
+
+/// How long threads still running after the drain may take before the
+/// process exits anyway: with [`SHUTDOWN_GRACE`], the process is gone
+/// within 10 s of SIGTERM.
+const EXIT_GRACE: Duration = Duration::from_secs(2);

@@ -110,13 +110,11 @@ impl Rollouts {
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Rollouts>, StateError> {
         let (store, stored) = RolloutStore::open(state)?;
+        // Stored seqs, not positions: with finished rollouts deleted, the
+        // next seq must still come after every kept one.
         let all = stored
             .into_iter()
-            .enumerate()
-            .map(|(i, rollout)| Entry {
-                seq: i as i64 + 1,
-                rollout,
-            })
+            .map(|(seq, rollout)| Entry { seq, rollout })
             .collect();
         let (events, _) = broadcast::channel(1024);
         Ok(Arc::new(Rollouts {
@@ -185,7 +183,43 @@ impl Rollouts {
         if self.events.receiver_count() > 0 {
             let _ = self.events.send(r.to_json());
         }
+        if durable && !r.state.active() {
+            self.forget_finished().await;
+        }
         Ok(())
+    }
+
+    /// Delete the finished rollouts older than the newest
+    /// `limits.finished_rollouts`, from memory and the state store.
+    async fn forget_finished(&self) {
+        let keep = self
+            .snapshot
+            .load()
+            .resolved
+            .settings
+            .limits
+            .finished_rollouts;
+        let old: Vec<String> = match self.all.lock() {
+            Ok(mut all) => {
+                let mut finished: Vec<(i64, String)> = all
+                    .iter()
+                    .filter(|e| !e.rollout.state.active())
+                    .map(|e| (e.seq, e.rollout.id.clone()))
+                    .collect();
+                finished.sort();
+                let over = finished.len().saturating_sub(keep);
+                let old: Vec<String> = finished.into_iter().take(over).map(|(_, id)| id).collect();
+                all.retain(|e| !old.contains(&e.rollout.id));
+                old
+            }
+            Err(_) => return,
+        };
+        if old.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.delete(old).await {
+            tracing::warn!("finished rollouts past the retention not deleted: {e}");
+        }
     }
 
     /// Check a request, plan every batch and store the rollout.

@@ -150,6 +150,10 @@ pub struct Event {
     pub message: String,
 }
 
+/// Addresses kept in [`Record::pending_claims`]: enough to show an operator
+/// that several hosts claim one serial, bounded against a flood of them.
+pub const MAX_CLAIMS: usize = 8;
+
 /// The current state of one device.
 #[derive(Debug, Clone, Serialize)]
 pub struct Record {
@@ -162,6 +166,10 @@ pub struct Record {
     /// Approved by an operator or automatically; cleared by a topology mismatch.
     pub approved: bool,
     pub hello_ip: Option<Ipv4Addr>,
+    /// Other addresses whose hello claimed this device's serial while it was
+    /// pending approval, oldest first (at most [`MAX_CLAIMS`]); cleared by an
+    /// approval. Shown in the API so an operator sees the conflict.
+    pub pending_claims: Vec<Ipv4Addr>,
     pub leased_ip: Option<Ipv4Addr>,
     pub reported_model: Option<String>,
     /// Topology problems of the last hello (SPEC §10 problem objects).
@@ -187,6 +195,7 @@ impl Record {
             at: crate::clock::rfc3339_micros(),
             approved: false,
             hello_ip: None,
+            pending_claims: Vec::new(),
             leased_ip: None,
             reported_model: None,
             problems: Vec::new(),
@@ -244,6 +253,25 @@ pub struct Tracker {
     events: broadcast::Sender<Event>,
     /// One `info` line per stage change, at most [`STAGE_LINES_PER_SECOND`].
     stage_log: Mutex<RateLimitedLog>,
+    /// Events kept per device in `ztp_device_events`, newest first
+    /// (`limits.device_events`): older ones are deleted as new ones come.
+    events_kept: std::sync::atomic::AtomicUsize,
+}
+
+/// Events kept per device by default: far more than a deployment writes
+/// (a few dozen), and what `history` shows (100) ten times over; 10,000
+/// devices at this bound are a few hundred MB at most.
+pub const EVENTS_KEPT: usize = 1000;
+
+/// Delete `device`'s events older than its newest `kept`, in the write's
+/// transaction. An indexed seek (device, id): cheap enough for every write.
+fn prune_events(tx: &rusqlite::Transaction, device: &str, kept: usize) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM ztp_device_events WHERE device = ?1 AND id <
+         (SELECT id FROM ztp_device_events WHERE device = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+        rusqlite::params![device, kept.saturating_sub(1) as i64],
+    )?;
+    Ok(())
 }
 
 /// Enough for a rack booting at once to be told line by line; a fleet of
@@ -286,7 +314,18 @@ impl Tracker {
                 std::time::Duration::from_secs(1),
                 STAGE_LINES_PER_SECOND,
             )),
+            events_kept: std::sync::atomic::AtomicUsize::new(EVENTS_KEPT),
         }))
+    }
+
+    /// Keep at most `n` (at least 1) events per device from now on.
+    pub fn keep_events(&self, n: usize) {
+        self.events_kept
+            .store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn kept(&self) -> usize {
+        self.events_kept.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn get(&self, name: &str) -> Option<Record> {
@@ -405,6 +444,7 @@ impl Tracker {
         let text = serde_json::to_string(&Stored::from(rec)).unwrap_or_default();
         let (name, version) = (rec.name.clone(), rec.version);
         let events = events.to_vec();
+        let kept = self.kept();
         self.writer
             .write(Box::new(move |tx| {
                 tx.execute(
@@ -427,6 +467,9 @@ impl Tracker {
                         ],
                     )?;
                 }
+                if !events.is_empty() {
+                    prune_events(tx, &name, kept)?;
+                }
                 Ok(())
             }))
             .await
@@ -446,6 +489,7 @@ impl Tracker {
             message,
         };
         let ev = event.clone();
+        let kept = self.kept();
         self.writer
             .write(Box::new(move |tx| {
                 tx.execute(
@@ -459,6 +503,7 @@ impl Tracker {
                         ev.message
                     ],
                 )?;
+                prune_events(tx, &ev.device, kept)?;
                 Ok(())
             }))
             .await?;
@@ -540,6 +585,8 @@ struct Stored {
     at: String,
     approved: bool,
     hello_ip: Option<Ipv4Addr>,
+    #[serde(default)]
+    pending_claims: Vec<Ipv4Addr>,
     leased_ip: Option<Ipv4Addr>,
     reported_model: Option<String>,
     problems: Vec<serde_json::Value>,
@@ -561,6 +608,7 @@ impl From<&Record> for Stored {
             at: r.at.clone(),
             approved: r.approved,
             hello_ip: r.hello_ip,
+            pending_claims: r.pending_claims.clone(),
             leased_ip: r.leased_ip,
             reported_model: r.reported_model.clone(),
             problems: r.problems.clone(),
@@ -582,6 +630,7 @@ fn decode(text: &str) -> Option<Record> {
         at: s.at,
         approved: s.approved,
         hello_ip: s.hello_ip,
+        pending_claims: s.pending_claims,
         leased_ip: s.leased_ip,
         reported_model: s.reported_model,
         problems: s.problems,
