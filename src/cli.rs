@@ -102,7 +102,7 @@ pub fn main() -> ExitCode {
             commands::plan_diff::run(r, &old, &new, format)
         }),
         Command::Status(args) => {
-            with_settings(config, &[], |r| commands::operator::status(r, args.format))
+            with_settings(config, &[], |r| commands::operator::status(r, &args))
         }
         Command::Approve(args) => {
             with_settings(config, &[], |r| commands::operator::approve(r, &args))

@@ -87,6 +87,22 @@ fn frozen_settings_changed(old: &settings::Settings, new: &settings::Settings) -
     out
 }
 
+/// Devices named in a reload's log line: enough to read, never a
+/// 10,000-name line (`GET /api/v1/status` has them all).
+const CHANGED_NAMED: usize = 20;
+
+fn changed_list(devices: &[String]) -> String {
+    match devices.len() {
+        0 => "nothing device-visible".to_string(),
+        n if n <= CHANGED_NAMED => devices.join(", "),
+        n => format!(
+            "{} and {} more",
+            devices[..CHANGED_NAMED].join(", "),
+            n - CHANGED_NAMED
+        ),
+    }
+}
+
 /// What one load produced, applied on the runtime once it is known to be
 /// in time: a load past its budget is dropped whole, so a late one can never
 /// replace the snapshot or the status that reported it abandoned.
@@ -221,11 +237,7 @@ impl Reloader {
                     changed = status.changed_devices.len(),
                     "reloaded plans ({}); changed: {}",
                     status.message,
-                    if status.changed_devices.is_empty() {
-                        "nothing device-visible".to_string()
-                    } else {
-                        status.changed_devices.join(", ")
-                    }
+                    changed_list(&status.changed_devices)
                 );
                 status.at = crate::clock::rfc3339_millis();
                 if let Ok(mut s) = self.status.write() {

@@ -366,6 +366,15 @@ fn a_rollout_pushes_durable_actions_batch_by_batch_and_survives_a_kill() {
     );
     let (_, list) = d.api("/api/v1/rollouts");
     assert_eq!(list.as_array().unwrap().len(), 1);
+    // The daemon's log tells the rollout's story at info (this run's part:
+    // the second batch ending, and the rollout).
+    let story = format!("rollout {id} of group leafs-floor1: ");
+    d.wait_log(&format!("{story}done"), 1);
+    assert!(
+        d.log().contains(&format!("{story}batch 2/2 finished")),
+        "{}",
+        d.log()
+    );
 }
 
 #[test]

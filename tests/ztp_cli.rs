@@ -42,6 +42,23 @@ fn simulated_switches_deploy_and_faults_are_refused() {
     );
     assert_eq!(state_of(&d, "leaf1"), "deployed");
     assert_eq!(state_of(&d, "leaf2"), "deployed");
+    // The daemon's log tells the story at info: where the GUI is, then one
+    // line per stage change with the device's address.
+    d.wait_log("device leaf1 at 127.0.0.1: rebooting -> deployed", 1);
+    let log = d.log();
+    assert!(
+        log.contains(&format!("topology GUI at http://{}/", d.http))
+            && log.contains("operator.token"),
+        "{log}"
+    );
+    assert!(
+        log.contains("device leaf1 at 127.0.0.1: planned -> hello"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(" WARN "),
+        "a default start warns of nothing: {log}"
+    );
     let o = ztpd(
         &d,
         &[
@@ -119,6 +136,51 @@ fn configs_follow_the_access_table() {
         body.lines().nth(1).unwrap().starts_with("#md5sum=\""),
         "{body}"
     );
+}
+
+/// A daemon with the default `access.hello = "leased"` counts none of the
+/// simulator's hellos (they all come from 127.0.0.1): the simulator says,
+/// once, what to change and where.
+#[test]
+fn simulated_switches_refused_by_access_hello_say_what_to_change() {
+    let d = Daemon::builder().fixture(FIXTURE).hello("leased").start();
+    let server = format!("http://{}", d.http);
+    let o = ztpd(
+        &d,
+        &["device", "simulate", "--switch", "all", "--server", &server],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stdout.contains("leaf1: hello not counted (access.hello)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains('{'), "no raw JSON: {stdout}");
+    assert_eq!(
+        stderr
+            .matches("`[access] hello = \"any\"` in the ztpd.toml")
+            .count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn approve_in_auto_mode_says_it_changes_nothing() {
+    let d = Daemon::start(FIXTURE, "", &[]);
+    let o = ztpd(&d, &["approve", "leaf1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o)
+            .contains("approval.mode is \"auto\" in site lab: leaf1 is approved by its own hello")
+            && text(&o).contains("this changes nothing"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(state_of(&d, "leaf1"), "planned");
+    // the root of the plan is deployed from the start (SPEC §3)
+    assert_eq!(state_of(&d, "spine1"), "deployed");
 }
 
 #[test]

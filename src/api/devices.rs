@@ -14,6 +14,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::OperatorApi;
+use crate::plan::model::ApprovalMode;
 use crate::topology::{self, Reported};
 use crate::ztp::state::{Change, ChangeError, Stage};
 
@@ -40,7 +41,7 @@ pub async fn devices(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
                 "serial": d.serial,
                 "model": d.model,
                 "ip": ip,
-                "state": rec.map_or(Stage::Planned, |r| r.stage),
+                "state": rec.map_or(Stage::unrecorded(d.role), |r| r.stage),
                 "last_event": rec.map(|r| json!({"at": r.at, "stage": r.stage, "message": r.message})),
                 "problems": rec.map(|r| r.problems.clone()).unwrap_or_default(),
                 "version": rec.and_then(|r| r.software_version.clone()),
@@ -90,7 +91,7 @@ pub async fn topology(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
                 "site": site.name,
                 "model": d.model,
                 "role": d.role,
-                "state": rec.map_or(Stage::Planned, |r| r.stage),
+                "state": rec.map_or(Stage::unrecorded(d.role), |r| r.stage),
                 "version": rec.and_then(|r| r.software_version.clone()),
                 "tier": p.tier,
                 "position": {"x": p.x, "y": p.y},
@@ -222,7 +223,7 @@ pub async fn approve(
     body: axum::body::Bytes,
 ) -> Response {
     let snap = api.snapshot.load();
-    let Some((_, d)) = snap.model.device(&name) else {
+    let Some((site, d)) = snap.model.device(&name) else {
         return (
             StatusCode::NOT_FOUND,
             Json(json!({"error": format!("{name} is not a planned device (name or serial)")})),
@@ -244,6 +245,22 @@ pub async fn approve(
         }
     };
     let cur = api.ztp.tracker.get(&d.name);
+    // In auto mode a matching hello approves a device by itself; only a
+    // device with neither mac nor ip needs an operator (SPEC §7).
+    if site.approval == ApprovalMode::Auto && (d.mac.is_some() || d.ip.is_some()) {
+        return Json(json!({
+            "device": d.name,
+            "state": cur.map_or(Stage::unrecorded(d.role), |r| r.stage),
+            "approved": false,
+            "note": format!(
+                "approval.mode is \"auto\" in site {}: {} is approved by its own hello once its \
+                 cables match the plan, so this changes nothing (set [approval] mode = \"manual\" \
+                 in the plan to approve devices by hand)",
+                site.name, d.name
+            ),
+        }))
+        .into_response();
+    }
     let address = match approval_address(&api, d, cur.as_ref(), &body) {
         Ok(a) => a,
         Err(resp) => return resp,

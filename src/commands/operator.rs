@@ -71,6 +71,10 @@ pub fn call_with(
 pub struct StatusArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Wait up to DUR for a daemon that is still starting (no token file yet,
+    /// nothing listening) before giving up, e.g. right after `ztpd run &`.
+    #[arg(long, value_name = "DUR", value_parser = super::arg::duration)]
+    pub wait: Option<Duration>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,7 +88,22 @@ pub struct ApproveArgs {
     pub address: Option<std::net::Ipv4Addr>,
 }
 
-pub fn status(r: &Resolved, format: Format) -> ExitCode {
+/// How often `status --wait` asks a starting daemon again.
+const WAIT_POLL: Duration = Duration::from_millis(200);
+
+/// Until the operator API answers at all (any HTTP status), or `limit` passed.
+fn wait_for_daemon(r: &Resolved, limit: Duration) {
+    let end = std::time::Instant::now() + limit;
+    while call(r, "GET", "/api/v1/status").is_err() && std::time::Instant::now() < end {
+        std::thread::sleep(WAIT_POLL);
+    }
+}
+
+pub fn status(r: &Resolved, args: &StatusArgs) -> ExitCode {
+    if let Some(limit) = args.wait {
+        wait_for_daemon(r, limit);
+    }
+    let format = args.format;
     let (st, devs) = match (
         call(r, "GET", "/api/v1/status"),
         call(r, "GET", "/api/v1/devices"),
@@ -114,33 +133,57 @@ pub fn status(r: &Resolved, format: Format) -> ExitCode {
             if let Some(since) = st["reloading"]["since"].as_str() {
                 println!("a reload is running since {since}");
             }
-            println!(
-                "{:<20} {:<24} {:<16} {:<18} {:>4}  LAST EVENT",
-                "DEVICE", "SERIAL", "IP", "STATE", "%"
+            print!(
+                "{}",
+                device_table(devs.as_array().map_or(&[][..], Vec::as_slice))
             );
-            for d in devs.as_array().into_iter().flatten() {
-                let s = |k: &str| printable(d[k].as_str().unwrap_or("-"));
-                let pct = d["progress"].as_u64().map_or("-".into(), |p| p.to_string());
-                let last = printable(d["last_event"]["message"].as_str().unwrap_or(""));
-                println!(
-                    "{:<20} {:<24} {:<16} {:<18} {:>4}  {last}",
-                    s("name"),
-                    s("serial"),
-                    s("ip"),
-                    s("state"),
-                    pct
-                );
-                for p in d["problems"].as_array().into_iter().flatten() {
-                    println!(
-                        "    {}: {}",
-                        printable(p["kind"].as_str().unwrap_or("?")),
-                        printable(p["fix"].as_str().unwrap_or(""))
-                    );
-                }
-            }
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The device lines of `ztpd status`: each column as wide as its widest
+/// value (serials of sensors run to 32 characters and more), the last event
+/// and the problems' fixes after them.
+fn device_table(devs: &[Value]) -> String {
+    use std::fmt::Write;
+    const HEAD: [&str; 5] = ["DEVICE", "SERIAL", "IP", "STATE", "%"];
+    let rows: Vec<[String; 5]> = devs
+        .iter()
+        .map(|d| {
+            let s = |k: &str| printable(d[k].as_str().unwrap_or("-")).to_string();
+            let pct = d["progress"].as_u64().map_or("-".into(), |p| p.to_string());
+            [s("name"), s("serial"), s("ip"), s("state"), pct]
+        })
+        .collect();
+    let mut width = HEAD.map(str::len);
+    for row in &rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5], last: &str| {
+        let [a, b, c, d, e] = cells;
+        let [wa, wb, wc, wd, we] = width;
+        format!("{a:<wa$}  {b:<wb$}  {c:<wc$}  {d:<wd$}  {e:>we$}  {last}")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = line(HEAD, "LAST EVENT") + "\n";
+    for (d, row) in devs.iter().zip(&rows) {
+        let last = printable(d["last_event"]["message"].as_str().unwrap_or(""));
+        let cells = [&row[0], &row[1], &row[2], &row[3], &row[4]].map(String::as_str);
+        let _ = writeln!(out, "{}", line(cells, &last));
+        for p in d["problems"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                out,
+                "    {}: {}",
+                printable(p["kind"].as_str().unwrap_or("?")),
+                printable(p["fix"].as_str().unwrap_or(""))
+            );
+        }
+    }
+    out
 }
 
 pub fn approve(r: &Resolved, args: &ApproveArgs) -> ExitCode {
@@ -163,6 +206,10 @@ pub fn approve(r: &Resolved, args: &ApproveArgs) -> ExitCode {
     match call_with(r, "POST", &path, Some(body.as_deref().unwrap_or(""))) {
         Ok(resp) if resp.status == 200 => {
             let v = resp.json();
+            if let Some(note) = v["note"].as_str() {
+                println!("{note}");
+                return ExitCode::SUCCESS;
+            }
             let at = v["address"]
                 .as_str()
                 .map(|a| format!(" at {a}"))
@@ -276,6 +323,35 @@ pub fn request(
 
 #[cfg(test)]
 mod tests {
+    use super::device_table;
+    use serde_json::json;
+
+    /// A 32-character sensor serial widens its column; every column after
+    /// it still starts at the same offset on every line.
+    #[test]
+    fn status_columns_stay_aligned_with_long_serials() {
+        let devs = [
+            json!({"name": "leaf1", "serial": "JPE87654321", "ip": "10.10.0.11",
+                   "state": "deployed", "progress": 100,
+                   "last_event": {"message": "deployed"}}),
+            json!({"name": "sensor-0001", "serial": "a94a8fe5ccb19ba61c4c0873d391e987",
+                   "ip": null, "state": "planned", "last_event": {}}),
+        ];
+        let out = device_table(&devs);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        let ip_col = lines[0].find("IP").unwrap();
+        let state_col = lines[0].find("STATE").unwrap();
+        assert_eq!(lines[1].find("10.10.0.11"), Some(ip_col), "{out}");
+        assert_eq!(lines[2].find("- "), Some(ip_col), "{out}");
+        assert_eq!(lines[1].find("deployed"), Some(state_col), "{out}");
+        assert_eq!(lines[2].find("planned"), Some(state_col), "{out}");
+        assert!(
+            lines[2].contains("a94a8fe5ccb19ba61c4c0873d391e987  "),
+            "{out}"
+        );
+    }
+
     #[test]
     fn printable_escapes_what_a_terminal_would_obey() {
         assert_eq!(

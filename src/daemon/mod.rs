@@ -183,6 +183,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         .await
         .map_err(|e| bind_error("listen.http", http_addr, e))?;
     tracing::info!(addr = %http_listener.local_addr()?, "http listening");
+    log_gui_url(&resolved, http_listener.local_addr()?, &token_path);
 
     let groups = Arc::new(
         crate::rollout::groups::GroupStore::open(&state).context("cannot open the group state")?,
@@ -239,6 +240,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         let cap = crate::limits::fit_cap(
             "limits.hub_connections",
             limits.hub_connections,
+            crate::settings::Limits::default().hub_connections,
             nofile,
             (limits.http_connections + limits.tftp_transfers) as u64,
         );
@@ -261,6 +263,19 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         tracing::warn!("services did not stop within {SHUTDOWN_GRACE:?}; exiting anyway");
     }
     Ok(())
+}
+
+/// Where a newcomer finds the GUI and what to paste into it.
+fn log_gui_url(resolved: &Resolved, http: std::net::SocketAddr, token: &std::path::Path) {
+    let mut gui = resolved.settings.listen.api.unwrap_or(http);
+    if gui.ip().is_unspecified() {
+        gui.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let token = std::path::absolute(token).unwrap_or_else(|_| token.to_path_buf());
+    tracing::info!(
+        "topology GUI at http://{gui}/ (log in with the operator token in {})",
+        token.display()
+    );
 }
 
 /// A task that cannot fail, in the shape of the services' results.

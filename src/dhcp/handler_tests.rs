@@ -177,14 +177,19 @@ fn every_profile_sends_its_boot_options_unrequested() {
             Vendor::Huawei => {
                 assert_eq!(ack.text(66).as_deref(), Some("10.10.0.1"));
                 assert_eq!(ack.text(67).as_deref(), Some("bootstrap/huawei.ini"));
-                assert!(ack.text(148).is_some_and(|s| s.contains("10.10.0.1")));
+                assert!(
+                    !ack.options.contains_key(&148),
+                    "148 is a cloud controller's"
+                );
             }
             Vendor::Cumulus => assert_eq!(ack.text(239), Some(url("bootstrap/cumulus"))),
             Vendor::Onie => {
-                let installer = url("images/onie.bin");
+                // ztpd's installer even though the model has an image: the
+                // image comes only after hello and approval.
+                let installer = url("bootstrap/onie");
                 assert_eq!(ack.text(114), Some(installer.clone()));
                 let o125 = &ack.options[&125];
-                assert_eq!(&o125[..4], &40310u32.to_be_bytes());
+                assert_eq!(&o125[..4], &42623u32.to_be_bytes());
                 assert_eq!(usize::from(o125[4]), o125.len() - 5);
                 assert_eq!((o125[5], &o125[7..]), (1, installer.as_bytes()));
             }
@@ -238,6 +243,68 @@ fn unplanned_device_of_a_planned_model_gets_that_model_overrides() {
         ack.text(67).as_deref(),
         Some("http://example.invalid/custom.sh")
     );
+}
+
+/// Option 125 read the way ONIE's `import_vivso` and `import_vendoropts`
+/// read it: enterprise blocks, only 42623's TLVs, sub-option 1 = installer.
+fn onie_installer_url(o125: &[u8]) -> Option<String> {
+    let mut rest = o125;
+    while rest.len() >= 5 {
+        let ent = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+        let len = usize::from(rest[4]);
+        let block = rest.get(5..5 + len)?;
+        if ent == 42623 {
+            let mut b = block;
+            while b.len() >= 2 {
+                let (t, l) = (b[0], usize::from(b[1]));
+                let v = b.get(2..2 + l)?;
+                if t == 1 {
+                    return Some(String::from_utf8_lossy(v).into_owned());
+                }
+                b = &b[2 + l..];
+            }
+        }
+        rest = &rest[5 + len..];
+    }
+    None
+}
+
+#[test]
+fn unplanned_box_of_a_planned_model_is_never_told_where_an_image_is() {
+    let mut w = World::new();
+    // An ONIE box of the planned platform, as ONIE's udhcpc_args sends it.
+    let onie_vc: &[u8] = b"onie_vendor:MODEL-onie-r0";
+    let ack = w.dora(unplanned(4), &[(60, onie_vc)], T0);
+    assert!(w.view.subnets[0].in_pool(ack.yiaddr));
+    let installer = "http://10.10.0.1:8080/files/bootstrap/onie".to_string();
+    assert_eq!(ack.text(114), Some(installer.clone()));
+    assert_eq!(onie_installer_url(&ack.options[&125]), Some(installer));
+    // A Juniper box of the planned model: config and transfer mode, no image.
+    let jun_vc: &[u8] = b"Juniper-MODEL-juniper-NEW123";
+    let ack = w.dora(unplanned(5), &[(60, jun_vc)], T0);
+    let subs: Vec<u8> = crate::dhcp::packet::tlvs(&ack.options[&43])
+        .map(|(c, _)| c)
+        .collect();
+    assert!(!subs.contains(&0), "sub-option 0 (image) sent: {subs:?}");
+}
+
+#[test]
+fn onie_option_125_parses_as_onie_parses_it() {
+    let mut w = World::new();
+    let onie = Vendor::ALL.iter().position(|v| *v == Vendor::Onie).unwrap();
+    let ack = w.dora(planned_mac(onie as u8 + 2), &[], T0); // onie1
+    assert_eq!(ack.text(12).as_deref(), Some("onie1"));
+    assert_eq!(
+        onie_installer_url(&ack.options[&125]).as_deref(),
+        Some("http://10.10.0.1:8080/files/bootstrap/onie")
+    );
+    // Another enterprise's block first is skipped, as ONIE skips it.
+    let mut two = vec![0, 0, 0, 9, 3, 1, 1, b'x'];
+    two.extend_from_slice(&ack.options[&125]);
+    assert!(onie_installer_url(&two).is_some());
+    let mut wrong = ack.options[&125].clone();
+    wrong[..4].copy_from_slice(&40310u32.to_be_bytes());
+    assert_eq!(onie_installer_url(&wrong), None);
 }
 
 #[test]

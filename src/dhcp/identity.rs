@@ -49,10 +49,24 @@ pub fn identify(
     if let Some(d) = vi_opts {
         parse_vi_opts(d, &mut info);
     }
-    if info.vendor.is_none() {
-        if let Some(uc) = user_class {
-            info.vendor = vendor_from_user_class(uc);
+    match user_class.and_then(vendor_from_user_class) {
+        // SONiC's dhclient sends user class `SONiC-ZTP` beside an option 60
+        // of `<hardware vendor>:<product>` ("Cisco:8101-32H", "Huawei:..."),
+        // which must not make it that vendor's NOS.
+        Some(Vendor::Sonic) if info.vendor != Some(Vendor::Sonic) => {
+            info.vendor = Some(Vendor::Sonic);
+            if let Some((_, product)) = info
+                .vendor_class
+                .as_deref()
+                .and_then(|vc| vc.split_once(':'))
+            {
+                info.model = is_token(product)
+                    .then(|| product.to_string())
+                    .or(info.model.take());
+            }
         }
+        Some(v) if info.vendor.is_none() => info.vendor = Some(v),
+        _ => {}
     }
     info
 }
@@ -123,7 +137,9 @@ fn parse_client_id(id: &[u8], info: &mut ClientInfo) {
         }
         [0, text @ ..] | text => {
             let Some(t) = printable(text) else { return };
-            if let Some(rest) = t.strip_prefix("cisco-") {
+            if let Some(rest) = t.strip_prefix("SONiC##") {
+                parse_sonic_client_id(rest, info);
+            } else if let Some(rest) = t.strip_prefix("cisco-") {
                 if let Some(mac) = rest.split('-').next().and_then(crate::mac::Mac::parse) {
                     info.client_id_mac = Some(mac.octets());
                     if info.vendor.is_none() {
@@ -137,13 +153,30 @@ fn parse_client_id(id: &[u8], info: &mut ClientInfo) {
     }
 }
 
+/// SONiC's `dhclient.conf` (sonic-buildimage `files/dhcp/dhclient.conf.j2`)
+/// sends `SONiC##<product-name>##<serial-no>` as the client-id. It names the
+/// box exactly, so it wins over what option 60 suggested: SONiC's option 60 is
+/// `<hardware vendor>:<product>`, which may read like another vendor's NOS.
+fn parse_sonic_client_id(rest: &str, info: &mut ClientInfo) {
+    let Some((product, serial)) = rest.split_once("##") else {
+        return;
+    };
+    info.vendor = Some(Vendor::Sonic);
+    if is_token(product) {
+        info.model = Some(product.to_string());
+    }
+    if is_token(serial) {
+        info.serial = Some(serial.to_string());
+    }
+}
+
 fn vendor_from_enterprise(e: u32) -> Option<Vendor> {
     Some(match e {
         9 => Vendor::CiscoIosxe,
         30065 => Vendor::Arista,
         2636 => Vendor::Juniper,
         2011 => Vendor::Huawei,
-        40310 => Vendor::Onie,
+        crate::dhcp::profiles::ONIE_ENTERPRISE => Vendor::Onie,
         _ => return None,
     })
 }
@@ -192,7 +225,9 @@ fn parse_key_values(s: &str, info: &mut ClientInfo) {
 }
 
 /// Option 125 (RFC 3925): enterprise(4) len(1) then sub-options; TR-111 uses
-/// 4 = serial number, 5 = product class (model).
+/// 4 = serial number, 5 = product class (model). ONIE's own block (enterprise
+/// 42623, ONIE's `udhcpc_args`) has 3 = machine, 4 = CPU architecture,
+/// 5 = machine revision instead.
 fn parse_vi_opts(d: &[u8], info: &mut ClientInfo) {
     let mut at = 0usize;
     while let (Some(e), Some(&len)) = (d.get(at..at + 4), d.get(at + 4)) {
@@ -203,6 +238,11 @@ fn parse_vi_opts(d: &[u8], info: &mut ClientInfo) {
         if info.vendor.is_none() {
             info.vendor = vendor_from_enterprise(ent);
         }
+        if ent == crate::dhcp::profiles::ONIE_ENTERPRISE {
+            parse_onie_vi_opts(block, info);
+            at += 5 + usize::from(len);
+            continue;
+        }
         for (code, v) in tlvs(block) {
             let Some(s) = printable(v) else { continue };
             match code {
@@ -212,6 +252,23 @@ fn parse_vi_opts(d: &[u8], info: &mut ClientInfo) {
             }
         }
         at += 5 + usize::from(len);
+    }
+}
+
+/// ONIE's option 125 block: the platform a plan matches is
+/// `<arch>-<machine>`, the same string option 60 gives without `-r<rev>`.
+fn parse_onie_vi_opts(block: &[u8], info: &mut ClientInfo) {
+    let (mut machine, mut arch) = (None, None);
+    for (code, v) in tlvs(block) {
+        match code {
+            3 => machine = printable(v),
+            4 => arch = printable(v),
+            _ => {}
+        }
+    }
+    info.vendor = Some(Vendor::Onie);
+    if let (Some(arch), Some(machine)) = (arch, machine) {
+        set_if_none(&mut info.model, &format!("{arch}-{machine}"));
     }
 }
 

@@ -123,6 +123,67 @@ fn onie_vendor_class_and_user_class() {
     assert_eq!(parse(&b).unwrap().info.vendor, Some(Vendor::Onie));
 }
 
+/// ONIE's `udhcpc_args` (lib/onie/functions): option 60 from the platform,
+/// 61 = 0x00 + serial, 77 = length-prefixed `onie_dhcp_user_class`, 125 =
+/// enterprise 42623 with sub-options 3 machine, 4 arch, 5 machine revision.
+#[test]
+fn onie_discovery_request_as_onie_sends_it() {
+    let mut o125 = 42623u32.to_be_bytes().to_vec();
+    let subs: [(u8, &[u8]); 3] = [(3, b"kvm_x86_64"), (4, b"x86_64"), (5, b"0")];
+    let body: Vec<u8> = subs
+        .iter()
+        .flat_map(|(c, v)| [vec![*c, v.len() as u8], v.to_vec()].concat())
+        .collect();
+    o125.push(body.len() as u8);
+    o125.extend(body);
+    let mut o77 = vec![20u8];
+    o77.extend_from_slice(b"onie_dhcp_user_class");
+    let b = discover()
+        .option(60, b"onie_vendor:x86_64-kvm_x86_64-r0".to_vec())
+        .option(61, [b"\0".as_slice(), b"ONIE-KVM-0001"].concat())
+        .option(77, o77)
+        .option(125, o125.clone())
+        .encode();
+    let r = parse(&b).unwrap();
+    assert_eq!(r.info.vendor, Some(Vendor::Onie));
+    assert_eq!(r.info.model.as_deref(), Some("x86_64-kvm_x86_64"));
+    assert_eq!(r.info.serial.as_deref(), Some("ONIE-KVM-0001"));
+    // Option 125 alone gives the same platform; sub-option 4 (the
+    // architecture) is not taken for a serial as TR-111's 4 would be.
+    let r = parse(&discover().option(125, o125).encode()).unwrap();
+    assert_eq!(r.info.vendor, Some(Vendor::Onie));
+    assert_eq!(r.info.model.as_deref(), Some("x86_64-kvm_x86_64"));
+    assert_eq!(r.info.serial, None);
+}
+
+/// SONiC's dhclient.conf (sonic-buildimage files/dhcp/dhclient.conf.j2):
+/// user class `SONiC-ZTP`, client-id `SONiC##<product>##<serial>`, option
+/// 60 `<hardware vendor>:<product>`.
+#[test]
+fn sonic_client_id_names_product_and_serial() {
+    let b = discover()
+        .option(60, b"Cisco:8101-32H".to_vec())
+        .option(77, b"SONiC-ZTP".to_vec())
+        .option(61, b"SONiC##8101-32H##FOC2217R0AB".to_vec())
+        .encode();
+    let r = parse(&b).unwrap();
+    assert_eq!(r.info.vendor, Some(Vendor::Sonic));
+    assert_eq!(r.info.model.as_deref(), Some("8101-32H"));
+    assert_eq!(r.info.serial.as_deref(), Some("FOC2217R0AB"));
+    // Without the client-id (ZTP disabled in dhclient.conf keeps 60 only, but
+    // a box with ZTP sends 77): option 60's product is the model.
+    let b = discover()
+        .option(60, b"Accton:AS7326-56X".to_vec())
+        .option(77, b"SONiC-ZTP".to_vec())
+        .encode();
+    let r = parse(&b).unwrap();
+    assert_eq!(r.info.vendor, Some(Vendor::Sonic));
+    assert_eq!(r.info.model.as_deref(), Some("AS7326-56X"));
+    // A malformed SONiC client-id names nothing.
+    let r = parse(&discover().option(61, b"SONiC##only".to_vec()).encode()).unwrap();
+    assert_eq!((r.info.serial, r.info.vendor), (None, None));
+}
+
 #[test]
 fn option_124_cisco_pid_and_serial() {
     let text = b"PID:C9300-24T,VID:V01,SN:FOC1234X0AB";

@@ -8,8 +8,10 @@ use std::net::Ipv4Addr;
 use crate::plan::model::{Device, DeviceModel, OptionValue};
 use crate::vendor::Vendor;
 
-/// ONIE's IANA enterprise number, used in option 125.
-pub const ONIE_ENTERPRISE: u32 = 40310;
+/// ONIE's IANA enterprise number in option 125: `onie_iana_enterprise` in
+/// ONIE's `rootconf/default/lib/onie/functions`, the only number its
+/// `import_vivso` reads (SPEC once said 40310, which ONIE ignores).
+pub const ONIE_ENTERPRISE: u32 = 42623;
 
 /// Boot options for one device (or one unplanned vendor/model), ready to encode.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,7 +59,11 @@ pub fn boot_options(
     let text = |s: &str| s.as_bytes().to_vec();
     let tftp_server = text(&srv.server_ip.to_string());
     let config_path = device.map(|d| format!("configs/{}.cfg", d.name));
-    let image_path = model
+    // An image goes only to a planned device: a box ztpd does not know is
+    // never told where a NOS is (Juniper installs option 43's image before
+    // anything else runs).
+    let image_path = device
+        .and(model)
         .and_then(|m| m.software.as_ref())
         .map(|s| s.image.clone());
     let bootstrap = |p: &str| format!("bootstrap/{p}");
@@ -85,24 +91,21 @@ pub fn boot_options(
             );
         }
         Vendor::Huawei => {
+            // No option 148: Huawei documents it as the address of a cloud
+            // management platform (iMaster NCE) that the device switches to
+            // cloud-managed mode for and registers with. ztpd is not one; a
+            // plan with a controller sets 148 in the model's `dhcp_options`.
             o.insert(66, tftp_server.clone());
             o.insert(67, text(&bootstrap("huawei.ini")));
-            o.insert(
-                148,
-                text(&format!(
-                    "agilemode=agile-cloud;agilemanage-mode=ip;agilemanage-ip={};agilemanage-port={};",
-                    srv.server_ip, srv.http_port
-                )),
-            );
         }
         Vendor::Cumulus => {
             o.insert(239, text(&srv.url(&bootstrap("cumulus"))));
         }
         Vendor::Onie => {
-            let installer = match &image_path {
-                Some(img) => srv.url(img),
-                None => srv.url(&bootstrap("onie")),
-            };
+            // Always ztpd's installer, never the NOS image itself: the
+            // installer says hello, and only an approved device whose
+            // cabling matches gets the image, through `onie-nos-install`.
+            let installer = srv.url(&bootstrap("onie"));
             o.insert(114, text(&installer));
             o.insert(125, onie_125(&installer));
         }
@@ -132,16 +135,18 @@ fn juniper_43(srv: ServerAddrs, config: Option<&str>, image: Option<&str>) -> Ve
     if let Some(img) = image {
         sub(0, &format!("files/{img}"));
     }
-    sub(
-        1,
-        &format!("files/{}", config.unwrap_or("bootstrap/juniper")),
-    );
+    // An unplanned box has no config here: no file name at all, rather than
+    // one that does not exist.
+    if let Some(config) = config {
+        sub(1, &format!("files/{config}"));
+    }
     sub(3, "http");
     sub(5, &srv.http_port.to_string());
     v
 }
 
-/// Option 125, enterprise 40310, sub-option 1 = installer URL.
+/// Option 125 (RFC 3925), enterprise 42623, sub-option 1 = installer URL, as
+/// ONIE's `import_vendoropts` reads it (type, length, text).
 fn onie_125(url: &str) -> Vec<u8> {
     let b = url.as_bytes();
     let n = b.len().min(250);

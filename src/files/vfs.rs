@@ -128,6 +128,7 @@ pub fn resolve(snap: &Snapshot, raw: &str) -> Result<Target, LookupError> {
     let found = match parts.as_slice() {
         ["configs", file] => config_by_name_or_serial(snap, file),
         ["bootstrap", "hub-ca.pem"] => hub_ca(snap),
+        ["bootstrap", "sonic", serial, step] => sonic_step(snap, serial, step),
         ["bootstrap", profile] => snap.bootstrap.get(*profile).map(|text| {
             (
                 Kind::Bootstrap,
@@ -163,6 +164,28 @@ fn config_by_name_or_serial(snap: &Snapshot, file: &str) -> Option<(Kind, Locati
         Kind::Config { device: name },
         Location::Memory(Bytes::from(text.clone().into_bytes())),
     ))
+}
+
+/// A step of SONiC's ZTP for one serial (`ztp::sonic`): scripts in memory,
+/// open like every bootstrap script (they hold no secret; the config they
+/// lead to is guarded as `configs/`), and the planned image from `files/`.
+fn sonic_step(snap: &Snapshot, serial: &str, step: &str) -> Option<(Kind, Location)> {
+    if !crate::identifier::is_identifier(serial) {
+        return None;
+    }
+    let generic = snap.bootstrap.get("generic")?;
+    let server = snap.model.sites.first().map(|s| {
+        crate::template::ServerUrls::new(s, snap.resolved.settings.listen.http.port()).http
+    })?;
+    match crate::ztp::sonic::resource(&snap.model, generic, &server, serial, step)? {
+        crate::ztp::sonic::Resource::Script(text) => Some((
+            Kind::Bootstrap,
+            Location::Memory(Bytes::from(text.into_bytes())),
+        )),
+        crate::ztp::sonic::Resource::Image(path) => {
+            Some((Kind::File, Location::Files(path.into())))
+        }
+    }
 }
 
 fn credential(snap: &Snapshot, file: &str) -> Option<(Kind, Location)> {

@@ -347,6 +347,7 @@ impl Rollouts {
             let mut notify = Vec::new();
             for d in &out.decisions {
                 decide::apply(&mut r, d, now.ms);
+                log_decision(&r, d);
                 if let Decision::Notify(n) = d {
                     notify.push(n.clone());
                 }
@@ -403,5 +404,50 @@ impl Rollouts {
                 }
             }
         }
+    }
+}
+
+/// The rollout's story at `info`: batches starting and finishing, and the
+/// rollout's own state changes (paused, done, aborted, with why).
+fn log_decision(r: &super::model::Rollout, d: &Decision) {
+    let batch = |i: &usize| {
+        r.batches.get(*i).map(|b| {
+            let what = if b.canary {
+                "canary batch".to_string()
+            } else {
+                format!("batch {}/{}", i + 1, r.batches.len())
+            };
+            (what, b.devices.join(", "))
+        })
+    };
+    match d {
+        Decision::StartBatch(i) => {
+            if let Some((what, devices)) = batch(i) {
+                tracing::info!(
+                    "rollout {} of group {}: {what} started: {devices}",
+                    r.id,
+                    r.group
+                );
+            }
+        }
+        Decision::FinishBatch(i) => {
+            if let Some((what, _)) = batch(i) {
+                tracing::info!("rollout {} of group {}: {what} finished", r.id, r.group);
+            }
+        }
+        Decision::State { state, reason } => tracing::info!(
+            "rollout {} of group {}: {}{}",
+            r.id,
+            r.group,
+            serde_json::to_value(state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_else(|| format!("{state:?}")),
+            reason
+                .as_deref()
+                .map(|w| format!(": {w}"))
+                .unwrap_or_default()
+        ),
+        Decision::Device { .. } | Decision::Notify(_) => {}
     }
 }

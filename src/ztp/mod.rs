@@ -11,6 +11,7 @@ pub mod refusals;
 pub mod sim_device;
 pub mod sim_dhcp;
 pub mod simulate;
+pub mod sonic;
 pub mod source;
 pub mod state;
 

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::limits::RateLimitedLog;
 use crate::state::{StateError, StateStore, WriteError, Writer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -61,6 +62,15 @@ impl Stage {
             Stage::Rebooting => "rebooting",
             Stage::Deployed => "deployed",
             Stage::Failed => "failed",
+        }
+    }
+    /// The stage of a planned device ztpd holds no record of: a root is
+    /// deployed already (SPEC §3: ztpd does not provision it), any other
+    /// device is planned.
+    pub fn unrecorded(role: crate::plan::model::Role) -> Stage {
+        match role {
+            crate::plan::model::Role::Root => Stage::Deployed,
+            crate::plan::model::Role::Device => Stage::Planned,
         }
     }
     pub fn parse(s: &str) -> Option<Stage> {
@@ -241,6 +251,8 @@ pub struct Tracker {
     records: Mutex<HashMap<String, Record>>,
     writer: Writer,
     events: broadcast::Sender<Event>,
+    /// One `info` line per stage change, at most [`STAGE_LINES_PER_SECOND`].
+    stage_log: Mutex<RateLimitedLog>,
     /// Events kept per device in `ztp_device_events`, newest first
     /// (`limits.device_events`): older ones are deleted as new ones come.
     events_kept: std::sync::atomic::AtomicUsize,
@@ -261,6 +273,11 @@ fn prune_events(tx: &rusqlite::Transaction, device: &str, kept: usize) -> rusqli
     )?;
     Ok(())
 }
+
+/// Enough for a rack booting at once to be told line by line; a fleet of
+/// thousands is summarised ("N more") instead of flooding the journal.
+/// `GET /api/v1/events` keeps every change.
+const STAGE_LINES_PER_SECOND: u32 = 64;
 
 impl Tracker {
     /// Open the ZTP tables in `store` and load every device's record.
@@ -293,6 +310,10 @@ impl Tracker {
             records: Mutex::new(records),
             writer: store.writer(),
             events,
+            stage_log: Mutex::new(RateLimitedLog::with_burst(
+                std::time::Duration::from_secs(1),
+                STAGE_LINES_PER_SECOND,
+            )),
             events_kept: std::sync::atomic::AtomicUsize::new(EVENTS_KEPT),
         }))
     }
@@ -384,9 +405,39 @@ impl Tracker {
         };
         self.persist(&rec, &events).await?;
         for e in &events {
+            self.log_stage(&rec, e);
             let _ = self.events.send(e.clone());
         }
         Ok((rec, events))
+    }
+
+    /// The daemon's story of a device at `info`: its new stage, the address
+    /// it speaks from, and why when it was refused or failed.
+    fn log_stage(&self, rec: &Record, e: &Event) {
+        let Some(left_out) = self.stage_log.lock().ok().and_then(|mut l| l.admit()) else {
+            return;
+        };
+        let address = rec
+            .hello_ip
+            .or(rec.leased_ip)
+            .map(|a| format!(" at {a}"))
+            .unwrap_or_default();
+        let why = match e.stage {
+            Stage::TopologyMismatch | Stage::Failed if !e.message.is_empty() => {
+                format!(": {}", e.message)
+            }
+            _ => String::new(),
+        };
+        let more = match left_out {
+            0 => String::new(),
+            n => format!(" ({n} more stage changes not logged; GET /api/v1/events has them all)"),
+        };
+        tracing::info!(
+            "device {}{address}: {} -> {}{why}{more}",
+            e.device,
+            e.from.as_str(),
+            e.stage.as_str()
+        );
     }
 
     async fn persist(&self, rec: &Record, events: &[Event]) -> Result<(), WriteError> {

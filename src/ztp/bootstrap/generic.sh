@@ -11,7 +11,10 @@
 #   ZTP_IMAGE_DIR                  where image and patch go (/var/lib/ztpd)
 #   ZTP_LLDPCLI                    lldpcli command (e.g. "lldpcli -u /run/lldpd.sock")
 #   ZTP_APPLY                      command run after the download (e.g. a reload hook)
-# Exit: 0 deployed; 1 refused (topology problems printed); 2 error; 3 still pending.
+#   ZTP_STEPS                      "all" (default), or "hello": stop once approved (exit 0),
+#                                  for agents that install by themselves (SONiC's ZTP engine)
+# Exit: 0 deployed (approved with ZTP_STEPS=hello); 1 refused (topology problems printed);
+#       2 error; 3 still pending.
 set -u
 SERVER="${ZTP_SERVER:-{{ server.http }}}"
 {% raw %}
@@ -166,6 +169,9 @@ CONFIG_URL=$(field config_url "$TMP/approved")
 IMAGE_URL=$(field image_url "$TMP/approved")
 PATCH_URL=$(field patch_url "$TMP/approved")
 log "approved as $DEVICE"
+if [ "${ZTP_STEPS:-all}" = hello ]; then
+  exit 0
+fi
 
 progress downloading 0 "config"
 if [ -n "$CONFIG_URL" ]; then
