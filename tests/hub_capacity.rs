@@ -59,9 +59,16 @@ fn ten_thousand_idle_devices_stay_connected_and_one_more_still_gets_in() {
         for i in 0..FLEET {
             let bytes = connect(format!("fleet-{i:05}"));
             let gate = gate.clone();
+            // A fleet dials from many addresses, and the hub admits only
+            // `limits.hub_unauthenticated_per_client` connections per address
+            // before CONNECT: each device gets its own loopback address (all of
+            // 127/8 is this host's), so the test does not lean on that default.
+            let src = std::net::Ipv4Addr::new(127, 1, (i / 250) as u8, (i % 250 + 1) as u8);
             tasks.spawn(async move {
                 let _p = gate.acquire().await.unwrap();
-                let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+                let sock = tokio::net::TcpSocket::new_v4()?;
+                sock.bind((src, 0).into())?;
+                let mut s = sock.connect(([127, 0, 0, 1], port).into()).await?;
                 s.write_all(&bytes).await?;
                 let mut ack = [0u8; 4];
                 tokio::time::timeout(Duration::from_secs(30), s.read_exact(&mut ack))
