@@ -29,6 +29,7 @@ packages=(
     lldpd                                  # real LLDP neighbour tables for ZTP tests
     kea-dhcp4-server kea-admin             # Kea + perfdhcp: DHCP peer and load tool
     curl                                   # HTTP and TFTP client
+    openssl                                # s_client: a TLS client that never sends CONNECT (tests/hub_local.rs)
     time                                   # /usr/bin/time -v for peak RSS in benchmarks
     faketime libfaketime                   # clock jumps injected into the daemon alone (fault suite)
     python3 python3-venv                   # the venv for Python test tools
