@@ -3,6 +3,7 @@
 //! Data flows plan files -> [`plan`] model -> [`snapshot`] -> services.
 //! See `docs/architecture.md`.
 
+pub mod addr;
 pub mod api;
 pub mod broker;
 pub mod cli;

@@ -73,7 +73,9 @@ pub fn lab_model() -> Model {
         sites: vec![Site {
             name: "lab".into(),
             file: "plans/lab.toml".into(),
-            server_ip: SERVER,
+            server_ip: Some(SERVER),
+            server_ip6: None,
+            dhcp6: None,
             dhcp: Some(DhcpPlan {
                 interface: None,
                 subnet: "10.10.0.0/24".parse().expect("literal subnet"),
@@ -101,6 +103,8 @@ fn device(name: &str, model: &str, n: u8) -> Device {
         serial,
         mac: Some(planned_mac(n)),
         ip: Some(Ipv4Addr::new(10, 10, 0, n)),
+        ip6: None,
+        duid: None,
         role: Role::Device,
         vars: serde_json::Map::new(),
         device_function: None,

@@ -130,7 +130,12 @@ impl RefreshOrigins {
             .model
             .sites
             .iter()
-            .map(|s| (s.server_ip.to_string(), port))
+            .flat_map(|s| {
+                // URL hosts: an IPv6 address in brackets, as the daemon writes it.
+                let v4 = s.server_ip.map(|ip| (ip.to_string(), port));
+                let v6 = s.server_ip6.map(|ip| (format!("[{ip}]"), port));
+                v4.into_iter().chain(v6)
+            })
             .collect();
         v.sort();
         v.dedup();

@@ -187,7 +187,7 @@ async fn hello_handler(
             let port = snap.resolved.settings.listen.http.port();
             (
                 StatusCode::OK,
-                Json(hello::approved_body(&snap, &name, port)),
+                Json(hello::approved_body(&snap, &name, port, peer.ip())),
             )
                 .into_response()
         }
