@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod daemon;
 pub mod device_events;
 pub mod dhcp;
+pub mod dhcp6;
 pub mod duration;
 pub mod files;
 pub mod http_client;

@@ -63,6 +63,9 @@ fn frozen_settings_changed(old: &settings::Settings, new: &settings::Settings) -
     if l.0.dhcp != l.1.dhcp {
         out.push(format!("listen.dhcp ({} -> {})", l.0.dhcp, l.1.dhcp));
     }
+    if l.0.dhcp6 != l.1.dhcp6 {
+        out.push(format!("listen.dhcp6 ({} -> {})", l.0.dhcp6, l.1.dhcp6));
+    }
     if l.0.tftp != l.1.tftp {
         out.push(format!("listen.tftp ({} -> {})", l.0.tftp, l.1.tftp));
     }

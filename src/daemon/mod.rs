@@ -94,8 +94,17 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     let dhcp = crate::dhcp::service::DhcpService::open(&resolved, &snapshot, &state)?;
     let dhcp_socket = dhcp.bind_if_wanted()?;
     metrics.push(dhcp.metrics());
+    let dhcp6 = crate::dhcp6::service::Dhcp6Service::open(
+        &resolved,
+        &snapshot,
+        &state,
+        dhcp.parts.unplanned.clone(),
+    )?;
+    let dhcp6_socket = dhcp6.bind_if_wanted()?;
+    metrics.push(dhcp6.metrics());
     let ztp = crate::ztp::Ztp::open(&state, snapshot.clone(), Some(dhcp.parts.leases.clone()))
         .context("cannot open the ZTP state")?;
+    let _ = ztp.leases6.set(dhcp6.parts.leases.clone());
     let facts = Arc::new(DaemonFacts::new(snapshot.clone(), ztp.clone()));
     // The local hub's key is made at start, as before, when no hub.toml is loaded.
     let _ = facts.hub();
@@ -230,6 +239,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         shutdown.clone(),
     ));
     tasks.spawn(files::tftp::serve(tftp_socket, files, shutdown.clone()));
+    tasks.spawn(dhcp6.run(dhcp6_socket, changed_rx.clone(), shutdown.clone()));
     tasks.spawn(dhcp.run(dhcp_socket, changed_rx, shutdown.clone()));
     if let Some(b) = bridge {
         tasks.spawn(b.run(shutdown.clone()));

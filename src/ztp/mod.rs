@@ -36,6 +36,8 @@ pub struct Ztp {
     pub limit: Semaphore,
     /// The DHCP lease table, when ztpd serves DHCP.
     pub leases: Option<Arc<crate::dhcp::leases::Leases>>,
+    /// The DHCPv6 lease table, set once by the daemon.
+    pub leases6: std::sync::OnceLock<Arc<crate::dhcp6::leases::Leases6>>,
     pub snapshot: crate::snapshot::SnapshotHandle,
     /// The stored reports, indexed so that a hello is checked against its
     /// neighbourhood rather than the whole fleet (`local`).
@@ -70,6 +72,7 @@ impl Ztp {
             actions: actions::ActionStore::open(state)?,
             limit: Semaphore::new(MAX_IN_FLIGHT),
             leases,
+            leases6: std::sync::OnceLock::new(),
             snapshot,
             reports: Mutex::default(),
         }))
