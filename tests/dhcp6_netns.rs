@@ -193,25 +193,20 @@ impl Lab6 {
     /// curl over IPv6 from the client namespace, after giving it `addr`/64
     /// (a DHCPv6 lease is a /128: the on-link prefix is added by hand here,
     /// as an RA would).
-    fn curl6(&self, addr: &str, url: &str) -> (u16, String) {
+    fn curl6(&self, addr: &str, url: &str, extra: &[&str]) -> (u16, String) {
         let _ = sh(&format!(
             "ip -n {} -6 addr add {addr}/64 dev {} nodad 2>/dev/null",
             self.cli, self.vc
         ));
-        let url = url.to_string();
+        let mut args: Vec<String> = ["-sS", "-g", "--max-time", "10", "-w", "\n%{http_code}"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        args.extend(["--interface".to_string(), addr.to_string()]);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args.push(url.to_string());
         let o = in_netns(&self.cli, move || {
-            Command::new("curl")
-                .args([
-                    "-sS",
-                    "-g",
-                    "--max-time",
-                    "10",
-                    "-w",
-                    "\n%{http_code}",
-                    &url,
-                ])
-                .output()
-                .expect("curl")
+            Command::new("curl").args(&args).output().expect("curl")
         });
         let out = String::from_utf8_lossy(&o.stdout).to_string();
         let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
@@ -268,13 +263,42 @@ fn dhclient6_gets_the_planned_address_and_an_unasked_bootfile_url_that_downloads
         &format!("http://[{SERVER6}]:{HTTP_PORT}/files/bootstrap/generic")
     );
     assert_eq!(env["new_dhcp6_name_servers"], SERVER6);
-    let (code, body) = lab.curl6("2001:db8:201::11", url);
+    let (code, body) = lab.curl6("2001:db8:201::11", url, &[]);
     assert_eq!(code, 200, "{body}");
     assert!(body.starts_with("#!"), "{body}");
     assert!(
         body.contains(&format!("[{SERVER6}]:{HTTP_PORT}")),
         "the IPv6-only site's bootstrap points at ztpd's IPv6 address"
     );
+
+    // Its hello over IPv6, from the leased address: it counts
+    // (access.hello = "leased"), and the URLs it gets are IPv6 ones.
+    let hello = format!("http://[{SERVER6}]:{HTTP_PORT}/ztp/v1/hello");
+    let (code, body) = lab.curl6(
+        "2001:db8:201::11",
+        &hello,
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            r#"{"serial":"H6","mac":"02:00:00:00:06:01","model":"linux","version":"1","neighbors":[]}"#,
+        ],
+    );
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["state"], "approved", "{v}");
+    let config_url = v["config_url"].as_str().expect("a config URL").to_string();
+    assert_eq!(
+        config_url,
+        format!("http://[{SERVER6}]:{HTTP_PORT}/files/configs/host6.cfg")
+    );
+    // access.configs = "leased": its IPv6 lease is its address.
+    let (code, body) = lab.curl6("2001:db8:201::11", &config_url, &[]);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("hostname host6"), "{body}");
+    // From another address of the link: refused.
+    let (code, _) = lab.curl6("2001:db8:201::77", &config_url, &[]);
+    assert_eq!(code, 403);
 
     // An unplanned DUID: a pool address, listed with family 6.
     let env = lab

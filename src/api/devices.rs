@@ -27,7 +27,9 @@ pub async fn devices(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
             let rec = records.get(&d.name);
             let ip = d
                 .ip
-                .or_else(|| rec.and_then(|r| r.leased_ip.or(r.hello_ip)))
+                .map(std::net::IpAddr::V4)
+                .or(d.ip6.map(std::net::IpAddr::V6))
+                .or_else(|| rec.and_then(|r| r.leased_ip.map(Into::into).or(r.hello_ip)))
                 .map(|a| a.to_string());
             let mut v = json!({
                 "name": d.name,

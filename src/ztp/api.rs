@@ -10,7 +10,7 @@
 // so their size does not matter.
 #![allow(clippy::result_large_err)]
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,10 +48,17 @@ fn err(code: StatusCode, msg: impl Into<String>) -> Response {
     (code, Json(json!({ "error": msg.into() }))).into_response()
 }
 
-fn v4(addr: SocketAddr) -> Option<Ipv4Addr> {
-    match addr.ip() {
-        IpAddr::V4(a) => Some(a),
-        IpAddr::V6(a) => a.to_ipv4_mapped(),
+/// The client's address, an IPv4 client of a dual-stack listener as IPv4.
+fn peer_ip(addr: SocketAddr) -> Option<IpAddr> {
+    Some(crate::addr::canonical(addr.ip()))
+}
+
+/// Whether `peer` is the device's planned `ip` or `ip6`.
+fn planned_address(dev: &crate::plan::model::Device, peer: SocketAddr) -> bool {
+    match peer_ip(peer) {
+        Some(IpAddr::V4(a)) => dev.ip == Some(a),
+        Some(IpAddr::V6(a)) => dev.ip6 == Some(a),
+        None => false,
     }
 }
 
@@ -114,7 +121,7 @@ async fn hello_handler(
         );
     };
     let name = dev.name.clone();
-    let ip = v4(peer);
+    let ip = peer_ip(peer);
     let rec = ztp.tracker.get(&name);
     let counts = ztp.hello_counts(dev, rec.as_ref(), ip);
     let approved_before = rec.as_ref().is_some_and(|r| r.approved);
@@ -255,7 +262,7 @@ async fn neighbors_handler(
             format!("{} is not a root device (role = \"root\")", dev.name),
         );
     }
-    if dev.ip.is_none() || v4(peer) != dev.ip {
+    if !planned_address(dev, peer) {
         return err(
             StatusCode::FORBIDDEN,
             format!(
@@ -298,7 +305,7 @@ fn device_from(ztp: &Ztp, serial: &str, peer: SocketAddr) -> Result<(String, Str
         ));
     };
     let rec = ztp.tracker.get(&dev.name);
-    if !ztp.progress_counts(dev, rec.as_ref(), v4(peer)) {
+    if !ztp.progress_counts(dev, rec.as_ref(), peer_ip(peer)) {
         return Err(err(
             StatusCode::FORBIDDEN,
             format!(

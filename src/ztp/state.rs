@@ -151,7 +151,8 @@ pub struct Record {
     pub at: String,
     /// Approved by an operator or automatically; cleared by a topology mismatch.
     pub approved: bool,
-    pub hello_ip: Option<Ipv4Addr>,
+    /// Either family (an IPv6-only device says hello over IPv6).
+    pub hello_ip: Option<std::net::IpAddr>,
     pub leased_ip: Option<Ipv4Addr>,
     pub reported_model: Option<String>,
     /// Topology problems of the last hello (SPEC §10 problem objects).
@@ -488,7 +489,7 @@ struct Stored {
     message: String,
     at: String,
     approved: bool,
-    hello_ip: Option<Ipv4Addr>,
+    hello_ip: Option<std::net::IpAddr>,
     leased_ip: Option<Ipv4Addr>,
     reported_model: Option<String>,
     problems: Vec<serde_json::Value>,
