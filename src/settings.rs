@@ -99,8 +99,9 @@ impl Default for Listen {
         Listen {
             dhcp: "0.0.0.0:67".parse().expect("literal address"),
             dhcp6: "[::]:547".parse().expect("literal address"),
-            tftp: "0.0.0.0:69".parse().expect("literal address"),
-            http: "0.0.0.0:8080".parse().expect("literal address"),
+            // Dual-stack (SPEC §1b): IPv4 clients arrive v4-mapped.
+            tftp: "[::]:69".parse().expect("literal address"),
+            http: "[::]:8080".parse().expect("literal address"),
             api: None,
         }
     }

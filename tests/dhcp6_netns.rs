@@ -110,7 +110,7 @@ impl Lab6 {
         let daemon = Daemon::builder()
             .owned_root(root)
             .http(&format!("[::]:{HTTP_PORT}"))
-            .tftp("127.0.0.1:6969")
+            .tftp("[::]:6969")
             .dhcp("127.0.0.1:6767")
             .netns(&srv)
             .start();
@@ -315,6 +315,21 @@ fn dhclient6_gets_the_planned_address_and_an_unasked_bootfile_url_that_downloads
     assert_eq!(row["duid"], "00:03:00:01:02:00:00:00:06:3f");
     assert_eq!(row["address"], env["new_ip6_address"].as_str());
     assert_eq!(row["mac"], "02:00:00:00:06:3f");
+}
+
+/// A `[dhcp6]` plan with an IPv4-only HTTP listener is refused at start,
+/// naming the setting (its devices could not reach ztpd).
+#[test]
+fn an_ipv4_only_listener_with_dhcp6_is_refused_by_name() {
+    let (status, log) = Daemon::builder()
+        .fixture("dhcp6_lab")
+        .http("127.0.0.1:0")
+        .tftp("[::1]:0")
+        .dhcp("127.0.0.1:0")
+        .expect_exit(Duration::from_secs(20));
+    assert!(!status.success());
+    assert!(log.contains("listen.http = \"127.0.0.1:"), "{log}");
+    assert!(log.contains("serves DHCPv6"), "{log}");
 }
 
 #[test]
