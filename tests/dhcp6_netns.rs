@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use support::daemon::Daemon;
 use support::netns::{in_netns, Namespaces};
-use support::tools::{have_all, is_root, must_run, sh, signal};
+use support::tools::{have_all, is_root, must_run, sh, signal, ChildGuard};
 use support::{fixtures, poll};
 
 const SERVER6: &str = "2001:db8:201::1";
@@ -31,7 +31,7 @@ struct Lab6 {
     /// A second link of the server, with an address outside every plan.
     cli_foreign: String,
     vf: String,
-    _ns: Namespaces,
+    ns: Namespaces,
 }
 
 fn sysctl_no_dad(ns: &str) {
@@ -121,7 +121,7 @@ impl Lab6 {
             vc,
             cli_foreign,
             vf,
-            _ns: ns,
+            ns,
         })
     }
 
@@ -454,4 +454,78 @@ fn a_pool_lease_survives_kill_9_and_nothing_answers_outside_the_plan() {
     });
     lab.daemon
         .wait_metric("ztpd_dhcp6_dropped_total{reason=\"malformed\"}", 2);
+}
+
+/// Through a real relay agent: `dhcrelay -6 -I` (it drops replies without
+/// its interface-id, so an answer proves the echo) between the client's link
+/// and ztpd's. The subnet is the one holding the relay's link-address.
+/// dhcrelay adds no option 79: identity by option 79 is tested with a
+/// Relay-forward built by hand in `src/dhcp6/handler_tests.rs`.
+#[test]
+fn requests_through_dhcrelay_are_answered_through_it() {
+    let Some(mut lab) = Lab6::new("rly") else {
+        return;
+    };
+    if !have_all(
+        "requests_through_dhcrelay_are_answered_through_it",
+        &["dhcrelay"],
+    ) {
+        return;
+    }
+    // lab.cli is the relay's namespace: its upper link faces ztpd.
+    let relay = lab.cli.clone();
+    must_run(&[
+        "ip",
+        "-n",
+        &relay,
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:201::2/64",
+        "dev",
+        &lab.vc,
+        "nodad",
+    ]);
+    let client = lab.ns.add("ztpt-dhcp6-rly-k");
+    sysctl_no_dad(&client);
+    let (lower, cif) = ("z6rlyl", "z6rlyk");
+    link(&relay, lower, &client, cif, "02:00:00:00:06:50");
+    must_run(&[
+        "ip",
+        "-n",
+        &relay,
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:202::fe/64",
+        "dev",
+        lower,
+        "nodad",
+    ]);
+    wait_link_local(&client, cif);
+    let upper = format!("2001:db8:201::1%{}", lab.vc);
+    let pid = lab.path("dhcrelay.pid");
+    let _relay = ChildGuard::spawn(
+        Command::new("ip")
+            .args(["netns", "exec", &relay, "dhcrelay", "-6", "-d", "-I", "-pf"])
+            .arg(&pid)
+            .args(["-l", lower, "-u", &upper])
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(lab.path("dhcrelay.log")).expect("log")),
+    );
+    let env = lab
+        .dhclient6(&client, cif, STRANGER_DUID, "relayed")
+        .unwrap_or_else(|| {
+            panic!(
+                "no lease through the relay:\n{}\n--- dhcrelay ---\n{}",
+                lab.dhclient_log("relayed"),
+                fs::read_to_string(lab.path("dhcrelay.log")).unwrap_or_default()
+            )
+        });
+    let ip: Ipv6Addr = env["new_ip6_address"].parse().expect("an address");
+    let lo: Ipv6Addr = "2001:db8:202::1000".parse().unwrap();
+    let hi: Ipv6Addr = "2001:db8:202::1003".parse().unwrap();
+    assert!((lo..=hi).contains(&ip), "{env:?}");
+    // A stranger of no recognised vendor gets an address, not boot options.
+    assert!(!env.contains_key("new_dhcp6_bootfile_url"), "{env:?}");
 }
