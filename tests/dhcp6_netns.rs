@@ -529,3 +529,65 @@ fn requests_through_dhcrelay_are_answered_through_it() {
     // A stranger of no recognised vendor gets an address, not boot options.
     assert!(!env.contains_key("new_dhcp6_bootfile_url"), "{env:?}");
 }
+
+/// SPEC §11's IPv6-only device: no IPv4 at all and no router on its link.
+/// It learns the on-link prefix from ztpd's Router Advertisement (nothing is
+/// added by hand), takes its planned address from DHCPv6, then runs the
+/// generic bootstrap from option 59 end to end and is `deployed`, with
+/// `access.hello = "leased"` (its IPv6 lease is its address).
+#[test]
+fn an_ipv6_only_device_learns_its_prefix_from_the_ra_and_deploys() {
+    let Some(lab) = Lab6::new("only") else {
+        return;
+    };
+    let route = format!("ip -n {} -6 route show 2001:db8:201::/64", lab.cli);
+    poll::wait_until(
+        "the on-link prefix from ztpd's RA",
+        Duration::from_secs(20),
+        || String::from_utf8_lossy(&sh(&route).stdout).contains("2001:db8:201::/64"),
+    );
+    let v4 = sh(&format!("ip -n {} -4 addr show dev {}", lab.cli, lab.vc));
+    assert!(
+        !String::from_utf8_lossy(&v4.stdout).contains("inet "),
+        "no IPv4 on the device's link"
+    );
+    let env = lab
+        .dhclient6(&lab.cli, &lab.vc, HOST6_DUID, "only")
+        .expect("a lease");
+    let ip = env["new_ip6_address"].clone();
+    assert_eq!(ip, "2001:db8:201::11");
+    // What dhclient-script does with a lease: the /128 on the interface.
+    must_run(&[
+        "ip",
+        "-n",
+        &lab.cli,
+        "-6",
+        "addr",
+        "add",
+        &format!("{ip}/128"),
+        "dev",
+        &lab.vc,
+        "nodad",
+    ]);
+    let url = env["new_dhcp6_bootfile_url"].clone();
+    let cfg = lab.path("device/startup-config");
+    let run = sh(&format!(
+        "ip netns exec {ns} sh -c 'curl -fsS {url} | env ZTP_SERIAL=H6 ZTP_MODEL=linux \
+         ZTP_MAC=02:00:00:00:06:01 ZTP_LLDP_WAIT=0 ZTP_CONFIG_PATH={cfg} ZTP_IMAGE_DIR={dir} sh' 2>&1",
+        ns = lab.cli,
+        cfg = cfg.display(),
+        dir = lab.path("device").display(),
+    ));
+    let out = String::from_utf8_lossy(&run.stdout).to_string();
+    assert!(run.status.success(), "generic bootstrap failed:\n{out}");
+    let config = fs::read_to_string(&cfg).unwrap_or_default();
+    assert!(config.contains("hostname host6"), "{config}\n{out}");
+    let (code, devices) = lab.daemon.api("/api/v1/devices");
+    assert_eq!(code, 200);
+    let host = devices
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["name"] == "host6"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(host["state"], "deployed", "{host}\n{out}");
+}

@@ -8,6 +8,7 @@ pub mod handler;
 pub mod leases;
 pub mod packet;
 pub mod profiles;
+pub mod ra;
 pub mod server;
 pub mod service;
 pub mod sock;

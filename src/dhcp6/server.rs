@@ -49,7 +49,16 @@ struct Loop {
     ifaces: Interfaces,
     joined: HashSet<u32>,
     membership_at: Option<Instant>,
+    /// Router Advertisements (`advertise = true`): the raw socket, made
+    /// when first needed (`Err` logged once: no CAP_NET_RAW), and when the
+    /// last round went out.
+    ra_socket: Option<Result<Socket, ()>>,
+    ra_at: Option<Instant>,
 }
+
+/// How often RAs go out (RFC 4861's MinRtrAdvInterval is 3 s): a device
+/// that just came up waits at most this long for its on-link prefix.
+const RA_INTERVAL: Duration = Duration::from_secs(4);
 
 pub async fn serve(
     socket: Socket,
@@ -65,12 +74,15 @@ pub async fn serve(
         ifaces: Interfaces::new(),
         joined: HashSet::new(),
         membership_at: None,
+        ra_socket: None,
+        ra_at: None,
     };
     tokio::task::spawn_blocking(move || {
         let mut buf = vec![0u8; RECV_BUF];
         while !shutdown.is_cancelled() {
             lp.parts.unplanned.flush(false);
             lp.refresh_membership();
+            lp.advertise();
             match sock::recv(lp.sock.as_raw_fd(), &mut buf, true) {
                 Ok(r) => {
                     let len = r.len.min(buf.len());
@@ -130,6 +142,47 @@ impl Loop {
         for idx in self.joined.clone().difference(&wanted) {
             let _ = self.sock.leave_multicast_v6(&ALL_SERVERS, *idx);
             self.joined.remove(idx);
+        }
+    }
+
+    /// Every [`RA_INTERVAL`], an RA on each served interface whose subnet
+    /// has `advertise = true`.
+    fn advertise(&mut self) {
+        if self.ra_at.is_some_and(|t| t.elapsed() < RA_INTERVAL) {
+            return;
+        }
+        self.ra_at = Some(Instant::now());
+        let view = self.parts.views.current();
+        let mut out = Vec::new();
+        for (idx, i) in self.ifaces.all() {
+            if !self.joined.contains(idx) {
+                continue;
+            }
+            let Some(s) = view
+                .subnet_for_interface(&i.name, &i.addrs6)
+                .and_then(|n| view.subnets.get(n))
+                .filter(|s| s.advertise)
+            else {
+                continue;
+            };
+            out.push((
+                *idx,
+                super::ra::advertisement(s.net, s.valid_secs, s.preferred_secs),
+            ));
+        }
+        if out.is_empty() {
+            return;
+        }
+        let sock = self.ra_socket.get_or_insert_with(|| {
+            super::ra::socket().map_err(|e| {
+                tracing::warn!("cannot send Router Advertisements ({e}): ztpd needs CAP_NET_RAW for [dhcp6] advertise = true");
+            })
+        });
+        let Ok(sock) = sock else { return };
+        for (idx, ra) in out {
+            if let Err(e) = super::ra::send(sock, idx, &ra) {
+                tracing::debug!(ifindex = idx, "router advertisement not sent: {e}");
+            }
         }
     }
 
