@@ -53,20 +53,19 @@ pub fn identify(
         // SONiC's dhclient sends user class `SONiC-ZTP` beside an option 60
         // of `<hardware vendor>:<product>` ("Cisco:8101-32H", "Huawei:..."),
         // which must not make it that vendor's NOS.
-        Some(Vendor::Sonic) => {
-            if info.vendor != Some(Vendor::Sonic) {
-                info.vendor = Some(Vendor::Sonic);
-                if let Some((_, product)) = info
-                    .vendor_class
-                    .as_deref()
-                    .and_then(|vc| vc.split_once(':'))
-                {
-                    info.model = is_token(product)
-                        .then(|| product.to_string())
-                        .or(info.model.take());
-                }
+        Some(Vendor::Sonic) if info.vendor != Some(Vendor::Sonic) => {
+            info.vendor = Some(Vendor::Sonic);
+            if let Some((_, product)) = info
+                .vendor_class
+                .as_deref()
+                .and_then(|vc| vc.split_once(':'))
+            {
+                info.model = is_token(product)
+                    .then(|| product.to_string())
+                    .or(info.model.take());
             }
         }
+        Some(Vendor::Sonic) => {}
         Some(v) if info.vendor.is_none() => info.vendor = Some(v),
         _ => {}
     }
