@@ -136,6 +136,16 @@ impl Reloader {
             );
             return false;
         }
+        if let Err(e) = crate::daemon::listen::check_ipv6_reachable(&resolved, &loaded.model) {
+            let msg = format!("{e}; still serving version {}", current.version);
+            tracing::error!("reload refused: {msg}");
+            self.fail(
+                current.version,
+                msg,
+                serde_json::json!({"valid": false, "errors": [], "warnings": []}),
+            );
+            return false;
+        }
         // Compare against the serving snapshot in place: no copy of a
         // 10 000-device model per reload.
         let t0 = std::time::Instant::now();

@@ -591,3 +591,25 @@ fn an_ipv6_only_device_learns_its_prefix_from_the_ra_and_deploys() {
         .unwrap_or_default();
     assert_eq!(host["state"], "deployed", "{host}\n{out}");
 }
+
+/// A reload that adds the first `[dhcp6]` to a daemon whose HTTP listener
+/// is IPv4 only is refused by name; the last good plan keeps serving.
+#[test]
+fn a_reload_adding_dhcp6_to_ipv4_only_listeners_is_refused_by_name() {
+    let d = Daemon::builder().fixture("good").start();
+    let (_, before) = d.api("/api/v1/status");
+    let version = before["snapshot_version"].clone();
+    fs::copy(
+        Path::new("tests/fixtures/dhcp6_lab/plans/relayed.toml"),
+        d.root.join("plans/v6.toml"),
+    )
+    .expect("copy the IPv6 plan");
+    let s = d.wait_for("refused reload", Duration::from_secs(15), || {
+        let (_, s) = d.api("/api/v1/status");
+        (s["last_reload"]["ok"] == false).then_some(s)
+    });
+    let msg = s["last_reload"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("listen.http"), "{msg}");
+    assert!(msg.contains("serves DHCPv6"), "{msg}");
+    assert_eq!(s["snapshot_version"], version);
+}

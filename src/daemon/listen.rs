@@ -9,7 +9,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::settings::bind_error;
-use crate::snapshot::Snapshot;
 
 /// Listen backlog of the HTTP socket (what tokio's `TcpListener::bind` uses).
 const BACKLOG: i32 = 1024;
@@ -64,11 +63,13 @@ pub fn tcp(setting: &str, addr: SocketAddr) -> anyhow::Result<tokio::net::TcpLis
 
 /// With a `[dhcp6]` plan, devices reach ztpd over IPv6: a TFTP or HTTP
 /// listener on an IPv4 address cannot serve them.
+/// Checked at start and at every reload (a reload adding the first
+/// `[dhcp6]` to such a daemon is refused, the last good plan keeps serving).
 pub fn check_ipv6_reachable(
     resolved: &crate::settings::Resolved,
-    snap: &Snapshot,
+    model: &crate::plan::model::Model,
 ) -> anyhow::Result<()> {
-    let Some(site) = snap.model.sites.iter().find(|s| s.dhcp6.is_some()) else {
+    let Some(site) = model.sites.iter().find(|s| s.dhcp6.is_some()) else {
         return Ok(());
     };
     let l = &resolved.settings.listen;

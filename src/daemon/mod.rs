@@ -101,7 +101,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         &state,
         dhcp.parts.unplanned.clone(),
     )?;
-    listen::check_ipv6_reachable(&resolved, &snapshot.load())?;
+    listen::check_ipv6_reachable(&resolved, &snapshot.load().model)?;
     let dhcp6_socket = dhcp6.bind_if_wanted()?;
     metrics.push(dhcp6.metrics());
     let ztp = crate::ztp::Ztp::open(&state, snapshot.clone(), Some(dhcp.parts.leases.clone()))
