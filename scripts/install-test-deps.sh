@@ -3,7 +3,7 @@
 # brand-new Debian 12 machine (as root). Later work adds packages here instead
 # of installing them anywhere else.
 #
-#   scripts/install-test-deps.sh           apt packages + Python venvs (tools, Spark, Azure SDK) + cargo-deny
+#   scripts/install-test-deps.sh           apt packages + Python venvs (tools, Spark, Azure SDK) + cargo-deny + cargo-deb
 #   scripts/install-test-deps.sh --fuzz    also cargo-fuzz (or ZTPD_FUZZ=1)
 #
 # Idempotent and quick when everything is present: apt-get runs (with one
@@ -55,6 +55,8 @@ cargo_fuzz_version="0.13.2"
 # Building it takes ~6 minutes on 2 vCPU (measured 2026-12-02: 6m09s wall, 200 s CPU,
 # with another build running), so it is installed only when missing.
 cargo_deny_version="0.20.2"   # keep in step with scripts/test.sh
+# tests/packaging.rs builds the .deb with it (--no-build: on the tests' binary)
+cargo_deb_version="3.8.0"
 
 want_fuzz="${ZTPD_FUZZ:-0}"
 for arg in "$@"; do
@@ -158,6 +160,14 @@ if cargo deny --version 2>/dev/null | grep -qF "$cargo_deny_version"; then
 else
     log "installing cargo-deny $cargo_deny_version (a few minutes)"
     cargo install --quiet --locked --version "$cargo_deny_version" cargo-deny
+fi
+
+# --- cargo-deb --------------------------------------------------------------------
+if cargo deb --version 2>/dev/null | grep -qF "$cargo_deb_version"; then
+    log "cargo-deb $cargo_deb_version present"
+else
+    log "installing cargo-deb $cargo_deb_version (a few minutes)"
+    cargo install --quiet --locked --version "$cargo_deb_version" cargo-deb
 fi
 
 # --- cargo-fuzz (only when asked) ---------------------------------------------

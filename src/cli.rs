@@ -102,11 +102,11 @@ pub fn main() -> ExitCode {
             commands::plan_diff::run(r, &old, &new, format)
         }),
         Command::Status(args) => {
-            with_settings(config, &[], |r| commands::operator::status(r, args.format))
+            with_settings(config, &[], |r| commands::operator::status(r, &args))
         }
-        Command::Approve(args) => with_settings(config, &[], |r| {
-            commands::operator::approve(r, &args.device)
-        }),
+        Command::Approve(args) => {
+            with_settings(config, &[], |r| commands::operator::approve(r, &args))
+        }
         Command::Group { command } => {
             with_settings(config, &[], |r| commands::group::run(r, command))
         }

@@ -136,15 +136,24 @@ pub fn raise_nofile() -> u64 {
 
 /// A cap of `wanted` open connections, lowered when the descriptor limit
 /// (`nofile`, after the other listeners took `others`) cannot hold it.
-pub fn fit_cap(what: &str, wanted: usize, nofile: u64, others: u64) -> usize {
+/// Lowering the embedded `default` is `info` (the user asked for nothing);
+/// lowering a value the user set is a warning saying how to get it.
+pub fn fit_cap(what: &str, wanted: usize, default: usize, nofile: u64, others: u64) -> usize {
     let room = nofile.saturating_sub(RESERVED_FDS + others).max(16);
     if (wanted as u64) <= room {
         return wanted;
     }
-    tracing::warn!(
-        "{what}: {wanted} wanted, but the open-file limit ({nofile}) leaves room for {room}; \
-         raise it (LimitNOFILE= in systemd, ulimit -n) to allow more"
-    );
+    if wanted == default {
+        tracing::info!(
+            "{what}: using {room}, what the open-file limit ({nofile}) leaves of the default \
+             {default}"
+        );
+    } else {
+        tracing::warn!(
+            "{what}: {wanted} wanted, but the open-file limit ({nofile}) leaves room for {room}; \
+             raise it (LimitNOFILE= in systemd, ulimit -n) to allow more"
+        );
+    }
     room as usize
 }
 
@@ -157,45 +166,65 @@ pub fn is_exhaustion(e: &std::io::Error) -> bool {
     )
 }
 
-/// A warning logged at most once per `every`; the next one says how many
-/// were left out.
+/// A warning logged at most `burst` times per `every` (once, unless
+/// [`RateLimitedLog::with_burst`]); the next one says how many were left out.
 pub struct RateLimitedLog {
     every: Duration,
-    last: Option<Instant>,
+    burst: u32,
+    window: Option<Instant>,
+    used: u32,
     suppressed: u64,
 }
 
 impl RateLimitedLog {
     pub fn new(every: Duration) -> Self {
+        Self::with_burst(every, 1)
+    }
+
+    /// Up to `burst` lines in each period of `every`.
+    pub fn with_burst(every: Duration, burst: u32) -> Self {
         RateLimitedLog {
             every,
-            last: None,
+            burst: burst.max(1),
+            window: None,
+            used: 0,
             suppressed: 0,
         }
+    }
+
+    /// May a line be logged now? `Some(n)`: yes, and `n` were left out since
+    /// the last one; `None`: no (counted).
+    pub fn admit(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        if self
+            .window
+            .is_none_or(|t| now.duration_since(t) >= self.every)
+        {
+            self.window = Some(now);
+            self.used = 0;
+        }
+        if self.used >= self.burst {
+            self.suppressed += 1;
+            return None;
+        }
+        self.used += 1;
+        Some(std::mem::take(&mut self.suppressed))
     }
 
     /// Log `msg` now, or count it when the last one was too recent.
     /// Returns whether it was logged.
     pub fn warn(&mut self, what: &str, e: &dyn std::fmt::Display) -> bool {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < self.every)
-        {
-            self.suppressed += 1;
-            return false;
+        match self.admit() {
+            None => false,
+            Some(0) => {
+                tracing::warn!("{what}: {e}");
+                true
+            }
+            Some(n) => {
+                tracing::warn!("{what}: {e} ({n} more since the last report)");
+                true
+            }
         }
-        if self.suppressed > 0 {
-            tracing::warn!(
-                "{what}: {e} ({} more since the last report)",
-                self.suppressed
-            );
-        } else {
-            tracing::warn!("{what}: {e}");
-        }
-        self.last = Some(now);
-        self.suppressed = 0;
-        true
     }
 }
 
@@ -218,9 +247,12 @@ mod tests {
 
     #[test]
     fn caps_fit_under_the_descriptor_limit() {
-        assert_eq!(fit_cap("t", 16_384, 1_048_576, 1_024), 16_384);
-        assert_eq!(fit_cap("t", 16_384, 4_096, 1_024), 4_096 - 512 - 1_024);
-        assert_eq!(fit_cap("t", 16_384, 100, 1_024), 16);
+        assert_eq!(fit_cap("t", 16_384, 16_384, 1_048_576, 1_024), 16_384);
+        assert_eq!(
+            fit_cap("t", 16_384, 16_384, 4_096, 1_024),
+            4_096 - 512 - 1_024
+        );
+        assert_eq!(fit_cap("t", 16_384, 1, 100, 1_024), 16);
     }
 
     #[test]
@@ -261,5 +293,13 @@ mod tests {
         let logged = (0..100_000).filter(|_| log.warn("accept", &e)).count();
         assert_eq!(logged, 1);
         assert_eq!(log.suppressed, 99_999);
+    }
+
+    #[test]
+    fn a_burst_lets_that_many_lines_through_per_period() {
+        let mut log = RateLimitedLog::with_burst(Duration::from_secs(3600), 20);
+        let logged = (0..1_000).filter(|_| log.admit().is_some()).count();
+        assert_eq!(logged, 20);
+        assert_eq!(log.suppressed, 980);
     }
 }

@@ -26,6 +26,11 @@ pub struct ReloadStatus {
     pub diagnostics: serde_json::Value,
     /// Devices whose content changed in the last good reload.
     pub changed_devices: Vec<String>,
+    /// When the reload now running started (shown apart from the last
+    /// attempt's outcome, as `reloading` in `/api/v1/status`); None when
+    /// none is running.
+    #[serde(skip)]
+    pub running_since: Option<String>,
 }
 
 impl ReloadStatus {
@@ -37,6 +42,7 @@ impl ReloadStatus {
             message: "initial load".into(),
             diagnostics: serde_json::json!({"valid": true, "errors": [], "warnings": []}),
             changed_devices: Vec::new(),
+            running_since: None,
         }
     }
 }
@@ -84,10 +90,57 @@ fn frozen_settings_changed(old: &settings::Settings, new: &settings::Settings) -
     out
 }
 
+/// Devices named in a reload's log line: enough to read, never a
+/// 10,000-name line (`GET /api/v1/status` has them all).
+const CHANGED_NAMED: usize = 20;
+
+fn changed_list(devices: &[String]) -> String {
+    match devices.len() {
+        0 => "nothing device-visible".to_string(),
+        n if n <= CHANGED_NAMED => devices.join(", "),
+        n => format!(
+            "{} and {} more",
+            devices[..CHANGED_NAMED].join(", "),
+            n - CHANGED_NAMED
+        ),
+    }
+}
+
+/// What one load produced, applied on the runtime once it is known to be
+/// in time: a load past its budget is dropped whole, so a late one can never
+/// replace the snapshot or the status that reported it abandoned.
+pub enum Outcome {
+    Refused {
+        version: u64,
+        message: String,
+        diagnostics: serde_json::Value,
+    },
+    Loaded {
+        next: Box<Snapshot>,
+        status: ReloadStatus,
+    },
+}
+
+/// Reloads abandoned past their budget that are still running (a template
+/// including a FIFO blocks in `read`, which nothing can interrupt). Past this
+/// many, reloads are refused until one ends: each holds a thread.
+const MAX_ABANDONED: usize = 4;
+
 impl Reloader {
     /// Reload once. Returns true when a new snapshot is serving.
     pub fn reload_once(&self) -> bool {
+        let outcome = self.load();
+        self.apply(outcome)
+    }
+
+    /// Load the plans as a reload would, touching nothing that serves.
+    pub fn load(&self) -> Outcome {
         let current = self.snapshot.load();
+        let refused = |message: String, diagnostics: serde_json::Value| Outcome::Refused {
+            version: current.version,
+            message,
+            diagnostics,
+        };
         let resolved = match current.resolved.file.as_deref() {
             Some(f) => match settings::resolve(Some(f), &[]) {
                 Ok(r) => Resolved {
@@ -95,8 +148,10 @@ impl Reloader {
                     ..r
                 },
                 Err(e) => {
-                    self.fail(current.version, format!("settings: {e}"), serde_json::json!({"valid": false, "errors": [{"code": "ztpd::settings::invalid", "message": e.to_string()}], "warnings": []}));
-                    return false;
+                    return refused(
+                        format!("settings: {e}"),
+                        serde_json::json!({"valid": false, "errors": [{"code": "ztpd::settings::invalid", "message": e.to_string()}], "warnings": []}),
+                    );
                 }
             },
             None => current.resolved.clone(),
@@ -108,14 +163,13 @@ impl Reloader {
                 frozen.join(", "),
                 current.version
             );
-            self.fail(
-                current.version,
+            return refused(
                 msg,
                 serde_json::json!({"valid": false, "errors": [], "warnings": []}),
             );
-            return false;
         }
-        let loaded = match self.cache.lock() {
+        // An abandoned reload may still hold the cache: load cold then.
+        let loaded = match self.cache.try_lock() {
             Ok(mut cache) => plan::load_with(&resolved, &self.plan_args, &mut cache),
             Err(_) => plan::load(&resolved, &self.plan_args),
         };
@@ -125,8 +179,7 @@ impl Reloader {
                 "reload refused, still serving version {}:\n{report}",
                 current.version
             );
-            self.fail(
-                current.version,
+            return refused(
                 format!(
                     "{}; still serving version {}",
                     loaded.diagnostics.summary(),
@@ -134,17 +187,14 @@ impl Reloader {
                 ),
                 loaded.diagnostics.to_json(false),
             );
-            return false;
         }
         if let Err(e) = crate::daemon::listen::check_ipv6_reachable(&resolved, &loaded.model) {
             let msg = format!("{e}; still serving version {}", current.version);
             tracing::error!("reload refused: {msg}");
-            self.fail(
-                current.version,
+            return refused(
                 msg,
                 serde_json::json!({"valid": false, "errors": [], "warnings": []}),
             );
-            return false;
         }
         // Compare against the serving snapshot in place: no copy of a
         // 10 000-device model per reload.
@@ -160,34 +210,55 @@ impl Reloader {
         let t1 = std::time::Instant::now();
         let next = Snapshot::after(Some(&current), resolved, loaded, version);
         let t2 = std::time::Instant::now();
-        self.snapshot.store(next);
         tracing::debug!(
             diff_ms = (t1 - t0).as_millis() as u64,
             snapshot_ms = (t2 - t1).as_millis() as u64,
             "new snapshot"
         );
-        tracing::info!(
-            version,
-            changed = changed_devices.len(),
-            "reloaded plans ({summary}); changed: {}",
-            if changed_devices.is_empty() {
-                "nothing device-visible".to_string()
-            } else {
-                changed_devices.join(", ")
-            }
-        );
-        if let Ok(mut s) = self.status.write() {
-            *s = ReloadStatus {
+        Outcome::Loaded {
+            next: Box::new(next),
+            status: ReloadStatus {
                 ok: true,
-                at: crate::clock::rfc3339_millis(),
+                at: String::new(),
                 version,
                 message: summary,
                 diagnostics,
                 changed_devices,
-            };
+                running_since: None,
+            },
         }
-        let _ = self.changed.send(version);
-        true
+    }
+
+    /// Serve what a load produced: the new snapshot, or the refusal.
+    pub fn apply(&self, outcome: Outcome) -> bool {
+        match outcome {
+            Outcome::Refused {
+                version,
+                message,
+                diagnostics,
+            } => {
+                self.fail(version, message, diagnostics);
+                false
+            }
+            Outcome::Loaded { next, mut status } => {
+                let version = status.version;
+                self.snapshot.store(*next);
+                tracing::info!(
+                    version,
+                    changed = status.changed_devices.len(),
+                    "reloaded plans ({}); changed: {}",
+                    status.message,
+                    changed_list(&status.changed_devices)
+                );
+                status.at = crate::clock::rfc3339_millis();
+                if let Ok(mut s) = self.status.write() {
+                    status.running_since = s.running_since.take();
+                    *s = status;
+                }
+                let _ = self.changed.send(version);
+                true
+            }
+        }
     }
 
     fn fail(&self, version: u64, message: String, diagnostics: serde_json::Value) {
@@ -200,26 +271,105 @@ impl Reloader {
                 message,
                 diagnostics,
                 changed_devices: Vec::new(),
+                running_since: s.running_since.take(),
             };
+        }
+    }
+
+    fn set_running(&self, since: Option<String>) {
+        if let Ok(mut s) = self.status.write() {
+            s.running_since = since;
         }
     }
 }
 
 /// Run reloads as requests arrive (watcher events, SIGHUP). Loading is
-/// blocking work (file reads, template rendering): it runs off the runtime.
+/// blocking work (file reads, template rendering): it runs on a thread of
+/// its own, under the budget `limits.reload_timeout`. A load past it is
+/// refused and abandoned (its result, if it ever comes, is dropped), the last
+/// good snapshot keeps serving, and the next request starts a new load. Not
+/// the runtime's blocking pool: the runtime waits for those at exit, so a
+/// stuck load would keep the process from exiting.
 pub async fn run(
     reloader: Arc<Reloader>,
     mut requests: mpsc::Receiver<()>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
+    let abandoned = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             r = requests.recv() => if r.is_none() { return },
         }
-        let r = reloader.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || r.reload_once()).await {
-            tracing::error!("reload task panicked: {e}; still serving the last good plans");
+        let current = reloader.snapshot.load();
+        let budget = current.resolved.settings.limits.reload_timeout;
+        let stuck = abandoned.load(std::sync::atomic::Ordering::SeqCst);
+        if stuck >= MAX_ABANDONED {
+            reloader.fail(
+                current.version,
+                format!(
+                    "reload refused: {stuck} earlier reloads ran past limits.reload_timeout and \
+                     are still stuck (a template reading a FIFO or a device?); restart ztpd; \
+                     still serving version {}",
+                    current.version
+                ),
+                serde_json::json!({"valid": false, "errors": [], "warnings": []}),
+            );
+            continue;
         }
+        reloader.set_running(Some(crate::clock::rfc3339_millis()));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let r = reloader.clone();
+        let gone = abandoned.clone();
+        let spawned = std::thread::Builder::new()
+            .name("reload".into())
+            .spawn(move || {
+                let outcome = r.load();
+                if tx.send(outcome).is_err() {
+                    // Abandoned: the budget passed while it ran.
+                    gone.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        if let Err(e) = spawned {
+            reloader.set_running(None);
+            tracing::error!("cannot start a reload thread: {e}; still serving the last good plans");
+            continue;
+        }
+        let mut rx = rx;
+        let outcome = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            o = tokio::time::timeout(budget, &mut rx) => o,
+        };
+        match outcome {
+            Ok(Ok(o)) => {
+                reloader.apply(o);
+            }
+            Ok(Err(_)) => {
+                tracing::error!("reload thread panicked; still serving the last good plans")
+            }
+            Err(_) => {
+                // Counted before the receiver is dropped, so the thread's
+                // decrement never comes first.
+                abandoned.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(rx);
+                let version = reloader.snapshot.load().version;
+                reloader.fail(
+                    version,
+                    format!(
+                        "reload took longer than {} (limits.reload_timeout) and was refused; \
+                         still serving version {version}",
+                        crate::duration::format(budget)
+                    ),
+                    serde_json::json!({"valid": false, "errors": [{
+                        "code": "ztpd::reload::timeout",
+                        "message": format!("the load of the plans, templates and files did not \
+                            finish within {}", crate::duration::format(budget)),
+                        "help": "look for a template that loops or reads a FIFO or device, \
+                            or raise limits.reload_timeout in ztpd.toml"
+                    }], "warnings": []}),
+                );
+            }
+        }
+        reloader.set_running(None);
     }
 }

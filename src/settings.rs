@@ -45,6 +45,28 @@ pub struct Limits {
     /// Open connections to the local hub, over both of its listeners: room
     /// for 10,000 devices and their reconnects.
     pub hub_connections: usize,
+    /// The longest a reload (plans, templates, files) may take before it is
+    /// refused and the last good snapshot keeps serving. The 10,000-device
+    /// example plan reloads in under a second; a template that loops or
+    /// reads a FIFO never would.
+    #[serde(deserialize_with = "duration_text")]
+    pub reload_timeout: std::time::Duration,
+    /// Device events kept per device in the state database (each stage
+    /// change, refusal summary, conflict); older ones are deleted. Read at
+    /// start.
+    pub device_events: usize,
+    /// Groups made through the API (plan groups do not count): a bound on
+    /// what `GET /api/v1/groups` returns (5,000 made it 2.9 MB).
+    pub runtime_groups: usize,
+    /// Finished (done or aborted) rollouts kept, newest first; older ones
+    /// are deleted as more finish.
+    pub finished_rollouts: usize,
+}
+
+/// A duration written as text (`"60s"`, `"2m"`).
+fn duration_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::duration::parse(&text).map_err(serde::de::Error::custom)
 }
 
 impl Default for Limits {
@@ -54,6 +76,10 @@ impl Default for Limits {
             tftp_transfers: 1_024,
             tftp_transfers_per_client: 32,
             hub_connections: 16_384,
+            reload_timeout: std::time::Duration::from_secs(60),
+            device_events: crate::ztp::state::EVENTS_KEPT,
+            runtime_groups: 256,
+            finished_rollouts: 100,
         }
     }
 }

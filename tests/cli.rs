@@ -96,7 +96,21 @@ fn render_prints_config_and_reservation() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("hostname leaf1"));
-    assert!(out.contains("ip 10.10.0.11"));
+    // the DHCP reply the real handler gives it: address, then every option
+    assert!(
+        out.contains("# dhcp: address 10.10.0.11 from server "),
+        "{out}"
+    );
+    let option = |code: &str, name: &str| {
+        out.lines()
+            .find(|l| l.starts_with("# dhcp option") && l.contains(&format!(" {code}  {name} ")))
+            .unwrap_or_else(|| panic!("no option {code} {name}:\n{out}"))
+            .to_string()
+    };
+    assert!(option("12", "host-name").ends_with("\"leaf1\""), "{out}");
+    assert!(option("51", "lease-time").ends_with(" s"), "{out}");
+    assert!(option("67", "bootfile-name").contains("://"), "{out}");
+    option("53", "message-type");
     // by serial too
     let o = ztpd(&["render", GOOD, "JPE87654321"]);
     assert_eq!(code(&o), 0);

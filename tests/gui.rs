@@ -108,6 +108,52 @@ fn the_page_and_its_session_cookie() {
     assert_eq!(fetch(&url("/api/v1/devices"), &["-b", &cookie]).0, 401);
 }
 
+/// Issue 25 7b: an event stream opened with a session cookie kept
+/// delivering after that session logged out.
+#[test]
+fn an_event_stream_ends_when_its_session_logs_out() {
+    use std::io::{BufRead, BufReader, Write};
+    let d = Daemon::start(FIXTURE, "", &[]);
+    let session = d.http_url("/api/v1/session");
+    let auth = format!("Authorization: Bearer {}", d.token());
+    let (code, headers, _) = fetch(&session, &["-X", "POST", "-H", &auth]);
+    assert_eq!(code, 204);
+    let cookie = header(&headers, "set-cookie")
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut s = std::net::TcpStream::connect(d.http).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut r = BufReader::new(s);
+    let mut status = String::new();
+    r.read_line(&mut status).unwrap();
+    assert!(status.contains(" 200 "), "{status}");
+    // Logged out elsewhere (another tab): this stream must end.
+    let json = "content-type: application/json";
+    let (code, _, _) = fetch(&session, &["-X", "DELETE", "-b", &cookie, "-H", json]);
+    assert_eq!(code, 204);
+    // Something to deliver if the stream were still open.
+    let hello = r#"{"serial":"JPE87654321","model":"DCS-7050SX-64","neighbors":[]}"#;
+    d.post("/ztp/v1/hello", hello, &[]);
+    let mut rest = String::new();
+    let read = std::io::Read::read_to_string(&mut r, &mut rest);
+    assert!(
+        read.is_ok(),
+        "the stream stayed open after logout: {read:?} {rest}"
+    );
+    assert!(
+        !rest.contains("event: device"),
+        "delivered after logout: {rest}"
+    );
+}
+
 /// Where Playwright and Chromium are; `None` (with the reason) when this
 /// machine has not installed them and is not root, so cannot.
 fn browser() -> Option<std::path::PathBuf> {
@@ -149,7 +195,7 @@ fn the_topology_gui_in_chromium() {
         "mixed": ["spine1", "leaf1"],
         "search": "JPE87654321",
     });
-    check_in_chromium(&python, &d, &expected, "gui-lab.png");
+    check_in_chromium(&python, &d, GUI_CHECK, &expected, "gui-lab.png");
 }
 
 /// Create a group from two leaves in the page and start a rollout there,
@@ -166,7 +212,7 @@ fn a_rollout_started_and_followed_in_the_gui() {
         "rollout": {"group": "pair", "devices": ["leaf1", "leaf2"], "version": "2.0"},
         "graph_click": "leaf5",
     });
-    check_in_chromium(&python, &d, &expected, "gui-rollout.png");
+    check_in_chromium(&python, &d, GUI_CHECK, &expected, "gui-rollout.png");
     // What the page did is what the API holds: one done rollout of `pair`.
     let (_, rollouts) = d.api("/api/v1/rollouts");
     let r = &rollouts.as_array().unwrap()[0];
@@ -175,6 +221,141 @@ fn a_rollout_started_and_followed_in_the_gui() {
         (Some("pair"), Some("done")),
         "{r}"
     );
+}
+
+/// The example plan (plans/lab.toml, with its templates and files) as the
+/// GUI draws it: both spines on top although only spine1 is the root, the
+/// leaves, oob1 and the borders below, host1 under its leaf pair, and the
+/// two sensors (no cables) on a row of their own.
+#[test]
+fn the_example_plan_is_drawn_in_tiers_with_links_clear_of_other_devices() {
+    let Some(python) = browser() else { return };
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = tempfile::tempdir().unwrap();
+    for dir in ["plans", "templates", "files"] {
+        support::fixtures::copy_tree(&repo.join(dir), &root.path().join(dir));
+    }
+    let d = Daemon::builder().owned_root(root).start();
+    let rows = json!({"rows": [
+        ["spine1", "spine2"],
+        ["leaf1", "leaf2", "leaf3", "leaf4", "oob1", "border1", "border2"],
+        ["host1"],
+        ["sensor-0001", "sensor-0002"],
+    ]});
+    check_in_chromium(&python, &d, LAYOUT_CHECK, &rows, "gui-layout-lab.png");
+}
+
+#[test]
+fn a_two_spine_fabric_is_drawn_with_both_spines_on_top() {
+    let Some(python) = browser() else { return };
+    let mut f = Fabric::default();
+    f.device("spine1", "spine", true);
+    f.device("spine2", "spine", false);
+    f.device("oob1", "oob", false);
+    f.link("spine1", "spine2");
+    let leaves: Vec<String> = (1..=8).map(|i| format!("leaf{i}")).collect();
+    for (i, leaf) in leaves.iter().enumerate() {
+        f.device(leaf, "leaf", false);
+        f.link("spine1", leaf);
+        f.link("spine2", leaf);
+        f.link("oob1", leaf);
+        if i % 2 == 1 {
+            f.link(&leaves[i - 1], leaf);
+        }
+    }
+    f.link("oob1", "spine1");
+    f.link("oob1", "spine2");
+    let d = f.start();
+    let mut second: Vec<&str> = leaves.iter().map(String::as_str).collect();
+    second.push("oob1");
+    let rows = json!({"rows": [["spine1", "spine2"], second]});
+    check_in_chromium(&python, &d, LAYOUT_CHECK, &rows, "gui-layout-two-spine.png");
+}
+
+#[test]
+fn a_three_tier_fabric_is_drawn_core_aggregation_access() {
+    let Some(python) = browser() else { return };
+    let mut f = Fabric::default();
+    f.device("core1", "core", true);
+    f.device("core2", "core", false);
+    f.link("core1", "core2");
+    for a in 1..=4 {
+        let agg = format!("agg{a}");
+        f.device(&agg, "agg", false);
+        f.link("core1", &agg);
+        f.link("core2", &agg);
+        if a % 2 == 0 {
+            f.link(&format!("agg{}", a - 1), &agg);
+        }
+    }
+    for x in 1..=8 {
+        let access = format!("access{x}");
+        f.device(&access, "access", false);
+        let pair = if x <= 4 { (1, 2) } else { (3, 4) };
+        f.link(&format!("agg{}", pair.0), &access);
+        f.link(&format!("agg{}", pair.1), &access);
+    }
+    let d = f.start();
+    let rows = json!({"rows": [
+        ["core1", "core2"],
+        ["agg1", "agg2", "agg3", "agg4"],
+        (1..=8).map(|x| format!("access{x}")).collect::<Vec<_>>(),
+    ]});
+    check_in_chromium(
+        &python,
+        &d,
+        LAYOUT_CHECK,
+        &rows,
+        "gui-layout-three-tier.png",
+    );
+}
+
+/// A generated plan of generic switches: devices, their models and cables
+/// (each on the next free port of both ends).
+#[derive(Default)]
+struct Fabric {
+    plan: String,
+    models: Vec<String>,
+    ports: std::collections::HashMap<String, u32>,
+}
+
+impl Fabric {
+    fn device(&mut self, name: &str, model: &str, root: bool) {
+        if !self.models.iter().any(|m| m == model) {
+            self.models.push(model.to_string());
+        }
+        let role = if root { "role = \"root\"\n" } else { "" };
+        self.plan.push_str(&format!(
+            "[[devices]]\nname = \"{name}\"\nmodel = \"{model}\"\nserial = \"SN-{name}\"\n{role}\n"
+        ));
+    }
+
+    fn port(&mut self, device: &str) -> String {
+        let n = self.ports.entry(device.to_string()).or_insert(0);
+        *n += 1;
+        format!("{device}:swp{n}")
+    }
+
+    fn link(&mut self, a: &str, b: &str) {
+        let (a, b) = (self.port(a), self.port(b));
+        self.plan
+            .push_str(&format!("[[links]]\na = \"{a}\"\nb = \"{b}\"\n\n"));
+    }
+
+    /// The daemon serving this plan.
+    fn start(&self) -> Daemon {
+        let mut text = String::from("[site]\nname = \"fabric\"\nserver_ip = \"10.40.0.1\"\n\n");
+        for m in &self.models {
+            text.push_str(&format!(
+                "[models.{m}]\nvendor = \"generic\"\nmatch = \"SIM-{m}\"\nports = [\"swp1-64\"]\n\n"
+            ));
+        }
+        text.push_str(&self.plan);
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("plans")).unwrap();
+        std::fs::write(root.path().join("plans/fabric.toml"), text).unwrap();
+        Daemon::builder().owned_root(root).start()
+    }
 }
 
 /// Every planned device's model, by name, as the API gives them.
@@ -188,11 +369,17 @@ fn planned_models(d: &Daemon) -> serde_json::Map<String, serde_json::Value> {
         .collect()
 }
 
-/// Run tests/gui/gui_check.py against `d` (bounded in time); the
+/// The page's behaviour: login, list, details, groups, rollouts, search.
+const GUI_CHECK: &str = "tests/gui/gui_check.py";
+/// The drawing: rows, links clear of other nodes, label size.
+const LAYOUT_CHECK: &str = "tests/gui/layout_check.py";
+
+/// Run `script` (under tests/gui/) against `d` (bounded in time); the
 /// screenshot goes to target/NAME.
 fn check_in_chromium(
     python: &std::path::Path,
     d: &Daemon,
+    script: &str,
     expected: &serde_json::Value,
     name: &str,
 ) {
@@ -202,7 +389,7 @@ fn check_in_chromium(
     let shot = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target")
         .join(name);
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gui/gui_check.py");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
     let mut child = std::process::Command::new(python)
         .arg(&script)
         .arg(d.http_url("/"))

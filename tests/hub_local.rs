@@ -690,3 +690,292 @@ fn a_disabled_hub_listens_nowhere_and_a_bridge_needs_telemetry_broker() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("telemetry.broker"), "{err}");
 }
+
+/// `VmRSS` of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Issue 25 defect 3: connections that ask for a 30 KB twin again and again
+/// and never read held their slots (and the answers, in memory) for good,
+/// and another device could not connect. Each is closed once nothing could
+/// be written to it for 10 s (`session::WRITE_TIMEOUT`), its output queue
+/// stays bounded, and the device waiting for a slot gets in.
+#[test]
+fn devices_that_never_read_are_closed_and_their_slots_freed() {
+    use rumqttc::mqttbytes::v4::{Connect, Publish, Subscribe};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const STALLED: usize = 20;
+    let d = Daemon::builder()
+        .fixture("good")
+        .broker("")
+        .settings(&format!("[limits]\nhub_connections = {STALLED}\n"))
+        .start();
+    let port = d.broker.unwrap();
+    let key = {
+        let text = std::fs::read_to_string(d.root.join("state/hub.key")).unwrap();
+        EnrollmentKey::from_base64(&text).unwrap()
+    };
+    let packets = move |id: &str, gets: usize| {
+        let mut b = bytes::BytesMut::new();
+        let mut c = Connect::new(id);
+        c.keep_alive = 0;
+        c.set_login(
+            device_user(id),
+            sas::generate("localhost", id, &device_key(&key, id), now() + 3600),
+        );
+        c.write(&mut b).unwrap();
+        let mut s = Subscribe::new("$iothub/twin/res/#", rumqttc::QoS::AtMostOnce);
+        s.pkid = 1;
+        s.write(&mut b).unwrap();
+        let reported = format!("{{\"blob\":\"{}\"}}", "x".repeat(30_000));
+        Publish::new(
+            "$iothub/twin/PATCH/properties/reported/?$rid=1",
+            rumqttc::QoS::AtMostOnce,
+            reported,
+        )
+        .write(&mut b)
+        .unwrap();
+        for rid in 0..gets {
+            Publish::new(
+                format!("$iothub/twin/GET/?$rid={rid}"),
+                rumqttc::QoS::AtMostOnce,
+                "",
+            )
+            .write(&mut b)
+            .unwrap();
+        }
+        b.to_vec()
+    };
+    let before = rss_kib(d.pid());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut held = Vec::new();
+        for i in 0..STALLED {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            // 300 answers of 30 KB: more than the kernel's socket buffers
+            // take, so the hub's writes really block.
+            s.write_all(&packets(&format!("stall-{i:02}"), 300))
+                .await
+                .unwrap();
+            let mut ack = [0u8; 4];
+            s.read_exact(&mut ack).await.unwrap();
+            assert_eq!(ack, [0x20, 0x02, 0x00, 0x00], "CONNACK accepted");
+            held.push(s); // never read again
+        }
+        let http = d.http;
+        let connected = || {
+            let (_, text) = support::api::get(http, "/metrics", None).expect("/metrics");
+            support::api::metric(&text, "ztpd_hub_devices_connected")
+        };
+        // (The first may be closed already on a slow machine.)
+        assert!(tokio::task::block_in_place(connected) > 0);
+        // The slots are held: this device waits in the backlog until the
+        // stalled ones are closed.
+        let mut late = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        late.write_all(&packets("late", 0)).await.unwrap();
+        let mut ack = [0u8; 4];
+        tokio::time::timeout(Duration::from_secs(60), late.read_exact(&mut ack))
+            .await
+            .expect("a slot freed within 60 s")
+            .unwrap();
+        assert_eq!(ack, [0x20, 0x02, 0x00, 0x00]);
+        let grew = rss_kib(d.pid()).saturating_sub(before);
+        assert!(
+            grew < 64 * 1024,
+            "RSS grew {grew} KiB with {STALLED} stalled connections"
+        );
+        // Every stalled connection is closed (10 s after its last write):
+        // the late device is left alone.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let n = tokio::task::block_in_place(connected);
+            if n == 1 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{n} connections still open 60 s after the last stalled one began"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        drop(held);
+        drop(late);
+    });
+}
+
+/// Issue 25 7c: a TLS client that finishes its handshake and sends no
+/// CONNECT was held 19.5 s (10 s for the handshake, then 10 s more); the
+/// documented 10 s run from accept. `openssl s_client` is the client.
+#[test]
+fn a_tls_client_without_a_connect_is_closed_within_ten_seconds_of_accept() {
+    if !support::tools::have_all("TLS idle client", &["openssl"]) {
+        return;
+    }
+    let d = Daemon::builder().fixture("good").broker("").start();
+    let tls = d.broker_tls.expect("the TLS listener runs");
+    let ca = d.root.join("state/hub-ca.pem");
+    let started = std::time::Instant::now();
+    let mut client = std::process::Command::new("openssl")
+        .args(["s_client", "-quiet", "-verify_return_error", "-CAfile"])
+        .arg(&ca)
+        .args(["-connect", &format!("127.0.0.1:{tls}")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl s_client");
+    // stdin stays open: s_client sends nothing after the handshake.
+    let ended = support::poll::poll(Duration::from_secs(30), || client.try_wait().ok().flatten());
+    let took = started.elapsed();
+    if ended.is_none() {
+        let _ = client.kill();
+    }
+    let mut err = String::new();
+    let _ = std::io::Read::read_to_string(client.stderr.as_mut().unwrap(), &mut err);
+    assert!(ended.is_some(), "still open after 30 s: {err}");
+    assert!(
+        !err.contains("verify error"),
+        "the handshake itself failed: {err}"
+    );
+    // 10 s documented, plus room for a loaded machine; 20 s before the fix.
+    assert!(
+        took < Duration::from_secs(15),
+        "closed after {took:?}: {err}"
+    );
+    // Not refused at once: the handshake was made and the hub waited.
+    assert!(
+        took >= Duration::from_secs(5),
+        "closed after {took:?}: {err}"
+    );
+}
+
+/// Issue 25 7g: 2,200 idle sockets from one address filled every slot
+/// before any CONNECT. At most `UNAUTHENTICATED_PER_ADDRESS` (64) wait for
+/// their CONNECT per address; the next is closed at once, and a device from
+/// another address still gets in.
+#[test]
+fn one_address_cannot_hold_every_slot_before_connect() {
+    use std::io::{Read, Write};
+    let d = Daemon::builder()
+        .fixture("good")
+        .broker("")
+        .settings("[limits]\nhub_connections = 100\n")
+        .start();
+    let port = d.broker.unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..64 {
+        idle.push(std::net::TcpStream::connect(addr).unwrap());
+    }
+    // The 65th from the same address: closed without a byte.
+    let mut extra = std::net::TcpStream::connect(addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut b = [0u8; 1];
+    let n = extra.read(&mut b);
+    assert!(
+        matches!(n, Ok(0))
+            || n.as_ref()
+                .is_err_and(|e| e.kind() != std::io::ErrorKind::WouldBlock),
+        "the 65th idle connection was kept: {n:?}"
+    );
+    // Another address connects and is CONNACKed.
+    let text = std::fs::read_to_string(d.root.join("state/hub.key")).unwrap();
+    let key = EnrollmentKey::from_base64(&text).unwrap();
+    let mut c = rumqttc::mqttbytes::v4::Connect::new("other-host");
+    c.keep_alive = 0;
+    c.set_login(
+        device_user("other-host"),
+        sas::generate(
+            "localhost",
+            "other-host",
+            &device_key(&key, "other-host"),
+            now() + 600,
+        ),
+    );
+    let mut packet = bytes::BytesMut::new();
+    c.write(&mut packet).unwrap();
+    let mut s = support::api::connect_from("127.0.0.2", addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&packet).unwrap();
+    let mut ack = [0u8; 4];
+    s.read_exact(&mut ack).unwrap();
+    assert_eq!(ack, [0x20, 0x02, 0x00, 0x00]);
+    drop(idle);
+}
+
+/// Issue 25 7h: 7,500 twin GETs a second from one device were all served
+/// (and slowed every hello). Past `TWIN_BURST` (200) at once, and 50 a
+/// second after, the answer is status 429, as IoT Hub throttles.
+#[test]
+fn twin_requests_past_the_per_device_rate_get_429() {
+    use rumqttc::mqttbytes::v4::{Connect, Packet, Publish, Subscribe};
+    use std::io::{Read, Write};
+    let d = Daemon::builder().fixture("good").broker("").start();
+    let port = d.broker.unwrap();
+    let text = std::fs::read_to_string(d.root.join("state/hub.key")).unwrap();
+    let key = EnrollmentKey::from_base64(&text).unwrap();
+    let id = "twin-loop";
+    let mut b = bytes::BytesMut::new();
+    let mut c = Connect::new(id);
+    c.keep_alive = 0;
+    c.set_login(
+        device_user(id),
+        sas::generate("localhost", id, &device_key(&key, id), now() + 600),
+    );
+    c.write(&mut b).unwrap();
+    let mut sub = Subscribe::new("$iothub/twin/res/#", rumqttc::QoS::AtMostOnce);
+    sub.pkid = 1;
+    sub.write(&mut b).unwrap();
+    const GETS: usize = 400;
+    for rid in 0..GETS {
+        Publish::new(
+            format!("$iothub/twin/GET/?$rid={rid}"),
+            rumqttc::QoS::AtMostOnce,
+            "",
+        )
+        .write(&mut b)
+        .unwrap();
+    }
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(&b).unwrap();
+    let (mut ok, mut throttled) = (0, 0);
+    let mut buf = bytes::BytesMut::new();
+    let mut chunk = vec![0u8; 1 << 16];
+    while ok + throttled < GETS {
+        match Packet::read(&mut buf, 1 << 20) {
+            Ok(Packet::Publish(p)) if p.topic.starts_with("$iothub/twin/res/200/") => ok += 1,
+            Ok(Packet::Publish(p)) if p.topic.starts_with("$iothub/twin/res/429/") => {
+                throttled += 1
+            }
+            Ok(_) => {}
+            Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => {
+                let n = s.read(&mut chunk).expect("answers keep coming");
+                assert!(n > 0, "closed after {ok} answers and {throttled} refusals");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert!(ok >= 200, "the burst is served: {ok}");
+    assert!(
+        throttled >= GETS / 4,
+        "{throttled} of {GETS} throttled, {ok} served"
+    );
+}

@@ -18,7 +18,9 @@ fn open_daemon() -> Daemon {
         .start()
 }
 
-const WAIT: Duration = Duration::from_secs(15);
+/// Only a failing run waits this long; an endless template is stopped after
+/// its work limit, a few seconds of a debug build on a loaded machine.
+const WAIT: Duration = Duration::from_secs(30);
 
 fn status(d: &Daemon) -> serde_json::Value {
     let (code, v) = d.api("/api/v1/status");
@@ -151,7 +153,7 @@ fn broken_edits_keep_the_last_good_plan_serving() {
     let hub = d.root.join("azure_mqtt_credentials/hub.toml");
     let function = d.root.join("templates/device_function/default.toml");
     let good_function = std::fs::read_to_string(&function).unwrap();
-    let cases: [BrokenEdit; 5] = [
+    let cases: [BrokenEdit; 7] = [
         (
             "syntax",
             Box::new(|| {
@@ -176,6 +178,31 @@ fn broken_edits_keep_the_last_good_plan_serving() {
                 .unwrap()
             }),
             "ztpd::template::undefined_variable",
+        ),
+        (
+            // Issue 25: 10^12 steps pinned a core and held every later reload.
+            "endless template",
+            Box::new(|| {
+                std::fs::write(
+                    d.root.join("templates/arista.j2"),
+                    "{% for a in range(10000) %}{% for b in range(10000) %}\
+                     {% for c in range(10000) %}x{% endfor %}{% endfor %}{% endfor %}\n",
+                )
+                .unwrap()
+            }),
+            "ztpd::template::work_limit",
+        ),
+        (
+            // Issue 25 7f: a 1 GB render was accepted whole. 100 MB here.
+            "huge render",
+            Box::new(|| {
+                std::fs::write(
+                    d.root.join("templates/arista.j2"),
+                    "{% for i in range(100000) %}{{ \"x\" * 1000 }}{% endfor %}\n",
+                )
+                .unwrap()
+            }),
+            "ztpd::template::render_error",
         ),
         (
             // hub.toml is read by the same loader: no key at all.
@@ -284,4 +311,93 @@ fn operator_api_needs_the_token() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     assert!(Path::new(&d.root.join("state")).is_dir());
+}
+
+/// Issue 25: `ln -s . templates/a; ln -s . templates/b` with a computed
+/// include name made the reload walk the directory without end.
+#[test]
+fn directory_symlink_loops_under_templates_are_walked_once() {
+    let d = open_daemon();
+    let t = d.root.join("templates");
+    std::os::unix::fs::symlink(".", t.join("a")).unwrap();
+    std::os::unix::fs::symlink(".", t.join("b")).unwrap();
+    std::fs::write(t.join("extra.j2"), "! included by a computed name\n").unwrap();
+    let good = std::fs::read_to_string(t.join("arista.j2")).unwrap();
+    std::fs::write(
+        t.join("arista.j2"),
+        format!("{good}{{% include \"extra\" ~ \".j2\" %}}"),
+    )
+    .unwrap();
+    wait_reload(&d, "the reload through the loop", |s| {
+        s["snapshot_version"] == 2 && s["last_reload"]["ok"] == true
+    });
+    let (code, cfg) = d.get("/files/configs/leaf1.cfg");
+    assert_eq!(code, 200, "{cfg}");
+    assert!(cfg.contains("included by a computed name"), "{cfg}");
+}
+
+/// Issue 25: a reload that never finishes (here a template that includes a
+/// FIFO nobody writes: the read blocks for good) is refused once past
+/// `limits.reload_timeout`, status says it runs meanwhile, later edits are
+/// applied, and SIGTERM still ends the process with the thread stuck.
+#[test]
+fn a_reload_past_its_budget_is_refused_and_later_ones_apply() {
+    let mut d = Daemon::builder()
+        .fixture("good")
+        .access("configs = \"open\"")
+        .settings("[limits]\nreload_timeout = \"3s\"\n")
+        .start();
+    let t = d.root.join("templates");
+    let fifo = t.join("stuck.j2");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0, "mkfifo");
+    let good = std::fs::read_to_string(t.join("arista.j2")).unwrap();
+    std::fs::write(
+        t.join("arista.j2"),
+        format!("{good}{{% include \"stuck.j2\" %}}"),
+    )
+    .unwrap();
+
+    let s = wait_reload(&d, "a running reload shown", |s| {
+        s["reloading"]["since"].is_string()
+    });
+    assert_eq!(s["snapshot_version"], 1, "{s}");
+    let s = wait_reload(&d, "the stuck reload refused", |s| {
+        s["last_reload"]["ok"] == false
+    });
+    assert_eq!(s["snapshot_version"], 1, "{s}");
+    assert!(s["reloading"].is_null(), "{s}");
+    let errors = &s["last_reload"]["diagnostics"]["errors"];
+    assert_eq!(errors[0]["code"], "ztpd::reload::timeout", "{s}");
+    assert!(
+        s["last_reload"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("still serving version 1"),
+        "{s}"
+    );
+    let (code, cfg) = d.get("/files/configs/leaf1.cfg");
+    assert_eq!(code, 200, "the last good snapshot serves: {cfg}");
+    assert_eq!(d.get("/healthz").0, 200);
+
+    // A later edit is applied although the stuck load never ends.
+    std::fs::write(t.join("arista.j2"), &good).unwrap();
+    std::fs::write(
+        plan(&d),
+        edit_asn(&std::fs::read_to_string(plan(&d)).unwrap(), 65123),
+    )
+    .unwrap();
+    wait_reload(&d, "the next edit applied", |s| {
+        s["snapshot_version"] == 2 && s["last_reload"]["ok"] == true
+    });
+    assert_serving_leaf1_asn(&d, 65123);
+
+    // SIGTERM with the reload thread still blocked: gone within 10 s.
+    let exit = d.signal_and_wait(libc::SIGTERM, Duration::from_secs(10));
+    assert!(
+        exit.is_some(),
+        "still running 10 s after SIGTERM:\n{}",
+        d.log()
+    );
 }

@@ -2,6 +2,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 use support::Daemon;
 
@@ -364,6 +366,15 @@ fn a_rollout_pushes_durable_actions_batch_by_batch_and_survives_a_kill() {
     );
     let (_, list) = d.api("/api/v1/rollouts");
     assert_eq!(list.as_array().unwrap().len(), 1);
+    // The daemon's log tells the rollout's story at info (this run's part:
+    // the second batch ending, and the rollout).
+    let story = format!("rollout {id} of group leafs-floor1: ");
+    d.wait_log(&format!("{story}done"), 1);
+    assert!(
+        d.log().contains(&format!("{story}batch 2/2 finished")),
+        "{}",
+        d.log()
+    );
 }
 
 #[test]
@@ -675,4 +686,239 @@ fn group_and_rollout_commands_drive_the_daemon() {
         Some(1),
         "a done rollout cannot be aborted: {out:?}"
     );
+}
+
+/// 400 `*` then `x`: exponential for a backtracking matcher (issue 25).
+fn stars_glob() -> String {
+    format!("{}x", "*".repeat(400))
+}
+
+/// 1 MiB of `*`: overflowed the stack of a recursive matcher (issue 25).
+fn huge_glob() -> String {
+    "*".repeat(1 << 20)
+}
+
+/// A plan group selecting `access-24` devices by `name`.
+fn plan_with_glob(text: &str, glob: &str) -> String {
+    format!("{text}\n[groups.globbed]\nselect = {{ model = \"access-24\", name = \"{glob}\" }}\n")
+}
+
+#[test]
+fn hostile_group_globs_are_matched_in_linear_time_or_refused_by_length() {
+    let d = Daemon::start(FIXTURE, "", &[]);
+    // Matched, in no time, against every device: none ends in `x`.
+    let body = json!({"name": "stars", "select": {"model": "access-24", "name": stars_glob()}});
+    let (code, v) = d.api_post("/api/v1/groups", &body.to_string());
+    assert_eq!(code, 400, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("matches no device"),
+        "{v}"
+    );
+    let body = json!({"name": "stars", "select": {"model": "access-24", "name": format!("{}1", "*".repeat(400))}});
+    let (code, v) = d.api_post("/api/v1/groups", &body.to_string());
+    assert_eq!(code, 201, "{v}");
+    assert_eq!(v["devices"], json!(["leaf1"]));
+    // Longer than the cap: 400 saying so, and the daemon still answers.
+    let body = json!({"name": "huge", "select": {"model": "access-24", "name": huge_glob()}});
+    let (code, v) = d.api_post("/api/v1/groups", &body.to_string());
+    assert_eq!(code, 400, "{v}");
+    let e = v["error"].as_str().unwrap();
+    assert!(
+        e.contains("1048576 bytes") && e.contains("at most 1024"),
+        "{e}"
+    );
+    let (code, _) = d.get("/healthz");
+    assert_eq!(code, 200);
+
+    // The same globs in the plan, on reload: the first loads, the second is
+    // refused with its code, and the last good plan keeps serving.
+    let plan = d.root.join("plans/lab.toml");
+    let good = std::fs::read_to_string(&plan).unwrap();
+    let version = |d: &Daemon| {
+        d.api("/api/v1/status").1["snapshot_version"]
+            .as_u64()
+            .unwrap()
+    };
+    std::fs::write(&plan, plan_with_glob(&good, &stars_glob())).unwrap();
+    d.wait_for(
+        "the 401-byte glob reloaded",
+        Duration::from_secs(30),
+        || {
+            let (_, s) = d.api("/api/v1/status");
+            (s["snapshot_version"] == 2 && s["last_reload"]["ok"] == true).then_some(())
+        },
+    );
+    let (_, v) = d.api("/api/v1/groups/globbed");
+    assert_eq!(v["devices"], json!([]), "{v}");
+    std::fs::write(&plan, plan_with_glob(&good, &huge_glob())).unwrap();
+    let s = d.wait_for("the 1 MiB glob refused", Duration::from_secs(30), || {
+        let (_, s) = d.api("/api/v1/status");
+        (s["last_reload"]["ok"] == false).then_some(s)
+    });
+    assert!(s.to_string().contains("ztpd::plan::glob_too_long"), "{s}");
+    assert_eq!(version(&d), 2, "the last good snapshot keeps serving");
+    std::fs::write(&plan, &good).unwrap();
+    d.wait_for("a later good edit applied", Duration::from_secs(30), || {
+        let (_, s) = d.api("/api/v1/status");
+        (s["snapshot_version"] == 3 && s["last_reload"]["ok"] == true).then_some(())
+    });
+}
+
+#[test]
+fn validate_matches_a_long_glob_and_refuses_a_huge_one_with_its_span() {
+    let dir =
+        support::fixtures::temp_root_with_plan(FIXTURE, |t| plan_with_glob(&t, &stars_glob()));
+    let plans = dir.path().join("plans");
+    let out = support::ztpd(&["validate", "--format", "json", plans.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let dir = support::fixtures::temp_root_with_plan(FIXTURE, |t| plan_with_glob(&t, &huge_glob()));
+    let plans = dir.path().join("plans");
+    let out = support::ztpd(&["validate", "--format", "json", plans.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(78),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = &v["errors"][0];
+    assert_eq!(e["code"], "ztpd::plan::glob_too_long", "{v}");
+    let text = std::fs::read_to_string(plans.join("lab.toml")).unwrap();
+    let start = text.find(&huge_glob()).unwrap();
+    assert_eq!(e["line"], text[..start].lines().count(), "{e}");
+    let span = e["span"].as_array().unwrap();
+    // The span is the string value (with or without its quotes).
+    assert!(
+        (span[0].as_u64().unwrap() as usize).abs_diff(start) <= 1,
+        "{e}"
+    );
+}
+
+/// The `good` plan with `n` more devices of a model `probe` (no template, no
+/// address): a 10,000-device site that starts in seconds.
+fn plan_with_probes(text: &str, n: usize) -> String {
+    let mut out = format!("{text}\n[models.probe]\nvendor = \"generic\"\nmatch = \"probe\"\n");
+    for i in 0..n {
+        out.push_str(&format!(
+            "\n[[devices]]\nname = \"probe{i:05}\"\nmodel = \"probe\"\nserial = \"PRB{i:05}\"\n"
+        ));
+    }
+    out
+}
+
+/// Issue 25 defect 6: creating a 10,000-device group took 1-3 s, and two
+/// at once held `/healthz` 8.6 s: every member was looked up by a scan of
+/// the plan, on the runtime's threads.
+#[test]
+fn ten_thousand_device_groups_are_made_while_healthz_answers() {
+    const N: usize = 10_000;
+    let dir = support::fixtures::temp_root_with_plan(FIXTURE, |t| plan_with_probes(&t, N));
+    let d = Daemon::builder().owned_root(dir).start();
+    let names: Vec<String> = (0..N).map(|i| format!("probe{i:05}")).collect();
+    let by_list = json!({"name": "listed", "devices": names}).to_string();
+    let by_select = json!({"name": "selected", "select": {"model": "probe"}}).to_string();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let slowest = std::thread::scope(|s| {
+        let watch = s.spawn(|| {
+            let mut slowest = Duration::ZERO;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = std::time::Instant::now();
+                let (code, _) = d.get("/healthz");
+                assert_eq!(code, 200);
+                slowest = slowest.max(t.elapsed());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            slowest
+        });
+        let a = s.spawn(|| d.api_post("/api/v1/groups", &by_list));
+        let b = s.spawn(|| d.api_post("/api/v1/groups", &by_select));
+        let (a, b) = (a.join().unwrap(), b.join().unwrap());
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(a.0, 201, "{}", a.1);
+        assert_eq!(b.0, 201, "{}", b.1);
+        assert_eq!(a.1["devices"].as_array().unwrap().len(), N);
+        assert_eq!(b.1["devices"].as_array().unwrap().len(), N);
+        watch.join().unwrap()
+    });
+    eprintln!("slowest /healthz during the creates: {slowest:?}");
+    // Generous: the issue saw 8.6 s; a loaded debug build answers in well
+    // under a second.
+    assert!(
+        slowest < Duration::from_secs(5),
+        "/healthz took {slowest:?}"
+    );
+    let (code, v) = d.api("/api/v1/groups/listed");
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["devices"].as_array().unwrap().len(), N);
+}
+
+/// Issue 25 7e: runtime groups and finished rollouts grew without end
+/// (5,000 groups made `GET /api/v1/groups` 2.9 MB). `limits.runtime_groups`
+/// caps the first (409 past it) and `limits.finished_rollouts` keeps the
+/// newest finished rollouts, across a restart.
+#[test]
+fn runtime_groups_are_capped_and_finished_rollouts_are_kept_newest_first() {
+    let mut d = Daemon::start(
+        FIXTURE,
+        "[limits]\nruntime_groups = 2\nfinished_rollouts = 2\n",
+        &[],
+    );
+    leaves_hello(&d);
+    for name in ["g1", "g2"] {
+        let body = json!({"name": name, "devices": ["leaf1"]}).to_string();
+        let (code, v) = d.api_post("/api/v1/groups", &body);
+        assert_eq!(code, 201, "{v}");
+    }
+    let (code, v) = d.api_post("/api/v1/groups", r#"{"name":"g3","devices":["leaf1"]}"#);
+    assert_eq!(code, 409, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("limits.runtime_groups"),
+        "{v}"
+    );
+    let (code, _) = d.api_delete("/api/v1/groups/g2");
+    assert_eq!(code, 200);
+    let (code, v) = d.api_post("/api/v1/groups", r#"{"name":"g3","devices":["leaf1"]}"#);
+    assert_eq!(code, 201, "{v}");
+
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let (code, r) = d.api_post(
+            "/api/v1/rollouts",
+            r#"{"group":"leafs-floor1","kind":"software"}"#,
+        );
+        assert_eq!(code, 201, "{r}");
+        let id = r["id"].as_str().unwrap().to_string();
+        let (code, v) = d.api_post(&format!("/api/v1/rollouts/{id}/abort"), "");
+        assert_eq!(code, 200, "{v}");
+        ids.push(id);
+    }
+    let kept = |d: &Daemon| -> Vec<String> {
+        let (_, list) = d.api("/api/v1/rollouts");
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(kept(&d), ids[2..], "the newest two finished rollouts");
+    d.restart();
+    assert_eq!(kept(&d), ids[2..], "the others are gone from the store too");
+    // A new rollout still sorts after the kept ones.
+    let (code, r) = d.api_post(
+        "/api/v1/rollouts",
+        r#"{"group":"leafs-floor1","kind":"software"}"#,
+    );
+    assert_eq!(code, 201, "{r}");
+    let mut want = ids[2..].to_vec();
+    want.push(r["id"].as_str().unwrap().to_string());
+    assert_eq!(kept(&d), want);
 }

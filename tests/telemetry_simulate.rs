@@ -401,3 +401,55 @@ fn a_fleet_runs_every_device_concurrently() {
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds only 3"));
 }
+
+/// A run without `--count` goes on until the battery is empty: its progress
+/// lines say what was sent, acknowledged and the battery, and Ctrl-C
+/// (SIGINT) ends it with a summary of the same.
+#[test]
+fn progress_lines_and_a_summary_on_ctrl_c() {
+    if components().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let m = Mosquitto::start(&dir.path().join("mqtt"));
+    // no drain: it would run for ever
+    let cred = credential(dir.path(), "sim-progress", function(0.0, &ALL));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ztpd"))
+        .args(["device", "simulate", "--credential"])
+        .arg(&cred)
+        .args(["--interval", "20ms", "--broker", &m.url()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut progress = String::new();
+    // the first progress line (after 2 s of sending)
+    while progress.is_empty() {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
+            break;
+        }
+        if line.starts_with("1 device(s): ") {
+            progress = line;
+        }
+    }
+    assert!(
+        progress.contains(" sent, ") && progress.contains(" acknowledged, battery 1.00"),
+        "{progress:?}"
+    );
+    assert!(
+        progress.contains("until the battery is empty"),
+        "{progress:?}"
+    );
+    // SAFETY: a plain kill(2) of the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(
+        stdout.starts_with("interrupted: 1 device(s): ")
+            && stdout.contains(" acknowledged, battery "),
+        "{stdout}"
+    );
+}

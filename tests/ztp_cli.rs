@@ -42,6 +42,23 @@ fn simulated_switches_deploy_and_faults_are_refused() {
     );
     assert_eq!(state_of(&d, "leaf1"), "deployed");
     assert_eq!(state_of(&d, "leaf2"), "deployed");
+    // The daemon's log tells the story at info: where the GUI is, then one
+    // line per stage change with the device's address.
+    d.wait_log("device leaf1 at 127.0.0.1: rebooting -> deployed", 1);
+    let log = d.log();
+    assert!(
+        log.contains(&format!("topology GUI at http://{}/", d.http))
+            && log.contains("operator.token"),
+        "{log}"
+    );
+    assert!(
+        log.contains("device leaf1 at 127.0.0.1: planned -> hello"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(" WARN "),
+        "a default start warns of nothing: {log}"
+    );
     let o = ztpd(
         &d,
         &[
@@ -121,6 +138,51 @@ fn configs_follow_the_access_table() {
     );
 }
 
+/// A daemon with the default `access.hello = "leased"` counts none of the
+/// simulator's hellos (they all come from 127.0.0.1): the simulator says,
+/// once, what to change and where.
+#[test]
+fn simulated_switches_refused_by_access_hello_say_what_to_change() {
+    let d = Daemon::builder().fixture(FIXTURE).hello("leased").start();
+    let server = format!("http://{}", d.http);
+    let o = ztpd(
+        &d,
+        &["device", "simulate", "--switch", "all", "--server", &server],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stdout.contains("leaf1: hello not counted (access.hello)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains('{'), "no raw JSON: {stdout}");
+    assert_eq!(
+        stderr
+            .matches("`[access] hello = \"any\"` in the ztpd.toml")
+            .count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn approve_in_auto_mode_says_it_changes_nothing() {
+    let d = Daemon::start(FIXTURE, "", &[]);
+    let o = ztpd(&d, &["approve", "leaf1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o)
+            .contains("approval.mode is \"auto\" in site lab: leaf1 is approved by its own hello")
+            && text(&o).contains("this changes nothing"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(state_of(&d, "leaf1"), "planned");
+    // the root of the plan is deployed from the start (SPEC §3)
+    assert_eq!(state_of(&d, "spine1"), "deployed");
+}
+
 #[test]
 fn status_and_approve_talk_to_the_running_daemon() {
     let dir = support::fixtures::temp_root_with_plan(FIXTURE, |t| {
@@ -153,6 +215,38 @@ fn status_and_approve_talk_to_the_running_daemon() {
     assert!(text(&o).contains("HTTP 404"), "{}", text(&o));
     let o = ztpd(&d, &["approve", "../x"]);
     assert_eq!(o.status.code(), Some(78));
+}
+
+/// Issue 25 7a: a progress message forged a line in the operator's terminal.
+#[test]
+fn control_characters_from_a_device_are_refused_and_never_printed() {
+    let d = Daemon::builder().fixture(FIXTURE).start();
+    let hello = r#"{"serial":"JPE87654321","model":"DCS-7050SX-64","neighbors":[{"local_port":"Ethernet49","remote_device":"spine1","remote_port":"Ethernet1"}]}"#;
+    assert_eq!(d.post("/ztp/v1/hello", hello, &[]).0, 200);
+    let forged = serde_json::json!({
+        "stage": "downloading",
+        "message": "\u{1b}]0;pwned\u{7}\r\nleaf9 FAKE deployed",
+    })
+    .to_string();
+    let (code, v) = d.post("/ztp/v1/devices/JPE87654321/progress", &forged, &[]);
+    assert_eq!(code, 400, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("control character"),
+        "{v}"
+    );
+    let bad_version = r#"{"serial":"JPE87654321","model":"DCS-7050SX-64","version":"4.30\r\nleaf9","neighbors":[]}"#;
+    let (code, v) = d.post("/ztp/v1/hello", bad_version, &[]);
+    assert_eq!(code, 400, "{v}");
+    let o = ztpd(&d, &["status"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(!out.contains('\u{1b}') && !out.contains('\r'), "{out:?}");
+    assert!(!out.lines().any(|l| l.starts_with("leaf9")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("leaf1 ") && l.contains("approved")),
+        "{out}"
+    );
 }
 
 #[test]

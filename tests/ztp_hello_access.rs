@@ -144,7 +144,10 @@ fn a_device_without_mac_and_ip_is_approved_only_by_an_operator() {
     assert_eq!(v["state"], "pending_approval");
     assert_eq!(get_from(&d, "127.0.0.60", &cred), 403);
 
-    let (code, v) = d.api_post("/api/v1/devices/sensor-0001/approve", "");
+    let (code, v) = d.api_post(
+        "/api/v1/devices/sensor-0001/approve",
+        r#"{"address":"127.0.0.60"}"#,
+    );
     assert_eq!(code, 200, "{v}");
     assert_eq!(get_from(&d, "127.0.0.60", &cred), 200);
     // Once approved, only the address it was approved at counts.
@@ -154,6 +157,159 @@ fn a_device_without_mac_and_ip_is_approved_only_by_an_operator() {
     let (code, v) = post_from(&d, "127.0.0.60", "/ztp/v1/hello", &hello);
     assert_eq!(code, 200, "{v}");
     assert_eq!(state_of(&d, "sensor-0001"), "approved");
+}
+
+fn device(d: &Daemon, name: &str) -> Value {
+    let (code, v) = d.api("/api/v1/devices");
+    assert_eq!(code, 200, "{v}");
+    v.as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} missing in {v}"))
+}
+
+/// Issue 25 defect 2: the sensor says hello from .50, a stranger with the
+/// same serial from .99, the operator approves. The approval goes to the
+/// address the operator named, never to whoever spoke last.
+#[test]
+fn an_approval_is_of_the_address_the_operator_saw() {
+    let d = leased_on_loopback();
+    let hello = json!({"serial": SENSOR, "model": "esp32-gps", "neighbors": []}).to_string();
+    let cred = format!("/files/credentials/device_{SENSOR}.json");
+    let approve = |body: &str| d.api_post("/api/v1/devices/sensor-0001/approve", body);
+
+    // Before any hello there is nothing to approve.
+    let (code, v) = approve("");
+    assert_eq!(code, 409, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("no pending hello"),
+        "{v}"
+    );
+
+    let (code, v) = post_from(&d, "127.0.0.50", "/ztp/v1/hello", &hello);
+    assert_eq!(code, 202, "{v}");
+    let dev = device(&d, "sensor-0001");
+    assert_eq!(dev["pending_address"], "127.0.0.50", "{dev}");
+    assert_eq!(
+        dev["ip"],
+        Value::Null,
+        "a pending address is not the device's: {dev}"
+    );
+    let (code, v) = approve("");
+    assert_eq!(code, 409, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("127.0.0.50"), "{v}");
+
+    // A second host claims the serial: an event naming both addresses.
+    let mut stream = events(&d);
+    let (code, v) = post_from(&d, "127.0.0.99", "/ztp/v1/hello", &hello);
+    assert_eq!(code, 202, "{v}");
+    let e = next_event(&mut stream);
+    let msg = e["message"].as_str().unwrap();
+    assert!(
+        msg.contains("127.0.0.50") && msg.contains("127.0.0.99"),
+        "{e}"
+    );
+    let dev = device(&d, "sensor-0001");
+    assert_eq!(dev["pending_address"], "127.0.0.99", "{dev}");
+    assert_eq!(
+        dev["pending_claims"],
+        json!(["127.0.0.50", "127.0.0.99"]),
+        "{dev}"
+    );
+
+    // The operator approves what they saw (.50): refused, naming .99.
+    let (code, v) = approve(r#"{"address":"127.0.0.50"}"#);
+    assert_eq!(code, 409, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("127.0.0.99"), "{v}");
+    assert_eq!(state_of(&d, "sensor-0001"), "pending_approval");
+    assert_eq!(get_from(&d, "127.0.0.99", &cred), 403);
+
+    // The sensor says hello again; `ztpd approve` shows and approves it.
+    let (code, v) = post_from(&d, "127.0.0.50", "/ztp/v1/hello", &hello);
+    assert_eq!(code, 202, "{v}");
+    let out = d.cli(&["approve", "sensor-0001"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("pending hello from 127.0.0.50"), "{text}");
+    assert!(
+        text.contains("approved sensor-0001 at 127.0.0.50"),
+        "{text}"
+    );
+    assert_eq!(device(&d, "sensor-0001")["ip"], "127.0.0.50");
+    assert_eq!(get_from(&d, "127.0.0.50", &cred), 200);
+    assert_eq!(get_from(&d, "127.0.0.99", &cred), 403);
+
+    // A hello from the other address afterwards changes nothing.
+    let (code, v) = post_from(&d, "127.0.0.99", "/ztp/v1/hello", &hello);
+    assert_eq!(code, 403, "{v}");
+    assert_eq!(get_from(&d, "127.0.0.99", &cred), 403);
+    let (code, v) = post_from(&d, "127.0.0.50", "/ztp/v1/hello", &hello);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(device(&d, "sensor-0001")["ip"], "127.0.0.50");
+}
+
+/// Rows of `device` in the daemon's event table, and of them those whose
+/// reason names `addr`.
+fn event_rows(d: &Daemon, device: &str, addr: &str) -> (i64, i64) {
+    let db = rusqlite::Connection::open(d.root.join("state/ztpd.sqlite")).unwrap();
+    let count = |sql: &str| -> i64 {
+        db.query_row(sql, rusqlite::params![device, format!("%{addr}%")], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    (
+        count("SELECT count(*) FROM ztp_device_events WHERE device = ?1 AND ?2 = ?2"),
+        count("SELECT count(*) FROM ztp_device_events WHERE device = ?1 AND reason LIKE ?2"),
+    )
+}
+
+/// Issue 25 defect 4: 83,588 refused hellos from a stranger in 20 s were
+/// 83,588 rows, and nothing pruned them.
+#[test]
+fn a_flood_of_refused_hellos_is_one_event_and_events_are_bounded() {
+    let dir = support::fixtures::temp_root_with_plan("good", |t| t.replace("10.10.0.", "127.0.0."));
+    let d = Daemon::builder()
+        .owned_root(dir)
+        .hello("leased")
+        .settings("[limits]\ndevice_events = 50\n")
+        .start();
+    let ok = json!({"serial": "JPE87654321", "model": "DCS-7050SX-64", "neighbors": [
+        {"local_port": "Ethernet49", "remote_device": "spine1", "remote_port": "Ethernet1"}]})
+    .to_string();
+    let bare =
+        json!({"serial": "JPE87654321", "model": "DCS-7050SX-64", "neighbors": []}).to_string();
+    assert_eq!(post_from(&d, "127.0.0.11", "/ztp/v1/hello", &ok).0, 200);
+    for _ in 0..300 {
+        let (code, v) = post_from(&d, "127.0.0.50", "/ztp/v1/hello", &bare);
+        assert_eq!(code, 409, "each is still answered: {v}");
+        assert_eq!(v["counted"], false, "{v}");
+    }
+    let (_, stranger) = event_rows(&d, "leaf1", "127.0.0.50");
+    assert_eq!(stranger, 1, "one event for the minute's refusals");
+    // Another address is its own first refusal.
+    assert_eq!(post_from(&d, "127.0.0.51", "/ztp/v1/hello", &bare).0, 409);
+    assert_eq!(event_rows(&d, "leaf1", "127.0.0.51").1, 1);
+
+    // Retention: at most limits.device_events rows per device.
+    for p in 0..80 {
+        let body = json!({"stage": "downloading", "percent": p}).to_string();
+        let (code, v) = post_from(
+            &d,
+            "127.0.0.11",
+            "/ztp/v1/devices/JPE87654321/progress",
+            &body,
+        );
+        assert_eq!(code, 200, "{v}");
+    }
+    let (all, _) = event_rows(&d, "leaf1", "");
+    assert_eq!(all, 50, "the newest 50 events of leaf1 are kept");
 }
 
 #[test]

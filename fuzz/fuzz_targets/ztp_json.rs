@@ -2,7 +2,8 @@
 //! neighbours, progress) and, for hellos that parse, the hello decision on a
 //! small plan (with the hello also stored as another device's report, through
 //! the neighbourhood index): they must answer Ok or a message, never panic, and whatever
-//! they accept must respect the documented limits.
+//! they accept must respect the documented limits (and hold no control
+//! character: device strings are printed in terminals).
 #![no_main]
 
 use std::path::Path;
@@ -11,9 +12,9 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use ztpd::plan::model::{ApprovalMode, Model};
 use ztpd::settings::{Resolved, Settings};
+use ztpd::topology::ReportIndex;
 use ztpd::topology::{PlannedTopology, Reported};
 use ztpd::ztp::hello;
-use ztpd::topology::ReportIndex;
 
 const PLAN: &str = r#"
 [site]
@@ -75,6 +76,14 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(h) = hello::parse_hello(body, header) {
                 assert!(h.serial.len() <= 128 && h.model.len() <= hello::MAX_FIELD);
                 assert!(h.neighbors.len() <= hello::MAX_NEIGHBORS);
+                // Device strings reach terminals: no control character.
+                let printable = |v: &str| !v.chars().any(char::is_control);
+                assert!(printable(&h.model) && h.version.as_deref().is_none_or(printable));
+                assert!(h.neighbors.iter().all(|n| {
+                    printable(&n.local_port)
+                        && printable(&n.remote_device)
+                        && printable(&n.remote_port)
+                }));
                 if let Some((_, d)) = model().devices().find(|(_, d)| d.serial == h.serial) {
                     // The hello as a stored report of another device too, so
                     // the neighbourhood index sees fuzzed ports and names.
@@ -112,6 +121,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(p.stage.reportable());
                 assert!(p.percent.is_none_or(|p| p <= 100));
                 assert!(p.message.len() <= hello::MAX_MESSAGE);
+                assert!(!p.message.chars().any(char::is_control));
                 for v in [&p.version, &p.action].into_iter().flatten() {
                     assert!(!v.trim().is_empty() && v.len() <= hello::MAX_FIELD);
                 }

@@ -14,6 +14,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::OperatorApi;
+use crate::plan::model::ApprovalMode;
 use crate::topology::{self, Reported};
 use crate::ztp::state::{Change, ChangeError, Stage};
 
@@ -25,22 +26,40 @@ pub async fn devices(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
         .devices()
         .map(|(_, d)| {
             let rec = records.get(&d.name);
+            // A pending hello's address is not the device's until approved:
+            // it is shown apart, as `pending_address`.
+            let pending = rec.filter(|r| !r.approved && r.stage == Stage::PendingApproval);
+            let hello_ip = rec
+                .and_then(|r| r.hello_ip)
+                .filter(|_| pending.is_none());
             let ip = d
                 .ip
                 .map(std::net::IpAddr::V4)
                 .or(d.ip6.map(std::net::IpAddr::V6))
-                .or_else(|| rec.and_then(|r| r.leased_ip.map(Into::into).or(r.hello_ip)))
+                .or_else(|| rec.and_then(|r| r.leased_ip.map(Into::into)).or(hello_ip))
                 .map(|a| a.to_string());
             let mut v = json!({
                 "name": d.name,
                 "serial": d.serial,
                 "model": d.model,
                 "ip": ip,
-                "state": rec.map_or(Stage::Planned, |r| r.stage),
+                "state": rec.map_or(Stage::unrecorded(d.role), |r| r.stage),
                 "last_event": rec.map(|r| json!({"at": r.at, "stage": r.stage, "message": r.message})),
                 "problems": rec.map(|r| r.problems.clone()).unwrap_or_default(),
                 "version": rec.and_then(|r| r.software_version.clone()),
             });
+            if let Some(a) = pending.and_then(|r| r.hello_ip) {
+                v["pending_address"] = a.to_string().into();
+                v["approve_with_address"] = api.ztp.approval_needs_address(d).into();
+            }
+            if let Some(r) = pending.filter(|r| !r.pending_claims.is_empty()) {
+                v["pending_claims"] = r
+                    .pending_claims
+                    .iter()
+                    .map(|a| a.to_string())
+                    .chain(r.hello_ip.map(|a| a.to_string()))
+                    .collect();
+            }
             if let Some(p) = rec.and_then(|r| r.percent) {
                 v["progress"] = p.into();
             }
@@ -74,7 +93,7 @@ pub async fn topology(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
                 "site": site.name,
                 "model": d.model,
                 "role": d.role,
-                "state": rec.map_or(Stage::Planned, |r| r.stage),
+                "state": rec.map_or(Stage::unrecorded(d.role), |r| r.stage),
                 "version": rec.and_then(|r| r.software_version.clone()),
                 "tier": p.tier,
                 "position": {"x": p.x, "y": p.y},
@@ -153,19 +172,109 @@ fn link_status(
     }
 }
 
-pub async fn approve(State(api): State<Arc<OperatorApi>>, Path(name): Path<String>) -> Response {
+/// `POST /api/v1/devices/<name>/approve` body: the address approved, for a
+/// device whose approval must name one (see [`approval_address`]).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproveBody {
+    /// Either family, as `pending_address` shows it.
+    address: Option<std::net::IpAddr>,
+}
+
+fn conflict(msg: String) -> Response {
+    (StatusCode::CONFLICT, Json(json!({"error": msg}))).into_response()
+}
+
+/// The address an approval of `d` binds it to, or the 409 saying which one
+/// the operator must name: the device's pending hello's address, exactly.
+/// None when `d` needs no address (it has a `mac` or `ip`, or
+/// `access.hello = "any"`).
+#[allow(clippy::result_large_err)]
+fn approval_address(
+    api: &OperatorApi,
+    d: &crate::plan::model::Device,
+    cur: Option<&crate::ztp::state::Record>,
+    body: &ApproveBody,
+) -> Result<Option<std::net::IpAddr>, Response> {
+    if !api.ztp.approval_needs_address(d) {
+        return Ok(None);
+    }
+    let pending = cur
+        .filter(|r| !r.approved && r.stage == Stage::PendingApproval)
+        .and_then(|r| r.hello_ip);
+    let name = &d.name;
+    match (pending, body.address) {
+        (None, _) => Err(conflict(format!(
+            "{name} has no pending hello: it has neither mac nor ip, so it is approved at the \
+             address of its pending hello; approve it once it has said hello"
+        ))),
+        (Some(p), None) => Err(conflict(format!(
+            "{name} has neither mac nor ip: approve it with {{\"address\": \"{p}\"}}, the \
+             address of its pending hello (pending_address), if that is the device"
+        ))),
+        (Some(p), Some(a)) if a != p => Err(conflict(format!(
+            "{name}'s pending hello is from {p}, not {a}: nothing approved; check which host \
+             is the device, then approve with {{\"address\": \"{p}\"}}"
+        ))),
+        (Some(p), Some(_)) => Ok(Some(p)),
+    }
+}
+
+pub async fn approve(
+    State(api): State<Arc<OperatorApi>>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
     let snap = api.snapshot.load();
-    let Some((_, d)) = snap.model.device(&name) else {
+    let Some((site, d)) = snap.model.device(&name) else {
         return (
             StatusCode::NOT_FOUND,
             Json(json!({"error": format!("{name} is not a planned device (name or serial)")})),
         )
             .into_response();
     };
+    let body: ApproveBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ApproveBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(b) => b,
+            Err(e) => return (
+                StatusCode::BAD_REQUEST,
+                Json(
+                    json!({"error": format!("{e}; expected no body or {{\"address\": \"IPv4\"}}")}),
+                ),
+            )
+                .into_response(),
+        }
+    };
     let cur = api.ztp.tracker.get(&d.name);
+    // In auto mode a matching hello approves a device by itself; only a
+    // device with neither mac nor ip needs an operator (SPEC §7).
+    if site.approval == ApprovalMode::Auto && (d.mac.is_some() || d.ip.is_some()) {
+        return Json(json!({
+            "device": d.name,
+            "state": cur.map_or(Stage::unrecorded(d.role), |r| r.stage),
+            "approved": false,
+            "note": format!(
+                "approval.mode is \"auto\" in site {}: {} is approved by its own hello once its \
+                 cables match the plan, so this changes nothing (set [approval] mode = \"manual\" \
+                 in the plan to approve devices by hand)",
+                site.name, d.name
+            ),
+        }))
+        .into_response();
+    }
+    let address = match approval_address(&api, d, cur.as_ref(), &body) {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
     let pending = cur
         .as_ref()
         .is_some_and(|r| r.stage == Stage::PendingApproval);
+    let message = match address {
+        Some(a) => format!("approved by operator at {a}"),
+        None => "approved by operator".into(),
+    };
     let change = Change {
         name: &d.name,
         serial: &d.serial,
@@ -175,14 +284,23 @@ pub async fn approve(State(api): State<Arc<OperatorApi>>, Path(name): Path<Strin
             Vec::new()
         },
         percent: None,
-        message: "approved by operator".into(),
-        edit: Box::new(|r| r.approved = true),
+        message,
+        // The address approved is the one the operator named, whatever hello
+        // came in since it was checked.
+        edit: Box::new(move |r| {
+            r.approved = true;
+            if address.is_some() {
+                r.hello_ip = address;
+                r.pending_claims.clear();
+            }
+        }),
     };
     match api.ztp.tracker.apply(change).await {
         Ok((rec, _)) => Json(json!({
             "device": d.name,
             "state": rec.stage,
             "approved": true,
+            "address": address.map(|a| a.to_string()),
         }))
         .into_response(),
         Err(ChangeError::Invalid { .. }) => unreachable_conflict(),
@@ -202,35 +320,61 @@ fn unreachable_conflict() -> Response {
         .into_response()
 }
 
+/// `GET /api/v1/events`. A stream opened with a session cookie ends when
+/// that session does (logout, or its idle time passing), so a logged-out
+/// browser stops receiving events; one opened with the token lasts.
 pub async fn events(
     State(api): State<Arc<OperatorApi>>,
+    headers: axum::http::HeaderMap,
 ) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
     use tokio::sync::broadcast::error::RecvError;
     let devices = api.ztp.tracker.subscribe();
     let rollouts = api.rollouts.subscribe();
+    let session = (!super::has_token(&api, &headers))
+        .then(|| super::session::cookie(&headers).map(str::to_string))
+        .flatten();
+    let closings = api.sessions.closings();
     let lagged = |n: u64| {
         SseEvent::default()
             .event("lagged")
             .data(format!("{{\"missed\":{n}}}"))
     };
     let stream = futures_util::stream::unfold(
-        (devices, rollouts),
-        move |(mut devices, mut rollouts)| async move {
-            let ev = tokio::select! {
-                d = devices.recv() => match d {
-                    Ok(e) => SseEvent::default()
-                        .event("device")
-                        .data(serde_json::to_string(&e).unwrap_or_default()),
-                    Err(RecvError::Lagged(n)) => lagged(n),
-                    Err(RecvError::Closed) => return None,
-                },
-                r = rollouts.recv() => match r {
-                    Ok(v) => SseEvent::default().event("rollout").data(v.to_string()),
-                    Err(RecvError::Lagged(n)) => lagged(n),
-                    Err(RecvError::Closed) => return None,
-                },
-            };
-            Some((Ok(ev), (devices, rollouts)))
+        (devices, rollouts, closings),
+        move |(mut devices, mut rollouts, mut closings)| {
+            let (api, session) = (api.clone(), session.clone());
+            async move {
+                let live = |api: &OperatorApi| {
+                    session.as_deref().is_none_or(|id| api.sessions.is_live(id))
+                };
+                loop {
+                    let ev = tokio::select! {
+                        d = devices.recv() => match d {
+                            Ok(e) => SseEvent::default()
+                                .event("device")
+                                .data(serde_json::to_string(&e).unwrap_or_default()),
+                            Err(RecvError::Lagged(n)) => lagged(n),
+                            Err(RecvError::Closed) => return None,
+                        },
+                        r = rollouts.recv() => match r {
+                            Ok(v) => SseEvent::default().event("rollout").data(v.to_string()),
+                            Err(RecvError::Lagged(n)) => lagged(n),
+                            Err(RecvError::Closed) => return None,
+                        },
+                        c = closings.changed(), if session.is_some() => {
+                            if c.is_err() || !live(&api) {
+                                return None;
+                            }
+                            continue;
+                        }
+                    };
+                    // A session can also end by idling out: checked per event.
+                    if !live(&api) {
+                        return None;
+                    }
+                    return Some((Ok(ev), (devices, rollouts, closings)));
+                }
+            }
         },
     );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

@@ -52,7 +52,8 @@ pub async fn create(State(api): State<Arc<OperatorApi>>, body: Bytes) -> Respons
         }
     };
     let snap = api.snapshot.load();
-    match api.groups.create(&snap.model, req).await {
+    let cap = snap.resolved.settings.limits.runtime_groups;
+    match api.groups.create(&snap.model, req, cap).await {
         Ok(g) => (StatusCode::CREATED, Json(g.to_json())).into_response(),
         Err(e) => group_error(e),
     }

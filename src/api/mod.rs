@@ -88,7 +88,7 @@ pub fn bearer(header: &str) -> Option<&str> {
 }
 
 /// Whether the request carries the operator token.
-fn has_token(api: &OperatorApi, headers: &axum::http::HeaderMap) -> bool {
+pub(crate) fn has_token(api: &OperatorApi, headers: &axum::http::HeaderMap) -> bool {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -165,12 +165,18 @@ pub fn router(api: Arc<OperatorApi>) -> Router {
 async fn status(State(api): State<Arc<OperatorApi>>) -> impl IntoResponse {
     let snap = api.snapshot.load();
     let last = api.status.read().map(|s| s.clone()).ok();
+    // A reload that runs is not an outcome yet: shown apart, with its start.
+    let reloading = last
+        .as_ref()
+        .and_then(|s| s.running_since.clone())
+        .map(|since| serde_json::json!({ "since": since }));
     Json(serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "snapshot_version": snap.version,
         "sites": snap.model.sites.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
         "devices": snap.model.devices().count(),
         "last_reload": last,
+        "reloading": reloading,
     }))
 }
 

@@ -27,12 +27,38 @@ const IDLE: Duration = Duration::from_secs(12 * 3600);
 const MAX_SESSIONS: usize = 1024;
 
 /// The live sessions, by id.
-#[derive(Default)]
 pub struct Sessions {
     live: Mutex<HashMap<String, Instant>>,
+    /// Bumped whenever a session is closed: what a stream opened with a
+    /// cookie (`/api/v1/events`) watches, to end when its session does.
+    closed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions {
+            live: Mutex::default(),
+            closed: tokio::sync::watch::channel(0).0,
+        }
+    }
 }
 
 impl Sessions {
+    /// Told each time a session is closed (then check yours with
+    /// [`Sessions::is_live`]).
+    pub fn closings(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.closed.subscribe()
+    }
+
+    /// Whether `id` is a live session, without counting this as a use.
+    pub fn is_live(&self, id: &str) -> bool {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        live.iter().any(|(k, used)| {
+            super::same(k.as_bytes(), id.as_bytes()) && now.duration_since(*used) < IDLE
+        })
+    }
+
     /// A new session id (32 random bytes from the OS, hex).
     pub fn open(&self) -> String {
         let id = super::random_hex(32);
@@ -73,6 +99,8 @@ impl Sessions {
     pub fn close(&self, id: &str) {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         live.retain(|k, _| !super::same(k.as_bytes(), id.as_bytes()));
+        drop(live);
+        self.closed.send_modify(|n| *n += 1);
     }
 }
 

@@ -44,6 +44,52 @@ pub type DesiredLookup = Arc<dyn Fn(&str) -> Value + Send + Sync>;
 const PUSH_QUEUE: usize = 64;
 /// A pause after an accept error that means descriptors ran out.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// Connections from one address that have not finished CONNECT yet, over
+/// both listeners: so one host cannot take every slot with idle sockets
+/// (as `tftp_transfers_per_client` for TFTP). Authenticated connections
+/// do not count: many devices behind one NAT stay connected.
+pub const UNAUTHENTICATED_PER_ADDRESS: usize = 64;
+
+/// Connections per address that have not finished CONNECT.
+#[derive(Default)]
+pub struct Unauthenticated(Mutex<HashMap<std::net::IpAddr, usize>>);
+
+/// One connection counted in [`Unauthenticated`] until it is dropped (when
+/// its CONNECT is read, or it ends).
+pub struct Counted {
+    table: Arc<Unauthenticated>,
+    ip: std::net::IpAddr,
+}
+
+impl Unauthenticated {
+    /// Count a connection from `ip`, or None when the address has
+    /// [`UNAUTHENTICATED_PER_ADDRESS`] already.
+    fn admit(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<Counted> {
+        let mut m = self.0.lock().ok()?;
+        let n = m.entry(ip).or_insert(0);
+        if *n >= UNAUTHENTICATED_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(Counted {
+            table: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.table.0.lock() {
+            if let Some(n) = m.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
 
 /// What a device subscribed to on this connection (or kept in its
 /// persistent session).
@@ -356,13 +402,14 @@ impl LocalHub {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let permits = Arc::new(Semaphore::new(cap));
+        let pending = Arc::new(Unauthenticated::default());
         let mut tasks = tokio::task::JoinSet::new();
         tracing::info!(addr = ?listeners.plain_addr(), tls = ?listeners.tls_addr(), cap, "local hub listening");
         tasks.spawn(accept_loop(
             self.clone(),
             listeners.plain,
             None,
-            permits.clone(),
+            (permits.clone(), pending.clone()),
             shutdown.clone(),
         ));
         if let Some((l, cert)) = listeners.tls {
@@ -371,7 +418,7 @@ impl LocalHub {
                 self.clone(),
                 l,
                 Some(acceptor),
-                permits,
+                (permits, pending),
                 shutdown.clone(),
             ));
         }
@@ -384,9 +431,10 @@ async fn accept_loop(
     hub: Arc<LocalHub>,
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    permits: Arc<Semaphore>,
+    (permits, pending): (Arc<Semaphore>, Arc<Unauthenticated>),
     shutdown: CancellationToken,
 ) {
+    let mut refusals = RateLimitedLog::new(Duration::from_secs(1));
     let mut errors = RateLimitedLog::new(Duration::from_secs(1));
     let mut conns = tokio::task::JoinSet::new();
     loop {
@@ -410,19 +458,39 @@ async fn accept_loop(
                 continue;
             }
         };
+        let Some(counted) = pending.admit(peer.ip()) else {
+            // Closed at once: its slot goes back to the others.
+            hub.stats.refused.fetch_add(1, Ordering::Relaxed);
+            refusals.warn(
+                "local hub",
+                &format!(
+                    "{} has {UNAUTHENTICATED_PER_ADDRESS} connections without a CONNECT \
+                     already; closed another",
+                    peer.ip()
+                ),
+            );
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let fd = Some(std::os::fd::AsRawFd::as_raw_fd(&stream));
         let (hub, tls, shutdown) = (hub.clone(), tls.clone(), shutdown.clone());
+        // One deadline from accept to a whole CONNECT, TLS handshake
+        // included (it was 10 s for each, so 20 s in all).
+        let connect_by = tokio::time::Instant::now() + session::CONNECT_TIMEOUT;
+        let start = session::Start {
+            fd,
+            peer,
+            connect_by,
+            counted,
+        };
         conns.spawn(async move {
             let _permit = permit;
             match tls {
-                None => session::serve(hub, stream, fd, peer, shutdown).await,
+                None => session::serve(hub, stream, start, shutdown).await,
                 Some(acceptor) => {
-                    let hs =
-                        tokio::time::timeout(session::CONNECT_TIMEOUT, acceptor.accept(stream))
-                            .await;
+                    let hs = tokio::time::timeout_at(connect_by, acceptor.accept(stream)).await;
                     match hs {
-                        Ok(Ok(s)) => session::serve(hub, s, fd, peer, shutdown).await,
+                        Ok(Ok(s)) => session::serve(hub, s, start, shutdown).await,
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, "local hub: TLS handshake failed: {e}")
                         }

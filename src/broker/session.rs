@@ -46,6 +46,27 @@ pub const MAX_INFLIGHT_OUT: usize = 16;
 pub const MAX_PACKET: usize = 1024 * 1024;
 /// Time from TCP accept to a whole CONNECT (TLS handshake included).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a connection's output may wait without a byte written: a device
+/// that stops reading is closed after this, so its slot, its buffers and
+/// its keep-alive, token-expiry and takeover checks are not held by a
+/// blocked write.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Output queued for a connection above which it is not read (so a device
+/// that asks for twins without reading the answers stops being served):
+/// eight of the largest twin documents.
+pub const OUT_HIGH: usize = 256 * 1024;
+/// Output queued above which the connection is closed: what is pushed to
+/// it (desired-property patches, devicebound messages) while it is not
+/// read cannot grow past this. Room for one packet of the largest size
+/// read above [`OUT_HIGH`].
+pub const OUT_MAX: usize = OUT_HIGH + MAX_PACKET + 64 * 1024;
+/// Twin requests (GETs and reported patches) a device may make per second,
+/// on average: an SDK makes one at start and a few more on changes; a
+/// device looping on them (7,500 a second) slowed every hello. Past it the
+/// answer is status 429, as IoT Hub throttles.
+pub const TWIN_REQUESTS_PER_SEC: f64 = 50.0;
+/// Twin requests a device may make at once before the rate applies.
+pub const TWIN_BURST: f64 = 200.0;
 
 type AckFuture = Pin<Box<dyn Future<Output = Option<u16>> + Send>>;
 
@@ -64,31 +85,50 @@ enum End {
     KeepAlive,
     #[error("taken over by a new connection of the same device")]
     TakenOver,
+    #[error("nothing written for {}s: the device does not read", WRITE_TIMEOUT.as_secs())]
+    WriteStalled,
+    #[error("more than {OUT_MAX} bytes queued for the device")]
+    OutputFull,
     #[error("the store pipeline stopped")]
     Stopped,
     #[error("shutdown")]
     Shutdown,
 }
 
+/// What the listener knows of an accepted connection.
+pub struct Start {
+    /// The TCP socket under the stream (also under TLS).
+    pub fd: Option<std::os::fd::RawFd>,
+    pub peer: SocketAddr,
+    /// When the CONNECT must be read by: [`CONNECT_TIMEOUT`] after accept,
+    /// TLS handshake included.
+    pub connect_by: Instant,
+    /// Counts the connection against its address until CONNECT is read.
+    pub counted: super::server::Counted,
+}
+
 /// Serve one accepted connection until it ends.
 ///
-/// `fd` is the TCP socket under `io` (also under TLS): after each read the
+/// `start.fd` is the TCP socket under `io` (also under TLS): after each read the
 /// kernel is asked to acknowledge at once (`TCP_QUICKACK`). A device's
 /// PUBACK waits for the store, so without it the TCP ACK is delayed too, and
 /// a client with Nagle on (libmosquitto's default) holds its next PUBLISHes
 /// until that ACK comes.
-pub async fn serve<S>(
-    hub: Arc<LocalHub>,
-    mut io: S,
-    fd: Option<std::os::fd::RawFd>,
-    peer: SocketAddr,
-    shutdown: CancellationToken,
-) where
+pub async fn serve<S>(hub: Arc<LocalHub>, mut io: S, start: Start, shutdown: CancellationToken)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let Start {
+        fd,
+        peer,
+        connect_by,
+        counted,
+    } = start;
     let mut buf = BytesMut::with_capacity(4096);
-    let connect = match tokio::time::timeout(CONNECT_TIMEOUT, read_connect(&mut io, &mut buf)).await
-    {
+    let read = tokio::time::timeout_at(connect_by, read_connect(&mut io, &mut buf)).await;
+    // Past CONNECT: no longer counted against its address.
+    drop(counted);
+    let connect = match read {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
             if let End::Malformed(Malformed::Level(_)) = e {
@@ -160,6 +200,7 @@ pub async fn serve<S>(
         sent: HashMap::new(),
         next_pkid: 0,
         subs: reg.subs,
+        twin_tokens: (TWIN_BURST, Instant::now()),
     };
     conn.encode(&Packet::ConnAck(ConnAck::new(
         ConnectReturnCode::Success,
@@ -202,11 +243,18 @@ async fn read_connect<S: AsyncRead + Unpin>(
     }
 }
 
+/// Write one packet before the session runs (a refusal's CONNACK), under
+/// [`WRITE_TIMEOUT`].
 async fn write<S: AsyncWrite + Unpin>(io: &mut S, p: &Packet) -> std::io::Result<()> {
     let mut b = BytesMut::new();
     if p.write(&mut b, MAX_PACKET).is_ok() {
-        io.write_all(&b).await?;
-        io.flush().await?;
+        let written = async {
+            io.write_all(&b).await?;
+            io.flush().await
+        };
+        tokio::time::timeout(WRITE_TIMEOUT, written)
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
     }
     Ok(())
 }
@@ -222,9 +270,27 @@ struct Conn {
     sent: HashMap<u16, u64>,
     next_pkid: u16,
     subs: Subs,
+    /// Twin requests this connection may still make now (a token bucket:
+    /// refilled at [`TWIN_REQUESTS_PER_SEC`] up to [`TWIN_BURST`]), and
+    /// when it was last refilled.
+    twin_tokens: (f64, Instant),
 }
 
 impl Conn {
+    /// Take one twin request from the bucket; false when it is empty.
+    fn twin_allowed(&mut self) -> bool {
+        let now = Instant::now();
+        let (tokens, last) = self.twin_tokens;
+        let refilled = (tokens + now.duration_since(last).as_secs_f64() * TWIN_REQUESTS_PER_SEC)
+            .min(TWIN_BURST);
+        if refilled < 1.0 {
+            self.twin_tokens = (refilled, now);
+            return false;
+        }
+        self.twin_tokens = (refilled - 1.0, now);
+        true
+    }
+
     async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         io: &mut S,
@@ -239,21 +305,45 @@ impl Conn {
         if let Err(e) = self.handle_buffered(&mut buf).await {
             return e;
         }
+        // Reads and writes in one select: a write that blocks (the device
+        // does not read) never keeps the keep-alive, token expiry, takeover
+        // and shutdown from being checked.
+        let (mut rd, mut wr) = tokio::io::split(io);
+        // When the output last made progress (or began to wait).
+        let mut last_out = Instant::now();
+        let mut flushed = true;
         loop {
-            if !self.out.is_empty() {
-                if let Err(e) = io.write_all(&self.out).await {
-                    return e.into();
-                }
-                if let Err(e) = io.flush().await {
-                    return e.into();
-                }
-                self.out.clear();
+            if self.out.len() > OUT_MAX {
+                return End::OutputFull;
             }
+            // Packets left in `buf` while the output was full.
+            if self.out.len() < OUT_HIGH && !buf.is_empty() {
+                if let Err(e) = self.handle_buffered(&mut buf).await {
+                    return e;
+                }
+            }
+            if self.out.is_empty() && flushed {
+                last_out = Instant::now();
+            }
+            let stalled = (!self.out.is_empty() || !flushed).then(|| last_out + WRITE_TIMEOUT);
             let deadline = keep_alive.map(|k| last_in + k);
+            let reading = self.acks.len() < MAX_INFLIGHT && self.out.len() < OUT_HIGH;
             tokio::select! {
                 _ = shutdown.cancelled() => return End::Shutdown,
                 _ = kicked.cancelled() => return End::TakenOver,
-                r = io.read_buf(&mut buf), if self.acks.len() < MAX_INFLIGHT => {
+                w = write_or_flush(&mut wr, &self.out), if !self.out.is_empty() || !flushed => {
+                    match w {
+                        Ok(Some(0)) => return End::Eof,
+                        Ok(Some(n)) => {
+                            bytes::Buf::advance(&mut self.out, n);
+                            last_out = Instant::now();
+                            flushed = false;
+                        }
+                        Ok(None) => flushed = true,
+                        Err(e) => return e.into(),
+                    }
+                }
+                r = rd.read_buf(&mut buf), if reading => {
                     match r {
                         Ok(0) => return End::Eof,
                         Ok(_) => {
@@ -290,6 +380,7 @@ impl Conn {
                     }
                     None => return End::TakenOver,
                 },
+                _ = sleep_until(stalled) => return End::WriteStalled,
                 _ = sleep_until(deadline) => return End::KeepAlive,
                 _ = sleep_until(expires) => return End::Refused("its SAS token expired".into()),
             }
@@ -314,9 +405,14 @@ impl Conn {
         }
     }
 
-    /// Act on every whole packet in `buf`.
+    /// Act on the whole packets in `buf` while the output is below
+    /// [`OUT_HIGH`]; the rest wait there until it has drained (a device that
+    /// sends requests without reading the answers gets no more answers).
     async fn handle_buffered(&mut self, buf: &mut BytesMut) -> Result<(), End> {
-        while let Some(p) = packets::read(buf, MAX_PACKET)? {
+        while self.out.len() < OUT_HIGH {
+            let Some(p) = packets::read(buf, MAX_PACKET)? else {
+                break;
+            };
             self.handle(p).await?;
         }
         Ok(())
@@ -419,6 +515,11 @@ impl Conn {
                         .push_back(Box::pin(async move { stored.await.ok().map(|_| pkid) }));
                 }
                 return Ok(());
+            }
+            acl::Publish::TwinGet { rid } | acl::Publish::TwinReported { rid }
+                if !self.twin_allowed() =>
+            {
+                self.twin_response(format!("$iothub/twin/res/429/?$rid={rid}"), Bytes::new());
             }
             acl::Publish::TwinGet { rid } => {
                 let desired = self.hub.desired(&self.device_id);
@@ -524,6 +625,19 @@ fn quickack(fd: Option<std::os::fd::RawFd>) {
                 std::mem::size_of::<libc::c_int>() as libc::socklen_t,
             );
         }
+    }
+}
+
+/// Write some of `out` (how much: `Some(n)`), or flush when it is empty
+/// (`None`): one future, so the select holds the write half once.
+async fn write_or_flush<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    out: &[u8],
+) -> std::io::Result<Option<usize>> {
+    if out.is_empty() {
+        wr.flush().await.map(|()| None)
+    } else {
+        wr.write(out).await.map(Some)
     }
 }
 

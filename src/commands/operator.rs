@@ -71,15 +71,39 @@ pub fn call_with(
 pub struct StatusArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Wait up to DUR for a daemon that is still starting (no token file yet,
+    /// nothing listening) before giving up, e.g. right after `ztpd run &`.
+    #[arg(long, value_name = "DUR", value_parser = super::arg::duration)]
+    pub wait: Option<Duration>,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ApproveArgs {
     /// Device name or serial.
     pub device: String,
+    /// The address approved, for a device with neither `mac` nor `ip`:
+    /// the `pending_address` its pending hello came from. Without it, the
+    /// pending address the daemon shows is printed and approved.
+    #[arg(long)]
+    pub address: Option<std::net::Ipv4Addr>,
 }
 
-pub fn status(r: &Resolved, format: Format) -> ExitCode {
+/// How often `status --wait` asks a starting daemon again.
+const WAIT_POLL: Duration = Duration::from_millis(200);
+
+/// Until the operator API answers at all (any HTTP status), or `limit` passed.
+fn wait_for_daemon(r: &Resolved, limit: Duration) {
+    let end = std::time::Instant::now() + limit;
+    while call(r, "GET", "/api/v1/status").is_err() && std::time::Instant::now() < end {
+        std::thread::sleep(WAIT_POLL);
+    }
+}
+
+pub fn status(r: &Resolved, args: &StatusArgs) -> ExitCode {
+    if let Some(limit) = args.wait {
+        wait_for_daemon(r, limit);
+    }
+    let format = args.format;
     let (st, devs) = match (
         call(r, "GET", "/api/v1/status"),
         call(r, "GET", "/api/v1/devices"),
@@ -106,45 +130,92 @@ pub fn status(r: &Resolved, format: Format) -> ExitCode {
                     "failed"
                 }
             );
-            println!(
-                "{:<20} {:<24} {:<16} {:<18} {:>4}  LAST EVENT",
-                "DEVICE", "SERIAL", "IP", "STATE", "%"
-            );
-            for d in devs.as_array().into_iter().flatten() {
-                let s = |k: &str| d[k].as_str().unwrap_or("-").to_string();
-                let pct = d["progress"].as_u64().map_or("-".into(), |p| p.to_string());
-                let last = d["last_event"]["message"].as_str().unwrap_or("");
-                println!(
-                    "{:<20} {:<24} {:<16} {:<18} {:>4}  {last}",
-                    s("name"),
-                    s("serial"),
-                    s("ip"),
-                    s("state"),
-                    pct
-                );
-                for p in d["problems"].as_array().into_iter().flatten() {
-                    println!(
-                        "    {}: {}",
-                        p["kind"].as_str().unwrap_or("?"),
-                        p["fix"].as_str().unwrap_or("")
-                    );
-                }
+            if let Some(since) = st["reloading"]["since"].as_str() {
+                println!("a reload is running since {since}");
             }
+            print!(
+                "{}",
+                device_table(devs.as_array().map_or(&[][..], Vec::as_slice))
+            );
         }
     }
     ExitCode::SUCCESS
 }
 
-pub fn approve(r: &Resolved, device: &str) -> ExitCode {
+/// The device lines of `ztpd status`: each column as wide as its widest
+/// value (serials of sensors run to 32 characters and more), the last event
+/// and the problems' fixes after them.
+fn device_table(devs: &[Value]) -> String {
+    use std::fmt::Write;
+    const HEAD: [&str; 5] = ["DEVICE", "SERIAL", "IP", "STATE", "%"];
+    let rows: Vec<[String; 5]> = devs
+        .iter()
+        .map(|d| {
+            let s = |k: &str| printable(d[k].as_str().unwrap_or("-")).to_string();
+            let pct = d["progress"].as_u64().map_or("-".into(), |p| p.to_string());
+            [s("name"), s("serial"), s("ip"), s("state"), pct]
+        })
+        .collect();
+    let mut width = HEAD.map(str::len);
+    for row in &rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5], last: &str| {
+        let [a, b, c, d, e] = cells;
+        let [wa, wb, wc, wd, we] = width;
+        format!("{a:<wa$}  {b:<wb$}  {c:<wc$}  {d:<wd$}  {e:>we$}  {last}")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = line(HEAD, "LAST EVENT") + "\n";
+    for (d, row) in devs.iter().zip(&rows) {
+        let last = printable(d["last_event"]["message"].as_str().unwrap_or(""));
+        let cells = [&row[0], &row[1], &row[2], &row[3], &row[4]].map(String::as_str);
+        let _ = writeln!(out, "{}", line(cells, &last));
+        for p in d["problems"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                out,
+                "    {}: {}",
+                printable(p["kind"].as_str().unwrap_or("?")),
+                printable(p["fix"].as_str().unwrap_or(""))
+            );
+        }
+    }
+    out
+}
+
+pub fn approve(r: &Resolved, args: &ApproveArgs) -> ExitCode {
+    let device = args.device.as_str();
     if !crate::identifier::is_identifier(device) {
         eprintln!("error: {device:?} is not a device name or serial ([A-Za-z0-9._-]+)");
         return ExitCode::from(super::EXIT_INVALID);
     }
-    match call(r, "POST", &format!("/api/v1/devices/{device}/approve")) {
+    let address = match args.address {
+        Some(a) => Some(a.to_string()),
+        None => match pending_address(r, device) {
+            Ok(a) => a,
+            Err(code) => return code,
+        },
+    };
+    let body = address
+        .as_ref()
+        .map(|a| serde_json::json!({ "address": a }).to_string());
+    let path = format!("/api/v1/devices/{device}/approve");
+    match call_with(r, "POST", &path, Some(body.as_deref().unwrap_or(""))) {
         Ok(resp) if resp.status == 200 => {
             let v = resp.json();
+            if let Some(note) = v["note"].as_str() {
+                println!("{note}");
+                return ExitCode::SUCCESS;
+            }
+            let at = v["address"]
+                .as_str()
+                .map(|a| format!(" at {a}"))
+                .unwrap_or_default();
             println!(
-                "approved {} (state: {})",
+                "approved {}{at} (state: {})",
                 v["device"].as_str().unwrap_or(device),
                 v["state"].as_str().unwrap_or("?")
             );
@@ -156,6 +227,60 @@ pub fn approve(r: &Resolved, device: &str) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The address an approval of `device` must name, shown to the operator:
+/// the `pending_address` of a device whose approval needs one (no `mac`,
+/// no `ip`), None for any other device.
+fn pending_address(r: &Resolved, device: &str) -> Result<Option<String>, ExitCode> {
+    let resp = call(r, "GET", "/api/v1/devices").map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::FAILURE
+    })?;
+    if resp.status != 200 {
+        return Err(fail(&resp));
+    }
+    let devs = resp.json();
+    let Some(d) = devs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["name"] == device || d["serial"] == device)
+    else {
+        return Ok(None);
+    };
+    if d["approve_with_address"] != true {
+        return Ok(None);
+    }
+    let Some(a) = d["pending_address"].as_str() else {
+        return Ok(None);
+    };
+    let name = printable(d["name"].as_str().unwrap_or(device));
+    println!("{name}: pending hello from {a}");
+    if let Some(claims) = d["pending_claims"].as_array() {
+        let all: Vec<&str> = claims.iter().filter_map(Value::as_str).collect();
+        println!(
+            "warning: {} addresses said hello as {name} while it was pending: {}",
+            all.len(),
+            all.join(", ")
+        );
+    }
+    Ok(Some(a.to_string()))
+}
+
+/// `s` with every control character escaped (`\x1b` is printed `\u{1b}`):
+/// strings a device reported must not move the operator's cursor, retitle
+/// the terminal or forge a line of the table.
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 pub fn fail(resp: &http_client::Response) -> ExitCode {
@@ -193,5 +318,46 @@ pub fn request(
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::device_table;
+    use serde_json::json;
+
+    /// A 32-character sensor serial widens its column; every column after
+    /// it still starts at the same offset on every line.
+    #[test]
+    fn status_columns_stay_aligned_with_long_serials() {
+        let devs = [
+            json!({"name": "leaf1", "serial": "JPE87654321", "ip": "10.10.0.11",
+                   "state": "deployed", "progress": 100,
+                   "last_event": {"message": "deployed"}}),
+            json!({"name": "sensor-0001", "serial": "a94a8fe5ccb19ba61c4c0873d391e987",
+                   "ip": null, "state": "planned", "last_event": {}}),
+        ];
+        let out = device_table(&devs);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        let ip_col = lines[0].find("IP").unwrap();
+        let state_col = lines[0].find("STATE").unwrap();
+        assert_eq!(lines[1].find("10.10.0.11"), Some(ip_col), "{out}");
+        assert_eq!(lines[2].find("- "), Some(ip_col), "{out}");
+        assert_eq!(lines[1].find("deployed"), Some(state_col), "{out}");
+        assert_eq!(lines[2].find("planned"), Some(state_col), "{out}");
+        assert!(
+            lines[2].contains("a94a8fe5ccb19ba61c4c0873d391e987  "),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn printable_escapes_what_a_terminal_would_obey() {
+        assert_eq!(
+            super::printable("\u{1b}]0;pwned\u{7}\r\nleaf9 FAKE"),
+            "\\u{1b}]0;pwned\\u{7}\\r\\nleaf9 FAKE"
+        );
+        assert_eq!(super::printable("leaf1 ok"), "leaf1 ok");
     }
 }

@@ -40,15 +40,7 @@ pub fn run(resolved: &Resolved, args: &Args) -> ExitCode {
         "# device {} (serial {}, model {} = {} / {})",
         d.name, d.serial, d.model, m.vendor, m.match_model
     );
-    println!(
-        "# dhcp: ip {} mac {} hostname {}",
-        d.ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
-        d.mac_string().unwrap_or_else(|| "-".into()),
-        d.name
-    );
-    for line in dhcp_lines(resolved, &loaded, &d.name) {
-        println!("# dhcp: {line}");
-    }
+    print!("{}", dhcp_lines(resolved, &loaded, &d.name));
     for line in dhcp6_lines(resolved, &loaded, &d.name) {
         println!("# dhcp6: {line}");
     }
@@ -59,9 +51,33 @@ pub fn run(resolved: &Resolved, args: &Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Boot options the DHCP server would send (filled in by the DHCP view).
-fn dhcp_lines(_resolved: &Resolved, _loaded: &plan::Loaded, _device: &str) -> Vec<String> {
-    Vec::new()
+/// The DHCP reply the device would get (`dhcp::preview`), as comment lines:
+/// its address, then every option with code, name and decoded value.
+fn dhcp_lines(resolved: &Resolved, loaded: &plan::Loaded, device: &str) -> String {
+    use std::fmt::Write;
+    let http_port = resolved.settings.listen.http.port();
+    let mut out = String::new();
+    match crate::dhcp::preview::preview(&loaded.model, device, http_port) {
+        Ok(p) => {
+            let _ = writeln!(
+                out,
+                "# dhcp: address {} from server {}, boot file {:?}",
+                p.address, p.server, p.file
+            );
+            let _ = writeln!(out, "# dhcp option  code  name                     value");
+            for o in &p.options {
+                let _ = writeln!(
+                    out,
+                    "# dhcp option  {:>4}  {:<24} {}",
+                    o.code, o.name, o.value
+                );
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "# dhcp: {e}");
+        }
+    }
+    out
 }
 
 /// What DHCPv6 gives the device (SPEC §11): its address and DUID, then every

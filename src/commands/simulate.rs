@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::{runtime, EXIT_INVALID};
 use crate::settings::Resolved;
-use crate::ztp::simulate::{Ending, FaultSpec, FleetOptions};
+use crate::ztp::simulate::{Ending, FaultSpec, FleetOptions, NotCounted, NOT_COUNTED_HELP};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum DeviceCommand {
@@ -125,7 +125,7 @@ fn run_switches(
             return ExitCode::FAILURE;
         }
     };
-    let (mut deployed, mut refused, mut failed) = (0, 0, 0);
+    let (mut deployed, mut refused, mut failed, mut not_counted) = (0, 0, 0, 0);
     for (name, r) in &results {
         match r {
             Ok(Ending::Deployed) => {
@@ -145,11 +145,19 @@ fn run_switches(
                     );
                 }
             }
+            Err(e) if e.downcast_ref::<NotCounted>().is_some() => {
+                failed += 1;
+                not_counted += 1;
+                println!("{name}: hello not counted (access.hello)");
+            }
             Err(e) => {
                 failed += 1;
                 println!("{name}: failed: {e:#}");
             }
         }
+    }
+    if not_counted > 0 {
+        eprintln!("{NOT_COUNTED_HELP}");
     }
     println!(
         "{} switch(es): {deployed} deployed, {refused} refused, {failed} failed in {:.2} s",

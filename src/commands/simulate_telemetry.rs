@@ -6,6 +6,13 @@ use std::sync::Arc;
 
 use super::{runtime, EXIT_INVALID};
 use crate::telemetry::mqtt::install_crypto_provider;
+use crate::telemetry::simulate::Progress;
+
+/// How often a running simulation prints its progress line.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Exit status after Ctrl-C, as shells report a process ended by SIGINT.
+const EXIT_INTERRUPTED: u8 = 130;
 
 /// `ztpd device simulate` (telemetry devices).
 #[derive(Debug, clap::Args)]
@@ -39,7 +46,6 @@ pub struct SimulateArgs {
 /// only origin credential refreshes are fetched from when given).
 pub fn run(config: Option<&std::path::Path>, args: SimulateArgs, server: Option<&str>) -> ExitCode {
     use crate::telemetry::simulate::RefreshOrigins;
-    use std::sync::atomic::{AtomicU64, Ordering};
     install_crypto_provider();
     let resolved = match crate::settings::resolve(config, &[]) {
         Ok(r) => r,
@@ -87,33 +93,41 @@ pub fn run(config: Option<&std::path::Path>, args: SimulateArgs, server: Option<
         refresh_from,
     };
     rt.block_on(async move {
-        let sent = Arc::new(AtomicU64::new(0));
+        let progress = Arc::new(Progress::default());
         let fleet = files.len();
         let mut tasks = tokio::task::JoinSet::new();
         for f in files {
             tasks.spawn(crate::telemetry::simulate::run_device(
                 f,
                 opts.clone(),
-                sent.clone(),
+                progress.clone(),
             ));
         }
-        // plain progress lines (one every 2 s) while a fleet runs
-        let progress = {
-            let sent = sent.clone();
+        // plain progress lines (one every 2 s) while devices run
+        let ticker = {
+            let progress = progress.clone();
             tokio::spawn(async move {
-                let mut t = tokio::time::interval(std::time::Duration::from_secs(2));
+                let mut t = tokio::time::interval(PROGRESS_EVERY);
                 t.tick().await;
                 loop {
                     t.tick().await;
-                    eprintln!(
-                        "fleet: {fleet} devices, {} messages sent",
-                        sent.load(Ordering::Relaxed)
-                    );
+                    eprintln!("{fleet} device(s): {}", progress.line());
                 }
             })
         };
         let mut failed = 0;
-        while let Some(r) = tasks.join_next().await {
+        loop {
+            let r = tokio::select! {
+                r = tasks.join_next() => match r {
+                    Some(r) => r,
+                    None => break,
+                },
+                _ = tokio::signal::ctrl_c() => {
+                    ticker.abort();
+                    println!("interrupted: {fleet} device(s): {}", progress.line());
+                    return ExitCode::from(EXIT_INTERRUPTED);
+                }
+            };
             match r {
                 Ok(Ok(rep)) => println!(
                     "sent {} messages ({} readings, {} acknowledged), battery {:.2}{}{}",
@@ -142,7 +156,7 @@ pub fn run(config: Option<&std::path::Path>, args: SimulateArgs, server: Option<
                 }
             }
         }
-        progress.abort();
+        ticker.abort();
         if failed > 0 {
             ExitCode::FAILURE
         } else {

@@ -75,6 +75,7 @@ pub async fn serve(
     let cap = crate::limits::fit_cap(
         "limits.http_connections",
         limits.http_connections,
+        crate::settings::Limits::default().http_connections,
         nofile,
         limits.tftp_transfers as u64,
     );

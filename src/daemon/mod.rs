@@ -190,6 +190,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
 
     let http_listener = listen::tcp("listen.http", http_addr)?;
     tracing::info!(addr = %http_listener.local_addr()?, "http listening");
+    log_gui_url(&resolved, http_listener.local_addr()?, &token_path);
 
     let groups = Arc::new(
         crate::rollout::groups::GroupStore::open(&state).context("cannot open the group state")?,
@@ -247,6 +248,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         let cap = crate::limits::fit_cap(
             "limits.hub_connections",
             limits.hub_connections,
+            crate::settings::Limits::default().hub_connections,
             nofile,
             (limits.http_connections + limits.tftp_transfers) as u64,
         );
@@ -267,6 +269,19 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     Ok(())
 }
 
+/// Where a newcomer finds the GUI and what to paste into it.
+fn log_gui_url(resolved: &Resolved, http: std::net::SocketAddr, token: &std::path::Path) {
+    let mut gui = resolved.settings.listen.api.unwrap_or(http);
+    if gui.ip().is_unspecified() {
+        gui.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let token = std::path::absolute(token).unwrap_or_else(|_| token.to_path_buf());
+    tracing::info!(
+        "topology GUI at http://{gui}/ (log in with the operator token in {})",
+        token.display()
+    );
+}
+
 /// A task that cannot fail, in the shape of the services' results.
 async fn async_ok(f: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
     f.await;
@@ -279,5 +294,16 @@ pub fn block_on_run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> an
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(run(resolved, first, opts))
+    let result = rt.block_on(run(resolved, first, opts));
+    // Dropping the runtime waits for every blocking task without end: a
+    // thread stuck in a read (a FIFO a template includes) would keep the
+    // process alive after SIGTERM. `run` has drained within its grace by
+    // now; what is still running is given this long, then left behind.
+    rt.shutdown_timeout(EXIT_GRACE);
+    result
 }
+
+/// How long threads still running after the drain may take before the
+/// process exits anyway: with [`SHUTDOWN_GRACE`], the process is gone
+/// within 10 s of SIGTERM.
+const EXIT_GRACE: Duration = Duration::from_secs(2);

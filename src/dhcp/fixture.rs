@@ -91,7 +91,7 @@ pub fn lab_model() -> Model {
             links: Vec::new(),
             groups: BTreeMap::new(),
         }],
-        device_functions: Default::default(),
+        ..Default::default()
     }
 }
 

@@ -7,6 +7,7 @@ pub mod handler;
 pub mod identity;
 pub mod leases;
 pub mod packet;
+pub mod preview;
 pub mod profiles;
 pub mod server;
 pub mod service;

@@ -88,15 +88,12 @@ pub fn boot_options(
             );
         }
         Vendor::Huawei => {
+            // No option 148: Huawei documents it as the address of a cloud
+            // management platform (iMaster NCE) that the device switches to
+            // cloud-managed mode for and registers with. ztpd is not one; a
+            // plan with a controller sets 148 in the model's `dhcp_options`.
             o.insert(66, tftp_server.clone());
             o.insert(67, text(&bootstrap("huawei.ini")));
-            o.insert(
-                148,
-                text(&format!(
-                    "agilemode=agile-cloud;agilemanage-mode=ip;agilemanage-ip={};agilemanage-port={};",
-                    srv.server_ip, srv.http_port
-                )),
-            );
         }
         Vendor::Cumulus => {
             o.insert(239, text(&srv.url(&bootstrap("cumulus"))));
@@ -135,10 +132,11 @@ fn juniper_43(srv: ServerAddrs, config: Option<&str>, image: Option<&str>) -> Ve
     if let Some(img) = image {
         sub(0, &format!("files/{img}"));
     }
-    sub(
-        1,
-        &format!("files/{}", config.unwrap_or("bootstrap/juniper")),
-    );
+    // An unplanned box has no config here: no file name at all, rather than
+    // one that does not exist.
+    if let Some(config) = config {
+        sub(1, &format!("files/{config}"));
+    }
     sub(3, "http");
     sub(5, &srv.http_port.to_string());
     v

@@ -32,21 +32,14 @@ fn bad_override_values_say_what_was_expected() {
 }
 
 #[test]
-fn unplanned_juniper_gets_the_bootstrap_as_config() {
+fn unplanned_juniper_gets_no_file_names() {
     let srv = ServerAddrs {
         server_ip: Ipv4Addr::new(192, 0, 2, 1),
         http_port: 80,
     };
     let b = boot_options(Vendor::Juniper, srv, None, None).unwrap();
     let subs: Vec<(u8, &[u8])> = crate::dhcp::packet::tlvs(&b.options[&43]).collect();
-    assert_eq!(
-        subs,
-        vec![
-            (1, b"files/bootstrap/juniper".as_slice()),
-            (3, b"http".as_slice()),
-            (5, b"80".as_slice())
-        ]
-    );
+    assert_eq!(subs, vec![(3, b"http".as_slice()), (5, b"80".as_slice())]);
     assert_eq!(b.file(), None, "no option 67 for Juniper");
 }
 

@@ -59,7 +59,7 @@ pub fn model() -> Model {
             links: vec![],
             groups: BTreeMap::new(),
         }],
-        device_functions: Default::default(),
+        ..Default::default()
     }
 }
 

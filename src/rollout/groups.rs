@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::policy::{self, Policy, PolicyPatch};
-use crate::plan::compile::glob_match;
+use crate::plan::compile::{glob_match, glob_problem};
 use crate::plan::model::Model;
 use crate::state::{StateError, StateStore, WriteError, Writer};
 
@@ -131,54 +131,35 @@ impl GroupStore {
         let mut out = Vec::new();
         for site in &model.sites {
             for g in site.groups.values() {
-                let m = g
-                    .members
-                    .first()
-                    .and_then(|n| model.device(n))
-                    .map(|(_, d)| d.model.clone())
-                    .unwrap_or_default();
-                out.push(Group {
-                    name: g.name.clone(),
-                    source: Source::Plan,
-                    model: m,
-                    devices: g.members.clone(),
-                    policy: g.policy.clone(),
-                    file: Some(site.file.display().to_string()),
-                });
+                out.push(plan_group(model, site, g));
             }
         }
         let runtime = self.runtime.lock().map(|r| r.clone()).unwrap_or_default();
         for s in runtime.values() {
-            // Members the plan no longer has are left out.
-            let devices: Vec<String> = s
-                .devices
-                .iter()
-                .filter(|n| model.device(n).is_some())
-                .cloned()
-                .collect();
-            let m = devices
-                .first()
-                .and_then(|n| model.device(n))
-                .map(|(_, d)| d.model.clone())
-                .unwrap_or_default();
-            out.push(Group {
-                name: s.name.clone(),
-                source: Source::Runtime,
-                model: m,
-                devices,
-                policy: policy::from_json(&s.policy).unwrap_or_else(|_| policy::default_policy()),
-                file: None,
-            });
+            out.push(runtime_group(model, s));
         }
         out
     }
 
+    /// One group by name, built alone (not every group, as `list` does).
     pub fn get(&self, model: &Model, name: &str) -> Option<Group> {
-        self.list(model).into_iter().find(|g| g.name == name)
+        for site in &model.sites {
+            if let Some(g) = site.groups.get(name) {
+                return Some(plan_group(model, site, g));
+            }
+        }
+        let stored = self.runtime.lock().ok()?.get(name).cloned()?;
+        Some(runtime_group(model, &stored))
     }
 
-    /// Check a new group against the plan, then persist it.
-    pub async fn create(&self, model: &Model, req: NewGroup) -> Result<Group, GroupError> {
+    /// Check a new group against the plan, then persist it; at most `cap`
+    /// runtime groups (`limits.runtime_groups`) are kept.
+    pub async fn create(
+        &self,
+        model: &Model,
+        req: NewGroup,
+        cap: usize,
+    ) -> Result<Group, GroupError> {
         let g = resolve(model, &req)?;
         if self.get(model, &g.name).is_some() {
             return Err(GroupError::Conflict(format!(
@@ -200,6 +181,13 @@ impl GroupStore {
                 return Err(GroupError::Conflict(format!(
                     "a group named `{}` already exists",
                     g.name
+                )));
+            }
+            if r.len() >= cap {
+                return Err(GroupError::Conflict(format!(
+                    "there are {} runtime groups already, the most kept \
+                     (limits.runtime_groups): delete one, or put groups in a plan",
+                    r.len()
                 )));
             }
             r.insert(g.name.clone(), stored.clone());
@@ -253,6 +241,50 @@ impl GroupStore {
     }
 }
 
+fn plan_group(
+    model: &Model,
+    site: &crate::plan::model::Site,
+    g: &crate::plan::model::Group,
+) -> Group {
+    let m = g
+        .members
+        .first()
+        .and_then(|n| model.device(n))
+        .map(|(_, d)| d.model.clone())
+        .unwrap_or_default();
+    Group {
+        name: g.name.clone(),
+        source: Source::Plan,
+        model: m,
+        devices: g.members.clone(),
+        policy: g.policy.clone(),
+        file: Some(site.file.display().to_string()),
+    }
+}
+
+fn runtime_group(model: &Model, s: &Stored) -> Group {
+    // Members the plan no longer has are left out.
+    let devices: Vec<String> = s
+        .devices
+        .iter()
+        .filter(|n| model.device(n).is_some())
+        .cloned()
+        .collect();
+    let m = devices
+        .first()
+        .and_then(|n| model.device(n))
+        .map(|(_, d)| d.model.clone())
+        .unwrap_or_default();
+    Group {
+        name: s.name.clone(),
+        source: Source::Runtime,
+        model: m,
+        devices,
+        policy: policy::from_json(&s.policy).unwrap_or_else(|_| policy::default_policy()),
+        file: None,
+    }
+}
+
 /// A new group's members and policy, checked: known devices, one model.
 fn resolve(model: &Model, req: &NewGroup) -> Result<Group, GroupError> {
     let bad = |m: String| GroupError::Invalid(m);
@@ -270,13 +302,14 @@ fn resolve(model: &Model, req: &NewGroup) -> Result<Group, GroupError> {
                 ));
             }
             let mut out: Vec<String> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
             for n in list {
                 let Some((_, d)) = model.device(n) else {
                     return Err(bad(format!(
                         "unknown device `{n}`: expected a device name of the plan"
                     )));
                 };
-                if !out.contains(&d.name) {
+                if seen.insert(d.name.as_str()) {
                     out.push(d.name.clone());
                 }
             }
@@ -292,6 +325,9 @@ fn resolve(model: &Model, req: &NewGroup) -> Result<Group, GroupError> {
                     "unknown model `{}`: expected a model of the plan",
                     sel.model
                 )));
+            }
+            if let Some(problem) = sel.name.as_deref().and_then(glob_problem) {
+                return Err(bad(format!("select.name: {problem}")));
             }
             let out: Vec<String> = model
                 .devices()

@@ -110,13 +110,11 @@ impl Rollouts {
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Rollouts>, StateError> {
         let (store, stored) = RolloutStore::open(state)?;
+        // Stored seqs, not positions: with finished rollouts deleted, the
+        // next seq must still come after every kept one.
         let all = stored
             .into_iter()
-            .enumerate()
-            .map(|(i, rollout)| Entry {
-                seq: i as i64 + 1,
-                rollout,
-            })
+            .map(|(seq, rollout)| Entry { seq, rollout })
             .collect();
         let (events, _) = broadcast::channel(1024);
         Ok(Arc::new(Rollouts {
@@ -185,7 +183,43 @@ impl Rollouts {
         if self.events.receiver_count() > 0 {
             let _ = self.events.send(r.to_json());
         }
+        if durable && !r.state.active() {
+            self.forget_finished().await;
+        }
         Ok(())
+    }
+
+    /// Delete the finished rollouts older than the newest
+    /// `limits.finished_rollouts`, from memory and the state store.
+    async fn forget_finished(&self) {
+        let keep = self
+            .snapshot
+            .load()
+            .resolved
+            .settings
+            .limits
+            .finished_rollouts;
+        let old: Vec<String> = match self.all.lock() {
+            Ok(mut all) => {
+                let mut finished: Vec<(i64, String)> = all
+                    .iter()
+                    .filter(|e| !e.rollout.state.active())
+                    .map(|e| (e.seq, e.rollout.id.clone()))
+                    .collect();
+                finished.sort();
+                let over = finished.len().saturating_sub(keep);
+                let old: Vec<String> = finished.into_iter().take(over).map(|(_, id)| id).collect();
+                all.retain(|e| !old.contains(&e.rollout.id));
+                old
+            }
+            Err(_) => return,
+        };
+        if old.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.delete(old).await {
+            tracing::warn!("finished rollouts past the retention not deleted: {e}");
+        }
     }
 
     /// Check a request, plan every batch and store the rollout.
@@ -313,6 +347,7 @@ impl Rollouts {
             let mut notify = Vec::new();
             for d in &out.decisions {
                 decide::apply(&mut r, d, now.ms);
+                log_decision(&r, d);
                 if let Decision::Notify(n) = d {
                     notify.push(n.clone());
                 }
@@ -369,5 +404,50 @@ impl Rollouts {
                 }
             }
         }
+    }
+}
+
+/// The rollout's story at `info`: batches starting and finishing, and the
+/// rollout's own state changes (paused, done, aborted, with why).
+fn log_decision(r: &super::model::Rollout, d: &Decision) {
+    let batch = |i: &usize| {
+        r.batches.get(*i).map(|b| {
+            let what = if b.canary {
+                "canary batch".to_string()
+            } else {
+                format!("batch {}/{}", i + 1, r.batches.len())
+            };
+            (what, b.devices.join(", "))
+        })
+    };
+    match d {
+        Decision::StartBatch(i) => {
+            if let Some((what, devices)) = batch(i) {
+                tracing::info!(
+                    "rollout {} of group {}: {what} started: {devices}",
+                    r.id,
+                    r.group
+                );
+            }
+        }
+        Decision::FinishBatch(i) => {
+            if let Some((what, _)) = batch(i) {
+                tracing::info!("rollout {} of group {}: {what} finished", r.id, r.group);
+            }
+        }
+        Decision::State { state, reason } => tracing::info!(
+            "rollout {} of group {}: {}{}",
+            r.id,
+            r.group,
+            serde_json::to_value(state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_else(|| format!("{state:?}")),
+            reason
+                .as_deref()
+                .map(|w| format!(": {w}"))
+                .unwrap_or_default()
+        ),
+        Decision::Device { .. } | Decision::Notify(_) => {}
     }
 }

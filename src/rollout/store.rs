@@ -18,8 +18,10 @@ pub struct RolloutStore {
 }
 
 impl RolloutStore {
-    /// Open the table; returns every stored rollout, oldest first.
-    pub fn open(store: &StateStore) -> Result<(RolloutStore, Vec<Rollout>), StateError> {
+    /// Open the table; returns every stored rollout with its `seq`, oldest
+    /// first.
+    #[allow(clippy::type_complexity)]
+    pub fn open(store: &StateStore) -> Result<(RolloutStore, Vec<(i64, Rollout)>), StateError> {
         store.migrate("rollouts", MIGRATIONS)?;
         let conn = store.reader()?;
         let mut all = BTreeMap::new();
@@ -45,8 +47,20 @@ impl RolloutStore {
             RolloutStore {
                 writer: store.writer(),
             },
-            all.into_values().collect(),
+            all.into_iter().collect(),
         ))
+    }
+
+    /// Delete the rollouts `ids` (finished ones past the retention).
+    pub async fn delete(&self, ids: Vec<String>) -> Result<(), WriteError> {
+        self.writer
+            .write(Box::new(move |tx| {
+                for id in &ids {
+                    tx.execute("DELETE FROM rollouts WHERE id = ?1", [id])?;
+                }
+                Ok(())
+            }))
+            .await
     }
 
     /// Write `r` (the `seq` orders rollouts by creation) and wait for the commit.

@@ -204,12 +204,55 @@ fn name_value(v: &Value) -> DeviceNameValue {
     }
 }
 
+/// What a running fleet has done so far: for its progress line and the
+/// summary on Ctrl-C.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub sent: AtomicU64,
+    pub acked: AtomicU64,
+    /// Device id -> (battery, time left when its run is bounded by `--count`).
+    devices: Mutex<std::collections::HashMap<String, (f64, Option<Duration>)>>,
+}
+
+impl Progress {
+    fn update(&self, id: &str, battery: f64, left: Option<Duration>) {
+        if let Ok(mut d) = self.devices.lock() {
+            d.insert(id.to_string(), (battery, left));
+        }
+    }
+
+    /// `40 sent, 38 acknowledged, battery 0.97, about 4 s left`; for a fleet
+    /// the lowest battery and the longest time left.
+    pub fn line(&self) -> String {
+        let sent = self.sent.load(Ordering::Relaxed);
+        let acked = self.acked.load(Ordering::Relaxed);
+        let mut out = format!("{sent} sent, {acked} acknowledged");
+        let devices = self.devices.lock().map(|d| d.clone()).unwrap_or_default();
+        let lowest = devices.values().map(|(b, _)| *b).reduce(f64::min);
+        if let Some(b) = lowest {
+            let which = if devices.len() > 1 {
+                "lowest battery"
+            } else {
+                "battery"
+            };
+            out.push_str(&format!(", {which} {b:.2}"));
+        }
+        let left: Option<Vec<Duration>> = devices.values().map(|(_, l)| *l).collect();
+        match left.and_then(|l| l.into_iter().max()) {
+            Some(l) => out.push_str(&format!(", about {} s left", l.as_secs_f64().ceil())),
+            None if !devices.is_empty() => out.push_str(", until the battery is empty"),
+            None => {}
+        }
+        out
+    }
+}
+
 /// Run one device until `count` messages are sent and acknowledged, or its
-/// battery is empty. `sent` counts messages for a fleet's progress line.
+/// battery is empty, counting what it does in `progress`.
 pub async fn run_device(
     path: PathBuf,
     opts: SimOptions,
-    sent: Arc<AtomicU64>,
+    progress: Arc<Progress>,
 ) -> Result<SimReport, String> {
     let loaded = load_credential(&path)?;
     let broker_url = device_broker(&opts, &loaded.connection);
@@ -229,6 +272,7 @@ pub async fn run_device(
         client.clone(),
         connection.clone(),
         acked.clone(),
+        progress.clone(),
         events_tx,
     ));
 
@@ -264,7 +308,11 @@ pub async fn run_device(
             .map_err(|e| format!("{id}: cannot publish: {e}"))?;
         report.messages += 1;
         report.readings += n as u64;
-        sent.fetch_add(1, Ordering::Relaxed);
+        progress.sent.fetch_add(1, Ordering::Relaxed);
+        let left = opts.count.map(|c| {
+            period(&device.function) * u32::try_from(c - report.messages).unwrap_or(u32::MAX)
+        });
+        progress.update(&id, device.battery(), left);
     }
     // QoS 1: done only when the hub acknowledged every message.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -302,6 +350,7 @@ async fn poll(
     client: AsyncClient,
     connection: Arc<Mutex<ConnectionString>>,
     acked: Arc<AtomicU64>,
+    progress: Arc<Progress>,
     events: mpsc::Sender<Vec<u8>>,
 ) {
     let mut backoff = Backoff::default();
@@ -316,6 +365,7 @@ async fn poll(
             }
             Ok(Event::Incoming(Packet::PubAck(_))) => {
                 acked.fetch_add(1, Ordering::SeqCst);
+                progress.acked.fetch_add(1, Ordering::Relaxed);
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let _ = events.try_send(p.payload.to_vec());
@@ -424,6 +474,29 @@ pub fn fleet_files(dir: &Path, n: usize) -> Result<Vec<PathBuf>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_progress_line_has_the_lowest_battery_and_the_longest_time_left() {
+        let p = Progress::default();
+        assert_eq!(p.line(), "0 sent, 0 acknowledged");
+        p.sent.store(40, Ordering::Relaxed);
+        p.acked.store(38, Ordering::Relaxed);
+        p.update("a", 0.97, Some(Duration::from_millis(3_200)));
+        assert_eq!(
+            p.line(),
+            "40 sent, 38 acknowledged, battery 0.97, about 4 s left"
+        );
+        p.update("b", 0.5, Some(Duration::from_secs(1)));
+        assert_eq!(
+            p.line(),
+            "40 sent, 38 acknowledged, lowest battery 0.50, about 4 s left"
+        );
+        p.update("c", 0.9, None);
+        assert_eq!(
+            p.line(),
+            "40 sent, 38 acknowledged, lowest battery 0.50, until the battery is empty"
+        );
+    }
 
     #[test]
     fn connection_strings() {

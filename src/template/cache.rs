@@ -128,16 +128,37 @@ impl<'a> TemplateScan<'a> {
     }
 }
 
+/// Every regular file under `dir`, following directory symlinks once each:
+/// a directory already visited (by device and inode) is not entered again,
+/// so `ln -s . templates/a` cannot make the walk endless. Anything else
+/// that is not a regular file (a FIFO, a device) is left out: reading it
+/// could block forever.
 fn collect_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let mut seen = std::collections::HashSet::new();
+    collect_files_once(dir, out, &mut seen);
+}
+
+fn collect_files_once(
+    dir: &Path,
+    out: &mut Vec<std::path::PathBuf>,
+    seen: &mut std::collections::HashSet<(u64, u64)>,
+) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return;
+    };
+    if !seen.insert((meta.dev(), meta.ino())) {
+        return;
+    }
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
     for e in rd.flatten() {
         let p = e.path();
-        if p.is_dir() {
-            collect_files(&p, out);
-        } else {
-            out.push(p);
+        match std::fs::metadata(&p) {
+            Ok(m) if m.is_dir() => collect_files_once(&p, out, seen),
+            Ok(m) if m.is_file() => out.push(p),
+            _ => {}
         }
     }
 }
@@ -238,5 +259,16 @@ mod tests {
         assert_ne!(before.digest, after.digest, "the included template changed");
         assert!(after.reads_plan, "the include reads plan");
         assert!(TemplateScan::new(d.path()).inputs("missing.j2").is_none());
+    }
+
+    #[test]
+    fn directory_symlink_loops_are_walked_once() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("t.j2"), "x").unwrap();
+        std::os::unix::fs::symlink(".", d.path().join("a")).unwrap();
+        std::os::unix::fs::symlink(".", d.path().join("b")).unwrap();
+        let mut files = Vec::new();
+        collect_files(d.path(), &mut files);
+        assert_eq!(files, vec![d.path().join("t.j2")]);
     }
 }

@@ -56,6 +56,9 @@ pub(super) fn template_diagnostic(
         ErrorKind::SyntaxError => Diagnostic::error("template::syntax", format!("template `{tname}`: syntax error{detail}"))
             .label("here")
             .help("templates use Jinja2 syntax: {{ var }}, {% if %}...{% endif %}, {% for x in xs %}...{% endfor %}"),
+        ErrorKind::OutOfFuel => Diagnostic::error("template::work_limit", format!("template `{tname}` did more than {} steps of work when rendering device `{device}`", super::TEMPLATE_FUEL))
+            .label("still running here")
+            .help("a render is capped (a loop that never ends, or nested loops far too large): bound the loops over device data"),
         _ => Diagnostic::error("template::render_error", format!("template `{tname}` failed for device `{device}`: {}{detail}", err.kind()))
             .label("here")
             .help("fix the template expression, or the device's vars it uses"),

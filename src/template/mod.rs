@@ -82,6 +82,12 @@ fn capped_loader(
     }
 }
 
+/// The work one render may do, in minijinja's fuel (about one unit per
+/// instruction). A table of the 10,000-device example plan takes a few
+/// hundred thousand; a loop that never ends, or three nested `range(10000)`,
+/// would pin a core and hold every later reload.
+pub const TEMPLATE_FUEL: u64 = 10_000_000;
+
 pub struct Renderer {
     env: Environment<'static>,
     templates_dir: PathBuf,
@@ -94,6 +100,7 @@ impl Renderer {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_loader(capped_loader(templates_dir.to_path_buf()));
         env.set_keep_trailing_newline(true);
+        env.set_fuel(Some(TEMPLATE_FUEL));
         Renderer {
             env,
             templates_dir: templates_dir.to_path_buf(),
@@ -107,8 +114,52 @@ impl Renderer {
 
     /// Render one template by name with a context (bootstrap scripts and
     /// other non-device templates use this).
+    ///
+    /// The output is capped at [`RENDERED_BYTES`]: past it the render stops
+    /// with an error saying so (a loop emitting a gigabyte is refused after
+    /// 16 MiB, not held whole in memory).
     pub fn render_named(&self, name: &str, ctx: Value) -> Result<String, minijinja::Error> {
-        self.env.get_template(name)?.render(ctx)
+        let t = self.env.get_template(name)?;
+        let mut out = CappedOutput::default();
+        match t.render_captured_to(ctx, &mut out) {
+            Ok(_) => Ok(String::from_utf8_lossy(&out.buf).into_owned()),
+            Err(_) if out.full => Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!(
+                    "the rendered output passed {} MiB; a config is far smaller: bound the \
+                     loops that emit it",
+                    RENDERED_BYTES >> 20
+                ),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The largest rendered config or bootstrap script: far above any device
+/// config (a few hundred KiB at most), as [`crate::limits::TEMPLATE_BYTES`]
+/// is for templates.
+pub const RENDERED_BYTES: usize = 16 << 20;
+
+/// Render output that refuses to grow past [`RENDERED_BYTES`].
+#[derive(Default)]
+struct CappedOutput {
+    buf: Vec<u8>,
+    full: bool,
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + b.len() > RENDERED_BYTES {
+            self.full = true;
+            return Err(std::io::Error::other("rendered output too large"));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -143,12 +194,14 @@ pub fn render_all_cached(
             .filter_map(|m| m.template.as_deref())
             .map(|t| (t, scan.inputs(t)))
             .collect();
+        let exhausted = std::sync::Mutex::new(HashSet::new());
         let job = Job {
             renderer,
             site,
             sc: &sc,
             inputs: &inputs,
             cache,
+            exhausted: &exhausted,
         };
         let chunk = site.devices.len().div_ceil(threads).max(256);
         let parts: Vec<Vec<Rendered>> = std::thread::scope(|scope| {
@@ -218,6 +271,10 @@ struct Job<'a> {
     sc: &'a SiteContext<'a>,
     inputs: &'a HashMap<&'a str, Option<cache::TemplateInputs>>,
     cache: &'a RenderCache,
+    /// Templates that ran out of fuel for one device: not rendered for the
+    /// others (the load is refused anyway), so 10,000 devices of an endless
+    /// template cost one render's work, not 10,000.
+    exhausted: &'a std::sync::Mutex<HashSet<String>>,
 }
 
 impl Job<'_> {
@@ -236,15 +293,26 @@ impl Job<'_> {
                 out.push(Rendered::Ok(d.name.clone(), text.to_string(), digest, true));
                 continue;
             }
+            let spent = |t: &str| self.exhausted.lock().is_ok_and(|e| e.contains(t));
+            if spent(tname) {
+                continue;
+            }
             let ctx = device_context(self.sc, first + k, d);
             match self.renderer.render_named(tname, ctx.clone()) {
                 Ok(text) => out.push(Rendered::Ok(d.name.clone(), text, digest, false)),
-                Err(err) => out.push(Rendered::Err {
-                    device: d,
-                    template: tname.clone(),
-                    err,
-                    ctx,
-                }),
+                Err(err) => {
+                    if err.kind() == minijinja::ErrorKind::OutOfFuel {
+                        if let Ok(mut e) = self.exhausted.lock() {
+                            e.insert(tname.clone());
+                        }
+                    }
+                    out.push(Rendered::Err {
+                        device: d,
+                        template: tname.clone(),
+                        err,
+                        ctx,
+                    })
+                }
             }
         }
         out

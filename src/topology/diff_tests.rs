@@ -393,3 +393,21 @@ fn problems_serialise_as_spec_section_10() {
     keys.sort();
     assert_eq!(keys, ["device", "expected", "fix", "kind", "local_port"]);
 }
+
+/// A box without an LLDP agent of its own (ONIE's installer environment)
+/// says hello with no neighbours: its cables are checked by what its planned
+/// neighbours report.
+#[test]
+fn a_device_without_lldp_is_checked_by_its_neighbours_reports() {
+    let silent = rep("leaf3", LEAF, &[]);
+    assert_eq!(diff(&plan(), &[spine_ok(), silent.clone()]).unwrap(), []);
+    let mut miscabled = spine_ok();
+    miscabled.neighbors[2].remote_port = "Ethernet50".into();
+    let ps = diff(&plan(), &[miscabled, silent]).unwrap();
+    assert!(
+        ps.iter().any(
+            |p| p.device == "leaf3" || p.expected.as_ref().is_some_and(|e| e.device == "leaf3")
+        ),
+        "{ps:?}"
+    );
+}

@@ -1,13 +1,18 @@
 //! Where the GUI draws each planned device: by tier, from the planned links.
 //! Root devices (`role = "root"`) are tier 0 at the top; every other device
-//! is in the tier of its hop distance to the nearest root; devices with no
-//! planned path to a root get a row of their own below the deepest tier, so
-//! they stand out. Within a tier a device sits under the mean position of
-//! its uplinks (ties in plan order), which keeps the cables of a tree or a
-//! leaf-spine fabric short and mostly uncrossed. A tier wider than
-//! [`ROW_WIDTH`] devices wraps onto more rows.
+//! is in the tier of its hop distance to the nearest root, except that a
+//! device moves up to the highest tier of another device of its model when
+//! its links allow it (its only neighbours there are of its own model, the
+//! rest one tier down): both spines of a Clos share the top row whichever is
+//! the root. Devices with no planned path to a root get a row of their own
+//! below the deepest tier, so they stand out. Within a tier a device sits
+//! under the mean position of its uplinks (ties in plan order, at least
+//! [`X_GAP`] apart), which keeps the cables of a tree or a leaf-spine fabric
+//! short and mostly uncrossed. A tier wider than [`ROW_WIDTH`] devices wraps
+//! onto more rows.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use serde::Serialize;
 
@@ -49,7 +54,14 @@ pub fn layout(model: &Model) -> Vec<Placed> {
             }
         }
     }
-    let tier = hops_to_roots(model, &adj);
+    let models: Vec<&str> = model.devices().map(|(_, d)| d.model.as_str()).collect();
+    let roots: Vec<usize> = model
+        .devices()
+        .enumerate()
+        .filter(|(_, (_, d))| d.role == Role::Root)
+        .map(|(i, _)| i)
+        .collect();
+    let tier = tiers(&roots, &models, &adj);
     let deepest = tier.iter().flatten().max().copied().unwrap_or(0);
     // Rows: tier 0..=deepest, then the unreachable ones.
     let mut rows: Vec<Vec<usize>> = vec![Vec::new(); deepest as usize + 2];
@@ -82,6 +94,14 @@ pub fn layout(model: &Model) -> Vec<Placed> {
             .collect();
         let mut order = key;
         order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        if order.len() <= ROW_WIDTH && order.iter().any(|(at, _)| at.is_finite()) {
+            for (at, i) in under_uplinks(&order) {
+                x[i] = at;
+                y[i] = top;
+            }
+            top += ROW_GAP + TIER_GAP;
+            continue;
+        }
         for (row, chunk) in order.chunks(ROW_WIDTH).enumerate() {
             let width = (chunk.len() - 1) as f64 * X_GAP;
             for (k, &(_, i)) in chunk.iter().enumerate() {
@@ -103,22 +123,86 @@ pub fn layout(model: &Model) -> Vec<Placed> {
         .collect()
 }
 
-/// Breadth-first from every root at once.
-fn hops_to_roots(model: &Model, adj: &[Vec<usize>]) -> Vec<Option<u32>> {
-    let mut tier = vec![None; adj.len()];
-    let mut queue = VecDeque::new();
-    for (i, (_, d)) in model.devices().enumerate() {
-        if d.role == Role::Root {
-            tier[i] = Some(0);
-            queue.push_back(i);
+/// One row, each device as near as it can be to the mean x of its uplinks
+/// (`order`: that x, or infinity for none, sorted), at least [`X_GAP`]
+/// apart: a forward sweep pushes crowded devices right, then the row moves
+/// back left by their mean displacement, so a small tier hangs centred under
+/// its parents rather than under the middle of the picture.
+fn under_uplinks(order: &[(f64, usize)]) -> Vec<(f64, usize)> {
+    let mut out: Vec<(f64, usize)> = Vec::with_capacity(order.len());
+    for &(at, i) in order {
+        let x = match out.last() {
+            None if at.is_finite() => at,
+            None => 0.0,
+            Some(&(prev, _)) if at.is_finite() => at.max(prev + X_GAP),
+            Some(&(prev, _)) => prev + X_GAP,
+        };
+        out.push((x, i));
+    }
+    let moved: Vec<f64> = out
+        .iter()
+        .zip(order)
+        .filter(|(_, (at, _))| at.is_finite())
+        .map(|((x, _), (at, _))| x - at)
+        .collect();
+    let shift = moved.iter().sum::<f64>() / moved.len().max(1) as f64;
+    for (x, _) in &mut out {
+        *x -= shift;
+    }
+    out
+}
+
+/// Hops from the nearest root, then devices moved up to their model's top
+/// tier where their links allow (see the module comment), until none moves.
+fn tiers(roots: &[usize], models: &[&str], adj: &[Vec<usize>]) -> Vec<Option<u32>> {
+    let mut sources: Vec<(usize, u32)> = roots.iter().map(|&i| (i, 0)).collect();
+    loop {
+        let tier = hops_from(&sources, adj);
+        let mut top: HashMap<&str, u32> = HashMap::new();
+        for (i, t) in tier.iter().enumerate() {
+            if let Some(t) = *t {
+                let best = top.entry(models[i]).or_insert(t);
+                *best = (*best).min(t);
+            }
+        }
+        let movable = |i: usize, to: u32| {
+            adj[i].iter().all(|&j| match tier[j] {
+                Some(t) if t == to => models[j] == models[i],
+                Some(t) => t > to,
+                None => true,
+            })
+        };
+        let moved: Vec<(usize, u32)> = (0..adj.len())
+            .filter_map(|i| {
+                let to = *top.get(models[i])?;
+                (tier[i]? > to && movable(i, to)).then_some((i, to))
+            })
+            .collect();
+        if moved.is_empty() {
+            return tier;
+        }
+        sources.extend(moved);
+    }
+}
+
+/// Shortest hop counts from `sources`, each starting at its own tier.
+fn hops_from(sources: &[(usize, u32)], adj: &[Vec<usize>]) -> Vec<Option<u32>> {
+    let mut tier: Vec<Option<u32>> = vec![None; adj.len()];
+    let mut queue = BinaryHeap::new();
+    for &(i, t) in sources {
+        if tier[i].is_none_or(|x| t < x) {
+            tier[i] = Some(t);
+            queue.push(Reverse((t, i)));
         }
     }
-    while let Some(i) = queue.pop_front() {
-        let next = tier[i].map(|t: u32| t + 1);
+    while let Some(Reverse((t, i))) = queue.pop() {
+        if tier[i] != Some(t) {
+            continue;
+        }
         for &j in &adj[i] {
-            if tier[j].is_none() {
-                tier[j] = next;
-                queue.push_back(j);
+            if tier[j].is_none_or(|x| t + 1 < x) {
+                tier[j] = Some(t + 1);
+                queue.push(Reverse((t + 1, j)));
             }
         }
     }
@@ -139,6 +223,8 @@ mod tests {
             .map(|(name, root)| Device {
                 name: name.to_string(),
                 serial: format!("sn-{name}"),
+                // a model of its own: tiers by hops alone
+                model: name.to_string(),
                 role: if *root { Role::Root } else { Role::Device },
                 ..template.clone()
             })
@@ -207,6 +293,49 @@ mod tests {
         assert_eq!(mid, 0.0);
         assert!(at(&p, "l1").x < at(&p, "l2").x);
         assert!(at(&p, "s1").y < at(&p, "l1").y);
+    }
+
+    /// `model()` with each device's model set: `(name, root, model)`.
+    fn with_models(devices: &[(&str, bool, &str)], links: &[(&str, &str)]) -> Model {
+        let plain: Vec<(&str, bool)> = devices.iter().map(|(n, r, _)| (*n, *r)).collect();
+        let mut m = model(&plain, links);
+        for (d, (_, _, model)) in m.sites[0].devices.iter_mut().zip(devices) {
+            d.model = model.to_string();
+        }
+        m
+    }
+
+    #[test]
+    fn the_second_spine_shares_the_roots_row_and_a_host_stays_below() {
+        let m = with_models(
+            &[
+                ("spine1", true, "spine"),
+                ("spine2", false, "spine"),
+                ("leaf1", false, "leaf"),
+                ("leaf2", false, "leaf"),
+                ("host1", false, "host"),
+                ("host2", false, "host"),
+            ],
+            &[
+                ("spine1", "spine2"),
+                ("spine1", "leaf1"),
+                ("spine2", "leaf1"),
+                ("spine1", "leaf2"),
+                ("spine2", "leaf2"),
+                ("leaf1", "leaf2"),
+                ("leaf1", "host1"),
+                // host2 hangs off spine1 directly: one tier above host1
+                ("spine1", "host2"),
+            ],
+        );
+        let p = layout(&m);
+        assert_eq!(at(&p, "spine2").tier, Some(0), "both spines on top");
+        assert_eq!(at(&p, "spine1").y, at(&p, "spine2").y);
+        assert_eq!(at(&p, "leaf1").tier, Some(1));
+        assert_eq!(at(&p, "host2").tier, Some(1));
+        // host1 would sit beside its own leaf: its links do not allow it
+        assert_eq!(at(&p, "host1").tier, Some(2));
+        assert_eq!(at(&p, "host1").x, at(&p, "leaf1").x, "under its one uplink");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use serde_json::json;
 
 use super::actions::AckError;
 use super::hello::{self, Outcome, MAX_BODY};
-use super::state::{Change, ChangeError, Stage};
+use super::state::{Change, ChangeError, Stage, MAX_CLAIMS};
 use super::Ztp;
 use crate::plan::model::{ApprovalMode, Role};
 use crate::topology::Reported;
@@ -143,6 +143,23 @@ async fn hello_handler(
     if !counts {
         return stranger_hello(&ztp, &name, peer, outcome).await;
     }
+    let displaced = displaced_claim(&ztp, dev, rec.as_ref(), ip);
+    // One event a minute per claiming address, as for refusals.
+    let noted = |new: IpAddr| {
+        let now = std::time::Instant::now();
+        ztp.refusals
+            .admit(&name, new, "claims while pending", now)
+    };
+    if let Some((old, new)) = displaced.zip(ip).filter(|(_, new)| noted(*new)) {
+        let why = format!(
+            "serial {} of {name} claimed from {new} while its approval is pending from {old}: \
+             two addresses say they are this device; an approval names the address it approves",
+            h.serial
+        );
+        if let Err(e) = commit(async { Ok(ztp.tracker.note(&name, why).await?) }).await {
+            return e;
+        }
+    }
     let (stage, message) = match &outcome {
         Outcome::Approved => (Stage::Approved, "topology matches the plan".to_string()),
         Outcome::Pending => (
@@ -174,6 +191,15 @@ async fn hello_handler(
         percent: None,
         message,
         edit: Box::new(move |r| {
+            if let Some(old) = displaced {
+                r.pending_claims.retain(|a| Some(*a) != ip && *a != old);
+                r.pending_claims.push(old);
+                let over = r.pending_claims.len().saturating_sub(MAX_CLAIMS);
+                r.pending_claims.drain(..over);
+            }
+            if is_approved {
+                r.pending_claims.clear();
+            }
             r.hello_ip = ip;
             r.reported_model = Some(model);
             r.observed = observed;
@@ -211,6 +237,20 @@ async fn hello_handler(
     }
 }
 
+/// The pending address a hello from `ip` moves away from: a device whose
+/// approval must name an address, pending from another one. Two hosts
+/// claiming one serial is what an operator must see before approving.
+fn displaced_claim(
+    ztp: &Ztp,
+    dev: &crate::plan::model::Device,
+    rec: Option<&super::state::Record>,
+    ip: Option<IpAddr>,
+) -> Option<IpAddr> {
+    let r = rec.filter(|r| !r.approved && r.stage == Stage::PendingApproval)?;
+    let old = r.hello_ip.filter(|old| Some(*old) != ip)?;
+    ztp.approval_needs_address(dev).then_some(old)
+}
+
 /// A hello that does not count (SPEC §7): answered, so a misplaced device
 /// still learns what is wrong, but nothing changes; recorded as an event.
 async fn stranger_hello(ztp: &Ztp, name: &str, peer: SocketAddr, outcome: Outcome) -> Response {
@@ -219,8 +259,15 @@ async fn stranger_hello(ztp: &Ztp, name: &str, peer: SocketAddr, outcome: Outcom
          ztpd leased to {name} or its planned ip (access.hello = \"leased\")",
         peer.ip()
     );
-    if let Err(e) = commit(async { Ok(ztp.tracker.note(name, why.clone()).await?) }).await {
-        return e;
+    // One event a minute per address (the rest are counted, then summed up):
+    // a refusal needs no credential, and each event is a row on disk.
+    let first = ztp
+        .refusals
+        .admit(name, peer.ip(), "refused hellos", std::time::Instant::now());
+    if first {
+        if let Err(e) = commit(async { Ok(ztp.tracker.note(name, why.clone()).await?) }).await {
+            return e;
+        }
     }
     let state = ztp.tracker.get(name).map_or(Stage::Planned, |r| r.stage);
     match outcome {

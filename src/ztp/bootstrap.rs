@@ -143,6 +143,26 @@ pub fn with_poap_md5(script: &str) -> String {
     }
 }
 
+/// Huawei ZTP checks `#sha256sum="..."` on the first line of an `.ini`
+/// intermediate file against the SHA-256 of the rest of the file (from
+/// `;BEGIN ROUTER` to `;END ROUTER`).
+pub fn with_huawei_sha256(ini: &str) -> String {
+    let body = match ini.split_once('\n') {
+        Some((first, rest)) if first.starts_with("#sha256sum=") => rest,
+        _ => ini,
+    };
+    let hex: String = <sha2::Sha256 as sha2::Digest>::digest(body.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("#sha256sum=\"{hex}\"\n{body}")
+}
+
+/// Names a profile's file is served under besides `bootstrap/<profile>`:
+/// Huawei's option 67 names `bootstrap/huawei.ini`, and the device reads the
+/// intermediate file's format from that suffix.
+pub const ALIASES: [(&str, &str); 1] = [("huawei", "huawei.ini")];
+
 /// Render every profile's script. A user template that does not render is
 /// reported (returned as a message) and the built-in default put in its
 /// place; the plan loader turns the messages into errors, so such a plan is
@@ -214,11 +234,16 @@ fn render_with(
                 }
             },
         };
-        let text = if *profile == "cisco-nxos" {
-            with_poap_md5(&text)
-        } else {
-            text
+        let text = match *profile {
+            "cisco-nxos" => with_poap_md5(&text),
+            "huawei" => with_huawei_sha256(&text),
+            _ => text,
         };
+        for (p, alias) in ALIASES {
+            if p == *profile {
+                out.insert(alias.to_string(), text.clone());
+            }
+        }
         out.insert(profile.to_string(), text);
     }
     (out, problems)
@@ -238,7 +263,8 @@ mod tests {
         let r = resolved(dir.path());
         let (out, problems) = render_all(&r, &Model::default());
         assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(out.len(), BUILTIN.len());
+        assert_eq!(out.len(), BUILTIN.len() + ALIASES.len());
+        assert_eq!(out["huawei.ini"], out["huawei"]);
         assert!(out["generic"].contains("SERVER=\"${ZTP_SERVER:-http://127.0.0.1:8080}\""));
         assert!(out["cumulus"].contains("CUMULUS-AUTOPROVISIONING"));
         let v: serde_json::Value = serde_json::from_str(&out["sonic"]).unwrap();
@@ -266,19 +292,29 @@ mod tests {
 
     #[test]
     fn huawei_ini_lists_huawei_devices() {
-        let ctx = json!({"server": {"files": "http://10.0.0.1:8080/files"}, "devices": [
+        let ctx = json!({"server": {"files": "http://10.0.0.1:8080/files", "tftp": "10.0.0.1"}, "devices": [
             {"vendor": "huawei", "serial": "21500101", "mac": "00:e0:fc:00:00:01",
              "image": "images/V200.cc", "version": "V200R021", "patch": null},
             {"vendor": "arista", "serial": "JPE1", "mac": null, "image": null, "version": null, "patch": null}]});
         let text = render(BUILTIN[6].1, &ctx).unwrap();
         assert!(
-            text.contains("[DEVICE1]\nESN=21500101\nMAC=00-E0-FC-00-00-01\n"),
+            text.contains("[DEVICE1 DESCRIPTION]\nESN=21500101\nMAC=00e0-fc00-0001\n"),
             "{text}"
         );
+        assert!(text.contains("FILESERVER=tftp://10.0.0.1/\n"), "{text}");
         assert!(text.contains("SYSTEM-SOFTWARE=images/V200.cc"));
         assert!(text.contains("SYSTEM-CONFIG=configs/21500101.cfg"));
         assert!(!text.contains("JPE1"));
         assert!(text.starts_with(";BEGIN ROUTER") && text.trim_end().ends_with(";END ROUTER"));
+        let signed = with_huawei_sha256(&text);
+        let (first, rest) = signed.split_once('\n').unwrap();
+        let want: String = <sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(first, format!("#sha256sum=\"{want}\""));
+        assert_eq!(rest, text);
+        assert_eq!(with_huawei_sha256(&signed), signed, "idempotent");
     }
 
     #[test]

@@ -60,10 +60,20 @@ fn field(name: &str, v: &str, max: usize) -> Result<(), String> {
             v.len()
         ));
     }
-    if v.chars().any(char::is_control) {
-        return Err(format!("`{name}` contains control characters"));
+    no_control(name, v)
+}
+
+/// Device strings are shown in terminals (`ztpd status`) and logs: a
+/// control character could move the cursor, retitle the terminal or forge
+/// a line, so none is accepted.
+fn no_control(name: &str, v: &str) -> Result<(), String> {
+    match v.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "`{name}` contains the control character {:?}; send printable text only",
+            c
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// A serial as the plan allows it: `[A-Za-z0-9._-]+`.
@@ -142,6 +152,7 @@ pub fn parse_hello(body: &[u8], header_serial: Option<&str>) -> Result<Hello, St
                 v.len()
             ));
         }
+        no_control("version", v)?;
     }
     let neighbors = b.neighbors.ok_or(
         "missing `neighbors`: a list (may be empty) of {local_port, remote_device, remote_port}",
@@ -226,6 +237,7 @@ pub fn parse_progress(body: &[u8]) -> Result<Progress, String> {
             message.len()
         ));
     }
+    no_control("message", &message)?;
     Ok(Progress {
         stage,
         percent: b.percent,

@@ -7,6 +7,7 @@ pub mod api;
 pub mod bootstrap;
 pub mod hello;
 pub mod observe;
+pub mod refusals;
 pub mod sim_device;
 pub mod sim_dhcp;
 pub mod simulate;
@@ -42,6 +43,8 @@ pub struct Ztp {
     /// The stored reports, indexed so that a hello is checked against its
     /// neighbourhood rather than the whole fleet (`local`).
     reports: Mutex<ReportIndex>,
+    /// Refused reports, one event a minute per device and address.
+    pub refusals: refusals::Refusals,
 }
 
 /// A device's stored report (last hello, or a root's report), if it has one.
@@ -67,14 +70,18 @@ impl Ztp {
         snapshot: crate::snapshot::SnapshotHandle,
         leases: Option<Arc<crate::dhcp::leases::Leases>>,
     ) -> anyhow::Result<Arc<Ztp>> {
+        let tracker = Tracker::open(state)?;
+        // Read at start: a reload does not change it.
+        tracker.keep_events(snapshot.load().resolved.settings.limits.device_events);
         Ok(Arc::new(Ztp {
-            tracker: Tracker::open(state)?,
+            tracker,
             actions: actions::ActionStore::open(state)?,
             limit: Semaphore::new(MAX_IN_FLIGHT),
             leases,
             leases6: std::sync::OnceLock::new(),
             snapshot,
             reports: Mutex::default(),
+            refusals: refusals::Refusals::default(),
         }))
     }
 

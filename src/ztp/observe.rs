@@ -48,6 +48,12 @@ pub async fn run(
             _ = shutdown.cancelled() => return Ok(()),
             _ = tick.tick() => {}
         }
+        // Refusals counted in a minute that has ended: one event each.
+        for (name, message) in ztp.refusals.flush(std::time::Instant::now()) {
+            if let Err(e) = ztp.tracker.note(&name, message).await {
+                tracing::warn!(device = %name, "refusal summary not stored: {e}");
+            }
+        }
         // Clients that claimed a planned device they are not: its events.
         if let Some(leases) = &ztp.leases {
             for (name, message) in leases.take_conflicts() {

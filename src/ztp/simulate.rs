@@ -96,6 +96,22 @@ pub enum Ending {
     Refused(Vec<Value>),
 }
 
+/// A hello ztpd answered but did not count: it came from an address
+/// `access.hello = "leased"` does not trust (SPEC §7).
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: hello not counted: {why}")]
+pub struct NotCounted {
+    pub name: String,
+    pub why: String,
+}
+
+/// What to do about [`NotCounted`] hellos, in one sentence.
+pub const NOT_COUNTED_HELP: &str = "ztpd counted none of these hellos: its access.hello = \
+\"leased\" (the default) trusts a hello only from the address it leased to the switch or the \
+switch's planned ip, and simulated switches all speak from this machine, so for a lab set \
+`[access] hello = \"any\"` in the ztpd.toml the daemon reads (examples/tour/ztpd.toml does) \
+and restart `ztpd run`.";
+
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn post(url: &str, body: &Value) -> anyhow::Result<http_client::Response> {
@@ -183,6 +199,13 @@ pub async fn run_switch(
                 return Ok(Ending::Refused(
                     v["problems"].as_array().cloned().unwrap_or_default(),
                 ));
+            }
+            403 if r.json()["counted"] == false => {
+                return Err(NotCounted {
+                    name: sw.name.clone(),
+                    why: r.json()["error"].as_str().unwrap_or_default().to_string(),
+                }
+                .into())
             }
             code => bail!("{}: hello: HTTP {code} {}", sw.name, r.json()),
         }

@@ -86,6 +86,15 @@ impl Ztp {
         }
     }
 
+    /// Whether an operator's approval of `dev` must name the address it is
+    /// approved at (SPEC §8): under `leased`, a device with neither `mac`
+    /// nor `ip` is tied to no address but the one its approval names, so
+    /// the approval is of the pending hello's address the operator saw, not
+    /// of whoever says hello next.
+    pub fn approval_needs_address(&self, dev: &Device) -> bool {
+        self.hello_access() == HelloAccess::Leased && !has_address(dev)
+    }
+
     /// Whether a hello may approve `dev` without an operator.
     pub fn may_auto_approve(&self, dev: &Device) -> bool {
         self.hello_access() == HelloAccess::Any || has_address(dev)

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::limits::RateLimitedLog;
 use crate::state::{StateError, StateStore, WriteError, Writer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -61,6 +62,15 @@ impl Stage {
             Stage::Rebooting => "rebooting",
             Stage::Deployed => "deployed",
             Stage::Failed => "failed",
+        }
+    }
+    /// The stage of a planned device ztpd holds no record of: a root is
+    /// deployed already (SPEC §3: ztpd does not provision it), any other
+    /// device is planned.
+    pub fn unrecorded(role: crate::plan::model::Role) -> Stage {
+        match role {
+            crate::plan::model::Role::Root => Stage::Deployed,
+            crate::plan::model::Role::Device => Stage::Planned,
         }
     }
     pub fn parse(s: &str) -> Option<Stage> {
@@ -140,6 +150,10 @@ pub struct Event {
     pub message: String,
 }
 
+/// Addresses kept in [`Record::pending_claims`]: enough to show an operator
+/// that several hosts claim one serial, bounded against a flood of them.
+pub const MAX_CLAIMS: usize = 8;
+
 /// The current state of one device.
 #[derive(Debug, Clone, Serialize)]
 pub struct Record {
@@ -153,6 +167,10 @@ pub struct Record {
     pub approved: bool,
     /// Either family (an IPv6-only device says hello over IPv6).
     pub hello_ip: Option<std::net::IpAddr>,
+    /// Other addresses whose hello claimed this device's serial while it was
+    /// pending approval, oldest first (at most [`MAX_CLAIMS`]); cleared by an
+    /// approval. Shown in the API so an operator sees the conflict.
+    pub pending_claims: Vec<std::net::IpAddr>,
     pub leased_ip: Option<Ipv4Addr>,
     pub reported_model: Option<String>,
     /// Topology problems of the last hello (SPEC §10 problem objects).
@@ -178,6 +196,7 @@ impl Record {
             at: crate::clock::rfc3339_micros(),
             approved: false,
             hello_ip: None,
+            pending_claims: Vec::new(),
             leased_ip: None,
             reported_model: None,
             problems: Vec::new(),
@@ -233,7 +252,33 @@ pub struct Tracker {
     records: Mutex<HashMap<String, Record>>,
     writer: Writer,
     events: broadcast::Sender<Event>,
+    /// One `info` line per stage change, at most [`STAGE_LINES_PER_SECOND`].
+    stage_log: Mutex<RateLimitedLog>,
+    /// Events kept per device in `ztp_device_events`, newest first
+    /// (`limits.device_events`): older ones are deleted as new ones come.
+    events_kept: std::sync::atomic::AtomicUsize,
 }
+
+/// Events kept per device by default: far more than a deployment writes
+/// (a few dozen), and what `history` shows (100) ten times over; 10,000
+/// devices at this bound are a few hundred MB at most.
+pub const EVENTS_KEPT: usize = 1000;
+
+/// Delete `device`'s events older than its newest `kept`, in the write's
+/// transaction. An indexed seek (device, id): cheap enough for every write.
+fn prune_events(tx: &rusqlite::Transaction, device: &str, kept: usize) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM ztp_device_events WHERE device = ?1 AND id <
+         (SELECT id FROM ztp_device_events WHERE device = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+        rusqlite::params![device, kept.saturating_sub(1) as i64],
+    )?;
+    Ok(())
+}
+
+/// Enough for a rack booting at once to be told line by line; a fleet of
+/// thousands is summarised ("N more") instead of flooding the journal.
+/// `GET /api/v1/events` keeps every change.
+const STAGE_LINES_PER_SECOND: u32 = 64;
 
 impl Tracker {
     /// Open the ZTP tables in `store` and load every device's record.
@@ -266,7 +311,22 @@ impl Tracker {
             records: Mutex::new(records),
             writer: store.writer(),
             events,
+            stage_log: Mutex::new(RateLimitedLog::with_burst(
+                std::time::Duration::from_secs(1),
+                STAGE_LINES_PER_SECOND,
+            )),
+            events_kept: std::sync::atomic::AtomicUsize::new(EVENTS_KEPT),
         }))
+    }
+
+    /// Keep at most `n` (at least 1) events per device from now on.
+    pub fn keep_events(&self, n: usize) {
+        self.events_kept
+            .store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn kept(&self) -> usize {
+        self.events_kept.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn get(&self, name: &str) -> Option<Record> {
@@ -346,15 +406,46 @@ impl Tracker {
         };
         self.persist(&rec, &events).await?;
         for e in &events {
+            self.log_stage(&rec, e);
             let _ = self.events.send(e.clone());
         }
         Ok((rec, events))
+    }
+
+    /// The daemon's story of a device at `info`: its new stage, the address
+    /// it speaks from, and why when it was refused or failed.
+    fn log_stage(&self, rec: &Record, e: &Event) {
+        let Some(left_out) = self.stage_log.lock().ok().and_then(|mut l| l.admit()) else {
+            return;
+        };
+        let address = rec
+            .hello_ip
+            .or(rec.leased_ip.map(Into::into))
+            .map(|a| format!(" at {a}"))
+            .unwrap_or_default();
+        let why = match e.stage {
+            Stage::TopologyMismatch | Stage::Failed if !e.message.is_empty() => {
+                format!(": {}", e.message)
+            }
+            _ => String::new(),
+        };
+        let more = match left_out {
+            0 => String::new(),
+            n => format!(" ({n} more stage changes not logged; GET /api/v1/events has them all)"),
+        };
+        tracing::info!(
+            "device {}{address}: {} -> {}{why}{more}",
+            e.device,
+            e.from.as_str(),
+            e.stage.as_str()
+        );
     }
 
     async fn persist(&self, rec: &Record, events: &[Event]) -> Result<(), WriteError> {
         let text = serde_json::to_string(&Stored::from(rec)).unwrap_or_default();
         let (name, version) = (rec.name.clone(), rec.version);
         let events = events.to_vec();
+        let kept = self.kept();
         self.writer
             .write(Box::new(move |tx| {
                 tx.execute(
@@ -377,6 +468,9 @@ impl Tracker {
                         ],
                     )?;
                 }
+                if !events.is_empty() {
+                    prune_events(tx, &name, kept)?;
+                }
                 Ok(())
             }))
             .await
@@ -396,6 +490,7 @@ impl Tracker {
             message,
         };
         let ev = event.clone();
+        let kept = self.kept();
         self.writer
             .write(Box::new(move |tx| {
                 tx.execute(
@@ -409,6 +504,7 @@ impl Tracker {
                         ev.message
                     ],
                 )?;
+                prune_events(tx, &ev.device, kept)?;
                 Ok(())
             }))
             .await?;
@@ -490,6 +586,8 @@ struct Stored {
     at: String,
     approved: bool,
     hello_ip: Option<std::net::IpAddr>,
+    #[serde(default)]
+    pending_claims: Vec<std::net::IpAddr>,
     leased_ip: Option<Ipv4Addr>,
     reported_model: Option<String>,
     problems: Vec<serde_json::Value>,
@@ -511,6 +609,7 @@ impl From<&Record> for Stored {
             at: r.at.clone(),
             approved: r.approved,
             hello_ip: r.hello_ip,
+            pending_claims: r.pending_claims.clone(),
             leased_ip: r.leased_ip,
             reported_model: r.reported_model.clone(),
             problems: r.problems.clone(),
@@ -532,6 +631,7 @@ fn decode(text: &str) -> Option<Record> {
         at: s.at,
         approved: s.approved,
         hello_ip: s.hello_ip,
+        pending_claims: s.pending_claims,
         leased_ip: s.leased_ip,
         reported_model: s.reported_model,
         problems: s.problems,

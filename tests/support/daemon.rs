@@ -451,6 +451,18 @@ impl Daemon {
         }
     }
 
+    /// Send `sig` and wait at most `within` for the process to end: its
+    /// exit status, or None while it still runs (it is killed on drop).
+    pub fn signal_and_wait(&mut self, sig: i32, within: Duration) -> Option<ExitStatus> {
+        let c = self.child.as_mut().expect("daemon running");
+        tools::signal(c.id(), sig);
+        let status = poll::poll(within, || c.try_wait().ok().flatten());
+        if status.is_some() {
+            self.child = None;
+        }
+        status
+    }
+
     pub fn kill9(&mut self) {
         self.stop(true);
     }

@@ -67,7 +67,13 @@ fn check_one_model(
     members: &[String],
     site: &Site,
 ) {
-    let model_of = |n: &String| site.devices.iter().find(|d| &d.name == n).map(|d| &d.model);
+    // By name, once: a scan per member was quadratic in a 10,000-device group.
+    let models: std::collections::HashMap<&str, &String> = site
+        .devices
+        .iter()
+        .map(|d| (d.name.as_str(), &d.model))
+        .collect();
+    let model_of = |n: &String| models.get(n.as_str()).copied();
     let Some(first) = members.first() else { return };
     let Some(m0) = model_of(first) else { return };
     if let Some(other) = members
@@ -103,12 +109,15 @@ fn listed_members(
     let Some(list) = &g.devices else {
         return members;
     };
+    let known: std::collections::HashSet<&str> = names.iter().copied().collect();
+    let refused: std::collections::HashSet<&str> = raw_names.iter().copied().collect();
+    let mut seen = std::collections::HashSet::new();
     for m in list {
-        if names.contains(&m.v.as_str()) {
-            if !members.contains(&m.v) {
+        if known.contains(m.v.as_str()) {
+            if seen.insert(m.v.as_str()) {
                 members.push(m.v.clone());
             }
-        } else if !raw_names.contains(&m.v.as_str()) {
+        } else if !refused.contains(m.v.as_str()) {
             let mut help = "group members are device names of this plan".to_string();
             if let Some(c) = closest(&m.v, names) {
                 help = format!("did you mean `{c}`? {help}");
@@ -151,30 +160,84 @@ fn select_members(
             );
         }
     }
+    if let Some(n) = &g.select_name {
+        if let Some(problem) = glob_problem(&n.v) {
+            diags.push(
+                Diagnostic::error(
+                    "plan::glob_too_long",
+                    format!("group `{}`: {problem}", gname.v),
+                )
+                .at(file, n.span.clone())
+                .label("this glob")
+                .help(format!(
+                    "a name glob is at most {GLOB_MAX_BYTES} bytes: `*` matches any run of \
+                     characters, `?` one, e.g. name = \"leaf*\""
+                )),
+            );
+            return;
+        }
+    }
+    let listed: std::collections::HashSet<String> = members.iter().cloned().collect();
     for d in &site.devices {
         let model_ok = g.select_model.as_ref().is_none_or(|m| m.v == d.model);
         let name_ok = g
             .select_name
             .as_ref()
             .is_none_or(|n| glob_match(&n.v, &d.name));
-        if model_ok && name_ok && !members.contains(&d.name) {
+        if model_ok && name_ok && !listed.contains(&d.name) {
             members.push(d.name.clone());
         }
     }
 }
 
-/// `*` matches any run of characters, `?` one character.
+/// The longest `select.name` glob accepted, in bytes. Device names become
+/// file names (at most 255 bytes), so a longer glob only adds `*`s; the cap
+/// keeps a hostile pattern from costing more than a few kilobytes of work
+/// per device.
+pub const GLOB_MAX_BYTES: usize = 1024;
+
+/// Why `pattern` cannot be a `select.name` glob (it is longer than
+/// [`GLOB_MAX_BYTES`]), or None when it can.
+pub fn glob_problem(pattern: &str) -> Option<String> {
+    (pattern.len() > GLOB_MAX_BYTES).then(|| {
+        format!(
+            "the name glob is {} bytes; at most {GLOB_MAX_BYTES} allowed",
+            pattern.len()
+        )
+    })
+}
+
+/// `*` matches any run of characters, `?` one character; nothing else is
+/// special. Two pointers: on a mismatch only the last `*` seen takes one
+/// more character, so the work is at most pattern length times name length
+/// and nothing recurses (a recursive matcher backtracked exponentially on
+/// `***...x` and overflowed the stack on a long pattern).
 pub fn glob_match(pattern: &str, s: &str) -> bool {
-    fn go(p: &[u8], s: &[u8]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &s[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &s[1..]),
-            _ => false,
+    let (p, s) = (pattern.as_bytes(), s.as_bytes());
+    let (mut pi, mut si) = (0, 0);
+    // The position after the last `*` and the name position it resumes at.
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        match p.get(pi) {
+            Some(b'*') => {
+                pi += 1;
+                star = Some((pi, si));
+            }
+            Some(&c) if c == b'?' || c == s[si] => {
+                pi += 1;
+                si += 1;
+            }
+            _ => match star {
+                Some((sp, ss)) => {
+                    pi = sp;
+                    si = ss + 1;
+                    star = Some((sp, ss + 1));
+                }
+                None => return false,
+            },
         }
     }
-    go(pattern.as_bytes(), s.as_bytes())
+    p[pi..].iter().all(|&c| c == b'*')
 }
 
 /// The group's policy; a bad key is reported and keeps its default.
@@ -313,5 +376,70 @@ mod tests {
         assert!(glob_match("leaf*", "leaf12"));
         assert!(!glob_match("leaf*", "spine1"));
         assert!(glob_match("l?af1", "leaf1"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("**", "x"));
+        assert!(!glob_match("?", ""));
+        assert!(glob_match("*f*1", "leaf1"));
+        assert!(!glob_match("*f*2", "leaf1"));
+        assert!(glob_match("a*b*c", "aXbYbZc"));
+        assert!(!glob_match("a*b*c", "aXbYbZ"));
+        assert!(glob_match("*?", "a"));
+        assert!(!glob_match("leaf", "leaf1"));
+        // Nothing but `*` and `?` is special.
+        assert!(glob_match("le[a]f", "le[a]f"));
+        assert!(!glob_match("le[a]f", "leaf"));
+        assert!(glob_match("l\\*", "l\\x"));
+    }
+
+    /// The reference: today's meaning of `*` and `?`, by recursion.
+    fn slow(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => slow(&p[1..], s) || (!s.is_empty() && slow(p, &s[1..])),
+            (Some(b'?'), Some(_)) => slow(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => slow(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn globs_agree_with_the_recursive_meaning() {
+        let alphabet = [b'a', b'b', b'*', b'?'];
+        let words: Vec<Vec<u8>> = (0..4usize)
+            .flat_map(|len| {
+                (0..4usize.pow(len as u32)).map(move |mut n| {
+                    (0..len)
+                        .map(|_| {
+                            let c = alphabet[n % 4];
+                            n /= 4;
+                            c
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        for p in &words {
+            for s in words
+                .iter()
+                .filter(|w| !w.contains(&b'*') && !w.contains(&b'?'))
+            {
+                let (ps, ss) = (
+                    std::str::from_utf8(p).unwrap(),
+                    std::str::from_utf8(s).unwrap(),
+                );
+                assert_eq!(glob_match(ps, ss), slow(p, s), "{ps:?} on {ss:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_globs_finish() {
+        let stars = format!("{}x", "*".repeat(400));
+        assert!(!glob_match(&stars, &"a".repeat(255)));
+        assert!(glob_match(&stars, "leafx"));
+        let huge = "*a".repeat(1 << 19);
+        assert!(!glob_match(&huge, &"a".repeat(255)));
+        assert!(glob_problem(&stars).is_none());
+        assert!(glob_problem(&huge).unwrap().contains("1048576 bytes"));
     }
 }

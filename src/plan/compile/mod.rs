@@ -26,7 +26,7 @@ mod references;
 mod site;
 mod values;
 
-pub use groups::glob_match;
+pub use groups::{glob_match, glob_problem, GLOB_MAX_BYTES};
 pub use references::GENERATED_PATHS;
 
 /// Where referenced templates and files live (from settings).

@@ -224,16 +224,63 @@ const LINK_COLOR = {
   swapped: "#ba68c8", missing_link: "#ef5350", unplanned_link: "#ff7043",
 };
 
+// Up to this many devices a link within one row arcs over the devices
+// between its ends and labels get a backing (see drawGraph).
+const DETAILED = 500;
+
+// Node size and the room a link keeps from a device it does not connect.
+const NODE_SIZE = 22;
+const CLEARANCE = 1.5 * NODE_SIZE;
+
+// A link between two devices of one row would run straight through the
+// devices between them: it arcs above the row instead (a quadratic curve),
+// high enough to clear the device nearest either end by CLEARANCE. Returns
+// the control point's distance from the straight line, or null to draw it
+// straight. The curve's offset at a fraction s of the way is 2s(1-s)D.
+function rowArcs() {
+  const rows = new Map();
+  for (const name of S.order) {
+    const p = S.devices.get(name).position;
+    if (!p) continue;
+    if (!rows.has(p.y)) rows.set(p.y, []);
+    rows.get(p.y).push(p.x);
+  }
+  return (a, b) => {
+    const pa = S.devices.get(a).position, pb = S.devices.get(b).position;
+    if (!pa || !pb || pa.y !== pb.y) return null;
+    const lo = Math.min(pa.x, pb.x), hi = Math.max(pa.x, pb.x), len = hi - lo;
+    let near = Infinity;
+    for (const x of rows.get(pa.y)) {
+      if (x > lo && x < hi) near = Math.min(near, x - lo, hi - x);
+    }
+    if (near === Infinity) return null;
+    const s = near / len;
+    const d = CLEARANCE / (2 * s * (1 - s));
+    // cytoscape measures the distance to the right of source -> target:
+    // above the row is to the left when going right.
+    return pb.x > pa.x ? -d : d;
+  };
+}
+
 function drawGraph() {
   const big = S.order.length > 2000;
   const nodes = S.order.map((name) => {
     const d = S.devices.get(name);
     return { group: "nodes", data: { id: name, label: name, state: d.state, color: stateColor(d.state) }, position: d.position };
   });
+  // Past DETAILED devices every link stays a straight haystack line and
+  // labels have no backing: both cost frames while panning (1,000 generated
+  // devices: pan p95 33 -> 100 ms with them, benches/gui).
+  const detailed = S.order.length <= DETAILED;
+  const arc = detailed ? rowArcs() : () => null;
   const edges = S.links.map((l, i) => ({
     group: "edges",
     data: { id: "l" + i, source: l.a.split(":")[0], target: l.b.split(":")[0], status: l.status, color: LINK_COLOR[l.status] || "#3d4f63" },
   })).filter((e) => S.devices.has(e.data.source) && S.devices.has(e.data.target));
+  for (const e of edges) {
+    const d = arc(e.data.source, e.data.target);
+    if (d !== null) e.data.arc = d;
+  }
   for (const [i, p] of S.problems.entries()) {
     if (p.kind !== "unplanned_link" || !p.observed) continue;
     if (!S.devices.has(p.device) || !S.devices.has(p.observed.device)) continue;
@@ -257,14 +304,23 @@ function drawGraph() {
         "background-color": "data(color)",
         // A large fabric labels only what is selected or searched for:
         // measuring 10,000 labels is most of its first draw.
-        label: big ? "" : "data(label)", color: "#dbe6f1", "font-size": 10, "text-valign": "bottom",
-        "text-margin-y": 4, width: 22, height: 22, "min-zoomed-font-size": 8,
+        label: big ? "" : "data(label)", color: "#dbe6f1", "font-size": 14, "text-valign": "bottom",
+        "text-margin-y": 4, width: NODE_SIZE, height: NODE_SIZE, "min-zoomed-font-size": 8,
+        // Labels sit on a backing of the page's colour, so the links
+        // running under a device's name never hide it.
+        ...(detailed ? {
+          "text-background-color": "#0f1620", "text-background-opacity": 0.85,
+          "text-background-padding": 2, "text-background-shape": "roundrectangle",
+        } : {}),
       } },
 
       { selector: "node:selected", style: { "border-width": 3, "border-color": "#ffffff", label: "data(label)" } },
       { selector: "node.hit", style: { label: "data(label)" } },
       { selector: "node.dim", style: { opacity: 0.15 } },
       { selector: "edge", style: { width: 2, "line-color": "data(color)", "curve-style": "haystack" } },
+      { selector: "edge[arc]", style: {
+        "curve-style": "unbundled-bezier", "control-point-distances": "data(arc)", "control-point-weights": 0.5,
+      } },
       { selector: 'edge[status = "unplanned_link"]', style: { "line-style": "dashed" } },
     ],
   });
