@@ -147,8 +147,7 @@ async fn hello_handler(
     // One event a minute per claiming address, as for refusals.
     let noted = |new: IpAddr| {
         let now = std::time::Instant::now();
-        ztp.refusals
-            .admit(&name, new, "claims while pending", now)
+        ztp.refusals.admit(&name, new, "claims while pending", now)
     };
     if let Some((old, new)) = displaced.zip(ip).filter(|(_, new)| noted(*new)) {
         let why = format!(
