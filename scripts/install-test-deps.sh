@@ -20,7 +20,9 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 
 # Packages the tests use, and why.
 packages=(
-    udhcpc isc-dhcp-client iproute2        # DHCP clients in network namespaces
+    udhcpc isc-dhcp-client iproute2        # DHCP clients in network namespaces (dhclient -6 too)
+    dhcpcd-base                            # a second DHCPv6 client (tests/dhcp6_netns.rs)
+    isc-dhcp-relay                         # dhcrelay -6: a real DHCPv6 relay agent
     busybox                                # sh and wget as ONIE runs its installer (tests/onie_agent.rs)
     atftp tftp-hpa tftpd-hpa               # TFTP clients; tftpd-hpa as a side-by-side peer
                                            # (not atftpd: it conflicts with tftpd-hpa)

@@ -30,9 +30,18 @@ pub fn parse_url(url: &str) -> anyhow::Result<Url> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse().with_context(|| format!("{url}: bad port"))?),
-        None => (hostport, 80),
+    // `[2001:db8::1]:8080`: an IPv6 host is bracketed (RFC 3986), and kept
+    // without the brackets.
+    let (host, port) = match hostport.strip_prefix('[').and_then(|h| h.split_once(']')) {
+        Some((h, "")) => (h, 80),
+        Some((h, p)) => match p.strip_prefix(':') {
+            Some(p) => (h, p.parse().with_context(|| format!("{url}: bad port"))?),
+            None => bail!("{url}: bad host"),
+        },
+        None => match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse().with_context(|| format!("{url}: bad port"))?),
+            None => (hostport, 80),
+        },
     };
     if host.is_empty() {
         bail!("{url}: no host");
@@ -110,9 +119,14 @@ async fn request_inner(
     let mut s = TcpStream::connect((u.host.as_str(), u.port))
         .await
         .with_context(|| format!("cannot connect to {}:{}", u.host, u.port))?;
+    let host = if u.host.contains(':') {
+        format!("[{}]", u.host)
+    } else {
+        u.host.clone()
+    };
     let mut head = format!(
-        "{method} {} HTTP/1.1\r\nHost: {}:{}\r\nConnection: close\r\n",
-        u.path, u.host, u.port
+        "{method} {} HTTP/1.1\r\nHost: {host}:{}\r\nConnection: close\r\n",
+        u.path, u.port
     );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -188,6 +202,12 @@ mod tests {
             ("127.0.0.1", 8080, "/ztp/v1/hello")
         );
         assert_eq!(parse_url("http://h").unwrap().path, "/");
+        let v6 = parse_url("http://[2001:db8::1]:8080/files/x").unwrap();
+        assert_eq!(
+            (v6.host.as_str(), v6.port, v6.path.as_str()),
+            ("2001:db8::1", 8080, "/files/x")
+        );
+        assert_eq!(parse_url("http://[2001:db8::1]/").unwrap().port, 80);
         assert!(parse_url("https://h").is_err());
         let r = parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap();
         assert_eq!((r.status, r.body.as_slice()), (200, &b"abcde"[..]));

@@ -3,6 +3,7 @@
 //! Data flows plan files -> [`plan`] model -> [`snapshot`] -> services.
 //! See `docs/architecture.md`.
 
+pub mod addr;
 pub mod api;
 pub mod broker;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod credentials;
 pub mod daemon;
 pub mod device_events;
 pub mod dhcp;
+pub mod dhcp6;
 pub mod duration;
 pub mod files;
 pub mod http_client;

@@ -69,6 +69,9 @@ fn frozen_settings_changed(old: &settings::Settings, new: &settings::Settings) -
     if l.0.dhcp != l.1.dhcp {
         out.push(format!("listen.dhcp ({} -> {})", l.0.dhcp, l.1.dhcp));
     }
+    if l.0.dhcp6 != l.1.dhcp6 {
+        out.push(format!("listen.dhcp6 ({} -> {})", l.0.dhcp6, l.1.dhcp6));
+    }
     if l.0.tftp != l.1.tftp {
         out.push(format!("listen.tftp ({} -> {})", l.0.tftp, l.1.tftp));
     }
@@ -183,6 +186,14 @@ impl Reloader {
                     current.version
                 ),
                 loaded.diagnostics.to_json(false),
+            );
+        }
+        if let Err(e) = crate::daemon::listen::check_ipv6_reachable(&resolved, &loaded.model) {
+            let msg = format!("{e}; still serving version {}", current.version);
+            tracing::error!("reload refused: {msg}");
+            return refused(
+                msg,
+                serde_json::json!({"valid": false, "errors": [], "warnings": []}),
             );
         }
         // Compare against the serving snapshot in place: no copy of a

@@ -118,6 +118,8 @@ impl Default for Paths {
 #[serde(deny_unknown_fields, default)]
 pub struct Listen {
     pub dhcp: SocketAddr,
+    /// DHCPv6 (SPEC §11); bound only while some plan has `[dhcp6]`.
+    pub dhcp6: SocketAddr,
     pub tftp: SocketAddr,
     pub http: SocketAddr,
     /// When set, `/api/v1` and the GUI move here from `http`.
@@ -128,8 +130,10 @@ impl Default for Listen {
     fn default() -> Self {
         Listen {
             dhcp: "0.0.0.0:67".parse().expect("literal address"),
-            tftp: "0.0.0.0:69".parse().expect("literal address"),
-            http: "0.0.0.0:8080".parse().expect("literal address"),
+            dhcp6: "[::]:547".parse().expect("literal address"),
+            // Dual-stack (SPEC §1b): IPv4 clients arrive v4-mapped.
+            tftp: "[::]:69".parse().expect("literal address"),
+            http: "[::]:8080".parse().expect("literal address"),
             api: None,
         }
     }

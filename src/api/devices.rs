@@ -34,7 +34,9 @@ pub async fn devices(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
                 .filter(|_| pending.is_none());
             let ip = d
                 .ip
-                .or_else(|| rec.and_then(|r| r.leased_ip).or(hello_ip))
+                .map(std::net::IpAddr::V4)
+                .or(d.ip6.map(std::net::IpAddr::V6))
+                .or_else(|| rec.and_then(|r| r.leased_ip.map(Into::into)).or(hello_ip))
                 .map(|a| a.to_string());
             let mut v = json!({
                 "name": d.name,
@@ -175,7 +177,8 @@ fn link_status(
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ApproveBody {
-    address: Option<std::net::Ipv4Addr>,
+    /// Either family, as `pending_address` shows it.
+    address: Option<std::net::IpAddr>,
 }
 
 fn conflict(msg: String) -> Response {
@@ -192,7 +195,7 @@ fn approval_address(
     d: &crate::plan::model::Device,
     cur: Option<&crate::ztp::state::Record>,
     body: &ApproveBody,
-) -> Result<Option<std::net::Ipv4Addr>, Response> {
+) -> Result<Option<std::net::IpAddr>, Response> {
     if !api.ztp.approval_needs_address(d) {
         return Ok(None);
     }

@@ -38,7 +38,8 @@ pub fn names(snap: &Snapshot, hub_hostname: Option<&str>) -> Vec<String> {
         names.push(h.to_ascii_lowercase());
     }
     for site in &snap.model.sites {
-        names.push(site.server_ip.to_string());
+        names.extend(site.server_ip.map(|ip| ip.to_string()));
+        names.extend(site.server_ip6.map(|ip| ip.to_string()));
     }
     names.push("127.0.0.1".into());
     names.sort();

@@ -41,6 +41,9 @@ pub fn run(resolved: &Resolved, args: &Args) -> ExitCode {
         d.name, d.serial, d.model, m.vendor, m.match_model
     );
     print!("{}", dhcp_lines(resolved, &loaded, &d.name));
+    for line in dhcp6_lines(resolved, &loaded, &d.name) {
+        println!("# dhcp6: {line}");
+    }
     match loaded.configs.get(&d.name) {
         Some(cfg) => print!("{cfg}"),
         None => println!("# model `{}` has no template: no config is served", m.name),
@@ -73,6 +76,54 @@ fn dhcp_lines(resolved: &Resolved, loaded: &plan::Loaded, device: &str) -> Strin
         Err(e) => {
             let _ = writeln!(out, "# dhcp: {e}");
         }
+    }
+    out
+}
+
+/// What DHCPv6 gives the device (SPEC §11): its address and DUID, then every
+/// option sent whether asked or not, from the same view the server uses.
+fn dhcp6_lines(resolved: &Resolved, loaded: &plan::Loaded, device: &str) -> Vec<String> {
+    let view = crate::dhcp6::Dhcp6View::build(&loaded.model, resolved.settings.listen.http.port());
+    let Some(r) = view.reservations.iter().find(|r| r.name == device) else {
+        return Vec::new();
+    };
+    let Some(s) = view.subnets.get(r.subnet) else {
+        return Vec::new();
+    };
+    let duid = loaded
+        .model
+        .device(device)
+        .and_then(|(_, d)| d.duid.as_ref())
+        .map(|b| {
+            b.iter()
+                .map(|x| format!("{x:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        });
+    let mut out = vec![format!(
+        "ip6 {} duid {} (subnet {}, lifetimes {}s/{}s)",
+        r.ip6
+            .map_or("- (pool address)".to_string(), |i| i.to_string()),
+        duid.unwrap_or_else(|| "-".into()),
+        s.net,
+        s.preferred_secs,
+        s.valid_secs
+    )];
+    if !s.dns.is_empty() {
+        let dns: Vec<String> = s.dns.iter().map(|a| a.to_string()).collect();
+        out.push(format!("option 23 (dns) {}", dns.join(", ")));
+    }
+    if let Some(d) = &s.domain {
+        out.push(format!("option 24 (domain search) {d}"));
+    }
+    for (code, v) in &r.boot {
+        out.push(format!("option {code} {}", String::from_utf8_lossy(v)));
+    }
+    if r.boot.is_empty() {
+        out.push(format!(
+            "no boot option: the {} profile has no DHCPv6 provisioning path",
+            r.vendor.name()
+        ));
     }
     out
 }

@@ -103,10 +103,10 @@ pub fn sync(facts: &DaemonFacts) -> Vec<String> {
                 let Some((site, d)) = snap.model.device(id) else {
                     continue;
                 };
-                let url = format!(
-                    "http://{}:{}/files/credentials/device_{id}.json",
-                    site.server_ip,
-                    snap.resolved.settings.listen.http.port()
+                let url = crate::addr::files_url(
+                    site.server_for_device(d),
+                    snap.resolved.settings.listen.http.port(),
+                    &format!("credentials/device_{id}.json"),
                 );
                 let mut fields = serde_json::Map::new();
                 fields.insert("url".into(), url.into());

@@ -55,7 +55,11 @@ impl AccessFacts for DaemonFacts {
         self.ztp.leased_ip(device_name)
     }
 
-    fn hello_ip(&self, device_name: &str) -> Option<Ipv4Addr> {
+    fn leased_ip6(&self, device_name: &str) -> Option<std::net::Ipv6Addr> {
+        self.ztp.leased_ip6(device_name)
+    }
+
+    fn hello_ip(&self, device_name: &str) -> Option<std::net::IpAddr> {
         self.ztp.hello_ip(device_name)
     }
 

@@ -16,7 +16,7 @@ use crate::device_events::{ActionsOnly, DeviceEvents, Fanout, MqttEvents};
 use crate::files::{self, FileService};
 use crate::metrics::MetricsSource;
 use crate::reload::{self, ReloadStatus, Reloader, SharedStatus};
-use crate::settings::{bind_error, Resolved};
+use crate::settings::Resolved;
 use crate::snapshot::{Snapshot, SnapshotHandle};
 use crate::watch::{self as watcher, WatchMode, WatchSet};
 
@@ -25,6 +25,7 @@ pub mod facts;
 pub mod http;
 pub mod http_listener;
 pub mod hub;
+pub mod listen;
 pub mod signals;
 
 use facts::DaemonFacts;
@@ -94,8 +95,18 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     let dhcp = crate::dhcp::service::DhcpService::open(&resolved, &snapshot, &state)?;
     let dhcp_socket = dhcp.bind_if_wanted()?;
     metrics.push(dhcp.metrics());
+    let dhcp6 = crate::dhcp6::service::Dhcp6Service::open(
+        &resolved,
+        &snapshot,
+        &state,
+        dhcp.parts.unplanned.clone(),
+    )?;
+    listen::check_ipv6_reachable(&resolved, &snapshot.load().model)?;
+    let dhcp6_socket = dhcp6.bind_if_wanted()?;
+    metrics.push(dhcp6.metrics());
     let ztp = crate::ztp::Ztp::open(&state, snapshot.clone(), Some(dhcp.parts.leases.clone()))
         .context("cannot open the ZTP state")?;
+    let _ = ztp.leases6.set(dhcp6.parts.leases.clone());
     let facts = Arc::new(DaemonFacts::new(snapshot.clone(), ztp.clone()));
     // The local hub's key is made at start, as before, when no hub.toml is loaded.
     let _ = facts.hub();
@@ -119,9 +130,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
 
     let unplanned = dhcp.parts.unplanned.clone();
     let tftp_addr = resolved.settings.listen.tftp;
-    let tftp_socket = tokio::net::UdpSocket::bind(tftp_addr)
-        .await
-        .map_err(|e| bind_error("listen.tftp", tftp_addr, e))?;
+    let tftp_socket = listen::udp("listen.tftp", tftp_addr)?;
     tracing::info!(addr = %tftp_socket.local_addr()?, "tftp listening");
 
     // Reload requests (set up before HTTP answers, so readiness means
@@ -179,9 +188,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         shutdown.clone(),
     )));
 
-    let http_listener = tokio::net::TcpListener::bind(http_addr)
-        .await
-        .map_err(|e| bind_error("listen.http", http_addr, e))?;
+    let http_listener = listen::tcp("listen.http", http_addr)?;
     tracing::info!(addr = %http_listener.local_addr()?, "http listening");
     log_gui_url(&resolved, http_listener.local_addr()?, &token_path);
 
@@ -231,6 +238,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         shutdown.clone(),
     ));
     tasks.spawn(files::tftp::serve(tftp_socket, files, shutdown.clone()));
+    tasks.spawn(dhcp6.run(dhcp6_socket, changed_rx.clone(), shutdown.clone()));
     tasks.spawn(dhcp.run(dhcp_socket, changed_rx, shutdown.clone()));
     if let Some(b) = bridge {
         tasks.spawn(b.run(shutdown.clone()));

@@ -73,7 +73,9 @@ pub fn lab_model() -> Model {
         sites: vec![Site {
             name: "lab".into(),
             file: "plans/lab.toml".into(),
-            server_ip: SERVER,
+            server_ip: Some(SERVER),
+            server_ip6: None,
+            dhcp6: None,
             dhcp: Some(DhcpPlan {
                 interface: None,
                 subnet: "10.10.0.0/24".parse().expect("literal subnet"),
@@ -101,9 +103,59 @@ fn device(name: &str, model: &str, n: u8) -> Device {
         serial,
         mac: Some(planned_mac(n)),
         ip: Some(Ipv4Addr::new(10, 10, 0, n)),
+        ip6: None,
+        duid: None,
         role: Role::Device,
         vars: serde_json::Map::new(),
         device_function: None,
         defined_at: None,
     }
+}
+
+/// ztpd's IPv6 address in [`lab_model6`].
+pub const SERVER6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 1);
+
+/// The planned DUID (a DUID-LL) of the SONiC device in [`lab_model6`].
+pub const SONIC_DUID: [u8; 10] = [0, 3, 0, 1, 0x02, 0xaa, 0, 0, 0, 0x11];
+
+/// [`lab_model`] made dual-stack: `[dhcp6]` 2001:db8:10::/64, pool
+/// ::1000-::1003 (small, to test exhaustion), every planned device at
+/// 2001:db8:10::<n>, and the SONiC one with a planned DUID.
+pub fn lab_model6() -> Model {
+    let mut m = lab_model();
+    let site = &mut m.sites[0];
+    site.server_ip6 = Some(SERVER6);
+    site.dhcp6 = Some(crate::plan::model::Dhcp6Plan {
+        interface: None,
+        subnet: "2001:db8:10::/64".parse().expect("literal"),
+        pool: (
+            "2001:db8:10::1000".parse().expect("literal"),
+            "2001:db8:10::1003".parse().expect("literal"),
+        ),
+        dns: vec![SERVER6],
+        domain: Some("lab.example".into()),
+        lease_time: Duration::from_secs(3600),
+        preferred_time: Duration::from_secs(2250),
+        advertise: false,
+        router6: None,
+    });
+    for d in &mut site.devices {
+        if let Some(ip) = d.ip {
+            let n = ip.octets()[3];
+            d.ip6 = Some(std::net::Ipv6Addr::new(
+                0x2001,
+                0xdb8,
+                0x10,
+                0,
+                0,
+                0,
+                0,
+                n.into(),
+            ));
+        }
+        if d.name == "sonic1" {
+            d.duid = Some(SONIC_DUID.to_vec());
+        }
+    }
+    m
 }

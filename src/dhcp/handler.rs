@@ -77,15 +77,18 @@ impl Dropped {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
     pub site: String,
-    pub subnet: ipnet::Ipv4Net,
+    /// The plan subnet it asked in (IPv4 `[dhcp]` or IPv6 `[dhcp6]`).
+    pub subnet: ipnet::IpNet,
     pub mac: Option<[u8; 6]>,
-    /// Option 61 as sent.
+    /// Option 61 as sent (DHCPv4).
     pub client_id: Option<Vec<u8>>,
+    /// The DUID, option 1 (DHCPv6).
+    pub duid: Option<Vec<u8>>,
     pub vendor: Option<Vendor>,
     pub model: Option<String>,
     pub serial: Option<String>,
     pub vendor_class: Option<String>,
-    pub ip: Option<Ipv4Addr>,
+    pub ip: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -183,9 +186,10 @@ pub fn handle(
     if planned.is_none() && matches!(req.msg_type, MessageType::Discover | MessageType::Request) {
         out.seen = Some(Seen {
             site: subnet.site.clone(),
-            subnet: subnet.net,
+            subnet: subnet.net.into(),
             mac: req.mac(),
             client_id: req.client_id.clone(),
+            duid: None,
             vendor: req
                 .info
                 .model
@@ -196,7 +200,7 @@ pub fn handle(
             model: req.info.model.clone(),
             serial: req.info.serial.clone(),
             vendor_class: req.info.vendor_class.clone(),
-            ip: out.ip,
+            ip: out.ip.map(Into::into),
         });
     }
     out

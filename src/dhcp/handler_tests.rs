@@ -226,7 +226,7 @@ fn unplanned_client_gets_a_pool_address_and_is_recorded() {
     assert_eq!(seen.vendor, Some(Vendor::Juniper));
     assert_eq!(seen.model.as_deref(), Some("ex4300-48t"));
     assert_eq!(seen.serial.as_deref(), Some("PE123"));
-    assert_eq!(seen.ip, Some(offer.yiaddr));
+    assert_eq!(seen.ip, Some(offer.yiaddr.into()));
     assert_eq!(seen.site, "lab");
     // An unrecognised client gets an address but no boot options.
     let ack = w.dora(unplanned(2), &[], T0);

@@ -65,6 +65,7 @@ pub fn identify(
                     .or(info.model.take());
             }
         }
+        Some(Vendor::Sonic) => {}
         Some(v) if info.vendor.is_none() => info.vendor = Some(v),
         _ => {}
     }

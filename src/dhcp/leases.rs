@@ -29,7 +29,7 @@ pub enum LeaseState {
 }
 
 impl LeaseState {
-    fn code(self) -> i64 {
+    pub(crate) fn code(self) -> i64 {
         match self {
             LeaseState::Offered => 0,
             LeaseState::Bound => 1,
@@ -37,7 +37,7 @@ impl LeaseState {
             LeaseState::Declined => 3,
         }
     }
-    fn from_code(c: i64) -> Option<LeaseState> {
+    pub(crate) fn from_code(c: i64) -> Option<LeaseState> {
         Some(match c {
             0 => LeaseState::Offered,
             1 => LeaseState::Bound,

@@ -42,10 +42,14 @@ pub fn preview(model: &Model, device: &str, http_port: u16) -> Result<Preview, S
         .ok_or_else(|| format!("no device `{device}` in the plan"))?;
     let dhcp = site.dhcp.as_ref().ok_or_else(|| {
         format!(
-            "site {} has no [dhcp]: ztpd serves no DHCP there",
+            "site {} has no [dhcp]: ztpd serves no DHCPv4 there",
             site.name
         )
     })?;
+    // The plan compiler requires server_ip with [dhcp].
+    let server_ip = site
+        .server_ip
+        .ok_or_else(|| format!("site {} has no server_ip", site.name))?;
     let mac = d.mac.ok_or_else(|| {
         format!(
             "{} has no mac in the plan: ztpd knows it by the serial its DHCP client sends \
@@ -80,7 +84,7 @@ pub fn preview(model: &Model, device: &str, http_port: u16) -> Result<Preview, S
     let ack = ask(
         RequestBuilder::new(MessageType::Request, mac, 2)
             .requested(offer.yiaddr)
-            .server_id(site.server_ip),
+            .server_id(server_ip),
         &mut leases,
     )?;
     Ok(Preview {

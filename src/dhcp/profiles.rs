@@ -40,10 +40,7 @@ pub struct ServerAddrs {
 impl ServerAddrs {
     /// `http://<server>:<port>/files/<path>`: the HTTP view of the file tree.
     pub fn url(&self, path: &str) -> String {
-        format!(
-            "http://{}:{}/files/{}",
-            self.server_ip, self.http_port, path
-        )
+        crate::addr::files_url(self.server_ip.into(), self.http_port, path)
     }
 }
 

@@ -209,6 +209,8 @@ pub fn set_neighbour(fd: RawFd, ifname: &str, ip: Ipv4Addr, mac: [u8; 6]) -> io:
 pub struct Interface {
     pub name: String,
     pub addrs: Vec<Ipv4Addr>,
+    /// Its IPv6 addresses (DHCPv6 serves interfaces with one in a plan subnet).
+    pub addrs6: Vec<std::net::Ipv6Addr>,
 }
 
 /// Interface index -> name and IPv4 addresses, re-read when an unknown index
@@ -234,6 +236,18 @@ impl Interfaces {
             by_index: HashMap::new(),
             read_at: None,
         }
+    }
+
+    /// Every interface, re-read when the cache is stale.
+    pub fn all(&mut self) -> impl Iterator<Item = (&u32, &Interface)> {
+        if self.read_at.is_none_or(|t| t.elapsed() > Self::MIN_AGE) {
+            match read_interfaces() {
+                Ok(m) => self.by_index = m,
+                Err(e) => tracing::warn!("cannot list network interfaces: {e}"),
+            }
+            self.read_at = Some(Instant::now());
+        }
+        self.by_index.iter()
     }
 
     pub fn get(&mut self, ifindex: u32) -> Option<&Interface> {
@@ -278,7 +292,14 @@ fn read_interfaces() -> io::Result<HashMap<u32, Interface>> {
             let entry = out.entry(idx).or_insert_with(|| Interface {
                 name,
                 addrs: Vec::new(),
+                addrs6: Vec::new(),
             });
+            if !ifa.ifa_addr.is_null() && i32::from((*ifa.ifa_addr).sa_family) == libc::AF_INET6 {
+                let sin6 = ifa.ifa_addr.cast::<libc::sockaddr_in6>().read_unaligned();
+                entry
+                    .addrs6
+                    .push(std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr));
+            }
             if !ifa.ifa_addr.is_null() && i32::from((*ifa.ifa_addr).sa_family) == libc::AF_INET {
                 let sin = ifa.ifa_addr.cast::<libc::sockaddr_in>().read_unaligned();
                 entry

@@ -11,7 +11,7 @@
 //! and a random-MAC flood costs at most [`CAP`] row writes per interval.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,8 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 /// "Unplanned device seen" lines logged at info level per minute at most.
 const LOGS_PER_MINUTE: u32 = 20;
 
-const MIGRATIONS: &[&str] = &["CREATE TABLE dhcp_unplanned (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE dhcp_unplanned (
         client BLOB PRIMARY KEY,
         mac BLOB,
         client_id BLOB,
@@ -45,7 +46,11 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE dhcp_unplanned (
         first_seen INTEGER NOT NULL,
         last_seen INTEGER NOT NULL,
         count INTEGER NOT NULL
-    )"];
+    )",
+    // DHCPv6 clients (SPEC §11): their address and DUID.
+    "ALTER TABLE dhcp_unplanned ADD COLUMN ip6 BLOB",
+    "ALTER TABLE dhcp_unplanned ADD COLUMN duid BLOB",
+];
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -61,6 +66,8 @@ struct Entry {
 /// One register entry as the operator API shows it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Record {
+    /// 4 (DHCPv4) or 6 (DHCPv6).
+    pub family: u8,
     pub mac: Option<String>,
     /// Option 61, hex.
     pub client_id: Option<String>,
@@ -72,8 +79,13 @@ pub struct Record {
     pub serial: Option<String>,
     pub site: String,
     pub subnet: String,
-    /// The address last offered or acknowledged.
+    /// The IPv4 address last offered or acknowledged.
     pub ip: Option<Ipv4Addr>,
+    /// The address last offered or acknowledged, of either family.
+    pub address: Option<IpAddr>,
+    /// DHCPv6 clients: the DUID, hex with colons.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duid: Option<String>,
     /// RFC 3339 UTC.
     pub first_seen: String,
     pub last_seen: String,
@@ -120,7 +132,7 @@ impl Unplanned {
         let conn = state.reader()?;
         let mut stmt = conn.prepare(
             "SELECT client, mac, client_id, vendor, vendor_class, model, serial, site,
-                    subnet, ip, first_seen, last_seen, count
+                    subnet, ip, first_seen, last_seen, count, ip6, duid
              FROM dhcp_unplanned ORDER BY last_seen DESC LIMIT ?1",
         )?;
         let rows = stmt.query_map([CAP as i64], |r| {
@@ -129,6 +141,14 @@ impl Unplanned {
             let vendor: Option<String> = r.get(3)?;
             let subnet: String = r.get(8)?;
             let ip: Option<i64> = r.get(9)?;
+            let ip6: Option<Vec<u8>> = r.get(13)?;
+            let ip = ip
+                .and_then(|i| u32::try_from(i).ok())
+                .map(|i| IpAddr::V4(Ipv4Addr::from(i)))
+                .or_else(|| {
+                    ip6.and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok())
+                        .map(|b| IpAddr::V6(Ipv6Addr::from(b)))
+                });
             Ok((
                 key,
                 subnet,
@@ -138,11 +158,12 @@ impl Unplanned {
                         subnet: Default::default(),
                         mac: mac.and_then(|m| <[u8; 6]>::try_from(m.as_slice()).ok()),
                         client_id: r.get(2)?,
+                        duid: r.get(14)?,
                         vendor: vendor.as_deref().and_then(Vendor::from_name),
                         model: r.get(5)?,
                         serial: r.get(6)?,
                         vendor_class: r.get(4)?,
-                        ip: ip.and_then(|i| u32::try_from(i).ok()).map(Ipv4Addr::from),
+                        ip,
                     },
                     first_seen: r.get::<_, i64>(10)?.max(0) as u64,
                     last_seen: r.get::<_, i64>(11)?.max(0) as u64,
@@ -341,6 +362,7 @@ fn may_log(window: &mut (Instant, u32)) -> bool {
 fn record(e: &Entry) -> Record {
     let s = &e.seen;
     Record {
+        family: if s.subnet.addr().is_ipv6() { 6 } else { 4 },
         mac: s.mac.as_ref().map(crate::plan::model::format_mac),
         client_id: s
             .client_id
@@ -352,7 +374,17 @@ fn record(e: &Entry) -> Record {
         serial: s.serial.clone(),
         site: s.site.clone(),
         subnet: s.subnet.to_string(),
-        ip: s.ip,
+        ip: match s.ip {
+            Some(IpAddr::V4(a)) => Some(a),
+            _ => None,
+        },
+        address: s.ip,
+        duid: s.duid.as_ref().map(|d| {
+            d.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        }),
         first_seen: rfc3339(e.first_seen),
         last_seen: rfc3339(e.last_seen),
         count: e.count,
@@ -369,8 +401,8 @@ fn rfc3339(unix: u64) -> String {
 fn store(tx: &Tx<'_>, rows: &[(Vec<u8>, Entry)]) -> Result<(), rusqlite::Error> {
     let mut stmt = tx.prepare_cached(
         "INSERT OR REPLACE INTO dhcp_unplanned (client, mac, client_id, vendor, vendor_class,
-             model, serial, site, subnet, ip, first_seen, last_seen, count)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             model, serial, site, subnet, ip, first_seen, last_seen, count, ip6, duid)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?;
     for (key, e) in rows {
         let s = &e.seen;
@@ -384,10 +416,18 @@ fn store(tx: &Tx<'_>, rows: &[(Vec<u8>, Entry)]) -> Result<(), rusqlite::Error> 
             s.serial,
             s.site,
             s.subnet.to_string(),
-            s.ip.map(|i| i64::from(u32::from(i))),
+            match s.ip {
+                Some(IpAddr::V4(i)) => Some(i64::from(u32::from(i))),
+                _ => None,
+            },
             e.first_seen as i64,
             e.last_seen as i64,
             e.count as i64,
+            match s.ip {
+                Some(IpAddr::V6(i)) => Some(i.octets().to_vec()),
+                _ => None,
+            },
+            s.duid,
         ])?;
     }
     tx.execute(

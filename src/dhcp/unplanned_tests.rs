@@ -7,11 +7,12 @@ fn seen(i: u32, ip: Option<Ipv4Addr>) -> Seen {
         subnet: "10.10.0.0/24".parse().unwrap(),
         mac: Some([2, 0, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8]),
         client_id: Some(vec![1, 2, 0, 0, 0, 0, i as u8]),
+        duid: None,
         vendor: Some(Vendor::Arista),
         model: Some("DCS-7050SX-64".into()),
         serial: Some(format!("JPE{i}")),
         vendor_class: Some(format!("Arista;DCS-7050SX-64;01.00;JPE{i}")),
-        ip,
+        ip: ip.map(Into::into),
     }
 }
 
@@ -121,7 +122,9 @@ fn rows_whose_write_failed_are_written_at_the_next_flush() {
         .expect("a write was queued")
         .recv_timeout(Duration::from_secs(10))
         .unwrap();
-    side.execute_batch(MIGRATIONS[0]).unwrap();
+    for step in MIGRATIONS {
+        side.execute_batch(step).unwrap();
+    }
     reg.flush(true)
         .expect("the failed row is dirty again")
         .recv_timeout(Duration::from_secs(10))

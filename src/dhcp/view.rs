@@ -78,9 +78,12 @@ impl DhcpView {
         let mut view = DhcpView::default();
         let mut warnings = Vec::new();
         for site in &model.sites {
-            let Some(d) = &site.dhcp else { continue };
+            // The compiler requires server_ip with [dhcp].
+            let (Some(d), Some(server_ip)) = (&site.dhcp, site.server_ip) else {
+                continue;
+            };
             let srv = ServerAddrs {
-                server_ip: site.server_ip,
+                server_ip,
                 http_port,
             };
             let mut common = vec![(1, d.subnet.netmask().octets().to_vec())];
@@ -111,8 +114,8 @@ impl DhcpView {
             let idx = view.subnets.len();
             view.subnets.push(SubnetView {
                 site: site.name.clone(),
-                server_ip: site.server_ip,
-                sname: site.server_ip.to_string().into_bytes(),
+                server_ip,
+                sname: server_ip.to_string().into_bytes(),
                 interface: d.interface.clone(),
                 net: d.subnet,
                 pool: (u32::from(d.pool.0), u32::from(d.pool.1)),

@@ -6,7 +6,7 @@
 //! verification live in other modules, which implement the trait; the
 //! default [`NoFacts`] knows nothing, so it refuses every guarded path.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::plan::model::Model;
 use crate::settings::ConfigAccess;
@@ -20,8 +20,12 @@ pub trait AccessFacts: Send + Sync {
     fn leased_ip(&self, _device_name: &str) -> Option<Ipv4Addr> {
         None
     }
+    /// The planned IPv6 address, when ztpd's DHCPv6 leased it to the device.
+    fn leased_ip6(&self, _device_name: &str) -> Option<Ipv6Addr> {
+        None
+    }
     /// The source address of the device's last approved hello.
-    fn hello_ip(&self, _device_name: &str) -> Option<Ipv4Addr> {
+    fn hello_ip(&self, _device_name: &str) -> Option<IpAddr> {
         None
     }
     /// Whether the device was approved (automatically or by an operator).
@@ -144,14 +148,13 @@ fn from_device_address(
     client: IpAddr,
     facts: &dyn AccessFacts,
 ) -> Result<(), Refusal> {
-    let client = match client {
-        IpAddr::V4(a) => a,
-        IpAddr::V6(a) => match a.to_ipv4_mapped() {
-            Some(a) => a,
-            None => return Err(Refusal::NotDeviceAddress),
-        },
-    };
-    let known = [facts.leased_ip(device), facts.hello_ip(device)];
+    // An IPv4 client of a dual-stack listener arrives v4-mapped.
+    let client = crate::addr::canonical(client);
+    let known = [
+        facts.leased_ip(device).map(IpAddr::V4),
+        facts.leased_ip6(device).map(IpAddr::V6),
+        facts.hello_ip(device),
+    ];
     if known.contains(&Some(client)) {
         Ok(())
     } else {
@@ -172,8 +175,8 @@ mod tests {
         fn leased_ip(&self, d: &str) -> Option<Ipv4Addr> {
             self.lease.filter(|_| d == "leaf1")
         }
-        fn hello_ip(&self, d: &str) -> Option<Ipv4Addr> {
-            self.hello.filter(|_| d == "leaf1")
+        fn hello_ip(&self, d: &str) -> Option<IpAddr> {
+            self.hello.filter(|_| d == "leaf1").map(IpAddr::V4)
         }
         fn is_approved(&self, d: &str) -> bool {
             self.approved && d == "leaf1"
@@ -212,6 +215,36 @@ mod tests {
         hello: Some(Ipv4Addr::new(10, 0, 0, 50)),
         approved: false,
     };
+
+    /// The IPv6 lease of leaf1, through `leased_ip6`.
+    struct Leased6;
+    impl AccessFacts for Leased6 {
+        fn leased_ip6(&self, d: &str) -> Option<Ipv6Addr> {
+            (d == "leaf1").then(|| "2001:db8::11".parse().expect("literal"))
+        }
+    }
+
+    #[test]
+    fn an_ipv6_lease_counts_and_v4_mapped_clients_are_ipv4() {
+        let k = cfg();
+        let model = super::super::testutil::model();
+        let at = |client: &str, f: &dyn AccessFacts| {
+            let req = Request {
+                kind: &k,
+                client: ip(client),
+                authorization: None,
+            };
+            decide(&req, ConfigAccess::Leased, &model, f)
+        };
+        assert_eq!(at("2001:db8::11", &Leased6), Ok(()));
+        assert_eq!(at("2001:db8::12", &Leased6), Err(Refusal::NotDeviceAddress));
+        // An IPv4 client of a dual-stack listener: the same rule as IPv4.
+        assert_eq!(at("::ffff:10.0.0.11", &LEASED), Ok(()));
+        assert_eq!(
+            at("::ffff:10.0.0.12", &LEASED),
+            Err(Refusal::NotDeviceAddress)
+        );
+    }
 
     #[test]
     fn open_paths_need_nothing() {

@@ -114,6 +114,7 @@ impl Ledger {
         device: Option<String>,
         total: u64,
     ) -> TransferHandle {
+        let client = crate::addr::canonical_socket(client);
         let rec = Arc::new(Record {
             id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
             started: SystemTime::now(),

@@ -104,6 +104,8 @@ impl FileService {
         authorization: Option<&str>,
         proto: Proto,
     ) -> Result<Served, OpenError> {
+        // Rules and records see an IPv4 client of a dual-stack listener as IPv4.
+        let client = crate::addr::canonical_socket(client);
         let snap = self.snapshot.load();
         let refuse = |why: Refusal, detail: &dyn std::fmt::Display| {
             self.refuse(proto, client, raw, why, detail);

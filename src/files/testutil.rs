@@ -28,6 +28,8 @@ fn device(name: &str, model: &str, serial: &str, ip: [u8; 4]) -> Device {
         serial: serial.into(),
         mac: None,
         ip: Some(ip.into()),
+        ip6: None,
+        duid: None,
         role: Role::Device,
         vars: serde_json::Map::new(),
         device_function: None,
@@ -44,8 +46,10 @@ pub fn model() -> Model {
         sites: vec![Site {
             name: "lab".into(),
             file: "plans/lab.toml".into(),
-            server_ip: [10, 0, 0, 1].into(),
+            server_ip: Some([10, 0, 0, 1].into()),
+            server_ip6: None,
             dhcp: None,
+            dhcp6: None,
             approval: ApprovalMode::Auto,
             models,
             devices: vec![

@@ -174,9 +174,11 @@ fn sonic_step(snap: &Snapshot, serial: &str, step: &str) -> Option<(Kind, Locati
         return None;
     }
     let generic = snap.bootstrap.get("generic")?;
-    let server = snap.model.sites.first().map(|s| {
-        crate::template::ServerUrls::new(s, snap.resolved.settings.listen.http.port()).http
-    })?;
+    let port = snap.resolved.settings.listen.http.port();
+    let server = match snap.model.device(serial) {
+        Some((site, d)) => crate::addr::http_base(site.server_for_device(d), port),
+        None => crate::addr::http_base(snap.model.sites.first()?.server_v4_first(), port),
+    };
     match crate::ztp::sonic::resource(&snap.model, generic, &server, serial, step)? {
         crate::ztp::sonic::Resource::Script(text) => Some((
             Kind::Bootstrap,

@@ -77,6 +77,16 @@ fn views<'a>(
     out
 }
 
+/// A planned DUID as the plan writes it (hex with colons).
+fn duid_text(d: &super::model::Device) -> Option<String> {
+    d.duid.as_ref().map(|b| {
+        b.iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    })
+}
+
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
 }
@@ -99,6 +109,7 @@ pub fn diff(
                     .ip
                     .map(|ip| format!("release reservation {ip}"))
                     .into_iter()
+                    .chain(ov.device.ip6.map(|ip| format!("release reservation {ip}")))
                     .collect(),
                 files: Vec::new(),
                 credential: None,
@@ -114,12 +125,17 @@ pub fn diff(
                 device: name.to_string(),
                 kind: ChangeKind::Added,
                 config_diff: nv.config.map(|c| unified("", c)),
-                reservation: vec![format!(
+                reservation: std::iter::once(format!(
                     "ip {} mac {} serial {}",
                     opt(d.ip),
                     opt(d.mac_string()),
                     d.serial
-                )],
+                ))
+                .chain(
+                    (d.ip6.is_some() || d.duid.is_some())
+                        .then(|| format!("ip6 {} duid {}", opt(d.ip6), opt(duid_text(d)))),
+                )
+                .collect(),
                 files: m
                     .software
                     .iter()
@@ -155,6 +171,8 @@ pub fn diff(
             ("ip", opt(od.ip), opt(d.ip)),
             ("mac", opt(od.mac_string()), opt(d.mac_string())),
             ("serial", od.serial.clone(), d.serial.clone()),
+            ("ip6", opt(od.ip6), opt(d.ip6)),
+            ("duid", opt(duid_text(od)), opt(duid_text(d))),
         ];
         for (what, a, b) in pairs {
             if a != b {

@@ -6,11 +6,11 @@
 //! public fields over getters to keep the many small view builders short.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
 use super::diagnostic::Located;
@@ -74,9 +74,12 @@ pub struct Site {
     pub name: String,
     /// The plan file this site came from.
     pub file: PathBuf,
-    /// Address devices use to reach ztpd.
-    pub server_ip: Ipv4Addr,
+    /// Address IPv4 devices use to reach ztpd; `None` on an IPv6-only site.
+    pub server_ip: Option<Ipv4Addr>,
+    /// Address IPv6 devices use to reach ztpd (required with `[dhcp6]`).
+    pub server_ip6: Option<Ipv6Addr>,
     pub dhcp: Option<DhcpPlan>,
+    pub dhcp6: Option<Dhcp6Plan>,
     pub approval: ApprovalMode,
     pub models: BTreeMap<String, DeviceModel>,
     pub devices: Vec<Device>,
@@ -85,6 +88,42 @@ pub struct Site {
 }
 
 impl Site {
+    /// ztpd's address for a client of `peer`'s family, the other family's
+    /// when the site has none of that one (the compiler guarantees one).
+    pub fn server_for(&self, peer: IpAddr) -> IpAddr {
+        match crate::addr::canonical(peer) {
+            IpAddr::V6(_) => self.server_v6_first(),
+            IpAddr::V4(_) => self.server_v4_first(),
+        }
+    }
+
+    /// ztpd's address for a device when no request tells the family: IPv6
+    /// for a device planned with `ip6` and no `ip`, else IPv4 when the site
+    /// has it.
+    pub fn server_for_device(&self, d: &Device) -> IpAddr {
+        if d.ip.is_none() && d.ip6.is_some() {
+            self.server_v6_first()
+        } else {
+            self.server_v4_first()
+        }
+    }
+
+    /// The site's IPv4 address, else its IPv6 one.
+    pub fn server_v4_first(&self) -> IpAddr {
+        match (self.server_ip, self.server_ip6) {
+            (Some(v4), _) => IpAddr::V4(v4),
+            (None, Some(v6)) => IpAddr::V6(v6),
+            (None, None) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        }
+    }
+
+    fn server_v6_first(&self) -> IpAddr {
+        match (self.server_ip6, self.server_ip) {
+            (Some(v6), _) => IpAddr::V6(v6),
+            _ => self.server_v4_first(),
+        }
+    }
+
     pub fn model_of(&self, d: &Device) -> &DeviceModel {
         // The compiler refuses devices with an unknown model.
         &self.models[&d.model]
@@ -101,6 +140,25 @@ pub struct DhcpPlan {
     pub dns: Vec<Ipv4Addr>,
     pub domain: Option<String>,
     pub lease_time: Duration,
+}
+
+/// A site's `[dhcp6]` section (SPEC §11).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Dhcp6Plan {
+    pub interface: Option<String>,
+    pub subnet: Ipv6Net,
+    /// Inclusive dynamic range.
+    pub pool: (Ipv6Addr, Ipv6Addr),
+    pub dns: Vec<Ipv6Addr>,
+    pub domain: Option<String>,
+    /// Valid lifetime of a lease.
+    pub lease_time: Duration,
+    /// Preferred lifetime: 5/8 of `lease_time` unless the plan sets it.
+    pub preferred_time: Duration,
+    /// Send Router Advertisements on served interfaces (links with no router).
+    pub advertise: bool,
+    /// The default route those advertisements announce, if any.
+    pub router6: Option<Ipv6Addr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -171,6 +229,10 @@ pub struct Device {
     pub serial: String,
     pub mac: Option<[u8; 6]>,
     pub ip: Option<Ipv4Addr>,
+    /// Planned IPv6 address (`[dhcp6]`).
+    pub ip6: Option<Ipv6Addr>,
+    /// Planned DHCPv6 client identity (option 1), raw bytes.
+    pub duid: Option<Vec<u8>>,
     pub role: Role,
     /// Template variables (`vars = {...}`), as JSON values.
     pub vars: serde_json::Map<String, serde_json::Value>,

@@ -13,6 +13,7 @@ pub struct RawPlan {
     pub file: Option<Arc<SourceFile>>,
     pub site: Option<RawSite>,
     pub dhcp: Option<RawDhcp>,
+    pub dhcp6: Option<RawDhcp6>,
     pub approval_mode: Option<Sp<String>>,
     pub models: Vec<(Sp<String>, RawModel)>,
     pub devices: Vec<RawDevice>,
@@ -25,6 +26,7 @@ pub struct RawSite {
     pub span: std::ops::Range<usize>,
     pub name: Option<Sp<String>>,
     pub server_ip: Option<Sp<String>>,
+    pub server_ip6: Option<Sp<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -37,6 +39,20 @@ pub struct RawDhcp {
     pub dns: Vec<Sp<String>>,
     pub domain: Option<Sp<String>>,
     pub lease_time: Option<Sp<String>>,
+}
+
+#[derive(Debug, Default)]
+pub struct RawDhcp6 {
+    pub span: std::ops::Range<usize>,
+    pub interface: Option<Sp<String>>,
+    pub subnet: Option<Sp<String>>,
+    pub pool: Option<Sp<String>>,
+    pub dns: Vec<Sp<String>>,
+    pub domain: Option<Sp<String>>,
+    pub lease_time: Option<Sp<String>>,
+    pub preferred_time: Option<Sp<String>>,
+    pub advertise: Option<Sp<bool>>,
+    pub router6: Option<Sp<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +89,8 @@ pub struct RawDevice {
     pub serial: Option<Sp<String>>,
     pub mac: Option<Sp<String>>,
     pub ip: Option<Sp<String>>,
+    pub ip6: Option<Sp<String>>,
+    pub duid: Option<Sp<String>>,
     pub role: Option<Sp<String>>,
     pub vars: serde_json::Map<String, serde_json::Value>,
     pub device_function: Option<Sp<String>>,
@@ -129,9 +147,11 @@ pub fn read(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawPlan {
         plan.site = Some(RawSite {
             span: t.span.clone(),
             name: t.req_str(&mut ctx, "name", "\"lab\""),
-            server_ip: t.req_str(&mut ctx, "server_ip", "\"10.10.0.1\""),
+            // Required unless the site is IPv6-only (checked by compile).
+            server_ip: t.str(&mut ctx, "server_ip"),
+            server_ip6: t.str(&mut ctx, "server_ip6"),
         });
-        t.finish(&mut ctx, &["name", "server_ip"]);
+        t.finish(&mut ctx, &["name", "server_ip", "server_ip6"]);
     }
     if let Some(mut t) = top.table(&mut ctx, "dhcp") {
         plan.dhcp = Some(read_dhcp(&mut ctx, &mut t));
@@ -145,6 +165,23 @@ pub fn read(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawPlan {
                 "dns",
                 "domain",
                 "lease_time",
+            ],
+        );
+    }
+    if let Some(mut t) = top.table(&mut ctx, "dhcp6") {
+        plan.dhcp6 = Some(read_dhcp6(&mut ctx, &mut t));
+        t.finish(
+            &mut ctx,
+            &[
+                "interface",
+                "subnet",
+                "pool",
+                "dns",
+                "domain",
+                "lease_time",
+                "preferred_time",
+                "advertise",
+                "router6",
             ],
         );
     }
@@ -178,6 +215,8 @@ pub fn read(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawPlan {
                 "serial",
                 "mac",
                 "ip",
+                "ip6",
+                "duid",
                 "role",
                 "vars",
                 "device_function",
@@ -206,7 +245,7 @@ pub fn read(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawPlan {
     top.finish(
         &mut ctx,
         &[
-            "site", "dhcp", "approval", "models", "devices", "links", "groups",
+            "site", "dhcp", "dhcp6", "approval", "models", "devices", "links", "groups",
         ],
     );
     plan
@@ -222,6 +261,21 @@ fn read_dhcp(ctx: &mut Ctx, t: &mut Table) -> RawDhcp {
         dns: t.str_list(ctx, "dns").unwrap_or_default(),
         domain: t.str(ctx, "domain"),
         lease_time: t.str(ctx, "lease_time"),
+    }
+}
+
+fn read_dhcp6(ctx: &mut Ctx, t: &mut Table) -> RawDhcp6 {
+    RawDhcp6 {
+        span: t.span.clone(),
+        interface: t.str(ctx, "interface"),
+        subnet: t.req_str(ctx, "subnet", "\"2001:db8:10::/64\""),
+        pool: t.req_str(ctx, "pool", "\"2001:db8:10::1000-2001:db8:10::1fff\""),
+        dns: t.str_list(ctx, "dns").unwrap_or_default(),
+        domain: t.str(ctx, "domain"),
+        lease_time: t.str(ctx, "lease_time"),
+        preferred_time: t.str(ctx, "preferred_time"),
+        advertise: t.bool(ctx, "advertise"),
+        router6: t.str(ctx, "router6"),
     }
 }
 
@@ -348,6 +402,8 @@ fn read_device(ctx: &mut Ctx, t: &mut Table) -> RawDevice {
         serial: t.req_str(ctx, "serial", "\"JPE12345678\""),
         mac: t.str(ctx, "mac"),
         ip: t.str(ctx, "ip"),
+        ip6: t.str(ctx, "ip6"),
+        duid: t.str(ctx, "duid"),
         role: t.str(ctx, "role"),
         vars,
         device_function: t.str(ctx, "device_function"),

@@ -155,10 +155,9 @@ pub fn action_fields(
     let Some((site, d)) = snap.model.device(name) else {
         return m;
     };
-    let base = format!(
-        "http://{}:{}/files",
-        site.server_ip,
-        snap.resolved.settings.listen.http.port()
+    let base = crate::addr::files_base(
+        site.server_for_device(d),
+        snap.resolved.settings.listen.http.port(),
     );
     match kind {
         Kind::Software => {

@@ -130,7 +130,12 @@ impl RefreshOrigins {
             .model
             .sites
             .iter()
-            .map(|s| (s.server_ip.to_string(), port))
+            .flat_map(|s| {
+                // As parse_url gives URL hosts: IPv6 without its brackets.
+                let v4 = s.server_ip.map(|ip| (ip.to_string(), port));
+                let v6 = s.server_ip6.map(|ip| (ip.to_string(), port));
+                v4.into_iter().chain(v6)
+            })
             .collect();
         v.sort();
         v.dedup();
@@ -154,7 +159,10 @@ impl RefreshOrigins {
         let all: Vec<String> = self
             .0
             .iter()
-            .map(|(h, p)| format!("http://{h}:{p}"))
+            .map(|(h, p)| match h.parse::<std::net::IpAddr>() {
+                Ok(ip) => crate::addr::http_base(ip, *p),
+                Err(_) => format!("http://{h}:{p}"),
+            })
             .collect();
         all.join(", ")
     }

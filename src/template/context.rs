@@ -116,7 +116,8 @@ pub(super) fn site_context<'s>(site: &'s Site, http_port: u16) -> SiteContext<'s
         }),
         None => serde_json::Value::Null,
     };
-    let site_json = json!({"name": site.name, "server_ip": site.server_ip.to_string()});
+    let site_json = json!({"name": site.name, "server_ip": site.server_ip.map(|i| i.to_string()),
+                           "server_ip6": site.server_ip6.map(|i| i.to_string())});
     let server = ServerUrls::new(site, http_port);
     let site_digest = {
         let mut h = DefaultHasher::new();

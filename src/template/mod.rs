@@ -34,14 +34,20 @@ pub struct ServerUrls {
 }
 
 impl ServerUrls {
+    /// On the site's IPv4 address, or its IPv6 one for an IPv6-only site.
     pub fn new(site: &Site, http_port: u16) -> Self {
-        let base = format!("http://{}:{}", site.server_ip, http_port);
+        Self::on(site.server_v4_first(), http_port)
+    }
+
+    /// On one address of ztpd.
+    pub fn on(server: std::net::IpAddr, http_port: u16) -> Self {
+        let base = crate::addr::http_base(server, http_port);
         ServerUrls {
-            ip: site.server_ip.to_string(),
-            files: format!("{base}/files"),
+            ip: server.to_string(),
+            files: crate::addr::files_base(server, http_port),
             ztp: format!("{base}/ztp/v1"),
             http: base,
-            tftp: site.server_ip.to_string(),
+            tftp: server.to_string(),
         }
     }
 }

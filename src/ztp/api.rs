@@ -10,7 +10,7 @@
 // so their size does not matter.
 #![allow(clippy::result_large_err)]
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,10 +48,17 @@ fn err(code: StatusCode, msg: impl Into<String>) -> Response {
     (code, Json(json!({ "error": msg.into() }))).into_response()
 }
 
-fn v4(addr: SocketAddr) -> Option<Ipv4Addr> {
-    match addr.ip() {
-        IpAddr::V4(a) => Some(a),
-        IpAddr::V6(a) => a.to_ipv4_mapped(),
+/// The client's address, an IPv4 client of a dual-stack listener as IPv4.
+fn peer_ip(addr: SocketAddr) -> Option<IpAddr> {
+    Some(crate::addr::canonical(addr.ip()))
+}
+
+/// Whether `peer` is the device's planned `ip` or `ip6`.
+fn planned_address(dev: &crate::plan::model::Device, peer: SocketAddr) -> bool {
+    match peer_ip(peer) {
+        Some(IpAddr::V4(a)) => dev.ip == Some(a),
+        Some(IpAddr::V6(a)) => dev.ip6 == Some(a),
+        None => false,
     }
 }
 
@@ -114,7 +121,7 @@ async fn hello_handler(
         );
     };
     let name = dev.name.clone();
-    let ip = v4(peer);
+    let ip = peer_ip(peer);
     let rec = ztp.tracker.get(&name);
     let counts = ztp.hello_counts(dev, rec.as_ref(), ip);
     let approved_before = rec.as_ref().is_some_and(|r| r.approved);
@@ -138,10 +145,9 @@ async fn hello_handler(
     }
     let displaced = displaced_claim(&ztp, dev, rec.as_ref(), ip);
     // One event a minute per claiming address, as for refusals.
-    let noted = |new: Ipv4Addr| {
+    let noted = |new: IpAddr| {
         let now = std::time::Instant::now();
-        ztp.refusals
-            .admit(&name, new.into(), "claims while pending", now)
+        ztp.refusals.admit(&name, new, "claims while pending", now)
     };
     if let Some((old, new)) = displaced.zip(ip).filter(|(_, new)| noted(*new)) {
         let why = format!(
@@ -213,7 +219,7 @@ async fn hello_handler(
             let port = snap.resolved.settings.listen.http.port();
             (
                 StatusCode::OK,
-                Json(hello::approved_body(&snap, &name, port)),
+                Json(hello::approved_body(&snap, &name, port, peer.ip())),
             )
                 .into_response()
         }
@@ -237,8 +243,8 @@ fn displaced_claim(
     ztp: &Ztp,
     dev: &crate::plan::model::Device,
     rec: Option<&super::state::Record>,
-    ip: Option<Ipv4Addr>,
-) -> Option<Ipv4Addr> {
+    ip: Option<IpAddr>,
+) -> Option<IpAddr> {
     let r = rec.filter(|r| !r.approved && r.stage == Stage::PendingApproval)?;
     let old = r.hello_ip.filter(|old| Some(*old) != ip)?;
     ztp.approval_needs_address(dev).then_some(old)
@@ -302,7 +308,7 @@ async fn neighbors_handler(
             format!("{} is not a root device (role = \"root\")", dev.name),
         );
     }
-    if dev.ip.is_none() || v4(peer) != dev.ip {
+    if !planned_address(dev, peer) {
         return err(
             StatusCode::FORBIDDEN,
             format!(
@@ -345,7 +351,7 @@ fn device_from(ztp: &Ztp, serial: &str, peer: SocketAddr) -> Result<(String, Str
         ));
     };
     let rec = ztp.tracker.get(&dev.name);
-    if !ztp.progress_counts(dev, rec.as_ref(), v4(peer)) {
+    if !ztp.progress_counts(dev, rec.as_ref(), peer_ip(peer)) {
         return Err(err(
             StatusCode::FORBIDDEN,
             format!(

@@ -51,10 +51,10 @@ fn context(model: &Model, http_port: u16) -> Value {
             })
         })
         .collect();
-    let site = model
-        .sites
-        .first()
-        .map(|s| json!({"name": s.name, "server_ip": s.server_ip.to_string()}));
+    let site = model.sites.first().map(|s| {
+        json!({"name": s.name, "server_ip": s.server_ip.map(|i| i.to_string()),
+                        "server_ip6": s.server_ip6.map(|i| i.to_string())})
+    });
     json!({"server": server, "site": site, "devices": devices})
 }
 
@@ -68,7 +68,7 @@ fn context_digest(model: &Model, http_port: u16) -> u64 {
     model
         .sites
         .first()
-        .map(|s| (&s.name, s.server_ip))
+        .map(|s| (&s.name, s.server_ip, s.server_ip6))
         .hash(&mut h);
     for (site, d) in model.devices() {
         let m = site.model_of(d);

@@ -298,12 +298,18 @@ pub fn decide(
 }
 
 /// Absolute URLs for an approved device (SPEC §7).
-pub fn approved_body(snap: &Snapshot, name: &str, http_port: u16) -> serde_json::Value {
+/// The URLs are on ztpd's address of the family the hello came in on.
+pub fn approved_body(
+    snap: &Snapshot,
+    name: &str,
+    http_port: u16,
+    peer: std::net::IpAddr,
+) -> serde_json::Value {
     let mut out = serde_json::json!({ "state": "approved", "device": name });
     let Some((site, d)) = snap.model.device(name) else {
         return out;
     };
-    let base = format!("http://{}:{http_port}/files", site.server_ip);
+    let base = crate::addr::files_base(site.server_for(peer), http_port);
     let m = site.model_of(d);
     // Devices whose model has no template (sensors) have no config to fetch.
     if snap.configs.contains_key(&d.name) {

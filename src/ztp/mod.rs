@@ -37,6 +37,8 @@ pub struct Ztp {
     pub limit: Semaphore,
     /// The DHCP lease table, when ztpd serves DHCP.
     pub leases: Option<Arc<crate::dhcp::leases::Leases>>,
+    /// The DHCPv6 lease table, set once by the daemon.
+    pub leases6: std::sync::OnceLock<Arc<crate::dhcp6::leases::Leases6>>,
     pub snapshot: crate::snapshot::SnapshotHandle,
     /// The stored reports, indexed so that a hello is checked against its
     /// neighbourhood rather than the whole fleet (`local`).
@@ -76,6 +78,7 @@ impl Ztp {
             actions: actions::ActionStore::open(state)?,
             limit: Semaphore::new(MAX_IN_FLIGHT),
             leases,
+            leases6: std::sync::OnceLock::new(),
             snapshot,
             reports: Mutex::default(),
             refusals: refusals::Refusals::default(),
@@ -165,8 +168,21 @@ impl Ztp {
             && l.expires > crate::clock::unix_now();
         live.then_some(ip)
     }
+    /// The planned IPv6 address when ztpd's DHCPv6 holds a bound, unexpired
+    /// lease on it (SPEC §11: both leases count).
+    pub fn leased_ip6(&self, device: &str) -> Option<std::net::Ipv6Addr> {
+        let snap = self.snapshot.load();
+        let (_, d) = snap.model.device(device)?;
+        let ip = d.ip6?;
+        let table = self.leases6.get()?.table.lock().ok()?;
+        table
+            .get(ip)
+            .is_some_and(|l| l.live(crate::clock::unix_now()))
+            .then_some(ip)
+    }
+
     /// The source address of the device's last hello, when it was approved.
-    pub fn hello_ip(&self, device: &str) -> Option<Ipv4Addr> {
+    pub fn hello_ip(&self, device: &str) -> Option<std::net::IpAddr> {
         let r = self.tracker.get(device)?;
         r.hello_ip.filter(|_| r.approved)
     }

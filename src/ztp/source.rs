@@ -9,7 +9,7 @@
 //! the address its approved hello came from counts. `any` trusts every
 //! address (labs, simulators, devices behind NAT).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use super::state::Record;
 use super::Ztp;
@@ -19,7 +19,7 @@ use crate::settings::HelloAccess;
 
 /// Whether a device's identity can be tied to an address at all.
 pub fn has_address(dev: &Device) -> bool {
-    dev.mac.is_some() || dev.ip.is_some()
+    dev.mac.is_some() || dev.ip.is_some() || dev.ip6.is_some() || dev.duid.is_some()
 }
 
 impl Ztp {
@@ -27,9 +27,13 @@ impl Ztp {
         self.snapshot.load().resolved.settings.access.hello
     }
 
-    /// Whether `ip` is the device's planned address, or holds a live lease
-    /// that ztpd gave to the device (its planned address or its MAC).
-    pub fn is_device_address(&self, dev: &Device, ip: Ipv4Addr) -> bool {
+    /// Whether `ip` is the device's planned address (`ip` or `ip6`), or holds
+    /// a live DHCPv4 or DHCPv6 lease that ztpd gave to the device.
+    pub fn is_device_address(&self, dev: &Device, ip: IpAddr) -> bool {
+        let ip = match crate::addr::canonical(ip) {
+            IpAddr::V4(v4) => v4,
+            IpAddr::V6(v6) => return self.is_device_address6(dev, v6),
+        };
         if dev.ip == Some(ip) {
             return true;
         }
@@ -47,8 +51,27 @@ impl Ztp {
         })
     }
 
+    /// The IPv6 side: its planned `ip6`, or a live DHCPv6 lease given to it
+    /// (bound for this device by name, or to its planned MAC).
+    fn is_device_address6(&self, dev: &Device, ip: Ipv6Addr) -> bool {
+        if dev.ip6 == Some(ip) {
+            return true;
+        }
+        let Some(leases) = self.leases6.get() else {
+            return false;
+        };
+        let Ok(table) = leases.table.lock() else {
+            return false;
+        };
+        table.get(ip).is_some_and(|l| {
+            l.live(crate::clock::unix_now())
+                && (l.hostname.as_deref() == Some(dev.name.as_str())
+                    || (dev.mac.is_some() && l.mac == dev.mac))
+        })
+    }
+
     /// Whether a hello of `dev` from `ip` may change its state.
-    pub fn hello_counts(&self, dev: &Device, rec: Option<&Record>, ip: Option<Ipv4Addr>) -> bool {
+    pub fn hello_counts(&self, dev: &Device, rec: Option<&Record>, ip: Option<IpAddr>) -> bool {
         if self.hello_access() == HelloAccess::Any {
             return true;
         }
@@ -78,19 +101,17 @@ impl Ztp {
     }
 
     /// Whether progress (and action polls) of `dev` from `ip` are accepted.
-    pub fn progress_counts(
-        &self,
-        dev: &Device,
-        rec: Option<&Record>,
-        ip: Option<Ipv4Addr>,
-    ) -> bool {
-        let Some(ip) = ip else { return false };
+    pub fn progress_counts(&self, dev: &Device, rec: Option<&Record>, ip: Option<IpAddr>) -> bool {
+        let Some(ip) = ip.map(crate::addr::canonical) else {
+            return false;
+        };
         let hello_ip = rec.and_then(|r| r.hello_ip);
         match self.hello_access() {
             HelloAccess::Any => {
                 let known = [
-                    self.leased_ip(&dev.name),
-                    rec.and_then(|r| r.leased_ip),
+                    self.leased_ip(&dev.name).map(IpAddr::V4),
+                    self.leased_ip6(&dev.name).map(IpAddr::V6),
+                    rec.and_then(|r| r.leased_ip).map(IpAddr::V4),
                     hello_ip,
                 ];
                 known.contains(&Some(ip))

@@ -165,11 +165,12 @@ pub struct Record {
     pub at: String,
     /// Approved by an operator or automatically; cleared by a topology mismatch.
     pub approved: bool,
-    pub hello_ip: Option<Ipv4Addr>,
+    /// Either family (an IPv6-only device says hello over IPv6).
+    pub hello_ip: Option<std::net::IpAddr>,
     /// Other addresses whose hello claimed this device's serial while it was
     /// pending approval, oldest first (at most [`MAX_CLAIMS`]); cleared by an
     /// approval. Shown in the API so an operator sees the conflict.
-    pub pending_claims: Vec<Ipv4Addr>,
+    pub pending_claims: Vec<std::net::IpAddr>,
     pub leased_ip: Option<Ipv4Addr>,
     pub reported_model: Option<String>,
     /// Topology problems of the last hello (SPEC §10 problem objects).
@@ -419,7 +420,7 @@ impl Tracker {
         };
         let address = rec
             .hello_ip
-            .or(rec.leased_ip)
+            .or(rec.leased_ip.map(Into::into))
             .map(|a| format!(" at {a}"))
             .unwrap_or_default();
         let why = match e.stage {
@@ -584,9 +585,9 @@ struct Stored {
     message: String,
     at: String,
     approved: bool,
-    hello_ip: Option<Ipv4Addr>,
+    hello_ip: Option<std::net::IpAddr>,
     #[serde(default)]
-    pending_claims: Vec<Ipv4Addr>,
+    pending_claims: Vec<std::net::IpAddr>,
     leased_ip: Option<Ipv4Addr>,
     reported_model: Option<String>,
     problems: Vec<serde_json::Value>,

@@ -165,7 +165,9 @@ impl Lab {
         let builder = Daemon::builder()
             .owned_root(root)
             // All addresses: devices in the client namespace say hello too.
-            .http(&format!("0.0.0.0:{HTTP_PORT}"))
+            // Dual-stack, the default: IPv4 clients arrive v4-mapped and
+            // must meet exactly the IPv4 rules (SPEC §11).
+            .http(&format!("[::]:{HTTP_PORT}"))
             .tftp("127.0.0.1:6969")
             .dhcp("0.0.0.0:67")
             .settings(&format!("[state]\ndurability = \"{durability}\"\n"))

@@ -7,7 +7,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use super::references::DeviceFunctions;
-use super::values::{bad_identifier, parse_ip};
+use super::values::{bad_identifier, parse_ip, parse_ip6};
 use super::{Dirs, Seen};
 use crate::identifier::is_identifier;
 use crate::mac::Mac;
@@ -70,6 +70,8 @@ pub(super) struct DeviceKeys {
     serials: Unique,
     macs: Unique,
     ips: Unique,
+    ip6s: Unique,
+    duids: Unique,
 }
 
 impl DeviceKeys {
@@ -79,6 +81,8 @@ impl DeviceKeys {
             serials: Unique::new("serial", "plan::duplicate_serial"),
             macs: Unique::new("MAC", "plan::duplicate_mac"),
             ips: Unique::new("IP", "plan::duplicate_ip"),
+            ip6s: Unique::new("IPv6 address", "plan::duplicate_ip6"),
+            duids: Unique::new("DUID", "plan::duplicate_duid"),
         }
     }
 }
@@ -141,6 +145,23 @@ pub(super) fn compile_device(
         check_ip_placement(diags, file, ipr, ip, site);
         Some(ip)
     });
+    let ip6 = d.ip6.as_ref().and_then(|v| {
+        let ip = parse_ip6(diags, file, v, "ip6")?;
+        keys.ip6s
+            .check(diags, file, ip.to_string(), &v.span, &name.v);
+        super::dhcp6::check_ip6_placement(diags, file, &v.span, ip, site);
+        Some(ip)
+    });
+    let duid = d.duid.as_ref().and_then(|v| {
+        let b = super::dhcp6::parse_duid(diags, file, v)?;
+        let key = b
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        keys.duids.check(diags, file, key, &v.span, &name.v);
+        Some(b)
+    });
     let role = role(diags, file, d.role.as_ref());
     if let Some(f) = &d.device_function {
         functions.check(diags, file, f, dirs);
@@ -151,6 +172,8 @@ pub(super) fn compile_device(
         serial: serial.v.clone(),
         mac,
         ip,
+        ip6,
+        duid,
         role,
         vars: d.vars.clone(),
         device_function: d.device_function.as_ref().map(|f| f.v.clone()),
@@ -219,7 +242,7 @@ fn check_ip_placement(
     ip: Ipv4Addr,
     site: &Site,
 ) {
-    if ip == site.server_ip {
+    if Some(ip) == site.server_ip {
         diags.push(
             Diagnostic::error(
                 "plan::ip_is_server",

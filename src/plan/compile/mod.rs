@@ -18,6 +18,7 @@ use super::model::Model;
 use super::raw::RawPlan;
 
 mod devices;
+mod dhcp6;
 mod groups;
 mod links;
 mod models;

@@ -8,16 +8,16 @@ use std::time::Duration;
 
 use ipnet::Ipv4Net;
 
-use super::values::{bad_identifier, duration, parse_ip};
+use super::values::{bad_identifier, duration, parse_ip, parse_ip6};
 use super::Seen;
 use crate::identifier::is_identifier;
 use crate::plan::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::plan::model::{ApprovalMode, DhcpPlan, Site};
-use crate::plan::raw::{RawDhcp, RawPlan};
+use crate::plan::raw::{RawDhcp, RawPlan, RawSite};
 use crate::plan::reader::Sp;
 
 /// Default DHCP lease when the plan gives none.
-const DEFAULT_LEASE: Duration = Duration::from_secs(3600);
+pub(super) const DEFAULT_LEASE: Duration = Duration::from_secs(3600);
 
 /// The site with its DHCP plan; models, devices, links and groups are
 /// filled in by the caller. `None` when the plan has no usable site.
@@ -33,23 +33,61 @@ pub(super) fn compile_site(
         bad_identifier(diags, file, name, "site name");
     }
     check_unique_site(diags, file, name, site_names);
-    let server_ip = parse_ip(diags, file, rs.server_ip.as_ref()?, "site.server_ip")?;
-    let dhcp = raw
-        .dhcp
+    let server_ip = match &rs.server_ip {
+        Some(v) => Some(parse_ip(diags, file, v, "site.server_ip")?),
+        None => None,
+    };
+    let server_ip6 = match &rs.server_ip6 {
+        Some(v) => Some(parse_ip6(diags, file, v, "site.server_ip6")?),
+        None => None,
+    };
+    // IPv4 needs server_ip; a site with neither family nor [dhcp6] is IPv4
+    // as before ([dhcp6] without server_ip6 is reported by compile_dhcp6).
+    let ipv6_only = raw.dhcp.is_none() && (server_ip6.is_some() || raw.dhcp6.is_some());
+    if server_ip.is_none() && !ipv6_only {
+        missing_server_ip(diags, file, rs);
+        return None;
+    }
+    let dhcp = match (&raw.dhcp, server_ip) {
+        (Some(d), Some(ip)) => compile_dhcp(diags, file, d, ip),
+        _ => None,
+    };
+    let dhcp6 = raw
+        .dhcp6
         .as_ref()
-        .and_then(|d| compile_dhcp(diags, file, d, server_ip));
+        .and_then(|d| super::dhcp6::compile_dhcp6(diags, file, d, rs, server_ip6));
     let approval = approval_mode(diags, file, raw.approval_mode.as_ref());
     Some(Site {
         name: name.v.clone(),
         file: file.path.clone(),
         server_ip,
+        server_ip6,
         dhcp,
+        dhcp6,
         approval,
         models: BTreeMap::new(),
         devices: Vec::new(),
         links: Vec::new(),
         groups: BTreeMap::new(),
     })
+}
+
+fn missing_server_ip(diags: &mut Diagnostics, file: &Arc<SourceFile>, rs: &RawSite) {
+    diags.push(
+        Diagnostic::error(
+            "plan::missing_key",
+            "`site` is missing required key `server_ip`",
+        )
+        .at(
+            file,
+            rs.span.start..rs.span.start.saturating_add(1).min(rs.span.end),
+        )
+        .label("this table needs `server_ip`")
+        .help(
+            "add `server_ip = \"10.10.0.1\"` (an IPv6-only site, with [dhcp6] and no \
+                 [dhcp], gives `server_ip6` instead)",
+        ),
+    );
 }
 
 fn check_unique_site(
@@ -174,7 +212,7 @@ fn compile_dhcp(
 
 /// A subnet with host bits set is reported and truncated, so the checks
 /// after it still run.
-fn parse_subnet(
+pub(super) fn parse_subnet(
     diags: &mut Diagnostics,
     file: &Arc<SourceFile>,
     v: &Sp<String>,
@@ -202,7 +240,7 @@ fn parse_subnet(
     }
 }
 
-fn check_interface(diags: &mut Diagnostics, file: &Arc<SourceFile>, i: &Sp<String>) {
+pub(super) fn check_interface(diags: &mut Diagnostics, file: &Arc<SourceFile>, i: &Sp<String>) {
     if i.v.trim().is_empty() || i.v.contains(['/', ' ']) {
         diags.push(
             Diagnostic::error(

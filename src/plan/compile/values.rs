@@ -1,7 +1,7 @@
 //! Scalar checks more than one part of the compiler needs: IPv4 addresses,
 //! durations and file-name-safe identifiers.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +25,29 @@ pub(super) fn parse_ip(
                 .at(file, v.span.clone())
                 .label("expected an IPv4 address")
                 .help("write four decimal octets, e.g. \"10.10.0.11\""),
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn parse_ip6(
+    diags: &mut Diagnostics,
+    file: &Arc<SourceFile>,
+    v: &Sp<String>,
+    key: &str,
+) -> Option<Ipv6Addr> {
+    match v.v.trim().parse::<Ipv6Addr>() {
+        Ok(ip) if ip.to_ipv4_mapped().is_none() && !ip.is_multicast() => Some(ip),
+        _ => {
+            diags.push(
+                Diagnostic::error(
+                    "plan::bad_ip6",
+                    format!("`{}` is not an IPv6 unicast address ({key})", v.v),
+                )
+                .at(file, v.span.clone())
+                .label("expected an IPv6 address")
+                .help("write it as eight hex groups, `::` for a run of zeros, e.g. \"2001:db8:10::13\""),
             );
             None
         }
