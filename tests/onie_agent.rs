@@ -21,7 +21,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::netns::{Lab, SERVER};
+use support::netns::{hex, unhex, Lab, SERVER};
 use support::tools::have;
 
 const PLATFORM: &str = "x86_64-kvm_x86_64-r0";
@@ -49,16 +49,6 @@ fn lab(tag: &str) -> Option<Lab> {
         fs::write(root.join("files/images/onie-nos.bin"), IMAGE).unwrap();
         b
     })
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02X}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect()
 }
 
 /// udhcpc arguments as ONIE's `udhcpc_args` and `sd_dhcp4` build them.

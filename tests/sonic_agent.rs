@@ -31,7 +31,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use support::netns::{Lab, SERVER};
+use support::netns::{hex, unhex, Lab, SERVER};
 
 const SERIAL: &str = "AS7326X9";
 const PRODUCT: &str = "AS7326-56X";
@@ -70,16 +70,6 @@ fn lab(tag: &str) -> Option<Lab> {
         fs::write(root.join("templates/sonic-leaf.j2"), TEMPLATE).unwrap();
         b
     })
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02X}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect()
 }
 
 fn script(path: &Path, text: &str) {

@@ -644,10 +644,22 @@ fn read_env(p: &Path) -> HashMap<String, String> {
 
 /// Decode `code len value` sub-options from udhcpc's hex form.
 pub fn decode_tlvs(hex: &str) -> Vec<(u8, String)> {
-    let bytes: Vec<u8> = (0..hex.len() / 2)
-        .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
-        .collect();
+    let bytes = unhex(hex);
     ztpd::dhcp::packet::tlvs(&bytes)
         .map(|(c, v)| (c, String::from_utf8_lossy(v).into_owned()))
+        .collect()
+}
+
+/// Bytes as upper-case hex, as busybox udhcpc's `-x OPT:HEX` takes them.
+#[allow(dead_code)]
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02X}")).collect()
+}
+
+/// Hex (as udhcpc prints unknown options, `optNNN`) to bytes.
+#[allow(dead_code)]
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
         .collect()
 }
