@@ -46,10 +46,11 @@ pub fn resource(
         return Some(Resource::Script(hello(generic, serial)));
     }
     let (site, device) = model.device(serial)?;
-    if device.serial != serial {
+    let planned = site.model_of(device);
+    if device.serial != serial || planned.vendor != crate::vendor::Vendor::Sonic {
         return None;
     }
-    let software = site.model_of(device).software.as_ref();
+    let software = planned.software.as_ref();
     match step {
         "image-check" => Some(Resource::Script(image_check(
             server,
@@ -167,6 +168,24 @@ mod tests {
         assert_eq!(s.matches("#!/bin/sh").count(), 1);
         assert!(s.contains("export ZTP_SERIAL='AS7326X1'"));
         assert!(s.contains("export ZTP_STEPS=hello\nset -u\necho generic\n"));
+    }
+
+    #[test]
+    fn steps_other_than_hello_exist_only_for_planned_sonic_devices() {
+        let m = crate::dhcp::fixture::lab_model();
+        let step =
+            |serial: &str, step: &str| resource(&m, "#!/bin/sh\n", "http://s:1", serial, step);
+        assert!(matches!(
+            step("SER-sonic1", "deployed"),
+            Some(Resource::Script(_))
+        ));
+        assert_eq!(step("SER-arista1", "deployed"), None);
+        assert_eq!(step("SER-onie1", "image"), None, "another vendor's image");
+        assert_eq!(step("NOT-PLANNED", "image-check"), None);
+        assert!(matches!(
+            step("NOT-PLANNED", "hello"),
+            Some(Resource::Script(_))
+        ));
     }
 
     #[test]
