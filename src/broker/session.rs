@@ -1,5 +1,8 @@
-//! One device connection to the local hub, plain or TLS: CONNECT and its
-//! SAS check, then PUBLISH / SUBSCRIBE / PUBACK / PING until it ends.
+//! One connection to the local hub, plain or TLS: CONNECT and its SAS
+//! check, then PUBLISH / SUBSCRIBE / PUBACK / PING until it ends. A device
+//! registers in the [`Registry`] and gets what is pushed to it by message;
+//! a registering device (DPS) does not. Each request goes to its handler
+//! ([`super::handlers`]).
 //!
 //! - Telemetry is handed to the store pipeline; its PUBACK leaves once the
 //!   batch holding it is committed, PUBACKs in the order the PUBLISHes came.
@@ -31,10 +34,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::acl::{self, Subscription};
-use super::auth::{self, Login};
+use super::admission::Counted;
+use super::auth::{self, Identity, Login};
+use super::handlers::{self, Reply};
+use super::hub::LocalHub;
 use super::outbox::Queued;
 use super::packets::{self, Malformed};
-use super::server::{LocalHub, Push, Subs};
+use super::registry::{Push, Registered, Registry, Subs};
+use crate::topics::Request;
 
 /// Telemetry messages of one connection waiting for the store at once.
 pub const MAX_INFLIGHT: usize = 100;
@@ -104,7 +111,7 @@ pub struct Start {
     /// TLS handshake included.
     pub connect_by: Instant,
     /// Counts the connection against its address until CONNECT is read.
-    pub counted: super::server::Counted,
+    pub counted: Counted,
 }
 
 /// Serve one accepted connection until it ends.
@@ -160,15 +167,12 @@ where
         username,
         password,
     };
-    let hub_settings = hub.hub_settings();
-    let device_id = match auth::decide(hub_settings.as_deref(), login, crate::clock::unix_now()) {
+    let identity = match auth::decide(&hub.view(), login, crate::clock::unix_now()) {
         Ok(id) => id,
         Err(why) => {
             hub.stats.refused.fetch_add(1, Ordering::Relaxed);
             let code = match why {
-                auth::Refused::ClientIdMismatch { .. } | auth::Refused::BadDeviceId { .. } => {
-                    ConnectReturnCode::BadClientId
-                }
+                _ if why.bad_client_id() => ConnectReturnCode::BadClientId,
                 auth::Refused::NoHub { .. } => ConnectReturnCode::ServiceUnavailable,
                 _ => ConnectReturnCode::BadUserNamePassword,
             };
@@ -187,13 +191,14 @@ where
         let left = p.expiry.saturating_sub(crate::clock::unix_now());
         Instant::now() + Duration::from_secs(left)
     });
-    let reg = hub.register(&device_id, connect.clean_session);
-    hub.stats.devices.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!(%device_id, %peer, "local hub: device connected");
+    let mut reg = register(&hub, &identity, connect.clean_session);
+    let device_id = identity.id().to_string();
+    tracing::debug!(%device_id, %peer, "local hub: connected");
     let keep_alive = (connect.keep_alive > 0)
         .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
     let mut conn = Conn {
         hub: hub.clone(),
+        identity: identity.clone(),
         device_id: device_id.clone(),
         out: BytesMut::with_capacity(256),
         acks: FuturesOrdered::new(),
@@ -218,9 +223,62 @@ where
         )
         .await;
     tracing::debug!(%device_id, %peer, "local hub: connection ended: {end}");
-    let keep = (!connect.clean_session).then_some(conn.subs);
-    hub.unregister(&device_id, reg.conn, keep);
-    hub.stats.devices.fetch_sub(1, Ordering::Relaxed);
+    if let Some(handle) = &mut reg.handle {
+        if !connect.clean_session {
+            handle.keep(conn.subs);
+        }
+        hub.stats.devices.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A connection's place in the hub: a device registers (and may take over
+/// an older connection); a registering device (DPS) only gets an empty
+/// message queue.
+struct Session {
+    handle: Option<super::registry::Handle>,
+    pushes: mpsc::Receiver<Push>,
+    kicked: CancellationToken,
+    present: bool,
+    subs: Subs,
+    /// The sending side of a registering device's queue: nothing is sent,
+    /// but a closed queue would end the session.
+    _idle: Option<mpsc::Sender<Push>>,
+}
+
+fn register(hub: &LocalHub, who: &Identity, clean: bool) -> Session {
+    match who {
+        Identity::Device(id) => {
+            hub.stats.connects.fetch_add(1, Ordering::Relaxed);
+            hub.stats.devices.fetch_add(1, Ordering::Relaxed);
+            let Registered {
+                handle,
+                pushes,
+                kicked,
+                present,
+                subs,
+            } = Registry::register(&hub.registry, id, clean);
+            Session {
+                handle: Some(handle),
+                pushes,
+                kicked,
+                present,
+                subs,
+                _idle: None,
+            }
+        }
+        Identity::Registration(_) => {
+            hub.stats.registrations.fetch_add(1, Ordering::Relaxed);
+            let (idle, pushes) = mpsc::channel(1);
+            Session {
+                handle: None,
+                pushes,
+                kicked: CancellationToken::new(),
+                present: false,
+                subs: Subs::default(),
+                _idle: Some(idle),
+            }
+        }
+    }
 }
 
 /// Read until a whole CONNECT is in `buf`, check what the codec does not,
@@ -261,6 +319,8 @@ async fn write<S: AsyncWrite + Unpin>(io: &mut S, p: &Packet) -> std::io::Result
 
 struct Conn {
     hub: Arc<LocalHub>,
+    identity: Identity,
+    /// The device (or registration) id.
     device_id: String,
     /// Encoded packets to write after the current step.
     out: BytesMut,
@@ -373,7 +433,7 @@ impl Conn {
                 },
                 p = pushes.recv() => match p {
                     Some(Push::Devicebound) => self.fill_devicebound(),
-                    Some(Push::Twin { topic, payload, subscription }) => {
+                    Some(Push::Publish { topic, payload, subscription }) => {
                         if self.subs.has(subscription) {
                             self.publish_qos0(topic, payload);
                         }
@@ -431,7 +491,7 @@ impl Conn {
             Packet::Subscribe(s) => {
                 let mut codes = Vec::with_capacity(s.filters.len());
                 for f in &s.filters {
-                    match acl::subscribe(&self.device_id, &f.path) {
+                    match acl::subscribe(&self.identity, &f.path) {
                         Some(sub) => {
                             self.subs.add(sub);
                             let q = if f.qos == QoS::AtMostOnce {
@@ -461,7 +521,7 @@ impl Conn {
             }
             Packet::Unsubscribe(u) => {
                 for t in &u.topics {
-                    if let Some(sub) = acl::subscribe(&self.device_id, t) {
+                    if let Some(sub) = acl::subscribe(&self.identity, t) {
                         self.subs.remove(sub);
                     }
                 }
@@ -486,13 +546,13 @@ impl Conn {
                 "QoS 2 is not supported (IoT Hub has none)".into(),
             ));
         }
-        let Some(kind) = acl::publish(&self.device_id, &p.topic) else {
+        let Some(kind) = acl::publish(&self.identity, &p.topic) else {
             self.hub
                 .stats
                 .refused_publishes
                 .fetch_add(1, Ordering::Relaxed);
             let why = format!(
-                "device `{}` may not publish to `{}`",
+                "`{}` may not publish to `{}`",
                 self.device_id,
                 crate::telemetry::message::truncate(&p.topic, 200).escape_debug()
             );
@@ -501,13 +561,9 @@ impl Conn {
         };
         let pkid = p.pkid;
         let qos1 = p.qos == QoS::AtLeastOnce;
-        match kind {
+        let request = match kind {
             acl::Publish::Telemetry => {
-                self.hub.stats.messages.fetch_add(1, Ordering::Relaxed);
-                let stored = self
-                    .hub
-                    .ingest
-                    .submit_local(p.topic, p.payload)
+                let stored = handlers::telemetry::submit(&self.hub, p.topic, p.payload)
                     .await
                     .ok_or(End::Stopped)?;
                 if qos1 {
@@ -516,40 +572,33 @@ impl Conn {
                 }
                 return Ok(());
             }
-            acl::Publish::TwinGet { rid } | acl::Publish::TwinReported { rid }
-                if !self.twin_allowed() =>
-            {
-                self.twin_response(format!("$iothub/twin/res/429/?$rid={rid}"), Bytes::new());
+            acl::Publish::Request(r) => r,
+        };
+        let throttled = matches!(
+            request,
+            Request::TwinGet { .. } | Request::TwinReported { .. }
+        ) && !self.twin_allowed();
+        let (hub, id) = (&self.hub, self.device_id.as_str());
+        let reply = match request {
+            Request::TwinGet { rid } | Request::TwinReported { rid } if throttled => {
+                Some(handlers::twin::throttled(rid))
             }
-            acl::Publish::TwinGet { rid } => {
-                let desired = self.hub.desired(&self.device_id);
-                let doc = self.hub.twins.document(&self.device_id, desired).await;
-                let (status, body) = match doc {
-                    Ok(d) => ("200", Bytes::from(d.to_string())),
-                    Err(e) => {
-                        tracing::warn!(device_id = %self.device_id, "twin read failed: {e}");
-                        ("500", Bytes::new())
-                    }
-                };
-                let topic = format!("$iothub/twin/res/{status}/?$rid={rid}");
-                self.twin_response(topic, body);
+            Request::TwinGet { rid } => Some(handlers::twin::get(hub, id, rid).await),
+            Request::TwinReported { rid } => {
+                Some(handlers::twin::reported(hub, id, rid, &p.payload).await)
             }
-            acl::Publish::TwinReported { rid } => {
-                let rid = rid.to_string();
-                let topic = match self
-                    .hub
-                    .twins
-                    .patch_reported(&self.device_id, &p.payload)
-                    .await
-                {
-                    Ok(v) => format!("$iothub/twin/res/204/?$rid={rid}&$version={v}"),
-                    Err(e) => {
-                        tracing::debug!(device_id = %self.device_id, "reported patch refused: {e}");
-                        format!("$iothub/twin/res/400/?$rid={rid}")
-                    }
-                };
-                self.twin_response(topic, Bytes::new());
+            // No method is ever called on a device yet: an answer has no
+            // caller waiting for it.
+            Request::MethodResponse { .. } => None,
+            Request::DpsRegister { rid } => {
+                Some(handlers::dps::register(hub, id, rid, &p.payload).await)
             }
+            Request::DpsStatus { rid, operation_id } => {
+                Some(handlers::dps::status(hub, id, rid, operation_id))
+            }
+        };
+        if let Some(r) = reply {
+            self.reply(r);
         }
         if qos1 {
             self.acks
@@ -558,9 +607,9 @@ impl Conn {
         Ok(())
     }
 
-    fn twin_response(&mut self, topic: String, body: Bytes) {
-        if self.subs.has(Subscription::TwinResponses) {
-            self.publish_qos0(topic, body);
+    fn reply(&mut self, r: Reply) {
+        if self.subs.has(r.subscription) {
+            self.publish_qos0(r.topic, r.body);
         }
     }
 

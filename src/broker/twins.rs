@@ -110,9 +110,20 @@ impl Twins {
         Ok(Some(twin.desired_version))
     }
 
-    /// The twin document a `GET` answers, with `desired` brought up to date.
-    pub async fn document(&self, device_id: &str, desired: Value) -> Result<Value, String> {
-        self.set_desired(device_id, desired).await?;
+    /// Whether a device's desired properties were ever set.
+    pub fn has_desired(&self, device_id: &str) -> bool {
+        self.rows
+            .lock()
+            .map(|r| r.get(device_id).is_some_and(|t| t.desired_version > 0))
+            .unwrap_or(false)
+    }
+
+    /// The twin document a `GET` answers, with `desired` brought up to date
+    /// first when given.
+    pub async fn document(&self, device_id: &str, desired: Option<Value>) -> Result<Value, String> {
+        if let Some(desired) = desired {
+            self.set_desired(device_id, desired).await?;
+        }
         let rows = self.rows.lock().map_err(|_| "twins lock poisoned")?;
         let t = rows.get(device_id).cloned().unwrap_or_default();
         Ok(serde_json::json!({
@@ -256,7 +267,7 @@ mod tests {
         let t = Twins::open(&store).unwrap();
         assert_eq!(t.reported("d1"), Some(json!({"fw": "1.2", "$version": 1})));
         let doc = t
-            .document("d1", json!({"device_function": {"name": "fast"}}))
+            .document("d1", Some(json!({"device_function": {"name": "fast"}})))
             .await
             .unwrap();
         assert_eq!(doc["desired"]["$version"], 2);

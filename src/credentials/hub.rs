@@ -103,6 +103,8 @@ pub struct Hub {
     pub broker: String,
     pub key: EnrollmentKey,
     pub source: HubSource,
+    /// Its provisioning service (SPEC §13).
+    pub dps: super::dps::Dps,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +139,10 @@ struct RawHub {
     enrollment_key: Option<String>,
     enrollment_key_env: Option<String>,
     enrollment_key_file: Option<PathBuf>,
+    id_scope: Option<String>,
+    provisioning_host: Option<String>,
+    #[serde(default)]
+    dps: super::dps::RawDps,
 }
 
 /// Load the hub for these settings: `paths.hub` when it exists, else the
@@ -294,11 +300,14 @@ fn parse_hub(path: &Path, text: &str) -> Result<Hub, HubError> {
             hostname.escape_debug()
         )));
     }
+    let dps = super::dps::Dps::from_raw(raw.id_scope, raw.provisioning_host, raw.dps)
+        .map_err(key_error)?;
     Ok(Hub {
         hostname,
         broker: raw.broker,
         key,
         source: HubSource::File(path.to_path_buf()),
+        dps,
     })
 }
 
@@ -315,6 +324,7 @@ fn local_hub(state_dir: &Path, broker: &str) -> Result<Hub, HubError> {
         broker: broker.into(),
         key,
         source: HubSource::Local(path),
+        dps: Default::default(),
     })
 }
 

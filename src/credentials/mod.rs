@@ -7,6 +7,7 @@
 
 pub mod connection_string;
 pub mod derive;
+pub mod dps;
 pub mod function;
 pub mod hub;
 pub mod keeper;

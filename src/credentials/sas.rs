@@ -148,8 +148,38 @@ pub fn verify(
     key: &DeviceKey,
     now: u64,
 ) -> Result<(), SasError> {
+    verify_resource(token, &resource(hostname, device_id), key, now)
+}
+
+/// The resource a registration token grants (SPEC §13):
+/// `<id_scope>/registrations/<registration_id>`.
+pub fn registration_resource(id_scope: &str, registration_id: &str) -> String {
+    format!("{id_scope}/registrations/{registration_id}")
+}
+
+/// Accept a provisioning token of `registration_id` (with or without
+/// `skn=registration`), signed with its key derived from `hub`'s enrollment key.
+pub fn verify_registration(
+    token: &str,
+    hub: &Hub,
+    id_scope: &str,
+    registration_id: &str,
+    now: u64,
+) -> Result<(), SasError> {
+    let key = device_key(&hub.key, registration_id);
+    verify_resource(
+        token,
+        &registration_resource(id_scope, registration_id),
+        &key,
+        now,
+    )
+}
+
+/// Accept `token` only if it grants exactly `expected`, is signed with
+/// `key` and expires after `now`.
+fn verify_resource(token: &str, expected: &str, key: &DeviceKey, now: u64) -> Result<(), SasError> {
     let t = parse(token)?;
-    let expected = resource(hostname, device_id);
+    let expected = expected.to_string();
     if !same_resource(&t.resource, &expected) {
         return Err(SasError::WrongResource {
             expected,
@@ -371,6 +401,7 @@ mod tests {
             broker: "mqtt://127.0.0.1:1883".into(),
             key: EnrollmentKey::generate(),
             source: crate::credentials::hub::HubSource::Local("k".into()),
+            dps: Default::default(),
         };
         let t = hub.sas_token("dev1", NOW + 60);
         assert_eq!(hub.verify_sas(&t, "dev1", NOW), Ok(()));

@@ -10,6 +10,7 @@ fn hub(hostname: &str) -> Hub {
         broker: "mqtt://127.0.0.1:1883".into(),
         key: EnrollmentKey::generate(),
         source: HubSource::Local(PathBuf::from("unused")),
+        dps: Default::default(),
     }
 }
 

@@ -64,11 +64,13 @@ pub async fn keep(
             .await
             .unwrap_or_default();
         if let Some((hub, cert)) = &hub {
+            let view = super::hub::view(&facts);
+            if let Some(cert) = cert {
+                cert.update_names(super::hub::cert_names(&facts, &view));
+            }
+            hub.set_view(view);
             for id in &regenerated {
                 hub.sync_desired(id).await;
-            }
-            if let Some(cert) = cert {
-                cert.update_names(super::hub::cert_names(&facts));
             }
         }
         if !LAST_SYNC_FAILED.load(Ordering::Relaxed) {

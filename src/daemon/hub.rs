@@ -1,15 +1,16 @@
-//! The local hub as a service of `ztpd run` (SPEC §9): its certificate,
-//! its listeners, and the answers it needs from the rest of the daemon (the
-//! hub settings for SAS checks, each device's desired properties).
+//! The local hub as a service of `ztpd run` (SPEC §9, §13): its
+//! certificate, its listeners, and the view of the daemon it serves from
+//! (the hub settings, the id scope, each planned device's function),
+//! resolved once per snapshot.
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use serde_json::Value;
 
 use super::facts::DaemonFacts;
 use crate::broker::tls::{self, HubCert};
-use crate::broker::{DesiredLookup, HubLookup, Listeners, LocalHub};
+use crate::broker::view::{HubView, Planned};
+use crate::broker::{Listeners, LocalHub};
 use crate::settings::Resolved;
 use crate::state::StateStore;
 use crate::telemetry::pipeline::Ingest;
@@ -32,17 +33,13 @@ pub async fn start(
         return Ok(None);
     }
     let ingest = ingest.context("the local hub needs the telemetry pipeline")?;
+    let view = view(facts);
     let cert = match resolved.settings.broker.tls_listen {
-        Some(_) => Some(Arc::new(HubCert::load(resolved, cert_names(facts))?)),
+        Some(_) => Some(Arc::new(HubCert::load(resolved, cert_names(facts, &view))?)),
         None => None,
     };
     let listeners = Listeners::bind(resolved, cert.clone()).await?;
-    let lookup = facts.clone();
-    let hub_lookup: HubLookup = Arc::new(move || lookup.hub());
-    let lookup = facts.clone();
-    let desired: DesiredLookup = Arc::new(move |id: &str| desired(&lookup, id));
-    let hub = LocalHub::open(state, hub_lookup, desired, ingest)
-        .context("cannot open the local hub's state")?;
+    let hub = LocalHub::open(state, view, ingest).context("cannot open the local hub's state")?;
     Ok(Some(StartedHub {
         hub,
         listeners,
@@ -50,33 +47,63 @@ pub async fn start(
     }))
 }
 
-/// The names the hub certificate carries now.
-pub fn cert_names(facts: &DaemonFacts) -> Vec<String> {
+/// The names the hub certificate carries now: the hub's and the
+/// provisioning host's among them.
+pub fn cert_names(facts: &DaemonFacts, view: &HubView) -> Vec<String> {
     let hub = facts.hub();
-    tls::names(
+    let mut names = tls::names(
         &facts.snapshot.load(),
         hub.as_ref().map(|h| h.hostname.as_str()),
-    )
+    );
+    if !view.provisioning_host.is_empty() {
+        names.push(view.provisioning_host.to_ascii_lowercase());
+        names.sort();
+        names.dedup();
+    }
+    names
 }
 
-/// A device's desired properties: its device function as its credential
-/// carries it (from the plan, else from the credential file of a device
-/// made with `ztpd credentials create`).
-fn desired(facts: &DaemonFacts, device_id: &str) -> Value {
+/// What the hub needs from the serving snapshot, resolved once.
+pub fn view(facts: &DaemonFacts) -> HubView {
     let snap = facts.snapshot.load();
+    let hub = facts.hub();
     let planned = snap
         .model
         .devices()
-        .find(|(_, d)| d.serial == device_id)
-        .and_then(|(_, d)| d.device_function.as_ref())
-        .and_then(|f| snap.model.device_functions.get(f).cloned());
-    let function = planned.or_else(|| {
-        let store = crate::credentials::store::Store::new(snap.resolved.credentials_dir());
-        store
-            .read(device_id)
-            .ok()
-            .flatten()
-            .map(|c| c.device_function)
-    });
-    serde_json::json!({ "device_function": function.unwrap_or(Value::Null) })
+        .map(|(_, d)| {
+            let function = d
+                .device_function
+                .as_ref()
+                .and_then(|f| snap.model.device_functions.get(f).cloned());
+            (d.serial.clone(), Planned { function })
+        })
+        .collect();
+    let state_dir = snap.resolved.state_dir();
+    let id_scope = match hub.as_ref().and_then(|h| h.dps.id_scope.clone()) {
+        Some(s) => s,
+        None => crate::credentials::dps::local_id_scope(&state_dir).unwrap_or_else(|e| {
+            tracing::error!("the provisioning service has no id scope: {e}");
+            String::new()
+        }),
+    };
+    let provisioning_host = hub
+        .as_ref()
+        .map(|h| {
+            h.dps
+                .provisioning_host
+                .clone()
+                .unwrap_or_else(|| h.hostname.clone())
+        })
+        .unwrap_or_default();
+    let default_function =
+        crate::credentials::function::load(&snap.resolved.templates_dir(), "default")
+            .unwrap_or(serde_json::Value::Null);
+    HubView {
+        hub,
+        id_scope,
+        provisioning_host,
+        planned,
+        default_function,
+        credentials_dir: snap.resolved.credentials_dir(),
+    }
 }

@@ -253,10 +253,12 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
             (limits.http_connections + limits.tftp_transfers) as u64,
         );
         let per_client = limits.hub_unauthenticated_per_client;
-        tasks.spawn(
-            h.hub
-                .serve(h.listeners, (cap, per_client), shutdown.clone()),
-        );
+        tasks.spawn(crate::broker::server::serve(
+            h.hub,
+            h.listeners,
+            (cap, per_client),
+            shutdown.clone(),
+        ));
     }
 
     signals::wait_for_signal(&shutdown).await;

@@ -1,0 +1,186 @@
+//! The local hub's state and what the rest of ztpd asks of it
+//! (devicebound events, desired-property patches, reported properties):
+//! the registry of connected devices, twins, outbox and the settings view.
+//! The listeners live in [`super::server`], one connection in
+//! [`super::session`]; both use this, and this uses neither.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::acl::Subscription;
+use super::outbox::Outbox;
+use super::registry::{Push, Registry};
+use super::stats::HubStats;
+use super::twins::Twins;
+use super::view::HubView;
+use crate::limits::RateLimitedLog;
+use crate::metrics::MetricsSource;
+use crate::state::StateStore;
+use crate::telemetry::pipeline::Ingest;
+
+pub struct LocalHub {
+    view: ArcSwap<HubView>,
+    pub(super) ingest: Ingest,
+    pub(super) twins: Twins,
+    pub(super) outbox: Outbox,
+    pub(super) stats: Arc<HubStats>,
+    pub(super) registry: Arc<Registry>,
+    pub(super) registrations: super::registrations::Registrations,
+    refusals: Mutex<RateLimitedLog>,
+}
+
+impl LocalHub {
+    pub fn open(
+        state: &StateStore,
+        view: HubView,
+        ingest: Ingest,
+    ) -> anyhow::Result<Arc<LocalHub>> {
+        Ok(Arc::new(LocalHub {
+            view: ArcSwap::from_pointee(view),
+            ingest,
+            twins: Twins::open(state)?,
+            outbox: Outbox::open(state)?,
+            stats: Arc::new(HubStats::default()),
+            registry: Arc::default(),
+            registrations: super::registrations::Registrations::open(state)?,
+            refusals: Mutex::new(RateLimitedLog::new(Duration::from_secs(1))),
+        }))
+    }
+
+    pub fn metrics(&self) -> Arc<dyn MetricsSource> {
+        self.stats.clone()
+    }
+
+    /// What the hub knows of the daemon now.
+    pub fn view(&self) -> Arc<HubView> {
+        self.view.load_full()
+    }
+
+    /// A new snapshot (or hub.toml) was loaded: its view.
+    pub fn set_view(&self, view: HubView) {
+        self.view.store(Arc::new(view));
+    }
+
+    /// Every device identity the hub knows (SPEC §13 `GET /api/v1/hub/devices`):
+    /// credential files, registrations and planned devices, by id.
+    pub fn devices(&self, snap: &crate::snapshot::Snapshot) -> Vec<Value> {
+        use std::collections::BTreeSet;
+        let view = self.view();
+        let store = crate::credentials::Store::new(&view.credentials_dir);
+        let registrations: std::collections::HashMap<_, _> = self
+            .registrations
+            .list()
+            .into_iter()
+            .map(|r| (r.registration_id.clone(), r))
+            .collect();
+        let mut ids: BTreeSet<String> = store.list_ids().unwrap_or_default().into_iter().collect();
+        ids.extend(registrations.keys().cloned());
+        ids.extend(snap.model.devices().map(|(_, d)| d.serial.clone()));
+        ids.into_iter()
+            .map(|id| {
+                let name = store.read(&id).ok().flatten().map(|c| c.device_name);
+                let (connected, last_seen) = self.registry.presence(&id);
+                let reg = registrations.get(&id);
+                serde_json::json!({
+                    "device_id": id,
+                    "device_name": name,
+                    "connected": connected,
+                    "last_seen": last_seen,
+                    "registered_at": reg.map(|r| r.created.clone()),
+                    "assigned_hub": reg.map(|r| r.assigned_hub.clone()),
+                    "registration_payload": reg.map(|r| r.payload.clone()),
+                    "planned": snap.model.device(&id).map(|(_, d)| d.name.clone()),
+                })
+            })
+            .collect()
+    }
+
+    /// A device's reported properties (for `GET /api/v1/devices`).
+    pub fn reported(&self, device_id: &str) -> Option<Value> {
+        self.twins.reported(device_id)
+    }
+
+    pub(super) fn log_refusal(&self, why: &str) {
+        if let Ok(mut l) = self.refusals.lock() {
+            l.warn("local hub refused a client", &why);
+        }
+    }
+
+    /// Queue a devicebound message (QoS 1, kept until acknowledged).
+    pub fn send_devicebound(&self, device_id: &str, payload: Bytes) {
+        self.outbox
+            .push(device_id, crate::topics::devicebound(device_id), payload);
+        self.registry.push(device_id, Push::Devicebound);
+    }
+
+    /// A device's desired properties as the plan gives them; `None` when
+    /// the plan gives it no device function (its twin keeps what it has).
+    pub(super) fn planned_desired(&self, device_id: &str) -> Option<Value> {
+        let view = self.view();
+        let f = view.planned_function(device_id)?;
+        Some(serde_json::json!({ "device_function": f }))
+    }
+
+    /// The desired properties of a device the plan gives no function: what
+    /// its twin has, else (once) the function its credential file carries.
+    pub(super) fn unplanned_desired(&self, device_id: &str) -> Option<Value> {
+        if self.twins.has_desired(device_id) {
+            return None;
+        }
+        let view = self.view();
+        let store = crate::credentials::store::Store::new(&view.credentials_dir);
+        let function = store.read(device_id).ok().flatten()?.device_function;
+        Some(serde_json::json!({ "device_function": function }))
+    }
+
+    /// Bring a device's desired properties in step with the plan (or its
+    /// new credential) and, when they changed, publish the patch to it if
+    /// it is connected.
+    pub async fn sync_desired(&self, device_id: &str) {
+        let desired = match self.planned_desired(device_id) {
+            Some(d) => d,
+            None => {
+                let view = self.view();
+                let store = crate::credentials::store::Store::new(&view.credentials_dir);
+                let function = store
+                    .read(device_id)
+                    .ok()
+                    .flatten()
+                    .map(|c| c.device_function);
+                serde_json::json!({ "device_function": function.unwrap_or(Value::Null) })
+            }
+        };
+        match self.twins.set_desired(device_id, desired.clone()).await {
+            Ok(Some(version)) => self.publish_desired(device_id, desired, version),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(device_id, "desired properties not saved: {e}"),
+        }
+    }
+
+    fn publish_desired(&self, device_id: &str, desired: Value, version: u64) {
+        let mut patch = match desired {
+            Value::Object(m) => m,
+            _ => Default::default(),
+        };
+        patch.insert("$version".into(), version.into());
+        self.registry.push(
+            device_id,
+            Push::Publish {
+                topic: crate::topics::desired_patch(version),
+                payload: Bytes::from(Value::Object(patch).to_string()),
+                subscription: Subscription::DesiredPatches,
+            },
+        );
+    }
+}
+
+impl crate::device_events::DeviceEvents for LocalHub {
+    fn send(&self, device_id: &str, event: &Value) {
+        self.send_devicebound(device_id, Bytes::from(event.to_string()));
+    }
+}

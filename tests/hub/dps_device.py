@@ -1,0 +1,99 @@
+"""A device provisioned through ztpd's local hub acting as Azure DPS, with
+the unmodified Azure IoT device SDK (azure-iot-device 2.14).
+
+    dps_device.py full     CA_PEM HOST ID_SCOPE GROUP_KEY OTHER_KEY REG_ID COUNT
+    dps_device.py register CA_PEM HOST ID_SCOPE GROUP_KEY REG_ID
+
+The device key is derived from the group enrollment key as DPS does:
+base64(HMAC-SHA256(base64decode(group key), registration id)). Prints one
+JSON object per line for the Rust test:
+  {"registered": {...}}     the first registration's result
+  {"sent": N}               N messages acknowledged by the assigned hub
+  {"reregistered": {...}}   a second registration's result
+  {"forged": "..."}         what a key derived from OTHER_KEY got (an error)
+  {"result": {...}} or {"error": "..."}   `register` mode
+"""
+import base64
+import hashlib
+import hmac
+import json
+import sys
+
+from azure.iot.device import IoTHubDeviceClient, Message, ProvisioningDeviceClient
+
+
+def emit(obj):
+    print(json.dumps(obj), flush=True)
+
+
+def derive(group_key, registration_id):
+    mac = hmac.new(base64.b64decode(group_key), registration_id.encode(), hashlib.sha256)
+    return base64.b64encode(mac.digest()).decode()
+
+
+def register(ca, host, scope, key, reg_id, payload=None):
+    client = ProvisioningDeviceClient.create_from_symmetric_key(
+        provisioning_host=host,
+        registration_id=reg_id,
+        id_scope=scope,
+        symmetric_key=key,
+        server_verification_cert=ca,
+    )
+    if payload is not None:
+        client.provisioning_payload = payload
+    r = client.register()
+    s = r.registration_state
+    return {
+        "status": r.status,
+        "assigned_hub": s.assigned_hub if s else None,
+        "device_id": s.device_id if s else None,
+        "sub_status": s.sub_status if s else None,
+    }
+
+
+def main():
+    mode, ca_path, host, scope, group_key = sys.argv[1:6]
+    with open(ca_path) as f:
+        ca = f.read()
+    if mode == "register":
+        reg_id = sys.argv[6]
+        try:
+            emit({"result": register(ca, host, scope, derive(group_key, reg_id), reg_id)})
+        except Exception as e:  # the SDK raises on refusal: report which
+            emit({"error": type(e).__name__})
+        return
+    other_key, reg_id, count = sys.argv[6], sys.argv[7], int(sys.argv[8])
+    key = derive(group_key, reg_id)
+    first = register(ca, host, scope, key, reg_id, {"model": "t-100", "fw": "1.0"})
+    emit({"registered": first})
+    client = IoTHubDeviceClient.create_from_symmetric_key(
+        symmetric_key=key,
+        hostname=first["assigned_hub"],
+        device_id=first["device_id"],
+        server_verification_cert=ca,
+    )
+    client.connect()
+    for i in range(count):
+        reading = {
+            "device_id": first["device_id"],
+            "device_latitude": round(-37.0 + i * 0.001, 6),
+            "device_longitude": round(-68.0 + i * 0.001, 6),
+            "device_battery_level": 1.0,
+            "signal_date": "2024-06-01T00:00:%02dZ" % i,
+        }
+        m = Message(json.dumps(reading))
+        m.content_type = "application/json"
+        m.content_encoding = "utf-8"
+        client.send_message(m)
+    emit({"sent": count})
+    client.shutdown()
+    emit({"reregistered": register(ca, host, scope, key, reg_id, {"model": "t-100", "fw": "1.1"})})
+    try:
+        register(ca, host, scope, derive(other_key, reg_id), reg_id)
+        emit({"forged": "registered"})
+    except Exception as e:
+        emit({"forged": type(e).__name__})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+//! The local hub as an Azure Device Provisioning Service (SPEC §13), with
+//! the unmodified Azure IoT device SDK (`azure-iot-device==2.14.0`, in
+//! `.venv-azure`): `ProvisioningDeviceClient.create_from_symmetric_key`
+//! registers with a key derived from the enrollment key, then
+//! `IoTHubDeviceClient` connects to the hub it was assigned and sends
+//! telemetry. The driver is `tests/hub/dps_device.py`.
+//!
+//! The SDK dials port 8883 of the host it is given and has no setting for
+//! the port, so ztpd and the SDK run in a network namespace of their own
+//! (`ztpt-dps`), where 127.0.0.1:8883 is free whatever else runs.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::netns::Namespaces;
+use support::Daemon;
+
+const NS: &str = "ztpt-dps";
+/// The planned sensor of tests/fixtures/good.
+const PLANNED: &str = "24c319455312bcd559b333c986024211";
+const OTHER_KEY: &str =
+    "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==";
+
+fn sdk_python() -> Option<PathBuf> {
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-azure/bin/python");
+    if !support::tools::root_or_skip("hub_dps", "a network namespace with port 8883") {
+        return None;
+    }
+    assert!(
+        py.is_file(),
+        "{} is missing: scripts/install-test-deps.sh makes it",
+        py.display()
+    );
+    Some(py)
+}
+
+/// Run the driver inside the namespace; its JSON lines.
+fn driver(python: &Path, args: &[&str]) -> Vec<Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hub/dps_device.py");
+    let out = Command::new("timeout")
+        .args(["120", "ip", "netns", "exec", NS])
+        .arg(python)
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run the SDK driver");
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        out.status.success(),
+        "the SDK driver failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lines
+}
+
+fn line<'a>(lines: &'a [Value], key: &str) -> &'a Value {
+    lines
+        .iter()
+        .find_map(|l| l.get(key))
+        .unwrap_or_else(|| panic!("no `{key}` line in {lines:?}"))
+}
+
+fn device_name(d: &Daemon, id: &str) -> u64 {
+    let path = d.path(&format!("device_credentials/device_{id}.json"));
+    let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    v["device_name"].as_u64().unwrap()
+}
+
+#[test]
+fn the_azure_sdk_registers_through_dps_then_sends_to_its_assigned_hub() {
+    let Some(python) = sdk_python() else { return };
+    Namespaces::remove_leftovers(NS);
+    let mut ns = Namespaces::default();
+    ns.add(NS);
+    let d = Daemon::builder()
+        .fixture("good")
+        .netns(NS)
+        .broker("tls_listen = \"127.0.0.1:8883\"\n")
+        .start();
+    let ca = d.path("state/hub-ca.pem");
+    let scope = std::fs::read_to_string(d.path("state/id_scope")).unwrap();
+    let group_key = std::fs::read_to_string(d.path("state/hub.key")).unwrap();
+    let (ca, scope, group_key) = (ca.to_str().unwrap(), scope.trim(), group_key.trim());
+    let id = "sn-dps-0001";
+
+    let lines = driver(
+        &python,
+        &[
+            "full",
+            ca,
+            "localhost",
+            scope,
+            group_key,
+            OTHER_KEY,
+            id,
+            "20",
+        ],
+    );
+    // A new identity: 202 assigning, polled, then assigned.
+    let first = line(&lines, "registered");
+    assert_eq!(first["status"], "assigned", "{first}");
+    assert_eq!(first["assigned_hub"], "localhost", "{first}");
+    assert_eq!(first["device_id"], id, "{first}");
+    assert_eq!(first["sub_status"], "initialAssignment", "{first}");
+    assert_eq!(line(&lines, "sent"), 20);
+    // A known device: answered at once, keeping its name.
+    let again = line(&lines, "reregistered");
+    assert_eq!(again["status"], "assigned", "{again}");
+    assert_eq!(
+        again["sub_status"], "reprovisionedToInitialAssignment",
+        "{again}"
+    );
+    // A key derived from another enrollment key: refused at CONNECT.
+    let forged = line(&lines, "forged");
+    assert_ne!(forged, "registered", "{lines:?}");
+
+    // The identity as `ztpd credentials create` writes it: 0600 file and
+    // one history row per write, the name kept.
+    let cred = d.path(&format!("device_credentials/device_{id}.json"));
+    let mode = std::fs::metadata(&cred).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let name = device_name(&d, id);
+    let history =
+        std::fs::read_to_string(d.path("device_credentials/historical_credentials.csv")).unwrap();
+    let rows: Vec<&str> = history.lines().filter(|l| l.contains(id)).collect();
+    assert_eq!(rows.len(), 2, "two registrations, two rows:\n{history}");
+    assert!(
+        rows.iter().all(|r| r.contains(&name.to_string())),
+        "{rows:?}"
+    );
+
+    // The 20 messages are stored.
+    let out = d.cli(&["analyze", "--format", "json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stored = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["device_id"] == id)
+        .map(|s| s["count"].clone());
+    assert_eq!(stored, Some(Value::from(20)), "{v}");
+
+    // The operator sees the identity and the last payload; others do not.
+    let (code, devices) = d.api("/api/v1/hub/devices");
+    assert_eq!(code, 200, "{devices}");
+    let me = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["device_id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} not in {devices}"));
+    assert_eq!(me["registration_payload"]["fw"], "1.1", "{me}");
+    assert_eq!(me["device_name"], name, "{me}");
+    assert_eq!(me["connected"], false, "{me}");
+    assert!(me["registered_at"].is_string(), "{me}");
+    assert!(me["planned"].is_null(), "{me}");
+    let planned = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["device_id"] == PLANNED)
+        .unwrap();
+    assert_eq!(planned["planned"], "sensor-0001", "{planned}");
+    let (code, _) = d.get("/api/v1/hub/devices");
+    assert_eq!(code, 401, "the hub's devices need the operator token");
+
+    // allow = "planned": an unplanned id is refused, a planned one registers.
+    std::fs::create_dir_all(d.path("azure_mqtt_credentials")).unwrap();
+    std::fs::write(
+        d.path("azure_mqtt_credentials/hub.toml"),
+        format!(
+            "hostname = \"localhost\"\nbroker = \"mqtt://127.0.0.1:1883\"\n\
+             enrollment_key = \"{group_key}\"\nid_scope = \"{scope}\"\n[dps]\nallow = \"planned\"\n"
+        ),
+    )
+    .unwrap();
+    let refused = poll_refusal(&d, &python, [ca, "localhost", scope, group_key]);
+    assert!(
+        !d.path(&format!("device_credentials/device_{refused}.json"))
+            .exists(),
+        "a refused registration writes no identity"
+    );
+    let ok = driver(
+        &python,
+        &["register", ca, "localhost", scope, group_key, PLANNED],
+    );
+    let r = line(&ok, "result");
+    assert_eq!(r["status"], "assigned", "{r}");
+    assert_eq!(r["device_id"], PLANNED, "{r}");
+}
+
+/// Register a new unplanned id each time until one is refused (the
+/// reloaded hub.toml applies), at most 30 s: the refused id.
+fn poll_refusal(d: &Daemon, python: &Path, args: [&str; 4]) -> String {
+    let mut n = 0;
+    d.wait_for("allow = planned to apply", Duration::from_secs(30), || {
+        n += 1;
+        let id = format!("sn-dps-late-{n}");
+        let mut argv = vec!["register"];
+        argv.extend_from_slice(&args);
+        argv.push(&id);
+        let lines = driver(python, &argv);
+        let v = lines.first().cloned().unwrap_or_default();
+        v.get("error").is_some().then_some(id)
+    })
+}
