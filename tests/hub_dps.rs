@@ -11,9 +11,10 @@
 
 mod support;
 
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -198,6 +199,85 @@ fn the_azure_sdk_registers_through_dps_then_sends_to_its_assigned_hub() {
     let r = line(&ok, "result");
     assert_eq!(r["status"], "assigned", "{r}");
     assert_eq!(r["device_id"], PLANNED, "{r}");
+
+    desired_properties_reach_the_sdk(&d, &python, [ca, scope, group_key], id);
+}
+
+/// SPEC §13 desired properties: an API PATCH reaches a connected SDK
+/// client; a reconnecting client's get_twin() shows it; the plan's keys
+/// are refused with 409 naming the plan file.
+fn desired_properties_reach_the_sdk(
+    d: &Daemon,
+    python: &Path,
+    [ca, scope, key]: [&str; 3],
+    id: &str,
+) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hub/dps_device.py");
+    let mut child = support::tools::ChildGuard::spawn(
+        Command::new("timeout")
+            .args(["120", "ip", "netns", "exec", NS])
+            .arg(python)
+            .arg(script)
+            .args(["twin", ca, "localhost", scope, key, id, "interval"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit()),
+    );
+    let mut lines = BufReader::new(child.child().stdout.take().unwrap()).lines();
+    let mut next = |what: &str| -> Value {
+        let l = lines
+            .next()
+            .unwrap_or_else(|| panic!("the SDK client ended before `{what}`"))
+            .unwrap();
+        let v: Value = serde_json::from_str(&l).unwrap();
+        v.get(what)
+            .cloned()
+            .unwrap_or_else(|| panic!("wanted `{what}`, got {v}"))
+    };
+    assert_eq!(next("ready"), true);
+    let path = format!("/api/v1/hub/devices/{id}/twin");
+    let (code, twin) = d.api_patch(
+        &path,
+        r#"{"desired": {"interval": 5, "limits": {"hi": 3}}}"#,
+    );
+    assert_eq!(code, 200, "{twin}");
+    assert_eq!(twin["desired"]["interval"], 5, "{twin}");
+    let patch = next("desired");
+    assert_eq!(patch["interval"], 5, "{patch}");
+    assert_eq!(
+        patch["$version"], twin["desired"]["$version"],
+        "{patch} {twin}"
+    );
+    let reread = next("twin");
+    assert_eq!(reread["desired"]["interval"], 5, "{reread}");
+    assert_eq!(reread["desired"]["limits"]["hi"], 3, "{reread}");
+    assert!(child.child().wait().unwrap().success());
+
+    // null deletes; the operator's view has versions
+    let (code, twin) = d.api_patch(&path, r#"{"desired": {"limits": {"hi": null}}}"#);
+    assert_eq!(code, 200, "{twin}");
+    assert_eq!(twin["desired"]["limits"], serde_json::json!({}), "{twin}");
+    assert!(twin["reported"]["$version"].is_u64(), "{twin}");
+
+    // the plan owns device_function and tags: 409 naming the plan file
+    let planned = format!("/api/v1/hub/devices/{PLANNED}/twin");
+    let (code, body) = d.api_patch(&planned, r#"{"desired": {"device_function": {}}}"#);
+    assert_eq!(code, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains(".toml"), "{body}");
+    let (code, body) = d.api_patch(&planned, r#"{"tags": {"site": "x"}}"#);
+    assert_eq!(code, 409, "{body}");
+    let (code, twin) = d.api(&planned);
+    assert_eq!(code, 200, "{twin}");
+    assert_eq!(twin["tags"]["name"], "sensor-0001", "{twin}");
+    assert!(twin["desired"]["device_function"].is_object(), "{twin}");
+    // unknown devices, bad bodies, and callers without the operator token
+    let (code, _) = d.api_patch("/api/v1/hub/devices/nobody/twin", r#"{"desired": {}}"#);
+    assert_eq!(code, 404);
+    let (code, _) = d.api_patch(&path, r#"{"desired": 1}"#);
+    assert_eq!(code, 400);
+    let (code, _) = d.request("PATCH", &path, &[], Some(r#"{"desired": {"x": 1}}"#));
+    assert_eq!(code, 401);
+    let (code, _) = d.get(&path);
+    assert_eq!(code, 401);
 }
 
 /// Register a new unplanned id each time until one is refused (the

@@ -1,15 +1,17 @@
-//! Operator API of the local hub (SPEC §13): `GET /api/v1/hub/devices`.
-//! Behind the operator token, as every `/api/v1` route.
+//! Operator API of the local hub (SPEC §13): `GET /api/v1/hub/devices`,
+//! `GET`/`PATCH /api/v1/hub/devices/<id>/twin`. Behind the operator token,
+//! as every `/api/v1` route.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::OperatorApi;
+use crate::broker::twins::{PatchError, FUNCTION_KEY};
 
 /// Every device identity the hub knows; 404 when the hub does not run.
 pub async fn devices(State(api): State<Arc<OperatorApi>>) -> Response {
@@ -29,4 +31,125 @@ fn not_running() -> Response {
         Json(json!({"error": "the local hub does not run ([broker] enabled = false)"})),
     )
         .into_response()
+}
+
+/// A device the hub knows: planned, or with a credential file.
+fn known(api: &OperatorApi, id: &str) -> bool {
+    let snap = api.snapshot.load();
+    crate::credentials::validate_device_id(id).is_ok()
+        && (snap.model.devices().any(|(_, d)| d.serial == id)
+            || crate::credentials::Store::new(snap.resolved.credentials_dir())
+                .read(id)
+                .ok()
+                .flatten()
+                .is_some())
+}
+
+fn error(code: StatusCode, message: String) -> Response {
+    (code, Json(json!({ "error": message }))).into_response()
+}
+
+/// The read-only tags of a planned device: `{site, name, model}`.
+fn tags(api: &OperatorApi, id: &str) -> Option<Value> {
+    let snap = api.snapshot.load();
+    let (site, d) = snap.model.devices().find(|(_, d)| d.serial == id)?;
+    Some(json!({"site": site.name, "name": d.name, "model": d.model}))
+}
+
+/// Who owns what a PATCH may not change: the plan file of a planned
+/// device, else its credential file.
+fn owner(api: &OperatorApi, id: &str) -> String {
+    let snap = api.snapshot.load();
+    let plan = snap
+        .model
+        .devices()
+        .find(|(_, d)| d.serial == id)
+        .map(|(site, _)| site.file.display().to_string());
+    match plan {
+        Some(file) => format!("the plan {file}"),
+        None => format!(
+            "its credential {} (`ztpd credentials create {id} --function NAME`)",
+            crate::credentials::Store::new(snap.resolved.credentials_dir())
+                .path_of(id)
+                .display()
+        ),
+    }
+}
+
+/// `GET /api/v1/hub/devices/<id>/twin`: `{desired, reported, tags?}`.
+pub async fn twin(State(api): State<Arc<OperatorApi>>, Path(id): Path<String>) -> Response {
+    let Some(hub) = api.hub.clone() else {
+        return not_running();
+    };
+    if !known(&api, &id) {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no device `{}` on the local hub", id.escape_debug()),
+        );
+    }
+    match hub.twin(&id).await {
+        Ok(mut doc) => {
+            if let Some(t) = tags(&api, &id) {
+                doc["tags"] = t;
+            }
+            Json(doc).into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+/// `PATCH /api/v1/hub/devices/<id>/twin` `{desired: {...}}`: merged as IoT
+/// Hub merges (`null` removes a key), committed, pushed to the device.
+pub async fn patch_twin(
+    State(api): State<Arc<OperatorApi>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(hub) = api.hub.clone() else {
+        return not_running();
+    };
+    if !known(&api, &id) {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no device `{}` on the local hub", id.escape_debug()),
+        );
+    }
+    let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected a JSON object `{\"desired\": {...}}`".into(),
+        );
+    };
+    if body.contains_key("tags") {
+        return error(
+            StatusCode::CONFLICT,
+            format!("tags are read-only: they come from {}", owner(&api, &id)),
+        );
+    }
+    let Some(Value::Object(patch)) = body.remove("desired") else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected a JSON object `{\"desired\": {...}}`".into(),
+        );
+    };
+    if let Some(k) = body.keys().next() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unknown key `{}`; expected only `desired`",
+                k.escape_debug()
+            ),
+        );
+    }
+    if patch.contains_key(FUNCTION_KEY) {
+        return error(
+            StatusCode::CONFLICT,
+            format!("desired.{FUNCTION_KEY} is owned by {}", owner(&api, &id)),
+        );
+    }
+    match hub.patch_desired(&id, patch).await {
+        Ok(_) => twin(State(api), Path(id)).await,
+        Err(e @ PatchError::TooLarge) => error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }

@@ -157,6 +157,10 @@ pub fn router(api: Arc<OperatorApi>) -> Router {
         .route("/api/v1/rollouts/{id}/resume", post(rollouts::resume))
         .route("/api/v1/rollouts/{id}/abort", post(rollouts::abort))
         .route("/api/v1/hub/devices", get(hub::devices))
+        .route(
+            "/api/v1/hub/devices/{id}/twin",
+            get(hub::twin).patch(hub::patch_twin),
+        )
         // route_layer: unknown paths stay 404 instead of asking for a token.
         .route_layer(middleware::from_fn_with_state(api.clone(), require_token))
         // Outside the layer: the token itself is checked by the handler.

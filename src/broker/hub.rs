@@ -118,55 +118,75 @@ impl LocalHub {
         self.registry.push(device_id, Push::Devicebound);
     }
 
-    /// A device's desired properties as the plan gives them; `None` when
-    /// the plan gives it no device function (its twin keeps what it has).
-    pub(super) fn planned_desired(&self, device_id: &str) -> Option<Value> {
-        let view = self.view();
-        let f = view.planned_function(device_id)?;
-        Some(serde_json::json!({ "device_function": f }))
+    /// A device's function as the plan gives it; `None` when the plan
+    /// gives it none.
+    pub(super) fn planned_function(&self, device_id: &str) -> Option<Value> {
+        self.view().planned_function(device_id).cloned()
     }
 
-    /// The desired properties of a device the plan gives no function: what
-    /// its twin has, else (once) the function its credential file carries.
-    pub(super) fn unplanned_desired(&self, device_id: &str) -> Option<Value> {
+    /// The function of a device the plan gives none: `None` when its twin
+    /// has desired properties already, else (once) its credential's.
+    pub(super) fn unplanned_function(&self, device_id: &str) -> Option<Value> {
         if self.twins.has_desired(device_id) {
             return None;
         }
-        let view = self.view();
-        let store = crate::credentials::store::Store::new(&view.credentials_dir);
-        let function = store.read(device_id).ok().flatten()?.device_function;
-        Some(serde_json::json!({ "device_function": function }))
+        Some(self.credential_function(device_id))
     }
 
-    /// Bring a device's desired properties in step with the plan (or its
-    /// new credential) and, when they changed, publish the patch to it if
-    /// it is connected.
+    fn credential_function(&self, device_id: &str) -> Value {
+        let view = self.view();
+        let store = crate::credentials::store::Store::new(&view.credentials_dir);
+        store
+            .read(device_id)
+            .ok()
+            .flatten()
+            .map_or(Value::Null, |c| c.device_function)
+    }
+
+    /// Bring a device's `device_function` in step with the plan (or its
+    /// new credential) and, when it changed, publish the patch to it if it
+    /// is connected.
     pub async fn sync_desired(&self, device_id: &str) {
-        let desired = match self.planned_desired(device_id) {
-            Some(d) => d,
-            None => {
-                let view = self.view();
-                let store = crate::credentials::store::Store::new(&view.credentials_dir);
-                let function = store
-                    .read(device_id)
-                    .ok()
-                    .flatten()
-                    .map(|c| c.device_function);
-                serde_json::json!({ "device_function": function.unwrap_or(Value::Null) })
-            }
-        };
-        match self.twins.set_desired(device_id, desired.clone()).await {
-            Ok(Some(version)) => self.publish_desired(device_id, desired, version),
+        let function = self
+            .planned_function(device_id)
+            .unwrap_or_else(|| self.credential_function(device_id));
+        match self.twins.set_function(device_id, function).await {
+            Ok(Some((version, patch))) => self.publish_desired(device_id, patch, version),
             Ok(None) => {}
             Err(e) => tracing::warn!(device_id, "desired properties not saved: {e}"),
         }
     }
 
-    fn publish_desired(&self, device_id: &str, desired: Value, version: u64) {
-        let mut patch = match desired {
-            Value::Object(m) => m,
-            _ => Default::default(),
-        };
+    /// A device's twin for the operator (SPEC §13): desired (its function
+    /// brought up to date) and reported, with their `$version`s.
+    pub async fn twin(&self, device_id: &str) -> Result<Value, String> {
+        let function = self
+            .planned_function(device_id)
+            .or_else(|| self.unplanned_function(device_id));
+        self.twins.document(device_id, function).await
+    }
+
+    /// Merge an operator's desired patch, commit it, and publish it (with
+    /// its `$version`) to the device when it is connected. The caller has
+    /// refused `device_function`.
+    pub async fn patch_desired(
+        &self,
+        device_id: &str,
+        patch: serde_json::Map<String, Value>,
+    ) -> Result<u64, super::twins::PatchError> {
+        // The function first, so the version the device sees covers it.
+        let _ = self.twin(device_id).await;
+        let version = self.twins.patch_desired(device_id, patch.clone()).await?;
+        self.publish_desired(device_id, patch, version);
+        Ok(version)
+    }
+
+    fn publish_desired(
+        &self,
+        device_id: &str,
+        mut patch: serde_json::Map<String, Value>,
+        version: u64,
+    ) {
         patch.insert("$version".into(), version.into());
         self.registry.push(
             device_id,

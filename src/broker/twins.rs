@@ -1,7 +1,9 @@
 //! Device twins on the local hub (SPEC §9), kept in the state store.
 //!
-//! - desired: `{device_function: <the device's function as its credential
-//!   carries it>}`, versioned; the version moves when the function changes;
+//! - desired: what the operator set (`PATCH /api/v1/hub/devices/<id>/twin`,
+//!   merged as IoT Hub merges) plus `device_function`, the device's
+//!   function as the plan (or its credential) gives it; versioned, the
+//!   version moves on every change;
 //! - reported: whatever the device patches in, merged as IoT Hub merges
 //!   (a `null` removes a key, objects merge key by key), versioned.
 //!
@@ -89,25 +91,58 @@ impl Twins {
         })
     }
 
-    /// Bring the desired properties to `desired`; the new version when they
-    /// changed (committed), `None` when they were already so.
-    pub async fn set_desired(
+    /// Set `desired.device_function`; the new version and that patch when
+    /// it changed (committed), `None` when it was already so.
+    pub async fn set_function(
         &self,
         device_id: &str,
-        desired: Value,
-    ) -> Result<Option<u64>, String> {
+        function: Value,
+    ) -> Result<Option<(u64, Map<String, Value>)>, String> {
+        let mut patch = Map::new();
+        patch.insert(FUNCTION_KEY.into(), function);
         let twin = {
             let mut rows = self.rows.lock().map_err(|_| "twins lock poisoned")?;
             let t = rows.entry(device_id.to_string()).or_default();
-            if t.desired == desired && t.desired_version > 0 {
+            let mut desired = desired_map(&t.desired);
+            if desired.get(FUNCTION_KEY) == patch.get(FUNCTION_KEY) && t.desired_version > 0 {
                 return Ok(None);
             }
-            t.desired = desired;
+            desired.extend(patch.clone());
+            t.desired = Value::Object(desired);
             t.desired_version += 1;
             t.clone()
         };
         self.persist(device_id, &twin).await?;
-        Ok(Some(twin.desired_version))
+        Ok(Some((twin.desired_version, patch)))
+    }
+
+    /// Merge an operator's desired patch (IoT Hub's rules: `null` removes a
+    /// key); the new version (committed). `device_function` is the plan's:
+    /// the caller refuses a patch naming it.
+    pub async fn patch_desired(
+        &self,
+        device_id: &str,
+        patch: Map<String, Value>,
+    ) -> Result<u64, PatchError> {
+        let twin = {
+            let mut rows = self
+                .rows
+                .lock()
+                .map_err(|_| PatchError::Store("twins lock poisoned".into()))?;
+            let t = rows.entry(device_id.to_string()).or_default();
+            let mut merged = desired_map(&t.desired);
+            merge(&mut merged, patch);
+            if serde_json::to_vec(&merged).map_or(0, |v| v.len()) > MAX_REPORTED_BYTES {
+                return Err(PatchError::TooLarge);
+            }
+            t.desired = Value::Object(merged);
+            t.desired_version += 1;
+            t.clone()
+        };
+        self.persist(device_id, &twin)
+            .await
+            .map_err(PatchError::Store)?;
+        Ok(twin.desired_version)
     }
 
     /// Whether a device's desired properties were ever set.
@@ -118,11 +153,15 @@ impl Twins {
             .unwrap_or(false)
     }
 
-    /// The twin document a `GET` answers, with `desired` brought up to date
-    /// first when given.
-    pub async fn document(&self, device_id: &str, desired: Option<Value>) -> Result<Value, String> {
-        if let Some(desired) = desired {
-            self.set_desired(device_id, desired).await?;
+    /// The twin document a `GET` answers, with `device_function` brought
+    /// up to date first when given.
+    pub async fn document(
+        &self,
+        device_id: &str,
+        function: Option<Value>,
+    ) -> Result<Value, String> {
+        if let Some(f) = function {
+            self.set_function(device_id, f).await?;
         }
         let rows = self.rows.lock().map_err(|_| "twins lock poisoned")?;
         let t = rows.get(device_id).cloned().unwrap_or_default();
@@ -189,6 +228,16 @@ impl Twins {
     }
 }
 
+/// The key of desired properties the plan owns.
+pub const FUNCTION_KEY: &str = "device_function";
+
+fn desired_map(v: &Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    }
+}
+
 fn with_version(doc: &Value, version: u64) -> Value {
     let mut m = match doc {
         Value::Object(m) => m.clone(),
@@ -246,9 +295,22 @@ mod tests {
         {
             let store = StateStore::open(d.path(), Durability::Fsync).unwrap();
             let t = Twins::open(&store).unwrap();
-            let f = json!({"device_function": {"name": "default"}});
-            assert_eq!(t.set_desired("d1", f.clone()).await.unwrap(), Some(1));
-            assert_eq!(t.set_desired("d1", f.clone()).await.unwrap(), None);
+            let f = json!({"name": "default"});
+            assert_eq!(
+                t.set_function("d1", f.clone()).await.unwrap().map(|p| p.0),
+                Some(1)
+            );
+            assert_eq!(t.set_function("d1", f.clone()).await.unwrap(), None);
+            let p = json!({"interval": 5, "limits": {"hi": 3}});
+            assert_eq!(
+                t.patch_desired("d1", p.as_object().cloned().unwrap()).await,
+                Ok(2)
+            );
+            let p = json!({"limits": {"hi": null, "lo": 1}});
+            assert_eq!(
+                t.patch_desired("d1", p.as_object().cloned().unwrap()).await,
+                Ok(3)
+            );
             assert_eq!(
                 t.patch_reported("d1", br#"{"fw": "1.2"}"#).await.unwrap(),
                 1
@@ -267,10 +329,15 @@ mod tests {
         let t = Twins::open(&store).unwrap();
         assert_eq!(t.reported("d1"), Some(json!({"fw": "1.2", "$version": 1})));
         let doc = t
-            .document("d1", Some(json!({"device_function": {"name": "fast"}})))
+            .document("d1", Some(json!({"name": "fast"})))
             .await
             .unwrap();
-        assert_eq!(doc["desired"]["$version"], 2);
+        assert_eq!(doc["desired"]["$version"], 4);
+        assert_eq!(
+            doc["desired"]["interval"], 5,
+            "operator keys survive a function change"
+        );
+        assert_eq!(doc["desired"]["limits"], json!({"lo": 1}));
         assert_eq!(doc["desired"]["device_function"]["name"], "fast");
         assert_eq!(doc["reported"]["fw"], "1.2");
         assert_eq!(t.reported("d2"), None);

@@ -3,6 +3,7 @@ the unmodified Azure IoT device SDK (azure-iot-device 2.14).
 
     dps_device.py full     CA_PEM HOST ID_SCOPE GROUP_KEY OTHER_KEY REG_ID COUNT
     dps_device.py register CA_PEM HOST ID_SCOPE GROUP_KEY REG_ID
+    dps_device.py twin     CA_PEM HOST ID_SCOPE GROUP_KEY DEVICE_ID KEY_NAME
 
 The device key is derived from the group enrollment key as DPS does:
 base64(HMAC-SHA256(base64decode(group key), registration id)). Prints one
@@ -12,12 +13,16 @@ JSON object per line for the Rust test:
   {"reregistered": {...}}   a second registration's result
   {"forged": "..."}         what a key derived from OTHER_KEY got (an error)
   {"result": {...}} or {"error": "..."}   `register` mode
+  `twin` mode: {"ready": true} once connected, {"desired": patch} for the
+  first desired patch naming KEY_NAME, then after reconnecting
+  {"twin": get_twin()}
 """
 import base64
 import hashlib
 import hmac
 import json
 import sys
+import threading
 
 from azure.iot.device import IoTHubDeviceClient, Message, ProvisioningDeviceClient
 
@@ -55,6 +60,32 @@ def main():
     mode, ca_path, host, scope, group_key = sys.argv[1:6]
     with open(ca_path) as f:
         ca = f.read()
+    if mode == "twin":
+        device_id, key_name = sys.argv[6], sys.argv[7]
+        key = derive(group_key, device_id)
+        got = threading.Event()
+
+        def on_patch(patch):
+            if key_name in patch and not got.is_set():
+                emit({"desired": patch})
+                got.set()
+
+        client = IoTHubDeviceClient.create_from_symmetric_key(
+            symmetric_key=key, hostname=host, device_id=device_id, server_verification_cert=ca
+        )
+        client.on_twin_desired_properties_patch_received = on_patch
+        client.connect()
+        emit({"ready": True})
+        if not got.wait(60):
+            sys.exit(3)
+        client.shutdown()
+        again = IoTHubDeviceClient.create_from_symmetric_key(
+            symmetric_key=key, hostname=host, device_id=device_id, server_verification_cert=ca
+        )
+        again.connect()
+        emit({"twin": again.get_twin()})
+        again.shutdown()
+        return
     if mode == "register":
         reg_id = sys.argv[6]
         try:

@@ -618,6 +618,13 @@ impl Daemon {
         self.post(path, body, &[("Authorization", &auth)])
     }
 
+    /// `PATCH path` with the operator token and a JSON body, as JSON.
+    pub fn api_patch(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let auth = format!("Bearer {}", self.token());
+        let (code, text) = self.request("PATCH", path, &[("Authorization", &auth)], Some(body));
+        (code, api::json(text))
+    }
+
     /// `DELETE path` with the operator token, as JSON.
     pub fn api_delete(&self, path: &str) -> (u16, serde_json::Value) {
         let auth = format!("Bearer {}", self.token());

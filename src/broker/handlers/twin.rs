@@ -23,10 +23,7 @@ pub fn throttled(rid: &str) -> Reply {
 
 /// `$iothub/twin/GET`: the whole twin document, desired brought up to date.
 pub async fn get(hub: &LocalHub, device_id: &str, rid: &str) -> Reply {
-    let desired = hub
-        .planned_desired(device_id)
-        .or_else(|| hub.unplanned_desired(device_id));
-    match hub.twins.document(device_id, desired).await {
+    match hub.twin(device_id).await {
         Ok(d) => reply(Status::Ok, rid, None, Bytes::from(d.to_string())),
         Err(e) => {
             tracing::warn!(device_id, "twin read failed: {e}");
