@@ -167,6 +167,12 @@ pub fn method_request(name: &str, rid: &str) -> String {
     format!("$iothub/methods/POST/{name}/?$rid={rid}")
 }
 
+/// The request id of a method call topic built by [`method_request`].
+pub fn method_request_rid(topic: &str) -> Option<&str> {
+    let rest = topic.strip_prefix("$iothub/methods/POST/")?;
+    rest.rsplit_once("/?$rid=").map(|(_, rid)| rid)
+}
+
 /// The answer to a provisioning request. The SDK splits the topic on `$`:
 /// only `$rid` carries one, `retry-after` is an integer, no trailing `&`.
 pub fn dps_response(status: Status, rid: &str, retry_after: Option<u64>) -> String {

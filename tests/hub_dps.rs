@@ -234,6 +234,7 @@ fn desired_properties_reach_the_sdk(
             .unwrap_or_else(|| panic!("wanted `{what}`, got {v}"))
     };
     assert_eq!(next("ready"), true);
+    direct_methods_reach_the_sdk(d, id);
     let path = format!("/api/v1/hub/devices/{id}/twin");
     let (code, twin) = d.api_patch(
         &path,
@@ -278,6 +279,46 @@ fn desired_properties_reach_the_sdk(
     assert_eq!(code, 401);
     let (code, _) = d.get(&path);
     assert_eq!(code, 401);
+
+    // The client is gone: a method call finds nobody.
+    let (code, body) = d.api_post(&format!("/api/v1/hub/devices/{id}/methods/echo"), "{}");
+    assert_eq!(code, 404, "{body}");
+}
+
+/// SPEC §13 direct methods against the connected SDK client of `id`.
+fn direct_methods_reach_the_sdk(d: &Daemon, id: &str) {
+    let echo = format!("/api/v1/hub/devices/{id}/methods/echo");
+    // The SDK subscribes to methods just after connect() returns: until it
+    // has, a call is 404 (not subscribed).
+    let (code, body) = d.wait_for(
+        "the SDK's method subscription",
+        Duration::from_secs(20),
+        || {
+            let (code, body) = d.api_post(&echo, r#"{"payload": {"n": 7}, "timeout": "10s"}"#);
+            (code != 404).then_some((code, body))
+        },
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["status"], 201, "{body}");
+    assert_eq!(
+        body["payload"],
+        serde_json::json!({"name": "echo", "got": {"n": 7}})
+    );
+    let started = std::time::Instant::now();
+    let silent = format!("/api/v1/hub/devices/{id}/methods/silent");
+    let (code, body) = d.api_post(&silent, r#"{"payload": 1, "timeout": "5s"}"#);
+    assert_eq!(code, 504, "{body}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "answered before its timeout"
+    );
+    let big = format!(r#"{{"payload": "{}"}}"#, "x".repeat(130 * 1024));
+    let (code, _) = d.api_post(&echo, &big);
+    assert_eq!(code, 413);
+    let (code, _) = d.api_post(&echo, r#"{"timeout": "1s"}"#);
+    assert_eq!(code, 400, "a timeout under 5 s is refused");
+    let (code, _) = d.post(&echo, "{}", &[]);
+    assert_eq!(code, 401, "methods need the operator token");
 }
 
 /// Register a new unplanned id each time until one is refused (the

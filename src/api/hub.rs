@@ -1,5 +1,6 @@
 //! Operator API of the local hub (SPEC §13): `GET /api/v1/hub/devices`,
-//! `GET`/`PATCH /api/v1/hub/devices/<id>/twin`. Behind the operator token,
+//! `GET`/`PATCH /api/v1/hub/devices/<id>/twin`,
+//! `POST /api/v1/hub/devices/<id>/methods/<method>`. Behind the operator token,
 //! as every `/api/v1` route.
 
 use std::sync::Arc;
@@ -151,5 +152,85 @@ pub async fn patch_twin(
         Ok(_) => twin(State(api), Path(id)).await,
         Err(e @ PatchError::TooLarge) => error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Method call timeouts accepted (SPEC §13): 5 s to 300 s, default 30 s.
+const METHOD_TIMEOUT: (u64, u64, u64) = (5, 30, 300);
+
+/// `POST /api/v1/hub/devices/<id>/methods/<method>` `{payload, timeout?}`:
+/// `200 {status, payload}` with the device's answer; 404 when it is not
+/// connected or not subscribed, 504 when it does not answer in time, 413
+/// when the payload is over 128 KB.
+pub async fn invoke(
+    State(api): State<Arc<OperatorApi>>,
+    Path((id, method)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    use crate::broker::handlers::methods::{self, Called};
+    let Some(hub) = api.hub.clone() else {
+        return not_running();
+    };
+    if crate::identifier::check(&method).is_err() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "method name `{}` is not [A-Za-z0-9._-]+",
+                method.escape_debug()
+            ),
+        );
+    }
+    let Ok(Value::Object(mut req)) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected a JSON object `{\"payload\": ..., \"timeout\": \"30s\"}`".into(),
+        );
+    };
+    let (min, default, max) = METHOD_TIMEOUT;
+    let timeout = match req.remove("timeout") {
+        None => std::time::Duration::from_secs(default),
+        Some(Value::String(t)) => match crate::duration::parse(&t) {
+            Ok(d) if (min..=max).contains(&d.as_secs()) => d,
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "timeout `{}`: expected a duration from {min}s to {max}s",
+                        t.escape_debug()
+                    ),
+                )
+            }
+        },
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "timeout: expected a duration such as \"30s\"".into(),
+            )
+        }
+    };
+    let payload = req.remove("payload").unwrap_or(Value::Null);
+    match methods::invoke(&hub, &id, &method, &payload, timeout).await {
+        Called::Answered { status, payload } => {
+            Json(json!({"status": status, "payload": payload})).into_response()
+        }
+        Called::NotConnected => error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "device `{}` is not connected, or not subscribed to direct methods",
+                id.escape_debug()
+            ),
+        ),
+        Called::TimedOut => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "device `{}` did not answer `{method}` within {}",
+                id.escape_debug(),
+                crate::duration::format(timeout)
+            ),
+        ),
+        Called::TooLarge => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the payload is over {} bytes", methods::MAX_PAYLOAD_BYTES),
+        ),
     }
 }

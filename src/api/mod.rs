@@ -161,6 +161,10 @@ pub fn router(api: Arc<OperatorApi>) -> Router {
             "/api/v1/hub/devices/{id}/twin",
             get(hub::twin).patch(hub::patch_twin),
         )
+        .route(
+            "/api/v1/hub/devices/{id}/methods/{method}",
+            post(hub::invoke),
+        )
         // route_layer: unknown paths stay 404 instead of asking for a token.
         .route_layer(middleware::from_fn_with_state(api.clone(), require_token))
         // Outside the layer: the token itself is checked by the handler.

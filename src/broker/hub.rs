@@ -31,6 +31,7 @@ pub struct LocalHub {
     pub(super) stats: Arc<HubStats>,
     pub(super) registry: Arc<Registry>,
     pub(super) registrations: super::registrations::Registrations,
+    pub(super) calls: super::calls::Calls,
     refusals: Mutex<RateLimitedLog>,
 }
 
@@ -48,6 +49,7 @@ impl LocalHub {
             stats: Arc::new(HubStats::default()),
             registry: Arc::default(),
             registrations: super::registrations::Registrations::open(state)?,
+            calls: Default::default(),
             refusals: Mutex::new(RateLimitedLog::new(Duration::from_secs(1))),
         }))
     }

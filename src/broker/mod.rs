@@ -12,7 +12,7 @@
 //! - [`view`]: what the hub knows of the daemon, resolved once per snapshot;
 //! - [`server`]: the listeners; [`admission`]: limits before CONNECT;
 //! - [`session`]: one connection, dispatching to [`handlers`] (telemetry,
-//!   twin, DPS);
+//!   twin, DPS, methods); [`calls`]: method calls waiting for answers;
 //! - [`registry`]: the connected devices, reached by message;
 //! - [`hub`]: the hub's state and what the rest of ztpd asks of it;
 //! - [`outbox`]: devicebound messages kept until acknowledged;
@@ -23,6 +23,7 @@
 pub mod acl;
 pub mod admission;
 pub mod auth;
+pub mod calls;
 pub mod handlers;
 pub mod hub;
 pub mod outbox;

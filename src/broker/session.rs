@@ -436,6 +436,12 @@ impl Conn {
                     Some(Push::Publish { topic, payload, subscription }) => {
                         if self.subs.has(subscription) {
                             self.publish_qos0(topic, payload);
+                        } else if subscription == Subscription::Methods {
+                            // The caller hears at once, not after its timeout.
+                            if let Some(rid) = crate::topics::method_request_rid(&topic) {
+                                let no = super::calls::Outcome::NotSubscribed;
+                                self.hub.calls.resolve(&self.device_id, rid, no);
+                            }
                         }
                     }
                     None => return End::TakenOver,
@@ -587,9 +593,10 @@ impl Conn {
             Request::TwinReported { rid } => {
                 Some(handlers::twin::reported(hub, id, rid, &p.payload).await)
             }
-            // No method is ever called on a device yet: an answer has no
-            // caller waiting for it.
-            Request::MethodResponse { .. } => None,
+            Request::MethodResponse { status, rid } => {
+                handlers::methods::answered(hub, id, rid, status, &p.payload);
+                None
+            }
             Request::DpsRegister { rid } => {
                 Some(handlers::dps::register(hub, id, rid, &p.payload).await)
             }

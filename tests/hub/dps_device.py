@@ -13,9 +13,10 @@ JSON object per line for the Rust test:
   {"reregistered": {...}}   a second registration's result
   {"forged": "..."}         what a key derived from OTHER_KEY got (an error)
   {"result": {...}} or {"error": "..."}   `register` mode
-  `twin` mode: {"ready": true} once connected, {"desired": patch} for the
-  first desired patch naming KEY_NAME, then after reconnecting
-  {"twin": get_twin()}
+  `twin` mode: {"ready": true} once connected (direct methods are answered
+  with status 201 and {name, got: payload}, except `silent`), {"desired":
+  patch} for the first desired patch naming KEY_NAME, then after
+  reconnecting {"twin": get_twin()}
 """
 import base64
 import hashlib
@@ -24,7 +25,12 @@ import json
 import sys
 import threading
 
-from azure.iot.device import IoTHubDeviceClient, Message, ProvisioningDeviceClient
+from azure.iot.device import (
+    IoTHubDeviceClient,
+    Message,
+    MethodResponse,
+    ProvisioningDeviceClient,
+)
 
 
 def emit(obj):
@@ -73,7 +79,14 @@ def main():
         client = IoTHubDeviceClient.create_from_symmetric_key(
             symmetric_key=key, hostname=host, device_id=device_id, server_verification_cert=ca
         )
+        def on_method(req):
+            # `silent` is never answered: the caller must time out.
+            if req.name != "silent":
+                answer = {"name": req.name, "got": req.payload}
+                client.send_method_response(MethodResponse.create_from_method_request(req, 201, answer))
+
         client.on_twin_desired_properties_patch_received = on_patch
+        client.on_method_request_received = on_method
         client.connect()
         emit({"ready": True})
         if not got.wait(60):

@@ -1,8 +1,9 @@
 //! One small handler per kind of request a connection makes: telemetry,
-//! twin, provisioning (DPS). Each takes the hub and the request and gives
+//! twin, provisioning (DPS), direct methods. Each takes the hub and the request and gives
 //! the answer; the session only reads packets, dispatches, and writes.
 
 pub mod dps;
+pub mod methods;
 pub mod telemetry;
 pub mod twin;
 
