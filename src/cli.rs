@@ -69,6 +69,11 @@ pub enum Command {
         #[command(subcommand)]
         command: commands::topology::TopologyCommand,
     },
+    /// The local hub: provisioning settings, devices, direct methods, twins.
+    Hub {
+        #[command(subcommand)]
+        command: commands::hub::HubCommand,
+    },
     /// Device credentials: `device_credentials/device_<id>.json` + history.
     Credentials {
         #[command(subcommand)]
@@ -128,6 +133,7 @@ pub fn main() -> ExitCode {
         } => with_settings(config, std::slice::from_ref(&plan), |r| {
             commands::topology::run(r, &plan, &reported, format)
         }),
+        Command::Hub { command } => with_settings(config, &[], |r| commands::hub::run(r, command)),
         Command::Credentials { action } => {
             with_settings(config, &[], |r| commands::credentials::run(r, action))
         }

@@ -283,6 +283,43 @@ fn desired_properties_reach_the_sdk(
     // The client is gone: a method call finds nobody.
     let (code, body) = d.api_post(&format!("/api/v1/hub/devices/{id}/methods/echo"), "{}");
     assert_eq!(code, 404, "{body}");
+
+    // The same through `ztpd hub`.
+    let (ok, info) = hub_cli(d, &["info", "--format", "json"]);
+    assert!(ok, "{info}");
+    assert_eq!(info["id_scope"], scope, "{info}");
+    assert_eq!(info["provisioning_host"], "localhost", "{info}");
+    assert!(
+        info["ca"].as_str().unwrap().ends_with("hub-ca.pem"),
+        "{info}"
+    );
+    let (ok, devices) = hub_cli(d, &["devices", "--format", "json"]);
+    assert!(
+        ok && devices
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["device_id"] == id),
+        "{devices}"
+    );
+    let (ok, twin) = hub_cli(d, &["twin", id, "--set", "interval=9", "--format", "json"]);
+    assert!(ok, "{twin}");
+    assert_eq!(twin["desired"]["interval"], 9, "{twin}");
+    let (ok, _) = hub_cli(d, &["invoke", id, "echo", "--timeout", "5s"]);
+    assert!(!ok, "a method on a disconnected device fails");
+}
+
+/// `ztpd hub ARGS` inside the daemon's namespace: success, and its JSON.
+fn hub_cli(d: &Daemon, args: &[&str]) -> (bool, Value) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", NS, env!("CARGO_BIN_EXE_ztpd"), "--config"])
+        .arg(d.path("ztpd.toml"))
+        .arg("hub")
+        .args(args)
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.success(), v)
 }
 
 /// SPEC §13 direct methods against the connected SDK client of `id`.

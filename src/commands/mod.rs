@@ -11,6 +11,7 @@ pub mod arg;
 pub mod bridge;
 pub mod credentials;
 pub mod group;
+pub mod hub;
 pub mod operator;
 pub mod plan_diff;
 pub mod render;
