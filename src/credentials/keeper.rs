@@ -16,6 +16,9 @@ use crate::snapshot::Snapshot;
 pub struct Synced {
     /// Device ids whose credential was created.
     pub created: Vec<String>,
+    /// Device ids whose history row had no file (a write a crash cut short),
+    /// now written under their reserved name.
+    pub completed: Vec<String>,
     /// Device ids whose credential was rewritten (their devices must re-download).
     pub regenerated: Vec<String>,
     /// Devices skipped, with the reason (e.g. an unreadable device function).
@@ -25,6 +28,25 @@ pub struct Synced {
 pub fn sync(snap: &Snapshot, hub: &Hub) -> Result<Synced, StoreError> {
     let store = Store::new(snap.resolved.credentials_dir());
     let mut out = Synced::default();
+    let mut default_function = None;
+    out.completed = store
+        .complete_interrupted(hub, |id| {
+            snap.model
+                .device(id)
+                .and_then(|(_, d)| d.device_function.as_ref())
+                .and_then(|f| snap.model.device_functions.get(f).cloned())
+                .unwrap_or_else(|| {
+                    default_function
+                        .get_or_insert_with(|| {
+                            super::function::load(&snap.resolved.templates_dir(), "default")
+                                .unwrap_or_default()
+                        })
+                        .clone()
+                })
+        })?
+        .into_iter()
+        .map(|c| c.device_id)
+        .collect();
     let mut missing = Vec::new();
     for (_, d) in snap.model.devices() {
         let Some(fname) = &d.device_function else {

@@ -203,6 +203,46 @@ impl Store {
         self.write_locked(hub, reqs, Sync::Batched)
     }
 
+    /// Finish what a crash cut short. The history row is appended before the
+    /// file, so a crash between the two leaves a device with a reserved name
+    /// and no credential (a DPS registration killed mid-write, say). Each such
+    /// device gets its file now, under the name its row reserved and with
+    /// `function(device_id)`; no row is added. Returns the files written.
+    pub fn complete_interrupted(
+        &self,
+        hub: &Hub,
+        mut function: impl FnMut(&str) -> Value,
+    ) -> Result<Vec<CredentialFile>, StoreError> {
+        let history_path = self.dir.join(HISTORY_FILE);
+        if !history_path.exists() {
+            return Ok(Vec::new());
+        }
+        let _lock = self.lock()?;
+        let mut text =
+            std::fs::read(&history_path).map_err(io_err("cannot read", &history_path))?;
+        // A row without its newline was torn by a crash mid-append: its name
+        // may be cut short, so it reserves nothing to complete.
+        text.truncate(text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1));
+        let known = parse_history(&text[..], &history_path);
+        let mut creds: Vec<CredentialFile> = known
+            .names
+            .into_iter()
+            .filter(|(id, _)| super::validate_device_id(id).is_ok() && !self.path_of(id).exists())
+            .map(|(device_id, device_name)| CredentialFile {
+                connection_str_pub: connection_string(hub, &device_id),
+                device_function: function(&device_id),
+                device_name,
+                credential_creation_date: chrono::Local::now().format(DATE_FORMAT).to_string(),
+                device_id,
+            })
+            .collect();
+        creds.sort_by_key(|c| c.device_name);
+        for chunk in creds.chunks(BATCH) {
+            self.write_files(chunk, Sync::Batched)?;
+        }
+        Ok(creds)
+    }
+
     /// Rewrite every existing credential (new date, current hub key and
     /// device function), keeping each device's name.
     pub fn regenerate_all(
@@ -451,11 +491,15 @@ fn read_file(path: &Path, device_id: &str) -> Result<Option<CredentialFile>, Sto
 fn read_history(file: &mut File, path: &Path) -> Result<History, StoreError> {
     file.seek(SeekFrom::Start(0))
         .map_err(io_err("cannot read", path))?;
+    Ok(parse_history(std::io::BufReader::new(&*file), path))
+}
+
+fn parse_history(input: impl Read, path: &Path) -> History {
     let mut h = History::default();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(std::io::BufReader::new(&*file));
+        .from_reader(input);
     let mut skipped = 0usize;
     for record in reader.records() {
         let parsed = record.ok().and_then(|r| {
@@ -475,7 +519,7 @@ fn read_history(file: &mut File, path: &Path) -> Result<History, StoreError> {
     if skipped > 0 {
         tracing::warn!(path = %path.display(), skipped, "skipped unreadable history rows");
     }
-    Ok(h)
+    h
 }
 
 /// Append one row per credential (header first on a new file) and sync.

@@ -282,3 +282,44 @@ fn bad_ids_are_refused_and_keys_never_print() {
     let key = device_key(&hub.key, "k");
     assert!(!format!("{c:?}").contains(key.expose_base64()));
 }
+
+#[test]
+fn a_row_without_its_file_is_completed_under_its_name_and_a_torn_row_is_not() {
+    let d = tempfile::tempdir().unwrap();
+    let store = Store::new(d.path());
+    let hub = hub("h");
+    let a = store.create(&hub, "a", default_function()).unwrap();
+    let b = store.create(&hub, "b", default_function()).unwrap();
+    // A crash after b's row was synced and before its file was renamed in,
+    // then one mid-append of c's row.
+    std::fs::remove_file(store.path_of("b")).unwrap();
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(d.path().join(HISTORY_FILE))
+        .unwrap();
+    f.write_all(b"c,10000").unwrap();
+    let rows_before = history_rows(&store).len();
+
+    let done = store
+        .complete_interrupted(&hub, |_| default_function())
+        .unwrap();
+    assert_eq!(done.len(), 1, "only b: a has its file, c's row is torn");
+    let b_again = store.read("b").unwrap().unwrap();
+    assert_eq!(b_again.device_name, b.device_name);
+    assert_eq!(b_again.connection_str_pub, b.connection_str_pub);
+    assert_eq!(
+        std::fs::metadata(store.path_of("b"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert!(store.read("c").unwrap().is_none());
+    assert_eq!(history_rows(&store).len(), rows_before, "no row added");
+    assert_eq!(store.read("a").unwrap().unwrap(), a);
+    assert!(store
+        .complete_interrupted(&hub, |_| default_function())
+        .unwrap()
+        .is_empty());
+}

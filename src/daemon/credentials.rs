@@ -94,6 +94,13 @@ pub fn sync(facts: &DaemonFacts) -> Vec<String> {
     LAST_SYNC_FAILED.store(result.is_err(), Ordering::Relaxed);
     match result {
         Ok(s) => {
+            if !s.completed.is_empty() {
+                tracing::warn!(
+                    count = s.completed.len(),
+                    "finished device credentials a crash left without a file: {}",
+                    s.completed.join(", ")
+                );
+            }
             if !s.created.is_empty() {
                 tracing::info!(
                     count = s.created.len(),
