@@ -21,6 +21,9 @@ pub struct Snapshot {
     pub configs: BTreeMap<String, String>,
     /// Rendered bootstrap scripts by profile name, served as `bootstrap/<profile>`.
     pub bootstrap: BTreeMap<String, String>,
+    /// The same on the site's IPv6 address, served to clients that came in
+    /// over IPv6 (a dual-stack site only; empty otherwise).
+    pub bootstrap6: BTreeMap<String, String>,
     /// The planned devices and links as the topology engine needs them, built
     /// once per plan instead of once per hello, and shared with the next
     /// snapshot when its devices and links are the same.
@@ -60,6 +63,7 @@ impl Snapshot {
             model: loaded.model,
             configs: loaded.configs,
             bootstrap: loaded.bootstrap,
+            bootstrap6: loaded.bootstrap6,
             version,
         }
     }
@@ -70,6 +74,7 @@ impl Snapshot {
             model: Model::default(),
             configs: BTreeMap::new(),
             bootstrap: BTreeMap::new(),
+            bootstrap6: BTreeMap::new(),
             hub: None,
             topology: Arc::default(),
             topology_digest: 0,

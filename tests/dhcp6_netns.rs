@@ -59,6 +59,11 @@ fn link(srv: &str, vs: &str, cli: &str, vc: &str, mac: &str) {
 
 impl Lab6 {
     fn new(tag: &str) -> Option<Lab6> {
+        Lab6::with_root(tag, |_| {})
+    }
+
+    /// The lab with `edit` applied to the fixture's copy before ztpd starts.
+    fn with_root(tag: &str, edit: impl FnOnce(&Path)) -> Option<Lab6> {
         if !is_root() {
             eprintln!("SKIP: DHCPv6 netns tests need root (network namespaces, port 547)");
             return None;
@@ -107,6 +112,7 @@ impl Lab6 {
 
         let root = fixtures::temp_root("dhcp6_lab");
         fs::create_dir_all(root.path().join("state")).expect("mkdir state");
+        edit(root.path());
         let daemon = Daemon::builder()
             .owned_root(root)
             .http(&format!("[::]:{HTTP_PORT}"))
@@ -184,6 +190,59 @@ impl Lab6 {
         signal(child.id(), libc::SIGTERM);
         let _ = child.wait();
         read_env(&env_out)
+    }
+
+    /// host6's whole flow with IPv6 only: the on-link prefix from ztpd's
+    /// RA, its planned address from `dhclient -6`, then the generic
+    /// bootstrap from option 59 run end to end to `deployed`. The option 59
+    /// URL.
+    fn host6_deploys_over_ipv6(&self, tag: &str) -> String {
+        let route = format!("ip -n {} -6 route show 2001:db8:201::/64", self.cli);
+        poll::wait_until(
+            "the on-link prefix from ztpd's RA",
+            Duration::from_secs(20),
+            || String::from_utf8_lossy(&sh(&route).stdout).contains("2001:db8:201::/64"),
+        );
+        let env = self
+            .dhclient6(&self.cli, &self.vc, HOST6_DUID, tag)
+            .unwrap_or_else(|| panic!("no lease for host6:\n{}", self.dhclient_log(tag)));
+        let ip = env["new_ip6_address"].clone();
+        assert_eq!(ip, "2001:db8:201::11");
+        // What dhclient-script does with a lease: the /128 on the interface.
+        must_run(&[
+            "ip",
+            "-n",
+            &self.cli,
+            "-6",
+            "addr",
+            "add",
+            &format!("{ip}/128"),
+            "dev",
+            &self.vc,
+            "nodad",
+        ]);
+        let url = env["new_dhcp6_bootfile_url"].clone();
+        let cfg = self.path("device/startup-config");
+        let run = sh(&format!(
+            "ip netns exec {ns} sh -c 'curl -fsS {url} | env ZTP_SERIAL=H6 ZTP_MODEL=linux \
+             ZTP_MAC=02:00:00:00:06:01 ZTP_LLDP_WAIT=0 ZTP_CONFIG_PATH={cfg} ZTP_IMAGE_DIR={dir} sh' 2>&1",
+            ns = self.cli,
+            cfg = cfg.display(),
+            dir = self.path("device").display(),
+        ));
+        let out = String::from_utf8_lossy(&run.stdout).to_string();
+        assert!(run.status.success(), "generic bootstrap failed:\n{out}");
+        let config = fs::read_to_string(&cfg).unwrap_or_default();
+        assert!(config.contains("hostname host6"), "{config}\n{out}");
+        let (code, devices) = self.daemon.api("/api/v1/devices");
+        assert_eq!(code, 200);
+        let host = devices
+            .as_array()
+            .and_then(|a| a.iter().find(|d| d["name"] == "host6"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(host["state"], "deployed", "{host}\n{out}");
+        url
     }
 
     fn dhclient_log(&self, tag: &str) -> String {
@@ -540,56 +599,76 @@ fn an_ipv6_only_device_learns_its_prefix_from_the_ra_and_deploys() {
     let Some(lab) = Lab6::new("only") else {
         return;
     };
-    let route = format!("ip -n {} -6 route show 2001:db8:201::/64", lab.cli);
-    poll::wait_until(
-        "the on-link prefix from ztpd's RA",
-        Duration::from_secs(20),
-        || String::from_utf8_lossy(&sh(&route).stdout).contains("2001:db8:201::/64"),
-    );
     let v4 = sh(&format!("ip -n {} -4 addr show dev {}", lab.cli, lab.vc));
     assert!(
         !String::from_utf8_lossy(&v4.stdout).contains("inet "),
         "no IPv4 on the device's link"
     );
-    let env = lab
-        .dhclient6(&lab.cli, &lab.vc, HOST6_DUID, "only")
-        .expect("a lease");
-    let ip = env["new_ip6_address"].clone();
-    assert_eq!(ip, "2001:db8:201::11");
-    // What dhclient-script does with a lease: the /128 on the interface.
+    lab.host6_deploys_over_ipv6("only");
+}
+
+/// On a dual-stack site (`server_ip` and `server_ip6`) a device that came in
+/// over IPv6 gets the bootstrap script on ztpd's IPv6 address and deploys
+/// with IPv6 only; the same script fetched over IPv4 names the IPv4 address.
+#[test]
+fn a_dual_stack_site_hands_a_device_on_ipv6_its_ipv6_urls() {
+    let Some(lab) = Lab6::with_root("dual", |root| {
+        // One site, made dual-stack.
+        fs::remove_file(root.join("plans/relayed.toml")).expect("rm relayed plan");
+        let p = root.join("plans/t.toml");
+        let plan = fs::read_to_string(&p).expect("plan");
+        let plan = plan.replace(
+            "server_ip6 = \"2001:db8:201::1\"",
+            "server_ip = \"10.66.0.1\"\nserver_ip6 = \"2001:db8:201::1\"",
+        );
+        assert!(plan.contains("server_ip = "), "edit applied");
+        fs::write(&p, plan).expect("write plan");
+    }) else {
+        return;
+    };
+    let url = lab.host6_deploys_over_ipv6("dual");
+    let script = sh(&format!(
+        "ip netns exec {} curl -fsS --max-time 10 {url}",
+        lab.cli
+    ));
+    let script = String::from_utf8_lossy(&script.stdout).to_string();
+    let v6_server = format!("SERVER=\"${{ZTP_SERVER:-http://[{SERVER6}]:{HTTP_PORT}}}\"");
+    assert!(script.contains(&v6_server), "{script}");
+
+    // Over IPv4 (the dual-stack listener sees a v4-mapped client): the
+    // IPv4 server address, as before.
+    let srv = "ztpt-dhcp6-dual-s";
+    must_run(&[
+        "ip",
+        "-n",
+        srv,
+        "addr",
+        "add",
+        "10.66.0.1/24",
+        "dev",
+        "z6duals",
+    ]);
     must_run(&[
         "ip",
         "-n",
         &lab.cli,
-        "-6",
         "addr",
         "add",
-        &format!("{ip}/128"),
+        "10.66.0.2/24",
         "dev",
         &lab.vc,
-        "nodad",
     ]);
-    let url = env["new_dhcp6_bootfile_url"].clone();
-    let cfg = lab.path("device/startup-config");
-    let run = sh(&format!(
-        "ip netns exec {ns} sh -c 'curl -fsS {url} | env ZTP_SERIAL=H6 ZTP_MODEL=linux \
-         ZTP_MAC=02:00:00:00:06:01 ZTP_LLDP_WAIT=0 ZTP_CONFIG_PATH={cfg} ZTP_IMAGE_DIR={dir} sh' 2>&1",
-        ns = lab.cli,
-        cfg = cfg.display(),
-        dir = lab.path("device").display(),
+    let v4 = sh(&format!(
+        "ip netns exec {} curl -fsS --max-time 10 http://10.66.0.1:{HTTP_PORT}/files/bootstrap/generic",
+        lab.cli
     ));
-    let out = String::from_utf8_lossy(&run.stdout).to_string();
-    assert!(run.status.success(), "generic bootstrap failed:\n{out}");
-    let config = fs::read_to_string(&cfg).unwrap_or_default();
-    assert!(config.contains("hostname host6"), "{config}\n{out}");
-    let (code, devices) = lab.daemon.api("/api/v1/devices");
-    assert_eq!(code, 200);
-    let host = devices
-        .as_array()
-        .and_then(|a| a.iter().find(|d| d["name"] == "host6"))
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(host["state"], "deployed", "{host}\n{out}");
+    let v4 = String::from_utf8_lossy(&v4.stdout).to_string();
+    assert!(
+        v4.contains(&format!(
+            "SERVER=\"${{ZTP_SERVER:-http://10.66.0.1:{HTTP_PORT}}}\""
+        )),
+        "{v4}"
+    );
 }
 
 /// A reload that adds the first `[dhcp6]` to a daemon whose HTTP listener

@@ -290,3 +290,86 @@ fn simulated_switches_lease_through_a_relay_first() {
         assert_eq!(dev["state"], "deployed", "{v}");
     }
 }
+
+/// `--dhcp6`: each switch leases its planned `ip6` through a simulated
+/// DHCPv6 relay (RELAY-FORW from [::1]:547), then runs the flow against an
+/// IPv6-only HTTP listener: the whole flow over IPv6.
+#[test]
+fn simulated_switches_lease_over_dhcpv6_and_deploy_over_ipv6() {
+    if !support::tools::root_or_skip("simulated DHCPv6", "binding the relay's port 547") {
+        return;
+    }
+    let root = support::fixtures::temp_root(FIXTURE);
+    let plan = root.path().join("plans/lab.toml");
+    let text6 = std::fs::read_to_string(&plan)
+        .unwrap()
+        .replace(
+            "server_ip = \"10.10.0.1\"\n",
+            "server_ip = \"10.10.0.1\"\nserver_ip6 = \"2001:db8:10::1\"\n\n[dhcp6]\n\
+             subnet = \"2001:db8:10::/64\"\npool = \"2001:db8:10::1000-2001:db8:10::10ff\"\n",
+        )
+        .replace(
+            "ip = \"10.10.0.11\"\n",
+            "ip = \"10.10.0.11\"\nip6 = \"2001:db8:10::11\"\n",
+        )
+        .replace(
+            "ip = \"10.10.0.12\"\n",
+            "ip = \"10.10.0.12\"\nip6 = \"2001:db8:10::12\"\n",
+        );
+    assert_eq!(text6.matches("ip6 = ").count(), 3, "plan edited");
+    std::fs::write(&plan, text6).unwrap();
+    let http = format!("[::1]:{}", support::ports::free_tcp());
+    let dhcp6 = format!("[::1]:{}", support::ports::free_udp());
+    let d = Daemon::builder()
+        .owned_root(root)
+        .http(&http)
+        .tftp(&format!("[::1]:{}", support::ports::free_udp()))
+        .dhcp6(&dhcp6)
+        .start();
+    d.wait_log("dhcpv6 listening", 1);
+    let server = format!("http://{http}");
+    let o = ztpd(
+        &d,
+        &[
+            "device", "simulate", "--switch", "all", "--server", &server, "--dhcp6", &dhcp6,
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("2 switch(es): 2 deployed"),
+        "{}",
+        text(&o)
+    );
+    for name in ["leaf1", "leaf2"] {
+        assert_eq!(state_of(&d, name), "deployed");
+    }
+    // The simulator fails a switch whose lease is not its planned ip6: a
+    // plan that moves leaf2's ip6 (daemon not told) makes it fail.
+    let plan = d.path("plans/lab.toml");
+    let moved = std::fs::read_to_string(&plan)
+        .unwrap()
+        .replace("2001:db8:10::12", "2001:db8:10::99");
+    let sim_plan = d.path("sim-plan.toml");
+    std::fs::write(&sim_plan, moved).unwrap();
+    let o = ztpd(
+        &d,
+        &[
+            "device",
+            "simulate",
+            "--switch",
+            "leaf2",
+            "--server",
+            &server,
+            "--dhcp6",
+            &dhcp6,
+            "--plan",
+            sim_plan.to_str().unwrap(),
+        ],
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("leased 2001:db8:10::12, planned Some(2001:db8:10::99)"),
+        "{}",
+        text(&o)
+    );
+}

@@ -109,7 +109,7 @@ fuzz_target!(|data: &[u8]| {
     let Some(path) = percent_decode(raw) else {
         return; // refused by the handler: 403
     };
-    let target = match vfs::resolve(&f.snap, &path) {
+    let target = match vfs::resolve(&f.snap, &path, std::net::Ipv4Addr::LOCALHOST.into()) {
         Ok(t) => t,
         Err(LookupError::Refused(_) | LookupError::NotFound) => return,
     };

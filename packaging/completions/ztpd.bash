@@ -573,7 +573,7 @@ _ztpd() {
             return 0
             ;;
         ztpd__subcmd__device__subcmd__simulate)
-            opts="-h --credential --credentials --fleet --count --interval --broker --seed --switch --server --fault --agent --concurrency --plan --dhcp --relay --approval-wait --config --help"
+            opts="-h --credential --credentials --fleet --count --interval --broker --seed --switch --server --fault --agent --concurrency --plan --dhcp --relay --dhcp6 --relay6 --approval-wait --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -632,6 +632,14 @@ _ztpd() {
                     return 0
                     ;;
                 --relay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dhcp6)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --relay6)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -3,7 +3,7 @@
 //! (`ztp::simulate`); otherwise a telemetry device publishing per its
 //! credential (`simulate_telemetry`). `--fleet N` means "N of them" in both.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -56,6 +56,14 @@ pub struct DeviceSimulateArgs {
     /// With --switch --dhcp: the simulated relay agent's address (giaddr; binds port 67).
     #[arg(long, value_name = "IP", default_value = "127.0.0.2")]
     pub relay: Ipv4Addr,
+    /// With --switch: ztpd's DHCPv6 address (`listen.dhcp6`, e.g. [::1]:547);
+    /// lease the planned `ip6` through a DHCPv6 relay first. Give an IPv6
+    /// `--server` URL to run the whole flow over IPv6.
+    #[arg(long, value_name = "ADDR", requires = "switch")]
+    pub dhcp6: Option<SocketAddr>,
+    /// With --switch --dhcp6: the simulated DHCPv6 relay agent's address (binds port 547).
+    #[arg(long, value_name = "IP", default_value = "::1")]
+    pub relay6: Ipv6Addr,
     /// With --switch: how long a switch keeps asking while it waits for
     /// approval; `0s` asks once.
     #[arg(long, default_value = "5m", value_parser = super::arg::duration)]
@@ -109,6 +117,8 @@ fn run_switches(
         concurrency: args.concurrency,
         dhcp: args.dhcp,
         relay: args.relay,
+        dhcp6: args.dhcp6,
+        relay6: args.relay6,
         approval_wait: args.approval_wait,
         agent: args.agent,
     };
@@ -118,7 +128,12 @@ fn run_switches(
         .sites
         .iter()
         .find_map(|s| s.dhcp.as_ref().map(|d| d.subnet.network()));
-    let results = match rt.block_on(crate::ztp::simulate::fleet(&opts, switches, link)) {
+    let link6 = loaded
+        .model
+        .sites
+        .iter()
+        .find_map(|s| s.dhcp6.as_ref().map(|d| d.subnet.network()));
+    let results = match rt.block_on(crate::ztp::simulate::fleet(&opts, switches, link, link6)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -390,7 +390,8 @@ fn starvation_leaves_planned_devices_served() {
             T0,
         );
     }
-    assert_eq!(w.leases.used_in(w.view.subnets[0].pool, T0), 10);
+    let pool = w.view.subnets[0].pool;
+    assert_eq!(w.leases.used_in((pool.0.into(), pool.1.into()), T0), 10);
     assert_eq!(
         w.dora(planned_mac(3), &[], T0).yiaddr,
         Ipv4Addr::new(10, 10, 0, 3)

@@ -1,10 +1,15 @@
 //! DHCPv4 server (SPEC §4): tolerant parsing, a pure protocol handler over a
 //! per-snapshot [`view::DhcpView`], vendor boot profiles, leases kept in the
-//! state store, and a thin socket loop.
+//! state store, and a thin socket loop. The parts DHCPv6 (`dhcp6`) shares
+//! are here too: the lease table and its store (`lease_table`), the view
+//! cache (`view_source`), the reload-following service (`follow`), client
+//! identity, the unplanned register and the interface cache (`sock`).
 
 pub mod conflict;
+pub mod follow;
 pub mod handler;
 pub mod identity;
+pub mod lease_table;
 pub mod leases;
 pub mod packet;
 pub mod preview;
@@ -16,6 +21,7 @@ pub mod stats;
 pub mod suboptions;
 pub mod unplanned;
 pub mod view;
+pub mod view_source;
 pub mod wire;
 
 #[doc(hidden)]

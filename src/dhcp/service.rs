@@ -1,8 +1,8 @@
 //! DHCP inside `ztpd run`: leases and the unplanned register are loaded at
 //! start whatever the plans say (ZTP, `/metrics` and the operator API read
-//! them), and the socket loop runs while some plan has a `[dhcp]` section. A
-//! reload that adds the first one starts it; one that removes the last stops
-//! it and frees the port.
+//! them), and the socket loop runs while some plan has a `[dhcp]` section
+//! (`follow`: a reload that adds the first one starts it; one that removes
+//! the last stops it and frees the port).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::follow::{follow_reloads, Served};
 use super::leases::Leases;
 use super::leases::{store, LeaseTable};
 use super::server::{serve, Parts};
@@ -95,68 +96,32 @@ impl DhcpService {
     pub async fn run(
         self,
         socket: Option<std::net::UdpSocket>,
-        mut changed: watch::Receiver<u64>,
+        changed: watch::Receiver<u64>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let mut running = socket.map(|s| self.start(s, &shutdown));
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                r = changed.changed() => {
-                    if r.is_err() {
-                        // No more reloads: serve as we are until shutdown.
-                        shutdown.cancelled().await;
-                        break;
-                    }
-                }
-            }
-            match (wanted(&self.snapshots), running.is_some()) {
-                (true, false) => match self.bind_if_wanted() {
-                    Ok(Some(s)) => {
-                        tracing::info!("DHCP started: a reload added a [dhcp] section");
-                        running = Some(self.start(s, &shutdown));
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::error!("DHCP not started: {e:#}; retried at the next reload")
-                    }
-                },
-                (false, true) => {
-                    if let Some(r) = running.take() {
-                        r.stop().await;
-                    }
-                    tracing::info!("DHCP stopped: no plan has a [dhcp] section any more");
-                }
-                _ => {}
-            }
-        }
-        if let Some(r) = running.take() {
-            r.stop().await;
-        }
-        Ok(())
+        follow_reloads(&self, socket, changed, shutdown).await
+    }
+}
+
+impl Served for DhcpService {
+    type Socket = std::net::UdpSocket;
+    const NAME: &'static str = "DHCP";
+    const SECTION: &'static str = "dhcp";
+
+    fn wanted(&self) -> bool {
+        wanted(&self.snapshots)
     }
 
-    fn start(&self, socket: std::net::UdpSocket, shutdown: &CancellationToken) -> Running {
+    fn bind_if_wanted(&self) -> anyhow::Result<Option<std::net::UdpSocket>> {
+        DhcpService::bind_if_wanted(self)
+    }
+
+    fn spawn(
+        &self,
+        socket: std::net::UdpSocket,
+        token: CancellationToken,
+    ) -> JoinHandle<anyhow::Result<()>> {
         self.parts.stats.mark_started();
-        let token = shutdown.child_token();
-        let task = tokio::spawn(serve(socket, self.parts.clone(), token.clone()));
-        Running { token, task }
-    }
-}
-
-/// One run of the socket loop.
-struct Running {
-    token: CancellationToken,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    async fn stop(self) {
-        self.token.cancel();
-        match self.task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!("dhcp loop ended with an error: {e:#}"),
-            Err(e) => tracing::error!("dhcp loop failed: {e}"),
-        }
+        tokio::spawn(serve(socket, self.parts.clone(), token))
     }
 }

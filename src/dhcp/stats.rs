@@ -248,7 +248,10 @@ impl MetricsSource for DhcpMetrics {
         if let Ok(t) = self.leases.table.lock() {
             for s in &view.subnets {
                 let label = format!("site=\"{}\",subnet=\"{}\"", s.site, s.net);
-                used.push((label.clone(), t.used_in(s.pool, now)));
+                used.push((
+                    label.clone(),
+                    t.used_in((s.pool.0.into(), s.pool.1.into()), now),
+                ));
                 size.push((label, u64::from(s.pool_size())));
             }
         }

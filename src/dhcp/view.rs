@@ -3,16 +3,12 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
-
-use arc_swap::ArcSwap;
 
 use ipnet::Ipv4Net;
 
 use super::identity::ClientInfo;
 use super::profiles::{boot_options, BootOptions, ServerAddrs};
 use crate::plan::model::Model;
-use crate::snapshot::SnapshotHandle;
 use crate::vendor::Vendor;
 
 /// One served subnet (a site's `[dhcp]` section).
@@ -193,46 +189,11 @@ impl DhcpView {
 
 /// The DHCP view of the current snapshot, rebuilt when the snapshot version
 /// changes (reloads), or a fixed view for tests and load tools.
-pub struct ViewSource {
-    snapshots: Option<SnapshotHandle>,
-    http_port: u16,
-    cache: ArcSwap<(u64, Arc<DhcpView>)>,
-}
+pub type ViewSource = super::view_source::ViewSource<DhcpView>;
 
-impl ViewSource {
-    pub fn from_snapshots(snapshots: SnapshotHandle, http_port: u16) -> ViewSource {
-        let s = ViewSource {
-            snapshots: Some(snapshots),
-            http_port,
-            cache: ArcSwap::from_pointee((u64::MAX, Arc::new(DhcpView::default()))),
-        };
-        s.current();
-        s
-    }
-
-    pub fn fixed(view: DhcpView) -> ViewSource {
-        ViewSource {
-            snapshots: None,
-            http_port: 0,
-            cache: ArcSwap::from_pointee((0, Arc::new(view))),
-        }
-    }
-
-    pub fn current(&self) -> Arc<DhcpView> {
-        let cached = self.cache.load();
-        let Some(handle) = &self.snapshots else {
-            return cached.1.clone();
-        };
-        let snap = handle.load();
-        if cached.0 == snap.version {
-            return cached.1.clone();
-        }
-        let (view, warnings) = DhcpView::build(&snap.model, self.http_port);
-        for w in warnings {
-            tracing::warn!("dhcp: {w}");
-        }
-        let view = Arc::new(view);
-        self.cache.store(Arc::new((snap.version, view.clone())));
-        view
+impl super::view_source::BuildView for DhcpView {
+    const LOG: &'static str = "dhcp";
+    fn build_view(model: &Model, http_port: u16) -> (Self, Vec<String>) {
+        DhcpView::build(model, http_port)
     }
 }

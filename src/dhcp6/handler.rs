@@ -460,7 +460,7 @@ fn with_rapid_commit(ctx: &Ctx<'_>, mut out: Outcome6) -> Outcome6 {
 }
 
 /// The client message inside `depth` levels of our own Relay-reply.
-fn innermost(bytes: &[u8], depth: usize) -> &[u8] {
+pub fn innermost(bytes: &[u8], depth: usize) -> &[u8] {
     let mut b = bytes;
     for _ in 0..depth {
         // Our Relay-reply: 34 bytes of header, then options; the relay
@@ -488,27 +488,47 @@ fn innermost(bytes: &[u8], depth: usize) -> &[u8] {
 fn encode(req: &Request, m: &Message) -> Option<Vec<u8>> {
     let mut bytes = m.to_vec().ok()?;
     for hop in req.relays.iter().rev() {
-        // dhcproto's RelayMessage has no constructor: decode its fixed
-        // header (type, hop count, link, peer), then set the options.
-        let mut header = Vec::with_capacity(34);
-        header.push(u8::from(MessageType::RelayRepl));
-        header.push(hop.hop_count);
-        header.extend_from_slice(&hop.link.octets());
-        header.extend_from_slice(&hop.peer.octets());
-        let mut relay = RelayMessage::decode(&mut Decoder::new(&header)).ok()?;
-        let o = relay.opts_mut();
-        if let Some(id) = &hop.interface_id {
-            o.insert(DhcpOption::InterfaceId(id.clone()));
-        }
-        // dhcproto types option 9 as a relay message only; a client
-        // message inside goes in as the option's raw bytes.
-        o.insert(DhcpOption::Unknown(UnknownOption::new(
-            OptionCode::RelayMsg,
+        bytes = wrap_relay(
+            MessageType::RelayRepl,
+            hop.hop_count,
+            hop.link,
+            hop.peer,
+            hop.interface_id.as_deref(),
             bytes,
-        )));
-        bytes = relay.to_vec().ok()?;
+        )?;
     }
     Some(bytes)
+}
+
+/// One relay layer (RFC 8415 §9) around the message `inner`: `kind` is
+/// RelayForw (a relay agent's, as the switch simulator sends) or RelayRepl.
+pub fn wrap_relay(
+    kind: MessageType,
+    hop_count: u8,
+    link: Ipv6Addr,
+    peer: Ipv6Addr,
+    interface_id: Option<&[u8]>,
+    inner: Vec<u8>,
+) -> Option<Vec<u8>> {
+    // dhcproto's RelayMessage has no constructor: decode its fixed
+    // header (type, hop count, link, peer), then set the options.
+    let mut header = Vec::with_capacity(34);
+    header.push(u8::from(kind));
+    header.push(hop_count);
+    header.extend_from_slice(&link.octets());
+    header.extend_from_slice(&peer.octets());
+    let mut relay = RelayMessage::decode(&mut Decoder::new(&header)).ok()?;
+    let o = relay.opts_mut();
+    if let Some(id) = interface_id {
+        o.insert(DhcpOption::InterfaceId(id.to_vec()));
+    }
+    // dhcproto types option 9 as a relay message only; a client
+    // message inside goes in as the option's raw bytes.
+    o.insert(DhcpOption::Unknown(UnknownOption::new(
+        OptionCode::RelayMsg,
+        inner,
+    )));
+    relay.to_vec().ok()
 }
 
 #[cfg(test)]

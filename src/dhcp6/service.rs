@@ -14,6 +14,7 @@ use super::server::{serve, Parts6};
 use super::sock;
 use super::stats::{Dhcp6Metrics, Dhcp6Stats};
 use super::view::ViewSource6;
+use crate::dhcp::follow::{follow_reloads, Served};
 use crate::dhcp::unplanned::Unplanned;
 use crate::snapshot::SnapshotHandle;
 use crate::state::StateStore;
@@ -109,66 +110,35 @@ impl Dhcp6Service {
     pub async fn run(
         self,
         socket: Option<socket2::Socket>,
-        mut changed: watch::Receiver<u64>,
+        changed: watch::Receiver<u64>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let mut running = socket.map(|s| self.start(s, &shutdown));
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                r = changed.changed() => {
-                    if r.is_err() {
-                        shutdown.cancelled().await;
-                        break;
-                    }
-                }
-            }
-            match (wanted(&self.snapshots), running.is_some()) {
-                (true, false) => match self.bind_if_wanted() {
-                    Ok(Some(s)) => {
-                        tracing::info!("DHCPv6 started: a reload added a [dhcp6] section");
-                        running = Some(self.start(s, &shutdown));
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::error!("DHCPv6 not started: {e:#}; retried at the next reload")
-                    }
-                },
-                (false, true) => {
-                    if let Some((token, task)) = running.take() {
-                        stop(token, task).await;
-                    }
-                    tracing::info!("DHCPv6 stopped: no plan has a [dhcp6] section any more");
-                }
-                _ => {}
-            }
-        }
-        if let Some((token, task)) = running.take() {
-            stop(token, task).await;
-        }
-        Ok(())
+        follow_reloads(&self, socket, changed, shutdown).await
+    }
+}
+
+impl Served for Dhcp6Service {
+    type Socket = socket2::Socket;
+    const NAME: &'static str = "DHCPv6";
+    const SECTION: &'static str = "dhcp6";
+
+    fn wanted(&self) -> bool {
+        wanted(&self.snapshots)
     }
 
-    fn start(
+    fn bind_if_wanted(&self) -> anyhow::Result<Option<socket2::Socket>> {
+        Dhcp6Service::bind_if_wanted(self)
+    }
+
+    fn spawn(
         &self,
         socket: socket2::Socket,
-        shutdown: &CancellationToken,
-    ) -> (CancellationToken, JoinHandle<anyhow::Result<()>>) {
+        token: CancellationToken,
+    ) -> JoinHandle<anyhow::Result<()>> {
         self.parts
             .stats
             .started
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        let token = shutdown.child_token();
-        let task = tokio::spawn(serve(socket, self.parts.clone(), token.clone()));
-        (token, task)
-    }
-}
-
-async fn stop(token: CancellationToken, task: JoinHandle<anyhow::Result<()>>) {
-    token.cancel();
-    match task.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!("dhcpv6 loop ended with an error: {e:#}"),
-        Err(e) => tracing::error!("dhcpv6 loop failed: {e}"),
+        tokio::spawn(serve(socket, self.parts.clone(), token))
     }
 }

@@ -3,15 +3,12 @@
 
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
-use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use ipnet::Ipv6Net;
 
 use super::profiles::{boot_options6, BootOptions6};
 use crate::dhcp::identity::ClientInfo;
 use crate::plan::model::Model;
-use crate::snapshot::SnapshotHandle;
 use crate::vendor::Vendor;
 
 /// One served IPv6 subnet (a site's `[dhcp6]` section).
@@ -167,42 +164,11 @@ impl Dhcp6View {
 }
 
 /// The view of the current snapshot, rebuilt when its version changes.
-pub struct ViewSource6 {
-    snapshots: Option<SnapshotHandle>,
-    http_port: u16,
-    cache: ArcSwap<(u64, Arc<Dhcp6View>)>,
-}
+pub type ViewSource6 = crate::dhcp::view_source::ViewSource<Dhcp6View>;
 
-impl ViewSource6 {
-    pub fn from_snapshots(snapshots: SnapshotHandle, http_port: u16) -> ViewSource6 {
-        let s = ViewSource6 {
-            snapshots: Some(snapshots),
-            http_port,
-            cache: ArcSwap::from_pointee((u64::MAX, Arc::new(Dhcp6View::default()))),
-        };
-        s.current();
-        s
-    }
-
-    pub fn fixed(view: Dhcp6View) -> ViewSource6 {
-        ViewSource6 {
-            snapshots: None,
-            http_port: 0,
-            cache: ArcSwap::from_pointee((0, Arc::new(view))),
-        }
-    }
-
-    pub fn current(&self) -> Arc<Dhcp6View> {
-        let cached = self.cache.load();
-        let Some(handle) = &self.snapshots else {
-            return cached.1.clone();
-        };
-        let snap = handle.load();
-        if cached.0 == snap.version {
-            return cached.1.clone();
-        }
-        let view = Arc::new(Dhcp6View::build(&snap.model, self.http_port));
-        self.cache.store(Arc::new((snap.version, view.clone())));
-        view
+impl crate::dhcp::view_source::BuildView for Dhcp6View {
+    const LOG: &'static str = "dhcpv6";
+    fn build_view(model: &Model, http_port: u16) -> (Self, Vec<String>) {
+        (Dhcp6View::build(model, http_port), Vec::new())
     }
 }

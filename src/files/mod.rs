@@ -116,7 +116,7 @@ impl FileService {
             tracing::debug!(client = %client, proto = proto.label(), path = %raw.escape_debug(), "file not found");
             OpenError::NotFound
         };
-        let target = match vfs::resolve(&snap, raw) {
+        let target = match vfs::resolve(&snap, raw, client.ip()) {
             Ok(t) => t,
             Err(LookupError::Refused(e)) => return Err(refuse(path_refusal(e), &e)),
             Err(LookupError::NotFound) => return Err(not_found()),

@@ -11,6 +11,7 @@
 
 use std::fs::File;
 use std::io;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -121,15 +122,18 @@ fn has_percent_escape(s: &str) -> bool {
         .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
 }
 
-/// What `raw` names in `snap`, without touching the disk.
-pub fn resolve(snap: &Snapshot, raw: &str) -> Result<Target, LookupError> {
+/// What `raw` names in `snap` for `client`, without touching the disk. The
+/// client's address family picks the server address in generated scripts
+/// (SPEC §11): a client that came in over IPv6 gets ztpd's IPv6 URLs.
+pub fn resolve(snap: &Snapshot, raw: &str, client: IpAddr) -> Result<Target, LookupError> {
     let parts = normalise(raw).map_err(LookupError::Refused)?;
     let path = parts.join("/");
+    let ipv6 = crate::addr::canonical(client).is_ipv6();
     let found = match parts.as_slice() {
         ["configs", file] => config_by_name_or_serial(snap, file),
         ["bootstrap", "hub-ca.pem"] => hub_ca(snap),
-        ["bootstrap", "sonic", serial, step] => sonic_step(snap, serial, step),
-        ["bootstrap", profile] => snap.bootstrap.get(*profile).map(|text| {
+        ["bootstrap", "sonic", serial, step] => sonic_step(snap, serial, step, ipv6),
+        ["bootstrap", profile] => bootstrap(snap, profile, ipv6).map(|text| {
             (
                 Kind::Bootstrap,
                 Location::Memory(Bytes::from(text.clone().into_bytes())),
@@ -169,16 +173,18 @@ fn config_by_name_or_serial(snap: &Snapshot, file: &str) -> Option<(Kind, Locati
 /// A step of SONiC's ZTP for one serial (`ztp::sonic`): scripts in memory,
 /// open like every bootstrap script (they hold no secret; the config they
 /// lead to is guarded as `configs/`), and the planned image from `files/`.
-fn sonic_step(snap: &Snapshot, serial: &str, step: &str) -> Option<(Kind, Location)> {
+fn sonic_step(snap: &Snapshot, serial: &str, step: &str, ipv6: bool) -> Option<(Kind, Location)> {
     if !crate::identifier::is_identifier(serial) {
         return None;
     }
-    let generic = snap.bootstrap.get("generic")?;
+    let generic = bootstrap(snap, "generic", ipv6)?;
     let port = snap.resolved.settings.listen.http.port();
     let server = match snap.model.device(serial) {
-        Some((site, d)) => crate::addr::http_base(site.server_for_device(d), port),
-        None => crate::addr::http_base(snap.model.sites.first()?.server_v4_first(), port),
+        Some((site, d)) if !ipv6 => site.server_for_device(d),
+        Some((site, _)) => site.server_for_family(ipv6),
+        None => snap.model.sites.first()?.server_for_family(ipv6),
     };
+    let server = crate::addr::http_base(server, port);
     match crate::ztp::sonic::resource(&snap.model, generic, &server, serial, step)? {
         crate::ztp::sonic::Resource::Script(text) => Some((
             Kind::Bootstrap,
@@ -188,6 +194,14 @@ fn sonic_step(snap: &Snapshot, serial: &str, step: &str) -> Option<(Kind, Locati
             Some((Kind::File, Location::Files(path.into())))
         }
     }
+}
+
+/// A profile's script, on ztpd's IPv6 address for a client that came in
+/// over IPv6 when the site is dual-stack.
+fn bootstrap<'a>(snap: &'a Snapshot, profile: &str, ipv6: bool) -> Option<&'a String> {
+    ipv6.then(|| snap.bootstrap6.get(profile))
+        .flatten()
+        .or_else(|| snap.bootstrap.get(profile))
 }
 
 fn credential(snap: &Snapshot, file: &str) -> Option<(Kind, Location)> {

@@ -1,8 +1,15 @@
 use super::*;
 use crate::files::testutil;
 
+/// An IPv4 client.
+const V4: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 9));
+
 fn read(snap: &Snapshot, p: &str) -> Result<(Kind, Vec<u8>), String> {
-    let t = match resolve(snap, p) {
+    read_as(snap, p, V4)
+}
+
+fn read_as(snap: &Snapshot, p: &str, client: IpAddr) -> Result<(Kind, Vec<u8>), String> {
+    let t = match resolve(snap, p, client) {
         Ok(t) => t,
         Err(LookupError::NotFound) => return Err("not found".into()),
         Err(LookupError::Refused(e)) => return Err(format!("refused: {e}")),
@@ -73,6 +80,26 @@ fn cisco_autoinstall_names_only_for_cisco_ios() {
         })
     );
     assert_eq!(read(&snap, "leaf1-confg"), Err("not found".into()));
+}
+
+#[test]
+fn a_client_over_ipv6_gets_the_ipv6_script_of_a_dual_stack_site() {
+    let (_d, mut snap) = fixture();
+    snap.bootstrap6
+        .insert("generic".into(), "#!/bin/sh\necho over ipv6\n".into());
+    let v6: IpAddr = "2001:db8:10::1000".parse().unwrap();
+    let mapped: IpAddr = "::ffff:10.0.0.9".parse().unwrap();
+    let text = |snap: &Snapshot, c| read_as(snap, "bootstrap/generic", c).map(|(_, b)| b);
+    assert_eq!(text(&snap, v6), Ok(b"#!/bin/sh\necho over ipv6\n".to_vec()));
+    assert_eq!(text(&snap, V4), Ok(b"#!/bin/sh\necho generic\n".to_vec()));
+    assert_eq!(
+        text(&snap, mapped),
+        text(&snap, V4),
+        "a v4-mapped client is IPv4"
+    );
+    // A profile with no IPv6 rendering falls back to the one there is.
+    snap.bootstrap6.clear();
+    assert_eq!(text(&snap, v6), text(&snap, V4));
 }
 
 #[test]
@@ -157,7 +184,7 @@ fn traversal_is_refused() {
 #[test]
 fn vanished_file_is_not_found_but_open_file_reads_to_the_end() {
     let (d, snap) = fixture();
-    let t = resolve(&snap, "top.bin").expect("resolve");
+    let t = resolve(&snap, "top.bin", V4).expect("resolve");
     let o = open(&snap, &t).expect("open");
     std::fs::remove_file(d.path().join("files/top.bin")).expect("rm");
     let Content::Disk(mut f) = o.content else {

@@ -21,6 +21,9 @@ pub struct Loaded {
     pub configs: BTreeMap<String, String>,
     /// Rendered bootstrap scripts by profile name (`bootstrap/<profile>`).
     pub bootstrap: BTreeMap<String, String>,
+    /// The same on the site's IPv6 address, for devices that fetch them over
+    /// IPv6; only on a dual-stack site (empty otherwise).
+    pub bootstrap6: BTreeMap<String, String>,
     pub diagnostics: Diagnostics,
     /// The plan files read, in order.
     pub files: Vec<PathBuf>,
@@ -212,7 +215,7 @@ fn load_sources<'a>(
     let configs = render_all_cached(&renderer, &model, &mut diags, &mut cache.renders);
     let t3 = std::time::Instant::now();
     let hub = read_hub(resolved, &mut diags);
-    let (bootstrap, problems) =
+    let (scripts, problems) =
         crate::ztp::bootstrap::render_all_cached(resolved, &model, &mut cache.bootstrap);
     for p in problems {
         diags.push(
@@ -232,7 +235,8 @@ fn load_sources<'a>(
     Loaded {
         model,
         configs,
-        bootstrap,
+        bootstrap: scripts.by_profile,
+        bootstrap6: scripts.ipv6,
         diagnostics: diags,
         files,
         hub,

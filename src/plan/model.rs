@@ -117,6 +117,15 @@ impl Site {
         }
     }
 
+    /// The site's address of a client's family (IPv6 or not), else its other one.
+    pub fn server_for_family(&self, ipv6: bool) -> IpAddr {
+        if ipv6 {
+            self.server_v6_first()
+        } else {
+            self.server_v4_first()
+        }
+    }
+
     fn server_v6_first(&self) -> IpAddr {
         match (self.server_ip6, self.server_ip) {
             (Some(v6), _) => IpAddr::V6(v6),

@@ -3,6 +3,11 @@
 //! `templates/bootstrap/<profile>` replaces the default. Both are minijinja
 //! templates seeing `server` (ip, http, files, ztp, tftp URLs), `site` and
 //! `devices` (every planned device with its vendor, image and patch).
+//!
+//! On a dual-stack site the scripts are rendered twice: on `server_ip` for
+//! devices that fetch them over IPv4 and on `server_ip6` for those that
+//! fetch them over IPv6 (SPEC §11: every URL for the family the device came
+//! in on).
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -28,9 +33,27 @@ pub const BUILTIN: [(&str, &str); 8] = [
     ("onie", include_str!("bootstrap/onie.sh")),
 ];
 
-fn context(model: &Model, http_port: u16) -> Value {
+/// The scripts of one load.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scripts {
+    /// By profile, on the site's IPv4 address (its IPv6 one when it has no
+    /// IPv4).
+    pub by_profile: BTreeMap<String, String>,
+    /// By profile, on the site's IPv6 address: only on a dual-stack site.
+    pub ipv6: BTreeMap<String, String>,
+}
+
+/// `ipv6`: the server as a device that came in over IPv6 reaches it, on a
+/// site that has both addresses.
+fn context(model: &Model, http_port: u16, ipv6: bool) -> Value {
     let server = match model.sites.first() {
-        Some(site) => serde_json::to_value(ServerUrls::new(site, http_port)).unwrap_or_default(),
+        Some(site) => {
+            let ip = match site.server_ip6 {
+                Some(v6) if ipv6 => std::net::IpAddr::V6(v6),
+                _ => site.server_v4_first(),
+            };
+            serde_json::to_value(ServerUrls::on(ip, http_port)).unwrap_or_default()
+        }
         None => {
             let base = format!("http://127.0.0.1:{http_port}");
             json!({"ip": "127.0.0.1", "http": base, "files": format!("{base}/files"),
@@ -167,7 +190,7 @@ pub const ALIASES: [(&str, &str); 1] = [("huawei", "huawei.ini")];
 /// reported (returned as a message) and the built-in default put in its
 /// place; the plan loader turns the messages into errors, so such a plan is
 /// refused by `validate`, at start and on reload, like a broken config template.
-pub fn render_all(resolved: &Resolved, model: &Model) -> (BTreeMap<String, String>, Vec<String>) {
+pub fn render_all(resolved: &Resolved, model: &Model) -> (Scripts, Vec<String>) {
     render_all_cached(resolved, model, &mut BootstrapCache::default())
 }
 
@@ -175,7 +198,7 @@ pub fn render_all(resolved: &Resolved, model: &Model) -> (BTreeMap<String, Strin
 /// (the context and every profile's user template), so a reload that
 /// changes neither renders nothing.
 #[derive(Debug, Default)]
-pub struct BootstrapCache(Option<(u64, BTreeMap<String, String>, Vec<String>)>);
+pub struct BootstrapCache(Option<(u64, Scripts, Vec<String>)>);
 
 /// [`render_all`], reusing the last load's scripts when their inputs are
 /// unchanged.
@@ -183,7 +206,7 @@ pub fn render_all_cached(
     resolved: &Resolved,
     model: &Model,
     cache: &mut BootstrapCache,
-) -> (BTreeMap<String, String>, Vec<String>) {
+) -> (Scripts, Vec<String>) {
     use std::hash::{DefaultHasher, Hash, Hasher};
     let port = resolved.settings.listen.http.port();
     let dir = resolved.templates_dir().join("bootstrap");
@@ -204,7 +227,23 @@ pub fn render_all_cached(
             return (out.clone(), problems.clone());
         }
     }
-    let (out, problems) = render_with(&context(model, port), &users);
+    let (by_profile, mut problems) = render_with(&context(model, port, false), &users);
+    let dual_stack = model
+        .sites
+        .first()
+        .is_some_and(|s| s.server_ip.is_some() && s.server_ip6.is_some());
+    let ipv6 = if dual_stack {
+        let (ipv6, more) = render_with(&context(model, port, true), &users);
+        for p in more {
+            if !problems.contains(&p) {
+                problems.push(p);
+            }
+        }
+        ipv6
+    } else {
+        BTreeMap::new()
+    };
+    let out = Scripts { by_profile, ipv6 };
     cache.0 = Some((digest, out.clone(), problems.clone()));
     (out, problems)
 }
@@ -261,8 +300,10 @@ mod tests {
     fn every_builtin_renders_with_the_server_url() {
         let dir = tempfile::tempdir().unwrap();
         let r = resolved(dir.path());
-        let (out, problems) = render_all(&r, &Model::default());
+        let (scripts, problems) = render_all(&r, &Model::default());
         assert!(problems.is_empty(), "{problems:?}");
+        assert!(scripts.ipv6.is_empty(), "no dual-stack site");
+        let out = scripts.by_profile;
         assert_eq!(out.len(), BUILTIN.len() + ALIASES.len());
         assert_eq!(out["huawei.ini"], out["huawei"]);
         assert!(out["generic"].contains("SERVER=\"${ZTP_SERVER:-http://127.0.0.1:8080}\""));
@@ -288,6 +329,29 @@ mod tests {
             v["ztp"]["01-ztpd-hello"]["plugin"]["dynamic-url"]["source"]["prefix"],
             "http://127.0.0.1:8080/files/bootstrap/sonic/"
         );
+    }
+
+    #[test]
+    fn a_dual_stack_site_gets_its_scripts_on_each_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = resolved(dir.path());
+        let dual = crate::dhcp::fixture::lab_model6();
+        let (scripts, problems) = render_all(&r, &dual);
+        assert!(problems.is_empty(), "{problems:?}");
+        let v4 = "SERVER=\"${ZTP_SERVER:-http://10.10.0.1:8080}\"";
+        let v6 = "SERVER=\"${ZTP_SERVER:-http://[2001:db8:10::1]:8080}\"";
+        assert!(scripts.by_profile["generic"].contains(v4));
+        assert!(scripts.ipv6["generic"].contains(v6));
+        assert_eq!(scripts.ipv6.len(), scripts.by_profile.len());
+        // An IPv4-only site has one rendering, an IPv6-only one its IPv6 one.
+        let mut v4_only = dual.clone();
+        v4_only.sites[0].server_ip6 = None;
+        assert!(render_all(&r, &v4_only).0.ipv6.is_empty());
+        let mut v6_only = dual;
+        v6_only.sites[0].server_ip = None;
+        let (s6, _) = render_all(&r, &v6_only);
+        assert!(s6.ipv6.is_empty());
+        assert!(s6.by_profile["generic"].contains(v6));
     }
 
     #[test]
@@ -348,7 +412,8 @@ mod tests {
         )
         .unwrap();
         let r = resolved(dir.path());
-        let (out, problems) = render_all(&r, &Model::default());
+        let (scripts, problems) = render_all(&r, &Model::default());
+        let out = scripts.by_profile;
         assert_eq!(out["generic"], "echo http://127.0.0.1:8080/ztp/v1\n");
         assert!(out["arista"].contains("FastCli"), "built-in kept");
         assert_eq!(problems.len(), 1, "{problems:?}");

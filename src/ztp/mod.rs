@@ -10,6 +10,7 @@ pub mod observe;
 pub mod refusals;
 pub mod sim_device;
 pub mod sim_dhcp;
+pub mod sim_dhcp6;
 pub mod simulate;
 pub mod sonic;
 pub mod source;

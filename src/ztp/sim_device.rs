@@ -86,6 +86,9 @@ pub struct Switch {
     pub name: String,
     pub mac_bytes: Option<[u8; 6]>,
     pub planned_ip: Option<std::net::Ipv4Addr>,
+    pub planned_ip6: Option<std::net::Ipv6Addr>,
+    /// The planned DUID; without one a DHCPv6 lease uses a DUID-LL of `mac_bytes`.
+    pub duid: Option<Vec<u8>>,
     pub serial: String,
     pub mac: String,
     pub model: String,

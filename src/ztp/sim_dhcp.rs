@@ -4,9 +4,10 @@
 //! Binding port 67 needs root or CAP_NET_BIND_SERVICE.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
@@ -24,7 +25,36 @@ pub struct RelayClient {
     giaddr: Ipv4Addr,
     link: Ipv4Addr,
     next_xid: AtomicU32,
-    pending: Mutex<HashMap<u32, mpsc::Sender<Message>>>,
+    pending: Arc<Waiters<u32, Message>>,
+}
+
+/// Switches waiting for a reply, by transaction id.
+pub type Waiters<K, M> = Mutex<HashMap<K, mpsc::Sender<M>>>;
+
+/// Hand each datagram arriving on `sock` to the switch waiting for it
+/// (`decode` gives its transaction id and message), until the relay and
+/// its waiters are gone.
+pub fn route_replies<K, M>(
+    sock: Arc<UdpSocket>,
+    waiters: Weak<Waiters<K, M>>,
+    decode: fn(&[u8]) -> Option<(K, M)>,
+) where
+    K: Eq + Hash + Send + 'static,
+    M: Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((n, _)) = sock.recv_from(&mut buf).await {
+            let Some(w) = waiters.upgrade() else { return };
+            let Some((key, msg)) = decode(&buf[..n]) else {
+                continue;
+            };
+            let tx = w.lock().ok().and_then(|p| p.get(&key).cloned());
+            if let Some(tx) = tx {
+                let _ = tx.try_send(msg);
+            }
+        }
+    });
 }
 
 impl RelayClient {
@@ -43,26 +73,11 @@ impl RelayClient {
             giaddr,
             link,
             next_xid: AtomicU32::new(std::process::id().wrapping_mul(7919)),
-            pending: Mutex::new(HashMap::new()),
+            pending: Arc::default(),
         });
-        let weak = Arc::downgrade(&c);
-        let sock = c.sock.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 1500];
-            while let Ok((n, _)) = sock.recv_from(&mut buf).await {
-                let Some(c) = weak.upgrade() else { return };
-                let Ok(msg) = Message::from_bytes(&buf[..n]) else {
-                    continue;
-                };
-                let tx = c
-                    .pending
-                    .lock()
-                    .ok()
-                    .and_then(|p| p.get(&msg.xid()).cloned());
-                if let Some(tx) = tx {
-                    let _ = tx.try_send(msg);
-                }
-            }
+        route_replies(c.sock.clone(), Arc::downgrade(&c.pending), |b| {
+            let msg = Message::from_bytes(b).ok()?;
+            Some((msg.xid(), msg))
         });
         Ok(c)
     }

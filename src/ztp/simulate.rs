@@ -5,7 +5,9 @@
 //!
 //! With `--dhcp ADDR` each switch first leases its address from ztpd's DHCP
 //! through a simulated relay agent (`--relay`, default 127.0.0.2, port 67:
-//! needs root), and checks it got its planned address.
+//! needs root), and checks it got its planned address. With `--dhcp6 ADDR`
+//! the same over DHCPv6 (`--relay6`, default ::1, port 547), and the switch
+//! then talks to `--server` (an IPv6 URL for a flow over IPv6).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +30,10 @@ pub struct FleetOptions {
     pub dhcp: Option<std::net::SocketAddr>,
     /// The simulated relay agent's address (giaddr; binds port 67).
     pub relay: std::net::Ipv4Addr,
+    /// ztpd's DHCPv6 address (`listen.dhcp6`); lease through a relay first.
+    pub dhcp6: Option<std::net::SocketAddr>,
+    /// The simulated DHCPv6 relay agent's address (binds port 547).
+    pub relay6: std::net::Ipv6Addr,
     /// How long a switch keeps asking while it waits for approval.
     pub approval_wait: Duration,
     /// Stay running after deployment and carry out actions (`--agent`).
@@ -78,6 +84,8 @@ pub fn switch_from_plan(model: &Model, key: &str, fault: Option<Fault>) -> anyho
         name: d.name.clone(),
         mac_bytes: d.mac,
         planned_ip: d.ip,
+        planned_ip6: d.ip6,
+        duid: d.duid.clone(),
         serial: d.serial.clone(),
         mac: d.mac_string().unwrap_or_else(|| "00:00:00:00:00:00".into()),
         model: model_string,
@@ -163,22 +171,50 @@ async fn fetch(url: &str) -> anyhow::Result<usize> {
     Ok(r.body.len())
 }
 
+/// The simulated relay agents switches lease through before their hello
+/// (`--dhcp`, `--dhcp6`); none: no DHCP.
+#[derive(Clone, Default)]
+pub struct Relays {
+    pub v4: Option<Arc<super::sim_dhcp::RelayClient>>,
+    pub v6: Option<Arc<super::sim_dhcp6::Relay6Client>>,
+}
+
+impl Relays {
+    /// Lease `sw`'s address from each relay; an address other than the
+    /// planned one is a failure.
+    async fn lease(&self, sw: &Switch) -> anyhow::Result<()> {
+        if let Some(relay) = &self.v4 {
+            let mac = sw
+                .mac_bytes
+                .ok_or_else(|| anyhow!("{}: the plan gives no mac for DHCP", sw.name))?;
+            let ip = relay.lease(mac).await?;
+            if Some(ip) != sw.planned_ip {
+                bail!("{}: leased {ip}, planned {:?}", sw.name, sw.planned_ip);
+            }
+        }
+        if let Some(relay) = &self.v6 {
+            let duid = match (&sw.duid, sw.mac_bytes) {
+                (Some(d), _) => d.clone(),
+                (None, Some(mac)) => super::sim_dhcp6::duid_ll(mac),
+                (None, None) => bail!("{}: the plan gives no duid or mac for DHCPv6", sw.name),
+            };
+            let ip = relay.lease(&duid, 1).await?;
+            if Some(ip) != sw.planned_ip6 {
+                bail!("{}: leased {ip}, planned {:?}", sw.name, sw.planned_ip6);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Run one switch's whole flow.
 pub async fn run_switch(
     server: &str,
     sw: &Switch,
     approval_wait: Duration,
-    dhcp: Option<&super::sim_dhcp::RelayClient>,
+    relays: &Relays,
 ) -> anyhow::Result<Ending> {
-    if let Some(relay) = dhcp {
-        let mac = sw
-            .mac_bytes
-            .ok_or_else(|| anyhow!("{}: the plan gives no mac for DHCP", sw.name))?;
-        let ip = relay.lease(mac).await?;
-        if Some(ip) != sw.planned_ip {
-            bail!("{}: leased {ip}, planned {:?}", sw.name, sw.planned_ip);
-        }
-    }
+    relays.lease(sw).await?;
     let hello_url = format!("{}/ztp/v1/hello", server.trim_end_matches('/'));
     let body = json!({
         "serial": sw.serial, "mac": sw.mac, "model": sw.model, "version": SIM_VERSION,
@@ -295,14 +331,17 @@ pub async fn fleet(
     args: &FleetOptions,
     switches: Vec<Switch>,
     link: Option<std::net::Ipv4Addr>,
+    link6: Option<std::net::Ipv6Addr>,
 ) -> anyhow::Result<Vec<(String, anyhow::Result<Ending>)>> {
-    let relay = match args.dhcp {
-        Some(server) => {
-            let link = link.ok_or_else(|| anyhow!("--dhcp: the plan has no [dhcp] subnet"))?;
-            Some(super::sim_dhcp::RelayClient::bind(args.relay, server, link).await?)
-        }
-        None => None,
-    };
+    let mut relay = Relays::default();
+    if let Some(server) = args.dhcp {
+        let link = link.ok_or_else(|| anyhow!("--dhcp: the plan has no [dhcp] subnet"))?;
+        relay.v4 = Some(super::sim_dhcp::RelayClient::bind(args.relay, server, link).await?);
+    }
+    if let Some(server) = args.dhcp6 {
+        let link = link6.ok_or_else(|| anyhow!("--dhcp6: the plan has no [dhcp6] subnet"))?;
+        relay.v6 = Some(super::sim_dhcp6::Relay6Client::bind(args.relay6, server, link).await?);
+    }
     let limit = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     let total = switches.len();
@@ -316,7 +355,7 @@ pub async fn fleet(
         let ready = ready.clone();
         tasks.spawn(async move {
             let p = limit.acquire_owned().await;
-            let r = run_switch(&server, &sw, wait, relay.as_deref()).await;
+            let r = run_switch(&server, &sw, wait, &relay).await;
             drop(p);
             if agent && matches!(r, Ok(Ending::Deployed)) {
                 // Agents run until the process ends; a line says when all

@@ -79,6 +79,8 @@ pub struct DaemonBuilder {
     http: Option<String>,
     tftp: Option<String>,
     dhcp: Option<String>,
+    /// `listen.dhcp6`; the default when None.
+    dhcp6: Option<String>,
     /// The embedded broker's address and more `[broker]` keys; off if None.
     broker: Option<(SocketAddr, String)>,
     settings: String,
@@ -157,6 +159,11 @@ impl DaemonBuilder {
 
     pub fn dhcp(mut self, addr: &str) -> Self {
         self.dhcp = Some(addr.to_string());
+        self
+    }
+
+    pub fn dhcp6(mut self, addr: &str) -> Self {
+        self.dhcp6 = Some(addr.to_string());
         self
     }
 
@@ -267,8 +274,12 @@ impl DaemonBuilder {
             }
             .to_string()
         });
+        let dhcp6 = self
+            .dhcp6
+            .map(|a| format!("dhcp6 = \"{a}\"\n"))
+            .unwrap_or_default();
         let text = format!(
-            "[listen]\nhttp = \"{http}\"\ntftp = \"{tftp}\"\ndhcp = \"{dhcp}\"\n\
+            "[listen]\nhttp = \"{http}\"\ntftp = \"{tftp}\"\ndhcp = \"{dhcp}\"\n{dhcp6}\
              [access]\nhello = \"{hello}\"\n{}[broker]\n{broker}{}",
             self.access, self.settings
         );
@@ -327,6 +338,7 @@ impl Daemon {
             http: None,
             tftp: None,
             dhcp: None,
+            dhcp6: None,
             broker: None,
             settings: String::new(),
             hello: None,
