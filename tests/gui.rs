@@ -177,6 +177,66 @@ fn a_rollout_started_and_followed_in_the_gui() {
     );
 }
 
+/// The state filter offers every stage the API can report (from the one
+/// stage list) and each selects its devices; a device waiting for approval
+/// is approved from the page.
+#[test]
+fn every_stage_filters_and_approve_works_in_chromium() {
+    let Some(python) = browser() else { return };
+    let dir = support::fixtures::temp_root_with_plan(FIXTURE, |p| {
+        p.replace("mode = \"auto\"", "mode = \"manual\"")
+    });
+    let d = Daemon::builder().owned_root(dir).start();
+    let hello = json!({
+        "serial": "JPE87654321", "mac": "00:1c:73:aa:bb:11", "model": "DCS-7050SX-64",
+        "neighbors": [{"local_port": "Ethernet49", "remote_device": "spine1", "remote_port": "Ethernet1"}]
+    });
+    let (code, v) = d.post("/ztp/v1/hello", &hello.to_string(), &[]);
+    assert_eq!(
+        (code, v["state"].as_str()),
+        (202, Some("pending_approval")),
+        "{v}"
+    );
+
+    // Only with the operator token.
+    assert_eq!(d.get("/api/v1/stages").0, 401);
+    let (code, stages) = d.api("/api/v1/stages");
+    assert_eq!(code, 200, "{stages}");
+    let stages: Vec<String> = stages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        stages.contains(&"pending_approval".to_string()),
+        "{stages:?}"
+    );
+    let (_, devices) = d.api("/api/v1/devices");
+    let states: serde_json::Map<String, serde_json::Value> = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["name"].as_str().unwrap().to_string(), x["state"].clone()))
+        .collect();
+    let expected = json!({
+        "devices": planned_models(&d),
+        "stages": stages,
+        "states": states,
+        "approve": "leaf1",
+    });
+    check_in_chromium(&python, &d, &expected, "gui-stages.png");
+    let (_, devices) = d.api("/api/v1/devices");
+    let leaf1 = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "leaf1")
+        .unwrap()
+        .clone();
+    assert_eq!(leaf1["state"], "approved", "{leaf1}");
+}
+
 /// Every planned device's model, by name, as the API gives them.
 fn planned_models(d: &Daemon) -> serde_json::Map<String, serde_json::Value> {
     let (_, devices) = d.api("/api/v1/devices");

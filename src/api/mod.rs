@@ -135,6 +135,7 @@ async fn logout(State(api): State<Arc<OperatorApi>>, headers: axum::http::Header
 pub fn router(api: Arc<OperatorApi>) -> Router {
     Router::new()
         .route("/api/v1/status", get(status))
+        .route("/api/v1/stages", get(stages))
         .route("/api/v1/devices", get(devices::devices))
         .route("/api/v1/devices/{name}/approve", post(devices::approve))
         .route("/api/v1/topology", get(devices::topology))
@@ -172,6 +173,17 @@ async fn status(State(api): State<Arc<OperatorApi>>) -> impl IntoResponse {
         "devices": snap.model.devices().count(),
         "last_reload": last,
     }))
+}
+
+/// Every stage a device can be in, in the state machine's order, with the
+/// tone the GUI colours it by: the GUI's filter and colours come from here.
+async fn stages() -> impl IntoResponse {
+    use crate::ztp::state::Stage;
+    let list: Vec<serde_json::Value> = Stage::ALL
+        .into_iter()
+        .map(|s| serde_json::json!({"name": s, "tone": s.tone(), "reportable": s.reportable()}))
+        .collect();
+    Json(list)
 }
 
 /// DHCP clients that are no planned device, most recently seen first.

@@ -193,12 +193,12 @@ async fn hello_handler(
         }
         Outcome::Pending => (
             StatusCode::ACCEPTED,
-            Json(json!({"state": "pending_approval", "device": name})),
+            Json(json!({"state": Stage::PendingApproval, "device": name})),
         )
             .into_response(),
         Outcome::Mismatch(problems) => (
             StatusCode::CONFLICT,
-            Json(json!({"state": "topology_mismatch", "device": name, "problems": problems})),
+            Json(json!({"state": Stage::TopologyMismatch, "device": name, "problems": problems})),
         )
             .into_response(),
     }
@@ -220,7 +220,7 @@ async fn stranger_hello(ztp: &Ztp, name: &str, peer: SocketAddr, outcome: Outcom
         Outcome::Mismatch(problems) => (
             StatusCode::CONFLICT,
             Json(
-                json!({"state": "topology_mismatch", "device": name, "problems": problems,
+                json!({"state": Stage::TopologyMismatch, "device": name, "problems": problems,
                 "counted": false, "error": why}),
             ),
         )

@@ -13,13 +13,16 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::state::{StateError, StateStore, WriteError, Writer};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// A device's stage: the one list of stage names. The API, the state store
+/// and the GUI (through `GET /api/v1/stages`) all take the names from here,
+/// so they cannot drift apart (the GUI's copy once did).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "&'static str", try_from = "String")]
 pub enum Stage {
     Planned,
     Dhcp,
@@ -66,6 +69,27 @@ impl Stage {
     pub fn parse(s: &str) -> Option<Stage> {
         Stage::ALL.into_iter().find(|st| st.as_str() == s)
     }
+    /// How the GUI shows the stage: `idle` (nothing happened yet), `wait`
+    /// (an operator or the device must act), `busy` (installing), `ok`,
+    /// `bad`. The GUI colours tones, never stage names.
+    pub fn tone(self) -> &'static str {
+        match self {
+            Stage::Planned | Stage::Dhcp => "idle",
+            Stage::Hello | Stage::PendingApproval => "wait",
+            Stage::Approved | Stage::Downloading | Stage::Installing | Stage::Rebooting => "busy",
+            Stage::Deployed => "ok",
+            Stage::TopologyMismatch | Stage::Failed => "bad",
+        }
+    }
+    /// The stages a device may report, as the error message lists them.
+    pub fn reportable_names() -> String {
+        let names: Vec<&str> = Stage::ALL
+            .into_iter()
+            .filter(|s| s.reportable())
+            .map(Stage::as_str)
+            .collect();
+        names.join(", ")
+    }
     /// The stages a device may report itself (SPEC §7).
     pub fn reportable(self) -> bool {
         matches!(
@@ -88,6 +112,19 @@ impl Stage {
             Stage::Deployed => Some(4),
             _ => None,
         }
+    }
+}
+
+impl From<Stage> for &'static str {
+    fn from(s: Stage) -> &'static str {
+        s.as_str()
+    }
+}
+
+impl TryFrom<String> for Stage {
+    type Error = String;
+    fn try_from(s: String) -> Result<Stage, String> {
+        Stage::parse(&s).ok_or_else(|| format!("unknown stage {s:?}"))
     }
 }
 
@@ -483,7 +520,7 @@ impl Tracker {
 struct Stored {
     name: String,
     serial: String,
-    stage: String,
+    stage: Stage,
     percent: Option<u8>,
     message: String,
     at: String,
@@ -504,7 +541,7 @@ impl From<&Record> for Stored {
         Stored {
             name: r.name.clone(),
             serial: r.serial.clone(),
-            stage: r.stage.as_str().to_string(),
+            stage: r.stage,
             percent: r.percent,
             message: r.message.clone(),
             at: r.at.clone(),
@@ -525,7 +562,7 @@ fn decode(text: &str) -> Option<Record> {
     Some(Record {
         name: s.name,
         serial: s.serial,
-        stage: Stage::parse(&s.stage)?,
+        stage: s.stage,
         percent: s.percent,
         message: s.message,
         at: s.at,

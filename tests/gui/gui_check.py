@@ -77,11 +77,42 @@ with sync_playwright() as p:
         assert problem.startswith("wrong_model") and "replace" in problem.lower(), problem
 
     # A selection that mixes models is refused with a message.
-    for name in expected["mixed"]:
+    if expected.get("mixed"):
+        for name in expected["mixed"]:
+            page.check(f'[data-device="{name}"] input[name="select"]')
+        page.fill('input[name="group-name"]', "mixed")
+        page.click('button:has-text("Create group")')
+        page.wait_for_selector('[role="alert"]:has-text("one model")')
+
+    # The state filter offers exactly the stages the API reports, and each
+    # one selects the devices in it.
+    if "stages" in expected:
+        offered = page.eval_on_selector_all(
+            "#filter-state option", "els => els.map(e => e.value).filter(v => v)")
+        assert offered == expected["stages"], f"filter offers {offered}"
+        for stage in expected["stages"]:
+            page.select_option("#filter-state", stage)
+            want = sorted(n for n, s in expected["states"].items() if s == stage)
+            page.wait_for_function(
+                "n => document.querySelectorAll('[data-device]').length === n", arg=len(want))
+            shown = page.eval_on_selector_all(
+                "[data-device]", "els => els.map(e => [e.dataset.device, e.dataset.state])")
+            assert sorted(n for n, _ in shown) == want, f"{stage}: shown {shown}"
+            assert all(s == stage for _, s in shown), f"{stage}: shown {shown}"
+        page.select_option("#filter-state", "")
+        # A device waiting for approval has the waiting colour, not the fallback.
+        waiting = [n for n, s in expected["states"].items() if s == "pending_approval"]
+        for name in waiting:
+            assert page.locator(f'[data-device="{name}"] .badge.tone-wait').count() == 1
+
+    # Approve from the page: select the waiting device, press Approve.
+    if "approve" in expected:
+        name = expected["approve"]
+        page.click('button:text-is("Approve")')
+        page.wait_for_selector('[role="alert"]:has-text("pending_approval")')
         page.check(f'[data-device="{name}"] input[name="select"]')
-    page.fill('input[name="group-name"]', "mixed")
-    page.click('button:has-text("Create group")')
-    page.wait_for_selector('[role="alert"]:has-text("one model")')
+        page.click('button:text-is("Approve")')
+        page.wait_for_selector(f'[data-device="{name}"][data-state="approved"]')
 
     # Two devices of one model become a group, and its rollout is followed
     # live (from the event stream) to done.
@@ -103,6 +134,8 @@ with sync_playwright() as p:
         assert sorted(n for n, _ in done) == sorted(rollout["devices"]), done
         assert all(s == "succeeded" for _, s in done), done
         assert page.locator("[data-rollout] [data-batch]").count() == len(rollout["devices"])
+        # A finished rollout offers no Pause, Resume or Abort.
+        assert page.locator('[data-rollout][data-state="done"] button').count() == 0
         # The upgraded device shows its new version (live, from its events).
         page.click(f'[data-device="{rollout["devices"][0]}"] .name')
         page.wait_for_selector(f'#details dd:text-is("{rollout["version"]}")')
