@@ -50,8 +50,11 @@ pub struct Reloader {
     /// Plan arguments given to `ztpd run --plans`.
     pub plan_args: Vec<PathBuf>,
     /// Bumped after every successful swap (services that must act on a
-    /// change, e.g. credential regeneration, watch this).
-    pub changed: watch::Sender<u64>,
+    /// change, e.g. credential regeneration, watch this). Shared with the
+    /// run-time bindings, which swap snapshots too.
+    pub changed: Arc<watch::Sender<u64>>,
+    /// Serials bound at run time, laid over every plan loaded (SPEC §12).
+    pub bindings: Option<Arc<crate::ztp::bindings::Bindings>>,
     /// What the last load left for this one (parsed plans, rendered configs).
     pub cache: std::sync::Mutex<plan::LoadCache>,
 }
@@ -112,7 +115,7 @@ impl Reloader {
             );
             return false;
         }
-        let loaded = match self.cache.lock() {
+        let mut loaded = match self.cache.lock() {
             Ok(mut cache) => plan::load_with(&resolved, &self.plan_args, &mut cache),
             Err(_) => plan::load(&resolved, &self.plan_args),
         };
@@ -132,6 +135,13 @@ impl Reloader {
                 loaded.diagnostics.to_json(false),
             );
             return false;
+        }
+        // From here to the swap no binding may come in between: it would
+        // be lost, or the version taken twice.
+        let _publishing = self.bindings.as_ref().map(|b| b.lock_publishing());
+        let current = self.snapshot.load();
+        if let Some(b) = &self.bindings {
+            b.apply(&mut loaded.model);
         }
         // Compare against the serving snapshot in place: no copy of a
         // 10 000-device model per reload.

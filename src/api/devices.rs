@@ -42,6 +42,15 @@ pub async fn devices(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
             if let Some(p) = rec.and_then(|r| r.percent) {
                 v["progress"] = p.into();
             }
+            // SPEC §12: a serial bound at run time says how.
+            if let Some(kind) = d.bound {
+                v["bound"] = kind.as_str().into();
+            }
+            if let Some(p) = rec.and_then(|r| r.replacement.as_ref()) {
+                if rec.is_some_and(|r| r.stage == Stage::ReplacementPending) {
+                    v["replacement"] = json!({"serial": p.serial, "replaces": d.serial, "mac": p.mac, "at": p.at});
+                }
+            }
             if let Some(r) = api.hub.as_ref().and_then(|h| h.reported(&d.serial)) {
                 v["reported"] = r;
             }

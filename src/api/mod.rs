@@ -18,6 +18,7 @@ use crate::reload::SharedStatus;
 use crate::snapshot::SnapshotHandle;
 use crate::ztp::Ztp;
 
+pub mod bindings;
 pub mod devices;
 pub mod groups;
 pub mod rollouts;
@@ -138,6 +139,8 @@ pub fn router(api: Arc<OperatorApi>) -> Router {
         .route("/api/v1/stages", get(stages))
         .route("/api/v1/devices", get(devices::devices))
         .route("/api/v1/devices/{name}/approve", post(devices::approve))
+        .route("/api/v1/devices/{name}/replace", post(bindings::replace))
+        .route("/api/v1/bindings", get(bindings::list))
         .route("/api/v1/topology", get(devices::topology))
         .route("/api/v1/events", get(devices::events))
         .route("/api/v1/unplanned", get(unplanned))

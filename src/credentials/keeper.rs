@@ -30,6 +30,10 @@ pub fn sync(snap: &Snapshot, hub: &Hub) -> Result<Synced, StoreError> {
         let Some(fname) = &d.device_function else {
             continue;
         };
+        // Known by position and not yet bound: no device id to issue to.
+        if !d.has_serial() {
+            continue;
+        }
         let id = &d.serial;
         let Some(want) = snap.model.device_functions.get(fname).cloned() else {
             out.skipped.push((

@@ -87,6 +87,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     let status: SharedStatus =
         Arc::new(RwLock::new(ReloadStatus::initial(snapshot.load().version)));
     let (changed_tx, changed_rx) = watch::channel(snapshot.load().version);
+    let changed_tx = Arc::new(changed_tx);
     let mut metrics: Vec<Arc<dyn MetricsSource>> = Vec::new();
 
     let state =
@@ -96,6 +97,11 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     metrics.push(dhcp.metrics());
     let ztp = crate::ztp::Ztp::open(&state, snapshot.clone(), Some(dhcp.parts.leases.clone()))
         .context("cannot open the ZTP state")?;
+    // Serials bound at run time (SPEC §12) are laid over the plans from the start.
+    ztp.bindings.set_changed(changed_tx.clone());
+    if !ztp.bindings.list().is_empty() {
+        ztp.bindings.publish(&snapshot);
+    }
     let facts = Arc::new(DaemonFacts::new(snapshot.clone(), ztp.clone()));
     // The local hub's key is made at start, as before, when no hub.toml is loaded.
     let _ = facts.hub();
@@ -134,6 +140,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         status: status.clone(),
         plan_args: opts.plan_args.clone(),
         changed: changed_tx,
+        bindings: Some(ztp.bindings.clone()),
         cache: std::sync::Mutex::new(opts.load_cache),
     });
     tasks.spawn(async_ok(reload::run(reloader, reload_rx, shutdown.clone())));

@@ -31,6 +31,7 @@ fn device(name: &str, model: &str, serial: &str, ip: [u8; 4]) -> Device {
         role: Role::Device,
         vars: serde_json::Map::new(),
         device_function: None,
+        bound: None,
         defined_at: None,
     }
 }
@@ -47,6 +48,7 @@ pub fn model() -> Model {
             server_ip: [10, 0, 0, 1].into(),
             dhcp: None,
             approval: ApprovalMode::Auto,
+            replacement: ApprovalMode::Manual,
             models,
             devices: vec![
                 device("leaf1", "leaf", "SER1", [10, 0, 0, 11]),

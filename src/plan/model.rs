@@ -37,8 +37,9 @@ impl Model {
     /// Look a device up by name or serial (names and serials are unique
     /// across all plans).
     pub fn device(&self, name_or_serial: &str) -> Option<(&Site, &Device)> {
-        self.devices()
-            .find(|(_, d)| d.name == name_or_serial || d.serial == name_or_serial)
+        self.devices().find(|(_, d)| {
+            d.name == name_or_serial || (d.has_serial() && d.serial == name_or_serial)
+        })
     }
 }
 
@@ -51,6 +52,9 @@ pub struct Site {
     pub server_ip: Ipv4Addr,
     pub dhcp: Option<DhcpPlan>,
     pub approval: ApprovalMode,
+    /// `[approval] replacement`: whether a new serial at a planned device's
+    /// place is bound at once (`auto`) or waits for `ztpd replace` (SPEC §12).
+    pub replacement: ApprovalMode,
     pub models: BTreeMap<String, DeviceModel>,
     pub devices: Vec<Device>,
     pub links: Vec<Link>,
@@ -141,6 +145,9 @@ pub struct Device {
     pub name: String,
     /// Key into the site's `models`.
     pub model: String,
+    /// The plan's serial, or the one bound to the device at run time
+    /// (`bound`). Empty for a device the plan knows only by its MAC or its
+    /// position, until a hello binds one: compare with [`Device::has_serial`].
     pub serial: String,
     pub mac: Option<[u8; 6]>,
     pub ip: Option<Ipv4Addr>,
@@ -149,6 +156,9 @@ pub struct Device {
     pub vars: serde_json::Map<String, serde_json::Value>,
     /// Name of `templates/device_function/<name>.toml`.
     pub device_function: Option<String>,
+    /// How `serial` (and `mac`) came from a run-time binding rather than the
+    /// plan (SPEC §12); `None` for what the plan says.
+    pub bound: Option<BindKind>,
     /// The device's name in its plan, for diagnostics of later stages
     /// (rendering) that should point at the plan too. Where the device is
     /// written, not what it is: leave it out when comparing devices. `None`
@@ -157,7 +167,31 @@ pub struct Device {
     pub defined_at: Option<Located>,
 }
 
+/// How a serial was bound to a planned device at run time (SPEC §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BindKind {
+    /// A hello matched the device's place (its planned links).
+    Position,
+    /// A new box accepted at the place of a device that had a serial.
+    Replacement,
+}
+
+impl BindKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BindKind::Position => "position",
+            BindKind::Replacement => "replacement",
+        }
+    }
+}
+
 impl Device {
+    /// Whether the device has a serial (from the plan or a binding).
+    pub fn has_serial(&self) -> bool {
+        !self.serial.is_empty()
+    }
+
     pub fn mac_string(&self) -> Option<String> {
         self.mac.map(|m| format_mac(&m))
     }

@@ -14,6 +14,7 @@ pub struct RawPlan {
     pub site: Option<RawSite>,
     pub dhcp: Option<RawDhcp>,
     pub approval_mode: Option<Sp<String>>,
+    pub approval_replacement: Option<Sp<String>>,
     pub models: Vec<(Sp<String>, RawModel)>,
     pub devices: Vec<RawDevice>,
     pub links: Vec<RawLink>,
@@ -150,7 +151,8 @@ pub fn read(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawPlan {
     }
     if let Some(mut t) = top.table(&mut ctx, "approval") {
         plan.approval_mode = t.str(&mut ctx, "mode");
-        t.finish(&mut ctx, &["mode"]);
+        plan.approval_replacement = t.str(&mut ctx, "replacement");
+        t.finish(&mut ctx, &["mode", "replacement"]);
     }
     for (name, mut t) in top.named_tables(&mut ctx, "models") {
         let m = read_model(&mut ctx, &mut t);
@@ -345,7 +347,8 @@ fn read_device(ctx: &mut Ctx, t: &mut Table) -> RawDevice {
         span: t.span.clone(),
         name: t.req_str(ctx, "name", "\"leaf1\""),
         model: t.req_str(ctx, "model", "\"access-24\""),
-        serial: t.req_str(ctx, "serial", "\"JPE12345678\""),
+        // Optional: a device may be known by its MAC or its position (SPEC §12).
+        serial: t.str(ctx, "serial"),
         mac: t.str(ctx, "mac"),
         ip: t.str(ctx, "ip"),
         role: t.str(ctx, "role"),

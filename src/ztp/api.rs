@@ -44,11 +44,11 @@ pub fn routes() -> Router<Arc<Ztp>> {
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
-fn err(code: StatusCode, msg: impl Into<String>) -> Response {
+pub(super) fn err(code: StatusCode, msg: impl Into<String>) -> Response {
     (code, Json(json!({ "error": msg.into() }))).into_response()
 }
 
-fn v4(addr: SocketAddr) -> Option<Ipv4Addr> {
+pub(super) fn v4(addr: SocketAddr) -> Option<Ipv4Addr> {
     match addr.ip() {
         IpAddr::V4(a) => Some(a),
         IpAddr::V6(a) => a.to_ipv4_mapped(),
@@ -69,7 +69,7 @@ fn header_serial(h: &HeaderMap) -> Result<Option<String>, String> {
     Ok(None)
 }
 
-async fn commit<T>(
+pub(super) async fn commit<T>(
     f: impl std::future::Future<Output = Result<T, ChangeError>>,
 ) -> Result<T, Response> {
     match tokio::time::timeout(WRITE_TIMEOUT, f).await {
@@ -107,6 +107,20 @@ async fn hello_handler(
         Err(e) => return err(StatusCode::BAD_REQUEST, e),
     };
     let snap = ztp.snapshot.load();
+    if !snap.model.devices().any(|(_, d)| d.serial == h.serial) {
+        // Perhaps a box known by its place, or a replacement (SPEC §12).
+        return super::identify::unknown_hello(&ztp, &snap, &h, peer).await;
+    }
+    known_hello(&ztp, &snap, &h, peer).await
+}
+
+/// A hello naming a planned (or bound) serial: the topology check and its outcome.
+pub(super) async fn known_hello(
+    ztp: &Ztp,
+    snap: &crate::snapshot::Snapshot,
+    h: &hello::Hello,
+    peer: SocketAddr,
+) -> Response {
     let Some((site, dev)) = snap.model.devices().find(|(_, d)| d.serial == h.serial) else {
         return err(
             StatusCode::NOT_FOUND,
@@ -128,13 +142,13 @@ async fn hello_handler(
         model: Some(h.model.clone()),
         neighbors: h.neighbors.clone(),
     };
-    let others = ztp.reports_for_hello(&snap, &mine);
-    let outcome = match hello::decide(&snap.topology, &name, &h, &others, approved_before, mode) {
+    let others = ztp.reports_for_hello(snap, &mine);
+    let outcome = match hello::decide(&snap.topology, &name, h, &others, approved_before, mode) {
         Ok(o) => o,
         Err(e) => return err(StatusCode::BAD_REQUEST, e),
     };
     if !counts {
-        return stranger_hello(&ztp, &name, peer, outcome).await;
+        return stranger_hello(ztp, &name, peer, outcome).await;
     }
     let (stage, message) = match &outcome {
         Outcome::Approved => (Stage::Approved, "topology matches the plan".to_string()),
@@ -187,7 +201,7 @@ async fn hello_handler(
             let port = snap.resolved.settings.listen.http.port();
             (
                 StatusCode::OK,
-                Json(hello::approved_body(&snap, &name, port)),
+                Json(hello::approved_body(snap, &name, port)),
             )
                 .into_response()
         }

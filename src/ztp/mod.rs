@@ -4,9 +4,12 @@
 pub mod actions;
 pub mod agent;
 pub mod api;
+pub mod bindings;
 pub mod bootstrap;
 pub mod hello;
+pub mod identify;
 pub mod observe;
+pub mod position;
 pub mod sim_device;
 pub mod sim_dhcp;
 pub mod simulate;
@@ -37,6 +40,8 @@ pub struct Ztp {
     /// The DHCP lease table, when ztpd serves DHCP.
     pub leases: Option<Arc<crate::dhcp::leases::Leases>>,
     pub snapshot: crate::snapshot::SnapshotHandle,
+    /// Serials bound to planned devices at run time (SPEC §12).
+    pub bindings: Arc<bindings::Bindings>,
     /// The stored reports, indexed so that a hello is checked against its
     /// neighbourhood rather than the whole fleet (`local`).
     reports: Mutex<ReportIndex>,
@@ -68,6 +73,7 @@ impl Ztp {
         Ok(Arc::new(Ztp {
             tracker: Tracker::open(state)?,
             actions: actions::ActionStore::open(state)?,
+            bindings: bindings::Bindings::open(state)?,
             limit: Semaphore::new(MAX_IN_FLIGHT),
             leases,
             snapshot,

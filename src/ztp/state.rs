@@ -29,6 +29,9 @@ pub enum Stage {
     Hello,
     TopologyMismatch,
     PendingApproval,
+    /// A new box (new serial) says hello at the device's place and waits
+    /// for `ztpd replace` (SPEC §12).
+    ReplacementPending,
     Approved,
     Downloading,
     Installing,
@@ -38,12 +41,13 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 11] = [
+    pub const ALL: [Stage; 12] = [
         Stage::Planned,
         Stage::Dhcp,
         Stage::Hello,
         Stage::TopologyMismatch,
         Stage::PendingApproval,
+        Stage::ReplacementPending,
         Stage::Approved,
         Stage::Downloading,
         Stage::Installing,
@@ -58,6 +62,7 @@ impl Stage {
             Stage::Hello => "hello",
             Stage::TopologyMismatch => "topology_mismatch",
             Stage::PendingApproval => "pending_approval",
+            Stage::ReplacementPending => "replacement_pending",
             Stage::Approved => "approved",
             Stage::Downloading => "downloading",
             Stage::Installing => "installing",
@@ -75,7 +80,7 @@ impl Stage {
     pub fn tone(self) -> &'static str {
         match self {
             Stage::Planned | Stage::Dhcp => "idle",
-            Stage::Hello | Stage::PendingApproval => "wait",
+            Stage::Hello | Stage::PendingApproval | Stage::ReplacementPending => "wait",
             Stage::Approved | Stage::Downloading | Stage::Installing | Stage::Rebooting => "busy",
             Stage::Deployed => "ok",
             Stage::TopologyMismatch | Stage::Failed => "bad",
@@ -142,7 +147,8 @@ pub fn allowed(from: Stage, to: Stage) -> bool {
     use Stage::*;
     match to {
         Planned => false,
-        Failed | Dhcp | Hello => true,
+        // A new box can arrive at a place whatever the old one was doing.
+        Failed | Dhcp | Hello | ReplacementPending => true,
         TopologyMismatch | PendingApproval => from == Hello,
         Approved => matches!(from, Hello | PendingApproval),
         Downloading | Installing | Rebooting | Deployed => {
@@ -199,8 +205,19 @@ pub struct Record {
     pub software_version: Option<String>,
     /// The action the device's last progress report named (SPEC §7 `action`).
     pub last_action: Option<String>,
+    /// A new box waiting at this device's place (`replacement_pending`).
+    pub replacement: Option<PendingReplacement>,
     #[serde(skip)]
     version: i64,
+}
+
+/// A hello with an unknown serial that matched this device's place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingReplacement {
+    pub serial: String,
+    pub mac: Option<String>,
+    pub address: Option<Ipv4Addr>,
+    pub at: String,
 }
 
 impl Record {
@@ -220,6 +237,7 @@ impl Record {
             observed: Vec::new(),
             software_version: None,
             last_action: None,
+            replacement: None,
             version: 0,
         }
     }
@@ -418,6 +436,38 @@ impl Tracker {
             .await
     }
 
+    /// Start `name` again from `planned` (a replacement box was bound to
+    /// it): what the old box did and said is forgotten, with an event.
+    pub async fn restart(
+        &self,
+        name: &str,
+        serial: &str,
+        message: String,
+    ) -> Result<Record, ChangeError> {
+        let at = crate::clock::rfc3339_micros();
+        let (rec, event) = {
+            let mut map = self.records.lock().map_err(|_| WriteError::Stopped)?;
+            let old = map.get(name).cloned();
+            let mut rec = Record::new(name, serial);
+            rec.message = message.clone();
+            rec.at = at.clone();
+            rec.version = old.as_ref().map_or(0, |r| r.version) + 1;
+            let event = Event {
+                at,
+                device: name.to_string(),
+                from: old.map_or(Stage::Planned, |r| r.stage),
+                stage: Stage::Planned,
+                percent: None,
+                message,
+            };
+            map.insert(name.to_string(), rec.clone());
+            (rec, event)
+        };
+        self.persist(&rec, std::slice::from_ref(&event)).await?;
+        let _ = self.events.send(event);
+        Ok(rec)
+    }
+
     /// Record a report that changed nothing (e.g. a hello from an address
     /// that does not vouch for the device): an event row and an SSE event
     /// whose `from` and `stage` are both the device's current stage.
@@ -534,6 +584,8 @@ struct Stored {
     software_version: Option<String>,
     #[serde(default)]
     last_action: Option<String>,
+    #[serde(default)]
+    replacement: Option<PendingReplacement>,
 }
 
 impl From<&Record> for Stored {
@@ -553,6 +605,7 @@ impl From<&Record> for Stored {
             observed: r.observed.clone(),
             software_version: r.software_version.clone(),
             last_action: r.last_action.clone(),
+            replacement: r.replacement.clone(),
         }
     }
 }
@@ -574,6 +627,7 @@ fn decode(text: &str) -> Option<Record> {
         observed: s.observed,
         software_version: s.software_version,
         last_action: s.last_action,
+        replacement: s.replacement,
         version: 0,
     })
 }

@@ -38,13 +38,21 @@ pub(super) fn compile_site(
         .dhcp
         .as_ref()
         .and_then(|d| compile_dhcp(diags, file, d, server_ip));
-    let approval = approval_mode(diags, file, raw.approval_mode.as_ref());
+    let approval = approval_mode(diags, file, raw.approval_mode.as_ref(), ApprovalMode::Auto);
+    // A new box at a known place waits for an operator unless the plan says so.
+    let replacement = approval_mode(
+        diags,
+        file,
+        raw.approval_replacement.as_ref(),
+        ApprovalMode::Manual,
+    );
     Some(Site {
         name: name.v.clone(),
         file: file.path.clone(),
         server_ip,
         dhcp,
         approval,
+        replacement,
         models: BTreeMap::new(),
         devices: Vec::new(),
         links: Vec::new(),
@@ -84,9 +92,10 @@ fn approval_mode(
     diags: &mut Diagnostics,
     file: &Arc<SourceFile>,
     mode: Option<&Sp<String>>,
+    default: ApprovalMode,
 ) -> ApprovalMode {
     let Some(m) = mode else {
-        return ApprovalMode::Auto;
+        return default;
     };
     match m.v.as_str() {
         "auto" => ApprovalMode::Auto,
@@ -101,10 +110,12 @@ fn approval_mode(
                 .label("expected auto or manual")
                 .help(
                     "approval.mode is \"auto\" (deploy when topology matches) or \
-                     \"manual\" (wait for `ztpd approve`)",
+                     \"manual\" (wait for `ztpd approve`); approval.replacement is \
+                     \"auto\" (bind a new serial at a unique place) or \"manual\" \
+                     (wait for `ztpd replace`)",
                 ),
             );
-            ApprovalMode::Auto
+            default
         }
     }
 }
