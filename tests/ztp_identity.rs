@@ -424,3 +424,38 @@ fn an_automatic_replacement_binds_at_the_first_hello() {
     assert_eq!(v["problems"][0]["kind"], "wrong_model", "{v}");
     assert_eq!(bindings(&d).len(), 1);
 }
+
+#[test]
+fn a_replaced_device_with_a_device_function_gets_a_credential_keeping_its_name() {
+    let d = start("manual", "any");
+    let old = "device_credentials/device_24c319455312bcd559b333c986024211.json";
+    let read = |rel: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(d.path(rel)).unwrap()).unwrap()
+    };
+    d.wait_for("the sensor's credential", Duration::from_secs(20), || {
+        d.path(old).is_file().then_some(())
+    });
+    let name = read(old)["device_name"].clone();
+    let auth = format!("Bearer {}", d.token());
+    let (code, body) = d.request(
+        "POST",
+        "/api/v1/devices/sensor-0001/replace",
+        &[
+            ("Authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        Some(r#"{"serial":"NEWSENSOR1"}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    let new = "device_credentials/device_NEWSENSOR1.json";
+    d.wait_for("the new box's credential", Duration::from_secs(20), || {
+        d.path(new).is_file().then_some(())
+    });
+    let cred = read(new);
+    assert_eq!(cred["device_id"], "NEWSENSOR1");
+    assert_eq!(
+        cred["device_name"], name,
+        "the device keeps its device_name"
+    );
+    assert_eq!(device(&d, "sensor-0001")["serial"], "NEWSENSOR1");
+}
