@@ -197,6 +197,17 @@ fn every_stage_filters_and_approve_works_in_chromium() {
         (202, Some("pending_approval")),
         "{v}"
     );
+    // leaf2 died: a new box at its place waits to be accepted as its replacement.
+    let new_box = json!({
+        "serial": "NEWLEAF2", "mac": "02:00:00:00:00:12", "model": "DCS-7050SX-64",
+        "neighbors": [{"local_port": "Ethernet49", "remote_device": "spine1", "remote_port": "Ethernet2"}]
+    });
+    let (code, v) = d.post("/ztp/v1/hello", &new_box.to_string(), &[]);
+    assert_eq!(
+        (code, v["state"].as_str()),
+        (202, Some("replacement_pending")),
+        "{v}"
+    );
 
     // Only with the operator token.
     assert_eq!(d.get("/api/v1/stages").0, 401);
@@ -224,6 +235,7 @@ fn every_stage_filters_and_approve_works_in_chromium() {
         "stages": stages,
         "states": states,
         "approve": "leaf1",
+        "replace": {"device": "leaf2", "old": "JPE87654322", "new": "NEWLEAF2"},
     });
     check_in_chromium(&python, &d, &expected, "gui-stages.png");
     let (_, devices) = d.api("/api/v1/devices");
@@ -235,6 +247,9 @@ fn every_stage_filters_and_approve_works_in_chromium() {
         .unwrap()
         .clone();
     assert_eq!(leaf1["state"], "approved", "{leaf1}");
+    let (_, bindings) = d.api("/api/v1/bindings");
+    assert_eq!(bindings[0]["serial"], "NEWLEAF2", "{bindings}");
+    assert_eq!(bindings[0]["replaces"], "JPE87654322", "{bindings}");
 }
 
 /// Every planned device's model, by name, as the API gives them.

@@ -114,6 +114,17 @@ with sync_playwright() as p:
         page.click('button:text-is("Approve")')
         page.wait_for_selector(f'[data-device="{name}"][data-state="approved"]')
 
+    # Accept a replacement from the page: old and new serial are shown.
+    if "replace" in expected:
+        rep = expected["replace"]
+        page.click(f'[data-device="{rep["device"]}"] .name')
+        page.wait_for_selector("#details .new-serial")
+        assert page.text_content("#details .old-serial") == rep["old"]
+        assert page.text_content("#details .new-serial") == rep["new"]
+        page.click('button:text-is("Accept replacement")')
+        page.wait_for_selector(f'[data-device="{rep["device"]}"][data-state="planned"]')
+        page.wait_for_selector(f'#details .serial:has-text("{rep["new"]}")')
+
     # Two devices of one model become a group, and its rollout is followed
     # live (from the event stream) to done.
     rollout = expected.get("rollout")

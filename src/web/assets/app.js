@@ -123,7 +123,8 @@ async function loadDetails() {
   for (const x of devs.data) {
     const d = S.devices.get(x.name);
     if (!d) continue;
-    Object.assign(d, { problems: x.problems || [], last_event: x.last_event, progress: x.progress, ip: x.ip, version: x.version, pending_address: x.pending_address });
+    Object.assign(d, { problems: x.problems || [], last_event: x.last_event, progress: x.progress, ip: x.ip, version: x.version, pending_address: x.pending_address,
+      serial: x.serial, bound: x.bound, replacement: x.replacement });
   }
   if (S.focus) focusDevice(S.focus);
 }
@@ -298,7 +299,7 @@ function focusDevice(name) {
     el("h2", {}, "Device"),
     el("dl", {},
       el("dt", {}, "name"), el("dd", {}, d.name),
-      el("dt", {}, "serial"), el("dd", {}, d.serial),
+      el("dt", {}, "serial"), el("dd", { class: "serial" }, d.serial || "— (known by position)", d.bound ? " (bound by " + d.bound + ")" : ""),
       el("dt", {}, "model"), el("dd", {}, d.model),
       el("dt", {}, "reported model"), el("dd", { class: "reported-model" }, reported == null ? "—" : reported),
       el("dt", {}, "state"), el("dd", { class: toneClass(d.state) }, d.state + (d.progress != null ? " " + d.progress + "%" : "")),
@@ -306,6 +307,7 @@ function focusDevice(name) {
       el("dt", {}, "ip"), el("dd", {}, d.ip || "—"),
       el("dt", {}, "tier"), el("dd", {}, d.tier == null ? "no path to a root" : String(d.tier)),
     ),
+    ...[replacementCard(d)].filter(Boolean),
     el("h2", {}, "Last events"),
     ...(d.events && d.events.length ? d.events : d.last_event ? [d.last_event] : [])
       .map((e) => el("div", { class: "event" }, el("span", { class: "muted" }, e.at.slice(11, 19)), " ",
@@ -423,6 +425,26 @@ function showRollout(ro) {
   if (old) old.replaceWith(node); else $("#rollouts").prepend(node);
 }
 
+// ---------------------------------------------------------------- replacement
+// A new box at a device's place waits for the operator (SPEC §12).
+function replacementCard(d) {
+  if (d.state !== "replacement_pending" || !d.replacement) return null;
+  const accept = async () => {
+    alertMsg("");
+    const r = await api("POST", "/api/v1/devices/" + encodeURIComponent(d.name) + "/replace", { serial: d.replacement.serial });
+    if (r.status === 200) {
+      d.serial = r.data.serial; d.bound = r.data.bound; d.replacement = null;
+      if (S.focus === d.name) focusDevice(d.name);
+    } else alertMsg("Replacement not accepted (HTTP " + r.status + "): " + (r.data && r.data.error ? r.data.error : r.data));
+  };
+  return el("div", { class: "replacement", data: { replacement: d.name } },
+    el("h2", {}, "Replacement"),
+    el("dl", {},
+      el("dt", {}, "old serial"), el("dd", { class: "old-serial" }, d.replacement.replaces || "—"),
+      el("dt", {}, "new serial"), el("dd", { class: "new-serial" }, d.replacement.serial)),
+    el("button", { type: "button", on: { click: accept } }, "Accept replacement"));
+}
+
 // ---------------------------------------------------------------- approval
 // Approve the selected devices that wait for it; the event stream repaints them.
 async function approveSelected() {
@@ -457,7 +479,9 @@ function listen() {
     refreshRow(e.device);
     paintNode(e.device);
     updateSummary();
-    if (S.focus === e.device) focusDevice(e.device);
+    // The stream names the stage only: the new box's serial comes from the API.
+    if (e.stage === "replacement_pending" || (e.from === "replacement_pending" && e.stage === "planned")) loadDetails();
+    else if (S.focus === e.device) focusDevice(e.device);
   });
   es.addEventListener("rollout", (m) => {
     try { showRollout(JSON.parse(m.data)); } catch (_) { /* not JSON: ignored */ }
