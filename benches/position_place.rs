@@ -57,7 +57,11 @@ fn report(i: usize) -> Vec<Neighbor> {
     };
     vec![
         n("swp49", format!("spine{}", pair * 2), format!("swp{port}")),
-        n("swp50", format!("spine{}", pair * 2 + 1), format!("swp{port}")),
+        n(
+            "swp50",
+            format!("spine{}", pair * 2 + 1),
+            format!("swp{port}"),
+        ),
         n("eth0", "oob-switch".into(), "ge-0/0/1".into()),
     ]
 }

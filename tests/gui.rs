@@ -208,6 +208,16 @@ fn every_stage_filters_and_approve_works_in_chromium() {
         (202, Some("replacement_pending")),
         "{v}"
     );
+    // A stranger cabled at no planned place: 404, listed as unplanned.
+    let stranger = json!({
+        "serial": "STRANGER1", "mac": "02:00:00:00:00:99", "model": "DCS-7050SX-64",
+        "neighbors": [{"local_port": "Ethernet1", "remote_device": "spine1", "remote_port": "Ethernet40"}]
+    });
+    let (code, v) = d.post("/ztp/v1/hello", &stranger.to_string(), &[]);
+    assert_eq!(code, 404, "{v}");
+    let (_, unplanned) = d.api("/api/v1/unplanned");
+    assert_eq!(unplanned[0]["source"], "hello", "{unplanned}");
+    assert_eq!(unplanned[0]["serial"], "STRANGER1", "{unplanned}");
 
     // Only with the operator token.
     assert_eq!(d.get("/api/v1/stages").0, 401);
@@ -236,6 +246,8 @@ fn every_stage_filters_and_approve_works_in_chromium() {
         "states": states,
         "approve": "leaf1",
         "replace": {"device": "leaf2", "old": "JPE87654322", "new": "NEWLEAF2"},
+        "unplanned": {"serial": "STRANGER1",
+                      "entry": "[[devices]]\nname = \"CHANGE-ME\"\nmodel = \"access-24\"\nserial = \"STRANGER1\"\nmac = \"02:00:00:00:00:99\"\n"},
     });
     check_in_chromium(&python, &d, &expected, "gui-stages.png");
     let (_, devices) = d.api("/api/v1/devices");

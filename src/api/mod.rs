@@ -189,7 +189,28 @@ async fn stages() -> impl IntoResponse {
     Json(list)
 }
 
-/// DHCP clients that are no planned device, most recently seen first.
+/// Devices seen that are no planned device: DHCP clients (`source: "dhcp"`)
+/// and hellos that fit no place (`source: "hello"`, with the `[[devices]]`
+/// entry to add), each most recently seen first.
 async fn unplanned(State(api): State<Arc<OperatorApi>>) -> impl IntoResponse {
-    Json(api.unplanned.list())
+    let mut out: Vec<serde_json::Value> = Vec::new();
+    for s in api.ztp.strangers.list() {
+        out.push(serde_json::to_value(s).unwrap_or_default());
+    }
+    let snap = api.snapshot.load();
+    for r in api.unplanned.list() {
+        let entry = crate::ztp::strangers::entry(
+            &snap,
+            r.model.as_deref(),
+            r.serial.as_deref(),
+            r.mac.as_deref(),
+        );
+        let mut v = serde_json::to_value(r).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("source".into(), "dhcp".into());
+            o.insert("entry".into(), entry.into());
+        }
+        out.push(v);
+    }
+    Json(out)
 }

@@ -178,6 +178,7 @@ pub(super) async fn unknown_hello(
         Some(f) => position::near_message(&h.serial, &f),
         None => format!("serial {} is not in the plan", h.serial),
     };
+    ztp.strangers.record(snap, h, Some(peer.ip()));
     err(StatusCode::NOT_FOUND, msg)
 }
 

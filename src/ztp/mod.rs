@@ -16,6 +16,7 @@ pub mod simulate;
 pub mod sonic;
 pub mod source;
 pub mod state;
+pub mod strangers;
 
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,8 @@ pub struct Ztp {
     pub snapshot: crate::snapshot::SnapshotHandle,
     /// Serials bound to planned devices at run time (SPEC §12).
     pub bindings: Arc<bindings::Bindings>,
+    /// Hellos that are no planned device and fit no place.
+    pub strangers: strangers::Strangers,
     /// The stored reports, indexed so that a hello is checked against its
     /// neighbourhood rather than the whole fleet (`local`).
     reports: Mutex<ReportIndex>,
@@ -74,6 +77,7 @@ impl Ztp {
             tracker: Tracker::open(state)?,
             actions: actions::ActionStore::open(state)?,
             bindings: bindings::Bindings::open(state)?,
+            strangers: Default::default(),
             limit: Semaphore::new(MAX_IN_FLIGHT),
             leases,
             snapshot,

@@ -114,6 +114,15 @@ with sync_playwright() as p:
         page.click('button:text-is("Approve")')
         page.wait_for_selector(f'[data-device="{name}"][data-state="approved"]')
 
+    # The Unplanned panel lists a stranger's hello with the entry to add.
+    if "unplanned" in expected:
+        un = expected["unplanned"]
+        row = f'[data-unplanned="{un["serial"]}"][data-source="hello"]'
+        page.wait_for_selector(row)
+        shown = page.text_content(f"{row} pre.entry")
+        assert shown == un["entry"], f"entry shown as {shown!r}"
+        assert "Ethernet1 → spine1:Ethernet40" in page.text_content(row)
+
     # Accept a replacement from the page: old and new serial are shown.
     if "replace" in expected:
         rep = expected["replace"]

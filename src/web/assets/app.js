@@ -115,6 +115,7 @@ async function start() {
   // Details the graph and list do not need come after the first paint.
   loadDetails();
   loadRollouts();
+  loadUnplanned();
 }
 
 async function loadDetails() {
@@ -445,6 +446,24 @@ function replacementCard(d) {
     el("button", { type: "button", on: { click: accept } }, "Accept replacement"));
 }
 
+// ---------------------------------------------------------------- unplanned
+// Devices seen that no plan has (DHCP clients and hellos), each with the
+// [[devices]] entry that would plan it.
+async function loadUnplanned() {
+  const r = await api("GET", "/api/v1/unplanned");
+  if (r.status !== 200 || !Array.isArray(r.data)) return;
+  const rows = r.data.map((x) => {
+    const facts = [x.vendor, x.model, x.serial && "serial " + x.serial, x.mac && "MAC " + x.mac,
+      (x.address || x.ip) && "at " + (x.address || x.ip), "via " + x.source].filter(Boolean).join(" · ");
+    const ns = (x.neighbors || []).map((n) => n.local_port + " → " + n.remote_device + ":" + n.remote_port).join(", ");
+    return el("div", { class: "unplanned", data: { unplanned: x.serial || x.mac || "", source: x.source || "" } },
+      el("div", {}, facts),
+      ns ? el("div", { class: "muted" }, "neighbours: " + ns) : null,
+      el("pre", { class: "entry" }, x.entry || ""));
+  });
+  $("#unplanned").replaceChildren(...(rows.length ? rows : [el("p", { class: "muted" }, "Every device seen is planned.")]));
+}
+
 // ---------------------------------------------------------------- approval
 // Approve the selected devices that wait for it; the event stream repaints them.
 async function approveSelected() {
@@ -498,6 +517,7 @@ function wire() {
   $("#select-shown").addEventListener("change", (ev) => S.shown.forEach((n) => setSelected(n, ev.target.checked)));
   $("#group-form").addEventListener("submit", createGroup);
   $("#approve").addEventListener("click", approveSelected);
+  $("#unplanned-refresh").addEventListener("click", loadUnplanned);
   $("#policy-form").addEventListener("submit", startRollout);
   $("#logout").addEventListener("click", logout);
   $("#fit").addEventListener("click", () => S.cy && S.cy.fit(undefined, 30));
