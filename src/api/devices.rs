@@ -42,6 +42,15 @@ pub async fn devices(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
             if let Some(p) = rec.and_then(|r| r.percent) {
                 v["progress"] = p.into();
             }
+            // SPEC §12: drift read over SNMP shows with the device's problems.
+            if let Some(drift) = api.ztp.drift.of(&d.name) {
+                if let Some(list) = v["problems"].as_array_mut() {
+                    list.extend(drift.problems.iter().filter_map(|p| serde_json::to_value(p).ok()));
+                }
+                if let Some(reachable) = drift.reachable {
+                    v["snmp"] = json!({"reachable": reachable, "last_ok": drift.last_ok});
+                }
+            }
             // SPEC §12: a serial bound at run time says how.
             if let Some(kind) = d.bound {
                 v["bound"] = kind.as_str().into();
@@ -89,13 +98,19 @@ pub async fn topology(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
         })
         .collect();
     let reports = stored_reports(&api);
-    let problems = match topology::diff(&snap.topology, &reports) {
+    let mut problems = match topology::diff(&snap.topology, &reports) {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!("topology of stored reports: {e}");
             Vec::new()
         }
     };
+    // Drift on deployed devices, read over SNMP (SPEC §12).
+    for p in api.ztp.drift.problems() {
+        if !problems.contains(&p) {
+            problems.push(p);
+        }
+    }
     let reporting: std::collections::HashSet<&str> =
         reports.iter().map(|r| r.device.as_str()).collect();
     let links: Vec<Value> = snap
@@ -215,14 +230,15 @@ pub async fn events(
     use tokio::sync::broadcast::error::RecvError;
     let devices = api.ztp.tracker.subscribe();
     let rollouts = api.rollouts.subscribe();
+    let topology = api.ztp.drift.subscribe();
     let lagged = |n: u64| {
         SseEvent::default()
             .event("lagged")
             .data(format!("{{\"missed\":{n}}}"))
     };
     let stream = futures_util::stream::unfold(
-        (devices, rollouts),
-        move |(mut devices, mut rollouts)| async move {
+        (devices, rollouts, topology),
+        move |(mut devices, mut rollouts, mut topology)| async move {
             let ev = tokio::select! {
                 d = devices.recv() => match d {
                     Ok(e) => SseEvent::default()
@@ -236,8 +252,13 @@ pub async fn events(
                     Err(RecvError::Lagged(n)) => lagged(n),
                     Err(RecvError::Closed) => return None,
                 },
+                t = topology.recv() => match t {
+                    Ok(v) => SseEvent::default().event("topology").data(v.to_string()),
+                    Err(RecvError::Lagged(n)) => lagged(n),
+                    Err(RecvError::Closed) => return None,
+                },
             };
-            Some((Ok(ev), (devices, rollouts)))
+            Some((Ok(ev), (devices, rollouts, topology)))
         },
     );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

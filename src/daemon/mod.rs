@@ -99,6 +99,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         .context("cannot open the ZTP state")?;
     // Serials bound at run time (SPEC §12) are laid over the plans from the start.
     ztp.bindings.set_changed(changed_tx.clone());
+    metrics.push(ztp.drift.clone());
     if !ztp.bindings.list().is_empty() {
         ztp.bindings.publish(&snapshot);
     }
@@ -237,6 +238,10 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         shutdown.clone(),
     ));
     tasks.spawn(files::tftp::serve(tftp_socket, files, shutdown.clone()));
+    tasks.spawn(async_ok(crate::ztp::drift::run(
+        ztp.clone(),
+        shutdown.clone(),
+    )));
     tasks.spawn(dhcp.run(dhcp_socket, changed_rx, shutdown.clone()));
     if let Some(b) = bridge {
         tasks.spawn(b.run(shutdown.clone()));

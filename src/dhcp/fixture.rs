@@ -85,6 +85,7 @@ pub fn lab_model() -> Model {
             }),
             approval: ApprovalMode::Auto,
             replacement: ApprovalMode::Manual,
+            snmp: None,
             models,
             devices,
             links: Vec::new(),

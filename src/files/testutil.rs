@@ -49,6 +49,7 @@ pub fn model() -> Model {
             dhcp: None,
             approval: ApprovalMode::Auto,
             replacement: ApprovalMode::Manual,
+            snmp: None,
             models,
             devices: vec![
                 device("leaf1", "leaf", "SER1", [10, 0, 0, 11]),

@@ -55,6 +55,8 @@ pub struct Site {
     /// `[approval] replacement`: whether a new serial at a planned device's
     /// place is bound at once (`auto`) or waits for `ztpd replace` (SPEC §12).
     pub replacement: ApprovalMode,
+    /// `[snmp]`: how ztpd reads LLDP from this site's deployed devices.
+    pub snmp: Option<SnmpPlan>,
     pub models: BTreeMap<String, DeviceModel>,
     pub devices: Vec<Device>,
     pub links: Vec<Link>,
@@ -65,6 +67,20 @@ impl Site {
     pub fn model_of(&self, d: &Device) -> &DeviceModel {
         // The compiler refuses devices with an unknown model.
         &self.models[&d.model]
+    }
+}
+
+/// SNMP v2c settings of a site (SPEC §12). The community is a secret: it
+/// is never serialised.
+#[derive(Clone, Serialize)]
+pub struct SnmpPlan {
+    #[serde(skip)]
+    pub community: String,
+}
+
+impl std::fmt::Debug for SnmpPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SnmpPlan { community: <hidden> }")
     }
 }
 

@@ -15,10 +15,20 @@ pub struct RawPlan {
     pub dhcp: Option<RawDhcp>,
     pub approval_mode: Option<Sp<String>>,
     pub approval_replacement: Option<Sp<String>>,
+    /// `[snmp]`: how LLDP is read from deployed devices (SPEC §12).
+    pub snmp: Option<RawSnmp>,
     pub models: Vec<(Sp<String>, RawModel)>,
     pub devices: Vec<RawDevice>,
     pub links: Vec<RawLink>,
     pub groups: Vec<(Sp<String>, RawGroup)>,
+}
+
+#[derive(Debug, Default)]
+pub struct RawSnmp {
+    pub span: std::ops::Range<usize>,
+    pub version: Option<Sp<String>>,
+    pub community: Option<Sp<String>>,
+    pub community_env: Option<Sp<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -154,6 +164,15 @@ pub fn read(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawPlan {
         plan.approval_replacement = t.str(&mut ctx, "replacement");
         t.finish(&mut ctx, &["mode", "replacement"]);
     }
+    if let Some(mut t) = top.table(&mut ctx, "snmp") {
+        plan.snmp = Some(RawSnmp {
+            span: t.span.clone(),
+            version: t.str(&mut ctx, "version"),
+            community: t.str(&mut ctx, "community"),
+            community_env: t.str(&mut ctx, "community_env"),
+        });
+        t.finish(&mut ctx, &["version", "community", "community_env"]);
+    }
     for (name, mut t) in top.named_tables(&mut ctx, "models") {
         let m = read_model(&mut ctx, &mut t);
         t.finish(
@@ -208,7 +227,7 @@ pub fn read(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawPlan {
     top.finish(
         &mut ctx,
         &[
-            "site", "dhcp", "approval", "models", "devices", "links", "groups",
+            "site", "dhcp", "approval", "snmp", "models", "devices", "links", "groups",
         ],
     );
     plan

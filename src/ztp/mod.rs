@@ -6,6 +6,7 @@ pub mod agent;
 pub mod api;
 pub mod bindings;
 pub mod bootstrap;
+pub mod drift;
 pub mod hello;
 pub mod identify;
 pub mod observe;
@@ -45,6 +46,8 @@ pub struct Ztp {
     pub bindings: Arc<bindings::Bindings>,
     /// Hellos that are no planned device and fit no place.
     pub strangers: strangers::Strangers,
+    /// Deployed devices' topology read over SNMP (SPEC §12).
+    pub drift: Arc<drift::Drift>,
     /// The stored reports, indexed so that a hello is checked against its
     /// neighbourhood rather than the whole fleet (`local`).
     reports: Mutex<ReportIndex>,
@@ -78,6 +81,7 @@ impl Ztp {
             actions: actions::ActionStore::open(state)?,
             bindings: bindings::Bindings::open(state)?,
             strangers: Default::default(),
+            drift: Default::default(),
             limit: Semaphore::new(MAX_IN_FLIGHT),
             leases,
             snapshot,

@@ -53,6 +53,7 @@ pub(super) fn compile_site(
         dhcp,
         approval,
         replacement,
+        snmp: raw.snmp.as_ref().and_then(|s| compile_snmp(diags, file, s)),
         models: BTreeMap::new(),
         devices: Vec::new(),
         links: Vec::new(),
@@ -86,6 +87,60 @@ fn check_unique_site(
             (file.clone(), name.span.clone(), String::new()),
         );
     }
+}
+
+/// `[snmp]`: version 2c with a community given inline or by environment
+/// variable. Version 3 is refused by name until it is built.
+fn compile_snmp(
+    diags: &mut Diagnostics,
+    file: &Arc<SourceFile>,
+    s: &crate::plan::raw::RawSnmp,
+) -> Option<crate::plan::model::SnmpPlan> {
+    if let Some(v) = &s.version {
+        if v.v != "2c" {
+            diags.push(
+                Diagnostic::error(
+                    "plan::snmp_version",
+                    format!("SNMP version `{}` is not supported", v.v),
+                )
+                .at(file, v.span.clone())
+                .label("expected \"2c\"")
+                .help("ztpd reads LLDP-MIB with SNMP v2c; version 3 is not built yet"),
+            );
+            return None;
+        }
+    }
+    let community = match (&s.community, &s.community_env) {
+        (Some(c), None) => c.v.clone(),
+        (None, Some(e)) => match std::env::var(&e.v) {
+            Ok(c) if !c.is_empty() => c,
+            _ => {
+                diags.push(
+                    Diagnostic::error(
+                        "plan::snmp_community",
+                        format!("environment variable `{}` is not set", e.v),
+                    )
+                    .at(file, e.span.clone())
+                    .label("empty or unset")
+                    .help("set it in ztpd's environment, or write community = \"...\""),
+                );
+                return None;
+            }
+        },
+        _ => {
+            diags.push(
+                Diagnostic::error(
+                    "plan::snmp_community",
+                    "[snmp] needs exactly one of community and community_env",
+                )
+                .at(file, s.span.clone())
+                .label("here")
+                .help("write community = \"public\", or community_env = \"ZTPD_SNMP_COMMUNITY\""),
+            );
+            return None;
+        }
+    };
+    Some(crate::plan::model::SnmpPlan { community })
 }
 
 fn approval_mode(
