@@ -185,6 +185,9 @@ fn every_stage_filters_and_approve_works_in_chromium() {
     let Some(python) = browser() else { return };
     let dir = support::fixtures::temp_root_with_plan(FIXTURE, |p| {
         p.replace("mode = \"auto\"", "mode = \"manual\"")
+            + "\n[[devices]]\nname = \"leaf3\"\nmodel = \"access-24\"\nserial = \"JPE87654323\"\n\
+               ip = \"10.10.0.13\"\nvars = { loopback = \"10.255.0.13\", asn = 65013 }\n\n\
+               [[links]]\na = \"spine1:Ethernet3\"\nb = \"leaf3:Ethernet49\"\n"
     });
     let d = Daemon::builder().owned_root(dir).start();
     let hello = json!({
@@ -208,6 +211,22 @@ fn every_stage_filters_and_approve_works_in_chromium() {
         (202, Some("replacement_pending")),
         "{v}"
     );
+    // leaf3 is deployed, then its cable is moved by hand: it reports its own
+    // ports (as an SNMP read would show them), and that is drift.
+    let hello3 = json!({"serial": "JPE87654323", "model": "DCS-7050SX-64", "neighbors": [
+        {"local_port": "Ethernet49", "remote_device": "spine1", "remote_port": "Ethernet3"}]});
+    assert_eq!(d.post("/ztp/v1/hello", &hello3.to_string(), &[]).0, 202);
+    assert_eq!(d.api_post("/api/v1/devices/leaf3/approve", "{}").0, 200);
+    let (code, v) = d.post(
+        "/ztp/v1/devices/JPE87654323/progress",
+        r#"{"stage":"deployed"}"#,
+        &[],
+    );
+    assert_eq!(code, 200, "{v}");
+    let moved = json!({"reporter": "JPE87654323", "neighbors": [
+        {"local_port": "Ethernet50", "remote_device": "spine1", "remote_port": "Ethernet3"}]});
+    let (code, v) = d.post("/ztp/v1/neighbors", &moved.to_string(), &[]);
+    assert_eq!(code, 200, "{v}");
     // A stranger cabled at no planned place: 404, listed as unplanned.
     let stranger = json!({
         "serial": "STRANGER1", "mac": "02:00:00:00:00:99", "model": "DCS-7050SX-64",
@@ -245,6 +264,7 @@ fn every_stage_filters_and_approve_works_in_chromium() {
         "stages": stages,
         "states": states,
         "approve": "leaf1",
+        "drift": {"device": "leaf3", "kind": "wrong_port"},
         "replace": {"device": "leaf2", "old": "JPE87654322", "new": "NEWLEAF2"},
         "unplanned": {"serial": "STRANGER1",
                       "entry": "[[devices]]\nname = \"CHANGE-ME\"\nmodel = \"access-24\"\nserial = \"STRANGER1\"\nmac = \"02:00:00:00:00:99\"\n"},

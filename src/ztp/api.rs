@@ -264,10 +264,7 @@ async fn neighbors_handler(
         );
     };
     if dev.role != Role::Root {
-        return err(
-            StatusCode::FORBIDDEN,
-            format!("{} is not a root device (role = \"root\")", dev.name),
-        );
+        return pushed_neighbors(&ztp, &snap, dev, peer, b.neighbors).await;
     }
     if dev.ip.is_none() || v4(peer) != dev.ip {
         return err(
@@ -297,6 +294,41 @@ async fn neighbors_handler(
     if let Err(resp) = stored {
         return resp;
     }
+    Json(json!({"device": dev.name, "accepted": count})).into_response()
+}
+
+/// A deployed device reports its own ports (SPEC §7, §12): accepted from
+/// its own address (lease or planned ip), compared with the plan as an
+/// SNMP read would be (drift).
+async fn pushed_neighbors(
+    ztp: &Arc<Ztp>,
+    snap: &crate::snapshot::Snapshot,
+    dev: &crate::plan::model::Device,
+    peer: SocketAddr,
+    neighbors: Vec<crate::topology::Neighbor>,
+) -> Response {
+    let rec = ztp.tracker.get(&dev.name);
+    if rec.as_ref().is_none_or(|r| r.stage != Stage::Deployed) {
+        return err(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} is not a root device (role = \"root\") and not deployed: its neighbours \
+                 are checked by its hello",
+                dev.name
+            ),
+        );
+    }
+    if !ztp.progress_counts(dev, rec.as_ref(), v4(peer)) {
+        return err(
+            StatusCode::FORBIDDEN,
+            format!(
+                "neighbour reports for {} are accepted only from its own address",
+                dev.name
+            ),
+        );
+    }
+    let count = neighbors.len();
+    super::drift::seen(ztp, snap, &dev.name, neighbors).await;
     Json(json!({"device": dev.name, "accepted": count})).into_response()
 }
 

@@ -189,7 +189,9 @@ async fn unreachable(ztp: &Ztp, name: &str, why: String) {
     }
 }
 
-async fn seen(
+/// Compare what `name` sees (read over SNMP, or pushed by the device)
+/// with the plan; record drift or its end.
+pub(super) async fn seen(
     ztp: &Ztp,
     snap: &crate::snapshot::Snapshot,
     name: &str,

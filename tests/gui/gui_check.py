@@ -114,6 +114,15 @@ with sync_playwright() as p:
         page.click('button:text-is("Approve")')
         page.wait_for_selector(f'[data-device="{name}"][data-state="approved"]')
 
+    # A drifted link is shown on the graph, and on its device with the fix.
+    if "drift" in expected:
+        dr = expected["drift"]
+        n = page.evaluate("k => window.__cy.edges().filter(e => e.data('status') === k).length", dr["kind"])
+        assert n >= 1, f"no {dr['kind']} link on the graph"
+        page.click(f'[data-device="{dr["device"]}"] .name')
+        page.wait_for_selector(f'#details .problem:has-text("{dr["kind"]}")')
+        assert "Ethernet50" in page.text_content("#details .problem")
+
     # The Unplanned panel lists a stranger's hello with the entry to add.
     if "unplanned" in expected:
         un = expected["unplanned"]

@@ -505,7 +505,23 @@ function listen() {
   es.addEventListener("rollout", (m) => {
     try { showRollout(JSON.parse(m.data)); } catch (_) { /* not JSON: ignored */ }
   });
+  // Drift on a deployed device (SPEC §12): links and problems are read again.
+  es.addEventListener("topology", () => refreshTopology());
   es.addEventListener("reload", () => alertMsg("The plans were reloaded: reload the page to see the new plan."));
+}
+
+// Link check results and problems, read again (after drift or its end).
+async function refreshTopology() {
+  const topo = await api("GET", "/api/v1/topology");
+  if (topo.status !== 200) return;
+  S.problems = topo.data.problems;
+  const status = new Map(topo.data.planned.links.map((l) => [l.a + " " + l.b, l.status]));
+  S.links.forEach((l, i) => {
+    l.status = status.get(l.a + " " + l.b) || l.status;
+    const e = S.cy && S.cy.getElementById("l" + i);
+    if (e && e.length) e.data({ status: l.status, color: LINK_COLOR[l.status] || "#3d4f63" });
+  });
+  await loadDetails();
 }
 
 // ---------------------------------------------------------------- wiring
