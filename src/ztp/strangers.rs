@@ -85,7 +85,7 @@ impl Strangers {
             .lock()
             .map(|g| g.0.values().cloned().collect())
             .unwrap_or_default();
-        out.sort_by(|a, b| b.seq.cmp(&a.seq));
+        out.sort_by_key(|s| std::cmp::Reverse(s.seq));
         out
     }
 }
