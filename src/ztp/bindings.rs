@@ -182,7 +182,7 @@ impl Bindings {
             .filter(|(_, d)| d.has_serial())
             .map(|(_, d)| (d.serial.clone(), d.name.clone()))
             .collect();
-        let macs: HashMap<[u8; 6], String> = model
+        let mut macs: HashMap<[u8; 6], String> = model
             .devices()
             .filter_map(|(_, d)| Some((d.mac?, d.name.clone())))
             .collect();
@@ -212,9 +212,11 @@ impl Bindings {
                 .and_then(crate::mac::Mac::parse)
                 .map(|m| m.octets());
             if let Some(mac) = mac {
-                // A MAC the plan gives another device stays that device's.
+                // A MAC the plan (or an earlier binding) gives another
+                // device stays that device's.
                 if macs.get(&mac).is_none_or(|owner| owner == &b.device) {
                     d.mac = Some(mac);
+                    macs.insert(mac, b.device.clone());
                 }
             }
         }
@@ -290,5 +292,105 @@ impl Snapshot {
             hub: self.hub.clone(),
             version,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Durability;
+
+    fn binding(device: &str, serial: &str, kind: BindKind, replaces: Option<&str>) -> Binding {
+        Binding {
+            device: device.into(),
+            serial: serial.into(),
+            kind,
+            since: "2026-12-06T00:00:00.000Z".into(),
+            mac: Some("02:00:00:00:00:aa".into()),
+            replaces: replaces.map(Into::into),
+        }
+    }
+
+    fn dev<'a>(m: &'a Model, name: &str) -> &'a crate::plan::model::Device {
+        m.devices().find(|(_, d)| d.name == name).unwrap().1
+    }
+
+    #[tokio::test]
+    async fn bindings_are_laid_over_the_plan_until_it_says_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path(), Durability::Os).unwrap();
+        let b = Bindings::open(&store).unwrap();
+        let mut plan = crate::dhcp::fixture::lab_model();
+        // arista1 is known by position in this plan.
+        let i = plan.sites[0]
+            .devices
+            .iter()
+            .position(|d| d.name == "arista1")
+            .unwrap();
+        plan.sites[0].devices[i].serial.clear();
+        plan.sites[0].devices[i].mac = None;
+        let pos = "arista1".to_string();
+        let old = dev(&plan, "juniper1").serial.clone();
+        let snap = crate::snapshot::SnapshotHandle::new(crate::snapshot::Snapshot::empty(
+            crate::settings::Resolved {
+                root: dir.path().into(),
+                file: None,
+                settings: Default::default(),
+            },
+        ));
+        b.bind(binding(&pos, "NEW-POS", BindKind::Position, None), &snap)
+            .await
+            .unwrap();
+        b.bind(
+            binding("juniper1", "NEW-REP", BindKind::Replacement, Some(&old)),
+            &snap,
+        )
+        .await
+        .unwrap();
+        assert_eq!(b.replaced(&old).as_deref(), Some("juniper1"));
+
+        let mut m = plan.clone();
+        assert!(b.apply(&mut m).is_empty());
+        let d = dev(&m, &pos);
+        assert_eq!(
+            (d.serial.as_str(), d.bound, d.mac),
+            (
+                "NEW-POS",
+                Some(BindKind::Position),
+                Some([2, 0, 0, 0, 0, 0xaa])
+            )
+        );
+        let d = dev(&m, "juniper1");
+        assert_eq!(
+            (d.serial.as_str(), d.bound),
+            ("NEW-REP", Some(BindKind::Replacement))
+        );
+        // The same MAC for two bindings: the first device keeps it, the plan's stays.
+        assert_ne!(d.mac, Some([2, 0, 0, 0, 0, 0xaa]));
+        // Laid over again (a re-publish): unchanged.
+        let mut again = m.clone();
+        assert!(b.apply(&mut again).is_empty());
+        assert_eq!(dev(&again, &pos).serial, "NEW-POS");
+
+        // Kept across a restart.
+        drop(b);
+        let b = Bindings::open(&store).unwrap();
+        assert_eq!(b.list().len(), 2);
+
+        // The plan now says the same for one, and gives the other's serial
+        // to a third device: both bindings go, the plan wins.
+        let mut plan2 = plan.clone();
+        plan2.sites[0].devices[i].serial = "NEW-POS".into();
+        let third = plan2.sites[0]
+            .devices
+            .iter_mut()
+            .find(|d| d.name == "sonic1")
+            .unwrap();
+        third.serial = "NEW-REP".into();
+        let mut dropped = b.apply(&mut plan2);
+        dropped.sort();
+        assert_eq!(dropped, vec![pos.clone(), "juniper1".to_string()]);
+        assert_eq!(dev(&plan2, "juniper1").serial, old);
+        assert!(b.list().is_empty());
     }
 }
