@@ -33,6 +33,7 @@ fn device(name: &str, model: &str, serial: &str, ip: [u8; 4]) -> Device {
         role: Role::Device,
         vars: serde_json::Map::new(),
         device_function: None,
+        bound: None,
         defined_at: None,
     }
 }
@@ -51,6 +52,8 @@ pub fn model() -> Model {
             dhcp: None,
             dhcp6: None,
             approval: ApprovalMode::Auto,
+            replacement: ApprovalMode::Manual,
+            snmp: None,
             models,
             devices: vec![
                 device("leaf1", "leaf", "SER1", [10, 0, 0, 11]),

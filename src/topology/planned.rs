@@ -44,7 +44,10 @@ impl PlannedTopology {
         };
         for (i, d) in t.devices.iter().enumerate() {
             t.by_name.insert(d.name.to_ascii_lowercase(), i);
-            t.by_serial.insert(d.serial.to_ascii_lowercase(), i);
+            // A device known by position has no serial until one is bound.
+            if !d.serial.is_empty() {
+                t.by_serial.insert(d.serial.to_ascii_lowercase(), i);
+            }
             if let Some(m) = d.mac {
                 t.by_mac.insert(m, i);
             }
