@@ -43,7 +43,40 @@ impl Model {
     /// across all plans; where a name equals another device's serial, the
     /// device first in plan order, as a scan would find it).
     pub fn device(&self, name_or_serial: &str) -> Option<(&Site, &Device)> {
-        let index = self.index.get_or_init(|| {
+        let index = self.index();
+        let named =
+            |d: &Device| d.name == name_or_serial || (d.has_serial() && d.serial == name_or_serial);
+        let hit = index.get(name_or_serial).and_then(|&(si, di)| {
+            let site = self.sites.get(si)?;
+            let d = site.devices.get(di)?;
+            named(d).then_some((site, d))
+        });
+        // A miss (or sites changed after the index was built, which the
+        // compiler never does): the scan, as before the index.
+        hit.or_else(|| self.devices().find(|(_, d)| named(d)))
+    }
+
+    /// Where the device named `name` is: (site, device) indexes into
+    /// `sites`, for a caller that changes it (a binding laid over the plan).
+    pub fn position_of(&self, name: &str) -> Option<(usize, usize)> {
+        let hit = self.index().get(name).copied().filter(|&(si, di)| {
+            self.sites
+                .get(si)
+                .and_then(|s| s.devices.get(di))
+                .is_some_and(|d| d.name == name)
+        });
+        hit.or_else(|| {
+            self.sites.iter().enumerate().find_map(|(si, s)| {
+                let di = s.devices.iter().position(|d| d.name == name)?;
+                Some((si, di))
+            })
+        })
+    }
+
+    /// Names and serials to (site, device) indexes, built at the first
+    /// lookup of this model.
+    fn index(&self) -> &std::collections::HashMap<String, (usize, usize)> {
+        self.index.get_or_init(|| {
             let mut m = std::collections::HashMap::new();
             for (si, site) in self.sites.iter().enumerate() {
                 for (di, d) in site.devices.iter().enumerate() {
@@ -55,17 +88,7 @@ impl Model {
                 }
             }
             m
-        });
-        let named =
-            |d: &Device| d.name == name_or_serial || (d.has_serial() && d.serial == name_or_serial);
-        let hit = index.get(name_or_serial).and_then(|&(si, di)| {
-            let site = self.sites.get(si)?;
-            let d = site.devices.get(di)?;
-            named(d).then_some((site, d))
-        });
-        // A miss (or sites changed after the index was built, which the
-        // compiler never does): the scan, as before the index.
-        hit.or_else(|| self.devices().find(|(_, d)| named(d)))
+        })
     }
 }
 

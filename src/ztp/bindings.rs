@@ -207,14 +207,12 @@ impl Bindings {
                 }
                 Verdict::Keep => continue,
             }
-            let Some(d) = model
-                .sites
-                .iter_mut()
-                .flat_map(|s| s.devices.iter_mut())
-                .find(|d| d.name == b.device)
-            else {
+            // By the model's index, not a scan: a scan per binding made a
+            // snapshot with k bindings cost k times the fleet.
+            let Some((si, di)) = model.position_of(&b.device) else {
                 continue;
             };
+            let d = &mut model.sites[si].devices[di];
             d.serial = b.serial.clone();
             d.bound = Some(b.kind);
             let mac = b
@@ -271,7 +269,10 @@ enum Verdict {
 }
 
 fn verdict(model: &Model, b: &Binding, serials: &HashMap<String, String>) -> Verdict {
-    let Some((_, d)) = model.devices().find(|(_, d)| d.name == b.device) else {
+    let Some(d) = model
+        .position_of(&b.device)
+        .map(|(si, di)| &model.sites[si].devices[di])
+    else {
         return Verdict::Keep;
     };
     if d.bound.is_some() && d.serial == b.serial {
