@@ -18,9 +18,10 @@ pub struct Snapshot {
     pub resolved: Resolved,
     pub model: Model,
     /// Rendered config text by device name (devices whose model has a template).
-    pub configs: BTreeMap<String, String>,
+    /// Shared with the snapshots a binding serves (same plans, same text).
+    pub configs: Arc<BTreeMap<String, String>>,
     /// Rendered bootstrap scripts by profile name, served as `bootstrap/<profile>`.
-    pub bootstrap: BTreeMap<String, String>,
+    pub bootstrap: Arc<BTreeMap<String, String>>,
     /// The planned devices and links as the topology engine needs them, built
     /// once per plan instead of once per hello, and shared with the next
     /// snapshot when its devices and links are the same.
@@ -58,8 +59,8 @@ impl Snapshot {
             topology,
             topology_digest,
             model: loaded.model,
-            configs: loaded.configs,
-            bootstrap: loaded.bootstrap,
+            configs: Arc::new(loaded.configs),
+            bootstrap: Arc::new(loaded.bootstrap),
             version,
         }
     }
@@ -68,8 +69,8 @@ impl Snapshot {
         Snapshot {
             resolved,
             model: Model::default(),
-            configs: BTreeMap::new(),
-            bootstrap: BTreeMap::new(),
+            configs: Arc::default(),
+            bootstrap: Arc::default(),
             hub: None,
             topology: Arc::default(),
             topology_digest: 0,

@@ -308,7 +308,10 @@ impl Snapshot {
         let topology = if digest == self.topology_digest {
             self.topology.clone()
         } else {
-            Arc::new(crate::topology::PlannedTopology::from_model(&model))
+            // Bindings change serials and MACs only: the names and cables
+            // of the topology are shared, not built again per binding.
+            let t = self.topology.rebound(&model);
+            Arc::new(t.unwrap_or_else(|| crate::topology::PlannedTopology::from_model(&model)))
         };
         Snapshot {
             resolved: self.resolved.clone(),
@@ -395,6 +398,24 @@ mod tests {
         );
         // The same MAC for two bindings: the first device keeps it, the plan's stays.
         assert_ne!(d.mac, Some([2, 0, 0, 0, 0, 0xaa]));
+        // The topology of the bound model, made from the plan's by
+        // changing identities only, is the one built from scratch.
+        let planned = crate::topology::PlannedTopology::from_model(&plan);
+        let rebound = planned.rebound(&m).expect("the same names and cables");
+        let fresh = crate::topology::PlannedTopology::from_model(&m);
+        let ids = |t: &crate::topology::PlannedTopology| {
+            t.devices()
+                .iter()
+                .map(|d| (d.name.clone(), d.serial.clone(), d.mac))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&rebound), ids(&fresh));
+        assert_eq!(
+            rebound.resolve("new-pos").map(|d| d.name.as_str()),
+            Some(pos.as_str())
+        );
+        assert!(rebound.resolve(&old).is_none());
+        assert_eq!(rebound.neighbours("juniper1"), fresh.neighbours("juniper1"));
         // Laid over again (a re-publish): unchanged.
         let mut again = m.clone();
         assert!(b.apply(&mut again).is_empty());
