@@ -29,6 +29,7 @@ packages=(
     nginx-light                            # HTTP peer for side-by-side benchmarks
     mosquitto mosquitto-clients            # third-party MQTT broker and clients
     lldpd                                  # real LLDP neighbour tables for ZTP tests
+    snmpd snmp                             # net-snmp master agent for lldpd -x (LLDP-MIB over SNMP, tests/topology_snmp.rs)
     kea-dhcp4-server kea-admin             # Kea + perfdhcp: DHCP peer and load tool
     curl                                   # HTTP and TFTP client
     openssl                                # s_client: a TLS client that never sends CONNECT (tests/hub_local.rs)
@@ -41,7 +42,7 @@ packages=(
     systemd                                # systemd-analyze verify for packaging/ztpd.service
 )
 # Packaged services that may auto-start; stopped after install.
-services=(tftpd-hpa nginx mosquitto kea-dhcp4-server kea-dhcp6-server kea-dhcp-ddns-server kea-ctrl-agent lldpd)
+services=(tftpd-hpa nginx mosquitto kea-dhcp4-server kea-dhcp6-server kea-dhcp-ddns-server kea-ctrl-agent lldpd snmpd)
 
 # Python tools for telemetry tests, pinned with their dependencies.
 requirements="$repo/scripts/test-requirements.txt"

@@ -40,6 +40,8 @@ pub enum Command {
     Status(commands::operator::StatusArgs),
     /// Approve a device waiting in manual approval mode (name or serial).
     Approve(commands::operator::ApproveArgs),
+    /// Accept a new box (SERIAL) at a planned device's place (SPEC §12).
+    Replace(commands::operator::ReplaceArgs),
     /// Groups of devices of one model (operator API).
     Group {
         #[command(subcommand)]
@@ -105,6 +107,12 @@ pub fn main() -> ExitCode {
             command: PlanCommand::Diff { old, new, format },
         } => with_settings(config, &[new.clone(), old.clone()], |r| {
             commands::plan_diff::run(r, &old, &new, format)
+        }),
+        Command::Plan {
+            command: PlanCommand::Bindings { format },
+        } => with_settings(config, &[], |r| commands::operator::bindings(r, format)),
+        Command::Replace(args) => with_settings(config, &[], |r| {
+            commands::operator::replace(r, &args.device, &args.serial)
         }),
         Command::Status(args) => {
             with_settings(config, &[], |r| commands::operator::status(r, &args))

@@ -56,8 +56,11 @@ pub struct Reloader {
     /// Plan arguments given to `ztpd run --plans`.
     pub plan_args: Vec<PathBuf>,
     /// Bumped after every successful swap (services that must act on a
-    /// change, e.g. credential regeneration, watch this).
-    pub changed: watch::Sender<u64>,
+    /// change, e.g. credential regeneration, watch this). Shared with the
+    /// run-time bindings, which swap snapshots too.
+    pub changed: Arc<watch::Sender<u64>>,
+    /// Serials bound at run time, laid over every plan loaded (SPEC §12).
+    pub bindings: Option<Arc<crate::ztp::bindings::Bindings>>,
     /// What the last load left for this one (parsed plans, rendered configs).
     pub cache: std::sync::Mutex<plan::LoadCache>,
 }
@@ -117,6 +120,10 @@ pub enum Outcome {
     },
     Loaded {
         next: Box<Snapshot>,
+        /// The version serving when it was loaded.
+        base: u64,
+        /// Bindings the new plans settle, dropped once they serve.
+        settled: Vec<(String, String)>,
         status: ReloadStatus,
     },
 }
@@ -169,7 +176,7 @@ impl Reloader {
             );
         }
         // An abandoned reload may still hold the cache: load cold then.
-        let loaded = match self.cache.try_lock() {
+        let mut loaded = match self.cache.try_lock() {
             Ok(mut cache) => plan::load_with(&resolved, &self.plan_args, &mut cache),
             Err(_) => plan::load(&resolved, &self.plan_args),
         };
@@ -196,6 +203,13 @@ impl Reloader {
                 serde_json::json!({"valid": false, "errors": [], "warnings": []}),
             );
         }
+        // The bindings are laid over the new model here, changing nothing:
+        // those it settles are dropped only when it serves (`apply`), and a
+        // binding made meanwhile is laid over it there.
+        let settled = match &self.bindings {
+            Some(b) => b.overlay(&mut loaded.model),
+            None => Vec::new(),
+        };
         // Compare against the serving snapshot in place: no copy of a
         // 10 000-device model per reload.
         let t0 = std::time::Instant::now();
@@ -217,6 +231,8 @@ impl Reloader {
         );
         Outcome::Loaded {
             next: Box::new(next),
+            base: current.version,
+            settled,
             status: ReloadStatus {
                 ok: true,
                 at: String::new(),
@@ -240,7 +256,32 @@ impl Reloader {
                 self.fail(version, message, diagnostics);
                 false
             }
-            Outcome::Loaded { next, mut status } => {
+            Outcome::Loaded {
+                mut next,
+                base,
+                mut settled,
+                mut status,
+            } => {
+                // No binding may come in between here and the swap: it would
+                // be lost, or the version taken twice. The lock is held for
+                // this swap only, never across a load (which may be stuck).
+                let _publishing = self.bindings.as_ref().map(|b| b.lock_publishing());
+                let serving = self.snapshot.load();
+                if serving.version != base {
+                    // A binding served a snapshot while this one loaded:
+                    // lay the bindings over it again (what it already has
+                    // is kept as it is), and take the next version.
+                    if let Some(b) = &self.bindings {
+                        let mut model = next.model.clone();
+                        settled.extend(b.overlay(&mut model));
+                        *next = next.with_model(model, serving.version + 1);
+                    }
+                    next.version = serving.version + 1;
+                    status.version = next.version;
+                }
+                if let Some(b) = &self.bindings {
+                    b.forget(&settled);
+                }
                 let version = status.version;
                 self.snapshot.store(*next);
                 tracing::info!(

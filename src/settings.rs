@@ -24,6 +24,33 @@ pub struct Settings {
     pub broker: Broker,
     pub telemetry: Telemetry,
     pub limits: Limits,
+    pub topology: TopologySettings,
+}
+
+/// `[topology]`: reading deployed devices' LLDP tables (SPEC §12).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopologySettings {
+    /// How often deployed devices are polled over SNMP; "0s": never.
+    pub poll_interval: String,
+}
+
+impl Default for TopologySettings {
+    fn default() -> Self {
+        TopologySettings {
+            poll_interval: "60s".into(),
+        }
+    }
+}
+
+impl TopologySettings {
+    /// The poll interval; an unreadable one is the default (60 s), logged.
+    pub fn poll_interval(&self) -> std::time::Duration {
+        crate::duration::parse(&self.poll_interval).unwrap_or_else(|e| {
+            tracing::warn!("topology.poll_interval: {e}; polling every 60s");
+            std::time::Duration::from_secs(60)
+        })
+    }
 }
 
 /// Caps on what a listener holds open (each costs a file descriptor).

@@ -18,12 +18,13 @@ pub struct Snapshot {
     pub resolved: Resolved,
     pub model: Model,
     /// Rendered config text by device name (devices whose model has a template).
-    pub configs: BTreeMap<String, String>,
+    /// Shared with the snapshots a binding serves (same plans, same text).
+    pub configs: Arc<BTreeMap<String, String>>,
     /// Rendered bootstrap scripts by profile name, served as `bootstrap/<profile>`.
-    pub bootstrap: BTreeMap<String, String>,
+    pub bootstrap: Arc<BTreeMap<String, String>>,
     /// The same on the site's IPv6 address, served to clients that came in
     /// over IPv6 (a dual-stack site only; empty otherwise).
-    pub bootstrap6: BTreeMap<String, String>,
+    pub bootstrap6: Arc<BTreeMap<String, String>>,
     /// The planned devices and links as the topology engine needs them, built
     /// once per plan instead of once per hello, and shared with the next
     /// snapshot when its devices and links are the same.
@@ -61,9 +62,9 @@ impl Snapshot {
             topology,
             topology_digest,
             model: loaded.model,
-            configs: loaded.configs,
-            bootstrap: loaded.bootstrap,
-            bootstrap6: loaded.bootstrap6,
+            configs: Arc::new(loaded.configs),
+            bootstrap: Arc::new(loaded.bootstrap),
+            bootstrap6: Arc::new(loaded.bootstrap6),
             version,
         }
     }
@@ -72,9 +73,9 @@ impl Snapshot {
         Snapshot {
             resolved,
             model: Model::default(),
-            configs: BTreeMap::new(),
-            bootstrap: BTreeMap::new(),
-            bootstrap6: BTreeMap::new(),
+            configs: Arc::default(),
+            bootstrap: Arc::default(),
+            bootstrap6: Arc::default(),
             hub: None,
             topology: Arc::default(),
             topology_digest: 0,

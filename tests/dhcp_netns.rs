@@ -451,3 +451,77 @@ fn another_mac_claiming_a_planned_serial_gets_no_planned_address() {
         "{unplanned}"
     );
 }
+
+/// Issue 22: a box known by its place binds its serial with a hello from the
+/// address ztpd leased to its MAC, and from its next request the DHCP
+/// reservation of that place (its planned address and hostname) follows the
+/// MAC it came with, also after a restart. A hello naming the MAC from
+/// another address binds nothing.
+#[test]
+fn a_device_bound_by_position_gets_its_planned_address_from_its_next_request() {
+    let plan = Lab::plan().replace(
+        "match = \"linux\"\n",
+        "match = \"linux\"\nports = [\"eth0\", \"eth1\"]\n",
+    ) + "\n[[devices]]\nname = \"sw0\"\nmodel = \"host\"\nserial = \"SW0\"\nip = \"10.201.0.2\"\n\
+         role = \"root\"\n\n[[devices]]\nname = \"pos1\"\nmodel = \"host\"\nip = \"10.201.0.21\"\n\n\
+         [[links]]\na = \"sw0:eth1\"\nb = \"pos1:eth0\"\n";
+    let Some(mut lab) = Lab::with_plan("pos", "os", &plan) else {
+        return;
+    };
+    let mac = "02:00:00:00:01:21";
+    let first = lab.udhcpc(mac, &[]).expect("bound before the hello");
+    assert!(in_pool(&first["ip"]), "not bound yet: {first:?}");
+    assert!(!first.contains_key("hostname"), "{first:?}");
+    let leased = first["ip"].clone();
+    lab.add_client_address(&format!("{leased}/24"));
+    lab.add_client_address("10.201.0.50/24");
+    let hello = serde_json::json!({"serial": "NEWPOS1", "mac": mac, "model": "linux",
+        "neighbors": [{"local_port": "eth0", "remote_device": "sw0", "remote_port": "eth1"}]})
+    .to_string();
+    let post = |src: &str| {
+        let args = [
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            hello.as_str(),
+        ];
+        lab.curl_from(src, "/ztp/v1/hello", &args)
+    };
+
+    // Not the address leased to that MAC: answered, nothing bound.
+    let (code, body) = post("10.201.0.50");
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(lab.api("bindings"), serde_json::json!([]));
+    let again = lab.udhcpc(mac, &[]).expect("bound again");
+    assert_eq!(again["ip"], leased, "nothing changed: {again:?}");
+
+    // From the leased address: bound by position, approved as pos1.
+    let (code, body) = post(&leased);
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (v["device"].as_str(), v["state"].as_str()),
+        (Some("pos1"), Some("approved")),
+        "{v}"
+    );
+    let b = &lab.api("bindings")[0];
+    assert_eq!(
+        (b["device"].as_str(), b["mac"].as_str()),
+        (Some("pos1"), Some(mac)),
+        "{b}"
+    );
+
+    // Its next request: pos1's reservation, by the MAC the binding carries.
+    let bound = lab.udhcpc(mac, &[]).expect("bound after the binding");
+    assert_eq!(bound["ip"], "10.201.0.21", "{bound:?}");
+    assert_eq!(bound["hostname"], "pos1", "{bound:?}");
+
+    // The binding is kept across a restart, and so is the reservation.
+    lab.stop(false);
+    lab.start();
+    let after = lab.udhcpc(mac, &[]).expect("bound after a restart");
+    assert_eq!(after["ip"], "10.201.0.21", "{after:?}");
+    assert_eq!(after["hostname"], "pos1", "{after:?}");
+}

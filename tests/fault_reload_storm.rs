@@ -113,10 +113,14 @@ fn a_storm_of_saves_ends_with_the_last_good_plan_and_no_error() {
     let last = *asns.last().unwrap();
     // The last good plan serves, and the status has caught up with the
     // snapshot that serves it (it is written just after the swap).
+    // The config first, then the status: a status read before the last
+    // swap still shows the refusal before it, of the version it served.
     let s = d.wait_for("the last good save to serve", WAIT, || {
+        if leaf1_asn(&d) != Some(last) {
+            return None;
+        }
         let s = status(&d);
-        (leaf1_asn(&d) == Some(last) && s["last_reload"]["version"] == s["snapshot_version"])
-            .then_some(s)
+        (s["last_reload"]["version"] == s["snapshot_version"]).then_some(s)
     });
     assert_eq!(s["last_reload"]["ok"], true, "an error is left over: {s}");
     assert_eq!(

@@ -396,6 +396,113 @@ impl Fabric {
     }
 }
 
+/// The state filter offers every stage the API can report (from the one
+/// stage list) and each selects its devices; a device waiting for approval
+/// is approved from the page.
+#[test]
+fn every_stage_filters_and_approve_works_in_chromium() {
+    let Some(python) = browser() else { return };
+    let dir = support::fixtures::temp_root_with_plan(FIXTURE, |p| {
+        p.replace("mode = \"auto\"", "mode = \"manual\"")
+            + "\n[[devices]]\nname = \"leaf3\"\nmodel = \"access-24\"\nserial = \"JPE87654323\"\n\
+               ip = \"10.10.0.13\"\nvars = { loopback = \"10.255.0.13\", asn = 65013 }\n\n\
+               [[links]]\na = \"spine1:Ethernet3\"\nb = \"leaf3:Ethernet49\"\n"
+    });
+    let d = Daemon::builder().owned_root(dir).start();
+    let hello = json!({
+        "serial": "JPE87654321", "mac": "00:1c:73:aa:bb:11", "model": "DCS-7050SX-64",
+        "neighbors": [{"local_port": "Ethernet49", "remote_device": "spine1", "remote_port": "Ethernet1"}]
+    });
+    let (code, v) = d.post("/ztp/v1/hello", &hello.to_string(), &[]);
+    assert_eq!(
+        (code, v["state"].as_str()),
+        (202, Some("pending_approval")),
+        "{v}"
+    );
+    // leaf2 died: a new box at its place waits to be accepted as its replacement.
+    let new_box = json!({
+        "serial": "NEWLEAF2", "mac": "02:00:00:00:00:12", "model": "DCS-7050SX-64",
+        "neighbors": [{"local_port": "Ethernet49", "remote_device": "spine1", "remote_port": "Ethernet2"}]
+    });
+    let (code, v) = d.post("/ztp/v1/hello", &new_box.to_string(), &[]);
+    assert_eq!(
+        (code, v["state"].as_str()),
+        (202, Some("replacement_pending")),
+        "{v}"
+    );
+    // leaf3 is deployed, then its cable is moved by hand: it reports its own
+    // ports (as an SNMP read would show them), and that is drift.
+    let hello3 = json!({"serial": "JPE87654323", "model": "DCS-7050SX-64", "neighbors": [
+        {"local_port": "Ethernet49", "remote_device": "spine1", "remote_port": "Ethernet3"}]});
+    assert_eq!(d.post("/ztp/v1/hello", &hello3.to_string(), &[]).0, 202);
+    assert_eq!(d.api_post("/api/v1/devices/leaf3/approve", "{}").0, 200);
+    let (code, v) = d.post(
+        "/ztp/v1/devices/JPE87654323/progress",
+        r#"{"stage":"deployed"}"#,
+        &[],
+    );
+    assert_eq!(code, 200, "{v}");
+    let moved = json!({"reporter": "JPE87654323", "neighbors": [
+        {"local_port": "Ethernet50", "remote_device": "spine1", "remote_port": "Ethernet3"}]});
+    let (code, v) = d.post("/ztp/v1/neighbors", &moved.to_string(), &[]);
+    assert_eq!(code, 200, "{v}");
+    // A stranger cabled at no planned place: 404, listed as unplanned.
+    let stranger = json!({
+        "serial": "STRANGER1", "mac": "02:00:00:00:00:99", "model": "DCS-7050SX-64",
+        "neighbors": [{"local_port": "Ethernet1", "remote_device": "spine1", "remote_port": "Ethernet40"}]
+    });
+    let (code, v) = d.post("/ztp/v1/hello", &stranger.to_string(), &[]);
+    assert_eq!(code, 404, "{v}");
+    let (_, unplanned) = d.api("/api/v1/unplanned");
+    assert_eq!(unplanned[0]["source"], "hello", "{unplanned}");
+    assert_eq!(unplanned[0]["serial"], "STRANGER1", "{unplanned}");
+
+    // Only with the operator token.
+    assert_eq!(d.get("/api/v1/stages").0, 401);
+    let (code, stages) = d.api("/api/v1/stages");
+    assert_eq!(code, 200, "{stages}");
+    let stages: Vec<String> = stages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        stages.contains(&"pending_approval".to_string()),
+        "{stages:?}"
+    );
+    let (_, devices) = d.api("/api/v1/devices");
+    let states: serde_json::Map<String, serde_json::Value> = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["name"].as_str().unwrap().to_string(), x["state"].clone()))
+        .collect();
+    let expected = json!({
+        "devices": planned_models(&d),
+        "stages": stages,
+        "states": states,
+        "approve_selected": "leaf1",
+        "drift": {"device": "leaf3", "kind": "wrong_port"},
+        "replace": {"device": "leaf2", "old": "JPE87654322", "new": "NEWLEAF2"},
+        "unplanned": {"serial": "STRANGER1",
+                      "entry": "[[devices]]\nname = \"CHANGE-ME\"\nmodel = \"access-24\"\nserial = \"STRANGER1\"\nmac = \"02:00:00:00:00:99\"\n"},
+    });
+    check_in_chromium(&python, &d, GUI_CHECK, &expected, "gui-stages.png");
+    let (_, devices) = d.api("/api/v1/devices");
+    let leaf1 = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "leaf1")
+        .unwrap()
+        .clone();
+    assert_eq!(leaf1["state"], "approved", "{leaf1}");
+    let (_, bindings) = d.api("/api/v1/bindings");
+    assert_eq!(bindings[0]["serial"], "NEWLEAF2", "{bindings}");
+    assert_eq!(bindings[0]["replaces"], "JPE87654322", "{bindings}");
+}
+
 /// Every planned device's model, by name, as the API gives them.
 fn planned_models(d: &Daemon) -> serde_json::Map<String, serde_json::Value> {
     let (_, devices) = d.api("/api/v1/devices");

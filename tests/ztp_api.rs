@@ -265,12 +265,13 @@ fn unknown_and_malformed_are_4xx_and_change_nothing() {
     assert_eq!(code, 200);
     let before = d.api("/api/v1/devices").1;
 
+    // Cabled at no planned place (at leaf1's, it would be a replacement).
     let unknown = leaf_hello(
         "NOPE0001",
         "DCS-7050SX-64",
         "Ethernet49",
         "spine1",
-        "Ethernet1",
+        "Ethernet9",
     );
     let (code, v) = d.post("/ztp/v1/hello", &unknown, &[]);
     assert_eq!(code, 404, "{v}");

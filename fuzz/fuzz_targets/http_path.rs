@@ -74,10 +74,10 @@ fn fixture() -> &'static Fixture {
             loaded.diagnostics.render(80, false)
         );
         let mut snap = Snapshot::from_loaded(resolved, loaded, 1);
-        snap.configs
-            .insert("leaf1".into(), "hostname leaf1\n".into());
-        snap.configs.insert("rtr1".into(), "hostname rtr1\n".into());
-        snap.bootstrap
+        let configs = std::sync::Arc::make_mut(&mut snap.configs);
+        configs.insert("leaf1".into(), "hostname leaf1\n".into());
+        configs.insert("rtr1".into(), "hostname rtr1\n".into());
+        std::sync::Arc::make_mut(&mut snap.bootstrap)
             .insert("generic".into(), "#!/bin/sh\n".into());
         Fixture {
             files: files.canonicalize().unwrap(),

@@ -46,6 +46,9 @@ _ztpd() {
             ztpd,render)
                 cmd="ztpd__subcmd__render"
                 ;;
+            ztpd,replace)
+                cmd="ztpd__subcmd__replace"
+                ;;
             ztpd,rollout)
                 cmd="ztpd__subcmd__rollout"
                 ;;
@@ -157,6 +160,9 @@ _ztpd() {
             ztpd__subcmd__help,render)
                 cmd="ztpd__subcmd__help__subcmd__render"
                 ;;
+            ztpd__subcmd__help,replace)
+                cmd="ztpd__subcmd__help__subcmd__replace"
+                ;;
             ztpd__subcmd__help,rollout)
                 cmd="ztpd__subcmd__help__subcmd__rollout"
                 ;;
@@ -196,6 +202,9 @@ _ztpd() {
             ztpd__subcmd__help__subcmd__group,show)
                 cmd="ztpd__subcmd__help__subcmd__group__subcmd__show"
                 ;;
+            ztpd__subcmd__help__subcmd__plan,bindings)
+                cmd="ztpd__subcmd__help__subcmd__plan__subcmd__bindings"
+                ;;
             ztpd__subcmd__help__subcmd__plan,diff)
                 cmd="ztpd__subcmd__help__subcmd__plan__subcmd__diff"
                 ;;
@@ -220,11 +229,17 @@ _ztpd() {
             ztpd__subcmd__help__subcmd__topology,diff)
                 cmd="ztpd__subcmd__help__subcmd__topology__subcmd__diff"
                 ;;
+            ztpd__subcmd__plan,bindings)
+                cmd="ztpd__subcmd__plan__subcmd__bindings"
+                ;;
             ztpd__subcmd__plan,diff)
                 cmd="ztpd__subcmd__plan__subcmd__diff"
                 ;;
             ztpd__subcmd__plan,help)
                 cmd="ztpd__subcmd__plan__subcmd__help"
+                ;;
+            ztpd__subcmd__plan__subcmd__help,bindings)
+                cmd="ztpd__subcmd__plan__subcmd__help__subcmd__bindings"
                 ;;
             ztpd__subcmd__plan__subcmd__help,diff)
                 cmd="ztpd__subcmd__plan__subcmd__help__subcmd__diff"
@@ -293,7 +308,7 @@ _ztpd() {
 
     case "${cmd}" in
         ztpd)
-            opts="-h -V --config --help --version validate run render plan status approve group rollout device bridge analyze completions topology credentials help"
+            opts="-h -V --config --help --version validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -889,7 +904,7 @@ _ztpd() {
             return 0
             ;;
         ztpd__subcmd__help)
-            opts="validate run render plan status approve group rollout device bridge analyze completions topology credentials help"
+            opts="validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1127,8 +1142,22 @@ _ztpd() {
             return 0
             ;;
         ztpd__subcmd__help__subcmd__plan)
-            opts="diff"
+            opts="diff bindings"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__help__subcmd__plan__subcmd__bindings)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1155,6 +1184,20 @@ _ztpd() {
             return 0
             ;;
         ztpd__subcmd__help__subcmd__render)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__help__subcmd__replace)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1337,12 +1380,34 @@ _ztpd() {
             return 0
             ;;
         ztpd__subcmd__plan)
-            opts="-h --config --help diff help"
+            opts="-h --config --help diff bindings help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__plan__subcmd__bindings)
+            opts="-h --format --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1377,8 +1442,22 @@ _ztpd() {
             return 0
             ;;
         ztpd__subcmd__plan__subcmd__help)
-            opts="diff help"
+            opts="diff bindings help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__plan__subcmd__help__subcmd__bindings)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1419,6 +1498,24 @@ _ztpd() {
             return 0
             ;;
         ztpd__subcmd__render)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__replace)
             opts="-h --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -33,6 +33,7 @@ complete -c ztpd -n "__fish_ztpd_needs_command" -f -a "render" -d 'Print the ren
 complete -c ztpd -n "__fish_ztpd_needs_command" -f -a "plan" -d 'Plan operations for code review'
 complete -c ztpd -n "__fish_ztpd_needs_command" -f -a "status" -d 'Device states of a running daemon (operator API)'
 complete -c ztpd -n "__fish_ztpd_needs_command" -f -a "approve" -d 'Approve a device waiting in manual approval mode (name or serial)'
+complete -c ztpd -n "__fish_ztpd_needs_command" -f -a "replace" -d 'Accept a new box (SERIAL) at a planned device\'s place (SPEC §12)'
 complete -c ztpd -n "__fish_ztpd_needs_command" -f -a "group" -d 'Groups of devices of one model (operator API)'
 complete -c ztpd -n "__fish_ztpd_needs_command" -f -a "rollout" -d 'Rollouts of a group under a policy (operator API)'
 complete -c ztpd -n "__fish_ztpd_needs_command" -f -a "device" -d 'Simulated devices'
@@ -55,15 +56,21 @@ complete -c ztpd -n "__fish_ztpd_using_subcommand run" -l config -d 'Daemon sett
 complete -c ztpd -n "__fish_ztpd_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c ztpd -n "__fish_ztpd_using_subcommand render" -l config -d 'Daemon settings file; its directory becomes the root for every path' -r -F
 complete -c ztpd -n "__fish_ztpd_using_subcommand render" -s h -l help -d 'Print help'
-complete -c ztpd -n "__fish_ztpd_using_subcommand plan; and not __fish_seen_subcommand_from diff help" -l config -d 'Daemon settings file; its directory becomes the root for every path' -r -F
-complete -c ztpd -n "__fish_ztpd_using_subcommand plan; and not __fish_seen_subcommand_from diff help" -s h -l help -d 'Print help'
-complete -c ztpd -n "__fish_ztpd_using_subcommand plan; and not __fish_seen_subcommand_from diff help" -f -a "diff" -d 'What changes for each device if NEW replaces OLD; exit 0 no change, 1 changes'
-complete -c ztpd -n "__fish_ztpd_using_subcommand plan; and not __fish_seen_subcommand_from diff help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ztpd -n "__fish_ztpd_using_subcommand plan; and not __fish_seen_subcommand_from diff bindings help" -l config -d 'Daemon settings file; its directory becomes the root for every path' -r -F
+complete -c ztpd -n "__fish_ztpd_using_subcommand plan; and not __fish_seen_subcommand_from diff bindings help" -s h -l help -d 'Print help'
+complete -c ztpd -n "__fish_ztpd_using_subcommand plan; and not __fish_seen_subcommand_from diff bindings help" -f -a "diff" -d 'What changes for each device if NEW replaces OLD; exit 0 no change, 1 changes'
+complete -c ztpd -n "__fish_ztpd_using_subcommand plan; and not __fish_seen_subcommand_from diff bindings help" -f -a "bindings" -d 'Print the serials a running daemon bound at run time as plan lines to commit (SPEC §12); once the plan says the same, the binding is dropped'
+complete -c ztpd -n "__fish_ztpd_using_subcommand plan; and not __fish_seen_subcommand_from diff bindings help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ztpd -n "__fish_ztpd_using_subcommand plan; and __fish_seen_subcommand_from diff" -l format -r -f -a "text\t''
 json\t''"
 complete -c ztpd -n "__fish_ztpd_using_subcommand plan; and __fish_seen_subcommand_from diff" -l config -d 'Daemon settings file; its directory becomes the root for every path' -r -F
 complete -c ztpd -n "__fish_ztpd_using_subcommand plan; and __fish_seen_subcommand_from diff" -s h -l help -d 'Print help'
+complete -c ztpd -n "__fish_ztpd_using_subcommand plan; and __fish_seen_subcommand_from bindings" -l format -r -f -a "text\t''
+json\t''"
+complete -c ztpd -n "__fish_ztpd_using_subcommand plan; and __fish_seen_subcommand_from bindings" -l config -d 'Daemon settings file; its directory becomes the root for every path' -r -F
+complete -c ztpd -n "__fish_ztpd_using_subcommand plan; and __fish_seen_subcommand_from bindings" -s h -l help -d 'Print help'
 complete -c ztpd -n "__fish_ztpd_using_subcommand plan; and __fish_seen_subcommand_from help" -f -a "diff" -d 'What changes for each device if NEW replaces OLD; exit 0 no change, 1 changes'
+complete -c ztpd -n "__fish_ztpd_using_subcommand plan; and __fish_seen_subcommand_from help" -f -a "bindings" -d 'Print the serials a running daemon bound at run time as plan lines to commit (SPEC §12); once the plan says the same, the binding is dropped'
 complete -c ztpd -n "__fish_ztpd_using_subcommand plan; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ztpd -n "__fish_ztpd_using_subcommand status" -l format -r -f -a "text\t''
 json\t''"
@@ -73,6 +80,8 @@ complete -c ztpd -n "__fish_ztpd_using_subcommand status" -s h -l help -d 'Print
 complete -c ztpd -n "__fish_ztpd_using_subcommand approve" -l address -d 'The address approved, for a device with neither `mac` nor `ip`: the `pending_address` its pending hello came from. Without it, the pending address the daemon shows is printed and approved' -r
 complete -c ztpd -n "__fish_ztpd_using_subcommand approve" -l config -d 'Daemon settings file; its directory becomes the root for every path' -r -F
 complete -c ztpd -n "__fish_ztpd_using_subcommand approve" -s h -l help -d 'Print help'
+complete -c ztpd -n "__fish_ztpd_using_subcommand replace" -l config -d 'Daemon settings file; its directory becomes the root for every path' -r -F
+complete -c ztpd -n "__fish_ztpd_using_subcommand replace" -s h -l help -d 'Print help'
 complete -c ztpd -n "__fish_ztpd_using_subcommand group; and not __fish_seen_subcommand_from list show create delete export help" -l config -d 'Daemon settings file; its directory becomes the root for every path' -r -F
 complete -c ztpd -n "__fish_ztpd_using_subcommand group; and not __fish_seen_subcommand_from list show create delete export help" -s h -l help -d 'Print help'
 complete -c ztpd -n "__fish_ztpd_using_subcommand group; and not __fish_seen_subcommand_from list show create delete export help" -f -a "list" -d 'Every group, from the plan and made at runtime'
@@ -220,22 +229,24 @@ complete -c ztpd -n "__fish_ztpd_using_subcommand credentials; and __fish_seen_s
 complete -c ztpd -n "__fish_ztpd_using_subcommand credentials; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create one device credential (a device keeps its name if it had one)'
 complete -c ztpd -n "__fish_ztpd_using_subcommand credentials; and __fish_seen_subcommand_from help" -f -a "regenerate" -d 'Rewrite every existing credential, keeping each device\'s name'
 complete -c ztpd -n "__fish_ztpd_using_subcommand credentials; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve group rollout device bridge analyze completions topology credentials help" -f -a "validate" -d 'Check plans and everything they reference; exit 0 valid, 78 invalid'
-complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve group rollout device bridge analyze completions topology credentials help" -f -a "run" -d 'The daemon: DHCP + TFTP + HTTP + watcher + credentials + broker + bridge'
-complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve group rollout device bridge analyze completions topology credentials help" -f -a "render" -d 'Print the rendered config and DHCP view of one device'
-complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve group rollout device bridge analyze completions topology credentials help" -f -a "plan" -d 'Plan operations for code review'
-complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve group rollout device bridge analyze completions topology credentials help" -f -a "status" -d 'Device states of a running daemon (operator API)'
-complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve group rollout device bridge analyze completions topology credentials help" -f -a "approve" -d 'Approve a device waiting in manual approval mode (name or serial)'
-complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve group rollout device bridge analyze completions topology credentials help" -f -a "group" -d 'Groups of devices of one model (operator API)'
-complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve group rollout device bridge analyze completions topology credentials help" -f -a "rollout" -d 'Rollouts of a group under a policy (operator API)'
-complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve group rollout device bridge analyze completions topology credentials help" -f -a "device" -d 'Simulated devices'
-complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve group rollout device bridge analyze completions topology credentials help" -f -a "bridge" -d 'The telemetry bridge alone (MQTT -> MongoDB or the embedded store)'
-complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve group rollout device bridge analyze completions topology credentials help" -f -a "analyze" -d 'Per-device telemetry statistics: count, min/mean/max latitude and longitude, last battery'
-complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve group rollout device bridge analyze completions topology credentials help" -f -a "completions" -d 'Print shell completions'
-complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve group rollout device bridge analyze completions topology credentials help" -f -a "topology" -d 'Offline topology checks'
-complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve group rollout device bridge analyze completions topology credentials help" -f -a "credentials" -d 'Device credentials: `device_credentials/device_<id>.json` + history'
-complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve group rollout device bridge analyze completions topology credentials help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help" -f -a "validate" -d 'Check plans and everything they reference; exit 0 valid, 78 invalid'
+complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help" -f -a "run" -d 'The daemon: DHCP + TFTP + HTTP + watcher + credentials + broker + bridge'
+complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help" -f -a "render" -d 'Print the rendered config and DHCP view of one device'
+complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help" -f -a "plan" -d 'Plan operations for code review'
+complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help" -f -a "status" -d 'Device states of a running daemon (operator API)'
+complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help" -f -a "approve" -d 'Approve a device waiting in manual approval mode (name or serial)'
+complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help" -f -a "replace" -d 'Accept a new box (SERIAL) at a planned device\'s place (SPEC §12)'
+complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help" -f -a "group" -d 'Groups of devices of one model (operator API)'
+complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help" -f -a "rollout" -d 'Rollouts of a group under a policy (operator API)'
+complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help" -f -a "device" -d 'Simulated devices'
+complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help" -f -a "bridge" -d 'The telemetry bridge alone (MQTT -> MongoDB or the embedded store)'
+complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help" -f -a "analyze" -d 'Per-device telemetry statistics: count, min/mean/max latitude and longitude, last battery'
+complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help" -f -a "completions" -d 'Print shell completions'
+complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help" -f -a "topology" -d 'Offline topology checks'
+complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help" -f -a "credentials" -d 'Device credentials: `device_credentials/device_<id>.json` + history'
+complete -c ztpd -n "__fish_ztpd_using_subcommand help; and not __fish_seen_subcommand_from validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ztpd -n "__fish_ztpd_using_subcommand help; and __fish_seen_subcommand_from plan" -f -a "diff" -d 'What changes for each device if NEW replaces OLD; exit 0 no change, 1 changes'
+complete -c ztpd -n "__fish_ztpd_using_subcommand help; and __fish_seen_subcommand_from plan" -f -a "bindings" -d 'Print the serials a running daemon bound at run time as plan lines to commit (SPEC §12); once the plan says the same, the binding is dropped'
 complete -c ztpd -n "__fish_ztpd_using_subcommand help; and __fish_seen_subcommand_from group" -f -a "list" -d 'Every group, from the plan and made at runtime'
 complete -c ztpd -n "__fish_ztpd_using_subcommand help; and __fish_seen_subcommand_from group" -f -a "show" -d 'One group: model, devices, policy'
 complete -c ztpd -n "__fish_ztpd_using_subcommand help; and __fish_seen_subcommand_from group" -f -a "create" -d 'A runtime group of devices of one model (kept in the state store)'

@@ -63,6 +63,24 @@ pub async fn devices(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
             if let Some(p) = rec.and_then(|r| r.percent) {
                 v["progress"] = p.into();
             }
+            // SPEC §12: drift read over SNMP shows with the device's problems.
+            if let Some(drift) = api.ztp.drift.of(&d.name) {
+                if let Some(list) = v["problems"].as_array_mut() {
+                    list.extend(drift.problems.iter().filter_map(|p| serde_json::to_value(p).ok()));
+                }
+                if let Some(reachable) = drift.reachable {
+                    v["snmp"] = json!({"reachable": reachable, "last_ok": drift.last_ok});
+                }
+            }
+            // SPEC §12: a serial bound at run time says how.
+            if let Some(kind) = d.bound {
+                v["bound"] = kind.as_str().into();
+            }
+            if let Some(p) = rec.and_then(|r| r.replacement.as_ref()) {
+                if rec.is_some_and(|r| r.stage == Stage::ReplacementPending) {
+                    v["replacement"] = json!({"serial": p.serial, "replaces": d.serial, "mac": p.mac, "at": p.at});
+                }
+            }
             if let Some(r) = api.hub.as_ref().and_then(|h| h.reported(&d.serial)) {
                 v["reported"] = r;
             }
@@ -101,13 +119,19 @@ pub async fn topology(State(api): State<Arc<OperatorApi>>) -> Json<Value> {
         })
         .collect();
     let reports = stored_reports(&api);
-    let problems = match topology::diff(&snap.topology, &reports) {
+    let mut problems = match topology::diff(&snap.topology, &reports) {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!("topology of stored reports: {e}");
             Vec::new()
         }
     };
+    // Drift on deployed devices, read over SNMP (SPEC §12).
+    for p in api.ztp.drift.problems() {
+        if !problems.contains(&p) {
+            problems.push(p);
+        }
+    }
     let reporting: std::collections::HashSet<&str> =
         reports.iter().map(|r| r.device.as_str()).collect();
     let links: Vec<Value> = snap
@@ -334,14 +358,15 @@ pub async fn events(
         .then(|| super::session::cookie(&headers).map(str::to_string))
         .flatten();
     let closings = api.sessions.closings();
+    let topology = api.ztp.drift.subscribe();
     let lagged = |n: u64| {
         SseEvent::default()
             .event("lagged")
             .data(format!("{{\"missed\":{n}}}"))
     };
     let stream = futures_util::stream::unfold(
-        (devices, rollouts, closings),
-        move |(mut devices, mut rollouts, mut closings)| {
+        (devices, rollouts, closings, topology),
+        move |(mut devices, mut rollouts, mut closings, mut topology)| {
             let (api, session) = (api.clone(), session.clone());
             async move {
                 let live = |api: &OperatorApi| {
@@ -361,6 +386,11 @@ pub async fn events(
                             Err(RecvError::Lagged(n)) => lagged(n),
                             Err(RecvError::Closed) => return None,
                         },
+                        t = topology.recv() => match t {
+                            Ok(v) => SseEvent::default().event("topology").data(v.to_string()),
+                            Err(RecvError::Lagged(n)) => lagged(n),
+                            Err(RecvError::Closed) => return None,
+                        },
                         c = closings.changed(), if session.is_some() => {
                             if c.is_err() || !live(&api) {
                                 return None;
@@ -372,7 +402,7 @@ pub async fn events(
                     if !live(&api) {
                         return None;
                     }
-                    return Some((Ok(ev), (devices, rollouts, closings)));
+                    return Some((Ok(ev), (devices, rollouts, closings, topology)));
                 }
             }
         },

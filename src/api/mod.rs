@@ -18,6 +18,7 @@ use crate::reload::SharedStatus;
 use crate::snapshot::SnapshotHandle;
 use crate::ztp::Ztp;
 
+pub mod bindings;
 pub mod devices;
 pub mod groups;
 pub mod hub;
@@ -136,8 +137,11 @@ async fn logout(State(api): State<Arc<OperatorApi>>, headers: axum::http::Header
 pub fn router(api: Arc<OperatorApi>) -> Router {
     Router::new()
         .route("/api/v1/status", get(status))
+        .route("/api/v1/stages", get(stages))
         .route("/api/v1/devices", get(devices::devices))
         .route("/api/v1/devices/{name}/approve", post(devices::approve))
+        .route("/api/v1/devices/{name}/replace", post(bindings::replace))
+        .route("/api/v1/bindings", get(bindings::list))
         .route("/api/v1/topology", get(devices::topology))
         .route("/api/v1/events", get(devices::events))
         .route("/api/v1/unplanned", get(unplanned))
@@ -190,7 +194,39 @@ async fn status(State(api): State<Arc<OperatorApi>>) -> impl IntoResponse {
     }))
 }
 
-/// DHCP clients that are no planned device, most recently seen first.
+/// Every stage a device can be in, in the state machine's order, with the
+/// tone the GUI colours it by: the GUI's filter and colours come from here.
+async fn stages() -> impl IntoResponse {
+    use crate::ztp::state::Stage;
+    let list: Vec<serde_json::Value> = Stage::ALL
+        .into_iter()
+        .map(|s| serde_json::json!({"name": s, "tone": s.tone(), "reportable": s.reportable()}))
+        .collect();
+    Json(list)
+}
+
+/// Devices seen that are no planned device: DHCP clients (`source: "dhcp"`)
+/// and hellos that fit no place (`source: "hello"`, with the `[[devices]]`
+/// entry to add), each most recently seen first.
 async fn unplanned(State(api): State<Arc<OperatorApi>>) -> impl IntoResponse {
-    Json(api.unplanned.list())
+    let mut out: Vec<serde_json::Value> = Vec::new();
+    for s in api.ztp.strangers.list() {
+        out.push(serde_json::to_value(s).unwrap_or_default());
+    }
+    let snap = api.snapshot.load();
+    for r in api.unplanned.list() {
+        let entry = crate::ztp::strangers::entry(
+            &snap,
+            r.model.as_deref(),
+            r.serial.as_deref(),
+            r.mac.as_deref(),
+        );
+        let mut v = serde_json::to_value(r).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("source".into(), "dhcp".into());
+            o.insert("entry".into(), entry.into());
+        }
+        out.push(v);
+    }
+    Json(out)
 }

@@ -283,6 +283,73 @@ pub fn printable(s: &str) -> String {
     out
 }
 
+#[derive(Debug, clap::Args)]
+pub struct ReplaceArgs {
+    /// The planned device whose place the new box takes.
+    pub device: String,
+    /// The new box's serial.
+    pub serial: String,
+}
+
+/// `ztpd replace DEVICE SERIAL`.
+pub fn replace(r: &Resolved, device: &str, serial: &str) -> ExitCode {
+    for (what, v) in [("device name", device), ("serial", serial)] {
+        if !crate::identifier::is_identifier(v) {
+            eprintln!("error: {v:?} is not a {what} ([A-Za-z0-9._-]+)");
+            return ExitCode::from(super::EXIT_INVALID);
+        }
+    }
+    let body = serde_json::json!({ "serial": serial }).to_string();
+    request(
+        r,
+        "POST",
+        &format!("/api/v1/devices/{device}/replace"),
+        Some(&body),
+        200,
+        Format::Text,
+        |v| match v["replaces"].as_str().map(printable) {
+            Some(old) => println!(
+                "{device}: serial {serial} replaces {old}; the device starts again from planned"
+            ),
+            None => {
+                println!("{device}: serial {serial} bound; the device starts again from planned")
+            }
+        },
+    )
+}
+
+/// `ztpd plan bindings`: per binding, a comment naming the plan file and
+/// device, then the line to put in that device's `[[devices]]` entry.
+pub fn bindings(r: &Resolved, format: Format) -> ExitCode {
+    request(r, "GET", "/api/v1/bindings", None, 200, format, |v| {
+        let list = v.as_array().map(Vec::as_slice).unwrap_or_default();
+        if list.is_empty() {
+            println!("# no bindings: every serial is in the plans");
+        }
+        for b in list {
+            // Serials and MACs came from devices: printed, never obeyed.
+            let s = |k: &str| printable(b[k].as_str().unwrap_or("?"));
+            let (how, put) = match b["replaces"].as_str().map(printable) {
+                Some(old) => (
+                    format!("replacement of {old}"),
+                    format!("in place of serial = \"{old}\""),
+                ),
+                None => (s("kind"), "add".to_string()),
+            };
+            println!(
+                "# {}: [[devices]] name = \"{}\" (bound by {how} since {}); {put}:",
+                s("file"),
+                s("device"),
+                s("since")
+            );
+            println!("serial = \"{}\"", s("serial"));
+            if let Some(mac) = b["mac"].as_str().map(printable) {
+                println!("# the box's MAC, for its DHCP reservation: mac = \"{mac}\"");
+            }
+        }
+    })
+}
+
 pub fn fail(resp: &http_client::Response) -> ExitCode {
     let v = resp.json();
     let msg = v["error"]

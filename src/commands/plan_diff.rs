@@ -16,6 +16,12 @@ pub enum PlanCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Print the serials a running daemon bound at run time as plan lines to
+    /// commit (SPEC §12); once the plan says the same, the binding is dropped.
+    Bindings {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
 }
 
 pub fn run(resolved: &Resolved, old: &PathBuf, new: &PathBuf, format: Format) -> ExitCode {

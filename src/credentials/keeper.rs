@@ -25,6 +25,35 @@ pub struct Synced {
     pub skipped: Vec<(String, String)>,
 }
 
+/// `sync`, after giving each replacement box (`(new id, replaced id)`) a
+/// credential under the device_name of the box it replaced (SPEC §12).
+pub fn sync_replaced(
+    snap: &Snapshot,
+    hub: &Hub,
+    replaced: &[(String, String)],
+) -> Result<Synced, StoreError> {
+    let store = Store::new(snap.resolved.credentials_dir());
+    let mut carried = Vec::new();
+    for (new, old) in replaced {
+        let Some((_, d)) = snap.model.device(new) else {
+            continue;
+        };
+        let Some(f) = d
+            .device_function
+            .as_ref()
+            .and_then(|f| snap.model.device_functions.get(f))
+        else {
+            continue;
+        };
+        if let Some(c) = store.create_as(hub, new, f.clone(), old)? {
+            carried.push(c.device_id);
+        }
+    }
+    let mut out = sync(snap, hub)?;
+    out.created.extend(carried);
+    Ok(out)
+}
+
 pub fn sync(snap: &Snapshot, hub: &Hub) -> Result<Synced, StoreError> {
     let store = Store::new(snap.resolved.credentials_dir());
     let mut out = Synced::default();
@@ -52,6 +81,10 @@ pub fn sync(snap: &Snapshot, hub: &Hub) -> Result<Synced, StoreError> {
         let Some(fname) = &d.device_function else {
             continue;
         };
+        // Known by position and not yet bound: no device id to issue to.
+        if !d.has_serial() {
+            continue;
+        }
         let id = &d.serial;
         let Some(want) = snap.model.device_functions.get(fname).cloned() else {
             out.skipped.push((

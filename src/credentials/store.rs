@@ -177,6 +177,33 @@ impl Store {
         Ok(out.remove(0))
     }
 
+    /// Create the credential of `device_id` under the `device_name` of
+    /// another id: a replacement box (new serial) keeps the device_name of
+    /// the box it replaced (SPEC §12). Nothing when `device_id` has one.
+    pub fn create_as(
+        &self,
+        hub: &Hub,
+        device_id: &str,
+        function: Value,
+        name_of: &str,
+    ) -> Result<Option<CredentialFile>, StoreError> {
+        super::validate_device_id(device_id).map_err(StoreError::BadId)?;
+        let Some(old) = self.read(name_of)? else {
+            return Ok(None);
+        };
+        let _lock = self.lock()?;
+        if self.path_of(device_id).exists() {
+            return Ok(None);
+        }
+        let req = Request {
+            device_id: device_id.to_string(),
+            function,
+            name: Some(old.device_name),
+        };
+        let mut out = self.write_locked(hub, vec![req], Sync::EachFile)?;
+        Ok(Some(out.remove(0)))
+    }
+
     /// Create the credentials of devices that have none (the daemon, on start
     /// and reload), in one locked batch. Returns the ones created.
     pub fn create_missing(

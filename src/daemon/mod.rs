@@ -88,6 +88,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     let status: SharedStatus =
         Arc::new(RwLock::new(ReloadStatus::initial(snapshot.load().version)));
     let (changed_tx, changed_rx) = watch::channel(snapshot.load().version);
+    let changed_tx = Arc::new(changed_tx);
     let mut metrics: Vec<Arc<dyn MetricsSource>> = Vec::new();
 
     let state =
@@ -107,6 +108,12 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     let ztp = crate::ztp::Ztp::open(&state, snapshot.clone(), Some(dhcp.parts.leases.clone()))
         .context("cannot open the ZTP state")?;
     let _ = ztp.leases6.set(dhcp6.parts.leases.clone());
+    // Serials bound at run time (SPEC §12) are laid over the plans from the start.
+    ztp.bindings.set_changed(changed_tx.clone());
+    metrics.push(ztp.drift.clone());
+    if !ztp.bindings.list().is_empty() {
+        ztp.bindings.publish(&snapshot);
+    }
     let facts = Arc::new(DaemonFacts::new(snapshot.clone(), ztp.clone()));
     // The local hub's key is made at start, as before, when no hub.toml is loaded.
     let _ = facts.hub();
@@ -143,6 +150,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         status: status.clone(),
         plan_args: opts.plan_args.clone(),
         changed: changed_tx,
+        bindings: Some(ztp.bindings.clone()),
         cache: std::sync::Mutex::new(opts.load_cache),
     });
     tasks.spawn(async_ok(reload::run(reloader, reload_rx, shutdown.clone())));
@@ -239,6 +247,10 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     ));
     tasks.spawn(files::tftp::serve(tftp_socket, files, shutdown.clone()));
     tasks.spawn(dhcp6.run(dhcp6_socket, changed_rx.clone(), shutdown.clone()));
+    tasks.spawn(async_ok(crate::ztp::drift::run(
+        ztp.clone(),
+        shutdown.clone(),
+    )));
     tasks.spawn(dhcp.run(dhcp_socket, changed_rx, shutdown.clone()));
     if let Some(b) = bridge {
         tasks.spawn(b.run(shutdown.clone()));

@@ -86,6 +86,8 @@ pub fn lab_model() -> Model {
                 lease_time: Duration::from_secs(3600),
             }),
             approval: ApprovalMode::Auto,
+            replacement: ApprovalMode::Manual,
+            snmp: None,
             models,
             devices,
             links: Vec::new(),
@@ -108,6 +110,7 @@ fn device(name: &str, model: &str, n: u8) -> Device {
         role: Role::Device,
         vars: serde_json::Map::new(),
         device_function: None,
+        bound: None,
         defined_at: None,
     }
 }

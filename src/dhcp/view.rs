@@ -141,7 +141,9 @@ impl DhcpView {
                     vendor: m.vendor,
                     boot,
                 });
-                view.by_serial.insert(dev.serial.clone(), r);
+                if dev.has_serial() {
+                    view.by_serial.insert(dev.serial.clone(), r);
+                }
                 if let Some(mac) = dev.mac {
                     view.by_mac.insert(mac, r);
                 }

@@ -33,6 +33,7 @@ fn device(name: &str, model: &str, serial: &str, ip: [u8; 4]) -> Device {
         role: Role::Device,
         vars: serde_json::Map::new(),
         device_function: None,
+        bound: None,
         defined_at: None,
     }
 }
@@ -51,6 +52,8 @@ pub fn model() -> Model {
             dhcp: None,
             dhcp6: None,
             approval: ApprovalMode::Auto,
+            replacement: ApprovalMode::Manual,
+            snmp: None,
             models,
             devices: vec![
                 device("leaf1", "leaf", "SER1", [10, 0, 0, 11]),
@@ -73,9 +76,10 @@ pub fn snapshot(root: &Path) -> Snapshot {
     let mut s = Snapshot::empty(resolved);
     s.model = model();
     s.topology = std::sync::Arc::new(crate::topology::PlannedTopology::from_model(&s.model));
-    s.configs.insert("leaf1".into(), "hostname leaf1\n".into());
-    s.configs.insert("rtr1".into(), "hostname rtr1\n".into());
-    s.bootstrap
+    let configs = std::sync::Arc::make_mut(&mut s.configs);
+    configs.insert("leaf1".into(), "hostname leaf1\n".into());
+    configs.insert("rtr1".into(), "hostname rtr1\n".into());
+    std::sync::Arc::make_mut(&mut s.bootstrap)
         .insert("generic".into(), "#!/bin/sh\necho generic\n".into());
     s.version = 1;
     s

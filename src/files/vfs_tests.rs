@@ -85,7 +85,7 @@ fn cisco_autoinstall_names_only_for_cisco_ios() {
 #[test]
 fn a_client_over_ipv6_gets_the_ipv6_script_of_a_dual_stack_site() {
     let (_d, mut snap) = fixture();
-    snap.bootstrap6
+    std::sync::Arc::make_mut(&mut snap.bootstrap6)
         .insert("generic".into(), "#!/bin/sh\necho over ipv6\n".into());
     let v6: IpAddr = "2001:db8:10::1000".parse().unwrap();
     let mapped: IpAddr = "::ffff:10.0.0.9".parse().unwrap();
@@ -98,7 +98,7 @@ fn a_client_over_ipv6_gets_the_ipv6_script_of_a_dual_stack_site() {
         "a v4-mapped client is IPv4"
     );
     // A profile with no IPv6 rendering falls back to the one there is.
-    snap.bootstrap6.clear();
+    std::sync::Arc::make_mut(&mut snap.bootstrap6).clear();
     assert_eq!(text(&snap, v6), text(&snap, V4));
 }
 

@@ -43,28 +43,51 @@ impl Model {
     /// across all plans; where a name equals another device's serial, the
     /// device first in plan order, as a scan would find it).
     pub fn device(&self, name_or_serial: &str) -> Option<(&Site, &Device)> {
-        let index = self.index.get_or_init(|| {
+        let index = self.index();
+        let named =
+            |d: &Device| d.name == name_or_serial || (d.has_serial() && d.serial == name_or_serial);
+        let hit = index.get(name_or_serial).and_then(|&(si, di)| {
+            let site = self.sites.get(si)?;
+            let d = site.devices.get(di)?;
+            named(d).then_some((site, d))
+        });
+        // A miss (or sites changed after the index was built, which the
+        // compiler never does): the scan, as before the index.
+        hit.or_else(|| self.devices().find(|(_, d)| named(d)))
+    }
+
+    /// Where the device named `name` is: (site, device) indexes into
+    /// `sites`, for a caller that changes it (a binding laid over the plan).
+    pub fn position_of(&self, name: &str) -> Option<(usize, usize)> {
+        let hit = self.index().get(name).copied().filter(|&(si, di)| {
+            self.sites
+                .get(si)
+                .and_then(|s| s.devices.get(di))
+                .is_some_and(|d| d.name == name)
+        });
+        hit.or_else(|| {
+            self.sites.iter().enumerate().find_map(|(si, s)| {
+                let di = s.devices.iter().position(|d| d.name == name)?;
+                Some((si, di))
+            })
+        })
+    }
+
+    /// Names and serials to (site, device) indexes, built at the first
+    /// lookup of this model.
+    fn index(&self) -> &std::collections::HashMap<String, (usize, usize)> {
+        self.index.get_or_init(|| {
             let mut m = std::collections::HashMap::new();
             for (si, site) in self.sites.iter().enumerate() {
                 for (di, d) in site.devices.iter().enumerate() {
                     m.entry(d.name.clone()).or_insert((si, di));
-                    if !d.serial.is_empty() {
+                    // A device known by position has no serial until bound.
+                    if d.has_serial() {
                         m.entry(d.serial.clone()).or_insert((si, di));
                     }
                 }
             }
             m
-        });
-        let hit = index.get(name_or_serial).and_then(|&(si, di)| {
-            let site = self.sites.get(si)?;
-            let d = site.devices.get(di)?;
-            (d.name == name_or_serial || d.serial == name_or_serial).then_some((site, d))
-        });
-        // A miss (or sites changed after the index was built, which the
-        // compiler never does): the scan, as before the index.
-        hit.or_else(|| {
-            self.devices()
-                .find(|(_, d)| d.name == name_or_serial || d.serial == name_or_serial)
         })
     }
 }
@@ -81,6 +104,11 @@ pub struct Site {
     pub dhcp: Option<DhcpPlan>,
     pub dhcp6: Option<Dhcp6Plan>,
     pub approval: ApprovalMode,
+    /// `[approval] replacement`: whether a new serial at a planned device's
+    /// place is bound at once (`auto`) or waits for `ztpd replace` (SPEC §12).
+    pub replacement: ApprovalMode,
+    /// `[snmp]`: how ztpd reads LLDP from this site's deployed devices.
+    pub snmp: Option<SnmpPlan>,
     pub models: BTreeMap<String, DeviceModel>,
     pub devices: Vec<Device>,
     pub links: Vec<Link>,
@@ -136,6 +164,20 @@ impl Site {
     pub fn model_of(&self, d: &Device) -> &DeviceModel {
         // The compiler refuses devices with an unknown model.
         &self.models[&d.model]
+    }
+}
+
+/// SNMP v2c settings of a site (SPEC §12). The community is a secret: it
+/// is never serialised.
+#[derive(Clone, Serialize)]
+pub struct SnmpPlan {
+    #[serde(skip)]
+    pub community: String,
+}
+
+impl std::fmt::Debug for SnmpPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SnmpPlan { community: <hidden> }")
     }
 }
 
@@ -235,6 +277,9 @@ pub struct Device {
     pub name: String,
     /// Key into the site's `models`.
     pub model: String,
+    /// The plan's serial, or the one bound to the device at run time
+    /// (`bound`). Empty for a device the plan knows only by its MAC or its
+    /// position, until a hello binds one: compare with [`Device::has_serial`].
     pub serial: String,
     pub mac: Option<[u8; 6]>,
     pub ip: Option<Ipv4Addr>,
@@ -247,6 +292,9 @@ pub struct Device {
     pub vars: serde_json::Map<String, serde_json::Value>,
     /// Name of `templates/device_function/<name>.toml`.
     pub device_function: Option<String>,
+    /// How `serial` (and `mac`) came from a run-time binding rather than the
+    /// plan (SPEC §12); `None` for what the plan says.
+    pub bound: Option<BindKind>,
     /// The device's name in its plan, for diagnostics of later stages
     /// (rendering) that should point at the plan too. Where the device is
     /// written, not what it is: leave it out when comparing devices. `None`
@@ -255,7 +303,31 @@ pub struct Device {
     pub defined_at: Option<Located>,
 }
 
+/// How a serial was bound to a planned device at run time (SPEC §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BindKind {
+    /// A hello matched the device's place (its planned links).
+    Position,
+    /// A new box accepted at the place of a device that had a serial.
+    Replacement,
+}
+
+impl BindKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BindKind::Position => "position",
+            BindKind::Replacement => "replacement",
+        }
+    }
+}
+
 impl Device {
+    /// Whether the device has a serial (from the plan or a binding).
+    pub fn has_serial(&self) -> bool {
+        !self.serial.is_empty()
+    }
+
     pub fn mac_string(&self) -> Option<String> {
         self.mac.map(|m| format_mac(&m))
     }

@@ -15,10 +15,21 @@ pub struct RawPlan {
     pub dhcp: Option<RawDhcp>,
     pub dhcp6: Option<RawDhcp6>,
     pub approval_mode: Option<Sp<String>>,
+    pub approval_replacement: Option<Sp<String>>,
+    /// `[snmp]`: how LLDP is read from deployed devices (SPEC §12).
+    pub snmp: Option<RawSnmp>,
     pub models: Vec<(Sp<String>, RawModel)>,
     pub devices: Vec<RawDevice>,
     pub links: Vec<RawLink>,
     pub groups: Vec<(Sp<String>, RawGroup)>,
+}
+
+#[derive(Debug, Default)]
+pub struct RawSnmp {
+    pub span: std::ops::Range<usize>,
+    pub version: Option<Sp<String>>,
+    pub community: Option<Sp<String>>,
+    pub community_env: Option<Sp<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -187,7 +198,17 @@ pub fn read(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawPlan {
     }
     if let Some(mut t) = top.table(&mut ctx, "approval") {
         plan.approval_mode = t.str(&mut ctx, "mode");
-        t.finish(&mut ctx, &["mode"]);
+        plan.approval_replacement = t.str(&mut ctx, "replacement");
+        t.finish(&mut ctx, &["mode", "replacement"]);
+    }
+    if let Some(mut t) = top.table(&mut ctx, "snmp") {
+        plan.snmp = Some(RawSnmp {
+            span: t.span.clone(),
+            version: t.str(&mut ctx, "version"),
+            community: t.str(&mut ctx, "community"),
+            community_env: t.str(&mut ctx, "community_env"),
+        });
+        t.finish(&mut ctx, &["version", "community", "community_env"]);
     }
     for (name, mut t) in top.named_tables(&mut ctx, "models") {
         let m = read_model(&mut ctx, &mut t);
@@ -245,7 +266,7 @@ pub fn read(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawPlan {
     top.finish(
         &mut ctx,
         &[
-            "site", "dhcp", "dhcp6", "approval", "models", "devices", "links", "groups",
+            "site", "dhcp", "dhcp6", "approval", "snmp", "models", "devices", "links", "groups",
         ],
     );
     plan
@@ -399,7 +420,8 @@ fn read_device(ctx: &mut Ctx, t: &mut Table) -> RawDevice {
         span: t.span.clone(),
         name: t.req_str(ctx, "name", "\"leaf1\""),
         model: t.req_str(ctx, "model", "\"access-24\""),
-        serial: t.req_str(ctx, "serial", "\"JPE12345678\""),
+        // Optional: a device may be known by its MAC or its position (SPEC §12).
+        serial: t.str(ctx, "serial"),
         mac: t.str(ctx, "mac"),
         ip: t.str(ctx, "ip"),
         ip6: t.str(ctx, "ip6"),

@@ -24,6 +24,7 @@ pub mod layout;
 pub mod neighbourhood;
 pub mod planned;
 pub mod reported;
+pub mod snmp;
 pub mod tiers;
 
 pub use diff::{diff, Cable, Kind, Problem, TopologyError};

@@ -2,6 +2,7 @@
 //! once per plan (in the snapshot) instead of once per hello.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::Neighbor;
 use crate::plan::model::{Endpoint, Model};
@@ -24,38 +25,94 @@ pub struct PlannedDevice {
 #[derive(Debug, Clone, Default)]
 pub struct PlannedTopology {
     devices: Vec<PlannedDevice>,
-    pub(super) links: Vec<(Endpoint, Endpoint)>,
-    by_name: HashMap<String, usize>,
+    /// What a binding never changes (names and cables) is shared with the
+    /// topology [`PlannedTopology::rebound`] makes.
+    pub(super) links: Arc<Vec<(Endpoint, Endpoint)>>,
+    by_name: Arc<HashMap<String, usize>>,
     by_serial: HashMap<String, usize>,
     by_mac: HashMap<[u8; 6], usize>,
     /// Each planned endpoint's other end(s); a port should be in one link,
     /// but the engine does not rely on it.
-    partners: HashMap<Endpoint, Vec<Endpoint>>,
+    partners: Arc<HashMap<Endpoint, Vec<Endpoint>>>,
     /// Each device's endpoints in planned links.
-    ends: HashMap<String, Vec<Endpoint>>,
+    ends: Arc<HashMap<String, Vec<Endpoint>>>,
 }
 
 impl PlannedTopology {
     pub fn new(devices: Vec<PlannedDevice>, links: Vec<(Endpoint, Endpoint)>) -> Self {
+        let mut by_name = HashMap::new();
+        for (i, d) in devices.iter().enumerate() {
+            by_name.insert(d.name.to_ascii_lowercase(), i);
+        }
+        let (mut partners, mut ends) = (HashMap::new(), HashMap::new());
+        for (a, b) in &links {
+            for (x, y) in [(a, b), (b, a)] {
+                partners
+                    .entry(x.clone())
+                    .or_insert_with(Vec::new)
+                    .push(y.clone());
+                ends.entry(x.device.clone())
+                    .or_insert_with(Vec::new)
+                    .push(x.clone());
+            }
+        }
         let mut t = PlannedTopology {
             devices,
-            links,
+            links: Arc::new(links),
+            by_name: Arc::new(by_name),
+            partners: Arc::new(partners),
+            ends: Arc::new(ends),
             ..Default::default()
         };
-        for (i, d) in t.devices.iter().enumerate() {
-            t.by_name.insert(d.name.to_ascii_lowercase(), i);
-            t.by_serial.insert(d.serial.to_ascii_lowercase(), i);
-            if let Some(m) = d.mac {
-                t.by_mac.insert(m, i);
-            }
-        }
-        for (a, b) in &t.links {
-            for (x, y) in [(a, b), (b, a)] {
-                t.partners.entry(x.clone()).or_default().push(y.clone());
-                t.ends.entry(x.device.clone()).or_default().push(x.clone());
-            }
-        }
+        t.index_identities();
         t
+    }
+
+    fn index_identities(&mut self) {
+        let (mut by_serial, mut by_mac) = (HashMap::new(), HashMap::new());
+        for (i, d) in self.devices.iter().enumerate() {
+            // A device known by position has no serial until one is bound.
+            if !d.serial.is_empty() {
+                by_serial.insert(d.serial.to_ascii_lowercase(), i);
+            }
+            if let Some(m) = d.mac {
+                by_mac.insert(m, i);
+            }
+        }
+        self.by_serial = by_serial;
+        self.by_mac = by_mac;
+    }
+
+    /// This topology for `model` when `model` differs from the one it was
+    /// built from only in devices' serials and MACs (bindings laid over
+    /// the same plans): names, cables and their maps are shared, not built
+    /// again. `None` when anything else differs.
+    pub fn rebound(&self, model: &Model) -> Option<Self> {
+        let mut devices = self.devices.clone();
+        let mut all = model.devices();
+        for d in devices.iter_mut() {
+            let (_, m) = all.next()?;
+            if m.name != d.name {
+                return None;
+            }
+            if m.serial != d.serial {
+                d.serial = m.serial.clone();
+            }
+            d.mac = m.mac;
+        }
+        if all.next().is_some() {
+            return None;
+        }
+        let mut t = PlannedTopology {
+            devices,
+            links: self.links.clone(),
+            by_name: self.by_name.clone(),
+            partners: self.partners.clone(),
+            ends: self.ends.clone(),
+            ..Default::default()
+        };
+        t.index_identities();
+        Some(t)
     }
 
     /// Every planned device, in plan order.

@@ -44,12 +44,12 @@ pub fn routes() -> Router<Arc<Ztp>> {
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
-fn err(code: StatusCode, msg: impl Into<String>) -> Response {
+pub(super) fn err(code: StatusCode, msg: impl Into<String>) -> Response {
     (code, Json(json!({ "error": msg.into() }))).into_response()
 }
 
 /// The client's address, an IPv4 client of a dual-stack listener as IPv4.
-fn peer_ip(addr: SocketAddr) -> Option<IpAddr> {
+pub(super) fn peer_ip(addr: SocketAddr) -> Option<IpAddr> {
     Some(crate::addr::canonical(addr.ip()))
 }
 
@@ -76,7 +76,7 @@ fn header_serial(h: &HeaderMap) -> Result<Option<String>, String> {
     Ok(None)
 }
 
-async fn commit<T>(
+pub(super) async fn commit<T>(
     f: impl std::future::Future<Output = Result<T, ChangeError>>,
 ) -> Result<T, Response> {
     match tokio::time::timeout(WRITE_TIMEOUT, f).await {
@@ -114,6 +114,20 @@ async fn hello_handler(
         Err(e) => return err(StatusCode::BAD_REQUEST, e),
     };
     let snap = ztp.snapshot.load();
+    if !snap.model.devices().any(|(_, d)| d.serial == h.serial) {
+        // Perhaps a box known by its place, or a replacement (SPEC §12).
+        return super::identify::unknown_hello(&ztp, &snap, &h, peer).await;
+    }
+    known_hello(&ztp, &snap, &h, peer).await
+}
+
+/// A hello naming a planned (or bound) serial: the topology check and its outcome.
+pub(super) async fn known_hello(
+    ztp: &Ztp,
+    snap: &crate::snapshot::Snapshot,
+    h: &hello::Hello,
+    peer: SocketAddr,
+) -> Response {
     let Some((site, dev)) = snap.model.devices().find(|(_, d)| d.serial == h.serial) else {
         return err(
             StatusCode::NOT_FOUND,
@@ -135,15 +149,15 @@ async fn hello_handler(
         model: Some(h.model.clone()),
         neighbors: h.neighbors.clone(),
     };
-    let others = ztp.reports_for_hello(&snap, &mine);
-    let outcome = match hello::decide(&snap.topology, &name, &h, &others, approved_before, mode) {
+    let others = ztp.reports_for_hello(snap, &mine);
+    let outcome = match hello::decide(&snap.topology, &name, h, &others, approved_before, mode) {
         Ok(o) => o,
         Err(e) => return err(StatusCode::BAD_REQUEST, e),
     };
     if !counts {
-        return stranger_hello(&ztp, &name, peer, outcome).await;
+        return stranger_hello(ztp, &name, peer, outcome).await;
     }
-    let displaced = displaced_claim(&ztp, dev, rec.as_ref(), ip);
+    let displaced = displaced_claim(ztp, dev, rec.as_ref(), ip);
     // One event a minute per claiming address, as for refusals.
     let noted = |new: IpAddr| {
         let now = std::time::Instant::now();
@@ -219,18 +233,18 @@ async fn hello_handler(
             let port = snap.resolved.settings.listen.http.port();
             (
                 StatusCode::OK,
-                Json(hello::approved_body(&snap, &name, port, peer.ip())),
+                Json(hello::approved_body(snap, &name, port, peer.ip())),
             )
                 .into_response()
         }
         Outcome::Pending => (
             StatusCode::ACCEPTED,
-            Json(json!({"state": "pending_approval", "device": name})),
+            Json(json!({"state": Stage::PendingApproval, "device": name})),
         )
             .into_response(),
         Outcome::Mismatch(problems) => (
             StatusCode::CONFLICT,
-            Json(json!({"state": "topology_mismatch", "device": name, "problems": problems})),
+            Json(json!({"state": Stage::TopologyMismatch, "device": name, "problems": problems})),
         )
             .into_response(),
     }
@@ -273,7 +287,7 @@ async fn stranger_hello(ztp: &Ztp, name: &str, peer: SocketAddr, outcome: Outcom
         Outcome::Mismatch(problems) => (
             StatusCode::CONFLICT,
             Json(
-                json!({"state": "topology_mismatch", "device": name, "problems": problems,
+                json!({"state": Stage::TopologyMismatch, "device": name, "problems": problems,
                 "counted": false, "error": why}),
             ),
         )
@@ -303,10 +317,7 @@ async fn neighbors_handler(
         );
     };
     if dev.role != Role::Root {
-        return err(
-            StatusCode::FORBIDDEN,
-            format!("{} is not a root device (role = \"root\")", dev.name),
-        );
+        return pushed_neighbors(&ztp, &snap, dev, peer, b.neighbors).await;
     }
     if !planned_address(dev, peer) {
         return err(
@@ -336,6 +347,41 @@ async fn neighbors_handler(
     if let Err(resp) = stored {
         return resp;
     }
+    Json(json!({"device": dev.name, "accepted": count})).into_response()
+}
+
+/// A deployed device reports its own ports (SPEC §7, §12): accepted from
+/// its own address (lease or planned ip), compared with the plan as an
+/// SNMP read would be (drift).
+async fn pushed_neighbors(
+    ztp: &Arc<Ztp>,
+    snap: &crate::snapshot::Snapshot,
+    dev: &crate::plan::model::Device,
+    peer: SocketAddr,
+    neighbors: Vec<crate::topology::Neighbor>,
+) -> Response {
+    let rec = ztp.tracker.get(&dev.name);
+    if rec.as_ref().is_none_or(|r| r.stage != Stage::Deployed) {
+        return err(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} is not a root device (role = \"root\") and not deployed: its neighbours \
+                 are checked by its hello",
+                dev.name
+            ),
+        );
+    }
+    if !ztp.progress_counts(dev, rec.as_ref(), peer_ip(peer)) {
+        return err(
+            StatusCode::FORBIDDEN,
+            format!(
+                "neighbour reports for {} are accepted only from its own address",
+                dev.name
+            ),
+        );
+    }
+    let count = neighbors.len();
+    super::drift::seen(ztp, snap, &dev.name, neighbors).await;
     Json(json!({"device": dev.name, "accepted": count})).into_response()
 }
 

@@ -221,8 +221,9 @@ pub fn parse_progress(body: &[u8]) -> Result<Progress, String> {
         .filter(|s| s.reportable())
         .ok_or_else(|| {
             format!(
-                "unknown stage {:?}; expected one of dhcp, hello, downloading, installing, rebooting, deployed, failed",
-                b.stage
+                "unknown stage {:?}; expected one of {}",
+                b.stage,
+                super::state::Stage::reportable_names()
             )
         })?;
     if let Some(p) = b.percent {
@@ -305,7 +306,7 @@ pub fn approved_body(
     http_port: u16,
     peer: std::net::IpAddr,
 ) -> serde_json::Value {
-    let mut out = serde_json::json!({ "state": "approved", "device": name });
+    let mut out = serde_json::json!({ "state": super::state::Stage::Approved, "device": name });
     let Some((site, d)) = snap.model.device(name) else {
         return out;
     };

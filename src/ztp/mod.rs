@@ -4,9 +4,13 @@
 pub mod actions;
 pub mod agent;
 pub mod api;
+pub mod bindings;
 pub mod bootstrap;
+pub mod drift;
 pub mod hello;
+pub mod identify;
 pub mod observe;
+pub mod position;
 pub mod refusals;
 pub mod sim_device;
 pub mod sim_dhcp;
@@ -15,6 +19,7 @@ pub mod simulate;
 pub mod sonic;
 pub mod source;
 pub mod state;
+pub mod strangers;
 
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
@@ -41,6 +46,12 @@ pub struct Ztp {
     /// The DHCPv6 lease table, set once by the daemon.
     pub leases6: std::sync::OnceLock<Arc<crate::dhcp6::leases::Leases6>>,
     pub snapshot: crate::snapshot::SnapshotHandle,
+    /// Serials bound to planned devices at run time (SPEC §12).
+    pub bindings: Arc<bindings::Bindings>,
+    /// Hellos that are no planned device and fit no place.
+    pub strangers: strangers::Strangers,
+    /// Deployed devices' topology read over SNMP (SPEC §12).
+    pub drift: Arc<drift::Drift>,
     /// The stored reports, indexed so that a hello is checked against its
     /// neighbourhood rather than the whole fleet (`local`).
     reports: Mutex<ReportIndex>,
@@ -77,6 +88,9 @@ impl Ztp {
         Ok(Arc::new(Ztp {
             tracker,
             actions: actions::ActionStore::open(state)?,
+            bindings: bindings::Bindings::open(state)?,
+            strangers: Default::default(),
+            drift: Default::default(),
             limit: Semaphore::new(MAX_IN_FLIGHT),
             leases,
             leases6: std::sync::OnceLock::new(),

@@ -13,20 +13,26 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::limits::RateLimitedLog;
 use crate::state::{StateError, StateStore, WriteError, Writer};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// A device's stage: the one list of stage names. The API, the state store
+/// and the GUI (through `GET /api/v1/stages`) all take the names from here,
+/// so they cannot drift apart (the GUI's copy once did).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "&'static str", try_from = "String")]
 pub enum Stage {
     Planned,
     Dhcp,
     Hello,
     TopologyMismatch,
     PendingApproval,
+    /// A new box (new serial) says hello at the device's place and waits
+    /// for `ztpd replace` (SPEC §12).
+    ReplacementPending,
     Approved,
     Downloading,
     Installing,
@@ -36,12 +42,13 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 11] = [
+    pub const ALL: [Stage; 12] = [
         Stage::Planned,
         Stage::Dhcp,
         Stage::Hello,
         Stage::TopologyMismatch,
         Stage::PendingApproval,
+        Stage::ReplacementPending,
         Stage::Approved,
         Stage::Downloading,
         Stage::Installing,
@@ -56,6 +63,7 @@ impl Stage {
             Stage::Hello => "hello",
             Stage::TopologyMismatch => "topology_mismatch",
             Stage::PendingApproval => "pending_approval",
+            Stage::ReplacementPending => "replacement_pending",
             Stage::Approved => "approved",
             Stage::Downloading => "downloading",
             Stage::Installing => "installing",
@@ -75,6 +83,27 @@ impl Stage {
     }
     pub fn parse(s: &str) -> Option<Stage> {
         Stage::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+    /// How the GUI shows the stage: `idle` (nothing happened yet), `wait`
+    /// (an operator or the device must act), `busy` (installing), `ok`,
+    /// `bad`. The GUI colours tones, never stage names.
+    pub fn tone(self) -> &'static str {
+        match self {
+            Stage::Planned | Stage::Dhcp => "idle",
+            Stage::Hello | Stage::PendingApproval | Stage::ReplacementPending => "wait",
+            Stage::Approved | Stage::Downloading | Stage::Installing | Stage::Rebooting => "busy",
+            Stage::Deployed => "ok",
+            Stage::TopologyMismatch | Stage::Failed => "bad",
+        }
+    }
+    /// The stages a device may report, as the error message lists them.
+    pub fn reportable_names() -> String {
+        let names: Vec<&str> = Stage::ALL
+            .into_iter()
+            .filter(|s| s.reportable())
+            .map(Stage::as_str)
+            .collect();
+        names.join(", ")
     }
     /// The stages a device may report itself (SPEC §7).
     pub fn reportable(self) -> bool {
@@ -101,6 +130,19 @@ impl Stage {
     }
 }
 
+impl From<Stage> for &'static str {
+    fn from(s: Stage) -> &'static str {
+        s.as_str()
+    }
+}
+
+impl TryFrom<String> for Stage {
+    type Error = String;
+    fn try_from(s: String) -> Result<Stage, String> {
+        Stage::parse(&s).ok_or_else(|| format!("unknown stage {s:?}"))
+    }
+}
+
 impl std::fmt::Display for Stage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -115,7 +157,8 @@ pub fn allowed(from: Stage, to: Stage) -> bool {
     use Stage::*;
     match to {
         Planned => false,
-        Failed | Dhcp | Hello => true,
+        // A new box can arrive at a place whatever the old one was doing.
+        Failed | Dhcp | Hello | ReplacementPending => true,
         TopologyMismatch | PendingApproval => from == Hello,
         Approved => matches!(from, Hello | PendingApproval),
         Downloading | Installing | Rebooting | Deployed => {
@@ -181,8 +224,19 @@ pub struct Record {
     pub software_version: Option<String>,
     /// The action the device's last progress report named (SPEC §7 `action`).
     pub last_action: Option<String>,
+    /// A new box waiting at this device's place (`replacement_pending`).
+    pub replacement: Option<PendingReplacement>,
     #[serde(skip)]
     version: i64,
+}
+
+/// A hello with an unknown serial that matched this device's place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingReplacement {
+    pub serial: String,
+    pub mac: Option<String>,
+    pub address: Option<std::net::IpAddr>,
+    pub at: String,
 }
 
 impl Record {
@@ -203,6 +257,7 @@ impl Record {
             observed: Vec::new(),
             software_version: None,
             last_action: None,
+            replacement: None,
             version: 0,
         }
     }
@@ -476,6 +531,38 @@ impl Tracker {
             .await
     }
 
+    /// Start `name` again from `planned` (a replacement box was bound to
+    /// it): what the old box did and said is forgotten, with an event.
+    pub async fn restart(
+        &self,
+        name: &str,
+        serial: &str,
+        message: String,
+    ) -> Result<Record, ChangeError> {
+        let at = crate::clock::rfc3339_micros();
+        let (rec, event) = {
+            let mut map = self.records.lock().map_err(|_| WriteError::Stopped)?;
+            let old = map.get(name).cloned();
+            let mut rec = Record::new(name, serial);
+            rec.message = message.clone();
+            rec.at = at.clone();
+            rec.version = old.as_ref().map_or(0, |r| r.version) + 1;
+            let event = Event {
+                at,
+                device: name.to_string(),
+                from: old.map_or(Stage::Planned, |r| r.stage),
+                stage: Stage::Planned,
+                percent: None,
+                message,
+            };
+            map.insert(name.to_string(), rec.clone());
+            (rec, event)
+        };
+        self.persist(&rec, std::slice::from_ref(&event)).await?;
+        let _ = self.events.send(event);
+        Ok(rec)
+    }
+
     /// Record a report that changed nothing (e.g. a hello from an address
     /// that does not vouch for the device): an event row and an SSE event
     /// whose `from` and `stage` are both the device's current stage.
@@ -580,7 +667,7 @@ impl Tracker {
 struct Stored {
     name: String,
     serial: String,
-    stage: String,
+    stage: Stage,
     percent: Option<u8>,
     message: String,
     at: String,
@@ -596,6 +683,8 @@ struct Stored {
     software_version: Option<String>,
     #[serde(default)]
     last_action: Option<String>,
+    #[serde(default)]
+    replacement: Option<PendingReplacement>,
 }
 
 impl From<&Record> for Stored {
@@ -603,7 +692,7 @@ impl From<&Record> for Stored {
         Stored {
             name: r.name.clone(),
             serial: r.serial.clone(),
-            stage: r.stage.as_str().to_string(),
+            stage: r.stage,
             percent: r.percent,
             message: r.message.clone(),
             at: r.at.clone(),
@@ -616,6 +705,7 @@ impl From<&Record> for Stored {
             observed: r.observed.clone(),
             software_version: r.software_version.clone(),
             last_action: r.last_action.clone(),
+            replacement: r.replacement.clone(),
         }
     }
 }
@@ -625,7 +715,7 @@ fn decode(text: &str) -> Option<Record> {
     Some(Record {
         name: s.name,
         serial: s.serial,
-        stage: Stage::parse(&s.stage)?,
+        stage: s.stage,
         percent: s.percent,
         message: s.message,
         at: s.at,
@@ -638,6 +728,7 @@ fn decode(text: &str) -> Option<Record> {
         observed: s.observed,
         software_version: s.software_version,
         last_action: s.last_action,
+        replacement: s.replacement,
         version: 0,
     })
 }

@@ -88,3 +88,21 @@ fn an_action_restarts_the_install_only_of_an_approved_device() {
     assert!(!restarts_install(Stage::PendingApproval, Stage::Deployed));
     assert!(!restarts_install(Stage::Deployed, Stage::Approved));
 }
+
+#[test]
+fn the_stage_list_is_the_one_source_of_names_and_tones() {
+    for s in Stage::ALL {
+        let json = serde_json::to_value(s).unwrap();
+        assert_eq!(json, s.as_str(), "serialised as its name");
+        assert_eq!(serde_json::from_value::<Stage>(json).unwrap(), s);
+        assert!(
+            ["idle", "wait", "busy", "ok", "bad"].contains(&s.tone()),
+            "{s}"
+        );
+    }
+    assert!(serde_json::from_str::<Stage>("\"waiting_approval\"").is_err());
+    assert_eq!(
+        Stage::reportable_names(),
+        "dhcp, hello, downloading, installing, rebooting, deployed, failed"
+    );
+}

@@ -4,7 +4,8 @@ Run by tests/gui.rs against a running ztpd:
     gui_check.py URL TOKEN EXPECTED.json SCREENSHOT.png
 
 EXPECTED.json: {"devices": {name: model}, "markup_device": name, "markup": text,
-                "mixed": [name, name], "approve": {device, address, claims}, ...}
+                "mixed": [name, name], "approve": {device, address, claims},
+                "approve_selected": name, "stages": [...], "states": {name: stage}, ...}
 Exits non-zero, printing what failed, on the first check that fails.
 """
 import json
@@ -89,11 +90,71 @@ with sync_playwright() as p:
         page.wait_for_selector(f'[data-device="{name}"][data-state="approved"]')
 
     # A selection that mixes models is refused with a message.
-    for name in expected["mixed"]:
+    if expected.get("mixed"):
+        for name in expected["mixed"]:
+            page.check(f'[data-device="{name}"] input[name="select"]')
+        page.fill('input[name="group-name"]', "mixed")
+        page.click('button:has-text("Create group")')
+        page.wait_for_selector('[role="alert"]:has-text("one model")')
+
+    # The state filter offers exactly the stages the API reports, and each
+    # one selects the devices in it.
+    if "stages" in expected:
+        offered = page.eval_on_selector_all(
+            "#filter-state option", "els => els.map(e => e.value).filter(v => v)")
+        assert offered == expected["stages"], f"filter offers {offered}"
+        for stage in expected["stages"]:
+            page.select_option("#filter-state", stage)
+            want = sorted(n for n, s in expected["states"].items() if s == stage)
+            page.wait_for_function(
+                "n => document.querySelectorAll('[data-device]').length === n", arg=len(want))
+            shown = page.eval_on_selector_all(
+                "[data-device]", "els => els.map(e => [e.dataset.device, e.dataset.state])")
+            assert sorted(n for n, _ in shown) == want, f"{stage}: shown {shown}"
+            assert all(s == stage for _, s in shown), f"{stage}: shown {shown}"
+        page.select_option("#filter-state", "")
+        # A device waiting for approval has the waiting colour, not the fallback.
+        waiting = [n for n, s in expected["states"].items() if s == "pending_approval"]
+        for name in waiting:
+            assert page.locator(f'[data-device="{name}"] .badge.tone-wait').count() == 1
+
+    # Approve from the list: select the waiting device, press Approve.
+    if "approve_selected" in expected:
+        name = expected["approve_selected"]
+        page.click("#approve")
+        page.wait_for_selector('[role="alert"]:has-text("pending_approval")')
         page.check(f'[data-device="{name}"] input[name="select"]')
-    page.fill('input[name="group-name"]', "mixed")
-    page.click('button:has-text("Create group")')
-    page.wait_for_selector('[role="alert"]:has-text("one model")')
+        page.click("#approve")
+        page.wait_for_selector(f'[data-device="{name}"][data-state="approved"]')
+
+    # A drifted link is shown on the graph, and on its device with the fix.
+    if "drift" in expected:
+        dr = expected["drift"]
+        n = page.evaluate("k => window.__cy.edges().filter(e => e.data('status') === k).length", dr["kind"])
+        assert n >= 1, f"no {dr['kind']} link on the graph"
+        page.click(f'[data-device="{dr["device"]}"] .name')
+        page.wait_for_selector(f'#details .problem:has-text("{dr["kind"]}")')
+        assert "Ethernet50" in page.text_content("#details .problem")
+
+    # The Unplanned panel lists a stranger's hello with the entry to add.
+    if "unplanned" in expected:
+        un = expected["unplanned"]
+        row = f'[data-unplanned="{un["serial"]}"][data-source="hello"]'
+        page.wait_for_selector(row)
+        shown = page.text_content(f"{row} pre.entry")
+        assert shown == un["entry"], f"entry shown as {shown!r}"
+        assert "Ethernet1 → spine1:Ethernet40" in page.text_content(row)
+
+    # Accept a replacement from the page: old and new serial are shown.
+    if "replace" in expected:
+        rep = expected["replace"]
+        page.click(f'[data-device="{rep["device"]}"] .name')
+        page.wait_for_selector("#details .new-serial")
+        assert page.text_content("#details .old-serial") == rep["old"]
+        assert page.text_content("#details .new-serial") == rep["new"]
+        page.click('button:text-is("Accept replacement")')
+        page.wait_for_selector(f'[data-device="{rep["device"]}"][data-state="planned"]')
+        page.wait_for_selector(f'#details .serial:has-text("{rep["new"]}")')
 
     # Two devices of one model become a group, and its rollout is followed
     # live (from the event stream) to done.
@@ -115,6 +176,8 @@ with sync_playwright() as p:
         assert sorted(n for n, _ in done) == sorted(rollout["devices"]), done
         assert all(s == "succeeded" for _, s in done), done
         assert page.locator("[data-rollout] [data-batch]").count() == len(rollout["devices"])
+        # A finished rollout offers no Pause, Resume or Abort.
+        assert page.locator('[data-rollout][data-state="done"] button').count() == 0
         # The upgraded device shows its new version (live, from its events).
         page.click(f'[data-device="{rollout["devices"][0]}"] .name')
         page.wait_for_selector(f'#details dd:text-is("{rollout["version"]}")')

@@ -99,21 +99,24 @@ pub(super) fn compile_device(
     functions: &mut DeviceFunctions,
 ) -> Option<Device> {
     let name = d.name.as_ref()?;
-    let serial = d.serial.as_ref()?;
+    // No serial: known by MAC or by position (checked in `identity`).
+    let serial = d.serial.as_ref();
     let model = d.model.as_ref()?;
     let mut ok = true;
     if !is_identifier(&name.v) {
         bad_identifier(diags, file, name, "device name");
         ok = false;
     }
-    if !is_identifier(&serial.v) {
-        bad_identifier(diags, file, serial, "serial");
-        ok = false;
+    if let Some(serial) = serial {
+        if !is_identifier(&serial.v) {
+            bad_identifier(diags, file, serial, "serial");
+            ok = false;
+        }
+        keys.serials
+            .check(diags, file, serial.v.clone(), &serial.span, &name.v);
     }
     keys.names
         .check(diags, file, name.v.clone(), &name.span, &name.v);
-    keys.serials
-        .check(diags, file, serial.v.clone(), &serial.span, &name.v);
     if !site.models.contains_key(&model.v) {
         unknown_model(diags, file, &name.v, model, site);
         ok = false;
@@ -169,7 +172,7 @@ pub(super) fn compile_device(
     ok.then(|| Device {
         name: name.v.clone(),
         model: model.v.clone(),
-        serial: serial.v.clone(),
+        serial: serial.map(|s| s.v.clone()).unwrap_or_default(),
         mac,
         ip,
         ip6,
@@ -177,6 +180,7 @@ pub(super) fn compile_device(
         role,
         vars: d.vars.clone(),
         device_function: d.device_function.as_ref().map(|f| f.v.clone()),
+        bound: None,
         defined_at: Some(Located {
             file: file.clone(),
             span: name.span.clone(),

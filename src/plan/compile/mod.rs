@@ -20,6 +20,7 @@ use super::raw::RawPlan;
 mod devices;
 mod dhcp6;
 mod groups;
+mod identity;
 mod links;
 mod models;
 mod references;
@@ -74,6 +75,7 @@ pub fn compile<P: std::borrow::Borrow<RawPlan>>(
             })
             .collect();
         site.links = links::compile_links(diags, &file, raw, &site);
+        identity::check_identities(diags, &site);
         site.groups = groups::compile_groups(diags, &file, raw, &site);
         models::warn_unused_models(diags, &file, raw, &site);
         model.sites.push(site);

@@ -56,7 +56,14 @@ pub(super) fn compile_site(
         .dhcp6
         .as_ref()
         .and_then(|d| super::dhcp6::compile_dhcp6(diags, file, d, rs, server_ip6));
-    let approval = approval_mode(diags, file, raw.approval_mode.as_ref());
+    let approval = approval_mode(diags, file, raw.approval_mode.as_ref(), ApprovalMode::Auto);
+    // A new box at a known place waits for an operator unless the plan says so.
+    let replacement = approval_mode(
+        diags,
+        file,
+        raw.approval_replacement.as_ref(),
+        ApprovalMode::Manual,
+    );
     Some(Site {
         name: name.v.clone(),
         file: file.path.clone(),
@@ -65,6 +72,8 @@ pub(super) fn compile_site(
         dhcp,
         dhcp6,
         approval,
+        replacement,
+        snmp: raw.snmp.as_ref().and_then(|s| compile_snmp(diags, file, s)),
         models: BTreeMap::new(),
         devices: Vec::new(),
         links: Vec::new(),
@@ -118,13 +127,68 @@ fn check_unique_site(
     }
 }
 
+/// `[snmp]`: version 2c with a community given inline or by environment
+/// variable. Version 3 is refused by name until it is built.
+fn compile_snmp(
+    diags: &mut Diagnostics,
+    file: &Arc<SourceFile>,
+    s: &crate::plan::raw::RawSnmp,
+) -> Option<crate::plan::model::SnmpPlan> {
+    if let Some(v) = &s.version {
+        if v.v != "2c" {
+            diags.push(
+                Diagnostic::error(
+                    "plan::snmp_version",
+                    format!("SNMP version `{}` is not supported", v.v),
+                )
+                .at(file, v.span.clone())
+                .label("expected \"2c\"")
+                .help("ztpd reads LLDP-MIB with SNMP v2c; version 3 is not built yet"),
+            );
+            return None;
+        }
+    }
+    let community = match (&s.community, &s.community_env) {
+        (Some(c), None) => c.v.clone(),
+        (None, Some(e)) => match std::env::var(&e.v) {
+            Ok(c) if !c.is_empty() => c,
+            _ => {
+                diags.push(
+                    Diagnostic::error(
+                        "plan::snmp_community",
+                        format!("environment variable `{}` is not set", e.v),
+                    )
+                    .at(file, e.span.clone())
+                    .label("empty or unset")
+                    .help("set it in ztpd's environment, or write community = \"...\""),
+                );
+                return None;
+            }
+        },
+        _ => {
+            diags.push(
+                Diagnostic::error(
+                    "plan::snmp_community",
+                    "[snmp] needs exactly one of community and community_env",
+                )
+                .at(file, s.span.clone())
+                .label("here")
+                .help("write community = \"public\", or community_env = \"ZTPD_SNMP_COMMUNITY\""),
+            );
+            return None;
+        }
+    };
+    Some(crate::plan::model::SnmpPlan { community })
+}
+
 fn approval_mode(
     diags: &mut Diagnostics,
     file: &Arc<SourceFile>,
     mode: Option<&Sp<String>>,
+    default: ApprovalMode,
 ) -> ApprovalMode {
     let Some(m) = mode else {
-        return ApprovalMode::Auto;
+        return default;
     };
     match m.v.as_str() {
         "auto" => ApprovalMode::Auto,
@@ -139,10 +203,12 @@ fn approval_mode(
                 .label("expected auto or manual")
                 .help(
                     "approval.mode is \"auto\" (deploy when topology matches) or \
-                     \"manual\" (wait for `ztpd approve`)",
+                     \"manual\" (wait for `ztpd approve`); approval.replacement is \
+                     \"auto\" (bind a new serial at a unique place) or \"manual\" \
+                     (wait for `ztpd replace`)",
                 ),
             );
-            ApprovalMode::Auto
+            default
         }
     }
 }

@@ -49,6 +49,8 @@ const S = {
   focus: null,
   cy: null,
   rollouts: new Map(),
+  stages: [],           // [{name, tone}] from /api/v1/stages, in the state machine's order
+  tones: new Map(),     // stage name -> tone
   shown: [],            // names matching the filters
   rendered: 0,
 };
@@ -85,8 +87,12 @@ async function logout() {
 async function start() {
   $("#app").hidden = false;
   performance.mark("ztpd:start");
-  const topo = await api("GET", "/api/v1/topology");
+  const [topo, stages] = await Promise.all([api("GET", "/api/v1/topology"), api("GET", "/api/v1/stages")]);
   performance.mark("ztpd:topology");
+  if (stages.status === 200) {
+    S.stages = stages.data;
+    for (const st of S.stages) S.tones.set(st.name, st.tone);
+  }
   if (topo.status !== 200) {
     alertMsg("Cannot read the topology (HTTP " + topo.status + ").");
     return;
@@ -109,6 +115,7 @@ async function start() {
   // Details the graph and list do not need come after the first paint.
   loadDetails();
   loadRollouts();
+  loadUnplanned();
 }
 
 async function loadDetails() {
@@ -118,7 +125,8 @@ async function loadDetails() {
     const d = S.devices.get(x.name);
     if (!d) continue;
     Object.assign(d, { problems: x.problems || [], last_event: x.last_event, progress: x.progress, ip: x.ip, version: x.version,
-      pending_address: x.pending_address, pending_claims: x.pending_claims || [] });
+      pending_address: x.pending_address, pending_claims: x.pending_claims || [],
+      serial: x.serial, bound: x.bound, replacement: x.replacement });
   }
   if (S.focus) focusDevice(S.focus);
 }
@@ -126,9 +134,8 @@ async function loadDetails() {
 function fillFilters() {
   const models = [...new Set(S.order.map((n) => S.devices.get(n).model))].sort();
   for (const m of models) $("#filter-model").append(el("option", { value: m }, m));
-  const states = ["planned", "dhcp", "hello", "topology_mismatch", "waiting_approval", "approved",
-    "downloading", "installing", "configuring", "rebooting", "deployed", "failed"];
-  for (const s of states) $("#filter-state").append(el("option", { value: s }, s));
+  // The stages the API can report, from the API itself (one list in ztpd).
+  for (const st of S.stages) $("#filter-state").append(el("option", { value: st.name }, st.name));
 }
 
 // ---------------------------------------------------------------- list
@@ -185,7 +192,7 @@ function row(d) {
     data: { device: d.name, model: d.model, state: d.state },
     on: { click: () => focusDevice(d.name) },
   }, box, el("span", { class: "name" }, d.name, " ", el("span", { class: "model" }, d.model)),
-  el("span", { class: "badge st-" + d.state }, d.state));
+  el("span", { class: "badge " + toneClass(d.state) }, d.state));
 }
 
 function rowOf(name) { return document.querySelector(`[data-device="${CSS.escape(name)}"]`); }
@@ -214,12 +221,11 @@ function setSelected(name, on) {
 }
 
 // ---------------------------------------------------------------- graph
-const STATE_COLOR = {
-  deployed: "#66bb6a", approved: "#4fc3f7", downloading: "#4fc3f7", installing: "#4fc3f7",
-  configuring: "#4fc3f7", rebooting: "#4fc3f7", topology_mismatch: "#ef5350", failed: "#ef5350",
-  timed_out: "#ef5350", waiting_approval: "#ffb74d", hello: "#ffb74d", planned: "#78909c", dhcp: "#90a4ae",
-};
-function stateColor(s) { return STATE_COLOR[s] || "#78909c"; }
+// Colours by tone; each stage's tone comes from /api/v1/stages.
+const TONE_COLOR = { idle: "#78909c", wait: "#ffb74d", busy: "#4fc3f7", ok: "#66bb6a", bad: "#ef5350" };
+function toneOf(s) { return S.tones.get(s) || "idle"; }
+function toneClass(s) { return "tone-" + toneOf(s); }
+function stateColor(s) { return TONE_COLOR[toneOf(s)]; }
 const LINK_COLOR = {
   ok: "#66bb6a", unchecked: "#3d4f63", wrong_port: "#ffb74d", wrong_peer: "#ef5350",
   swapped: "#ba68c8", missing_link: "#ef5350", unplanned_link: "#ff7043",
@@ -351,10 +357,10 @@ function focusDevice(name) {
     el("h2", {}, "Device"),
     el("dl", {},
       el("dt", {}, "name"), el("dd", {}, d.name),
-      el("dt", {}, "serial"), el("dd", {}, d.serial),
+      el("dt", {}, "serial"), el("dd", { class: "serial" }, d.serial || "— (known by position)", d.bound ? " (bound by " + d.bound + ")" : ""),
       el("dt", {}, "model"), el("dd", {}, d.model),
       el("dt", {}, "reported model"), el("dd", { class: "reported-model" }, reported == null ? "—" : reported),
-      el("dt", {}, "state"), el("dd", { class: "st-" + d.state }, d.state + (d.progress != null ? " " + d.progress + "%" : "")),
+      el("dt", {}, "state"), el("dd", { class: toneClass(d.state) }, d.state + (d.progress != null ? " " + d.progress + "%" : "")),
       el("dt", {}, "version"), el("dd", {}, d.version || "—"),
       el("dt", {}, "ip"), el("dd", {}, d.ip || "—"),
       el("dt", {}, "tier"), el("dd", {}, d.tier == null ? "no path to a root" : String(d.tier)),
@@ -367,10 +373,11 @@ function focusDevice(name) {
     ...(d.state === "pending_approval"
       ? [el("button", { type: "button", class: "approve", on: { click: () => approveDevice(d) } }, "Approve")]
       : []),
+    ...[replacementCard(d)].filter(Boolean),
     el("h2", {}, "Last events"),
     ...(d.events && d.events.length ? d.events : d.last_event ? [d.last_event] : [])
       .map((e) => el("div", { class: "event" }, el("span", { class: "muted" }, e.at.slice(11, 19)), " ",
-        el("b", { class: "st-" + e.stage }, e.stage), " ", e.message || "")),
+        el("b", { class: toneClass(e.stage) }, e.stage), " ", e.message || "")),
     probs.length ? el("h2", {}, "Problems") : el("p", { class: "muted" }, "No topology problem."),
     ...probs.map((p) => el("div", { class: "problem" }, el("b", {}, p.kind), " ", p.fix || "")),
   );
@@ -478,18 +485,80 @@ function showRollout(ro) {
   const c = ro.counts || {};
   const counts = el("div", { class: "muted" },
     (c.succeeded || 0) + " succeeded, " + (c.failed || 0) + " failed, " + (c.in_progress || 0) + " in progress, " + (c.pending || 0) + " pending");
+  // A finished rollout takes no more orders: no buttons.
+  const finished = ro.state === "done" || ro.state === "aborted";
   const node = el("div", { class: "rollout", data: { rollout: String(ro.id), state: ro.state || "" } },
     el("div", { class: "head" },
       el("b", {}, String(ro.id)), el("span", {}, ro.group || ""),
       el("span", { class: "badge" }, ro.state || ""),
-      el("button", { type: "button", on: { click: act("pause") } }, "Pause"),
-      el("button", { type: "button", on: { click: act("resume") } }, "Resume"),
-      el("button", { type: "button", on: { click: act("abort") } }, "Abort")),
+      finished ? null : el("button", { type: "button", on: { click: act("pause") } }, "Pause"),
+      finished ? null : el("button", { type: "button", on: { click: act("resume") } }, "Resume"),
+      finished ? null : el("button", { type: "button", on: { click: act("abort") } }, "Abort")),
     ro.reason ? el("div", { class: "muted" }, ro.reason) : null,
     counts,
     batches);
   const old = document.querySelector(`[data-rollout="${CSS.escape(String(ro.id))}"]`);
   if (old) old.replaceWith(node); else $("#rollouts").prepend(node);
+}
+
+// ---------------------------------------------------------------- replacement
+// A new box at a device's place waits for the operator (SPEC §12).
+function replacementCard(d) {
+  if (d.state !== "replacement_pending" || !d.replacement) return null;
+  const accept = async () => {
+    alertMsg("");
+    const r = await api("POST", "/api/v1/devices/" + encodeURIComponent(d.name) + "/replace", { serial: d.replacement.serial });
+    if (r.status === 200) {
+      d.serial = r.data.serial; d.bound = r.data.bound; d.replacement = null;
+      if (S.focus === d.name) focusDevice(d.name);
+    } else alertMsg("Replacement not accepted (HTTP " + r.status + "): " + (r.data && r.data.error ? r.data.error : r.data));
+  };
+  return el("div", { class: "replacement", data: { replacement: d.name } },
+    el("h2", {}, "Replacement"),
+    el("dl", {},
+      el("dt", {}, "old serial"), el("dd", { class: "old-serial" }, d.replacement.replaces || "—"),
+      el("dt", {}, "new serial"), el("dd", { class: "new-serial" }, d.replacement.serial)),
+    el("button", { type: "button", on: { click: accept } }, "Accept replacement"));
+}
+
+// ---------------------------------------------------------------- unplanned
+// Devices seen that no plan has (DHCP clients and hellos), each with the
+// [[devices]] entry that would plan it.
+async function loadUnplanned() {
+  const r = await api("GET", "/api/v1/unplanned");
+  if (r.status !== 200 || !Array.isArray(r.data)) return;
+  const rows = r.data.map((x) => {
+    const facts = [x.vendor, x.model, x.serial && "serial " + x.serial, x.mac && "MAC " + x.mac,
+      (x.address || x.ip) && "at " + (x.address || x.ip), "via " + x.source].filter(Boolean).join(" · ");
+    const ns = (x.neighbors || []).map((n) => n.local_port + " → " + n.remote_device + ":" + n.remote_port).join(", ");
+    return el("div", { class: "unplanned", data: { unplanned: x.serial || x.mac || "", source: x.source || "" } },
+      el("div", {}, facts),
+      ns ? el("div", { class: "muted" }, "neighbours: " + ns) : null,
+      el("pre", { class: "entry" }, x.entry || ""));
+  });
+  $("#unplanned").replaceChildren(...(rows.length ? rows : [el("p", { class: "muted" }, "Every device seen is planned.")]));
+}
+
+// ---------------------------------------------------------------- approval
+// Approve the selected devices that wait for it; the event stream repaints them.
+async function approveSelected() {
+  alertMsg("");
+  const names = [...S.selected].filter((n) => S.devices.get(n).state === "pending_approval");
+  if (!names.length) return alertMsg("Select devices in pending_approval to approve them.");
+  const refused = [];
+  for (const name of names) {
+    const d = S.devices.get(name);
+    // Two addresses said hello as this device: the operator must choose
+    // in its details, where the claims are shown, never in a batch.
+    if (d.pending_claims && d.pending_claims.length > 1) {
+      refused.push(name + " (" + d.pending_claims.length + " addresses claimed it: approve it from its details)");
+      continue;
+    }
+    const body = d.pending_address ? { address: d.pending_address } : {};
+    const r = await api("POST", "/api/v1/devices/" + encodeURIComponent(name) + "/approve", body);
+    if (r.status !== 200) refused.push(name + " (HTTP " + r.status + (r.data && r.data.error ? ": " + r.data.error : "") + ")");
+  }
+  if (refused.length) alertMsg("Not approved: " + refused.join("; "));
 }
 
 // ---------------------------------------------------------------- live
@@ -510,12 +579,30 @@ function listen() {
     refreshRow(e.device);
     paintNode(e.device);
     updateSummary();
-    if (S.focus === e.device) focusDevice(e.device);
+    // The stream names the stage only: the new box's serial comes from the API.
+    if (e.stage === "replacement_pending" || (e.from === "replacement_pending" && e.stage === "planned")) loadDetails();
+    else if (S.focus === e.device) focusDevice(e.device);
   });
   es.addEventListener("rollout", (m) => {
     try { showRollout(JSON.parse(m.data)); } catch (_) { /* not JSON: ignored */ }
   });
+  // Drift on a deployed device (SPEC §12): links and problems are read again.
+  es.addEventListener("topology", () => refreshTopology());
   es.addEventListener("reload", () => alertMsg("The plans were reloaded: reload the page to see the new plan."));
+}
+
+// Link check results and problems, read again (after drift or its end).
+async function refreshTopology() {
+  const topo = await api("GET", "/api/v1/topology");
+  if (topo.status !== 200) return;
+  S.problems = topo.data.problems;
+  const status = new Map(topo.data.planned.links.map((l) => [l.a + " " + l.b, l.status]));
+  S.links.forEach((l, i) => {
+    l.status = status.get(l.a + " " + l.b) || l.status;
+    const e = S.cy && S.cy.getElementById("l" + i);
+    if (e && e.length) e.data({ status: l.status, color: LINK_COLOR[l.status] || "#3d4f63" });
+  });
+  await loadDetails();
 }
 
 // ---------------------------------------------------------------- wiring
@@ -526,6 +613,8 @@ function wire() {
   $("#filter-state").addEventListener("change", applyFilters);
   $("#select-shown").addEventListener("change", (ev) => S.shown.forEach((n) => setSelected(n, ev.target.checked)));
   $("#group-form").addEventListener("submit", createGroup);
+  $("#approve").addEventListener("click", approveSelected);
+  $("#unplanned-refresh").addEventListener("click", loadUnplanned);
   $("#policy-form").addEventListener("submit", startRollout);
   $("#logout").addEventListener("click", logout);
   $("#fit").addEventListener("click", () => S.cy && S.cy.fit(undefined, 30));
