@@ -1,7 +1,8 @@
 //! Reload is all-or-nothing through the same loader as `validate`: a bad edit
 //! is reported (log + `GET /api/v1/status`) and the last good snapshot keeps
-//! serving; a good edit is swapped in atomically. Settings that cannot change
-//! while running (listen addresses) refuse the reload by name.
+//! serving; a good edit is swapped in atomically. Every setting of
+//! `ztpd.toml` either takes effect on reload or refuses it by name: see
+//! [`frozen_settings_changed`] and [`InPlace`].
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -63,11 +64,51 @@ pub struct Reloader {
     pub bindings: Option<Arc<crate::ztp::bindings::Bindings>>,
     /// What the last load left for this one (parsed plans, rendered configs).
     pub cache: std::sync::Mutex<plan::LoadCache>,
+    /// Settings held by long-lived services, changed in place on a swap.
+    pub in_place: InPlace,
 }
 
-/// Settings that need a restart; a change to any refuses the reload.
+/// Settings read by services that outlive a snapshot, which a good reload
+/// changes in place: `api.token_file` (the new file's token works, the old
+/// one gets 401, and the sessions it bought end) and `state.durability`
+/// (the commits after the swap).
+pub struct InPlace {
+    pub token: crate::api::OperatorToken,
+    pub sessions: Arc<crate::api::session::Sessions>,
+    pub state: crate::state::Writer,
+}
+
+/// Settings that need a restart; a change to any refuses the reload, naming
+/// it. Sockets, caps sized against the descriptor limit at start, the
+/// directories the watcher watches, and the telemetry pipeline's broker and
+/// store (the bridge and the store hold their connections and collection
+/// from start) are all of this kind.
 fn frozen_settings_changed(old: &settings::Settings, new: &settings::Settings) -> Vec<String> {
     let mut out = Vec::new();
+    macro_rules! frozen {
+        ($($name:literal => $($field:ident).+),+ $(,)?) => {
+            $(if old.$($field).+ != new.$($field).+ {
+                out.push($name.to_string());
+            })+
+        };
+    }
+    frozen!(
+        "paths.plans" => paths.plans,
+        "paths.templates" => paths.templates,
+        "paths.files" => paths.files,
+        "paths.credentials" => paths.credentials,
+        "paths.hub" => paths.hub,
+        "telemetry.broker" => telemetry.broker,
+        "telemetry.mongodb_uri" => telemetry.mongodb_uri,
+        "telemetry.database" => telemetry.database,
+        "telemetry.collection" => telemetry.collection,
+        "limits.http_connections" => limits.http_connections,
+        "limits.tftp_transfers" => limits.tftp_transfers,
+        "limits.tftp_transfers_per_client" => limits.tftp_transfers_per_client,
+        "limits.hub_connections" => limits.hub_connections,
+        "limits.hub_unauthenticated_per_client" => limits.hub_unauthenticated_per_client,
+        "limits.device_events" => limits.device_events,
+    );
     let l = (&old.listen, &new.listen);
     if l.0.dhcp != l.1.dhcp {
         out.push(format!("listen.dhcp ({} -> {})", l.0.dhcp, l.1.dhcp));
@@ -125,6 +166,8 @@ pub enum Outcome {
         /// Bindings the new plans settle, dropped once they serve.
         settled: Vec<(String, String)>,
         status: ReloadStatus,
+        /// The token of a new `api.token_file`, read (or created) by the load.
+        token: Option<String>,
     },
 }
 
@@ -175,6 +218,27 @@ impl Reloader {
                 serde_json::json!({"valid": false, "errors": [], "warnings": []}),
             );
         }
+        // A new token file is read (or created, 0600) here, off the runtime;
+        // one that cannot be refuses the reload by name.
+        let token = if resolved.settings.api.token_file != current.resolved.settings.api.token_file
+        {
+            let path = resolved.state_dir().join(&resolved.settings.api.token_file);
+            match crate::api::load_or_create_token(&path) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    return refused(
+                        format!(
+                        "api.token_file: cannot read or create {}: {e}; still serving version {}",
+                        path.display(),
+                        current.version
+                    ),
+                        serde_json::json!({"valid": false, "errors": [], "warnings": []}),
+                    )
+                }
+            }
+        } else {
+            None
+        };
         // An abandoned reload may still hold the cache: load cold then.
         let mut loaded = match self.cache.try_lock() {
             Ok(mut cache) => plan::load_with(&resolved, &self.plan_args, &mut cache),
@@ -233,6 +297,7 @@ impl Reloader {
             next: Box::new(next),
             base: current.version,
             settled,
+            token,
             status: ReloadStatus {
                 ok: true,
                 at: String::new(),
@@ -261,6 +326,7 @@ impl Reloader {
                 base,
                 mut settled,
                 mut status,
+                token,
             } => {
                 // No binding may come in between here and the swap: it would
                 // be lost, or the version taken twice. The lock is held for
@@ -283,7 +349,9 @@ impl Reloader {
                     b.forget(&settled);
                 }
                 let version = status.version;
+                let durability = next.resolved.settings.state.durability;
                 self.snapshot.store(*next);
+                self.apply_in_place(token, durability);
                 tracing::info!(
                     version,
                     changed = status.changed_devices.len(),
@@ -298,6 +366,21 @@ impl Reloader {
                 }
                 let _ = self.changed.send(version);
                 true
+            }
+        }
+    }
+
+    fn apply_in_place(&self, token: Option<String>, durability: settings::Durability) {
+        let p = &self.in_place;
+        if let Some(t) = token {
+            p.token.store(Arc::new(t));
+            p.sessions.close_all();
+            tracing::info!("api.token_file changed: the new token is in force, sessions ended");
+        }
+        if p.state.durability() != durability {
+            match p.state.set_durability(durability) {
+                Ok(()) => tracing::info!("state.durability is now {durability:?}"),
+                Err(e) => tracing::error!("cannot change state.durability: {e}"),
             }
         }
     }

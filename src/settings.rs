@@ -196,7 +196,7 @@ pub struct Access {
 }
 
 /// When a reply that depends on a state write may leave.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
     /// After the write is on disk (group-committed fsync).

@@ -290,6 +290,64 @@ fn sighup_reloads_and_listen_changes_are_refused_by_name() {
     assert_eq!(s["snapshot_version"], 2);
 }
 
+/// Every setting a reload accepts takes effect; the ones read once at start
+/// refuse it by name (issue 24). One daemon, reloaded by SIGHUP.
+#[test]
+fn settings_take_effect_on_reload_or_refuse_it_by_name() {
+    let d = Daemon::start("good", "", &["--watch", "off"]);
+    let cfg = d.root.join("ztpd.toml");
+    let base = std::fs::read_to_string(&cfg).unwrap();
+    assert_eq!(status(&d)["state"]["durability"], "fsync");
+
+    // Read at start: refused, each by name, and nothing changes.
+    std::fs::write(
+        &cfg,
+        format!(
+            "{base}[telemetry]\ncollection = \"elsewhere\"\n\
+             [limits]\nhttp_connections = 100\n"
+        ),
+    )
+    .unwrap();
+    d.signal(libc::SIGHUP);
+    let s = wait_reload(&d, "refused telemetry/limits change", |s| {
+        s["last_reload"]["ok"] == false
+    });
+    let msg = s["last_reload"]["message"].as_str().unwrap();
+    assert!(msg.contains("telemetry.collection"), "{msg}");
+    assert!(msg.contains("limits.http_connections"), "{msg}");
+    assert!(msg.contains("restart ztpd"), "{msg}");
+    assert_eq!(s["snapshot_version"], 1);
+
+    // Applied in place: a new token file and durability.
+    let old = d.token();
+    std::fs::write(
+        &cfg,
+        format!("{base}[state]\ndurability = \"os\"\n[api]\ntoken_file = \"rotated.token\"\n"),
+    )
+    .unwrap();
+    d.signal(libc::SIGHUP);
+    let new_token = d.wait_for("the new token file", WAIT, || {
+        std::fs::read_to_string(d.root.join("state/rotated.token"))
+            .ok()
+            .map(|t| t.trim().to_string())
+    });
+    assert_ne!(new_token, old);
+    let with = |token: &str| {
+        let auth = format!("Bearer {token}");
+        let (code, body) = d.request("GET", "/api/v1/status", &[("Authorization", &auth)], None);
+        (code, body)
+    };
+    let body = d.wait_for("the new token to work", WAIT, || {
+        let (code, body) = with(&new_token);
+        (code == 200).then_some(body)
+    });
+    let s: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(s["last_reload"]["ok"], true, "{s}");
+    assert_eq!(s["snapshot_version"], 2, "{s}");
+    assert_eq!(s["state"]["durability"], "os", "{s}");
+    assert_eq!(with(&old).0, 401, "the old token no longer opens the API");
+}
+
 #[test]
 fn polling_watcher_sees_saves() {
     let d = Daemon::start("good", "", &["--watch", "poll"]);

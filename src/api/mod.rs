@@ -33,19 +33,25 @@ pub struct OperatorApi {
     pub ztp: Arc<Ztp>,
     /// Last reload outcome, for `/api/v1/status`.
     pub status: SharedStatus,
-    /// The operator token every request must carry.
-    pub token: String,
+    /// The operator token every request must carry; a reload that names
+    /// another `api.token_file` swaps it (and ends every session).
+    pub token: OperatorToken,
     /// DHCP clients that are no planned device (`GET /api/v1/unplanned`).
     pub unplanned: Arc<Unplanned>,
     /// GUI sessions (cookies traded for the token).
-    pub sessions: session::Sessions,
+    pub sessions: Arc<session::Sessions>,
     /// Plan and runtime groups (SPEC §8).
     pub groups: Arc<crate::rollout::groups::GroupStore>,
     /// Rollouts of groups (SPEC §8).
     pub rollouts: Arc<crate::rollout::service::Rollouts>,
     /// The local hub, for devices' reported twin properties.
     pub hub: Option<Arc<crate::broker::LocalHub>>,
+    /// The state store's writer: `/api/v1/status` shows the durability in force.
+    pub state: crate::state::Writer,
 }
+
+/// The operator token in force, shared by the API and the reloader.
+pub type OperatorToken = Arc<arc_swap::ArcSwap<String>>;
 
 /// Read the operator token, creating it (0600, atomically) when absent.
 pub fn load_or_create_token(path: &Path) -> std::io::Result<String> {
@@ -95,7 +101,7 @@ pub(crate) fn has_token(api: &OperatorApi, headers: &axum::http::HeaderMap) -> b
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer)
-        .is_some_and(|t| same(t.as_bytes(), api.token.as_bytes()))
+        .is_some_and(|t| same(t.as_bytes(), api.token.load().as_bytes()))
 }
 
 async fn require_token(State(api): State<Arc<OperatorApi>>, req: Request, next: Next) -> Response {
@@ -191,6 +197,7 @@ async fn status(State(api): State<Arc<OperatorApi>>) -> impl IntoResponse {
         "devices": snap.model.devices().count(),
         "last_reload": last,
         "reloading": reloading,
+        "state": { "durability": api.state.durability() },
     }))
 }
 

@@ -96,6 +96,14 @@ impl Sessions {
         }
     }
 
+    /// End every session (the token that bought them was replaced).
+    pub fn close_all(&self) {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.clear();
+        drop(live);
+        self.closed.send_modify(|n| *n += 1);
+    }
+
     pub fn close(&self, id: &str) {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         live.retain(|k, _| !super::same(k.as_bytes(), id.as_bytes()));

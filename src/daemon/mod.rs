@@ -80,8 +80,12 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create paths.state = {}", state_dir.display()))?;
     let token_path = state_dir.join(&resolved.settings.api.token_file);
-    let token = crate::api::load_or_create_token(&token_path)
-        .with_context(|| format!("cannot create the operator token {}", token_path.display()))?;
+    let token: crate::api::OperatorToken = Arc::new(arc_swap::ArcSwap::from_pointee(
+        crate::api::load_or_create_token(&token_path).with_context(|| {
+            format!("cannot create the operator token {}", token_path.display())
+        })?,
+    ));
+    let sessions = Arc::new(crate::api::session::Sessions::default());
 
     let http_addr = resolved.settings.listen.http;
     let snapshot = SnapshotHandle::new(first);
@@ -152,6 +156,11 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         changed: changed_tx,
         bindings: Some(ztp.bindings.clone()),
         cache: std::sync::Mutex::new(opts.load_cache),
+        in_place: reload::InPlace {
+            token: token.clone(),
+            sessions: sessions.clone(),
+            state: state.writer(),
+        },
     });
     tasks.spawn(async_ok(reload::run(reloader, reload_rx, shutdown.clone())));
     // A thread, not a task: it ends when the reload task above is gone.
@@ -228,10 +237,11 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
             status: status.clone(),
             token,
             unplanned,
-            sessions: Default::default(),
+            sessions,
             groups,
             rollouts,
             hub: hub.as_ref().map(|h| h.hub.clone()),
+            state: state.writer(),
         }),
     };
     tasks.spawn(http::serve(

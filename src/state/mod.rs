@@ -87,7 +87,9 @@ pub struct Writer {
     /// The write connection: the writer thread holds it for each batch, and
     /// [`Writer::write_now`] for its one transaction.
     conn: Arc<Mutex<Connection>>,
-    durability: Durability,
+    /// `state.durability` in force: true for `os`. Shared by every clone, so
+    /// a reload that changes it reaches every service at once.
+    os_only: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Writer {
@@ -96,7 +98,33 @@ impl Writer {
     /// about what handing the write to the writer thread costs, without the
     /// thread wake-ups.
     pub fn commits_are_cheap(&self) -> bool {
-        self.durability == Durability::Os
+        self.os_only.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The durability in force.
+    pub fn durability(&self) -> Durability {
+        if self.commits_are_cheap() {
+            Durability::Os
+        } else {
+            Durability::Fsync
+        }
+    }
+
+    /// Change the durability of the commits after this one (a reload that
+    /// changed `state.durability`). Waits for the writer's batch in progress,
+    /// if any, to finish.
+    pub fn set_durability(&self, durability: Durability) -> Result<(), WriteError> {
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| WriteError::Failed("state connection lock poisoned".into()))?;
+        conn.pragma_update(None, "synchronous", synchronous(durability))
+            .map_err(|e| WriteError::Failed(e.to_string()))?;
+        self.os_only.store(
+            durability == Durability::Os,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(())
     }
 
     /// Run `write` in its own transaction on the calling thread and commit,
@@ -181,12 +209,7 @@ impl StateStore {
         })?;
         let conn = open_conn(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        // In WAL mode FULL syncs the log at every commit; OFF leaves it to the OS.
-        let sync = match durability {
-            Durability::Fsync => "FULL",
-            Durability::Os => "OFF",
-        };
-        conn.pragma_update(None, "synchronous", sync)?;
+        conn.pragma_update(None, "synchronous", synchronous(durability))?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                 component TEXT PRIMARY KEY,
@@ -208,7 +231,9 @@ impl StateStore {
             writer: Writer {
                 tx,
                 conn,
-                durability,
+                os_only: Arc::new(std::sync::atomic::AtomicBool::new(
+                    durability == Durability::Os,
+                )),
             },
         })
     }
@@ -259,6 +284,14 @@ impl StateStore {
 
     pub fn writer(&self) -> Writer {
         self.writer.clone()
+    }
+}
+
+/// In WAL mode FULL syncs the log at every commit; OFF leaves it to the OS.
+fn synchronous(durability: Durability) -> &'static str {
+    match durability {
+        Durability::Fsync => "FULL",
+        Durability::Os => "OFF",
     }
 }
 
@@ -407,5 +440,27 @@ mod tests {
         );
         assert!(matches!(a, Err(WriteError::Failed(_))));
         assert_eq!(b, Ok(()));
+    }
+
+    /// A reload's new `state.durability` reaches the write connection
+    /// (SQLite's `synchronous`: 2 FULL, 0 OFF) and every writer clone.
+    #[tokio::test]
+    async fn durability_changes_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StateStore::open(dir.path(), Durability::Fsync).unwrap();
+        let (w, other) = (s.writer(), s.writer());
+        let sync = |w: &Writer| -> i64 {
+            let conn = w.conn.lock().unwrap();
+            conn.query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(sync(&w), 2);
+        w.set_durability(Durability::Os).unwrap();
+        assert_eq!(sync(&w), 0);
+        assert!(other.commits_are_cheap());
+        assert_eq!(other.durability(), Durability::Os);
+        other.set_durability(Durability::Fsync).unwrap();
+        assert_eq!(sync(&w), 2);
+        assert!(!w.commits_are_cheap());
     }
 }

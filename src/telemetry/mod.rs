@@ -8,6 +8,7 @@ pub mod device_function;
 pub mod message;
 pub mod mqtt;
 pub mod pipeline;
+pub mod routing;
 pub mod sas_bridge;
 pub mod service;
 pub mod simulate;
