@@ -40,6 +40,9 @@ _ztpd() {
             ztpd,help)
                 cmd="ztpd__subcmd__help"
                 ;;
+            ztpd,hub)
+                cmd="ztpd__subcmd__hub"
+                ;;
             ztpd,plan)
                 cmd="ztpd__subcmd__plan"
                 ;;
@@ -154,6 +157,9 @@ _ztpd() {
             ztpd__subcmd__help,help)
                 cmd="ztpd__subcmd__help__subcmd__help"
                 ;;
+            ztpd__subcmd__help,hub)
+                cmd="ztpd__subcmd__help__subcmd__hub"
+                ;;
             ztpd__subcmd__help,plan)
                 cmd="ztpd__subcmd__help__subcmd__plan"
                 ;;
@@ -202,6 +208,18 @@ _ztpd() {
             ztpd__subcmd__help__subcmd__group,show)
                 cmd="ztpd__subcmd__help__subcmd__group__subcmd__show"
                 ;;
+            ztpd__subcmd__help__subcmd__hub,devices)
+                cmd="ztpd__subcmd__help__subcmd__hub__subcmd__devices"
+                ;;
+            ztpd__subcmd__help__subcmd__hub,info)
+                cmd="ztpd__subcmd__help__subcmd__hub__subcmd__info"
+                ;;
+            ztpd__subcmd__help__subcmd__hub,invoke)
+                cmd="ztpd__subcmd__help__subcmd__hub__subcmd__invoke"
+                ;;
+            ztpd__subcmd__help__subcmd__hub,twin)
+                cmd="ztpd__subcmd__help__subcmd__hub__subcmd__twin"
+                ;;
             ztpd__subcmd__help__subcmd__plan,bindings)
                 cmd="ztpd__subcmd__help__subcmd__plan__subcmd__bindings"
                 ;;
@@ -228,6 +246,36 @@ _ztpd() {
                 ;;
             ztpd__subcmd__help__subcmd__topology,diff)
                 cmd="ztpd__subcmd__help__subcmd__topology__subcmd__diff"
+                ;;
+            ztpd__subcmd__hub,devices)
+                cmd="ztpd__subcmd__hub__subcmd__devices"
+                ;;
+            ztpd__subcmd__hub,help)
+                cmd="ztpd__subcmd__hub__subcmd__help"
+                ;;
+            ztpd__subcmd__hub,info)
+                cmd="ztpd__subcmd__hub__subcmd__info"
+                ;;
+            ztpd__subcmd__hub,invoke)
+                cmd="ztpd__subcmd__hub__subcmd__invoke"
+                ;;
+            ztpd__subcmd__hub,twin)
+                cmd="ztpd__subcmd__hub__subcmd__twin"
+                ;;
+            ztpd__subcmd__hub__subcmd__help,devices)
+                cmd="ztpd__subcmd__hub__subcmd__help__subcmd__devices"
+                ;;
+            ztpd__subcmd__hub__subcmd__help,help)
+                cmd="ztpd__subcmd__hub__subcmd__help__subcmd__help"
+                ;;
+            ztpd__subcmd__hub__subcmd__help,info)
+                cmd="ztpd__subcmd__hub__subcmd__help__subcmd__info"
+                ;;
+            ztpd__subcmd__hub__subcmd__help,invoke)
+                cmd="ztpd__subcmd__hub__subcmd__help__subcmd__invoke"
+                ;;
+            ztpd__subcmd__hub__subcmd__help,twin)
+                cmd="ztpd__subcmd__hub__subcmd__help__subcmd__twin"
                 ;;
             ztpd__subcmd__plan,bindings)
                 cmd="ztpd__subcmd__plan__subcmd__bindings"
@@ -308,7 +356,7 @@ _ztpd() {
 
     case "${cmd}" in
         ztpd)
-            opts="-h -V --config --help --version validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help"
+            opts="-h -V --config --help --version validate run render plan status approve replace group rollout device bridge analyze completions topology hub credentials help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -904,7 +952,7 @@ _ztpd() {
             return 0
             ;;
         ztpd__subcmd__help)
-            opts="validate run render plan status approve replace group rollout device bridge analyze completions topology credentials help"
+            opts="validate run render plan status approve replace group rollout device bridge analyze completions topology hub credentials help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1130,6 +1178,76 @@ _ztpd() {
         ztpd__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__help__subcmd__hub)
+            opts="info devices invoke twin"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__help__subcmd__hub__subcmd__devices)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__help__subcmd__hub__subcmd__info)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__help__subcmd__hub__subcmd__invoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__help__subcmd__hub__subcmd__twin)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1372,6 +1490,208 @@ _ztpd() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__hub)
+            opts="-h --config --help info devices invoke twin help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__hub__subcmd__devices)
+            opts="-h --format --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__hub__subcmd__help)
+            opts="info devices invoke twin help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__hub__subcmd__help__subcmd__devices)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__hub__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__hub__subcmd__help__subcmd__info)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__hub__subcmd__help__subcmd__invoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__hub__subcmd__help__subcmd__twin)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__hub__subcmd__info)
+            opts="-h --format --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__hub__subcmd__invoke)
+            opts="-h --payload --timeout --format --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --payload)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        ztpd__subcmd__hub__subcmd__twin)
+            opts="-h --set --format --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
