@@ -4,8 +4,12 @@
 //! Every change happens under an exclusive `flock` on `.lock` in the
 //! directory, so concurrent `ztpd credentials create` processes and the
 //! daemon never hand out one `device_name` twice. The history row is
-//! appended (and synced) before the JSON file is written: after a crash a
-//! name may be reserved without a file, never a file whose name is unrecorded.
+//! appended (and synced) before the JSON file is written, so a file's name is
+//! always recorded. The ids being written are first made durable in the lock
+//! file (the write's intent); after a crash between row and file, the next
+//! [`Store::complete_interrupted`] writes the files those rows reserved.
+//! A credential deleted by hand is never brought back: only an interrupted
+//! write's ids are completed.
 //! Files are written to a 0600 temp file in the same directory and renamed
 //! over the old one, so a crash leaves the old file or the new one, whole.
 
@@ -163,7 +167,7 @@ impl Store {
         function: Value,
     ) -> Result<CredentialFile, StoreError> {
         super::validate_device_id(device_id).map_err(StoreError::BadId)?;
-        let _lock = self.lock()?;
+        let mut lock = self.lock()?;
         let name = read_file(&self.path_of(device_id), device_id)
             .ok()
             .flatten()
@@ -173,7 +177,7 @@ impl Store {
             function,
             name,
         };
-        let mut out = self.write_locked(hub, vec![req], Sync::EachFile)?;
+        let mut out = self.write_locked(&mut lock, hub, vec![req], Sync::EachFile)?;
         Ok(out.remove(0))
     }
 
@@ -191,7 +195,7 @@ impl Store {
         let Some(old) = self.read(name_of)? else {
             return Ok(None);
         };
-        let _lock = self.lock()?;
+        let mut lock = self.lock()?;
         if self.path_of(device_id).exists() {
             return Ok(None);
         }
@@ -200,7 +204,7 @@ impl Store {
             function,
             name: Some(old.device_name),
         };
-        let mut out = self.write_locked(hub, vec![req], Sync::EachFile)?;
+        let mut out = self.write_locked(&mut lock, hub, vec![req], Sync::EachFile)?;
         Ok(Some(out.remove(0)))
     }
 
@@ -214,7 +218,7 @@ impl Store {
         for (id, _) in &devices {
             super::validate_device_id(id).map_err(StoreError::BadId)?;
         }
-        let _lock = self.lock()?;
+        let mut lock = self.lock()?;
         let reqs: Vec<Request> = devices
             .into_iter()
             .filter(|(id, _)| !self.path_of(id).exists())
@@ -227,46 +231,62 @@ impl Store {
         if reqs.is_empty() {
             return Ok(Vec::new());
         }
-        self.write_locked(hub, reqs, Sync::Batched)
+        self.write_locked(&mut lock, hub, reqs, Sync::Batched)
     }
 
-    /// Finish what a crash cut short. The history row is appended before the
-    /// file, so a crash between the two leaves a device with a reserved name
-    /// and no credential (a DPS registration killed mid-write, say). Each such
-    /// device gets its file now, under the name its row reserved and with
-    /// `function(device_id)`; no row is added. Returns the files written.
+    /// Finish what a crash (or a full disk) cut short. The history rows are
+    /// appended before the files, so an interrupted write leaves devices with
+    /// a reserved name and no credential (a DPS registration killed
+    /// mid-write, say); the lock file still names them. Each gets its file
+    /// now, under the name its row reserved and with `function(device_id)`;
+    /// no row is added. An id whose row never made it (or was torn) reserved
+    /// nothing and is dropped. Returns the files written.
     pub fn complete_interrupted(
         &self,
         hub: &Hub,
         mut function: impl FnMut(&str) -> Value,
     ) -> Result<Vec<CredentialFile>, StoreError> {
-        let history_path = self.dir.join(HISTORY_FILE);
-        if !history_path.exists() {
+        if !self.dir.join(LOCK_FILE).exists() {
             return Ok(Vec::new());
         }
-        let _lock = self.lock()?;
-        let mut text =
-            std::fs::read(&history_path).map_err(io_err("cannot read", &history_path))?;
+        let mut lock = self.lock()?;
+        let pending = lock.intent();
+        if pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let history_path = self.dir.join(HISTORY_FILE);
+        let mut text = match std::fs::read(&history_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io_err("cannot read", &history_path)(e)),
+        };
         // A row without its newline was torn by a crash mid-append: its name
         // may be cut short, so it reserves nothing to complete.
         text.truncate(text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1));
         let known = parse_history(&text[..], &history_path);
-        let mut creds: Vec<CredentialFile> = known
-            .names
+        let mut creds: Vec<CredentialFile> = pending
             .into_iter()
-            .filter(|(id, _)| super::validate_device_id(id).is_ok() && !self.path_of(id).exists())
-            .map(|(device_id, device_name)| CredentialFile {
-                connection_str_pub: connection_string(hub, &device_id),
-                device_function: function(&device_id),
-                device_name,
-                credential_creation_date: chrono::Local::now().format(DATE_FORMAT).to_string(),
-                device_id,
+            .filter(|id| super::validate_device_id(id).is_ok() && !self.path_of(id).exists())
+            .filter_map(|device_id| {
+                let device_name = *known.names.get(&device_id)?;
+                Some(CredentialFile {
+                    connection_str_pub: connection_string(hub, &device_id),
+                    device_function: function(&device_id),
+                    device_name,
+                    credential_creation_date: chrono::Local::now().format(DATE_FORMAT).to_string(),
+                    device_id,
+                })
             })
             .collect();
         creds.sort_by_key(|c| c.device_name);
+        creds.dedup_by_key(|c| c.device_name);
         for chunk in creds.chunks(BATCH) {
             self.write_files(chunk, Sync::Batched)?;
         }
+        lock.set_intent(&[], false).map_err(io_err(
+            "cannot clear the intent in",
+            &self.dir.join(LOCK_FILE),
+        ))?;
         Ok(creds)
     }
 
@@ -289,7 +309,7 @@ impl Store {
         mut select: impl FnMut(&CredentialFile) -> bool,
         mut load_function: impl FnMut(&str) -> Result<Value, FunctionError>,
     ) -> Result<Regenerated, StoreError> {
-        let _lock = self.lock()?;
+        let mut lock = self.lock()?;
         let mut result = Regenerated::default();
         let mut functions: HashMap<String, Result<Value, String>> = HashMap::new();
         let mut reqs = Vec::new();
@@ -320,7 +340,7 @@ impl Store {
         }
         if !reqs.is_empty() {
             result.written = self
-                .write_locked(hub, reqs, Sync::Batched)?
+                .write_locked(&mut lock, hub, reqs, Sync::Batched)?
                 .into_iter()
                 .map(|c| (c.device_id, c.device_name))
                 .collect();
@@ -380,7 +400,7 @@ impl Store {
                 return Err(io_err("cannot lock", &path)(e));
             }
         }
-        let lock = DirLock { _file: file };
+        let lock = DirLock { file };
         self.remove_leftover_temps();
         Ok(lock)
     }
@@ -400,6 +420,7 @@ impl Store {
     /// Assign names, append history, then write the files. Caller holds the lock.
     fn write_locked(
         &self,
+        lock: &mut DirLock,
         hub: &Hub,
         reqs: Vec<Request>,
         sync: Sync,
@@ -437,10 +458,22 @@ impl Store {
                 }
             })
             .collect();
+        // The intent first (durable), then the rows, then the files; an
+        // interrupted write's ids stay in the intent for complete_interrupted.
+        let lock_path = self.dir.join(LOCK_FILE);
+        let leftover = lock.intent();
+        let mut intent = leftover.clone();
+        intent.extend(creds.iter().map(|c| c.device_id.clone()));
+        lock.set_intent(&intent, true)
+            .map_err(io_err("cannot record the write's intent in", &lock_path))?;
         append_history(&mut history, &history_path, &creds)?;
         for chunk in creds.chunks(BATCH) {
             self.write_files(chunk, sync)?;
         }
+        // Not synced: a lost clear only makes the next completion find every
+        // file in place.
+        lock.set_intent(&leftover, false)
+            .map_err(io_err("cannot clear the intent in", &lock_path))?;
         Ok(creds)
     }
 
@@ -478,8 +511,41 @@ enum Sync {
 }
 
 /// Held while the directory is locked; closing the file releases the flock.
+/// The lock file's content is the intent of a write in progress: the device
+/// ids whose rows may be appended without their files yet, one per line.
 struct DirLock {
-    _file: File,
+    file: File,
+}
+
+impl DirLock {
+    fn intent(&mut self) -> Vec<String> {
+        let mut text = String::new();
+        let read = self
+            .file
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| (&self.file).take(16 << 20).read_to_string(&mut text));
+        if read.is_err() {
+            return Vec::new();
+        }
+        text.lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn set_intent(&mut self, ids: &[String], durable: bool) -> std::io::Result<()> {
+        self.file.set_len(0)?;
+        if !ids.is_empty() {
+            let mut text = ids.join("\n");
+            text.push('\n');
+            self.file.seek(SeekFrom::Start(0))?;
+            self.file.write_all(text.as_bytes())?;
+        }
+        if durable {
+            self.file.sync_data()?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Default)]

@@ -284,26 +284,34 @@ fn bad_ids_are_refused_and_keys_never_print() {
 }
 
 #[test]
-fn a_row_without_its_file_is_completed_under_its_name_and_a_torn_row_is_not() {
+fn an_interrupted_write_is_completed_under_its_name_and_a_deleted_file_is_not() {
     let d = tempfile::tempdir().unwrap();
     let store = Store::new(d.path());
     let hub = hub("h");
     let a = store.create(&hub, "a", default_function()).unwrap();
     let b = store.create(&hub, "b", default_function()).unwrap();
-    // A crash after b's row was synced and before its file was renamed in,
-    // then one mid-append of c's row.
+    let c = store.create(&hub, "c", default_function()).unwrap();
+    // An operator deletes c's credential by hand: it stays deleted.
+    std::fs::remove_file(store.path_of("c")).unwrap();
+    // A crash after b's row was synced and before its file was renamed in
+    // (b's id still in the intent), and one mid-append of d's row.
     std::fs::remove_file(store.path_of("b")).unwrap();
     let mut f = OpenOptions::new()
         .append(true)
         .open(d.path().join(HISTORY_FILE))
         .unwrap();
-    f.write_all(b"c,10000").unwrap();
+    f.write_all(b"d,10000").unwrap();
+    std::fs::write(d.path().join(LOCK_FILE), "b\nd\n").unwrap();
     let rows_before = history_rows(&store).len();
 
     let done = store
         .complete_interrupted(&hub, |_| default_function())
         .unwrap();
-    assert_eq!(done.len(), 1, "only b: a has its file, c's row is torn");
+    assert_eq!(
+        done.len(),
+        1,
+        "only b: d's row is torn, c was not being written"
+    );
     let b_again = store.read("b").unwrap().unwrap();
     assert_eq!(b_again.device_name, b.device_name);
     assert_eq!(b_again.connection_str_pub, b.connection_str_pub);
@@ -315,11 +323,42 @@ fn a_row_without_its_file_is_completed_under_its_name_and_a_torn_row_is_not() {
             & 0o777,
         0o600
     );
-    assert!(store.read("c").unwrap().is_none());
+    assert!(store.read("c").unwrap().is_none(), "{c:?} stays deleted");
+    assert!(store.read("d").unwrap().is_none());
     assert_eq!(history_rows(&store).len(), rows_before, "no row added");
     assert_eq!(store.read("a").unwrap().unwrap(), a);
+    assert_eq!(std::fs::read(d.path().join(LOCK_FILE)).unwrap(), b"");
     assert!(store
         .complete_interrupted(&hub, |_| default_function())
         .unwrap()
         .is_empty());
+}
+
+#[test]
+fn a_finished_write_leaves_no_intent_and_a_failed_one_keeps_it() {
+    let d = tempfile::tempdir().unwrap();
+    let store = Store::new(d.path());
+    let hub = hub("h");
+    store.create(&hub, "a", default_function()).unwrap();
+    assert_eq!(std::fs::read(d.path().join(LOCK_FILE)).unwrap(), b"");
+    // A file that cannot be written (its path is a directory): the row is
+    // appended, the file fails, and the intent keeps the id.
+    std::fs::create_dir(store.path_of("e")).unwrap();
+    assert!(store.create(&hub, "e", default_function()).is_err());
+    assert_eq!(
+        std::fs::read_to_string(d.path().join(LOCK_FILE)).unwrap(),
+        "e\n"
+    );
+    // Another write keeps it too, until a completion handles it.
+    store.create(&hub, "f", default_function()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(d.path().join(LOCK_FILE)).unwrap(),
+        "e\n"
+    );
+    std::fs::remove_dir(store.path_of("e")).unwrap();
+    let done = store
+        .complete_interrupted(&hub, |_| default_function())
+        .unwrap();
+    assert_eq!(done.len(), 1);
+    assert!(store.read("e").unwrap().is_some());
 }
