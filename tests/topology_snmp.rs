@@ -23,6 +23,10 @@ use support::Daemon;
 const PREFIX: &str = "ztpt-sn";
 const HTTP_PORT: u16 = 8080;
 const COMMUNITY: &str = "ztpt-ro";
+/// The SNMP v3 user every agent knows (SHA authentication, AES privacy).
+const V3_USER: &str = "ztptv3";
+const V3_AUTH: &str = "ztpt-auth-pass";
+const V3_PRIV: &str = "ztpt-priv-pass";
 
 fn ns(name: &str) -> String {
     format!("{PREFIX}-{name}")
@@ -114,7 +118,8 @@ fn snmpd(run: &Path, sw: &str) -> ChildGuard {
         &conf,
         format!(
             "agentAddress udp:161\nrocommunity {COMMUNITY} 10.0.0.0/8\nmaster agentx\n\
-             agentXSocket {}\nagentXPerms 0600 0700\n",
+             agentXSocket {}\nagentXPerms 0600 0700\n\
+             createUser {V3_USER} SHA \"{V3_AUTH}\" AES \"{V3_PRIV}\"\nrouser {V3_USER} priv\n",
             sock.display()
         ),
     )
@@ -337,6 +342,39 @@ fn a_moved_cable_is_drift_and_a_silent_agent_is_unreachable() {
                 .then_some(())
         },
     );
+
+    // SNMP v3 (USM, SHA and AES): with a wrong authentication key the agents
+    // stop answering ztpd; with the right one sw1 is read again. A poller
+    // that kept using v2c would pass neither step.
+    let plan_v3 = |auth_key: &str| {
+        PLAN.replace(
+            "version = \"2c\"\ncommunity = \"ztpt-ro\"",
+            &format!(
+                "version = \"3\"\nuser = \"{V3_USER}\"\nauth = \"sha\"\nauth_key = \"{auth_key}\"\n\
+                 priv = \"aes\"\npriv_key = \"{V3_PRIV}\""
+            ),
+        )
+    };
+    let plan_file = root.join("plans/lab.toml");
+    let before = d.api("/api/v1/status").1["snapshot_version"]
+        .as_u64()
+        .unwrap();
+    for (version, (auth_key, reachable)) in
+        (before + 1..).zip([("not-the-auth-key", false), (V3_AUTH, true)])
+    {
+        std::fs::write(&plan_file, plan_v3(auth_key)).unwrap();
+        d.signal(libc::SIGHUP);
+        d.wait_for("the v3 plan to serve", Duration::from_secs(20), || {
+            (d.api("/api/v1/status").1["snapshot_version"] == version).then_some(())
+        });
+        d.wait_for(
+            &format!("sw1 reachable = {reachable} over SNMP v3 with auth key {auth_key}"),
+            Duration::from_secs(30),
+            || (device(&d, "sw1")["snmp"]["reachable"] == reachable).then_some(()),
+        );
+    }
+    let sw1 = device(&d, "sw1");
+    assert_eq!(sw1["problems"], json!([]), "{sw1}");
     drop(lldpds);
     drop(snmpds);
 }

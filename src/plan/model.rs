@@ -167,17 +167,47 @@ impl Site {
     }
 }
 
-/// SNMP v2c settings of a site (SPEC §12). The community is a secret: it
-/// is never serialised.
+/// How ztpd reads a site's SNMP agents (SPEC §12). Communities and keys
+/// are secrets: only the version is ever serialised or printed.
 #[derive(Clone, Serialize)]
 pub struct SnmpPlan {
+    /// "2c" or "3".
+    pub version: &'static str,
     #[serde(skip)]
-    pub community: String,
+    pub access: SnmpAccess,
+}
+
+#[derive(Clone)]
+pub enum SnmpAccess {
+    V2c { community: String },
+    V3(SnmpV3),
+}
+
+/// SNMP v3 (USM): authentication always, privacy (AES-128) when a key is given.
+#[derive(Clone)]
+pub struct SnmpV3 {
+    pub user: String,
+    pub auth: SnmpAuth,
+    pub auth_key: String,
+    /// The AES privacy passphrase; `None`: authNoPriv.
+    pub priv_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnmpAuth {
+    /// usmHMACSHAAuthProtocol (HMAC-SHA-96).
+    Sha,
+    /// usmHMAC192SHA256AuthProtocol.
+    Sha256,
 }
 
 impl std::fmt::Debug for SnmpPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SnmpPlan { community: <hidden> }")
+        write!(
+            f,
+            "SnmpPlan {{ version: {}, <secrets hidden> }}",
+            self.version
+        )
     }
 }
 

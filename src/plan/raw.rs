@@ -30,6 +30,16 @@ pub struct RawSnmp {
     pub version: Option<Sp<String>>,
     pub community: Option<Sp<String>>,
     pub community_env: Option<Sp<String>>,
+    pub community_file: Option<Sp<String>>,
+    pub user: Option<Sp<String>>,
+    pub auth: Option<Sp<String>>,
+    pub auth_key: Option<Sp<String>>,
+    pub auth_key_env: Option<Sp<String>>,
+    pub auth_key_file: Option<Sp<String>>,
+    pub privacy: Option<Sp<String>>,
+    pub priv_key: Option<Sp<String>>,
+    pub priv_key_env: Option<Sp<String>>,
+    pub priv_key_file: Option<Sp<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -207,8 +217,35 @@ pub fn read(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawPlan {
             version: t.str(&mut ctx, "version"),
             community: t.str(&mut ctx, "community"),
             community_env: t.str(&mut ctx, "community_env"),
+            community_file: t.str(&mut ctx, "community_file"),
+            user: t.str(&mut ctx, "user"),
+            auth: t.str(&mut ctx, "auth"),
+            auth_key: t.str(&mut ctx, "auth_key"),
+            auth_key_env: t.str(&mut ctx, "auth_key_env"),
+            auth_key_file: t.str(&mut ctx, "auth_key_file"),
+            privacy: t.str(&mut ctx, "priv"),
+            priv_key: t.str(&mut ctx, "priv_key"),
+            priv_key_env: t.str(&mut ctx, "priv_key_env"),
+            priv_key_file: t.str(&mut ctx, "priv_key_file"),
         });
-        t.finish(&mut ctx, &["version", "community", "community_env"]);
+        t.finish(
+            &mut ctx,
+            &[
+                "version",
+                "community",
+                "community_env",
+                "community_file",
+                "user",
+                "auth",
+                "auth_key",
+                "auth_key_env",
+                "auth_key_file",
+                "priv",
+                "priv_key",
+                "priv_key_env",
+                "priv_key_file",
+            ],
+        );
     }
     for (name, mut t) in top.named_tables(&mut ctx, "models") {
         let m = read_model(&mut ctx, &mut t);

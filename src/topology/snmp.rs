@@ -1,4 +1,4 @@
-//! Reading a deployed device's LLDP neighbours over SNMP v2c (SPEC §12):
+//! Reading a deployed device's LLDP neighbours over SNMP v2c or v3 (SPEC §12):
 //! LLDP-MIB (IEEE 802.1AB) `lldpRemTable` 1.0.8802.1.1.2.1.4.1 and
 //! `lldpLocPortTable` 1.0.8802.1.1.2.1.3.7, walked with GETBULK through the
 //! `snmp2` crate. The result is the neighbour list a hello would carry.
@@ -10,9 +10,11 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use snmp2::v3::{Auth, AuthProtocol, Cipher, Security};
 use snmp2::{AsyncSession, Oid, Value};
 
 use super::Neighbor;
+use crate::plan::model::{SnmpAccess, SnmpAuth};
 
 /// `lldpLocPortId`, indexed by local port number.
 const LOC_PORT_ID: &[u64] = &[1, 0, 8802, 1, 1, 2, 1, 3, 7, 1, 3];
@@ -55,32 +57,25 @@ async fn walk(
     let mut next: Vec<u64> = root.to_vec();
     for _ in 0..MAX_REQUESTS {
         let oid = Oid::from(&next).map_err(|e| WalkError::Snmp(format!("{e:?}")))?;
-        let pdu = tokio::time::timeout(per_request, s.getbulk(&[&oid], 0, BULK))
+        let bulk = async {
+            // An SNMP v3 agent answers a request with stale engine time by a
+            // report that updates it (`AuthUpdated`): the request is sent again.
+            match bulk_owned(s, &oid, root).await {
+                Err(snmp2::Error::AuthUpdated) => bulk_owned(s, &oid, root).await,
+                r => r,
+            }
+        };
+        let (rows, mut done) = tokio::time::timeout(per_request, bulk)
             .await
             .map_err(|_| WalkError::Timeout(per_request))?
             .map_err(|e| WalkError::Snmp(format!("{e:?}")))?;
         let mut last = None;
-        let mut done = false;
-        for (name, value) in pdu.varbinds {
-            let Some(arcs) = name.iter().map(|i| i.collect::<Vec<u64>>()) else {
-                done = true;
-                break;
-            };
-            if !arcs.starts_with(root) {
-                done = true;
-                break;
-            }
-            let v = match value {
-                Value::OctetString(b) => Val::Bytes(b.to_vec()),
-                Value::Integer(i) => Val::Int(i),
-                Value::EndOfMibView | Value::NoSuchObject | Value::NoSuchInstance => {
-                    done = true;
-                    break;
-                }
-                _ => Val::Bytes(Vec::new()),
-            };
+        for (arcs, v) in rows {
             last = Some(arcs.clone());
             out.push((arcs, v));
+        }
+        if last.is_none() {
+            done = true;
         }
         match last {
             Some(l) if !done && l > next => next = l,
@@ -88,6 +83,66 @@ async fn walk(
         }
     }
     Ok(out)
+}
+
+/// One GETBULK from `oid`: the rows still under `root`, owned, and whether
+/// the table ended within this reply.
+async fn bulk_owned(
+    s: &mut AsyncSession,
+    oid: &Oid<'_>,
+    root: &[u64],
+) -> Result<(Vec<(Vec<u64>, Val)>, bool), snmp2::Error> {
+    let pdu = s.getbulk(&[oid], 0, BULK).await?;
+    let mut rows = Vec::new();
+    for (name, value) in pdu.varbinds {
+        let Some(arcs) = name.iter().map(|i| i.collect::<Vec<u64>>()) else {
+            return Ok((rows, true));
+        };
+        if !arcs.starts_with(root) {
+            return Ok((rows, true));
+        }
+        let v = match value {
+            Value::OctetString(b) => Val::Bytes(b.to_vec()),
+            Value::Integer(i) => Val::Int(i),
+            Value::EndOfMibView | Value::NoSuchObject | Value::NoSuchInstance => {
+                return Ok((rows, true));
+            }
+            _ => Val::Bytes(Vec::new()),
+        };
+        rows.push((arcs, v));
+    }
+    Ok((rows, false))
+}
+
+/// A session to `addr` with the site's credentials; for v3, after the
+/// engine discovery USM needs before the first request.
+async fn session(addr: SocketAddr, access: &SnmpAccess) -> Result<AsyncSession, WalkError> {
+    match access {
+        SnmpAccess::V2c { community } => AsyncSession::new_v2c(addr, community.as_bytes(), 0)
+            .await
+            .map_err(|e| WalkError::Snmp(e.to_string())),
+        SnmpAccess::V3(v3) => {
+            let mut security = Security::new(v3.user.as_bytes(), v3.auth_key.as_bytes())
+                .with_auth_protocol(match v3.auth {
+                    SnmpAuth::Sha => AuthProtocol::Sha1,
+                    SnmpAuth::Sha256 => AuthProtocol::Sha256,
+                });
+            security = match &v3.priv_key {
+                Some(p) => security.with_auth(Auth::AuthPriv {
+                    cipher: Cipher::Aes128,
+                    privacy_password: p.as_bytes().to_vec(),
+                }),
+                None => security.with_auth(Auth::AuthNoPriv),
+            };
+            let mut s = AsyncSession::new_v3(addr, 0, security)
+                .await
+                .map_err(|e| WalkError::Snmp(e.to_string()))?;
+            s.init()
+                .await
+                .map_err(|e| WalkError::Snmp(format!("SNMP v3 engine discovery: {e:?}")))?;
+            Ok(s)
+        }
+    }
 }
 
 /// Text of an LLDP id: a MAC when the subtype says so (chassis 4, port 3),
@@ -106,13 +161,11 @@ fn text(bytes: &[u8], is_mac: bool) -> String {
 /// port id, else the port description.
 pub async fn neighbours(
     addr: SocketAddr,
-    community: &str,
+    access: &SnmpAccess,
     timeout: Duration,
 ) -> Result<Vec<Neighbor>, WalkError> {
     let read = async {
-        let mut s = AsyncSession::new_v2c(addr, community.as_bytes(), 0)
-            .await
-            .map_err(|e| WalkError::Snmp(e.to_string()))?;
+        let mut s = session(addr, access).await?;
         let ports = walk(&mut s, LOC_PORT_ID, timeout).await?;
         let rem = walk(&mut s, REM_ENTRY, timeout).await?;
         Ok::<_, WalkError>((ports, rem))

@@ -125,7 +125,7 @@ pub async fn run(ztp: Arc<Ztp>, shutdown: CancellationToken) {
 /// One round over every deployed device of a site with `[snmp]`.
 pub async fn poll_round(ztp: &Arc<Ztp>, walk_timeout: Duration) {
     let snap = ztp.snapshot.load();
-    let targets: Vec<(String, SocketAddr, String)> = ztp
+    let targets: Vec<(String, SocketAddr, crate::plan::model::SnmpAccess)> = ztp
         .tracker
         .with_records(|records| {
             snap.model
@@ -142,7 +142,7 @@ pub async fn poll_round(ztp: &Arc<Ztp>, walk_timeout: Duration) {
                     Some((
                         d.name.clone(),
                         SocketAddr::new(ip, 161),
-                        snmp.community.clone(),
+                        snmp.access.clone(),
                     ))
                 })
                 .collect()
@@ -150,11 +150,11 @@ pub async fn poll_round(ztp: &Arc<Ztp>, walk_timeout: Duration) {
         .unwrap_or_default();
     let limit = Arc::new(Semaphore::new(CONCURRENCY));
     let mut walks = tokio::task::JoinSet::new();
-    for (name, addr, community) in targets {
+    for (name, addr, access) in targets {
         let limit = limit.clone();
         walks.spawn(async move {
             let _slot = limit.acquire_owned().await;
-            let r = topology::snmp::neighbours(addr, &community, walk_timeout).await;
+            let r = topology::snmp::neighbours(addr, &access, walk_timeout).await;
             (name, r)
         });
     }

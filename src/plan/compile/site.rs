@@ -127,58 +127,210 @@ fn check_unique_site(
     }
 }
 
-/// `[snmp]`: version 2c with a community given inline or by environment
-/// variable. Version 3 is refused by name until it is built.
+/// `[snmp]`: version 2c with a community, or version 3 (USM) with a user,
+/// an authentication key and an optional AES privacy key. Each secret is
+/// given inline, by environment variable (`_env`) or by file (`_file`).
 fn compile_snmp(
     diags: &mut Diagnostics,
     file: &Arc<SourceFile>,
     s: &crate::plan::raw::RawSnmp,
 ) -> Option<crate::plan::model::SnmpPlan> {
-    if let Some(v) = &s.version {
-        if v.v != "2c" {
+    use crate::plan::model::{SnmpAccess, SnmpAuth, SnmpPlan, SnmpV3};
+    let version = s.version.as_ref().map_or("2c", |v| v.v.as_str());
+    match version {
+        "2c" => {
+            let community = secret(
+                diags,
+                file,
+                s.span.clone(),
+                "plan::snmp_community",
+                "community",
+                [&s.community, &s.community_env, &s.community_file],
+            )?;
+            Some(SnmpPlan {
+                version: "2c",
+                access: SnmpAccess::V2c { community },
+            })
+        }
+        "3" => {
+            let v3_error = |diags: &mut Diagnostics, span, msg: String, label: &str, help: &str| {
+                diags.push(
+                    Diagnostic::error("plan::snmp_v3", msg)
+                        .at(file, span)
+                        .label(label)
+                        .help(help.to_string()),
+                );
+            };
+            let Some(user) = s.user.as_ref().filter(|u| !u.v.is_empty()) else {
+                v3_error(
+                    diags,
+                    s.span.clone(),
+                    "[snmp] version 3 needs a user".into(),
+                    "no user",
+                    "write user = \"ztpd\" (the USM user the agents know)",
+                );
+                return None;
+            };
+            let auth = match s.auth.as_ref().map(|a| (a.v.as_str(), a.span.clone())) {
+                None | Some(("sha", _)) => SnmpAuth::Sha,
+                Some(("sha256", _)) => SnmpAuth::Sha256,
+                Some((other, span)) => {
+                    v3_error(
+                        diags,
+                        span,
+                        format!("SNMP v3 authentication `{other}` is not supported"),
+                        "expected \"sha\" or \"sha256\"",
+                        "MD5 is not offered: use sha or sha256, as the agents' createUser says",
+                    );
+                    return None;
+                }
+            };
+            let key = |diags: &mut Diagnostics, name: &str, parts| {
+                let k = secret(diags, file, s.span.clone(), "plan::snmp_v3", name, parts)?;
+                if k.len() < 8 {
+                    v3_error(
+                        diags,
+                        s.span.clone(),
+                        format!("{name} is shorter than 8 characters"),
+                        "too short",
+                        "SNMP v3 passphrases have at least 8 characters (RFC 3414); agents refuse shorter ones",
+                    );
+                    return None;
+                }
+                Some(k)
+            };
+            let auth_key = key(
+                diags,
+                "auth_key",
+                [&s.auth_key, &s.auth_key_env, &s.auth_key_file],
+            )?;
+            if let Some(p) = &s.privacy {
+                if p.v != "aes" {
+                    v3_error(
+                        diags,
+                        p.span.clone(),
+                        format!("SNMP v3 privacy `{}` is not supported", p.v),
+                        "expected \"aes\"",
+                        "ztpd encrypts with AES-128 (usmAesCfb128Protocol); DES is not offered",
+                    );
+                    return None;
+                }
+            }
+            let wants_priv = s.privacy.is_some()
+                || s.priv_key.is_some()
+                || s.priv_key_env.is_some()
+                || s.priv_key_file.is_some();
+            let priv_key = if wants_priv {
+                Some(key(
+                    diags,
+                    "priv_key",
+                    [&s.priv_key, &s.priv_key_env, &s.priv_key_file],
+                )?)
+            } else {
+                None
+            };
+            Some(SnmpPlan {
+                version: "3",
+                access: SnmpAccess::V3(SnmpV3 {
+                    user: user.v.clone(),
+                    auth,
+                    auth_key,
+                    priv_key,
+                }),
+            })
+        }
+        other => {
+            let span = s
+                .version
+                .as_ref()
+                .map_or(s.span.clone(), |v| v.span.clone());
             diags.push(
                 Diagnostic::error(
                     "plan::snmp_version",
-                    format!("SNMP version `{}` is not supported", v.v),
+                    format!("SNMP version `{other}` is not supported"),
                 )
-                .at(file, v.span.clone())
-                .label("expected \"2c\"")
-                .help("ztpd reads LLDP-MIB with SNMP v2c; version 3 is not built yet"),
+                .at(file, span)
+                .label("expected \"2c\" or \"3\"")
+                .help("ztpd reads LLDP-MIB with SNMP v2c (a community) or v3 (user, auth_key, priv_key)"),
             );
-            return None;
+            None
         }
     }
-    let community = match (&s.community, &s.community_env) {
-        (Some(c), None) => c.v.clone(),
-        (None, Some(e)) => match std::env::var(&e.v) {
-            Ok(c) if !c.is_empty() => c,
+}
+
+/// A secret given exactly one way: `name` inline, `name_env` (a variable of
+/// ztpd's environment) or `name_file` (a file, relative to the plan's
+/// directory; a trailing newline is dropped).
+fn secret(
+    diags: &mut Diagnostics,
+    file: &Arc<SourceFile>,
+    table: std::ops::Range<usize>,
+    code: &'static str,
+    name: &str,
+    [inline, env, from_file]: [&Option<Sp<String>>; 3],
+) -> Option<String> {
+    let mut error = |span, msg: String, label: &str, help: String| {
+        diags.push(
+            Diagnostic::error(code, msg)
+                .at(file, span)
+                .label(label)
+                .help(help),
+        );
+    };
+    match (inline, env, from_file) {
+        (Some(v), None, None) => Some(v.v.clone()),
+        (None, Some(e), None) => match std::env::var(&e.v) {
+            Ok(v) if !v.is_empty() => Some(v),
             _ => {
-                diags.push(
-                    Diagnostic::error(
-                        "plan::snmp_community",
-                        format!("environment variable `{}` is not set", e.v),
-                    )
-                    .at(file, e.span.clone())
-                    .label("empty or unset")
-                    .help("set it in ztpd's environment, or write community = \"...\""),
+                error(
+                    e.span.clone(),
+                    format!("environment variable `{}` is not set", e.v),
+                    "empty or unset",
+                    format!("set it in ztpd's environment, or write {name} = \"...\""),
                 );
-                return None;
+                None
             }
         },
-        _ => {
-            diags.push(
-                Diagnostic::error(
-                    "plan::snmp_community",
-                    "[snmp] needs exactly one of community and community_env",
-                )
-                .at(file, s.span.clone())
-                .label("here")
-                .help("write community = \"public\", or community_env = \"ZTPD_SNMP_COMMUNITY\""),
-            );
-            return None;
+        (None, None, Some(f)) => {
+            let dir = file.path.parent().unwrap_or(std::path::Path::new("."));
+            let path = dir.join(&f.v);
+            match crate::limits::read_capped_string(&path, 4096, "SNMP secret") {
+                Ok(v) if !v.trim_end_matches(['\r', '\n']).is_empty() => {
+                    Some(v.trim_end_matches(['\r', '\n']).to_string())
+                }
+                Ok(_) => {
+                    error(
+                        f.span.clone(),
+                        format!("{} is empty", path.display()),
+                        "empty file",
+                        format!("write the {name} into it, on one line"),
+                    );
+                    None
+                }
+                Err(e) => {
+                    error(
+                        f.span.clone(),
+                        format!("cannot read {}: {e}", path.display()),
+                        "unreadable",
+                        "the path is relative to the plan file's directory".to_string(),
+                    );
+                    None
+                }
+            }
         }
-    };
-    Some(crate::plan::model::SnmpPlan { community })
+        _ => {
+            error(
+                table,
+                format!("[snmp] needs exactly one of {name}, {name}_env and {name}_file"),
+                "here",
+                format!(
+                    "write {name} = \"...\", or {name}_env = \"ZTPD_SNMP_{}\"",
+                    name.to_uppercase()
+                ),
+            );
+            None
+        }
+    }
 }
 
 fn approval_mode(
