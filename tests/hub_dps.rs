@@ -13,12 +13,11 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::netns::Namespaces;
 use support::Daemon;
 
 const NS: &str = "ztpt-dps";
@@ -27,29 +26,9 @@ const PLANNED: &str = "24c319455312bcd559b333c986024211";
 const OTHER_KEY: &str =
     "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==";
 
-fn sdk_python() -> Option<PathBuf> {
-    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-azure/bin/python");
-    if !support::tools::root_or_skip("hub_dps", "a network namespace with port 8883") {
-        return None;
-    }
-    assert!(
-        py.is_file(),
-        "{} is missing: scripts/install-test-deps.sh makes it",
-        py.display()
-    );
-    Some(py)
-}
-
 /// Run the driver inside the namespace; its JSON lines.
 fn driver(python: &Path, args: &[&str]) -> Vec<Value> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hub/dps_device.py");
-    let out = Command::new("timeout")
-        .args(["120", "ip", "netns", "exec", NS])
-        .arg(python)
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("run the SDK driver");
+    let out = support::azure::run_driver(python, NS, "dps_device.py", args);
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -79,19 +58,12 @@ fn device_name(d: &Daemon, id: &str) -> u64 {
 
 #[test]
 fn the_azure_sdk_registers_through_dps_then_sends_to_its_assigned_hub() {
-    let Some(python) = sdk_python() else { return };
-    Namespaces::remove_leftovers(NS);
-    let mut ns = Namespaces::default();
-    ns.add(NS);
-    let d = Daemon::builder()
-        .fixture("good")
-        .netns(NS)
-        .broker("tls_listen = \"127.0.0.1:8883\"\n")
-        .start();
-    let ca = d.path("state/hub-ca.pem");
-    let scope = std::fs::read_to_string(d.path("state/id_scope")).unwrap();
-    let group_key = std::fs::read_to_string(d.path("state/hub.key")).unwrap();
-    let (ca, scope, group_key) = (ca.to_str().unwrap(), scope.trim(), group_key.trim());
+    let Some(python) = support::azure::sdk_python("hub_dps") else {
+        return;
+    };
+    let (_ns, d) = support::azure::hub_in_netns(NS);
+    let (ca, scope, group_key) = support::azure::flashed(&d);
+    let (ca, scope, group_key) = (ca.as_str(), scope.as_str(), group_key.as_str());
     let id = "sn-dps-0001";
 
     let lines = driver(

@@ -19,6 +19,8 @@
 //! - [`mqtt`]: Mosquitto, `mosquitto_pub`/`_sub`, `ztpd bridge`, readings;
 //! - [`mongo`]: the nx-27017 MongoDB-wire server (always `--data-dir`, so
 //!   database names are real) and a real MongoDB client to read it;
+//! - [`azure`]: the Azure IoT device SDK's python running a driver in a
+//!   network namespace;
 //! - [`spark`]: real Spark (pyspark in `.venv-spark`) for the Spark example.
 //!
 //! Each binary uses only part of it.
@@ -26,6 +28,7 @@
 
 pub mod agents;
 pub mod api;
+pub mod azure;
 pub mod curl;
 pub mod daemon;
 pub mod faketime;

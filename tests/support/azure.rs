@@ -1,0 +1,62 @@
+//! The unmodified Azure IoT device SDK (`.venv-azure`) running a driver
+//! script of `tests/hub/` inside a network namespace (the SDK always dials
+//! port 8883).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The venv's python, or None (the test is skipped) when not root.
+pub fn sdk_python(test: &str) -> Option<PathBuf> {
+    if !super::tools::root_or_skip(test, "a network namespace with port 8883") {
+        return None;
+    }
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-azure/bin/python");
+    assert!(
+        py.is_file(),
+        "{} is missing: scripts/install-test-deps.sh makes it",
+        py.display()
+    );
+    Some(py)
+}
+
+/// `tests/hub/<script> ARGS` in namespace `ns`, at most 120 s.
+pub fn run_driver(python: &Path, ns: &str, script: &str, args: &[&str]) -> Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/hub")
+        .join(script);
+    Command::new("timeout")
+        .args(["120", "ip", "netns", "exec", ns])
+        .arg(python)
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run the SDK driver")
+}
+
+/// A fresh namespace `ns` (a leftover of a killed run removed) with ztpd of
+/// fixture `good` in it, its hub's TLS listener on 127.0.0.1:8883. Keep
+/// the namespace guard alive as long as the daemon.
+pub fn hub_in_netns(ns: &str) -> (super::netns::Namespaces, super::Daemon) {
+    super::netns::Namespaces::remove_leftovers(ns);
+    let mut guard = super::netns::Namespaces::default();
+    guard.add(ns);
+    let d = super::Daemon::builder()
+        .fixture("good")
+        .netns(ns)
+        .broker("tls_listen = \"127.0.0.1:8883\"\n")
+        .start();
+    (guard, d)
+}
+
+/// What a device of the local hub `d` is flashed with: the CA's path, the
+/// id scope and the enrollment key (trimmed).
+pub fn flashed(d: &super::Daemon) -> (String, String, String) {
+    let read = |f: &str| {
+        std::fs::read_to_string(d.path(f))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let ca = d.path("state/hub-ca.pem").to_str().unwrap().to_string();
+    (ca, read("state/id_scope"), read("state/hub.key"))
+}
