@@ -387,9 +387,25 @@ impl Rollouts {
         }
         let snap = self.snapshot.load();
         let kind = create::action_type(r.kind);
+        let rollout_id = r.id.clone();
         let queued = futures_util::future::join_all(names.iter().map(|n| {
             let fields = create::action_fields(&snap, &r.id, r.kind, &r.target, n);
-            self.ztp.queue_action(n, kind, fields)
+            // The action and the rollout are committed apart: a crash between
+            // the two leaves this rollout's action pending while the rollout
+            // still says "to notify". That action is adopted, not queued again
+            // (a new one would supersede what the device may already hold).
+            let adopted = self
+                .ztp
+                .actions
+                .pending(n)
+                .into_iter()
+                .find(|a| a["type"] == kind && a["rollout"] == rollout_id.as_str());
+            async move {
+                match adopted {
+                    Some(a) => Ok(a),
+                    None => self.ztp.queue_action(n, kind, fields).await,
+                }
+            }
         }))
         .await;
         for (n, q) in names.iter().zip(queued) {
