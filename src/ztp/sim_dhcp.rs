@@ -10,13 +10,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, Context};
 use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
 use dhcproto::{Decodable, Encodable};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-const TRIES: u32 = 4;
+pub(super) const TRIES: u32 = 4;
 const WAIT: Duration = Duration::from_secs(2);
 
 pub struct RelayClient {
@@ -112,18 +112,15 @@ impl RelayClient {
         bytes: &[u8],
         want: MessageType,
     ) -> anyhow::Result<Message> {
-        for _ in 0..TRIES {
-            self.sock.send_to(bytes, self.server).await?;
-            let deadline = tokio::time::Instant::now() + WAIT;
-            while let Ok(Some(m)) = tokio::time::timeout_at(deadline, rx.recv()).await {
-                match m.opts().msg_type() {
-                    Some(t) if t == want => return Ok(m),
-                    Some(MessageType::Nak) => bail!("DHCP NAK"),
-                    _ => {}
-                }
+        let got = retry_exchange(&self.sock, self.server, rx, bytes, |m| {
+            match m.opts().msg_type() {
+                Some(t) if t == want => Some(Ok(())),
+                Some(MessageType::Nak) => Some(Err(anyhow!("DHCP NAK"))),
+                _ => None,
             }
-        }
-        bail!("no DHCP {want:?} from {} after {TRIES} tries", self.server)
+        })
+        .await?;
+        got.ok_or_else(|| anyhow!("no DHCP {want:?} from {} after {TRIES} tries", self.server))
     }
 
     /// DISCOVER, OFFER, REQUEST, ACK for `mac`; the address leased.
@@ -154,4 +151,27 @@ impl RelayClient {
         }
         r
     }
+}
+
+/// Send `bytes` to `server` up to [`TRIES`] times, waiting [`WAIT`] each time
+/// for a reply that `pick` takes (`Some(Ok)`), fails on (`Some(Err)`) or
+/// skips (`None`). `None` when nothing was taken: the caller names what it
+/// waited for. Both simulated relays (DHCPv4 and DHCPv6) retry this way.
+pub(super) async fn retry_exchange<M>(
+    sock: &UdpSocket,
+    server: SocketAddr,
+    rx: &mut mpsc::Receiver<M>,
+    bytes: &[u8],
+    mut pick: impl FnMut(&M) -> Option<anyhow::Result<()>>,
+) -> anyhow::Result<Option<M>> {
+    for _ in 0..TRIES {
+        sock.send_to(bytes, server).await?;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while let Ok(Some(m)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+            if let Some(taken) = pick(&m) {
+                return taken.map(|()| Some(m));
+            }
+        }
+    }
+    Ok(None)
 }

@@ -7,7 +7,6 @@
 use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use dhcproto::v6::{DhcpOption, IAAddr, Message, MessageType, OptionCode, IANA};
@@ -15,11 +14,9 @@ use dhcproto::{Decodable, Decoder, Encodable};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use super::sim_dhcp::{route_replies, Waiters};
+use super::sim_dhcp::{retry_exchange, route_replies, Waiters, TRIES};
 use crate::dhcp6::handler::{innermost, wrap_relay};
 
-const TRIES: u32 = 4;
-const WAIT: Duration = Duration::from_secs(2);
 /// Relay agents listen on 547 (RFC 8415 §7.2): ztpd replies there.
 const RELAY_PORT: u16 = 547;
 
@@ -114,19 +111,16 @@ impl Relay6Client {
         bytes: &[u8],
         want: MessageType,
     ) -> anyhow::Result<Message> {
-        for _ in 0..TRIES {
-            self.sock.send_to(bytes, self.server).await?;
-            let deadline = tokio::time::Instant::now() + WAIT;
-            while let Ok(Some(m)) = tokio::time::timeout_at(deadline, rx.recv()).await {
-                if m.msg_type() == want {
-                    return Ok(m);
-                }
-            }
-        }
-        bail!(
-            "no DHCPv6 {want:?} from {} after {TRIES} tries",
-            self.server
-        )
+        let got = retry_exchange(&self.sock, self.server, rx, bytes, |m| {
+            (m.msg_type() == want).then_some(Ok(()))
+        })
+        .await?;
+        got.ok_or_else(|| {
+            anyhow!(
+                "no DHCPv6 {want:?} from {} after {TRIES} tries",
+                self.server
+            )
+        })
     }
 
     /// SOLICIT, ADVERTISE, REQUEST, REPLY for `duid`; the address leased.
