@@ -45,6 +45,7 @@ fn main() {
         enqueued_time: "2026-12-06T23:00:00.000Z",
         properties: &bag.properties,
         body: Some(&body),
+        twin: None,
     };
     for text in CONDITIONS {
         let expr = parse(text).expect("bench condition parses");

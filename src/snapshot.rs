@@ -33,6 +33,9 @@ pub struct Snapshot {
     pub topology_digest: u64,
     /// hub.toml as loaded with the plans; `None`: no such file (local hub).
     pub hub: Option<Arc<crate::credentials::hub::Hub>>,
+    /// routes.toml as loaded with the plans (SPEC §14); the built-in table
+    /// (everything to `events`) when there is no such file.
+    pub routes: Arc<crate::telemetry::routing::RouteTable>,
     /// Monotonic version, bumped on every successful reload.
     pub version: u64,
 }
@@ -59,6 +62,7 @@ impl Snapshot {
         Snapshot {
             resolved,
             hub: loaded.hub,
+            routes: Arc::default(),
             topology,
             topology_digest,
             model: loaded.model,
@@ -77,6 +81,7 @@ impl Snapshot {
             bootstrap: Arc::default(),
             bootstrap6: Arc::default(),
             hub: None,
+            routes: Arc::default(),
             topology: Arc::default(),
             topology_digest: 0,
             version: 0,

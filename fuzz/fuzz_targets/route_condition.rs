@@ -30,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
             enqueued_time: "2026-01-01T00:00:00Z",
             properties: &bag.properties,
             body,
+            twin: None,
         };
         let _ = eval::matches(&expr, &view);
     }

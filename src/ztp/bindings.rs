@@ -322,6 +322,7 @@ impl Snapshot {
             topology,
             topology_digest: digest,
             hub: self.hub.clone(),
+            routes: self.routes.clone(),
             version,
         }
     }

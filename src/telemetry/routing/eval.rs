@@ -27,6 +27,9 @@ pub struct MessageView<'a> {
     /// The parsed body: `Some` only when [`body_is_routable`] held and it
     /// parsed as JSON.
     pub body: Option<&'a Value>,
+    /// The device's twin document (`{tags, properties: {desired,
+    /// reported}}`) for `$twin` paths and enrichments; `None`: no twin.
+    pub twin: Option<&'a Value>,
 }
 
 /// IoT Hub evaluates `$body` only when the content type is

@@ -7,6 +7,9 @@
 
 pub mod condition;
 pub mod eval;
+pub mod table;
+
+pub use table::{EndpointId, RouteTable, Source};
 
 #[cfg(test)]
 mod tests;

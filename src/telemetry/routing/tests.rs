@@ -24,6 +24,7 @@ fn check(cond: &str, body: Option<&serde_json::Value>) -> bool {
         enqueued_time: "2026-12-06T23:00:00.000Z",
         properties: &bag.properties,
         body,
+        twin: None,
     };
     let expr = parse(cond).unwrap_or_else(|e| panic!("{cond}: {e:?}"));
     matches(&expr, &view)
@@ -82,6 +83,7 @@ fn body_conditions_read_json_only_with_content_type_and_encoding() {
         enqueued_time: "",
         properties: &[],
         body: None,
+        twin: None,
     };
     let why = why_body_not_evaluated(&view).unwrap();
     assert!(why.contains("no content type"), "{why}");
@@ -160,6 +162,7 @@ fn the_evaluator_borrows_from_the_message() {
         enqueued_time: "",
         properties: &bag.properties,
         body: Some(&body),
+        twin: None,
     };
     let e = parse("alarm").unwrap();
     assert!(matches!(
