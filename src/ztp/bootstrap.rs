@@ -117,13 +117,26 @@ fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
+    // The same bound as config templates: a bootstrap template that loops
+    // without end must not pin a core and hold every later reload.
+    env.set_fuel(Some(crate::template::TEMPLATE_FUEL));
     env
 }
 
 /// Render a user's template (`templates/bootstrap/<profile>`, which may
 /// change between loads): parsed for each render.
-fn render(source: &str, ctx: &Value) -> Result<String, minijinja::Error> {
-    environment().render_str(source, ctx)
+fn render(source: &str, ctx: &Value) -> Result<String, String> {
+    environment().render_str(source, ctx).map_err(|e| {
+        if e.kind() == minijinja::ErrorKind::OutOfFuel {
+            format!(
+                "the template did more than {} steps of work (a loop that never ends, or \
+                 nested ranges?)",
+                crate::template::TEMPLATE_FUEL
+            )
+        } else {
+            e.to_string()
+        }
+    })
 }
 
 /// Render the built-in script of `profile`. The eight built-ins are parsed
@@ -294,6 +307,20 @@ mod tests {
 
     fn resolved(root: &std::path::Path) -> Resolved {
         crate::settings::resolve(None, &[root.join("plans/lab.toml")]).unwrap()
+    }
+
+    #[test]
+    fn a_bootstrap_template_that_works_without_end_is_stopped() {
+        let started = std::time::Instant::now();
+        let e = render(
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+            &Value::from(()),
+        )
+        .expect_err("out of fuel");
+        assert!(e.contains("steps of work"), "{e}");
+        // Not a timing assertion on speed: without the bound this render
+        // would run for hours; with it, it ends.
+        eprintln!("stopped after {:?}", started.elapsed());
     }
 
     #[test]
