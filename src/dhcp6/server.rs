@@ -56,6 +56,25 @@ struct Loop {
     ra_at: Option<Instant>,
 }
 
+/// Requests handled per wake-up at most before their lease writes are
+/// committed together (as DHCPv4's `MAX_BATCH`): only what is already
+/// queued is taken, never waited for.
+const MAX_BATCH: usize = 32;
+
+/// A reply waiting for its lease write.
+struct Waiting {
+    bytes: Vec<u8>,
+    dst: SocketAddrV6,
+    started: Instant,
+}
+
+/// Lease writes and replies of the requests handled in one wake-up.
+#[derive(Default)]
+struct Batch {
+    writes: Vec<super::leases::Lease6>,
+    replies: Vec<Waiting>,
+}
+
 /// How often RAs go out (RFC 4861's MinRtrAdvInterval is 3 s): a device
 /// that just came up waits at most this long for its on-link prefix.
 const RA_INTERVAL: Duration = Duration::from_secs(4);
@@ -79,6 +98,7 @@ pub async fn serve(
     };
     tokio::task::spawn_blocking(move || {
         let mut buf = vec![0u8; RECV_BUF];
+        let mut batch = Batch::default();
         while !shutdown.is_cancelled() {
             lp.parts.unplanned.flush(false);
             lp.refresh_membership();
@@ -86,7 +106,17 @@ pub async fn serve(
             match sock::recv(lp.sock.as_raw_fd(), &mut buf, true) {
                 Ok(r) => {
                     let len = r.len.min(buf.len());
-                    lp.process(&buf[..len], r);
+                    lp.process(&buf[..len], r, &mut batch);
+                    // As for DHCPv4: whatever else is queued already joins
+                    // this batch, one commit for all of it.
+                    for _ in 1..MAX_BATCH {
+                        let Ok(r) = sock::recv(lp.sock.as_raw_fd(), &mut buf, false) else {
+                            break;
+                        };
+                        let len = r.len.min(buf.len());
+                        lp.process(&buf[..len], r, &mut batch);
+                    }
+                    lp.submit(&mut batch);
                 }
                 Err(e)
                     if matches!(
@@ -186,7 +216,7 @@ impl Loop {
         }
     }
 
-    fn process(&mut self, data: &[u8], rx: sock::Received6) {
+    fn process(&mut self, data: &[u8], rx: sock::Received6, batch: &mut Batch) {
         let started = Instant::now();
         let stats = &self.parts.stats;
         stats.received.fetch_add(1, Ordering::Relaxed);
@@ -254,29 +284,50 @@ impl Loop {
             };
             SocketAddrV6::new(*rx.src.ip(), RELAY_PORT, 0, scope)
         };
-        let writes = std::mem::take(&mut out.writes);
-        let writer = match &self.parts.leases.writer {
-            Some(w) if !writes.is_empty() => w.clone(),
-            _ => return send(&self.sock, stats, &bytes, dst),
+        let waiting = Waiting {
+            bytes,
+            dst,
+            started,
+        };
+        if out.writes.is_empty() || self.parts.leases.writer.is_none() {
+            // Nothing to store: it leaves now, ahead of the batch.
+            return send(&self.sock, stats, &waiting.bytes, waiting.dst);
+        }
+        batch.writes.append(&mut out.writes);
+        batch.replies.push(waiting);
+    }
+
+    /// Commit the batch's lease writes once and release its replies after
+    /// the commit (at once when commits are cheap, else from the writer).
+    fn submit(&mut self, batch: &mut Batch) {
+        if batch.replies.is_empty() {
+            return;
+        }
+        let writes = std::mem::take(&mut batch.writes);
+        let replies = std::mem::take(&mut batch.replies);
+        let stats = &self.parts.stats;
+        let Some(writer) = &self.parts.leases.writer else {
+            return;
         };
         if writer.commits_are_cheap() {
             let res = writer.write_now(|c| writes.iter().try_for_each(|l| store::put(c, l)));
-            return release(&self.sock, stats, res, bytes, dst, started);
+            return release(&self.sock, stats, res, replies);
         }
+        let n = replies.len();
         let sock = self.sock.clone();
         let stats2 = stats.clone();
         let in_flight = self.in_flight.clone();
-        in_flight.fetch_add(1, Ordering::Relaxed);
+        in_flight.fetch_add(n, Ordering::Relaxed);
         let submitted = writer.submit(
             Box::new(move |tx| writes.iter().try_for_each(|l| store::put(tx, l))),
             Box::new(move |res| {
-                in_flight.fetch_sub(1, Ordering::Relaxed);
-                release(&sock, &stats2, res, bytes, dst, started);
+                in_flight.fetch_sub(n, Ordering::Relaxed);
+                release(&sock, &stats2, res, replies);
             }),
         );
         if submitted.is_err() {
-            self.in_flight.fetch_sub(1, Ordering::Relaxed);
-            stats.dropped_in_loop("overload");
+            self.in_flight.fetch_sub(n, Ordering::Relaxed);
+            (0..n).for_each(|_| stats.dropped_in_loop("overload"));
         }
     }
 }
@@ -285,24 +336,31 @@ fn is_link_local(ip: &Ipv6Addr) -> bool {
     ip.segments()[0] & 0xffc0 == 0xfe80
 }
 
+/// After the commit of a batch's lease writes: its replies leave (those
+/// past their deadline are dropped); when the commit failed none does.
 fn release(
     sock: &Socket,
     stats: &Dhcp6Stats,
     commit: Result<(), crate::state::WriteError>,
-    bytes: Vec<u8>,
-    dst: SocketAddrV6,
-    started: Instant,
+    replies: Vec<Waiting>,
 ) {
     if let Err(e) = commit {
-        tracing::warn!("dhcpv6 lease not stored, reply withheld: {e}");
-        stats.dropped_in_loop("write_failed");
+        tracing::warn!(
+            "dhcpv6 leases not stored, {} replies withheld: {e}",
+            replies.len()
+        );
+        replies
+            .iter()
+            .for_each(|_| stats.dropped_in_loop("write_failed"));
         return;
     }
-    if started.elapsed() > REPLY_DEADLINE {
-        stats.dropped_in_loop("overload");
-        return;
+    for w in replies {
+        if w.started.elapsed() > REPLY_DEADLINE {
+            stats.dropped_in_loop("overload");
+            continue;
+        }
+        send(sock, stats, &w.bytes, w.dst);
     }
-    send(sock, stats, &bytes, dst);
 }
 
 fn send(sock: &Socket, stats: &Dhcp6Stats, bytes: &[u8], dst: SocketAddrV6) {
