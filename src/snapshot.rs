@@ -47,13 +47,18 @@ impl Snapshot {
     }
 
     /// The snapshot replacing `previous`: what did not change is shared
-    /// with it instead of being built again.
+    /// with it instead of being built again, and the routes' counts carry
+    /// over to the routes of the same name.
     pub fn after(
         previous: Option<&Snapshot>,
         resolved: Resolved,
         loaded: crate::plan::Loaded,
         version: u64,
     ) -> Self {
+        let mut routes = loaded.routes;
+        if let Some(p) = previous {
+            routes.carry_stats_from(&p.routes);
+        }
         let topology_digest = PlannedTopology::digest_of(&loaded.model);
         let topology = match previous {
             Some(p) if p.topology_digest == topology_digest => p.topology.clone(),
@@ -62,7 +67,7 @@ impl Snapshot {
         Snapshot {
             resolved,
             hub: loaded.hub,
-            routes: Arc::default(),
+            routes: Arc::new(routes),
             topology,
             topology_digest,
             model: loaded.model,
