@@ -250,3 +250,13 @@ fn no_file_is_the_builtin_table() {
     load(&resolved, &mut d);
     assert_eq!(d.errors[0].code, "ztpd::routes::unreadable");
 }
+
+#[test]
+fn errors_after_escapes_line_ending_backslashes_and_crlf_keep_their_place() {
+    // Also a seed of the routes_loader fuzz target.
+    let text = include_str!("../../../fuzz/seeds/routes_loader/escapes.toml");
+    assert_eq!(
+        errors(text, &facts()),
+        [("syntax".into(), 5, 6), ("no_twin".into(), 13, 2)]
+    );
+}

@@ -12,8 +12,18 @@ pub fn file_range(text: &str, token: Range<usize>, decoded: Range<usize>) -> Ran
     let Some(raw) = text.get(token.clone()) else {
         return token;
     };
-    let start = token.start + raw_offset(raw, decoded.start);
-    let end = token.start + raw_offset(raw, decoded.end);
+    // On a character boundary whatever the text (an escape this walk reads
+    // otherwise than the TOML parser would shift the column, never split a
+    // character).
+    let boundary = |mut i: usize| {
+        i = i.min(raw.len());
+        while !raw.is_char_boundary(i) {
+            i -= 1;
+        }
+        token.start + i
+    };
+    let start = boundary(raw_offset(raw, decoded.start));
+    let end = boundary(raw_offset(raw, decoded.end));
     start..end.max(start)
 }
 
@@ -68,6 +78,11 @@ fn raw_offset(raw: &str, at: usize) -> usize {
                 value += escaped_len(raw.get(i + 2..i + 10));
                 i += 10;
             }
+            // TOML 1.1's `\xHH`.
+            Some(b'x') => {
+                value += escaped_len(raw.get(i + 2..i + 4));
+                i += 4;
+            }
             // A line-ending backslash: the newline and the whitespace after
             // it are not part of the value.
             Some(c) if c.is_ascii_whitespace() => {
@@ -101,6 +116,20 @@ mod tests {
         let start = line.find(['"', '\'']).unwrap();
         let end = line.len();
         &line[file_range(line, start..end, decoded)]
+    }
+
+    #[test]
+    fn crlf_in_multiline_strings_is_what_toml_decodes() {
+        for text in ["c = '''a\r\nb AND'''", "c = \"\"\"a\r\nb AND\"\"\""] {
+            let doc = toml::de::DeTable::parse(text).unwrap();
+            let v = doc.get_ref().get("c").unwrap();
+            let toml::de::DeValue::String(value) = v.get_ref() else {
+                panic!()
+            };
+            let at = value.find("AND").unwrap();
+            let range = super::file_range(text, v.span(), at..at + 3);
+            assert_eq!(&text[range], "AND", "{text:?} decodes as {value:?}");
+        }
     }
 
     #[test]
