@@ -98,6 +98,7 @@ fn frozen_settings_changed(old: &settings::Settings, new: &settings::Settings) -
         "paths.files" => paths.files,
         "paths.credentials" => paths.credentials,
         "paths.hub" => paths.hub,
+        "paths.routes" => paths.routes,
         "telemetry.broker" => telemetry.broker,
         "telemetry.mongodb_uri" => telemetry.mongodb_uri,
         "telemetry.database" => telemetry.database,

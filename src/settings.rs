@@ -125,6 +125,9 @@ pub struct Paths {
     pub files: PathBuf,
     pub credentials: PathBuf,
     pub hub: PathBuf,
+    /// Message routing (SPEC §14); an absent file routes as before routes
+    /// existed: every device message to the telemetry collection.
+    pub routes: PathBuf,
     pub state: PathBuf,
 }
 
@@ -136,6 +139,7 @@ impl Default for Paths {
             files: "files".into(),
             credentials: "device_credentials".into(),
             hub: "azure_mqtt_credentials/hub.toml".into(),
+            routes: "azure_mqtt_credentials/routes.toml".into(),
             state: "state".into(),
         }
     }
@@ -328,6 +332,9 @@ impl Resolved {
     }
     pub fn hub_file(&self) -> PathBuf {
         self.resolve(&self.settings.paths.hub)
+    }
+    pub fn routes_file(&self) -> PathBuf {
+        self.resolve(&self.settings.paths.routes)
     }
     pub fn state_dir(&self) -> PathBuf {
         self.resolve(&self.settings.paths.state)

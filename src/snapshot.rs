@@ -47,13 +47,18 @@ impl Snapshot {
     }
 
     /// The snapshot replacing `previous`: what did not change is shared
-    /// with it instead of being built again.
+    /// with it instead of being built again, and the routes' counts carry
+    /// over to the routes of the same name.
     pub fn after(
         previous: Option<&Snapshot>,
         resolved: Resolved,
         loaded: crate::plan::Loaded,
         version: u64,
     ) -> Self {
+        let mut routes = loaded.routes;
+        if let Some(p) = previous {
+            routes.carry_stats_from(&p.routes);
+        }
         let topology_digest = PlannedTopology::digest_of(&loaded.model);
         let topology = match previous {
             Some(p) if p.topology_digest == topology_digest => p.topology.clone(),
@@ -62,7 +67,7 @@ impl Snapshot {
         Snapshot {
             resolved,
             hub: loaded.hub,
-            routes: Arc::default(),
+            routes: Arc::new(routes),
             topology,
             topology_digest,
             model: loaded.model,
@@ -102,5 +107,57 @@ impl SnapshotHandle {
     }
     pub fn store(&self, s: Snapshot) {
         self.0.store(Arc::new(s));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::routing::table::{Route, RouteTable};
+    use crate::telemetry::routing::Source;
+
+    fn loaded_with_routes(names: &[&str]) -> crate::plan::Loaded {
+        let mut routes = RouteTable::builtin();
+        routes.file = Some("routes.toml".into());
+        for n in names {
+            routes.routes.push(Route {
+                name: n.to_string(),
+                source: Source::DeviceMessages,
+                condition_text: "true".into(),
+                condition: crate::telemetry::routing::table::always(),
+                endpoints: vec![RouteTable::EVENTS],
+                stats: Arc::default(),
+            });
+        }
+        crate::plan::Loaded {
+            routes,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_reload_keeps_the_counts_of_routes_that_keep_their_name() {
+        let resolved = Resolved {
+            root: ".".into(),
+            file: None,
+            settings: crate::settings::Settings::default(),
+        };
+        let first = Snapshot::from_loaded(resolved.clone(), loaded_with_routes(&["a", "b"]), 1);
+        first.routes.routes[0]
+            .stats
+            .matched
+            .store(7, std::sync::atomic::Ordering::Relaxed);
+        let next = Snapshot::after(Some(&first), resolved, loaded_with_routes(&["c", "a"]), 2);
+        let count = |s: &Snapshot, i: usize| {
+            s.routes.routes[i]
+                .stats
+                .matched
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        assert_eq!((count(&next, 0), count(&next, 1)), (0, 7));
+        assert_eq!(
+            next.routes.file.as_deref(),
+            Some(std::path::Path::new("routes.toml"))
+        );
     }
 }

@@ -244,6 +244,45 @@ fn validate_checks_hub_toml_and_knows_the_built_in_default_function() {
     assert!(!err.contains(&key[..16]), "the key is printed: {err}");
 }
 
+/// routes.toml goes through the plan loader too: `validate`, with or
+/// without plan arguments, prints every problem with its place and exits
+/// 78; a good file is counted in the summary.
+#[test]
+fn validate_checks_routes_toml() {
+    let dir = support::fixtures::temp_root("good");
+    let config = dir.path().join("ztpd.toml");
+    std::fs::write(&config, "").unwrap();
+    let routes = dir.path().join("azure_mqtt_credentials/routes.toml");
+    std::fs::create_dir_all(routes.parent().unwrap()).unwrap();
+    std::fs::write(
+        &routes,
+        "[[routes]]\nname = \"hot\"\nsource = \"DeviceMessages\"\n\
+         condition = \"$body.t > 30 AND\"\nendpoints = [\"alerts\"]\n",
+    )
+    .unwrap();
+    let plan = dir.path().join("plans/lab.toml");
+    for args in [vec!["validate"], vec!["validate", plan.to_str().unwrap()]] {
+        let o = support::daemon::ztpd_with(&config, &args);
+        assert_eq!(code(&o), 78, "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("ztpd::routes::syntax"), "{err}");
+        assert!(err.contains("routes.toml:4:29"), "{err}");
+        assert!(err.contains("ztpd::routes::unknown_endpoint"), "{err}");
+        assert!(err.contains("routes.toml:5:14"), "{err}");
+        assert!(err.contains("2 errors"), "{err}");
+    }
+    std::fs::write(
+        &routes,
+        "[[routes]]\nname = \"hot\"\nsource = \"DeviceMessages\"\n\
+         condition = \"$body.t > 30\"\nendpoints = [\"events\"]\n",
+    )
+    .unwrap();
+    let o = support::daemon::ztpd_with(&config, &["validate"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("1 route ("), "{out}");
+}
+
 #[test]
 fn run_refuses_an_invalid_plan_with_78() {
     let o = ztpd(&["run", "--plans", "tests/fixtures/bad/plans"]);

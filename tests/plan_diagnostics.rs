@@ -257,3 +257,66 @@ fn undefined_variables_point_at_the_device_in_the_plan_too() {
     assert_eq!(related["column"], 8, "{json}");
     assert_eq!(related["label"], "device `leaf2` is defined here");
 }
+
+/// Every routes.toml problem in one file is reported at once, each with its
+/// file:line:col, a `ztpd::routes::*` code and a help line, and the report
+/// matches its snapshot.
+#[test]
+fn routes_toml_problems_are_all_reported_with_their_place() {
+    let cwd = std::env::current_dir().unwrap();
+    let mut r = resolved(Path::new("tests/fixtures/good"));
+    r.settings.paths.routes = cwd.join("tests/fixtures/bad/routes/many_problems.toml");
+    let loaded = plan::load(&r, &[]);
+    let d = &loaded.diagnostics;
+    assert!(d.misplaced_span().is_none(), "{:?}", d.misplaced_span());
+    let mut got: Vec<(String, usize, usize)> = Vec::new();
+    for e in &d.errors {
+        let (file, line, col) = e.location().expect("every problem has a place");
+        assert_eq!(file, "tests/fixtures/bad/routes/many_problems.toml");
+        assert!(e.code.starts_with("ztpd::routes::"), "{}", e.code);
+        assert!(
+            e.help.as_ref().is_some_and(|h| !h.is_empty()),
+            "{} has no help",
+            e.code
+        );
+        got.push((
+            e.code.trim_start_matches("ztpd::routes::").into(),
+            line,
+            col,
+        ));
+    }
+    got.sort_by_key(|(_, l, c)| (*l, *c));
+    let want: Vec<(String, usize, usize)> = [
+        ("reserved_endpoint", 8, 12),
+        ("mqtt_without_broker", 13, 8),
+        ("bad_topic", 14, 9),
+        ("mqtt_loop", 14, 9),
+        ("bad_url", 18, 7),
+        ("unknown_key", 19, 1),
+        // The second AND in the condition's string.
+        ("syntax", 24, 51),
+        ("unknown_endpoint", 25, 24),
+        ("unknown_source", 29, 10),
+        ("unknown_function", 30, 14),
+        ("no_twin", 36, 14),
+        ("duplicate_route", 40, 8),
+        // After two escaped quotes: `$twin.deviceId` at its file column.
+        ("twin_path", 42, 35),
+        ("wrong_type", 46, 11),
+        ("bad_enrichment", 49, 7),
+        ("bad_enrichment", 50, 9),
+    ]
+    .iter()
+    .map(|(c, l, col)| (c.to_string(), *l, *col))
+    .collect();
+    assert_eq!(got, want);
+    let rendered = format!("{}{}\n", d.render(80, false), d.summary());
+    let snap = Path::new("tests/snapshots/routes/many_problems.txt");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(snap.parent().unwrap()).unwrap();
+        std::fs::write(snap, &rendered).unwrap();
+    }
+    let want = std::fs::read_to_string(snap)
+        .unwrap_or_else(|_| panic!("no snapshot at {} (UPDATE_SNAPSHOTS=1)", snap.display()));
+    assert_eq!(rendered, want, "snapshot {} differs", snap.display());
+}

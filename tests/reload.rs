@@ -459,3 +459,122 @@ fn a_reload_past_its_budget_is_refused_and_later_ones_apply() {
         d.log()
     );
 }
+
+/// routes.toml is loaded with the plans: a good file is in force and shown
+/// by `/api/v1/routes` (a webhook's password never); an edit with a syntax
+/// error in one condition is refused whole, `/api/v1/status` shows where,
+/// and the routes in force stay; the next good edit applies.
+#[test]
+fn routes_toml_reloads_whole_or_not_at_all() {
+    let d = Daemon::start("good", "", &[]);
+    let routes = d.root.join("azure_mqtt_credentials/routes.toml");
+    std::fs::create_dir_all(routes.parent().unwrap()).unwrap();
+    let (code, none) = d.api("/api/v1/routes");
+    assert_eq!(code, 200, "{none}");
+    assert_eq!(none["file"], serde_json::Value::Null, "no file: built in");
+    assert_eq!(none["routes"].as_array().unwrap().len(), 0, "{none}");
+    assert_eq!(none["endpoints"][0]["name"], "events");
+    assert_eq!(none["fallback"], true);
+
+    let good = r#"[endpoints.alerts]
+kind = "mongodb"
+collection = "battery_alerts"
+
+[endpoints.hook]
+kind = "webhook"
+url = "http://ops:hunter2@127.0.0.1:9/ingest"
+
+[[routes]]
+name = "low-battery"
+source = "DeviceMessages"
+condition = "$body.device_battery_level < 0.2"
+endpoints = ["alerts", "hook"]
+
+[[routes]]
+name = "telemetry"
+source = "DeviceMessages"
+condition = "true"
+endpoints = ["events"]
+
+[[enrichments]]
+key = "site"
+value = "$twin.tags.site"
+endpoints = ["alerts"]
+"#;
+    let serving = version(&d);
+    std::fs::write(&routes, good).unwrap();
+    let s = wait_reload(&d, "routes.toml in force", |s| {
+        s["snapshot_version"].as_u64() > Some(serving)
+    });
+    assert_eq!(s["last_reload"]["ok"], true, "{s}");
+    assert_eq!(
+        s["routes"]["names"],
+        serde_json::json!(["low-battery", "telemetry"])
+    );
+    let (code, r) = d.api("/api/v1/routes");
+    assert_eq!(code, 200, "{r}");
+    assert!(r["file"].as_str().unwrap().ends_with("routes.toml"), "{r}");
+    assert_eq!(r["routes"][0]["name"], "low-battery");
+    assert_eq!(r["routes"][0]["source"], "DeviceMessages");
+    assert_eq!(
+        r["routes"][0]["condition"],
+        "$body.device_battery_level < 0.2"
+    );
+    assert_eq!(
+        r["routes"][0]["endpoints"],
+        serde_json::json!(["alerts", "hook"])
+    );
+    assert_eq!(r["routes"][0]["matched"], 0);
+    assert_eq!(r["routes"][0]["delivered"], 0);
+    let hook = &r["endpoints"][2];
+    assert_eq!(hook["kind"], "webhook");
+    assert_eq!(hook["url"], "http://ops:***@127.0.0.1:9/ingest");
+    assert!(!r.to_string().contains("hunter2"), "a secret shown: {r}");
+    assert_eq!(r["endpoints"][1]["collection"], "battery_alerts");
+    assert_eq!(r["enrichments"][0]["value"], "$twin.tags.site");
+    // Like the rest of /api/v1: no token, no routes.
+    assert_eq!(d.get("/api/v1/routes").0, 401);
+
+    let serving = version(&d);
+    let bad = good.replace(
+        "condition = \"$body.device_battery_level < 0.2\"",
+        "condition = \"$body.device_battery_level < 0.2 AND\"",
+    );
+    std::fs::write(&routes, &bad).unwrap();
+    let s = wait_reload(&d, "bad routes refused", |s| {
+        s["last_reload"]["ok"] == false
+    });
+    assert_eq!(s["snapshot_version"], serving, "{s}");
+    let errors = s["last_reload"]["diagnostics"]["errors"]
+        .as_array()
+        .unwrap();
+    let e = errors
+        .iter()
+        .find(|e| e["code"] == "ztpd::routes::syntax")
+        .unwrap_or_else(|| panic!("{s}"));
+    // The end of the condition, where a value is missing after AND: line
+    // 12, the `D` of `AND` in the file.
+    let line = bad.lines().nth(11).unwrap();
+    assert_eq!(e["line"], 12, "{e}");
+    assert_eq!(e["column"], line.find("AND\"").unwrap() + 3, "{e}");
+    assert!(e["file"].as_str().unwrap().ends_with("routes.toml"), "{e}");
+    assert!(e["help"].is_string(), "{e}");
+    assert_eq!(
+        s["routes"]["names"],
+        serde_json::json!(["low-battery", "telemetry"]),
+        "the routes in force stay"
+    );
+    let (_, r) = d.api("/api/v1/routes");
+    assert_eq!(
+        r["routes"][0]["condition"],
+        "$body.device_battery_level < 0.2"
+    );
+
+    let next = good.replace("name = \"telemetry\"", "name = \"all\"");
+    std::fs::write(&routes, next).unwrap();
+    let s = wait_reload(&d, "good edit", |s| s["last_reload"]["ok"] == true);
+    assert_eq!(
+        s["routes"]["names"],
+        serde_json::json!(["low-battery", "all"])
+    );
+}

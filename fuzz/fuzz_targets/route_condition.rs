@@ -1,6 +1,8 @@
 //! Arbitrary condition text into the route-condition parser, and every
 //! condition that parses evaluated against a message with and without a
-//! body: parse errors carry a span inside the text, and nothing panics.
+//! body and a twin: parse errors carry a span inside the text, a condition
+//! that reads `$twin` has a `$twin` the loader can point at, and nothing
+//! panics.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -22,7 +24,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let bag = PropertyBag::from_topic(&format!("devices/d/messages/events/{bag}"));
     let body = serde_json::json!({"a": [1, "x", null, {"b": true}], "n": 0.5, "s": "text"});
-    for body in [None, Some(&body)] {
+    let twin = serde_json::json!({"tags": {"site": "lab", "a": [1, {"b": "c"}]},
+        "properties": {"desired": {"n": 1}, "reported": {"s": "x", "o": {"p": null}}}});
+    for (body, twin) in [(None, None), (Some(&body), Some(&twin))] {
         let view = eval::MessageView {
             device_id: "d",
             content_type: bag.content_type.as_deref(),
@@ -30,8 +34,11 @@ fuzz_target!(|data: &[u8]| {
             enqueued_time: "2026-01-01T00:00:00Z",
             properties: &bag.properties,
             body,
-            twin: None,
+            twin,
         };
         let _ = eval::matches(&expr, &view);
+        if expr.reads_twin() {
+            assert!(condition::twin_span(cond).is_some(), "{cond}");
+        }
     }
 });

@@ -23,6 +23,7 @@ pub mod devices;
 pub mod groups;
 pub mod hub;
 pub mod rollouts;
+pub mod routes;
 pub mod session;
 
 /// What the operator API reads and changes. The daemon builds it once; the
@@ -166,6 +167,7 @@ pub fn router(api: Arc<OperatorApi>) -> Router {
         .route("/api/v1/rollouts/{id}/pause", post(rollouts::pause))
         .route("/api/v1/rollouts/{id}/resume", post(rollouts::resume))
         .route("/api/v1/rollouts/{id}/abort", post(rollouts::abort))
+        .route("/api/v1/routes", get(routes::list))
         .route("/api/v1/hub/devices", get(hub::devices))
         .route(
             "/api/v1/hub/devices/{id}/twin",
@@ -198,6 +200,12 @@ async fn status(State(api): State<Arc<OperatorApi>>) -> impl IntoResponse {
         "last_reload": last,
         "reloading": reloading,
         "state": { "durability": api.state.durability() },
+        // The routes in force (a refused edit of routes.toml leaves these,
+        // its diagnostics are in `last_reload`).
+        "routes": {
+            "file": snap.routes.file.as_ref().map(|f| f.display().to_string()),
+            "names": snap.routes.routes.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+        },
     }))
 }
 

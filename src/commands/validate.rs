@@ -1,4 +1,5 @@
-//! `ztpd validate PLAN...`: the loader plus reporting.
+//! `ztpd validate PLAN...`: the loader plus reporting (plans, hub.toml and
+//! routes.toml are loaded together).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -36,8 +37,17 @@ pub fn run(resolved: &Resolved, args: &Args) -> ExitCode {
             eprint!("{}", d.render(terminal_width(), color));
             let devices = loaded.model.devices().count();
             if valid {
+                let routes = match &loaded.routes.file {
+                    Some(f) => format!(
+                        ", {} route{} ({})",
+                        loaded.routes.routes.len(),
+                        plural(loaded.routes.routes.len()),
+                        f.display()
+                    ),
+                    None => String::new(),
+                };
                 println!(
-                    "ok: {} plan{}, {} site{}, {} devices, {} configs rendered ({})",
+                    "ok: {} plan{}, {} site{}, {} devices, {} configs rendered{routes} ({})",
                     loaded.files.len(),
                     plural(loaded.files.len()),
                     loaded.model.sites.len(),

@@ -56,8 +56,11 @@ fn watch_set(resolved: &Resolved, plan_args: &[PathBuf]) -> WatchSet {
             files.push(p);
         }
     }
-    if let Some(hub_dir) = resolved.hub_file().parent() {
-        dirs.push(hub_dir.to_path_buf());
+    // hub.toml and routes.toml: a save reloads them with the plans.
+    for file in [resolved.hub_file(), resolved.routes_file()] {
+        if let Some(dir) = file.parent().filter(|d| !dirs.iter().any(|x| x == d)) {
+            dirs.push(dir.to_path_buf());
+        }
     }
     files.push(
         resolved

@@ -30,6 +30,9 @@ pub struct Loaded {
     /// `paths.hub` (hub.toml) as read with the plans; `None` when there is
     /// no such file (the daemon then runs a local hub).
     pub hub: Option<Arc<crate::credentials::hub::Hub>>,
+    /// `paths.routes` (routes.toml) as read with the plans, for the same
+    /// reasons as hub.toml; the built-in table when there is no such file.
+    pub routes: crate::telemetry::routing::RouteTable,
 }
 
 impl Loaded {
@@ -215,6 +218,7 @@ fn load_sources<'a>(
     let configs = render_all_cached(&renderer, &model, &mut diags, &mut cache.renders);
     let t3 = std::time::Instant::now();
     let hub = read_hub(resolved, &mut diags);
+    let routes = crate::telemetry::routing::load::load(resolved, &mut diags);
     let (scripts, problems) =
         crate::ztp::bootstrap::render_all_cached(resolved, &model, &mut cache.bootstrap);
     for p in problems {
@@ -240,6 +244,7 @@ fn load_sources<'a>(
         diagnostics: diags,
         files,
         hub,
+        routes,
     }
 }
 

@@ -372,6 +372,35 @@ impl<'t, 'i> Table<'t, 'i> {
     }
 }
 
+/// `help`, led by "did you mean `x`?" when `word` is a plausible typo of a
+/// known name.
+pub fn suggest(word: &str, known: &[&str], help: String) -> String {
+    match closest(word, known) {
+        Some(c) => format!("did you mean `{c}`? {help}"),
+        None => help,
+    }
+}
+
+/// Parse one TOML file, recovering after errors: each syntax error becomes a
+/// `code` diagnostic at its span with `help`, and what could be read is
+/// returned for the checks that follow.
+pub fn parse_toml<'i>(
+    file: &'i Arc<SourceFile>,
+    code: &str,
+    help: &str,
+    diags: &mut Diagnostics,
+) -> Spanned<DeTable<'i>> {
+    let (doc, errors) = DeTable::parse_recoverable(&file.text);
+    for e in &errors {
+        diags.push(
+            Diagnostic::error(code, format!("TOML syntax error: {}", e.message().trim()))
+                .at(file, e.span().unwrap_or(0..0))
+                .help(help),
+        );
+    }
+    doc
+}
+
 /// The known name closest to `word`, if it is a plausible typo.
 pub fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     let len = word.chars().count();

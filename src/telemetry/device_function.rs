@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use toml::de::{DeTable, DeValue};
+use toml::de::DeValue;
 
 use crate::plan::diagnostic::{Diagnostic, Diagnostics, SourceFile};
 use crate::plan::reader::{type_name, Ctx, Sp, Table};
@@ -115,17 +115,12 @@ impl Default for DeviceFunction {
 /// of them pushed to `diags`). Missing keys take the prototype's values.
 pub fn read(file: &Arc<SourceFile>, name: &str, diags: &mut Diagnostics) -> Option<DeviceFunction> {
     let before = diags.errors.len();
-    let (doc, errors) = DeTable::parse_recoverable(&file.text);
-    for e in &errors {
-        diags.push(
-            Diagnostic::error(
-                "device_function::toml_syntax",
-                format!("TOML syntax error: {}", e.message().trim()),
-            )
-            .at(file, e.span().unwrap_or(0..0))
-            .help("fix the TOML syntax; see SPEC §9 for a device function's keys"),
-        );
-    }
+    let doc = crate::plan::reader::parse_toml(
+        file,
+        "device_function::toml_syntax",
+        "fix the TOML syntax; see SPEC §9 for a device function's keys",
+        diags,
+    );
     let mut ctx = Ctx { file, diags };
     let mut top = Table::from_detable(doc.get_ref(), doc.span(), "");
     let mut f = DeviceFunction {

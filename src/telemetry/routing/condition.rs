@@ -23,6 +23,9 @@ pub enum Expr {
     App(Box<str>),
     /// `$body` and the path below it.
     Body(Box<[Step]>),
+    /// `$twin.tags.*` or `$twin.properties.desired|reported.*`: the path
+    /// from the twin document's root (`tags`, `properties`, ...).
+    Twin(Box<[Step]>),
     Not(Box<Expr>),
     Neg(Box<Expr>),
     And(Box<Expr>, Box<Expr>),
@@ -40,7 +43,7 @@ pub enum Lit {
     Str(Box<str>),
 }
 
-/// One step of a `$body` path.
+/// One step of a `$body` or `$twin` path.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     Key(Box<str>),
@@ -147,6 +150,8 @@ struct Parser<'a> {
     span: Range<usize>,
     depth: usize,
     operators: usize,
+    /// End of the last token taken, where a path just read ends.
+    last_end: usize,
 }
 
 /// Parse one condition. `true` alone matches everything.
@@ -170,6 +175,7 @@ pub fn parse(text: &str) -> Result<Expr, SyntaxError> {
         span,
         depth: 0,
         operators: 0,
+        last_end: 0,
     };
     if p.tok == Tok::End {
         return Err(err(
@@ -204,6 +210,7 @@ const NEG_POWER: u8 = 13;
 impl Parser<'_> {
     fn bump(&mut self) -> Result<(Tok, Range<usize>), SyntaxError> {
         let (tok, span) = self.lexer.next()?;
+        self.last_end = self.span.end;
         Ok((
             std::mem::replace(&mut self.tok, tok),
             std::mem::replace(&mut self.span, span),
@@ -376,12 +383,19 @@ impl Parser<'_> {
             return self.body_path().map(|p| Expr::Body(p.into()));
         }
         if name == "twin" {
-            return Err(err(
-                span,
-                "twin_unsupported",
-                "$twin conditions are not supported yet".into(),
-                "route on $body, application properties or system properties",
-            ));
+            let path = self.body_path()?;
+            let end = self.last_end.max(span.end);
+            return match twin_section(&path) {
+                true => Ok(Expr::Twin(path.into())),
+                false => Err(err(
+                    span.start..end,
+                    "twin_path",
+                    "a $twin path must start with tags, properties.desired or \
+                     properties.reported"
+                        .into(),
+                    "write e.g. $twin.tags.site or $twin.properties.reported.firmware",
+                )),
+            };
         }
         match SYSTEM_PROPERTIES.iter().find(|(n, _)| *n == name) {
             Some((_, p)) => Ok(Expr::System(*p)),
@@ -390,7 +404,8 @@ impl Parser<'_> {
                 "unknown_property",
                 format!("unknown system property `${name}`"),
                 "the system properties are $contentType, $contentEncoding, \
-                 $connectionDeviceId and $enqueuedTime; the body is $body",
+                 $connectionDeviceId and $enqueuedTime; the body is $body, the twin \
+                 $twin.tags.* and $twin.properties.desired|reported.*",
             )),
         }
     }
@@ -431,6 +446,33 @@ impl Parser<'_> {
     }
 }
 
+/// Whether a `$twin` path reads what IoT Hub routes on: the tags or the
+/// desired or reported properties (not `deviceId`, `etag`, `$metadata`...).
+fn twin_section(path: &[Step]) -> bool {
+    let key = |i: usize| match path.get(i) {
+        Some(Step::Key(k)) => Some(&**k),
+        _ => None,
+    };
+    match key(0) {
+        Some("tags") => true,
+        Some("properties") => matches!(key(1), Some("desired" | "reported")),
+        _ => false,
+    }
+}
+
+/// The span of the first `$twin` in a condition that parses, for a
+/// diagnostic about the route's source (which may have no twin).
+pub fn twin_span(text: &str) -> Option<Range<usize>> {
+    let mut lexer = Lexer { text, pos: 0 };
+    loop {
+        match lexer.next().ok()? {
+            (Tok::End, _) => return None,
+            (Tok::Dollar(name), span) if &*name == "twin" => return Some(span),
+            _ => {}
+        }
+    }
+}
+
 fn binary(op: &str, a: Expr, b: Expr) -> Expr {
     let (a, b) = (Box::new(a), Box::new(b));
     let compare = match op {
@@ -460,12 +502,33 @@ impl Expr {
     pub fn reads_body(&self) -> bool {
         match self {
             Expr::Body(_) => true,
-            Expr::Lit(_) | Expr::System(_) | Expr::App(_) => false,
-            Expr::Not(e) | Expr::Neg(e) => e.reads_body(),
-            Expr::And(a, b) | Expr::Or(a, b) | Expr::Compare(_, a, b) | Expr::Arith(_, a, b) => {
-                a.reads_body() || b.reads_body()
-            }
-            Expr::Call(_, args) => args.iter().any(Expr::reads_body),
+            _ => self.children().any(Expr::reads_body),
         }
+    }
+
+    /// Whether evaluating this reads the device's twin (the routing stage
+    /// looks the twin up only then).
+    pub fn reads_twin(&self) -> bool {
+        match self {
+            Expr::Twin(_) => true,
+            _ => self.children().any(Expr::reads_twin),
+        }
+    }
+
+    /// The operands of this node.
+    fn children(&self) -> impl Iterator<Item = &Expr> {
+        let (pair, args): (Option<(&Expr, Option<&Expr>)>, &[Expr]) = match self {
+            Expr::Lit(_) | Expr::System(_) | Expr::App(_) | Expr::Body(_) | Expr::Twin(_) => {
+                (None, &[])
+            }
+            Expr::Not(e) | Expr::Neg(e) => (Some((e, None)), &[]),
+            Expr::And(a, b) | Expr::Or(a, b) | Expr::Compare(_, a, b) | Expr::Arith(_, a, b) => {
+                (Some((a, Some(b))), &[])
+            }
+            Expr::Call(_, args) => (None, args),
+        };
+        pair.into_iter()
+            .flat_map(|(a, b)| std::iter::once(a).chain(b))
+            .chain(args.iter())
     }
 }

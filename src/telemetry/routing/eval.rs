@@ -126,6 +126,7 @@ pub fn eval<'a>(expr: &'a Expr, msg: &MessageView<'a>) -> Val<'a> {
             .find(|(k, _)| k.as_str() == &**name)
             .map_or(Val::Undefined, |(_, v)| Val::Str(Cow::Borrowed(v))),
         Expr::Body(path) => body(msg.body, path),
+        Expr::Twin(path) => body(msg.twin, path),
         Expr::Not(e) => match eval(e, msg) {
             Val::Bool(b) => Val::Bool(!b),
             _ => Val::Undefined,
@@ -175,6 +176,7 @@ pub fn eval<'a>(expr: &'a Expr, msg: &MessageView<'a>) -> Val<'a> {
     }
 }
 
+/// The value at `path` below `root` (the body or the twin document).
 fn body<'a>(root: Option<&'a Value>, path: &[Step]) -> Val<'a> {
     let Some(mut v) = root else {
         return Val::Undefined;

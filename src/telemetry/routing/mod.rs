@@ -1,12 +1,13 @@
-//! Message routing (SPEC §14), the parts that exist so far: the condition
-//! language ([`condition`]: parsed once, with spans for diagnostics), its
-//! evaluator ([`eval`]: IoT Hub's semantics, reading the message in place),
-//! and the message's properties as the device SDKs put them in the topic
-//! ([`PropertyBag`]). `routes.toml`, the routing stage in the pipeline and
-//! delivery are not built yet: nothing in the daemon routes.
+//! Message routing (SPEC §14): the condition language ([`condition`]:
+//! parsed once, with spans for diagnostics), its evaluator ([`eval`]: IoT
+//! Hub's semantics, reading the message in place), `routes.toml` read into
+//! the compiled [`RouteTable`] ([`load`], with the plans), and the message's
+//! properties as the device SDKs put them in the topic ([`PropertyBag`]).
 
 pub mod condition;
 pub mod eval;
+pub mod load;
+mod string_span;
 pub mod table;
 
 pub use table::{EndpointId, RouteTable, Source};

@@ -5,6 +5,7 @@
 //! ([`RouteTable::select`]) and what to add to it ([`RouteTable::enrich`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::condition::{Expr, Lit, Step};
 use super::eval::{self, MessageView};
@@ -81,7 +82,9 @@ pub struct Route {
     pub condition_text: String,
     pub condition: Expr,
     pub endpoints: Vec<EndpointId>,
-    pub stats: RouteStats,
+    /// Shared with the route of the same name in the next table a reload
+    /// builds, so the counts carry over an edit of other routes.
+    pub stats: Arc<RouteStats>,
 }
 
 /// The value of an enrichment.
@@ -156,6 +159,26 @@ impl RouteTable {
         self.routes
             .iter()
             .any(|r| r.source == source && r.condition.reads_body())
+    }
+
+    /// Whether any condition or enrichment reads `$twin`: the routing stage
+    /// looks a device's twin up only then.
+    pub fn reads_twin(&self) -> bool {
+        self.routes.iter().any(|r| r.condition.reads_twin())
+            || self
+                .enrichments
+                .iter()
+                .any(|e| matches!(e.value, EnrichmentValue::Twin(_)))
+    }
+
+    /// Take the counts of the routes of `previous` with the same names, so
+    /// `GET /api/v1/routes` keeps counting across a reload.
+    pub fn carry_stats_from(&mut self, previous: &RouteTable) {
+        for r in &mut self.routes {
+            if let Some(p) = previous.routes.iter().find(|p| p.name == r.name) {
+                r.stats = p.stats.clone();
+            }
+        }
     }
 
     pub fn endpoint(&self, id: EndpointId) -> &Endpoint {
@@ -250,8 +273,42 @@ mod tests {
             condition_text: cond.into(),
             condition: condition::parse(cond).unwrap(),
             endpoints,
-            stats: RouteStats::default(),
+            stats: Arc::default(),
         }
+    }
+
+    #[test]
+    fn reads_twin_sees_conditions_and_enrichments_and_stats_carry_by_name() {
+        let mut t = RouteTable::builtin();
+        assert!(!t.reads_twin());
+        t.routes
+            .push(route("a", Source::DeviceMessages, "x = '1'", vec![0]));
+        assert!(!t.reads_twin());
+        t.routes.push(route(
+            "b",
+            Source::DeviceMessages,
+            "$twin.tags.s = '1'",
+            vec![0],
+        ));
+        assert!(t.reads_twin());
+        t.routes.pop();
+        t.enrichments.push(Enrichment {
+            key: "site".into(),
+            value: EnrichmentValue::Twin(vec![Step::Key("tags".into())].into()),
+            endpoints: vec![0],
+        });
+        assert!(t.reads_twin());
+
+        t.routes[0].stats.matched.store(5, Ordering::Relaxed);
+        let mut next = RouteTable::builtin();
+        next.routes
+            .push(route("a", Source::DeviceMessages, "true", vec![0]));
+        next.routes
+            .push(route("c", Source::DeviceMessages, "true", vec![0]));
+        next.carry_stats_from(&t);
+        assert_eq!(next.routes[0].stats.matched.load(Ordering::Relaxed), 5);
+        assert_eq!(next.routes[1].stats.matched.load(Ordering::Relaxed), 0);
+        assert!(Arc::ptr_eq(&next.routes[0].stats, &t.routes[0].stats));
     }
 
     fn view<'a>(

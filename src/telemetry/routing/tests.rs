@@ -191,8 +191,12 @@ fn syntax_errors_point_at_their_column() {
     assert_eq!(e.code, "unknown_property");
     assert!(e.help.contains("$contentType"), "{e:?}");
 
-    let e = error("$twin.tags.site = 'x'");
-    assert_eq!(e.code, "twin_unsupported");
+    let e = error("$twin.deviceId = 'x'");
+    assert_eq!(e.code, "twin_path");
+    assert_eq!(e.span, 0..14, "{e:?}");
+    assert!(e.help.contains("$twin.tags.site"), "{e:?}");
+    assert_eq!(error("$twin.properties.x = 1").code, "twin_path");
+    assert_eq!(error("$twin = 1").code, "twin_path");
 
     let e = error("LOWER('a', 'b') = 'a'");
     assert!(e.message.contains("takes 1 argument"), "{e:?}");
@@ -211,4 +215,73 @@ fn syntax_errors_point_at_their_column() {
     assert!(error(&["a = 1"; 300].join(" AND "))
         .message
         .contains("more than 256 operators"));
+}
+
+/// A twin as the local hub keeps it: tags, desired and reported.
+fn twin() -> serde_json::Value {
+    json!({"tags": {"site": "lab", "floor": 2, "roles": ["leaf", "edge"]},
+           "properties": {"desired": {"interval": 30},
+                          "reported": {"firmware": "4.30.1F", "battery": {"low": true}}}})
+}
+
+fn check_twin(cond: &str, twin: Option<&serde_json::Value>) -> bool {
+    let expr = parse(cond).unwrap_or_else(|e| panic!("{cond}: {e:?}"));
+    let view = MessageView {
+        device_id: "sensor-1",
+        content_type: None,
+        content_encoding: None,
+        enqueued_time: "2026-12-06T23:00:00.000Z",
+        properties: &[],
+        body: None,
+        twin,
+    };
+    matches(&expr, &view)
+}
+
+#[test]
+fn twin_paths_read_tags_and_desired_and_reported_properties() {
+    let t = twin();
+    for (cond, want) in [
+        ("$twin.tags.site = 'lab'", true),
+        ("$twin.tags.site = 'plant'", false),
+        ("$twin.tags.floor > 1", true),
+        ("$twin.tags.roles[1] = 'edge'", true),
+        ("$twin.tags['site'] = 'lab'", true),
+        ("$twin.properties.desired.interval = 30", true),
+        ("$twin.properties.reported.firmware = '4.30.1F'", true),
+        ("$twin.properties.reported.battery.low", true),
+        ("IS_OBJECT($twin.tags)", true),
+        (
+            "STARTS_WITH($twin.properties.reported.firmware, '4.')",
+            true,
+        ),
+        // Absent paths are undefined, so false either way.
+        ("$twin.tags.missing = 'x'", false),
+        ("$twin.tags.missing != 'x'", false),
+        ("IS_DEFINED($twin.properties.desired.firmware)", false),
+        ("NOT IS_DEFINED($twin.tags.missing)", true),
+        // A string is no object: a path through it is undefined.
+        ("IS_DEFINED($twin.tags.site.x)", false),
+    ] {
+        assert_eq!(check_twin(cond, Some(&t)), want, "{cond}");
+    }
+    // No twin (the source has none, or the device has none yet): every
+    // $twin path is undefined.
+    assert!(!check_twin("$twin.tags.site = 'lab'", None));
+    assert!(check_twin("NOT IS_DEFINED($twin.tags.site)", None));
+}
+
+#[test]
+fn conditions_say_whether_they_read_the_twin_and_where() {
+    use super::condition::twin_span;
+    assert!(parse("a = 1 OR LOWER($twin.tags.x) = 'y'")
+        .unwrap()
+        .reads_twin());
+    assert!(parse("NOT ($twin.properties.reported.x > 1)")
+        .unwrap()
+        .reads_twin());
+    assert!(!parse("$body.x = 1 AND a = 'b'").unwrap().reads_twin());
+    assert!(parse("$body.x = 1 AND a = 'b'").unwrap().reads_body());
+    assert_eq!(twin_span("a = 1 AND $twin.tags.x = 2"), Some(10..15));
+    assert_eq!(twin_span("a = '$twin'"), None, "inside a string");
 }
