@@ -1,9 +1,14 @@
-//! Validate-batch-store-acknowledge, whatever the messages came from: the
-//! bridge's MQTT subscription (`bridge`) or the local hub's devices, handed
-//! over in-process ([`Ingest`]).
+//! Validate-batch-route-store-acknowledge, whatever the messages came from:
+//! the bridge's MQTT subscription (`bridge`) or the local hub's devices,
+//! handed over in-process ([`Ingest`]).
+//!
+//! Each batch goes through the routing stage ([`Router`]): with no routes
+//! file every message goes to `events` (validated readings) as before; with
+//! one, messages also go to other collections (envelopes) and to the route
+//! outbox (`mqtt` and `webhook` endpoints).
 //!
 //! A message is acknowledged only after the store committed the batch
-//! holding it, and stored batches are acknowledged strictly in arrival order
+//! holding it and its outbox rows are committed, and stored batches are acknowledged strictly in arrival order
 //! (MQTT wants PUBACKs in the order the PUBLISHes came, and a later batch
 //! must never overtake an earlier one that is still retrying). Memory is
 //! bounded by a byte budget ([`MAX_BUFFERED_BYTES`]).
@@ -17,9 +22,9 @@ use futures_util::stream::{FuturesOrdered, StreamExt};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::message;
 use super::mqtt::Backoff;
-use super::store::{RejectedMessage, Store};
+use super::routing::stage::Router;
+use super::store::Store;
 
 /// Payload bytes held between the source and the store at most; with
 /// 256 KiB messages this is 256 of them, with typical 200-byte readings the
@@ -170,18 +175,36 @@ impl Acker for LocalAcks {
 pub async fn run_local<S: Store>(
     batching: Batching,
     store: S,
+    router: &Router,
     rx: mpsc::Receiver<Incoming>,
     stats: Arc<BridgeStats>,
     shutdown: CancellationToken,
 ) {
-    write_loop(&batching, &store, rx, LocalAcks, &stats, &shutdown).await;
+    let sink = Sink {
+        store: &store,
+        router,
+    };
+    write_loop(&batching, sink, rx, LocalAcks, &stats, &shutdown).await;
 }
+
+/// Where a batch goes: the store, through the routing stage.
+pub struct Sink<'a, S> {
+    pub store: &'a S,
+    pub router: &'a Router,
+}
+
+impl<S> Clone for Sink<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S> Copy for Sink<'_, S> {}
 
 /// Batches messages and keeps up to `writers` store writes in flight;
 /// stored batches go to `acks` in arrival order.
 pub async fn write_loop<S: Store, A: Acker>(
     batching: &Batching,
-    store: &S,
+    sink: Sink<'_, S>,
     mut rx: mpsc::Receiver<Incoming>,
     acks: A,
     stats: &BridgeStats,
@@ -200,7 +223,7 @@ pub async fn write_loop<S: Store, A: Acker>(
                 || tokio::time::Instant::now() >= deadline)
         {
             let full = std::mem::take(&mut batch);
-            inflight.push_back(store_batch(store, full, stats, shutdown));
+            inflight.push_back(store_batch(sink, full, stats, shutdown));
             continue;
         }
         tokio::select! {
@@ -237,30 +260,22 @@ pub async fn write_loop<S: Store, A: Acker>(
     }
 }
 
-/// Validate and store one batch, retrying with backoff while the store
-/// fails; hands the batch back for acknowledgement, or `None` on shutdown.
+/// Route and store one batch, retrying with backoff while the store (or
+/// the state store, for outbox rows) fails; hands the batch back for
+/// acknowledgement, or `None` on shutdown.
 async fn store_batch<S: Store>(
-    store: &S,
+    sink: Sink<'_, S>,
     batch: Vec<Incoming>,
     stats: &BridgeStats,
     shutdown: &CancellationToken,
 ) -> Option<Vec<Incoming>> {
-    let mut readings = Vec::with_capacity(batch.len());
-    let mut rejected = Vec::new();
-    for m in &batch {
-        match message::validate(&m.topic, &m.payload) {
-            Ok(r) => readings.extend(r),
-            Err(rej) => rejected.push(RejectedMessage {
-                topic: m.topic.clone(),
-                payload: m.payload.to_vec(),
-                reason: rej.reason,
-            }),
-        }
-    }
+    let routed = sink
+        .router
+        .route(batch.iter().map(|m| (m.topic.as_str(), &m.payload[..])));
     let started = std::time::Instant::now();
     let mut backoff = Backoff::default();
     loop {
-        match store.write(&readings, &rejected).await {
+        match routed.store(sink.store).await {
             Ok(o) => {
                 tracing::debug!(
                     messages = batch.len(),
@@ -270,7 +285,7 @@ async fn store_batch<S: Store>(
                 stats.stored.fetch_add(o.inserted, Ordering::Relaxed);
                 stats.duplicates.fetch_add(o.duplicates, Ordering::Relaxed);
                 stats.rejected.fetch_add(o.rejected, Ordering::Relaxed);
-                return Some(batch);
+                break;
             }
             Err(e) => {
                 stats.store_failures.fetch_add(1, Ordering::Relaxed);
@@ -286,4 +301,20 @@ async fn store_batch<S: Store>(
             }
         }
     }
+    backoff.reset();
+    // The outbox rows commit before the PUBACK too; the store part above
+    // is not written again while this retries.
+    while let Err(e) = sink.router.enqueue(&routed).await {
+        let delay = backoff.next_delay();
+        tracing::warn!(
+            batch = batch.len(),
+            "route outbox write failed ({e}); holding acknowledgements, retrying in {delay:?}"
+        );
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+    routed.committed();
+    Some(batch)
 }

@@ -2,11 +2,17 @@
 //! language ([`condition`]: parsed once, with spans for diagnostics), its
 //! evaluator ([`eval`]: IoT Hub's semantics, reading the message in place),
 //! and the message's properties as the device SDKs put them in the topic
-//! ([`PropertyBag`]). `routes.toml`, the routing stage in the pipeline and
-//! delivery are not built yet: nothing in the daemon routes.
+//! ([`PropertyBag`]), the compiled table ([`table`]), the pipeline's
+//! routing stage ([`stage`]), the envelope other endpoints receive
+//! ([`envelope`]) and the outbox that delivers to `mqtt` and `webhook`
+//! endpoints ([`outbox`], [`delivery`]).
 
 pub mod condition;
+pub mod delivery;
+pub mod envelope;
 pub mod eval;
+pub mod outbox;
+pub mod stage;
 pub mod table;
 
 pub use table::{EndpointId, RouteTable, Source};

@@ -158,6 +158,15 @@ impl RouteTable {
             .any(|r| r.source == source && r.condition.reads_body())
     }
 
+    /// Whether the stage must look up the device's twin. Enrichments only
+    /// for now: `$twin` conditions come with the routes.toml loader, which
+    /// extends this to them.
+    pub fn reads_twin(&self) -> bool {
+        self.enrichments
+            .iter()
+            .any(|e| matches!(e.value, EnrichmentValue::Twin(_)))
+    }
+
     pub fn endpoint(&self, id: EndpointId) -> &Endpoint {
         &self.endpoints[id]
     }

@@ -1,0 +1,304 @@
+//! The routing stage in process (SPEC §14), with real parts: the local
+//! hub's pipeline (`Ingest` -> routing stage -> store -> acknowledgement),
+//! the embedded store, the state store's route outbox, a real HTTP server
+//! as the webhook, a real Mosquitto for the `mqtt` endpoint and a real
+//! `mosquitto_sub` watching it. The table is built in code, as the
+//! routes.toml loader will build it; topics are the Azure SDK's.
+//!
+//! What it shows: a `$body` route takes only messages whose content type
+//! and encoding let the body be read; an application-property route reaches
+//! the webhook and the MQTT topic; everything reaches `events` through its
+//! route or the fallback; a resent message is stored once; and a dead
+//! webhook holds neither the PUBACKs nor the other endpoints.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use support::mqtt::{Devicebound, Mosquitto};
+use ztpd::settings::Durability;
+use ztpd::state::StateStore;
+use ztpd::telemetry::mqtt::BrokerUrl;
+use ztpd::telemetry::pipeline::{self, Batching, BridgeStats};
+use ztpd::telemetry::routing::condition;
+use ztpd::telemetry::routing::outbox::Outbox;
+use ztpd::telemetry::routing::stage::{FixedRoutes, Router};
+use ztpd::telemetry::routing::table::{
+    Endpoint, EndpointKind, Enrichment, EnrichmentValue, Route, RouteStats, RouteTable, Source,
+};
+use ztpd::telemetry::store::{EmbeddedStore, Store};
+
+/// A real HTTP server: answers 503 while `up` is false, else 200 and
+/// passes each body on.
+async fn webhook(up: Arc<AtomicBool>) -> (String, tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/ingest", l.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let (tx, up) = (tx.clone(), up.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let body = loop {
+                    let n = s.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    assert!(head.starts_with("post /ingest "), "{head}");
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break buf[end + 4..end + 4 + len].to_vec();
+                    }
+                };
+                let status = if up.load(Ordering::SeqCst) {
+                    let _ = tx.send(body);
+                    "200 OK"
+                } else {
+                    "503 Service Unavailable"
+                };
+                let _ = s
+                    .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes())
+                    .await;
+            });
+        }
+    });
+    (url, rx)
+}
+
+fn route(name: &str, cond: &str, endpoints: Vec<usize>) -> Route {
+    Route {
+        name: name.into(),
+        source: Source::DeviceMessages,
+        condition_text: cond.into(),
+        condition: condition::parse(cond).expect("condition parses"),
+        endpoints,
+        stats: RouteStats::default(),
+    }
+}
+
+/// events(0), alerts(1, mongodb), ops(2, mqtt), hook(3, webhook).
+fn table(hook: &str) -> RouteTable {
+    let mut t = RouteTable::builtin();
+    t.file = Some("routes.toml".into());
+    let ep = |name: &str, kind| Endpoint {
+        name: name.into(),
+        kind,
+    };
+    t.endpoints.push(ep(
+        "alerts",
+        EndpointKind::Mongodb {
+            collection: "battery_alerts".into(),
+        },
+    ));
+    t.endpoints.push(ep(
+        "ops",
+        EndpointKind::Mqtt {
+            topic: "ztpd/alerts/{deviceId}/{route}".into(),
+        },
+    ));
+    t.endpoints
+        .push(ep("hook", EndpointKind::Webhook { url: hook.into() }));
+    t.routes = vec![
+        route(
+            "low-battery",
+            "$body.device_battery_level < 0.2",
+            vec![1, 0],
+        ),
+        route("alarm", "alarm = 'high'", vec![2, 3, 0]),
+    ];
+    t.enrichments = vec![
+        Enrichment {
+            key: "site".into(),
+            value: EnrichmentValue::Literal("lab-3".into()),
+            endpoints: vec![1],
+        },
+        Enrichment {
+            key: "hub".into(),
+            value: EnrichmentValue::HubName,
+            endpoints: vec![1, 3],
+        },
+    ];
+    t
+}
+
+fn reading(device: &str, n: usize, battery: f64) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"device_id":"{device}","device_name":{n},"device_latitude":-37.1,"device_longitude":-68.2,"device_battery_level":{battery},"signal_date":"2024-05-01 00:00:00.{n:06}"}}"#
+    ))
+}
+
+/// The Azure SDK's topic: system properties first, custom ones after.
+const JSON: &str = "%24.ct=application%2Fjson&%24.ce=utf-8";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_reach_every_endpoint_and_a_dead_webhook_holds_nothing() {
+    if !support::tools::have_all(
+        "routes_reach_every_endpoint",
+        &["mosquitto", "mosquitto_sub", "stdbuf"],
+    ) {
+        return;
+    }
+    ztpd::telemetry::mqtt::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let mosq = Mosquitto::start(&dir.path().join("mosquitto"));
+    let sub = Devicebound::subscribe_filter(mosq.port, &[], "ztpd/alerts/#", 2);
+    let up = Arc::new(AtomicBool::new(false));
+    let (hook_url, mut hook) = webhook(up.clone()).await;
+
+    let table = Arc::new(table(&hook_url));
+    let routes = Arc::new(FixedRoutes(table.clone()));
+    let state = StateStore::open(&dir.path().join("state"), Durability::Fsync).unwrap();
+    let shutdown = CancellationToken::new();
+    let outbox = Outbox::open(
+        &state,
+        routes.clone(),
+        Some(BrokerUrl::parse(&mosq.url()).unwrap()),
+        format!("routing-test-{}", std::process::id()),
+        shutdown.clone(),
+    )
+    .unwrap();
+    let router = Arc::new(Router::new(routes, Some(outbox.clone()), "hub.test".into()));
+    let store = EmbeddedStore::open(&dir.path().join("state/telemetry.sqlite")).unwrap();
+    let stats = Arc::new(BridgeStats::default());
+    let (ingest, rx) = pipeline::channel(stats.clone());
+    let run = {
+        let (store, router, stats, shutdown) = (
+            store.clone(),
+            router.clone(),
+            stats.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            pipeline::run_local(Batching::default(), store, &router, rx, stats, shutdown).await
+        })
+    };
+
+    let messages: Vec<(String, Bytes)> = vec![
+        // 0: low battery, JSON: alerts + events
+        (
+            format!("devices/d1/messages/events/{JSON}"),
+            reading("d1", 1, 0.1),
+        ),
+        // 1: low battery without a content type: $body is not read; fallback
+        ("devices/d1/messages/events/".into(), reading("d1", 2, 0.1)),
+        // 2: alarm: ops + hook + events
+        (
+            format!("devices/d2/messages/events/{JSON}&alarm=high"),
+            reading("d2", 3, 0.9),
+        ),
+        // 3: nothing matches: fallback
+        (
+            format!("devices/d2/messages/events/{JSON}&alarm=low"),
+            reading("d2", 4, 0.5),
+        ),
+        // 4: message 0 resent (same body): stored once
+        (
+            format!("devices/d1/messages/events/{JSON}"),
+            reading("d1", 1, 0.1),
+        ),
+        // 5: both, with a message id
+        (
+            format!("devices/d3/messages/events/{JSON}&%24.mid=m-1&alarm=high"),
+            reading("d3", 5, 0.05),
+        ),
+    ];
+    for (topic, payload) in &messages {
+        let acked = ingest
+            .submit_local(topic.clone(), payload.clone())
+            .await
+            .expect("pipeline running");
+        // Each PUBACK comes while the webhook answers 503.
+        tokio::time::timeout(Duration::from_secs(20), acked)
+            .await
+            .expect("acknowledged while the webhook is down")
+            .expect("stored");
+    }
+
+    // events: every message through its route or the fallback, message 4
+    // a duplicate of 0.
+    assert_eq!(store.counts().await.unwrap(), (5, 0));
+    let events = store.analyze(None).await.unwrap();
+    let per: Vec<(String, u64)> = events
+        .iter()
+        .map(|s| (s.device_id.clone(), s.count))
+        .collect();
+    assert_eq!(
+        per,
+        vec![("d1".into(), 2), ("d2".into(), 2), ("d3".into(), 1)]
+    );
+
+    // alerts: the $body matches only, once each, enriched.
+    let alerts = store.envelopes("battery_alerts").await.unwrap();
+    let ids: Vec<&str> = alerts.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(alerts.len(), 2, "{ids:?}");
+    assert!(ids.contains(&"d3:m-1"), "{ids:?}");
+    let d1 = alerts
+        .iter()
+        .find(|e| e.device_id == "d1")
+        .expect("d1 alert");
+    assert_eq!(d1.body["device_battery_level"], 0.1);
+    assert_eq!(d1.properties["site"], "lab-3");
+    assert_eq!(d1.properties["hub"], "hub.test");
+    assert_eq!(d1.system_properties["contentType"], "application/json");
+    assert_eq!(d1.source, "DeviceMessages");
+
+    // mqtt: delivered while the webhook still fails.
+    let mut seen = vec![sub.next(), sub.next()];
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(seen[0].0, "ztpd/alerts/d2/alarm");
+    assert_eq!(seen[1].0, "ztpd/alerts/d3/alarm");
+    assert_eq!(seen[0].1["properties"]["alarm"], "high");
+    assert_eq!(seen[1].1["_id"], "d3:m-1");
+    assert!(
+        seen[0].1["properties"].get("site").is_none(),
+        "enrichments go only to their endpoints"
+    );
+    assert_eq!(outbox.pending("hook"), 2, "the webhook's rows wait");
+
+    // The webhook comes back: its rows arrive, in order.
+    up.store(true, Ordering::SeqCst);
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let b = tokio::time::timeout(Duration::from_secs(20), hook.recv())
+            .await
+            .expect("the webhook gets its rows once it is back")
+            .unwrap();
+        got.push(serde_json::from_slice::<serde_json::Value>(&b).unwrap());
+    }
+    assert_eq!(got[0]["device_id"], "d2");
+    assert_eq!(got[1]["device_id"], "d3");
+    assert_eq!(got[1]["properties"]["hub"], "hub.test");
+
+    // Counts per route: low-battery matched 0, 4 and 5 (0 and 4 are one
+    // message stored twice over: alerts and events each count it).
+    let stat = |i: usize| {
+        let s = &table.routes[i].stats;
+        (
+            s.matched.load(Ordering::Relaxed),
+            s.delivered.load(Ordering::Relaxed),
+        )
+    };
+    assert_eq!(stat(0), (3, 6));
+    support::poll::wait_until("alarm deliveries counted", Duration::from_secs(10), || {
+        stat(1) == (2, 6)
+    });
+    shutdown.cancel();
+    let _ = run.await;
+}
