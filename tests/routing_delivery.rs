@@ -302,3 +302,100 @@ async fn routes_reach_every_endpoint_and_a_dead_webhook_holds_nothing() {
     shutdown.cancel();
     let _ = run.await;
 }
+
+/// Hub events (what the hub's twin handler, sessions and DPS hand over)
+/// go where the routes of their source send them, never to `events`, and
+/// not at all when no route reads their source.
+#[tokio::test]
+async fn hub_events_reach_the_endpoints_of_their_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = RouteTable::builtin();
+    t.file = Some("routes.toml".into());
+    t.endpoints.push(Endpoint {
+        name: "audit".into(),
+        kind: EndpointKind::Mongodb {
+            collection: "audit".into(),
+        },
+    });
+    let mut twin = route(
+        "reported-fw",
+        "IS_DEFINED($body.properties.reported.firmware)",
+        vec![1, 0],
+    );
+    twin.source = Source::TwinChangeEvents;
+    let mut conn = route("disconnects", "opType = 'deviceDisconnected'", vec![1]);
+    conn.source = Source::DeviceConnectionStateEvents;
+    t.routes = vec![twin, conn];
+    let router = Arc::new(Router::new(
+        Arc::new(FixedRoutes(Arc::new(t))),
+        None,
+        String::new(),
+    ));
+    let store = EmbeddedStore::open(&dir.path().join("telemetry.sqlite")).unwrap();
+    let stats = Arc::new(BridgeStats::default());
+    let (ingest, rx) = pipeline::channel(stats.clone());
+    let shutdown = CancellationToken::new();
+    let run = {
+        let (store, router, shutdown) = (store.clone(), router.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            pipeline::run_local(Batching::default(), store, &router, rx, stats, shutdown).await
+        })
+    };
+
+    ingest.route_event(
+        Source::TwinChangeEvents,
+        "d1",
+        "updateTwin",
+        &serde_json::json!({"version": 2, "properties": {"reported": {"firmware": "1.2"}}}),
+    );
+    ingest.route_event(
+        Source::TwinChangeEvents,
+        "d1",
+        "updateTwin",
+        &serde_json::json!({"version": 3, "properties": {"reported": {"uptime": 5}}}),
+    );
+    for op in ["deviceConnected", "deviceDisconnected"] {
+        ingest.route_event(
+            Source::DeviceConnectionStateEvents,
+            "d2",
+            op,
+            &serde_json::json!({"deviceId": "d2", "opType": op}),
+        );
+    }
+    ingest.route_event(
+        Source::DeviceLifecycleEvents,
+        "d3",
+        "createDeviceIdentity",
+        &serde_json::json!({"deviceId": "d3"}),
+    );
+    // A device message after them: once it is acknowledged, the events
+    // queued before it are committed too (batches commit in order).
+    let acked = ingest
+        .submit_local("devices/d1/messages/events/".into(), reading("d1", 1, 0.5))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), acked)
+        .await
+        .expect("acknowledged")
+        .unwrap();
+    let audit = store.envelopes("audit").await.unwrap();
+    let mut got: Vec<(String, String)> = audit
+        .iter()
+        .map(|e| (e.source.clone(), e.device_id.clone()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("DeviceConnectionStateEvents".to_string(), "d2".to_string()),
+            ("TwinChangeEvents".to_string(), "d1".to_string()),
+        ]
+    );
+    let twin = audit.iter().find(|e| e.device_id == "d1").unwrap();
+    assert_eq!(twin.body["properties"]["reported"]["firmware"], "1.2");
+    assert_eq!(twin.properties["opType"], "updateTwin");
+    // `events` got the device message only (fallback), no event.
+    assert_eq!(store.counts().await.unwrap(), (1, 0));
+    shutdown.cancel();
+    let _ = run.await;
+}

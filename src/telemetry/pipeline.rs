@@ -22,8 +22,11 @@ use futures_util::stream::{FuturesOrdered, StreamExt};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use serde_json::Value;
+
 use super::mqtt::Backoff;
 use super::routing::stage::Router;
+use super::routing::Source;
 use super::store::Store;
 
 /// Payload bytes held between the source and the store at most; with
@@ -81,12 +84,17 @@ pub enum Ack {
     },
     /// A local hub connection waiting to send its PUBACK.
     Local(oneshot::Sender<()>),
+    /// Nobody waits: an event of the hub (a twin change, a connection, a
+    /// new identity) routed like a message.
+    None,
 }
 
 /// One message on its way to the store.
 pub struct Incoming {
     pub topic: String,
     pub payload: Bytes,
+    /// `DeviceMessages`, or the source of a hub event.
+    pub source: Source,
     pub ack: Ack,
     _bytes: OwnedSemaphorePermit,
 }
@@ -109,10 +117,46 @@ impl Ingest {
         let m = Incoming {
             topic,
             payload,
+            source: Source::DeviceMessages,
             ack,
             _bytes: permit,
         };
         self.tx.send(m).await.ok()
+    }
+
+    /// Route a hub event of `source` for `device_id` (SPEC §14: twin
+    /// changes, connection state, lifecycle), with `opType` as its
+    /// application property and `body` as its JSON body. Nobody waits for
+    /// it, and it never blocks its caller: with the byte budget spent or
+    /// the queue full (the store is down) it is dropped, with a warning.
+    pub fn route_event(&self, source: Source, device_id: &str, op_type: &str, body: &Value) {
+        let payload = Bytes::from(body.to_string());
+        let need = payload.len().clamp(1, MAX_BUFFERED_BYTES) as u32;
+        let Ok(permit) = self.budget.clone().try_acquire_many_owned(need) else {
+            tracing::warn!(
+                device_id,
+                source = source.name(),
+                "hub event not routed: the telemetry pipeline is full"
+            );
+            return;
+        };
+        let m = Incoming {
+            topic: format!(
+                "{}%24.ct=application%2Fjson&%24.ce=utf-8&opType={op_type}",
+                crate::topics::events(device_id)
+            ),
+            payload,
+            source,
+            ack: Ack::None,
+            _bytes: permit,
+        };
+        if self.tx.try_send(m).is_err() {
+            tracing::warn!(
+                device_id,
+                source = source.name(),
+                "hub event not routed: the telemetry pipeline is full"
+            );
+        }
     }
 
     /// [`Ingest::submit`] for a local hub device: the receiver fires once
@@ -269,9 +313,11 @@ async fn store_batch<S: Store>(
     stats: &BridgeStats,
     shutdown: &CancellationToken,
 ) -> Option<Vec<Incoming>> {
-    let routed = sink
-        .router
-        .route(batch.iter().map(|m| (m.topic.as_str(), &m.payload[..])));
+    let routed = sink.router.route(
+        batch
+            .iter()
+            .map(|m| (m.source, m.topic.as_str(), &m.payload[..])),
+    );
     let started = std::time::Instant::now();
     let mut backoff = Backoff::default();
     loop {

@@ -95,13 +95,17 @@ impl Router {
         self.outbox.as_ref()
     }
 
-    /// Sort a batch of `(topic, payload)` by destination.
-    pub fn route<'a>(&self, messages: impl Iterator<Item = (&'a str, &'a [u8])>) -> Routed {
+    /// Sort a batch of `(source, topic, payload)` by destination. Hub
+    /// events (sources other than `DeviceMessages`) come with a topic of
+    /// their device and go only where a route of their source sends them.
+    pub fn route<'a>(&self, messages: impl Iterator<Item = (Source, &'a str, &'a [u8])>) -> Routed {
         let table = self.routes.current();
         let mut out = Routed::default();
         if table.is_builtin() {
-            for (topic, payload) in messages {
-                out.validate(topic, payload);
+            for (source, topic, payload) in messages {
+                if source == Source::DeviceMessages {
+                    out.validate(topic, payload);
+                }
             }
             return out;
         }
@@ -114,8 +118,10 @@ impl Router {
             now: &now,
         };
         let mut scratch = Scratch::default();
-        for (topic, payload) in messages {
-            ctx.route_one(topic, payload, &mut scratch, &mut out);
+        for (source, topic, payload) in messages {
+            if source == Source::DeviceMessages || table.routes_source(source) {
+                ctx.route_one(source, topic, payload, &mut scratch, &mut out);
+            }
         }
         out.table = Some(table.clone());
         out
@@ -203,7 +209,14 @@ struct Scratch {
 }
 
 impl Context<'_> {
-    fn route_one(&self, topic: &str, payload: &[u8], s: &mut Scratch, out: &mut Routed) {
+    fn route_one(
+        &self,
+        source: Source,
+        topic: &str,
+        payload: &[u8],
+        s: &mut Scratch,
+        out: &mut Routed,
+    ) {
         let Some(device_id) = crate::topics::events_device_id(topic) else {
             // Not a device message topic: `events` rejects it with the reason.
             out.validate(topic, payload);
@@ -214,7 +227,7 @@ impl Context<'_> {
             body_is_routable(bag.content_type.as_deref(), bag.content_encoding.as_deref());
         let mut parsed: Option<Value> = None;
         let mut tried = false;
-        if self.reads_body && routable {
+        if (self.reads_body || source != Source::DeviceMessages) && routable {
             parsed = serde_json::from_slice(payload).ok();
             tried = true;
         }
@@ -226,12 +239,8 @@ impl Context<'_> {
             parsed.as_ref().filter(|_| routable),
             twin.as_ref(),
         );
-        self.table.select(
-            Source::DeviceMessages,
-            &view,
-            &mut s.selected,
-            &mut s.matched,
-        );
+        self.table
+            .select(source, &view, &mut s.selected, &mut s.matched);
         if s.selected.is_empty() {
             tracing::trace!(
                 device_id,
@@ -252,7 +261,7 @@ impl Context<'_> {
         );
         let parts = Parts {
             device_id,
-            source: Source::DeviceMessages,
+            source,
             enqueued_time: self.now,
             bag: &bag,
             raw: payload,
@@ -276,6 +285,8 @@ impl Context<'_> {
                 parts.envelope(enrichments)
             };
             let target = match &endpoint.kind {
+                // `events` holds readings: a hub event is no reading.
+                EndpointKind::Events if source != Source::DeviceMessages => continue,
                 EndpointKind::Events => {
                     out.validate(topic, payload);
                     out.stored_by.extend(&routes);
