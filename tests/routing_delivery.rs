@@ -399,3 +399,55 @@ async fn hub_events_reach_the_endpoints_of_their_routes() {
     shutdown.cancel();
     let _ = run.await;
 }
+
+/// A `mongodb` endpoint on a MongoDB-wire server (nx-27017): envelopes land
+/// in their own collection of the telemetry database, JSON bodies as
+/// documents, and a redelivered envelope is a duplicate that counts as
+/// success (insert_many unordered, duplicate keys ignored).
+#[test]
+fn envelopes_land_in_their_collection_on_a_mongodb_server_once() {
+    let Some(bin) = support::mongo::nx_binary() else {
+        eprintln!("skip: nx-27017 is not installed (scripts/install-test-deps.sh)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let nx = support::mongo::Nx::start(&bin, &dir.path().join("nx"));
+    let uri = nx.uri();
+    let table = table("http://127.0.0.1:9/unused");
+    let router = Router::new(
+        Arc::new(FixedRoutes(Arc::new(table))),
+        None,
+        "hub.test".into(),
+    );
+    let topic = format!("devices/d1/messages/events/{JSON}");
+    let body = reading("d1", 1, 0.1);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let outcomes = rt.block_on(async {
+        let store = ztpd::telemetry::store::MongoStore::connect(&uri, "routing_db", "readings")
+            .await
+            .unwrap();
+        let mut outcomes = Vec::new();
+        for _ in 0..2 {
+            let routed =
+                router.route([(Source::DeviceMessages, topic.as_str(), &body[..])].into_iter());
+            let envelopes = &routed.envelopes["battery_alerts"];
+            outcomes.push(
+                store
+                    .write_envelopes("battery_alerts", envelopes)
+                    .await
+                    .unwrap(),
+            );
+        }
+        outcomes
+    });
+    assert_eq!((outcomes[0].inserted, outcomes[0].duplicates), (1, 0));
+    assert_eq!((outcomes[1].inserted, outcomes[1].duplicates), (0, 1));
+    let docs = support::mongo::docs(&uri, "routing_db", "battery_alerts");
+    assert_eq!(docs.len(), 1);
+    let d = &docs[0];
+    assert!(d.get_str("_id").unwrap().starts_with("d1:"));
+    let body = d.get_document("body").expect("the JSON body as a document");
+    assert_eq!(body.get_f64("device_battery_level"), Ok(0.1));
+    let props = d.get_document("properties").unwrap();
+    assert_eq!(props.get_str("site"), Ok("lab-3"));
+}
