@@ -20,9 +20,8 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use ztpd::telemetry::pipeline::{self, Batching, BridgeStats};
-use ztpd::telemetry::routing::condition::parse;
 use ztpd::telemetry::routing::stage::{FixedRoutes, Router};
-use ztpd::telemetry::routing::table::{Route, RouteStats, RouteTable, Source};
+use ztpd::telemetry::routing::table::{Route, RouteTable, Source};
 use ztpd::telemetry::store::EmbeddedStore;
 
 const WINDOW: usize = 20;
@@ -36,14 +35,7 @@ fn ten_body_routes() -> RouteTable {
                 "$body.device_battery_level < -{i} AND $body.device_latitude > {}",
                 -90 + i
             );
-            Route {
-                name: format!("r{i}"),
-                source: Source::DeviceMessages,
-                condition: parse(&cond).expect("parses"),
-                condition_text: cond,
-                endpoints: vec![RouteTable::EVENTS],
-                stats: RouteStats::default(),
-            }
+            Route::new(&format!("r{i}"), Source::DeviceMessages, &cond, vec![0]).expect("parses")
         })
         .collect();
     t

@@ -18,79 +18,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use support::mqtt::{Devicebound, Mosquitto};
+use support::webhook::webhook;
 use ztpd::settings::Durability;
 use ztpd::state::StateStore;
 use ztpd::telemetry::mqtt::BrokerUrl;
 use ztpd::telemetry::pipeline::{self, Batching, BridgeStats};
-use ztpd::telemetry::routing::condition;
 use ztpd::telemetry::routing::outbox::Outbox;
 use ztpd::telemetry::routing::stage::{FixedRoutes, Router};
 use ztpd::telemetry::routing::table::{
-    Endpoint, EndpointKind, Enrichment, EnrichmentValue, Route, RouteStats, RouteTable, Source,
+    Endpoint, EndpointKind, Enrichment, EnrichmentValue, Route, RouteTable, Source,
 };
 use ztpd::telemetry::store::{EmbeddedStore, Store};
 
-/// A real HTTP server: answers 503 while `up` is false, else 200 and
-/// passes each body on.
-async fn webhook(up: Arc<AtomicBool>) -> (String, tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/ingest", l.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            let (tx, up) = (tx.clone(), up.clone());
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                let body = loop {
-                    let n = s.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                    assert!(head.starts_with("post /ingest "), "{head}");
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    if buf.len() >= end + 4 + len {
-                        break buf[end + 4..end + 4 + len].to_vec();
-                    }
-                };
-                let status = if up.load(Ordering::SeqCst) {
-                    let _ = tx.send(body);
-                    "200 OK"
-                } else {
-                    "503 Service Unavailable"
-                };
-                let _ = s
-                    .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes())
-                    .await;
-            });
-        }
-    });
-    (url, rx)
-}
-
 fn route(name: &str, cond: &str, endpoints: Vec<usize>) -> Route {
-    Route {
-        name: name.into(),
-        source: Source::DeviceMessages,
-        condition_text: cond.into(),
-        condition: condition::parse(cond).expect("condition parses"),
-        endpoints,
-        stats: RouteStats::default(),
-    }
+    Route::new(name, Source::DeviceMessages, cond, endpoints).expect("condition parses")
 }
 
 /// events(0), alerts(1, mongodb), ops(2, mqtt), hook(3, webhook).
@@ -260,7 +204,7 @@ async fn routes_reach_every_endpoint_and_a_dead_webhook_holds_nothing() {
     assert_eq!(d1.source, "DeviceMessages");
 
     // mqtt: delivered while the webhook still fails.
-    let mut seen = vec![sub.next(), sub.next()];
+    let mut seen = [sub.next(), sub.next()];
     seen.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(seen[0].0, "ztpd/alerts/d2/alarm");
     assert_eq!(seen[1].0, "ztpd/alerts/d3/alarm");

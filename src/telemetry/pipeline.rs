@@ -319,27 +319,60 @@ async fn store_batch<S: Store>(
             .map(|m| (m.source, m.topic.as_str(), &m.payload[..])),
     );
     let started = std::time::Instant::now();
+    let o = until_ok(
+        || routed.store(sink.store),
+        |e, delay| {
+            stats.store_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                batch = batch.len(),
+                "store write failed ({e}); holding acknowledgements, retrying in {delay:?}"
+            );
+        },
+        shutdown,
+    )
+    .await?;
+    tracing::debug!(
+        messages = batch.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "batch stored"
+    );
+    stats.stored.fetch_add(o.inserted, Ordering::Relaxed);
+    stats.duplicates.fetch_add(o.duplicates, Ordering::Relaxed);
+    stats.rejected.fetch_add(o.rejected, Ordering::Relaxed);
+    // The outbox rows commit before the PUBACK too; the store part above
+    // is not written again while this retries.
+    until_ok(
+        || sink.router.enqueue(&routed),
+        |e, delay| {
+            tracing::warn!(
+                batch = batch.len(),
+                "route outbox write failed ({e}); holding acknowledgements, retrying in {delay:?}"
+            );
+        },
+        shutdown,
+    )
+    .await?;
+    routed.committed();
+    Some(batch)
+}
+
+/// Run `attempt` until it succeeds, calling `failed` with each error and
+/// the backoff delay before the next try; `None` on shutdown.
+async fn until_ok<T, E, F>(
+    mut attempt: impl FnMut() -> F,
+    failed: impl Fn(&E, Duration),
+    shutdown: &CancellationToken,
+) -> Option<T>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+{
     let mut backoff = Backoff::default();
     loop {
-        match routed.store(sink.store).await {
-            Ok(o) => {
-                tracing::debug!(
-                    messages = batch.len(),
-                    ms = started.elapsed().as_millis() as u64,
-                    "batch stored"
-                );
-                stats.stored.fetch_add(o.inserted, Ordering::Relaxed);
-                stats.duplicates.fetch_add(o.duplicates, Ordering::Relaxed);
-                stats.rejected.fetch_add(o.rejected, Ordering::Relaxed);
-                break;
-            }
+        match attempt().await {
+            Ok(v) => return Some(v),
             Err(e) => {
-                stats.store_failures.fetch_add(1, Ordering::Relaxed);
                 let delay = backoff.next_delay();
-                tracing::warn!(
-                    batch = batch.len(),
-                    "store write failed ({e}); holding acknowledgements, retrying in {delay:?}"
-                );
+                failed(&e, delay);
                 tokio::select! {
                     _ = shutdown.cancelled() => return None,
                     _ = tokio::time::sleep(delay) => {}
@@ -347,20 +380,4 @@ async fn store_batch<S: Store>(
             }
         }
     }
-    backoff.reset();
-    // The outbox rows commit before the PUBACK too; the store part above
-    // is not written again while this retries.
-    while let Err(e) = sink.router.enqueue(&routed).await {
-        let delay = backoff.next_delay();
-        tracing::warn!(
-            batch = batch.len(),
-            "route outbox write failed ({e}); holding acknowledgements, retrying in {delay:?}"
-        );
-        tokio::select! {
-            _ = shutdown.cancelled() => return None,
-            _ = tokio::time::sleep(delay) => {}
-        }
-    }
-    routed.committed();
-    Some(batch)
 }

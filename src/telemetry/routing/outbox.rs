@@ -454,20 +454,14 @@ impl Outbox {
 
     fn delete(&self, seq: u64) {
         let seq = seq as i64;
-        let r = self.writer.submit(
-            Box::new(move |tx| {
+        // Not deleted: delivered again after a restart (at least once).
+        self.writer.submit_or_warn(
+            move |tx| {
                 tx.execute("DELETE FROM route_outbox WHERE seq = ?1", [seq])
                     .map(|_| ())
-            }),
-            Box::new(|r| {
-                if let Err(e) = r {
-                    tracing::warn!("route outbox: a delivered row was not deleted ({e}); it is delivered again after a restart");
-                }
-            }),
+            },
+            "route outbox: a delivered row's deletion",
         );
-        if let Err(e) = r {
-            tracing::warn!("route outbox: a delivered row was not deleted ({e}); it is delivered again after a restart");
-        }
     }
 }
 

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::envelope::{Envelope, Parts};
-use super::eval::{body_is_routable, MessageView};
+use super::eval::{body_is_routable, why_body_not_evaluated, MessageView};
 use super::outbox::{Delivery, Outbox, Target};
 use super::table::{EndpointId, EndpointKind, RouteTable};
 use super::{PropertyBag, Source};
@@ -225,20 +225,27 @@ impl Context<'_> {
         let bag = PropertyBag::from_topic(topic);
         let routable =
             body_is_routable(bag.content_type.as_deref(), bag.content_encoding.as_deref());
-        let mut parsed: Option<Value> = None;
-        let mut tried = false;
-        if (self.reads_body || source != Source::DeviceMessages) && routable {
-            parsed = serde_json::from_slice(payload).ok();
-            tried = true;
-        }
+        // Parsed for the conditions only where they may read it (hub
+        // events are JSON and their routes read `$body`).
+        let tried = (self.reads_body || source != Source::DeviceMessages) && routable;
+        let for_conditions: Option<Value> = tried
+            .then(|| serde_json::from_slice(payload).ok())
+            .flatten();
         let twin = self.twins.and_then(|t| t.twin(device_id));
-        let view = view_of(
+        let view = MessageView {
             device_id,
-            &bag,
-            self.now,
-            parsed.as_ref().filter(|_| routable),
-            twin.as_ref(),
-        );
+            content_type: bag.content_type.as_deref(),
+            content_encoding: bag.content_encoding.as_deref(),
+            enqueued_time: self.now,
+            properties: &bag.properties,
+            body: for_conditions.as_ref(),
+            twin: twin.as_ref(),
+        };
+        if self.reads_body && source == Source::DeviceMessages && view.body.is_none() {
+            if let Some(why) = why_body_not_evaluated(&view) {
+                tracing::debug!(device_id, "$body conditions were not evaluated: {why}");
+            }
+        }
         self.table
             .select(source, &view, &mut s.selected, &mut s.matched);
         if s.selected.is_empty() {
@@ -248,24 +255,18 @@ impl Context<'_> {
             );
             return;
         }
+        // An envelope carries the body as JSON whenever it parses.
         let needs_envelope = s.selected.iter().any(|&e| e != RouteTable::EVENTS);
-        if needs_envelope && !tried {
-            parsed = serde_json::from_slice(payload).ok();
-        }
-        let view = view_of(
-            device_id,
-            &bag,
-            self.now,
-            parsed.as_ref().filter(|_| routable),
-            twin.as_ref(),
-        );
+        let reparsed: Option<Value> = (needs_envelope && !tried)
+            .then(|| serde_json::from_slice(payload).ok())
+            .flatten();
         let parts = Parts {
             device_id,
             source,
             enqueued_time: self.now,
             bag: &bag,
             raw: payload,
-            parsed: parsed.as_ref(),
+            parsed: for_conditions.as_ref().or(reparsed.as_ref()),
         };
         let Scratch {
             selected,
@@ -327,23 +328,5 @@ impl Context<'_> {
                 payload: Bytes::from(json),
             });
         }
-    }
-}
-
-fn view_of<'a>(
-    device_id: &'a str,
-    bag: &'a PropertyBag,
-    now: &'a str,
-    body: Option<&'a Value>,
-    twin: Option<&'a Value>,
-) -> MessageView<'a> {
-    MessageView {
-        device_id,
-        content_type: bag.content_type.as_deref(),
-        content_encoding: bag.content_encoding.as_deref(),
-        enqueued_time: now,
-        properties: &bag.properties,
-        body,
-        twin,
     }
 }

@@ -17,7 +17,8 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The sender of one endpoint's worker.
 pub enum Deliverer {
     Webhook,
-    Mqtt(mqtt::Publisher),
+    /// Boxed: a client and its event loop are large, the others empty.
+    Mqtt(Box<mqtt::Publisher>),
     /// An `mqtt` endpoint without `telemetry.broker` (validate refuses
     /// that; rows left from an older configuration wait here).
     NoBroker,
@@ -26,7 +27,9 @@ pub enum Deliverer {
 pub fn for_target(target: &Target, broker: Option<&BrokerUrl>, client_id: &str) -> Deliverer {
     match (target, broker) {
         (Target::Webhook(_), _) => Deliverer::Webhook,
-        (Target::Mqtt(_), Some(b)) => Deliverer::Mqtt(mqtt::Publisher::connect(b, client_id)),
+        (Target::Mqtt(_), Some(b)) => {
+            Deliverer::Mqtt(Box::new(mqtt::Publisher::connect(b, client_id)))
+        }
         (Target::Mqtt(_), None) => Deliverer::NoBroker,
     }
 }
