@@ -150,12 +150,14 @@ impl Ingest {
             ack: Ack::None,
             _bytes: permit,
         };
-        if self.tx.try_send(m).is_err() {
-            tracing::warn!(
+        match self.tx.try_send(m) {
+            // Closed: shutting down, nothing routes any more.
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => tracing::warn!(
                 device_id,
                 source = source.name(),
                 "hub event not routed: the telemetry pipeline is full"
-            );
+            ),
         }
     }
 
