@@ -258,6 +258,10 @@ pub async fn write_loop<S: Store, A: Acker>(
 ) {
     let writers = batching.writers.max(1);
     let mut inflight = FuturesOrdered::new();
+    // Batches store concurrently but queue their outbox rows in arrival
+    // order (each waits for the one before), so an endpoint gets a device's
+    // messages in order even when a later batch stored first.
+    let mut turn: Option<oneshot::Receiver<()>> = None;
     let mut batch: Vec<Incoming> = Vec::new();
     let mut deadline = tokio::time::Instant::now();
     loop {
@@ -269,7 +273,12 @@ pub async fn write_loop<S: Store, A: Acker>(
                 || tokio::time::Instant::now() >= deadline)
         {
             let full = std::mem::take(&mut batch);
-            inflight.push_back(store_batch(sink, full, stats, shutdown));
+            let (done, next) = oneshot::channel();
+            let order = OutboxTurn {
+                after: turn.replace(next),
+                done,
+            };
+            inflight.push_back(store_batch(sink, full, order, stats, shutdown));
             continue;
         }
         tokio::select! {
@@ -312,6 +321,7 @@ pub async fn write_loop<S: Store, A: Acker>(
 async fn store_batch<S: Store>(
     sink: Sink<'_, S>,
     batch: Vec<Incoming>,
+    order: OutboxTurn,
     stats: &BridgeStats,
     shutdown: &CancellationToken,
 ) -> Option<Vec<Incoming>> {
@@ -341,8 +351,12 @@ async fn store_batch<S: Store>(
     stats.stored.fetch_add(o.inserted, Ordering::Relaxed);
     stats.duplicates.fetch_add(o.duplicates, Ordering::Relaxed);
     stats.rejected.fetch_add(o.rejected, Ordering::Relaxed);
-    // The outbox rows commit before the PUBACK too; the store part above
-    // is not written again while this retries.
+    // The outbox rows commit before the PUBACK too, after the previous
+    // batch's (a batch cut short by shutdown lets the next one go); the
+    // store part above is not written again while this retries.
+    if let Some(previous) = order.after {
+        let _ = previous.await;
+    }
     until_ok(
         || sink.router.enqueue(&routed),
         |e, delay| {
@@ -354,8 +368,17 @@ async fn store_batch<S: Store>(
         shutdown,
     )
     .await?;
+    let _ = order.done.send(());
     routed.committed();
     Some(batch)
+}
+
+/// A batch's place in the order of outbox writes.
+struct OutboxTurn {
+    /// Fires once the previous batch queued its rows.
+    after: Option<oneshot::Receiver<()>>,
+    /// Fired once this batch queued its rows.
+    done: oneshot::Sender<()>,
 }
 
 /// Run `attempt` until it succeeds, calling `failed` with each error and

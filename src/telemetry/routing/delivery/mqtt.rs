@@ -20,6 +20,11 @@ impl Publisher {
     pub fn connect(broker: &BrokerUrl, client_id: &str) -> Publisher {
         let mut o = broker.options(client_id);
         o.set_clean_session(true);
+        // The event loop is polled only while a message is in flight: with
+        // keep-alive pings due while idle the broker would drop the
+        // connection between messages. A dead connection shows at the next
+        // publish instead (an error, or no PUBACK in time), and is made anew.
+        o.set_keep_alive(std::time::Duration::ZERO);
         let (client, eventloop) = AsyncClient::new(o, 4);
         Publisher { client, eventloop }
     }
