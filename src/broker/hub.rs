@@ -35,6 +35,13 @@ pub struct LocalHub {
     refusals: Mutex<RateLimitedLog>,
 }
 
+/// `$twin` in routes reads the hub's twins.
+impl crate::telemetry::routing::stage::TwinSource for LocalHub {
+    fn twin(&self, device_id: &str) -> Option<Value> {
+        self.twins.routing_document(device_id)
+    }
+}
+
 impl LocalHub {
     pub fn open(
         state: &StateStore,

@@ -151,17 +151,8 @@ impl Outbox {
         &self,
         f: impl FnOnce(&crate::state::Tx<'_>) -> Result<usize, rusqlite::Error> + Send + 'static,
     ) {
-        let r = self.writer.submit(
-            Box::new(move |tx| f(tx).map(|_| ())),
-            Box::new(|r| {
-                if let Err(e) = r {
-                    tracing::warn!("devicebound queue not saved: {e}");
-                }
-            }),
-        );
-        if let Err(e) = r {
-            tracing::warn!("devicebound queue not saved: {e}");
-        }
+        self.writer
+            .submit_or_warn(move |tx| f(tx).map(|_| ()), "devicebound queue");
     }
 }
 

@@ -193,6 +193,10 @@ where
     });
     let mut reg = register(&hub, &identity, connect.clean_session);
     let device_id = identity.id().to_string();
+    let is_device = reg.handle.is_some();
+    if is_device {
+        connection_event(&hub, &device_id, "deviceConnected");
+    }
     tracing::debug!(%device_id, %peer, "local hub: connected");
     let keep_alive = (connect.keep_alive > 0)
         .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
@@ -229,6 +233,23 @@ where
         }
         hub.stats.devices.fetch_sub(1, Ordering::Relaxed);
     }
+    if is_device {
+        connection_event(&hub, &device_id, "deviceDisconnected");
+    }
+}
+
+/// DeviceConnectionStateEvents (SPEC §14), as IoT Hub shapes them.
+fn connection_event(hub: &LocalHub, device_id: &str, op_type: &str) {
+    hub.ingest.route_event(
+        crate::telemetry::routing::Source::DeviceConnectionStateEvents,
+        device_id,
+        op_type,
+        &serde_json::json!({
+            "deviceId": device_id,
+            "opType": op_type,
+            "operationTimestamp": crate::clock::rfc3339_millis(),
+        }),
+    );
 }
 
 /// A connection's place in the hub: a device registers (and may take over

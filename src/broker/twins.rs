@@ -197,6 +197,22 @@ impl Twins {
         Ok(twin.reported_version)
     }
 
+    /// The twin as routing reads it (`$twin.properties.desired|reported.*`,
+    /// SPEC §14): `{tags: {}, properties: {desired, reported}}` with their
+    /// `$version`s; `None` for a device the hub has no twin of. The local
+    /// hub keeps no tags, so `$twin.tags.*` is undefined.
+    pub fn routing_document(&self, device_id: &str) -> Option<Value> {
+        let rows = self.rows.lock().ok()?;
+        let t = rows.get(device_id)?;
+        Some(serde_json::json!({
+            "tags": {},
+            "properties": {
+                "desired": with_version(&t.desired, t.desired_version),
+                "reported": with_version(&Value::Object(t.reported.clone()), t.reported_version),
+            }
+        }))
+    }
+
     /// A device's reported properties with their `$version`, if it has any.
     pub fn reported(&self, device_id: &str) -> Option<Value> {
         let rows = self.rows.lock().ok()?;

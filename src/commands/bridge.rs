@@ -68,7 +68,10 @@ pub fn run(resolved: &Resolved, args: Args) -> ExitCode {
         });
         tracing::info!(client_id = %opts.client_id, subscription = %opts.subscription(), "bridge starting");
         let stats = Arc::new(BridgeStats::default());
-        bridge::run(opts, store, stats.clone(), shutdown).await;
+        // A fixed table: the routes.toml loaded with the settings once the
+        // loader exists; the built-in one (everything to `events`) until then.
+        let router = Arc::new(crate::telemetry::routing::stage::Router::builtin());
+        bridge::run(opts, store, router, stats.clone(), shutdown).await;
         // One line per run with what this process did: with several bridges
         // on one shared subscription it is how an operator (and
         // tests/telemetry_scale_out.rs) sees each bridge's share.

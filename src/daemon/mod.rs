@@ -126,10 +126,17 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     let _ = facts.hub();
     let files = Arc::new(FileService::new(snapshot.clone(), facts.clone()));
     metrics.push(files.ledger.clone());
+    let routing = crate::telemetry::service::RoutingParts {
+        routes: Arc::new(snapshot.clone()),
+        state: &state,
+        hub_name: facts.hub().map(|h| h.hostname.clone()).unwrap_or_default(),
+        shutdown: shutdown.clone(),
+    };
     let bridge =
-        crate::telemetry::service::prepare(&resolved, resolved.settings.broker.enabled).await?;
+        crate::telemetry::service::prepare(&resolved, resolved.settings.broker.enabled, routing)
+            .await?;
     if let Some(b) = &bridge {
-        metrics.push(b.metrics());
+        metrics.extend(b.metrics());
     }
     let hub = hub::start(
         &resolved,
@@ -140,6 +147,9 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     .await?;
     if let Some(h) = &hub {
         metrics.push(h.hub.metrics());
+        if let Some(b) = &bridge {
+            b.router().set_twins(h.hub.clone());
+        }
     }
 
     let unplanned = dhcp.parts.unplanned.clone();

@@ -169,6 +169,23 @@ impl Writer {
             })
     }
 
+    /// [`Writer::submit`] for a write nobody waits for: a failure, queued or
+    /// at commit, is logged as a warning saying `what` was not saved.
+    pub fn submit_or_warn(
+        &self,
+        write: impl FnOnce(&Tx<'_>) -> Result<(), rusqlite::Error> + Send + 'static,
+        what: &'static str,
+    ) {
+        let done: DoneFn = Box::new(move |r| {
+            if let Err(e) = r {
+                tracing::warn!("{what} not saved: {e}");
+            }
+        });
+        if let Err(e) = self.submit(Box::new(write), done) {
+            tracing::warn!("{what} not saved: {e}");
+        }
+    }
+
     /// Queue a write and wait until it is committed.
     pub async fn write(&self, write: WriteFn) -> Result<(), WriteError> {
         let (tx, rx) = tokio::sync::oneshot::channel();

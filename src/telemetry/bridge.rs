@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::mqtt::{Backoff, BrokerUrl};
 use super::pipeline::{self, Ack, Batching, Incoming, Ingest};
+use super::routing::stage::Router;
 use super::store::Store;
 use crate::metrics::{write_metric, MetricsSource};
 
@@ -99,6 +100,7 @@ impl MetricsSource for BridgeStats {
 pub async fn run<S: Store>(
     opts: BridgeOptions,
     store: S,
+    router: Arc<Router>,
     stats: Arc<BridgeStats>,
     shutdown: CancellationToken,
 ) {
@@ -125,7 +127,11 @@ pub async fn run<S: Store>(
     ));
     let (ack_tx, ack_rx) = mpsc::unbounded_channel();
     let acker = tokio::spawn(ack_loop(client, ack_rx, generation, stats.clone()));
-    pipeline::write_loop(&opts.batching, &store, rx, ack_tx, &stats, &shutdown).await;
+    let sink = pipeline::Sink {
+        store: &store,
+        router: &router,
+    };
+    pipeline::write_loop(&opts.batching, sink, rx, ack_tx, &stats, &shutdown).await;
     shutdown.cancel();
     let _ = reader.await;
     // The acker ends once write_loop dropped its sender and the queue is

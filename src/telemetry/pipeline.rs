@@ -1,9 +1,14 @@
-//! Validate-batch-store-acknowledge, whatever the messages came from: the
-//! bridge's MQTT subscription (`bridge`) or the local hub's devices, handed
-//! over in-process ([`Ingest`]).
+//! Validate-batch-route-store-acknowledge, whatever the messages came from:
+//! the bridge's MQTT subscription (`bridge`) or the local hub's devices,
+//! handed over in-process ([`Ingest`]).
+//!
+//! Each batch goes through the routing stage ([`Router`]): with no routes
+//! file every message goes to `events` (validated readings) as before; with
+//! one, messages also go to other collections (envelopes) and to the route
+//! outbox (`mqtt` and `webhook` endpoints).
 //!
 //! A message is acknowledged only after the store committed the batch
-//! holding it, and stored batches are acknowledged strictly in arrival order
+//! holding it and its outbox rows are committed, and stored batches are acknowledged strictly in arrival order
 //! (MQTT wants PUBACKs in the order the PUBLISHes came, and a later batch
 //! must never overtake an earlier one that is still retrying). Memory is
 //! bounded by a byte budget ([`MAX_BUFFERED_BYTES`]).
@@ -17,9 +22,12 @@ use futures_util::stream::{FuturesOrdered, StreamExt};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::message;
+use serde_json::Value;
+
 use super::mqtt::Backoff;
-use super::store::{RejectedMessage, Store};
+use super::routing::stage::Router;
+use super::routing::Source;
+use super::store::Store;
 
 /// Payload bytes held between the source and the store at most; with
 /// 256 KiB messages this is 256 of them, with typical 200-byte readings the
@@ -76,12 +84,17 @@ pub enum Ack {
     },
     /// A local hub connection waiting to send its PUBACK.
     Local(oneshot::Sender<()>),
+    /// Nobody waits: an event of the hub (a twin change, a connection, a
+    /// new identity) routed like a message.
+    None,
 }
 
 /// One message on its way to the store.
 pub struct Incoming {
     pub topic: String,
     pub payload: Bytes,
+    /// `DeviceMessages`, or the source of a hub event.
+    pub source: Source,
     pub ack: Ack,
     _bytes: OwnedSemaphorePermit,
 }
@@ -104,10 +117,48 @@ impl Ingest {
         let m = Incoming {
             topic,
             payload,
+            source: Source::DeviceMessages,
             ack,
             _bytes: permit,
         };
         self.tx.send(m).await.ok()
+    }
+
+    /// Route a hub event of `source` for `device_id` (SPEC §14: twin
+    /// changes, connection state, lifecycle), with `opType` as its
+    /// application property and `body` as its JSON body. Nobody waits for
+    /// it, and it never blocks its caller: with the byte budget spent or
+    /// the queue full (the store is down) it is dropped, with a warning.
+    pub fn route_event(&self, source: Source, device_id: &str, op_type: &str, body: &Value) {
+        let payload = Bytes::from(body.to_string());
+        let need = payload.len().clamp(1, MAX_BUFFERED_BYTES) as u32;
+        let Ok(permit) = self.budget.clone().try_acquire_many_owned(need) else {
+            tracing::warn!(
+                device_id,
+                source = source.name(),
+                "hub event not routed: the telemetry pipeline is full"
+            );
+            return;
+        };
+        let m = Incoming {
+            topic: format!(
+                "{}%24.ct=application%2Fjson&%24.ce=utf-8&opType={op_type}",
+                crate::topics::events(device_id)
+            ),
+            payload,
+            source,
+            ack: Ack::None,
+            _bytes: permit,
+        };
+        match self.tx.try_send(m) {
+            // Closed: shutting down, nothing routes any more.
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => tracing::warn!(
+                device_id,
+                source = source.name(),
+                "hub event not routed: the telemetry pipeline is full"
+            ),
+        }
     }
 
     /// [`Ingest::submit`] for a local hub device: the receiver fires once
@@ -170,18 +221,36 @@ impl Acker for LocalAcks {
 pub async fn run_local<S: Store>(
     batching: Batching,
     store: S,
+    router: &Router,
     rx: mpsc::Receiver<Incoming>,
     stats: Arc<BridgeStats>,
     shutdown: CancellationToken,
 ) {
-    write_loop(&batching, &store, rx, LocalAcks, &stats, &shutdown).await;
+    let sink = Sink {
+        store: &store,
+        router,
+    };
+    write_loop(&batching, sink, rx, LocalAcks, &stats, &shutdown).await;
 }
+
+/// Where a batch goes: the store, through the routing stage.
+pub struct Sink<'a, S> {
+    pub store: &'a S,
+    pub router: &'a Router,
+}
+
+impl<S> Clone for Sink<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S> Copy for Sink<'_, S> {}
 
 /// Batches messages and keeps up to `writers` store writes in flight;
 /// stored batches go to `acks` in arrival order.
 pub async fn write_loop<S: Store, A: Acker>(
     batching: &Batching,
-    store: &S,
+    sink: Sink<'_, S>,
     mut rx: mpsc::Receiver<Incoming>,
     acks: A,
     stats: &BridgeStats,
@@ -189,6 +258,10 @@ pub async fn write_loop<S: Store, A: Acker>(
 ) {
     let writers = batching.writers.max(1);
     let mut inflight = FuturesOrdered::new();
+    // Batches store concurrently but queue their outbox rows in arrival
+    // order (each waits for the one before), so an endpoint gets a device's
+    // messages in order even when a later batch stored first.
+    let mut turn: Option<oneshot::Receiver<()>> = None;
     let mut batch: Vec<Incoming> = Vec::new();
     let mut deadline = tokio::time::Instant::now();
     loop {
@@ -200,7 +273,12 @@ pub async fn write_loop<S: Store, A: Acker>(
                 || tokio::time::Instant::now() >= deadline)
         {
             let full = std::mem::take(&mut batch);
-            inflight.push_back(store_batch(store, full, stats, shutdown));
+            let (done, next) = oneshot::channel();
+            let order = OutboxTurn {
+                after: turn.replace(next),
+                done,
+            };
+            inflight.push_back(store_batch(sink, full, order, stats, shutdown));
             continue;
         }
         tokio::select! {
@@ -237,48 +315,89 @@ pub async fn write_loop<S: Store, A: Acker>(
     }
 }
 
-/// Validate and store one batch, retrying with backoff while the store
-/// fails; hands the batch back for acknowledgement, or `None` on shutdown.
+/// Route and store one batch, retrying with backoff while the store (or
+/// the state store, for outbox rows) fails; hands the batch back for
+/// acknowledgement, or `None` on shutdown.
 async fn store_batch<S: Store>(
-    store: &S,
+    sink: Sink<'_, S>,
     batch: Vec<Incoming>,
+    order: OutboxTurn,
     stats: &BridgeStats,
     shutdown: &CancellationToken,
 ) -> Option<Vec<Incoming>> {
-    let mut readings = Vec::with_capacity(batch.len());
-    let mut rejected = Vec::new();
-    for m in &batch {
-        match message::validate(&m.topic, &m.payload) {
-            Ok(r) => readings.extend(r),
-            Err(rej) => rejected.push(RejectedMessage {
-                topic: m.topic.clone(),
-                payload: m.payload.to_vec(),
-                reason: rej.reason,
-            }),
-        }
-    }
+    let routed = sink.router.route(
+        batch
+            .iter()
+            .map(|m| (m.source, m.topic.as_str(), &m.payload[..])),
+    );
     let started = std::time::Instant::now();
+    let o = until_ok(
+        || routed.store(sink.store),
+        |e, delay| {
+            stats.store_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                batch = batch.len(),
+                "store write failed ({e}); holding acknowledgements, retrying in {delay:?}"
+            );
+        },
+        shutdown,
+    )
+    .await?;
+    tracing::debug!(
+        messages = batch.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "batch stored"
+    );
+    stats.stored.fetch_add(o.inserted, Ordering::Relaxed);
+    stats.duplicates.fetch_add(o.duplicates, Ordering::Relaxed);
+    stats.rejected.fetch_add(o.rejected, Ordering::Relaxed);
+    // The outbox rows commit before the PUBACK too, after the previous
+    // batch's (a batch cut short by shutdown lets the next one go); the
+    // store part above is not written again while this retries.
+    if let Some(previous) = order.after {
+        let _ = previous.await;
+    }
+    until_ok(
+        || sink.router.enqueue(&routed),
+        |e, delay| {
+            tracing::warn!(
+                batch = batch.len(),
+                "route outbox write failed ({e}); holding acknowledgements, retrying in {delay:?}"
+            );
+        },
+        shutdown,
+    )
+    .await?;
+    let _ = order.done.send(());
+    routed.committed();
+    Some(batch)
+}
+
+/// A batch's place in the order of outbox writes.
+struct OutboxTurn {
+    /// Fires once the previous batch queued its rows.
+    after: Option<oneshot::Receiver<()>>,
+    /// Fired once this batch queued its rows.
+    done: oneshot::Sender<()>,
+}
+
+/// Run `attempt` until it succeeds, calling `failed` with each error and
+/// the backoff delay before the next try; `None` on shutdown.
+async fn until_ok<T, E, F>(
+    mut attempt: impl FnMut() -> F,
+    failed: impl Fn(&E, Duration),
+    shutdown: &CancellationToken,
+) -> Option<T>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+{
     let mut backoff = Backoff::default();
     loop {
-        match store.write(&readings, &rejected).await {
-            Ok(o) => {
-                tracing::debug!(
-                    messages = batch.len(),
-                    ms = started.elapsed().as_millis() as u64,
-                    "batch stored"
-                );
-                stats.stored.fetch_add(o.inserted, Ordering::Relaxed);
-                stats.duplicates.fetch_add(o.duplicates, Ordering::Relaxed);
-                stats.rejected.fetch_add(o.rejected, Ordering::Relaxed);
-                return Some(batch);
-            }
+        match attempt().await {
+            Ok(v) => return Some(v),
             Err(e) => {
-                stats.store_failures.fetch_add(1, Ordering::Relaxed);
                 let delay = backoff.next_delay();
-                tracing::warn!(
-                    batch = batch.len(),
-                    "store write failed ({e}); holding acknowledgements, retrying in {delay:?}"
-                );
+                failed(&e, delay);
                 tokio::select! {
                     _ = shutdown.cancelled() => return None,
                     _ = tokio::time::sleep(delay) => {}

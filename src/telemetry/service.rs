@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::bridge::{self, BridgeOptions, BridgeStats};
 use super::mqtt::BrokerUrl;
 use super::pipeline::{self, Batching, Incoming, Ingest};
+use super::routing::outbox::Outbox;
+use super::routing::stage::{Router, RoutesSource};
 use super::store::AnyStore;
 use crate::metrics::MetricsSource;
 use crate::settings::Resolved;
@@ -21,13 +23,30 @@ pub struct DaemonBridge {
     /// The local hub's devices, in-process.
     local: Option<(Ingest, mpsc::Receiver<Incoming>)>,
     store: AnyStore,
+    router: Arc<Router>,
     stats: Arc<BridgeStats>,
+}
+
+/// What the routing stage of `ztpd run` needs from the daemon.
+pub struct RoutingParts<'a> {
+    /// The routes in force (the snapshot's, so reloads reach them).
+    pub routes: Arc<dyn RoutesSource>,
+    /// Where the route outbox lives.
+    pub state: &'a crate::state::StateStore,
+    /// `$iothubname`.
+    pub hub_name: String,
+    /// Stops the outbox's delivery workers.
+    pub shutdown: CancellationToken,
 }
 
 /// The bridge `ztpd run` starts: on `telemetry.broker` when set, and fed
 /// in-process by the local hub when it runs (`local_hub`); both write the
 /// same store. Neither: none (the log says so).
-pub async fn prepare(resolved: &Resolved, local_hub: bool) -> anyhow::Result<Option<DaemonBridge>> {
+pub async fn prepare(
+    resolved: &Resolved,
+    local_hub: bool,
+    routing: RoutingParts<'_>,
+) -> anyhow::Result<Option<DaemonBridge>> {
     let stats = Arc::new(BridgeStats::default());
     let external = match resolved.settings.telemetry.broker {
         // Its own client id: a `ztpd bridge` on the same host (default
@@ -45,17 +64,44 @@ pub async fn prepare(resolved: &Resolved, local_hub: bool) -> anyhow::Result<Opt
     let store = AnyStore::open(resolved)
         .await
         .context("cannot open the telemetry store")?;
+    // `mqtt` endpoints publish on telemetry.broker (validate refuses them
+    // without it).
+    let broker = resolved
+        .settings
+        .telemetry
+        .broker
+        .as_deref()
+        .and_then(|u| BrokerUrl::parse(u).ok());
+    let outbox = Outbox::open(
+        routing.state,
+        routing.routes.clone(),
+        broker,
+        daemon_client_id(),
+        routing.shutdown,
+    )
+    .context("cannot open the route outbox")?;
+    let router = Arc::new(Router::new(routing.routes, Some(outbox), routing.hub_name));
     Ok(Some(DaemonBridge {
         external,
         local,
         store,
+        router,
         stats,
     }))
 }
 
 impl DaemonBridge {
-    pub fn metrics(&self) -> Arc<dyn MetricsSource> {
-        self.stats.clone()
+    pub fn metrics(&self) -> Vec<Arc<dyn MetricsSource>> {
+        let mut m: Vec<Arc<dyn MetricsSource>> = vec![self.stats.clone()];
+        if let Some(o) = self.router.outbox() {
+            m.push(o.stats.clone());
+        }
+        m
+    }
+
+    /// The routing stage (the hub gives it its twins).
+    pub fn router(&self) -> &Arc<Router> {
+        &self.router
     }
 
     /// Where the local hub hands its devices' telemetry.
@@ -64,11 +110,15 @@ impl DaemonBridge {
     }
 
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        if let Some(o) = self.router.outbox() {
+            o.start();
+        }
         let external = self.external.map(|opts| {
             tracing::info!(client_id = %opts.client_id, subscription = %opts.subscription(), "telemetry bridge starting");
             tokio::spawn(bridge::run(
                 opts,
                 self.store.clone(),
+                self.router.clone(),
                 self.stats.clone(),
                 shutdown.clone(),
             ))
@@ -77,7 +127,15 @@ impl DaemonBridge {
             // Only the hub and its connections keep the queue open.
             drop(ingest);
             tracing::info!("telemetry from the local hub goes to the store in-process");
-            pipeline::run_local(Batching::default(), self.store, rx, self.stats, shutdown).await;
+            pipeline::run_local(
+                Batching::default(),
+                self.store,
+                &self.router,
+                rx,
+                self.stats,
+                shutdown,
+            )
+            .await;
         }
         if let Some(t) = external {
             let _ = t.await;

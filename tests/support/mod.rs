@@ -19,6 +19,7 @@
 //! - [`mqtt`]: Mosquitto, `mosquitto_pub`/`_sub`, `ztpd bridge`, readings;
 //! - [`mongo`]: the nx-27017 MongoDB-wire server (always `--data-dir`, so
 //!   database names are real) and a real MongoDB client to read it;
+//! - [`webhook`]: a real HTTP server taking a route's webhook POSTs;
 //! - [`azure`]: the Azure IoT device SDK's python running a driver in a
 //!   network namespace;
 //! - [`spark`]: real Spark (pyspark in `.venv-spark`) for the Spark example.
@@ -41,5 +42,6 @@ pub mod poll;
 pub mod ports;
 pub mod spark;
 pub mod tools;
+pub mod webhook;
 
 pub use daemon::{ztpd, Daemon};

@@ -320,12 +320,22 @@ pub fn publish_readings(
 pub struct Devicebound {
     pub sub: ChildGuard,
     rx: std::sync::mpsc::Receiver<String>,
+    /// What the topics of messages start with (`-d` lines do not).
+    prefix: String,
 }
 
 impl Devicebound {
     /// Log in with `login` (e.g. `-i ID -u USER -P TOKEN`) on the broker at
     /// `port`; receive up to `count` messages.
     pub fn subscribe(port: u16, login: &[&str], device: &str, count: usize) -> Devicebound {
+        let filter = format!("devices/{device}/messages/devicebound/#");
+        Devicebound::subscribe_filter(port, login, &filter, count)
+    }
+
+    /// [`Devicebound::subscribe`] to any topic filter (e.g. a route's
+    /// `ztpd/alerts/#`).
+    pub fn subscribe_filter(port: u16, login: &[&str], filter: &str, count: usize) -> Devicebound {
+        let prefix = filter.split(['+', '#']).next().unwrap_or("").to_string();
         // -d prints the SUBACK, so we know the subscription is in place.
         // stdbuf: mosquitto_sub's stdout is block-buffered into a pipe.
         let mut sub = ChildGuard::spawn(
@@ -334,7 +344,7 @@ impl Devicebound {
                 .args(["-p", &port.to_string(), "-q", "1"])
                 .args(login)
                 .args(["-C", &count.to_string(), "-W", "60", "-v", "-d"])
-                .args(["-t", &format!("devices/{device}/messages/devicebound/#")])
+                .args(["-t", filter])
                 .stdout(Stdio::piped()),
         );
         let (tx, rx) = std::sync::mpsc::channel::<String>();
@@ -355,7 +365,7 @@ impl Devicebound {
                 break;
             }
         }
-        Devicebound { sub, rx }
+        Devicebound { sub, rx, prefix }
     }
 
     /// The next message: topic and JSON payload.
@@ -364,13 +374,13 @@ impl Devicebound {
             let line = self
                 .rx
                 .recv_timeout(Duration::from_secs(60))
-                .expect("no devicebound message");
-            if line.starts_with("devices/") {
+                .expect("no message for the subscriber");
+            if line.starts_with(&self.prefix) {
                 break line;
             }
         };
         let (topic, payload) = line.trim().split_once(' ').expect("topic and payload");
-        let v = serde_json::from_str(payload).expect("event JSON");
+        let v = serde_json::from_str(payload).expect("a JSON payload");
         (topic.to_string(), v)
     }
 }

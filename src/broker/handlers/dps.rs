@@ -186,6 +186,7 @@ async fn provision(hub: Arc<LocalHub>, view: Arc<HubView>, id: String, payload: 
     } else {
         "initialAssignment"
     };
+    let before_was_new = before.is_none();
     let created = before.map(|b| b.created).unwrap_or_else(|| now.clone());
     let row = Registration {
         registration_id: id.clone(),
@@ -198,6 +199,14 @@ async fn provision(hub: Arc<LocalHub>, view: Arc<HubView>, id: String, payload: 
         return Outcome::Failed(format!("registration not saved: {e}"));
     }
     tracing::info!(registration_id = %id, device_name = credential.device_name, assigned_hub = %assigned, substatus, "device registered");
+    if before_was_new {
+        hub.ingest.route_event(
+            crate::telemetry::routing::Source::DeviceLifecycleEvents,
+            &id,
+            "createDeviceIdentity",
+            &json!({"deviceId": id, "createdDateTimeUtc": created, "assignedHub": assigned}),
+        );
+    }
     Outcome::Done(json!({
         "registrationId": id,
         "createdDateTimeUtc": created,

@@ -35,7 +35,16 @@ pub async fn get(hub: &LocalHub, device_id: &str, rid: &str) -> Reply {
 /// `$iothub/twin/PATCH/properties/reported`: merged and committed, then 204.
 pub async fn reported(hub: &LocalHub, device_id: &str, rid: &str, patch: &[u8]) -> Reply {
     match hub.twins.patch_reported(device_id, patch).await {
-        Ok(v) => reply(Status::NoContent, rid, Some(v), Bytes::new()),
+        Ok(v) => {
+            let patch: serde_json::Value = serde_json::from_slice(patch).unwrap_or_default();
+            hub.ingest.route_event(
+                crate::telemetry::routing::Source::TwinChangeEvents,
+                device_id,
+                "updateTwin",
+                &serde_json::json!({"version": v, "properties": {"reported": patch}}),
+            );
+            reply(Status::NoContent, rid, Some(v), Bytes::new())
+        }
         Err(e) => {
             tracing::debug!(device_id, "reported patch refused: {e}");
             reply(Status::BadRequest, rid, None, Bytes::new())

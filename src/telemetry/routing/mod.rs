@@ -1,13 +1,20 @@
 //! Message routing (SPEC §14): the condition language ([`condition`]:
 //! parsed once, with spans for diagnostics), its evaluator ([`eval`]: IoT
 //! Hub's semantics, reading the message in place), `routes.toml` read into
-//! the compiled [`RouteTable`] ([`load`], with the plans), and the message's
-//! properties as the device SDKs put them in the topic ([`PropertyBag`]).
+//! the compiled [`RouteTable`] ([`load`], with the plans), the message's
+//! properties as the device SDKs put them in the topic ([`PropertyBag`]),
+//! the pipeline's routing stage ([`stage`]), the envelope other endpoints
+//! receive ([`envelope`]) and the outbox that delivers to `mqtt` and
+//! `webhook` endpoints ([`outbox`], [`delivery`]).
 
 pub mod condition;
+pub mod delivery;
+pub mod envelope;
 pub mod eval;
 pub mod load;
 mod string_span;
+pub mod outbox;
+pub mod stage;
 pub mod table;
 
 pub use table::{EndpointId, RouteTable, Source};

@@ -87,6 +87,27 @@ pub struct Route {
     pub stats: Arc<RouteStats>,
 }
 
+impl Route {
+    /// A route whose condition is parsed from `condition` (the loader
+    /// reports syntax errors with their place in the file; tests and
+    /// benchmarks build routes with this).
+    pub fn new(
+        name: &str,
+        source: Source,
+        condition: &str,
+        endpoints: Vec<EndpointId>,
+    ) -> Result<Route, super::condition::SyntaxError> {
+        Ok(Route {
+            name: name.into(),
+            source,
+            condition_text: condition.into(),
+            condition: super::condition::parse(condition)?,
+            endpoints,
+            stats: Arc::default(),
+        })
+    }
+}
+
 /// The value of an enrichment.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EnrichmentValue {

@@ -10,6 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{DeviceStats, RejectedMessage, Stat, Store, StoreError, WriteOutcome};
 use crate::telemetry::message::{format_date, DeviceName, Reading};
+use crate::telemetry::routing::envelope::Envelope;
 
 pub const FILE_NAME: &str = "telemetry.sqlite";
 
@@ -32,6 +33,12 @@ CREATE TABLE IF NOT EXISTS rejected (
     payload_size INTEGER NOT NULL,
     reason TEXT NOT NULL,
     received_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS envelopes (
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (collection, id)
 );
 ";
 
@@ -146,6 +153,31 @@ fn write_batch(
     Ok(out)
 }
 
+fn write_envelopes(
+    c: &mut Connection,
+    collection: &str,
+    envelopes: &[(String, String)],
+) -> Result<WriteOutcome, StoreError> {
+    let tx = c.transaction().map_err(sql_err)?;
+    let mut out = WriteOutcome::default();
+    {
+        let mut ins = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO envelopes (collection, id, doc) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(sql_err)?;
+        for (id, doc) in envelopes {
+            if ins.execute(params![collection, id, doc]).map_err(sql_err)? == 1 {
+                out.inserted += 1;
+            } else {
+                out.duplicates += 1;
+            }
+        }
+    }
+    tx.commit().map_err(sql_err)?;
+    Ok(out)
+}
+
 fn analyze_sql(c: &mut Connection, device: Option<String>) -> Result<Vec<DeviceStats>, StoreError> {
     let as_int = device.as_deref().and_then(|d| d.parse::<i64>().ok());
     let mut q = c
@@ -221,6 +253,24 @@ impl Store for EmbeddedStore {
             .await
     }
 
+    async fn write_envelopes(
+        &self,
+        collection: &str,
+        envelopes: &[Envelope],
+    ) -> Result<WriteOutcome, StoreError> {
+        let rows = envelopes
+            .iter()
+            .map(|e| {
+                serde_json::to_string(e)
+                    .map(|doc| (e.id.clone(), doc))
+                    .map_err(|e| StoreError::Other(format!("routed message as JSON: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let collection = collection.to_string();
+        self.with_conn(move |c| write_envelopes(c, &collection, &rows))
+            .await
+    }
+
     async fn analyze(&self, device: Option<&str>) -> Result<Vec<DeviceStats>, StoreError> {
         let device = device.map(str::to_string);
         self.with_conn(move |c| analyze_sql(c, device)).await
@@ -238,6 +288,27 @@ impl EmbeddedStore {
                 .query_row("SELECT COUNT(*) FROM rejected", [], |r| r.get(0))
                 .map_err(sql_err)?;
             Ok((n as u64, m as u64))
+        })
+        .await
+    }
+}
+
+impl EmbeddedStore {
+    /// The routed messages stored in `collection`, by `_id` (tests, tools).
+    pub async fn envelopes(&self, collection: &str) -> Result<Vec<Envelope>, StoreError> {
+        let collection = collection.to_string();
+        self.with_conn(move |c| {
+            let mut q = c
+                .prepare("SELECT doc FROM envelopes WHERE collection = ?1 ORDER BY id")
+                .map_err(sql_err)?;
+            let docs = q
+                .query_map([collection], |r| r.get::<_, String>(0))
+                .map_err(sql_err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sql_err)?;
+            docs.iter()
+                .map(|d| serde_json::from_str(d).map_err(|e| StoreError::Other(e.to_string())))
+                .collect()
         })
         .await
     }

@@ -10,6 +10,7 @@ use std::future::Future;
 use sha2::{Digest, Sha256};
 
 use super::message::Reading;
+use super::routing::envelope::Envelope;
 
 pub mod embedded;
 pub mod mongo;
@@ -93,6 +94,15 @@ pub trait Store: Send + Sync + 'static {
         rejected: &[RejectedMessage],
     ) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
 
+    /// Store routed messages in `collection` (a `mongodb` endpoint other
+    /// than `events`, SPEC §14), keyed by their `_id`: one already there (a
+    /// redelivery) is a duplicate and counts as success. Durable before `Ok`.
+    fn write_envelopes(
+        &self,
+        collection: &str,
+        envelopes: &[Envelope],
+    ) -> impl Future<Output = Result<WriteOutcome, StoreError>> + Send;
+
     /// Per-device statistics, optionally for one device (id or name).
     fn analyze(
         &self,
@@ -134,6 +144,16 @@ impl Store for AnyStore {
         match self {
             AnyStore::Mongo(s) => s.write(readings, rejected).await,
             AnyStore::Embedded(s) => s.write(readings, rejected).await,
+        }
+    }
+    async fn write_envelopes(
+        &self,
+        collection: &str,
+        envelopes: &[Envelope],
+    ) -> Result<WriteOutcome, StoreError> {
+        match self {
+            AnyStore::Mongo(s) => s.write_envelopes(collection, envelopes).await,
+            AnyStore::Embedded(s) => s.write_envelopes(collection, envelopes).await,
         }
     }
     async fn analyze(&self, device: Option<&str>) -> Result<Vec<DeviceStats>, StoreError> {

@@ -9,10 +9,11 @@ use std::time::Duration;
 use mongodb::bson::{doc, Binary, Bson, Document};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::ClientOptions;
-use mongodb::{Client, Collection};
+use mongodb::{Client, Collection, Database};
 
 use super::{DeviceStats, RejectedMessage, Stat, Store, StoreError, WriteOutcome};
 use crate::telemetry::message::{DeviceName, Reading};
+use crate::telemetry::routing::envelope::Envelope;
 
 /// MongoDB's duplicate-key error code.
 const DUPLICATE_KEY: i32 = 11000;
@@ -22,6 +23,8 @@ const SELECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Clone)]
 pub struct MongoStore {
+    /// The telemetry database: routed messages go to other collections in it.
+    db: Database,
     readings: Collection<Document>,
     rejected: Collection<Document>,
 }
@@ -47,6 +50,7 @@ impl MongoStore {
         Ok(MongoStore {
             readings: db.collection(collection),
             rejected: db.collection(&format!("{collection}_rejected")),
+            db,
         })
     }
 
@@ -220,6 +224,24 @@ impl Store for MongoStore {
             inserted: readings.len() as u64 - duplicates,
             duplicates,
             rejected: rejected.len() as u64,
+        })
+    }
+
+    async fn write_envelopes(
+        &self,
+        collection: &str,
+        envelopes: &[Envelope],
+    ) -> Result<WriteOutcome, StoreError> {
+        let docs = envelopes
+            .iter()
+            .map(mongodb::bson::to_document)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Other(format!("routed message as BSON: {e}")))?;
+        let duplicates = Self::insert(&self.db.collection(collection), docs).await?;
+        Ok(WriteOutcome {
+            inserted: envelopes.len() as u64 - duplicates,
+            duplicates,
+            rejected: 0,
         })
     }
 
