@@ -1,0 +1,303 @@
+//! Message routing end to end (SPEC §14): `ztpd run` with a routes.toml,
+//! the unmodified Azure IoT device SDK (`.venv-azure`, driver
+//! `tests/hub/routed_device.py`) sending through the local hub's TLS
+//! listener, and real endpoints: nx-27017 (MongoDB wire) for the `mongodb`
+//! endpoints and the telemetry collection, a real HTTP server as the
+//! webhook, and Mosquitto with a real `mosquitto_sub` for the `mqtt`
+//! endpoint.
+//!
+//! The SDK dials port 8883 of `localhost` and has no port setting, so this
+//! daemon's TLS listener is on 127.0.0.1:8883 (test binaries run one after
+//! another; hub_azure_sdk uses the same port).
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::mqtt::{Devicebound, Mosquitto};
+use support::{mongo, Daemon};
+
+/// The planned sensor of tests/fixtures/good (it has a device function).
+const SENSOR: &str = "24c319455312bcd559b333c986024211";
+const DB: &str = "routing_sdk";
+const EVENTS: &str = "readings";
+const ROUNDS: usize = 5;
+const WAIT: Duration = Duration::from_secs(60);
+
+fn routes(hook: &str) -> String {
+    format!(
+        r#"[endpoints.alerts]
+kind = "mongodb"
+collection = "battery_alerts"
+
+[endpoints.ops]
+kind = "mqtt"
+topic = "ztpd/alerts/{{deviceId}}/{{route}}"
+
+[endpoints.hook]
+kind = "webhook"
+url = "{hook}"
+
+[endpoints.twins]
+kind = "mongodb"
+collection = "twin_changes"
+
+[endpoints.connections]
+kind = "mongodb"
+collection = "connections"
+
+[[routes]]
+name = "low-battery"
+source = "DeviceMessages"
+condition = "$body.device_battery_level < 0.2"
+endpoints = ["alerts", "events"]
+
+[[routes]]
+name = "alarms"
+source = "DeviceMessages"
+condition = "alarm = 'high'"
+endpoints = ["hook", "ops", "events"]
+
+[[routes]]
+name = "twin"
+source = "TwinChangeEvents"
+condition = "true"
+endpoints = ["twins"]
+
+[[routes]]
+name = "connections"
+source = "DeviceConnectionStateEvents"
+condition = "$body.opType = 'deviceDisconnected'"
+endpoints = ["connections"]
+
+[fallback]
+enabled = true
+
+[[enrichments]]
+key = "site"
+value = "lab-1"
+endpoints = ["alerts"]
+
+[[enrichments]]
+key = "hub"
+value = "$iothubname"
+endpoints = ["alerts"]
+"#
+    )
+}
+
+fn sdk_python() -> Option<std::path::PathBuf> {
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-azure/bin/python");
+    if py.is_file() {
+        return Some(py);
+    }
+    if support::tools::is_root() {
+        panic!(
+            "{} is missing: scripts/install-test-deps.sh makes it",
+            py.display()
+        );
+    }
+    eprintln!("skip: the Azure IoT device SDK venv is missing");
+    None
+}
+
+/// Run the SDK driver to its end; its JSON lines.
+fn run_device(python: &Path, cred: &Path, ca: &Path) -> Vec<Value> {
+    let mut child = support::tools::ChildGuard::spawn(
+        Command::new("timeout")
+            .arg("120")
+            .arg(python)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hub/routed_device.py"))
+            .args([cred.to_str().unwrap(), ca.to_str().unwrap()])
+            .arg(ROUNDS.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let stdout = child.child().stdout.take().unwrap();
+    let lines: Vec<Value> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str(&l).ok())
+        .collect();
+    let status = child.child().wait().unwrap();
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = child.child().stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        panic!("the SDK device failed ({status}): {lines:?}\n{err}");
+    }
+    lines
+}
+
+fn kinds(docs: &[mongodb::bson::Document]) -> Vec<String> {
+    let mut k: Vec<String> = docs
+        .iter()
+        .map(|d| {
+            d.get_document("properties")
+                .ok()
+                .and_then(|p| p.get_str("kind").ok())
+                .unwrap_or("?")
+                .to_string()
+        })
+        .collect();
+    k.sort();
+    k
+}
+
+#[test]
+fn the_sdk_s_messages_reach_the_endpoints_their_routes_name() {
+    let Some(python) = sdk_python() else { return };
+    let Some(nx_bin) = support::mqtt::components() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mqtt = Mosquitto::start(&dir.path().join("mqtt"));
+    let nx = mongo::Nx::start(&nx_bin, &dir.path().join("nx"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (hook, mut posted) =
+        rt.block_on(support::webhook::webhook(Arc::new(AtomicBool::new(true))));
+
+    let d = Daemon::builder()
+        .fixture("good")
+        .broker("tls_listen = \"127.0.0.1:8883\"\n")
+        .settings(&format!(
+            "[telemetry]\nbroker = \"{}\"\nmongodb_uri = \"{}\"\ndatabase = \"{DB}\"\ncollection = \"{EVENTS}\"\n",
+            mqtt.url(),
+            nx.uri()
+        ))
+        .start();
+    let file = d.path("azure_mqtt_credentials/routes.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, routes(&hook)).unwrap();
+    d.signal(libc::SIGHUP);
+    d.wait_for("the routes in force", WAIT, || {
+        let (_, s) = d.api("/api/v1/status");
+        let names = s["routes"]["names"].as_array()?.len();
+        (names == 4).then_some(())
+    });
+    let cred = d.path(&format!("device_credentials/device_{SENSOR}.json"));
+    d.wait_for("the sensor's credential", WAIT, || {
+        cred.is_file().then_some(())
+    });
+    let sub = Devicebound::subscribe_filter(mqtt.port, &[], "ztpd/alerts/#", ROUNDS);
+
+    let lines = run_device(&python, &cred, &d.path("state/hub-ca.pem"));
+    assert!(lines.iter().any(|l| l["sent"] == 4 * ROUNDS), "{lines:?}");
+    assert!(lines.iter().any(|l| l["done"] == true), "{lines:?}");
+
+    // Every message was acknowledged, so the mongodb endpoints already hold
+    // it: `events` has all of them (by their route or the fallback).
+    let uri = nx.uri();
+    assert_eq!(
+        mongo::count(&uri, DB, EVENTS),
+        Some(4 * ROUNDS as u64),
+        "collections: {:?}, rejected: {:?}",
+        mongo::collection_names(&uri, DB),
+        mongo::docs(&uri, DB, &format!("{EVENTS}_rejected")).first()
+    );
+    // The $body route took the low-battery readings that said they are
+    // JSON, not the same reading sent without a content type.
+    let alerts = mongo::docs(&uri, DB, "battery_alerts");
+    assert_eq!(
+        kinds(&alerts),
+        vec!["low".to_string(); ROUNDS],
+        "{alerts:?}"
+    );
+    for a in &alerts {
+        let props = a.get_document("properties").expect("properties");
+        assert_eq!(props.get_str("site"), Ok("lab-1"), "{a}");
+        assert!(props.get_str("hub").is_ok_and(|h| !h.is_empty()), "{a}");
+        assert_eq!(a.get_str("device_id"), Ok(SENSOR));
+        assert_eq!(a.get_str("source"), Ok("DeviceMessages"));
+        let sys = a
+            .get_document("system_properties")
+            .expect("system_properties");
+        assert_eq!(sys.get_str("contentType"), Ok("application/json"), "{a}");
+        assert!(a.get_str("_id").unwrap().starts_with(&format!("{SENSOR}:")));
+    }
+
+    // The property route: webhook and MQTT topic, alarms only.
+    for _ in 0..ROUNDS {
+        let (topic, v) = sub.next();
+        assert_eq!(topic, format!("ztpd/alerts/{SENSOR}/alarms"));
+        assert_eq!(v["properties"]["alarm"], "high", "{v}");
+        assert_eq!(v["properties"]["kind"], "alarm", "{v}");
+    }
+    let mut hooked = Vec::new();
+    while hooked.len() < ROUNDS {
+        let body = rt
+            .block_on(async { tokio::time::timeout(WAIT, posted.recv()).await })
+            .expect("the webhook got every alarm")
+            .unwrap();
+        hooked.push(serde_json::from_slice::<Value>(&body).expect("an envelope"));
+    }
+    assert!(
+        hooked
+            .iter()
+            .all(|v| v["properties"]["kind"] == "alarm" && v["properties"]["alarm"] == "high"),
+        "{hooked:?}"
+    );
+
+    // The twin change and the disconnect went where their routes say.
+    let twins = d.wait_for("the twin change event", WAIT, || {
+        let t = mongo::docs(&uri, DB, "twin_changes");
+        (!t.is_empty()).then_some(t)
+    });
+    assert_eq!(
+        twins[0].get_str("source"),
+        Ok("TwinChangeEvents"),
+        "{:?}",
+        twins[0]
+    );
+    let firmware = twins[0]
+        .get_document("body")
+        .and_then(|b| b.get_document("properties"))
+        .and_then(|p| p.get_document("reported"))
+        .and_then(|r| r.get_str("firmware"));
+    assert_eq!(firmware, Ok("routed-1"), "{:?}", twins[0]);
+    let conns = d.wait_for("the disconnect event", WAIT, || {
+        let c = mongo::docs(&uri, DB, "connections");
+        (!c.is_empty()).then_some(c)
+    });
+    assert!(
+        conns
+            .iter()
+            .all(|c| c.get_document("body").and_then(|b| b.get_str("opType"))
+                == Ok("deviceDisconnected")),
+        "the condition kept connects out: {conns:?}"
+    );
+
+    // The API counts what each route matched and delivered.
+    let (code, r) = d.api("/api/v1/routes");
+    assert_eq!(code, 200);
+    let route = |name: &str| {
+        r["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {r}"))
+    };
+    assert_eq!(route("low-battery")["matched"], ROUNDS, "{r}");
+    assert_eq!(route("alarms")["matched"], ROUNDS, "{r}");
+    d.wait_for("the alarms' deliveries counted", WAIT, || {
+        let (_, r) = d.api("/api/v1/routes");
+        let alarms = r["routes"]
+            .as_array()?
+            .iter()
+            .find(|x| x["name"] == "alarms")?
+            .clone();
+        // hook, ops and events for each alarm
+        (alarms["delivered"].as_u64()? >= 3 * ROUNDS as u64).then_some(())
+    });
+    drop(d);
+    drop(rt);
+}
