@@ -30,6 +30,9 @@ const EVENTS: &str = "readings";
 const ROUNDS: usize = 5;
 const WAIT: Duration = Duration::from_secs(60);
 
+/// Both tests listen on 8883: one at a time.
+static PORT_8883: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn routes(hook: &str) -> String {
     format!(
         r#"[endpoints.alerts]
@@ -153,6 +156,7 @@ fn kinds(docs: &[mongodb::bson::Document]) -> Vec<String> {
 
 #[test]
 fn the_sdk_s_messages_reach_the_endpoints_their_routes_name() {
+    let _port = PORT_8883.lock().unwrap_or_else(|e| e.into_inner());
     let Some(python) = sdk_python() else { return };
     let Some(nx_bin) = support::mqtt::components() else {
         return;
@@ -298,6 +302,144 @@ fn the_sdk_s_messages_reach_the_endpoints_their_routes_name() {
         // hook, ops and events for each alarm
         (alarms["delivered"].as_u64()? >= 3 * ROUNDS as u64).then_some(())
     });
+    drop(d);
+    drop(rt);
+}
+
+/// The crash test of SPEC §14's delivery: `kill -9` of ztpd while an SDK
+/// device sends at QoS 1 and the webhook is down. After the restart and
+/// the webhook's return, every acknowledged message is in each `mongodb`
+/// endpoint its route names exactly once, and reached the webhook at least
+/// once.
+#[test]
+fn a_kill_9_while_the_webhook_is_down_loses_no_acknowledged_message() {
+    const COUNT: usize = 150;
+    let _port = PORT_8883.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(python) = sdk_python() else { return };
+    let Some(nx_bin) = mongo::nx_binary() else {
+        eprintln!("SKIP: nx-27017 not found");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let nx = mongo::Nx::start(&nx_bin, &dir.path().join("nx"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let up = Arc::new(AtomicBool::new(false));
+    let (hook, mut posted) = rt.block_on(support::webhook::webhook(up.clone()));
+
+    let mut d = Daemon::builder()
+        .fixture("good")
+        .broker("tls_listen = \"127.0.0.1:8883\"\n")
+        .settings(&format!(
+            "[telemetry]\nmongodb_uri = \"{}\"\ndatabase = \"{DB}\"\ncollection = \"{EVENTS}\"\n",
+            nx.uri()
+        ))
+        .start();
+    let file = d.path("azure_mqtt_credentials/routes.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "[endpoints.copy]\nkind = \"mongodb\"\ncollection = \"copies\"\n\n\
+             [endpoints.hook]\nkind = \"webhook\"\nurl = \"{hook}\"\n\n\
+             [[routes]]\nname = \"all\"\nsource = \"DeviceMessages\"\ncondition = \"true\"\n\
+             endpoints = [\"copy\", \"hook\", \"events\"]\n"
+        ),
+    )
+    .unwrap();
+    d.signal(libc::SIGHUP);
+    d.wait_for("the route in force", WAIT, || {
+        let (_, s) = d.api("/api/v1/status");
+        (s["routes"]["names"].as_array()?.len() == 1).then_some(())
+    });
+    let cred = d.path(&format!("device_credentials/device_{SENSOR}.json"));
+    d.wait_for("the sensor's credential", WAIT, || {
+        cred.is_file().then_some(())
+    });
+
+    let mut child = support::tools::ChildGuard::spawn(
+        Command::new("timeout")
+            .arg("180")
+            .arg(&python)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hub/crash_device.py"))
+            .args([
+                cred.to_str().unwrap(),
+                d.path("state/hub-ca.pem").to_str().unwrap(),
+            ])
+            .arg(COUNT.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    let stdout = child.child().stdout.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    // Kill while messages are acknowledged and their webhook copies wait in
+    // the outbox (the webhook answers 503).
+    loop {
+        let v = lines
+            .recv_timeout(WAIT)
+            .expect("the device acknowledges messages");
+        if v["acked"].as_u64().is_some_and(|n| n >= 40) {
+            break;
+        }
+    }
+    d.kill9();
+    d.restart();
+    let mut last = None;
+    while last.is_none() {
+        let v = lines
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the device finishes after the restart");
+        last = v["sent"].as_u64();
+    }
+    assert_eq!(last, Some(COUNT as u64));
+
+    // Every message was acknowledged: each mongodb endpoint has each once.
+    let uri = nx.uri();
+    assert_eq!(mongo::count(&uri, DB, EVENTS), Some(COUNT as u64), "events");
+    let copies = mongo::docs(&uri, DB, "copies");
+    let mut seqs: Vec<u64> = copies
+        .iter()
+        .map(|c| {
+            c.get_document("properties")
+                .and_then(|p| p.get_str("seq"))
+                .expect("seq")
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    seqs.sort();
+    assert_eq!(
+        seqs,
+        (0..COUNT as u64).collect::<Vec<_>>(),
+        "each copy once"
+    );
+
+    // The webhook comes back: every message reaches it at least once.
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut seen = std::collections::BTreeSet::new();
+    rt.block_on(async {
+        while seen.len() < COUNT {
+            let body = tokio::time::timeout(WAIT, posted.recv())
+                .await
+                .unwrap_or_else(|_| panic!("the webhook got {} of {COUNT}", seen.len()))
+                .unwrap();
+            let v: Value = serde_json::from_slice(&body).expect("an envelope");
+            seen.insert(
+                v["properties"]["seq"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap(),
+            );
+        }
+    });
+    assert_eq!(seen.len(), COUNT);
     drop(d);
     drop(rt);
 }
