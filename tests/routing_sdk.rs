@@ -111,7 +111,7 @@ fn sdk_python() -> Option<std::path::PathBuf> {
 }
 
 /// Run the SDK driver to its end; its JSON lines.
-fn run_device(python: &Path, cred: &Path, ca: &Path) -> Vec<Value> {
+fn run_device(python: &Path, cred: &Path, ca: &Path, run: u32) -> Vec<Value> {
     let mut child = support::tools::ChildGuard::spawn(
         Command::new("timeout")
             .arg("120")
@@ -119,6 +119,7 @@ fn run_device(python: &Path, cred: &Path, ca: &Path) -> Vec<Value> {
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hub/routed_device.py"))
             .args([cred.to_str().unwrap(), ca.to_str().unwrap()])
             .arg(ROUNDS.to_string())
+            .arg(run.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
     );
@@ -192,7 +193,7 @@ fn the_sdk_s_messages_reach_the_endpoints_their_routes_name() {
     });
     let sub = Devicebound::subscribe_filter(mqtt.port, &[], "ztpd/alerts/#", ROUNDS);
 
-    let lines = run_device(&python, &cred, &d.path("state/hub-ca.pem"));
+    let lines = run_device(&python, &cred, &d.path("state/hub-ca.pem"), 0);
     assert!(lines.iter().any(|l| l["sent"] == 4 * ROUNDS), "{lines:?}");
     assert!(lines.iter().any(|l| l["done"] == true), "{lines:?}");
 
@@ -302,6 +303,36 @@ fn the_sdk_s_messages_reach_the_endpoints_their_routes_name() {
         // hook, ops and events for each alarm
         (alarms["delivered"].as_u64()? >= 3 * ROUNDS as u64).then_some(())
     });
+
+    // A bad edit (a syntax error in one condition) is refused whole, and
+    // the routes in force keep routing: a second run of the device lands
+    // in the alerts collection and the webhook as the first did.
+    std::fs::write(&file, routes(&hook).replace("< 0.2\"", "< 0.2 AND\"")).unwrap();
+    d.signal(libc::SIGHUP);
+    let s = d.wait_for("the bad routes edit refused", WAIT, || {
+        let (_, s) = d.api("/api/v1/status");
+        (s["last_reload"]["ok"] == false).then_some(s)
+    });
+    let errors = s["last_reload"]["diagnostics"]["errors"]
+        .as_array()
+        .unwrap();
+    assert!(
+        errors.iter().any(|e| e["code"] == "ztpd::routes::syntax"),
+        "{s}"
+    );
+    assert_eq!(s["routes"]["names"].as_array().unwrap().len(), 4, "{s}");
+    let sub = Devicebound::subscribe_filter(mqtt.port, &[], "ztpd/alerts/#", ROUNDS);
+    let lines = run_device(&python, &cred, &d.path("state/hub-ca.pem"), 1);
+    assert!(lines.iter().any(|l| l["sent"] == 4 * ROUNDS), "{lines:?}");
+    assert_eq!(
+        mongo::count(&uri, DB, "battery_alerts"),
+        Some(2 * ROUNDS as u64)
+    );
+    assert_eq!(mongo::count(&uri, DB, EVENTS), Some(8 * ROUNDS as u64));
+    for _ in 0..ROUNDS {
+        let (topic, _) = sub.next();
+        assert_eq!(topic, format!("ztpd/alerts/{SENSOR}/alarms"));
+    }
     drop(d);
     drop(rt);
 }

@@ -1,7 +1,10 @@
 """A device on the unmodified Azure IoT device SDK (azure-iot-device 2.14)
 sending messages that routes tell apart (SPEC 14), for tests/routing_sdk.rs.
 
-    routed_device.py CREDENTIAL_JSON CA_PEM ROUNDS
+    routed_device.py CREDENTIAL_JSON CA_PEM ROUNDS RUN
+
+RUN (0, 1, ...) is the hour of the readings' signal dates, so a second run
+sends new readings rather than resending the first run's.
 
 Each round sends four messages (the custom property `kind` names which; the
 body is a prototype reading, which allows no other field), every one
@@ -27,7 +30,7 @@ def emit(obj):
 
 
 def main():
-    cred_path, ca_path, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    cred_path, ca_path, rounds, run = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     with open(cred_path) as f:
         cred = json.load(f)
     with open(ca_path) as f:
@@ -48,7 +51,7 @@ def main():
                 "device_latitude": -37.0,
                 "device_longitude": -68.0,
                 "device_battery_level": battery,
-                "signal_date": datetime(2024, 6, 1, 0, 0, n % 60, n, tzinfo=timezone.utc)
+                "signal_date": datetime(2024, 6, 1, run, 0, n % 60, n, tzinfo=timezone.utc)
                 .isoformat()
                 .replace("+00:00", "Z"),
             }
