@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# DPS registrations through the local hub's provisioning service over TLS
+# (SPEC §13): a fresh `ztpd run`, then `benches/dps_register.rs` registers
+# DEVICES devices, CONCURRENCY at a time, each with its own TLS connection.
+# Prints the client's JSON line (registrations/s, latency percentiles, how
+# many `assigning` answers were polled through), the identities written, and
+# the daemon's RSS before and after (the memory of DEVICES identities).
+#
+#   benches/broker/dps_bench.sh [DEVICES] [CONCURRENCY]
+# Env: ZTPD (binary, default target/release/ztpd); CLIENT (the bench binary,
+# default: `cargo bench --bench dps_register --no-run`'s); KEEP_WORK=1 keeps
+# the work directory (ztpd log).
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=../lib.sh
+source "$repo/benches/lib.sh"
+devices="${1:-10000}"
+concurrency="${2:-256}"
+ZTPD="${ZTPD:-$repo/target/release/ztpd}"
+[ -x "$ZTPD" ] || { echo "missing $ZTPD (cargo build --release)" >&2; exit 1; }
+CLIENT="${CLIENT:-$(bench_binary dps_register)}"
+[ -x "$CLIENT" ] || { echo "no bench client (cargo bench --bench dps_register --no-run)" >&2; exit 1; }
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+work="$(mktemp -d /tmp/ztpd-dps-bench.XXXXXX)"
+zpid=""
+cleanup() {
+    [ -n "$zpid" ] && { kill "$zpid" 2>/dev/null || true; wait "$zpid" 2>/dev/null || true; }
+    if [ -n "${KEEP_WORK:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+start_hub_ztpd "$work"
+rss0=$(rss_kib "$zpid")
+"$CLIENT" --port "$tport" --ca "$root/state/hub-ca.pem" --scope "$(cat "$root/state/id_scope")" \
+    --group-key "$(cat "$root/state/hub.key")" --count "$devices" --concurrency "$concurrency"
+rss1=$(rss_kib "$zpid")
+files=$(find "$root/device_credentials" -name 'device_bench-*.json' | wc -l)
+rows=$(grep -c '^bench-' "$root/device_credentials/historical_credentials.csv" || true)
+echo "identities: $files credential files, $rows history rows"
+echo "ztpd RSS: $((rss0 / 1024)) MiB before, $((rss1 / 1024)) MiB after ($(( (rss1 - rss0) * 1024 / devices )) bytes per identity)"
+[ "$files" -eq "$devices" ] && [ "$rows" -eq "$devices" ] || { echo "expected $devices of each" >&2; exit 1; }
