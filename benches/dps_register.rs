@@ -164,15 +164,7 @@ fn config() -> Result<Config, String> {
 }
 
 fn main() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let cfg = match config() {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
-            eprintln!("dps_register: {e}");
-            std::process::exit(2);
-        }
-    };
-    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let (cfg, rt) = hub_client::start("dps_register", config);
     let (count, concurrency) = (cfg.count, cfg.concurrency);
     let (results, wall) = rt.block_on(async move {
         let gate = Arc::new(tokio::sync::Semaphore::new(concurrency));

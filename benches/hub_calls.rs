@@ -360,15 +360,7 @@ fn config() -> Result<Config, String> {
 }
 
 fn main() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let cfg = match config() {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
-            eprintln!("hub_calls: {e}");
-            std::process::exit(2);
-        }
-    };
-    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let (cfg, rt) = hub_client::start("hub_calls", config);
     match rt.block_on(bench(cfg)) {
         Ok(line) => println!("{line}"),
         Err(e) => {

@@ -16,26 +16,44 @@ for l in sys.stdin:
         print(m["executable"])' "$1"
 }
 
+# A `[listen]` section on free loopback ports (call it in this shell, not in
+# `$(...)`: it sets hport, the HTTP port).
+listen_toml() {
+    hport=$(free_port)
+    printf '[listen]\nhttp = "127.0.0.1:%s"\ntftp = "127.0.0.1:%s"\ndhcp = "127.0.0.1:%s"\n' \
+        "$hport" "$(free_port)" "$(free_port)"
+}
+
 # Start `$ZTPD run` with the local hub (plain and TLS listeners) in a fresh
 # root under $1 (a small valid plan); sets root, hport, bport, tport, zpid.
 # Waits for the TLS listener and the id scope.
 start_hub_ztpd() {
     root="$1/root"; mkdir -p "$root"
     cp -r "$repo/tests/fixtures/good/." "$root/"
-    hport=$(free_port); bport=$(free_port); tport=$(free_port)
-    cat > "$root/ztpd.toml" <<TOML
-[listen]
-http = "127.0.0.1:$hport"
-tftp = "127.0.0.1:$(free_port)"
-dhcp = "127.0.0.1:$(free_port)"
-[broker]
-listen = "127.0.0.1:$bport"
-tls_listen = "127.0.0.1:$tport"
-TOML
+    bport=$(free_port); tport=$(free_port)
+    { listen_toml; printf '[broker]\nlisten = "127.0.0.1:%s"\ntls_listen = "127.0.0.1:%s"\n' "$bport" "$tport"; } > "$root/ztpd.toml"
     ZTPD_LOG="${ZTPD_LOG:-warn}" "$ZTPD" --config "$root/ztpd.toml" run >"$root/log" 2>&1 & zpid=$!
     wait_port "$tport" || { echo "ztpd did not open its TLS listener:" >&2; cat "$root/log" >&2; return 1; }
     for _ in $(seq 200); do [ -s "$root/state/id_scope" ] && [ -s "$root/state/operator.token" ] && return 0; sleep 0.05; done
     echo "ztpd wrote no id scope or operator token:" >&2; cat "$root/log" >&2; return 1
+}
+
+# What both hub benchmarks do first: check $ZTPD and the bench client $1
+# (CLIENT, else cargo's), raise the open-file limit, make a work directory
+# (kept with KEEP_WORK=1) and stop the daemon on exit. Sets CLIENT, work.
+hub_bench_setup() {
+    ZTPD="${ZTPD:-$repo/target/release/ztpd}"
+    [ -x "$ZTPD" ] || { echo "missing $ZTPD (cargo build --release)" >&2; exit 1; }
+    CLIENT="${CLIENT:-$(bench_binary "$1")}"
+    [ -x "$CLIENT" ] || { echo "no bench client (cargo bench --bench $1 --no-run)" >&2; exit 1; }
+    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+    work="$(mktemp -d "/tmp/ztpd-$1.XXXXXX")"
+    zpid=""
+    trap hub_bench_cleanup EXIT
+}
+hub_bench_cleanup() {
+    [ -n "$zpid" ] && { kill "$zpid" 2>/dev/null || true; wait "$zpid" 2>/dev/null || true; }
+    if [ -n "${KEEP_WORK:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 
 # Resident memory of process $1 in KiB.

@@ -16,19 +16,7 @@ repo="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$repo/benches/lib.sh"
 devices="${1:-10000}"
 concurrency="${2:-256}"
-ZTPD="${ZTPD:-$repo/target/release/ztpd}"
-[ -x "$ZTPD" ] || { echo "missing $ZTPD (cargo build --release)" >&2; exit 1; }
-CLIENT="${CLIENT:-$(bench_binary dps_register)}"
-[ -x "$CLIENT" ] || { echo "no bench client (cargo bench --bench dps_register --no-run)" >&2; exit 1; }
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-
-work="$(mktemp -d /tmp/ztpd-dps-bench.XXXXXX)"
-zpid=""
-cleanup() {
-    [ -n "$zpid" ] && { kill "$zpid" 2>/dev/null || true; wait "$zpid" 2>/dev/null || true; }
-    if [ -n "${KEEP_WORK:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+hub_bench_setup dps_register
 
 start_hub_ztpd "$work"
 rss0=$(rss_kib "$zpid")

@@ -15,19 +15,7 @@ source "$repo/benches/lib.sh"
 devices="${1:-1000}"
 calls="${2:-2000}"
 concurrency="${3:-4}"
-ZTPD="${ZTPD:-$repo/target/release/ztpd}"
-[ -x "$ZTPD" ] || { echo "missing $ZTPD (cargo build --release)" >&2; exit 1; }
-CLIENT="${CLIENT:-$(bench_binary hub_calls)}"
-[ -x "$CLIENT" ] || { echo "no bench client (cargo bench --bench hub_calls --no-run)" >&2; exit 1; }
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-
-work="$(mktemp -d /tmp/ztpd-calls-bench.XXXXXX)"
-zpid=""
-cleanup() {
-    [ -n "$zpid" ] && { kill "$zpid" 2>/dev/null || true; wait "$zpid" 2>/dev/null || true; }
-    if [ -n "${KEEP_WORK:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+hub_bench_setup hub_calls
 
 start_hub_ztpd "$work"
 "$CLIENT" --port "$tport" --ca "$root/state/hub-ca.pem" --http "$hport" \

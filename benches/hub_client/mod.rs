@@ -202,6 +202,25 @@ pub fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
+/// The crypto provider installed and the configuration read, or the
+/// error printed (exit status 2); and a runtime to run the bench on.
+pub fn start<C>(
+    bench: &str,
+    config: impl FnOnce() -> Result<C, String>,
+) -> (Arc<C>, tokio::runtime::Runtime) {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    match config() {
+        Ok(c) => (
+            Arc::new(c),
+            tokio::runtime::Runtime::new().expect("a tokio runtime"),
+        ),
+        Err(e) => {
+            eprintln!("{bench}: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
 /// The value of `--name value` arguments, in order.
 pub fn args() -> Vec<(String, String)> {
     let mut out = Vec::new();

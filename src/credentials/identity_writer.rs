@@ -122,17 +122,9 @@ fn take_group(waiting: &mut VecDeque<Job>) -> Vec<Job> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::hub::HubSource;
-    use crate::credentials::EnrollmentKey;
 
     fn hub() -> Arc<Hub> {
-        Arc::new(Hub {
-            hostname: "localhost".into(),
-            broker: "mqtts://localhost:8883".into(),
-            key: EnrollmentKey::generate(),
-            source: HubSource::Local("hub.key".into()),
-            dps: Default::default(),
-        })
+        Arc::new(crate::credentials::store::tests::hub("localhost"))
     }
 
     fn identity(id: &str) -> NewIdentity {

@@ -839,4 +839,4 @@ fn sync_filesystem(dir: &Path) -> Result<(), StoreError> {
 
 #[cfg(test)]
 #[path = "store_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -4,7 +4,7 @@ use super::*;
 use crate::credentials::hub::HubSource;
 use crate::credentials::{function, EnrollmentKey};
 
-fn hub(hostname: &str) -> Hub {
+pub(crate) fn hub(hostname: &str) -> Hub {
     Hub {
         hostname: hostname.into(),
         broker: "mqtt://127.0.0.1:1883".into(),
