@@ -363,7 +363,8 @@ fn registration_waits_for_a_locked_credentials_directory(
     });
     d.wait_log("identity not written yet: answered assigning", 1);
     assert!(
-        !d.path(&format!("device_credentials/device_{id}.json")).exists(),
+        !d.path(&format!("device_credentials/device_{id}.json"))
+            .exists(),
         "written while the directory was locked"
     );
     drop(lock);
@@ -372,7 +373,9 @@ fn registration_waits_for_a_locked_credentials_directory(
     assert_eq!(r["status"], "assigned", "{r}");
     assert_eq!(r["device_id"], id, "{r}");
     assert_eq!(r["sub_status"], "initialAssignment", "{r}");
-    assert!(d.path(&format!("device_credentials/device_{id}.json")).exists());
+    assert!(d
+        .path(&format!("device_credentials/device_{id}.json"))
+        .exists());
 }
 
 /// Register a new unplanned id each time until one is refused (the
