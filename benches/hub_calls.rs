@@ -47,7 +47,7 @@ struct Patches {
 }
 
 fn device_id(i: usize) -> String {
-    format!("calls-{i:05}")
+    format!("calls-{i:06}")
 }
 
 /// Connect device `i` and answer its methods until the hub closes.
@@ -276,6 +276,8 @@ async fn bench(cfg: Arc<Config>) -> Result<String, String> {
         |_| {},
     )
     .await?;
+    // Printed now: the twin part needs devices the hub has an identity for.
+    println!("{{{}}}", summary("method_round_trip", &methods));
     let sent = patches.clone();
     let twin = run_calls(
         &cfg,

@@ -20,9 +20,11 @@ hub_bench_setup dps_register
 
 start_hub_ztpd "$work"
 rss0=$(rss_kib "$zpid")
-"$CLIENT" --port "$tport" --ca "$root/state/hub-ca.pem" --scope "$(cat "$root/state/id_scope")" \
+/usr/bin/time -f "client CPU: user %U s, sys %S s" "$CLIENT" --port "$tport" --ca "$root/state/hub-ca.pem" --scope "$(cat "$root/state/id_scope")" \
     --group-key "$(cat "$root/state/hub.key")" --count "$devices" --concurrency "$concurrency"
 rss1=$(rss_kib "$zpid")
+cpu=$(awk -v t="$(getconf CLK_TCK)" '{printf "%.1f s (user %.1f, sys %.1f)", ($14+$15)/t, $14/t, $15/t}' "/proc/$zpid/stat")
+echo "ztpd CPU since start: $cpu"
 files=$(find "$root/device_credentials" -name 'device_bench-*.json' | wc -l)
 rows=$(grep -c '^bench-' "$root/device_credentials/historical_credentials.csv" || true)
 echo "identities: $files credential files, $rows history rows"
