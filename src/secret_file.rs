@@ -115,6 +115,11 @@ impl Temp {
         Ok(tmp)
     }
 
+    /// fsync the file (one written with `sync` false), from any thread.
+    pub fn sync(&self) -> io::Result<()> {
+        std::fs::File::open(&self.path)?.sync_all()
+    }
+
     /// Move the file to its final path (atomic within the directory).
     pub fn rename_into_place(mut self) -> io::Result<()> {
         std::fs::rename(&self.path, &self.target)?;

@@ -79,7 +79,7 @@ fn the_azure_sdk_registers_through_dps_then_sends_to_its_assigned_hub() {
             "20",
         ],
     );
-    // A new identity: 202 assigning, polled, then assigned.
+    // A new identity, written within the request: assigned at once.
     let first = line(&lines, "registered");
     assert_eq!(first["status"], "assigned", "{first}");
     assert_eq!(first["assigned_hub"], "localhost", "{first}");
@@ -147,6 +147,8 @@ fn the_azure_sdk_registers_through_dps_then_sends_to_its_assigned_hub() {
     assert_eq!(planned["planned"], "sensor-0001", "{planned}");
     let (code, _) = d.get("/api/v1/hub/devices");
     assert_eq!(code, 401, "the hub's devices need the operator token");
+
+    registration_waits_for_a_locked_credentials_directory(&d, &python, [ca, scope, group_key]);
 
     // allow = "planned": an unplanned id is refused, a planned one registers.
     std::fs::create_dir_all(d.path("azure_mqtt_credentials")).unwrap();
@@ -328,6 +330,52 @@ fn direct_methods_reach_the_sdk(d: &Daemon, id: &str) {
     assert_eq!(code, 400, "a timeout under 5 s is refused");
     let (code, _) = d.post(&echo, "{}", &[]);
     assert_eq!(code, 401, "methods need the operator token");
+}
+
+/// The `assigning` path (SPEC §13): while another writer (`ztpd
+/// credentials create`, say) holds the credentials directory's lock, a
+/// registration cannot be written within the request: it is answered `202
+/// assigning`, the SDK polls after `retry-after`, and once the lock is
+/// released its poll gets `assigned`.
+fn registration_waits_for_a_locked_credentials_directory(
+    d: &Daemon,
+    python: &Path,
+    [ca, scope, group_key]: [&str; 3],
+) {
+    use std::os::unix::io::AsRawFd;
+    let id = "sn-dps-waits";
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(d.path("device_credentials/.lock"))
+        .unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let registering = std::thread::spawn({
+        let python = python.to_path_buf();
+        let args: Vec<String> = ["register", ca, "localhost", scope, group_key, id]
+            .map(String::from)
+            .into();
+        move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            driver(&python, &args)
+        }
+    });
+    d.wait_log("identity not written yet: answered assigning", 1);
+    assert!(
+        !d.path(&format!("device_credentials/device_{id}.json"))
+            .exists(),
+        "written while the directory was locked"
+    );
+    drop(lock);
+    let lines = registering.join().unwrap();
+    let r = line(&lines, "result");
+    assert_eq!(r["status"], "assigned", "{r}");
+    assert_eq!(r["device_id"], id, "{r}");
+    assert_eq!(r["sub_status"], "initialAssignment", "{r}");
+    assert!(d
+        .path(&format!("device_credentials/device_{id}.json"))
+        .exists());
 }
 
 /// Register a new unplanned id each time until one is refused (the

@@ -80,14 +80,8 @@ wait_port "$mport"
 start_ztpd() {
     root="$work/root-$RANDOM"; mkdir -p "$root"
     cp -r "$repo/tests/fixtures/good/." "$root/"   # a small valid plan
-    hport=$(free_port); bport=$(free_port); tport=$(free_port)
-    cat > "$root/ztpd.toml" <<TOML
-[listen]
-http = "127.0.0.1:$hport"
-tftp = "127.0.0.1:$(free_port)"
-dhcp = "127.0.0.1:$(free_port)"
-$1
-TOML
+    bport=$(free_port); tport=$(free_port)
+    { listen_toml; echo "$1"; } > "$root/ztpd.toml"
     sed -i "s/@BPORT@/$bport/; s/@TPORT@/$tport/" "$root/ztpd.toml"
     ZTPD_LOG="${ZTPD_LOG:-info}" "$ZTPD" --config "$root/ztpd.toml" run >"$root/log" 2>&1 & zpid=$!
     pids+=($zpid)

@@ -32,6 +32,8 @@ pub struct LocalHub {
     pub(super) registry: Arc<Registry>,
     pub(super) registrations: super::registrations::Registrations,
     pub(super) calls: super::calls::Calls,
+    /// Writes registering devices' identities in groups.
+    pub(super) identities: crate::credentials::IdentityWriter,
     refusals: Mutex<RateLimitedLog>,
 }
 
@@ -57,6 +59,7 @@ impl LocalHub {
             registry: Arc::default(),
             registrations: super::registrations::Registrations::open(state)?,
             calls: Default::default(),
+            identities: crate::credentials::IdentityWriter::start()?,
             refusals: Mutex::new(RateLimitedLog::new(Duration::from_secs(1))),
         }))
     }

@@ -10,11 +10,13 @@ pub mod derive;
 pub mod dps;
 pub mod function;
 pub mod hub;
+pub mod identity_writer;
 pub mod keeper;
 pub mod sas;
 pub mod store;
 pub use derive::{device_key, DeviceKey};
 pub use hub::{EnrollmentKey, Hub};
+pub use identity_writer::IdentityWriter;
 pub use store::{CredentialFile, Store};
 
 /// Longest device id accepted; Azure IoT Hub allows 128 characters.

@@ -12,13 +12,19 @@
 //! write's ids are completed.
 //! Files are written to a 0600 temp file in the same directory and renamed
 //! over the old one, so a crash leaves the old file or the new one, whole.
+//!
+//! A long-lived `Store` (the hub's identity writer) keeps the history's
+//! names in memory and reads only what was appended since (by it or by any
+//! other process) on each write: a fleet registering one by one would
+//! otherwise re-read the whole history per device.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -38,6 +44,10 @@ use crate::secret_file::TMP_PREFIX;
 /// Files renamed per durability barrier during a bulk write: bounds the
 /// number of temp files alive at once while keeping barriers rare.
 const BATCH: usize = 8192;
+/// Threads syncing a group's temp files at once: concurrent fsyncs share
+/// the filesystem journal's commits (measured on ext4 here: 0.5 ms per file
+/// alone, 0.15 ms with 4 at once, slower again past 16).
+const SYNC_THREADS: usize = 4;
 /// The prototype's `credential_creation_date` format (local time).
 const DATE_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
 
@@ -129,6 +139,24 @@ pub struct Regenerated {
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
+    /// The history's names as last read, shared by clones.
+    index: Arc<Mutex<Option<HistoryIndex>>>,
+}
+
+/// The history read up to `offset` (just past a newline) of file `inode`.
+#[derive(Debug)]
+struct HistoryIndex {
+    inode: u64,
+    offset: u64,
+    history: History,
+}
+
+/// A device to create with [`Store::create_many`]: its planned function,
+/// else the one of its current credential, else `default`.
+pub struct NewIdentity {
+    pub device_id: String,
+    pub planned: Option<Value>,
+    pub default: Value,
 }
 
 /// A credential to write: the device and its device-function JSON.
@@ -141,7 +169,10 @@ struct Request {
 
 impl Store {
     pub fn new(dir: impl Into<PathBuf>) -> Store {
-        Store { dir: dir.into() }
+        Store {
+            dir: dir.into(),
+            index: Arc::default(),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -179,6 +210,40 @@ impl Store {
         };
         let mut out = self.write_locked(&mut lock, hub, vec![req], Sync::EachFile)?;
         Ok(out.remove(0))
+    }
+
+    /// [`Store::create`] for several devices under one lock, one history
+    /// append and one sync of each kind: a burst of registrations. Ids must
+    /// be distinct (two files of one id in one write would share a temp).
+    pub fn create_many(
+        &self,
+        hub: &Hub,
+        devices: Vec<NewIdentity>,
+    ) -> Result<Vec<CredentialFile>, StoreError> {
+        for d in &devices {
+            super::validate_device_id(&d.device_id).map_err(StoreError::BadId)?;
+        }
+        let mut lock = self.lock()?;
+        let reqs = devices
+            .into_iter()
+            .map(|d| {
+                let current = read_file(&self.path_of(&d.device_id), &d.device_id)
+                    .ok()
+                    .flatten();
+                let name = current.as_ref().map(|c| c.device_name);
+                let function = match (d.planned, current) {
+                    (Some(f), _) => f,
+                    (None, Some(c)) => c.device_function,
+                    (None, None) => d.default,
+                };
+                Request {
+                    device_id: d.device_id,
+                    function,
+                    name,
+                }
+            })
+            .collect();
+        self.write_locked(&mut lock, hub, reqs, Sync::Parallel)
     }
 
     /// Create the credential of `device_id` under the `device_name` of
@@ -433,10 +498,12 @@ impl Store {
             .mode(0o644)
             .open(&history_path)
             .map_err(io_err("cannot open", &history_path))?;
+        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        let mut unread = History::default();
         let known = if reqs.iter().any(|r| r.name.is_none()) {
-            read_history(&mut history, &history_path)?
+            refresh_index(&mut index, &mut history, &history_path)?
         } else {
-            History::default()
+            &mut unread
         };
         let mut next = known.max.map_or(FIRST_DEVICE_NAME, |m| m + 1);
         let creds: Vec<CredentialFile> = reqs
@@ -466,7 +533,14 @@ impl Store {
         intent.extend(creds.iter().map(|c| c.device_id.clone()));
         lock.set_intent(&intent, true)
             .map_err(io_err("cannot record the write's intent in", &lock_path))?;
-        append_history(&mut history, &history_path, &creds)?;
+        if let Err(e) = append_history(&mut history, &history_path, &creds) {
+            // The rows were cut off again: the names are not taken.
+            *index = None;
+            return Err(e);
+        }
+        // The names are taken (the rows are in); the index learns them when
+        // it next reads the history's tail.
+        drop(index);
         for chunk in creds.chunks(BATCH) {
             self.write_files(chunk, sync)?;
         }
@@ -491,8 +565,10 @@ impl Store {
                 .map_err(io_err("cannot write a temp file for", &final_path))?;
             temps.push((tmp, final_path));
         }
-        if sync == Sync::Batched {
-            sync_filesystem(&self.dir)?;
+        match sync {
+            Sync::EachFile => {}
+            Sync::Batched => sync_filesystem(&self.dir)?,
+            Sync::Parallel => sync_temps(&temps)?,
         }
         for (tmp, final_path) in temps {
             tmp.rename_into_place()
@@ -508,6 +584,31 @@ enum Sync {
     EachFile,
     /// One filesystem-wide barrier per batch of temp files.
     Batched,
+    /// fsync each file, a few at once: a group whose filesystem may be
+    /// busy with other writers (a `syncfs` would wait for all of them).
+    Parallel,
+}
+
+/// fsync every temp file, [`SYNC_THREADS`] at a time.
+fn sync_temps(temps: &[(crate::secret_file::Temp, PathBuf)]) -> Result<(), StoreError> {
+    let per_thread = temps.len().div_ceil(SYNC_THREADS).max(1);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = temps
+            .chunks(per_thread)
+            .map(|chunk| {
+                s.spawn(move || {
+                    for (tmp, final_path) in chunk {
+                        tmp.sync()
+                            .map_err(io_err("cannot sync a temp file for", final_path))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    })
 }
 
 /// Held while the directory is locked; closing the file releases the flock.
@@ -548,7 +649,7 @@ impl DirLock {
     }
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct History {
     names: HashMap<String, u64>,
     max: Option<u64>,
@@ -579,18 +680,53 @@ fn read_file(path: &Path, device_id: &str) -> Result<Option<CredentialFile>, Sto
     Ok(Some(cred))
 }
 
-/// Every name ever handed out. Unreadable rows are skipped with a warning;
-/// a torn last row (crash mid-append) is the usual cause.
-fn read_history(file: &mut File, path: &Path) -> Result<History, StoreError> {
-    file.seek(SeekFrom::Start(0))
+/// Every name ever handed out: the index brought up to date with what was
+/// appended since it was read (all of it when the file is new to it, was
+/// replaced or shrank). The rows after the last newline are read each time
+/// (as a full read would) but not counted as read: a torn row may be
+/// followed by a newline later.
+fn refresh_index<'a>(
+    index: &'a mut Option<HistoryIndex>,
+    file: &mut File,
+    path: &Path,
+) -> Result<&'a mut History, StoreError> {
+    let meta = file.metadata().map_err(io_err("cannot read", path))?;
+    let stale = match index {
+        Some(i) => i.inode != meta.ino() || i.offset > meta.len(),
+        None => true,
+    };
+    if stale {
+        *index = Some(HistoryIndex {
+            inode: meta.ino(),
+            offset: 0,
+            history: History::default(),
+        });
+    }
+    let index = index.as_mut().expect("set above");
+    let mut tail = Vec::new();
+    file.seek(SeekFrom::Start(index.offset))
+        .and_then(|_| file.read_to_end(&mut tail))
         .map_err(io_err("cannot read", path))?;
-    Ok(parse_history(std::io::BufReader::new(&*file), path))
+    let has_header = index.offset == 0;
+    parse_history_into(&mut index.history, &tail[..], has_header, path);
+    index.offset += tail
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i as u64 + 1);
+    Ok(&mut index.history)
 }
 
 fn parse_history(input: impl Read, path: &Path) -> History {
     let mut h = History::default();
+    parse_history_into(&mut h, input, true, path);
+    h
+}
+
+/// Add the rows of `input` to `h`. Unreadable rows are skipped with a
+/// warning; a torn last row (crash mid-append) is the usual cause.
+fn parse_history_into(h: &mut History, input: impl Read, has_header: bool, path: &Path) {
     let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
+        .has_headers(has_header)
         .flexible(true)
         .from_reader(input);
     let mut skipped = 0usize;
@@ -612,7 +748,6 @@ fn parse_history(input: impl Read, path: &Path) -> History {
     if skipped > 0 {
         tracing::warn!(path = %path.display(), skipped, "skipped unreadable history rows");
     }
-    h
 }
 
 /// Append one row per credential (header first on a new file) and sync.
@@ -704,4 +839,4 @@ fn sync_filesystem(dir: &Path) -> Result<(), StoreError> {
 
 #[cfg(test)]
 #[path = "store_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -4,7 +4,7 @@ use super::*;
 use crate::credentials::hub::HubSource;
 use crate::credentials::{function, EnrollmentKey};
 
-fn hub(hostname: &str) -> Hub {
+pub(crate) fn hub(hostname: &str) -> Hub {
     Hub {
         hostname: hostname.into(),
         broker: "mqtt://127.0.0.1:1883".into(),
@@ -361,4 +361,75 @@ fn a_finished_write_leaves_no_intent_and_a_failed_one_keeps_it() {
         .unwrap();
     assert_eq!(done.len(), 1);
     assert!(store.read("e").unwrap().is_some());
+}
+
+fn new_identity(id: &str, planned: Option<Value>) -> NewIdentity {
+    NewIdentity {
+        device_id: id.into(),
+        planned,
+        default: default_function(),
+    }
+}
+
+#[test]
+fn a_kept_store_reads_what_others_appended_a_torn_row_and_a_replaced_history() {
+    let d = tempfile::tempdir().unwrap();
+    let hub = hub("h");
+    let kept = Store::new(d.path());
+    let names = |v: Vec<CredentialFile>| -> Vec<(String, u64)> {
+        v.into_iter()
+            .map(|c| (c.device_id, c.device_name))
+            .collect()
+    };
+    let first = kept
+        .create_many(&hub, vec![new_identity("a", None), new_identity("b", None)])
+        .unwrap();
+    assert_eq!(
+        names(first),
+        [("a".into(), 1_000_001), ("b".into(), 1_000_002)]
+    );
+    // Another process (`ztpd credentials create`) writes in between, then
+    // one is killed mid-append: its row is torn, no newline.
+    Store::new(d.path())
+        .create(&hub, "c", default_function())
+        .unwrap();
+    let history = d.path().join(HISTORY_FILE);
+    let mut f = OpenOptions::new().append(true).open(&history).unwrap();
+    f.write_all(b"torn,1000009,2020-01").unwrap();
+    // The kept store's next group sees both: names past the torn row's, a
+    // known device keeps its name and takes its planned function.
+    let planned = serde_json::json!({"name": "planned"});
+    let second = kept
+        .create_many(
+            &hub,
+            vec![
+                new_identity("d", None),
+                new_identity("a", Some(planned.clone())),
+            ],
+        )
+        .unwrap();
+    assert_eq!(second[1].device_function, planned);
+    assert_eq!(
+        names(second),
+        [("d".into(), 1_000_010), ("a".into(), 1_000_001)]
+    );
+    // The torn row got its newline: the rows after it are whole.
+    let text = std::fs::read_to_string(&history).unwrap();
+    assert!(text.contains("torn,1000009,2020-01\nd,1000010,"), "{text}");
+    // A history replaced by a shorter one (restored by hand) is read again.
+    std::fs::write(
+        &history,
+        "device_id,device_name,credential_creation_date\nz,2000000,2020-01-01 00:00:00.000000\n",
+    )
+    .unwrap();
+    let third = kept
+        .create_many(&hub, vec![new_identity("e", None)])
+        .unwrap();
+    assert_eq!(names(third), [("e".into(), 2_000_001)]);
+    assert_eq!(
+        std::fs::metadata(d.path().join(LOCK_FILE)).unwrap().len(),
+        0,
+        "no intent left"
+    );
+    assert!(kept.read("e").unwrap().is_some());
 }

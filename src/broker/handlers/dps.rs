@@ -3,12 +3,15 @@
 //!
 //! A registration writes the device identity as `ztpd credentials create`
 //! does (credential file 0600 and history row; a known device keeps its
-//! `device_name`) and stores the payload. A device seen before is answered
-//! at once (`200 assigned`); a new identity is written while the device
-//! waits: `202 assigning` with `retry-after`, then its polls are answered
-//! `assigning` until the identity is on disk, then `assigned`.
+//! `device_name`) and stores the payload. A registration written within
+//! [`ANSWER_WITHIN`] is answered at once (`200 assigned`); one that is not
+//! (the credentials directory locked by another writer, a slow disk) gets
+//! `202 assigning` with `retry-after`, the write goes on, and the device's
+//! polls are answered `assigning` until the identity is on disk, then
+//! `assigned`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -23,6 +26,10 @@ use crate::topics::{dps_response, Status};
 /// Seconds a device is told to wait before it polls (`retry-after`): the
 /// SDKs take whole seconds; an identity is written well within one.
 const RETRY_AFTER_SECS: u64 = 1;
+/// How long a registration waits for its identity before it is answered
+/// `assigning`: a write takes milliseconds (a group of 512 in a burst, tens
+/// of them); a device told to poll waits `retry-after`, a whole second.
+pub const ANSWER_WITHIN: Duration = Duration::from_millis(1000);
 /// Largest registration payload kept (as a reported-properties document).
 pub const MAX_PAYLOAD_BYTES: usize = 32 * 1024;
 
@@ -84,29 +91,37 @@ pub async fn register(hub: &Arc<LocalHub>, registration_id: &str, rid: &str, bod
             json!({"errorCode": 429, "status": "failed", "message": "too many registrations in progress"}),
         );
     };
-    let known = hub.registrations.get(registration_id).is_some();
     let work = provision(
         hub.clone(),
         hub.view(),
         registration_id.to_string(),
         payload,
     );
-    if known {
-        let outcome = work.await;
-        take(hub, registration_id, rid, &operation_id, outcome)
-    } else {
-        let (h, op) = (hub.clone(), operation_id.clone());
-        tokio::spawn(async move {
-            let outcome = work.await;
-            h.registrations.finish(&op, outcome);
-        });
-        reply(
-            Status::Accepted,
-            rid,
-            Some(RETRY_AFTER_SECS),
-            json!({"operationId": operation_id, "status": "assigning"}),
-        )
-    }
+    let mut work = tokio::spawn(work);
+    let outcome = match tokio::time::timeout(ANSWER_WITHIN, &mut work).await {
+        Ok(done) => done.unwrap_or_else(|e| Outcome::Failed(e.to_string())),
+        Err(_) => {
+            tracing::info!(
+                registration_id,
+                operation_id,
+                "identity not written yet: answered assigning"
+            );
+            let (h, op) = (hub.clone(), operation_id.clone());
+            tokio::spawn(async move {
+                let outcome = work
+                    .await
+                    .unwrap_or_else(|e| Outcome::Failed(e.to_string()));
+                h.registrations.finish(&op, outcome);
+            });
+            return reply(
+                Status::Accepted,
+                rid,
+                Some(RETRY_AFTER_SECS),
+                json!({"operationId": operation_id, "status": "assigning"}),
+            );
+        }
+    };
+    take(hub, registration_id, rid, &operation_id, outcome)
 }
 
 /// `$dps/registrations/GET/iotdps-get-operationstatus/?$rid=R&operationId=O`.
@@ -161,23 +176,18 @@ async fn provision(hub: Arc<LocalHub>, view: Arc<HubView>, id: String, payload: 
         .assigned_hub(&id)
         .unwrap_or(&settings.hostname)
         .to_string();
-    let (view2, id2) = (view.clone(), id.clone());
-    let written = tokio::task::spawn_blocking(move || {
-        let store = crate::credentials::Store::new(&view2.credentials_dir);
-        let function = match view2.planned_function(&id2) {
-            Some(f) => f.clone(),
-            None => match store.read(&id2) {
-                Ok(Some(c)) => c.device_function,
-                _ => view2.default_function.clone(),
-            },
-        };
-        store.create(&settings, &id2, function)
-    })
-    .await;
-    let credential = match written {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => return Outcome::Failed(e.to_string()),
-        Err(e) => return Outcome::Failed(e.to_string()),
+    let identity = crate::credentials::store::NewIdentity {
+        device_id: id.clone(),
+        planned: view.planned_function(&id).cloned(),
+        default: view.default_function.clone(),
+    };
+    let credential = match hub
+        .identities
+        .create(&view.credentials_dir, settings, identity)
+        .await
+    {
+        Ok(c) => c,
+        Err(why) => return Outcome::Failed(why),
     };
     let now = crate::clock::rfc3339_millis();
     let before = hub.registrations.get(&id);
