@@ -18,7 +18,7 @@ pub(super) fn compile_links(
     site: &Site,
 ) -> Vec<Link> {
     let devices: HashMap<&str, &Device> =
-        site.devices.iter().map(|d| (d.name.as_str(), d)).collect();
+        site.devices.iter().map(|d| (d.name.as_str(), &**d)).collect();
     // Devices refused by the device checks are still known by name: a link
     // to one is not reported a second time.
     let all_names: Vec<&str> = raw
