@@ -107,6 +107,20 @@ impl Bindings {
             .unwrap_or_default()
     }
 
+    /// (new serial, replaced serial) of each replacement binding, without
+    /// copying the others: the credentials sync asks after every binding.
+    pub fn replacements(&self) -> Vec<(String, String)> {
+        let Ok(m) = self.by_device.lock() else {
+            return Vec::new();
+        };
+        m.values()
+            .filter_map(|b| {
+                let old = b.replaces.as_ref()?;
+                Some((b.serial.clone(), old.clone()))
+            })
+            .collect()
+    }
+
     pub fn get(&self, device: &str) -> Option<Binding> {
         self.by_device.lock().ok()?.get(device).cloned()
     }
