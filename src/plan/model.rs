@@ -63,9 +63,7 @@ impl Model {
     pub fn position_of(&self, name: &str) -> Option<(usize, usize)> {
         let hit = self
             .index()
-            .find(name, |at| {
-                self.at(at).is_some_and(|d| d.name == name)
-            });
+            .find(name, |at| self.at(at).is_some_and(|d| d.name == name));
         hit.or_else(|| {
             self.sites.iter().enumerate().find_map(|(si, s)| {
                 let di = s.devices.iter().position(|d| d.name == name)?;

@@ -217,7 +217,14 @@ impl PlannedTopology {
     /// (site, device) place in the model.
     pub fn device_digest(site: &Site, at: (usize, usize), d: &Device) -> u64 {
         let m = site.model_of(d);
-        hash_of((at, &d.name, &d.serial, d.mac, m.vendor.name(), &m.match_model))
+        hash_of((
+            at,
+            &d.name,
+            &d.serial,
+            d.mac,
+            m.vendor.name(),
+            &m.match_model,
+        ))
     }
 
     /// Every device and link of every site in the model.

@@ -372,7 +372,12 @@ impl Snapshot {
             .map(|s| s.devices.len())
             .sum::<usize>()
             + at.1;
-        if self.topology.devices().get(i).is_none_or(|t| t.name != d.name) {
+        if self
+            .topology
+            .devices()
+            .get(i)
+            .is_none_or(|t| t.name != d.name)
+        {
             return None;
         }
         let topology = self.topology.rebind(i, &d.serial, d.mac)?;
@@ -565,15 +570,24 @@ mod tests {
         };
         let snap = SnapshotHandle::new(Snapshot::empty(resolved).with_model(plan.clone(), 1));
         let before = snap.load();
-        b.bind(binding("arista1", "NEW-POS", BindKind::Position, None), &snap)
-            .await
-            .unwrap();
+        b.bind(
+            binding("arista1", "NEW-POS", BindKind::Position, None),
+            &snap,
+        )
+        .await
+        .unwrap();
         let after = snap.load();
         assert_eq!(after.version, 2);
-        let (a, z) = (&before.model.sites[0].devices, &after.model.sites[0].devices);
+        let (a, z) = (
+            &before.model.sites[0].devices,
+            &after.model.sites[0].devices,
+        );
         let shared = (0..a.len()).filter(|&k| Arc::ptr_eq(&a[k], &z[k])).count();
         assert_eq!(shared, a.len() - 1, "only the bound device is new");
-        assert!(Arc::ptr_eq(&before.model.sites[0].links, &after.model.sites[0].links));
+        assert!(Arc::ptr_eq(
+            &before.model.sites[0].links,
+            &after.model.sites[0].links
+        ));
         // The MAC arista1 was bound with is not juniper1's to take.
         b.bind(
             binding("juniper1", "NEW-REP", BindKind::Replacement, Some(&old)),
@@ -615,9 +629,16 @@ mod tests {
         assert_eq!(resolved("02:00:00:00:00:aa").as_deref(), Some("arista1"));
         assert_eq!(resolved(&old), None);
         // The snapshot served before the bindings still answers as it did.
-        assert_eq!(before.model.device("NEW-POS").map(|(_, d)| d.name.clone()), None);
         assert_eq!(
-            before.model.device(&old).map(|(_, d)| d.name.clone()).as_deref(),
+            before.model.device("NEW-POS").map(|(_, d)| d.name.clone()),
+            None
+        );
+        assert_eq!(
+            before
+                .model
+                .device(&old)
+                .map(|(_, d)| d.name.clone())
+                .as_deref(),
             Some("juniper1")
         );
         assert!(before.topology.resolve("new-pos").is_none());
