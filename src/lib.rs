@@ -16,6 +16,7 @@ pub mod dhcp;
 pub mod dhcp6;
 pub mod duration;
 pub mod files;
+pub mod hinted_index;
 pub mod http_client;
 pub mod identifier;
 pub mod limits;

@@ -91,13 +91,7 @@ pub fn sync(facts: &DaemonFacts) -> Vec<String> {
     };
     let snap = facts.snapshot.load();
     // A replacement box keeps the device_name of the box it replaced.
-    let replaced: Vec<(String, String)> = facts
-        .ztp
-        .bindings
-        .list()
-        .into_iter()
-        .filter_map(|b| Some((b.serial, b.replaces?)))
-        .collect();
+    let replaced = facts.ztp.bindings.replacements();
     let result = crate::credentials::keeper::sync_replaced(&snap, &hub, &replaced);
     LAST_SYNC_FAILED.store(result.is_err(), Ordering::Relaxed);
     match result {

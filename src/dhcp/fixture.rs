@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::plan::model::{
@@ -89,8 +90,8 @@ pub fn lab_model() -> Model {
             replacement: ApprovalMode::Manual,
             snmp: None,
             models,
-            devices,
-            links: Vec::new(),
+            devices: devices.into_iter().map(Arc::new).collect(),
+            links: Default::default(),
             groups: BTreeMap::new(),
         }],
         ..Default::default()
@@ -142,7 +143,7 @@ pub fn lab_model6() -> Model {
         advertise: false,
         router6: None,
     });
-    for d in &mut site.devices {
+    for d in site.devices.iter_mut().map(Arc::make_mut) {
         if let Some(ip) = d.ip {
             let n = ip.octets()[3];
             d.ip6 = Some(std::net::Ipv6Addr::new(

@@ -102,7 +102,7 @@ pub(crate) fn without_mac(device: &str) -> World {
     World::with(|m| {
         for s in &mut m.sites {
             for d in s.devices.iter_mut().filter(|d| d.name == device) {
-                d.mac = None;
+                std::sync::Arc::make_mut(d).mac = None;
             }
         }
     })

@@ -56,10 +56,10 @@ pub fn model() -> Model {
             snmp: None,
             models,
             devices: vec![
-                device("leaf1", "leaf", "SER1", [10, 0, 0, 11]),
-                device("rtr1", "rtr", "CIS1", [10, 0, 0, 21]),
+                device("leaf1", "leaf", "SER1", [10, 0, 0, 11]).into(),
+                device("rtr1", "rtr", "CIS1", [10, 0, 0, 21]).into(),
             ],
-            links: vec![],
+            links: Default::default(),
             groups: BTreeMap::new(),
         }],
         ..Default::default()

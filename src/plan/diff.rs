@@ -50,7 +50,7 @@ fn views<'a>(
         // One pass over the links, not one per device: plans have 10^4 of each.
         let mut links: std::collections::HashMap<&str, Vec<String>> =
             std::collections::HashMap::new();
-        for k in &site.links {
+        for k in site.links.iter() {
             links
                 .entry(&k.a.device)
                 .or_default()

@@ -8,12 +8,14 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
 use super::diagnostic::Located;
+use crate::hinted_index::HintedIndex;
 use crate::mac::Mac;
 use crate::vendor::Vendor;
 
@@ -28,29 +30,29 @@ pub struct Model {
     /// Where each device is, by name and by serial: built at the first
     /// lookup, once per model (a snapshot's model is never changed after).
     /// A scan per lookup made a 10,000-member group cost 10^8 comparisons.
+    /// Shared with the models bindings make from this one, which add the
+    /// bound serial as a hint instead of building it again.
     #[serde(skip)]
-    pub(crate) index: std::sync::OnceLock<std::collections::HashMap<String, (usize, usize)>>,
+    pub(crate) index: std::sync::OnceLock<Arc<HintedIndex<String, (usize, usize)>>>,
 }
 
 impl Model {
     pub fn devices(&self) -> impl Iterator<Item = (&Site, &Device)> {
         self.sites
             .iter()
-            .flat_map(|s| s.devices.iter().map(move |d| (s, d)))
+            .flat_map(|s| s.devices.iter().map(move |d| (s, &**d)))
     }
 
     /// Look a device up by name or serial (names and serials are unique
     /// across all plans; where a name equals another device's serial, the
     /// device first in plan order, as a scan would find it).
     pub fn device(&self, name_or_serial: &str) -> Option<(&Site, &Device)> {
-        let index = self.index();
         let named =
             |d: &Device| d.name == name_or_serial || (d.has_serial() && d.serial == name_or_serial);
-        let hit = index.get(name_or_serial).and_then(|&(si, di)| {
-            let site = self.sites.get(si)?;
-            let d = site.devices.get(di)?;
-            named(d).then_some((site, d))
-        });
+        let hit = self
+            .index()
+            .find(name_or_serial, |at| self.at(at).is_some_and(named))
+            .map(|(si, di)| (&self.sites[si], &*self.sites[si].devices[di]));
         // A miss (or sites changed after the index was built, which the
         // compiler never does): the scan, as before the index.
         hit.or_else(|| self.devices().find(|(_, d)| named(d)))
@@ -59,12 +61,9 @@ impl Model {
     /// Where the device named `name` is: (site, device) indexes into
     /// `sites`, for a caller that changes it (a binding laid over the plan).
     pub fn position_of(&self, name: &str) -> Option<(usize, usize)> {
-        let hit = self.index().get(name).copied().filter(|&(si, di)| {
-            self.sites
-                .get(si)
-                .and_then(|s| s.devices.get(di))
-                .is_some_and(|d| d.name == name)
-        });
+        let hit = self
+            .index()
+            .find(name, |at| self.at(at).is_some_and(|d| d.name == name));
         hit.or_else(|| {
             self.sites.iter().enumerate().find_map(|(si, s)| {
                 let di = s.devices.iter().position(|d| d.name == name)?;
@@ -73,9 +72,29 @@ impl Model {
         })
     }
 
+    /// This model with the device at `at` (from [`Model::position_of`])
+    /// replaced by `d`, whose name is the same: the other devices, the
+    /// links and the name/serial index are shared, not copied, and `d`'s
+    /// serial is added to the index. What a binding costs: O(sites), not
+    /// O(fleet) (each site's device list is a list of pointers).
+    pub fn with_device(&self, at: (usize, usize), d: Device) -> Model {
+        let index = self.index().clone();
+        if d.has_serial() {
+            index.hint(d.serial.clone(), at);
+        }
+        let mut next = self.clone();
+        next.sites[at.0].devices[at.1] = Arc::new(d);
+        next.index = std::sync::OnceLock::from(index);
+        next
+    }
+
+    fn at(&self, (si, di): (usize, usize)) -> Option<&Device> {
+        self.sites.get(si)?.devices.get(di).map(|d| &**d)
+    }
+
     /// Names and serials to (site, device) indexes, built at the first
     /// lookup of this model.
-    fn index(&self) -> &std::collections::HashMap<String, (usize, usize)> {
+    fn index(&self) -> &Arc<HintedIndex<String, (usize, usize)>> {
         self.index.get_or_init(|| {
             let mut m = std::collections::HashMap::new();
             for (si, site) in self.sites.iter().enumerate() {
@@ -87,7 +106,7 @@ impl Model {
                     }
                 }
             }
-            m
+            Arc::new(HintedIndex::new(m))
         })
     }
 }
@@ -110,8 +129,11 @@ pub struct Site {
     /// `[snmp]`: how ztpd reads LLDP from this site's deployed devices.
     pub snmp: Option<SnmpPlan>,
     pub models: BTreeMap<String, DeviceModel>,
-    pub devices: Vec<Device>,
-    pub links: Vec<Link>,
+    /// Shared one by one with the models bindings make from this one
+    /// ([`Model::with_device`]): a binding copies pointers, not devices.
+    pub devices: Vec<Arc<Device>>,
+    /// Shared with the models bindings make (they never change cables).
+    pub links: Arc<Vec<Link>>,
     pub groups: BTreeMap<String, Group>,
 }
 

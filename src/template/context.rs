@@ -75,7 +75,7 @@ fn link_value(local_port: &str, peer: &str, peer_port: &str) -> Value {
 
 pub(super) fn site_context<'s>(site: &'s Site, http_port: u16) -> SiteContext<'s> {
     let mut links: HashMap<String, Vec<(String, String, String)>> = HashMap::new();
-    for l in &site.links {
+    for l in site.links.iter() {
         links.entry(l.a.device.clone()).or_default().push((
             l.a.port.clone(),
             l.b.device.clone(),
@@ -270,7 +270,7 @@ mod tests {
         ];
         for (i, edit) in edits.iter().enumerate() {
             let mut d = base.clone();
-            edit(&mut d);
+            edit(std::sync::Arc::make_mut(&mut d));
             let (d1, j1) = digest(site, &d);
             assert_ne!(j0, j1, "edit {i} is not visible to templates");
             assert_ne!(d0, d1, "edit {i} does not move the digest");

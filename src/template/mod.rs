@@ -278,7 +278,11 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
-    fn render_chunk<'d>(&self, first: usize, devices: &'d [Device]) -> Vec<Rendered<'d>> {
+    fn render_chunk<'d>(
+        &self,
+        first: usize,
+        devices: &'d [std::sync::Arc<Device>],
+    ) -> Vec<Rendered<'d>> {
         let mut out = Vec::with_capacity(devices.len());
         for (k, d) in devices.iter().enumerate() {
             let m = self.site.model_of(d);

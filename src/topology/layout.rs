@@ -42,7 +42,7 @@ pub fn layout(model: &Model) -> Vec<Placed> {
     let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     let mut adj: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
     for site in &model.sites {
-        for l in &site.links {
+        for l in site.links.iter() {
             if let (Some(&a), Some(&b)) = (
                 index.get(l.a.device.as_str()),
                 index.get(l.b.device.as_str()),
@@ -226,8 +226,9 @@ mod tests {
                 // a model of its own: tiers by hops alone
                 model: name.to_string(),
                 role: if *root { Role::Root } else { Role::Device },
-                ..template.clone()
+                ..Device::clone(&template)
             })
+            .map(std::sync::Arc::new)
             .collect();
         site.links = links
             .iter()
@@ -242,7 +243,8 @@ mod tests {
                     port: format!("Ethernet{}", 100 + i),
                 },
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
         m
     }
 
@@ -300,7 +302,7 @@ mod tests {
         let plain: Vec<(&str, bool)> = devices.iter().map(|(n, r, _)| (*n, *r)).collect();
         let mut m = model(&plain, links);
         for (d, (_, _, model)) in m.sites[0].devices.iter_mut().zip(devices) {
-            d.model = model.to_string();
+            std::sync::Arc::make_mut(d).model = model.to_string();
         }
         m
     }

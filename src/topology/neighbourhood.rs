@@ -40,6 +40,13 @@ pub struct ReportIndex {
     at: HashMap<Endpoint, BTreeSet<String>>,
     /// Device -> its endpoints in `at` (cables others saw at its ports).
     on: HashMap<String, BTreeSet<Endpoint>>,
+    /// Devices whose report names a neighbour other than by its planned
+    /// name (a serial, a MAC, an unplanned box): what a binding, which
+    /// changes serials and MACs only, may make read differently.
+    by_identity: HashSet<String>,
+    /// The planned cables the index was built on: the topologies bindings
+    /// make share them (the same names and cables).
+    plan: Option<std::sync::Arc<Vec<(Endpoint, Endpoint)>>>,
 }
 
 /// A report's cables; entries the engine would refuse (empty fields) are
@@ -69,6 +76,7 @@ impl ReportIndex {
     pub fn rebuild(&mut self, topo: &PlannedTopology, version: u64, reports: Vec<Reported>) {
         *self = ReportIndex {
             version: Some(version),
+            plan: Some(topo.links.clone()),
             ..ReportIndex::default()
         };
         for r in reports {
@@ -93,12 +101,43 @@ impl ReportIndex {
             }
         }
         self.cables.insert(name.clone(), cables);
+        let by_name = |n: &super::Neighbor| topo.position(n.remote_device.trim()).is_some();
+        if !r.neighbors.iter().all(by_name) {
+            self.by_identity.insert(name.clone());
+        }
         self.reports.insert(name, r);
+    }
+
+    /// Follow snapshot `version` when its topology differs from the one
+    /// the index was built on only in serials and MACs (a binding: the
+    /// same cables, shared): the reports naming a neighbour by identity
+    /// are read again, the others kept. `false`: other cables, rebuild.
+    /// A binding made the index be rebuilt from every stored report at
+    /// the next hello, each binding hello paying O(fleet).
+    pub fn follow(&mut self, topo: &PlannedTopology, version: u64) -> bool {
+        let same = self
+            .plan
+            .as_ref()
+            .is_some_and(|p| std::sync::Arc::ptr_eq(p, &topo.links));
+        if self.version.is_none() || !same {
+            return false;
+        }
+        let again: Vec<Reported> = self
+            .by_identity
+            .iter()
+            .filter_map(|n| self.reports.get(n).cloned())
+            .collect();
+        for r in again {
+            self.set(topo, r);
+        }
+        self.version = Some(version);
+        true
     }
 
     /// Forget the report of `name` (a planned device name).
     pub fn remove(&mut self, name: &str) {
         self.reports.remove(name);
+        self.by_identity.remove(name);
         for (x, y) in self.cables.remove(name).unwrap_or_default() {
             for e in [x, y] {
                 let Some(set) = self.at.get_mut(&e) else {

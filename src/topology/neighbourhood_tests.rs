@@ -256,3 +256,29 @@ fn a_changed_report_replaces_the_old_one_in_the_index() {
     index.remove("d2");
     assert!(index.at.is_empty() && index.on.is_empty() && index.reports.is_empty());
 }
+
+#[test]
+fn a_binding_rereads_the_reports_that_name_a_neighbour_by_identity() {
+    let topo = PlannedTopology::new(devices(3), vec![(ep(0, 1), ep(1, 1))]);
+    let report = |d: &str, remote: &str| Reported {
+        device: d.into(),
+        model: None,
+        neighbors: vec![Neighbor {
+            local_port: "Ethernet1".into(),
+            remote_device: remote.into(),
+            remote_port: "Ethernet1".into(),
+        }],
+    };
+    let mut index = ReportIndex::default();
+    index.rebuild(&topo, 7, vec![report("d2", "NEW-SN"), report("d0", "d1")]);
+    assert_eq!(index.cables["d2"][0].1.device, "NEW-SN");
+    // A binding gives d1 the serial d2 saw: the same cables, so the index
+    // follows the new snapshot, reading d2's report again.
+    let bound = topo.rebind(1, "NEW-SN", None).unwrap();
+    assert!(index.follow(&bound, 8) && index.is_for(8));
+    assert_eq!(index.cables["d2"][0].1.device, "d1");
+    assert_eq!(index.cables["d0"][0].1.device, "d1");
+    // Other cables: not followed; the caller rebuilds.
+    let other = PlannedTopology::new(devices(3), vec![(ep(0, 1), ep(2, 1))]);
+    assert!(!index.follow(&other, 9) && index.is_for(8));
+}

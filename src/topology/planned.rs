@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::Neighbor;
-use crate::plan::model::{Endpoint, Model};
+use crate::hinted_index::HintedIndex;
+use crate::plan::model::{Device, Endpoint, Model, Site};
 use crate::plan::ports::canonical;
 use crate::vendor::Vendor;
 
@@ -24,13 +25,17 @@ pub struct PlannedDevice {
 /// The planned devices and links (canonical port names).
 #[derive(Debug, Clone, Default)]
 pub struct PlannedTopology {
-    devices: Vec<PlannedDevice>,
+    /// Shared one by one with the topology a binding makes
+    /// ([`PlannedTopology::rebind`]).
+    devices: Vec<Arc<PlannedDevice>>,
     /// What a binding never changes (names and cables) is shared with the
     /// topology [`PlannedTopology::rebound`] makes.
     pub(super) links: Arc<Vec<(Endpoint, Endpoint)>>,
     by_name: Arc<HashMap<String, usize>>,
-    by_serial: HashMap<String, usize>,
-    by_mac: HashMap<[u8; 6], usize>,
+    /// Lower-case serials and MACs to devices, shared with the topologies
+    /// bindings make from this one (each adds its own as a hint).
+    by_serial: Arc<HintedIndex<String, usize>>,
+    by_mac: Arc<HintedIndex<[u8; 6], usize>>,
     /// Each planned endpoint's other end(s); a port should be in one link,
     /// but the engine does not rely on it.
     partners: Arc<HashMap<Endpoint, Vec<Endpoint>>>,
@@ -57,7 +62,7 @@ impl PlannedTopology {
             }
         }
         let mut t = PlannedTopology {
-            devices,
+            devices: devices.into_iter().map(Arc::new).collect(),
             links: Arc::new(links),
             by_name: Arc::new(by_name),
             partners: Arc::new(partners),
@@ -79,8 +84,26 @@ impl PlannedTopology {
                 by_mac.insert(m, i);
             }
         }
-        self.by_serial = by_serial;
-        self.by_mac = by_mac;
+        self.by_serial = Arc::new(HintedIndex::new(by_serial));
+        self.by_mac = Arc::new(HintedIndex::new(by_mac));
+    }
+
+    /// This topology with the device at `i` (in plan order) known by
+    /// `serial` and `mac` (a binding): everything else, the indexes
+    /// included, is shared; O(1) but for the list of device pointers.
+    pub fn rebind(&self, i: usize, serial: &str, mac: Option<[u8; 6]>) -> Option<Self> {
+        let mut d = PlannedDevice::clone(self.devices.get(i)?);
+        d.serial = serial.to_string();
+        d.mac = mac;
+        if !d.serial.is_empty() {
+            self.by_serial.hint(d.serial.to_ascii_lowercase(), i);
+        }
+        if let Some(m) = mac {
+            self.by_mac.hint(m, i);
+        }
+        let mut t = self.clone();
+        t.devices[i] = Arc::new(d);
+        Some(t)
     }
 
     /// This topology for `model` when `model` differs from the one it was
@@ -95,10 +118,11 @@ impl PlannedTopology {
             if m.name != d.name {
                 return None;
             }
-            if m.serial != d.serial {
+            if m.serial != d.serial || m.mac != d.mac {
+                let d = Arc::make_mut(d);
                 d.serial = m.serial.clone();
+                d.mac = m.mac;
             }
-            d.mac = m.mac;
         }
         if all.next().is_some() {
             return None;
@@ -116,7 +140,7 @@ impl PlannedTopology {
     }
 
     /// Every planned device, in plan order.
-    pub fn devices(&self) -> &[PlannedDevice] {
+    pub fn devices(&self) -> &[Arc<PlannedDevice>] {
         &self.devices
     }
 
@@ -170,21 +194,37 @@ impl PlannedTopology {
     }
 
     /// A digest of everything [`PlannedTopology::from_model`] reads: two
-    /// models with the same digest give the same topology.
+    /// models with the same digest give the same topology. A sum of one
+    /// digest per device, link and site (each with its place in the plan),
+    /// so a binding updates it with [`PlannedTopology::device_digest`]
+    /// instead of reading the fleet again.
     pub fn digest_of(model: &Model) -> u64 {
-        use std::hash::{DefaultHasher, Hash, Hasher};
-        let mut h = DefaultHasher::new();
-        for site in &model.sites {
-            for d in &site.devices {
-                let m = site.model_of(d);
-                (&d.name, &d.serial, d.mac, m.vendor.name(), &m.match_model).hash(&mut h);
+        let mut sum = 0u64;
+        for (si, site) in model.sites.iter().enumerate() {
+            for (di, d) in site.devices.iter().enumerate() {
+                sum = sum.wrapping_add(Self::device_digest(site, (si, di), d));
             }
-            for l in &site.links {
-                (&l.a.device, &l.a.port, &l.b.device, &l.b.port).hash(&mut h);
+            for (li, l) in site.links.iter().enumerate() {
+                let link = (si, li, &l.a.device, &l.a.port, &l.b.device, &l.b.port);
+                sum = sum.wrapping_add(hash_of(link));
             }
-            0xffu8.hash(&mut h);
+            sum = sum.wrapping_add(hash_of((si, site.devices.len(), site.links.len())));
         }
-        h.finish()
+        sum
+    }
+
+    /// One device's part of [`PlannedTopology::digest_of`]; `at` is its
+    /// (site, device) place in the model.
+    pub fn device_digest(site: &Site, at: (usize, usize), d: &Device) -> u64 {
+        let m = site.model_of(d);
+        hash_of((
+            at,
+            &d.name,
+            &d.serial,
+            d.mac,
+            m.vendor.name(),
+            &m.match_model,
+        ))
     }
 
     /// Every device and link of every site in the model.
@@ -211,15 +251,28 @@ impl PlannedTopology {
     /// fully qualified host name starting with it), serial or MAC address.
     pub fn resolve(&self, given: &str) -> Option<&PlannedDevice> {
         let g = given.trim().to_ascii_lowercase();
+        let serial_is = |i: usize| self.devices[i].serial.eq_ignore_ascii_case(&g);
+        let mac_is = |m: [u8; 6]| move |i: usize| self.devices[i].mac == Some(m);
         let idx = self
             .by_name
             .get(&g)
-            .or_else(|| self.by_serial.get(&g))
-            .or_else(|| crate::mac::Mac::parse(&g).and_then(|m| self.by_mac.get(&m.octets())))
+            .copied()
+            .or_else(|| self.by_serial.find(g.as_str(), serial_is))
+            .or_else(|| {
+                let m = crate::mac::Mac::parse(&g)?.octets();
+                self.by_mac.find(&m, mac_is(m))
+            })
             .or_else(|| {
                 let host = g.split_once('.').map(|(h, _)| h)?;
-                self.by_name.get(host)
+                self.by_name.get(host).copied()
             })?;
-        Some(&self.devices[*idx])
+        Some(&self.devices[idx])
     }
+}
+
+fn hash_of(v: impl std::hash::Hash) -> u64 {
+    use std::hash::{DefaultHasher, Hasher};
+    let mut h = DefaultHasher::new();
+    v.hash(&mut h);
+    h.finish()
 }

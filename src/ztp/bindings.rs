@@ -107,6 +107,20 @@ impl Bindings {
             .unwrap_or_default()
     }
 
+    /// (new serial, replaced serial) of each replacement binding, without
+    /// copying the others: the credentials sync asks after every binding.
+    pub fn replacements(&self) -> Vec<(String, String)> {
+        let Ok(m) = self.by_device.lock() else {
+            return Vec::new();
+        };
+        m.values()
+            .filter_map(|b| {
+                let old = b.replaces.as_ref()?;
+                Some((b.serial.clone(), old.clone()))
+            })
+            .collect()
+    }
+
     pub fn get(&self, device: &str) -> Option<Binding> {
         self.by_device.lock().ok()?.get(device).cloned()
     }
@@ -142,11 +156,30 @@ impl Bindings {
                 r.insert(old.clone(), b.device.clone());
             }
         }
-        if let Ok(mut m) = self.by_device.lock() {
-            m.insert(b.device.clone(), b);
+        let laid = {
+            let _guard = self.lock_publishing();
+            let cur = handle.load();
+            let next = cur.with_binding(&b);
+            if let Ok(mut m) = self.by_device.lock() {
+                m.insert(b.device.clone(), b);
+            }
+            next.map(|next| self.serve(handle, next))
+        };
+        if laid.is_none() {
+            // The plan settles it, or the device is not planned (now):
+            // the whole overlay decides, as a reload's does.
+            self.publish(handle);
         }
-        self.publish(handle);
         Ok(())
+    }
+
+    /// Store `next` and tell the services following the snapshot.
+    fn serve(&self, handle: &SnapshotHandle, next: Snapshot) {
+        let version = next.version;
+        handle.store(next);
+        if let Some(tx) = self.changed.lock().ok().and_then(|c| c.clone()) {
+            let _ = tx.send(version);
+        }
     }
 
     /// Serve the current snapshot again with the bindings laid over it.
@@ -155,12 +188,7 @@ impl Bindings {
         let cur = handle.load();
         let mut model = cur.model.clone();
         self.apply(&mut model);
-        let next = cur.with_model(model, cur.version + 1);
-        let version = next.version;
-        handle.store(next);
-        if let Some(tx) = self.changed.lock().ok().and_then(|c| c.clone()) {
-            let _ = tx.send(version);
-        }
+        self.serve(handle, cur.with_model(model, cur.version + 1));
     }
 
     /// Hold while a reload lays the bindings over its model and stores it.
@@ -198,7 +226,8 @@ impl Bindings {
             .filter_map(|(_, d)| Some((d.mac?, d.name.clone())))
             .collect();
         for b in map.values() {
-            match verdict(model, b, &serials) {
+            let owner = serials.get(&b.serial).map(String::as_str);
+            match verdict(model, b, owner) {
                 Verdict::Apply => {}
                 Verdict::Settled(why) => {
                     tracing::info!(device = %b.device, serial = %b.serial, "binding dropped: {why}");
@@ -212,15 +241,10 @@ impl Bindings {
             let Some((si, di)) = model.position_of(&b.device) else {
                 continue;
             };
-            let d = &mut model.sites[si].devices[di];
+            let d = Arc::make_mut(&mut model.sites[si].devices[di]);
             d.serial = b.serial.clone();
             d.bound = Some(b.kind);
-            let mac = b
-                .mac
-                .as_deref()
-                .and_then(crate::mac::Mac::parse)
-                .map(|m| m.octets());
-            if let Some(mac) = mac {
+            if let Some(mac) = b.mac_octets() {
                 // A MAC the plan (or an earlier binding) gives another
                 // device stays that device's.
                 if macs.get(&mac).is_none_or(|owner| owner == &b.device) {
@@ -268,7 +292,9 @@ enum Verdict {
     Keep,
 }
 
-fn verdict(model: &Model, b: &Binding, serials: &HashMap<String, String>) -> Verdict {
+/// What to do with `b` on `model`; `owner`: the device `model` gives
+/// `b`'s serial to, if any.
+fn verdict(model: &Model, b: &Binding, owner: Option<&str>) -> Verdict {
     let Some(d) = model
         .position_of(&b.device)
         .map(|(si, di)| &model.sites[si].devices[di])
@@ -282,7 +308,7 @@ fn verdict(model: &Model, b: &Binding, serials: &HashMap<String, String>) -> Ver
     if d.serial == b.serial {
         return Verdict::Settled("the plan gives the device this serial now".into());
     }
-    if let Some(other) = serials.get(&b.serial).filter(|o| *o != &b.device) {
+    if let Some(other) = owner.filter(|o| *o != b.device) {
         return Verdict::Settled(format!("the plan gives serial {} to {other}", b.serial));
     }
     let plan_serial_expected = match b.kind {
@@ -299,7 +325,80 @@ fn verdict(model: &Model, b: &Binding, serials: &HashMap<String, String>) -> Ver
     }
 }
 
+impl Binding {
+    fn mac_octets(&self) -> Option<[u8; 6]> {
+        self.mac
+            .as_deref()
+            .and_then(crate::mac::Mac::parse)
+            .map(|m| m.octets())
+    }
+}
+
 impl Snapshot {
+    /// The next snapshot: this one with `b` laid over it, when this one
+    /// already has every earlier binding (every served snapshot does) and
+    /// `b` simply applies. Only what `b` changes is made again (one device,
+    /// its topology entry, the digest); the device list is copied as
+    /// pointers and the rest shared. `None`: the plan settles `b`, or the
+    /// device is not planned; [`Bindings::publish`] decides then.
+    pub fn with_binding(&self, b: &Binding) -> Option<Snapshot> {
+        let model = &self.model;
+        let owner = model
+            .device(&b.serial)
+            .filter(|(_, d)| d.serial == b.serial)
+            .map(|(_, d)| d.name.as_str());
+        if !matches!(verdict(model, b, owner), Verdict::Apply) {
+            return None;
+        }
+        let at = model.position_of(&b.device)?;
+        let site = &model.sites[at.0];
+        let old = &site.devices[at.1];
+        let mut d = crate::plan::model::Device::clone(old);
+        d.serial = b.serial.clone();
+        d.bound = Some(b.kind);
+        if let Some(mac) = b.mac_octets() {
+            // A MAC the plan (or an earlier binding) gives another device
+            // stays that device's.
+            if model
+                .devices()
+                .all(|(_, o)| o.mac != Some(mac) || o.name == b.device)
+            {
+                d.mac = Some(mac);
+            }
+        }
+        use crate::topology::PlannedTopology;
+        let i = model.sites[..at.0]
+            .iter()
+            .map(|s| s.devices.len())
+            .sum::<usize>()
+            + at.1;
+        if self
+            .topology
+            .devices()
+            .get(i)
+            .is_none_or(|t| t.name != d.name)
+        {
+            return None;
+        }
+        let topology = self.topology.rebind(i, &d.serial, d.mac)?;
+        let topology_digest = self
+            .topology_digest
+            .wrapping_sub(PlannedTopology::device_digest(site, at, old))
+            .wrapping_add(PlannedTopology::device_digest(site, at, &d));
+        Some(Snapshot {
+            resolved: self.resolved.clone(),
+            model: model.with_device(at, d),
+            configs: self.configs.clone(),
+            bootstrap: self.bootstrap.clone(),
+            bootstrap6: self.bootstrap6.clone(),
+            topology: Arc::new(topology),
+            topology_digest,
+            hub: self.hub.clone(),
+            routes: self.routes.clone(),
+            version: self.version + 1,
+        })
+    }
+
     /// This snapshot with `model` (the same plans with bindings laid over
     /// them): rendered files are shared, the topology rebuilt when the
     /// devices' identities changed.
@@ -360,8 +459,9 @@ mod tests {
             .iter()
             .position(|d| d.name == "arista1")
             .unwrap();
-        plan.sites[0].devices[i].serial.clear();
-        plan.sites[0].devices[i].mac = None;
+        let d = Arc::make_mut(&mut plan.sites[0].devices[i]);
+        d.serial.clear();
+        d.mac = None;
         let pos = "arista1".to_string();
         let old = dev(&plan, "juniper1").serial.clone();
         let snap = crate::snapshot::SnapshotHandle::new(crate::snapshot::Snapshot::empty(
@@ -431,17 +531,116 @@ mod tests {
         // The plan now says the same for one, and gives the other's serial
         // to a third device: both bindings go, the plan wins.
         let mut plan2 = plan.clone();
-        plan2.sites[0].devices[i].serial = "NEW-POS".into();
+        Arc::make_mut(&mut plan2.sites[0].devices[i]).serial = "NEW-POS".into();
         let third = plan2.sites[0]
             .devices
             .iter_mut()
             .find(|d| d.name == "sonic1")
             .unwrap();
-        third.serial = "NEW-REP".into();
+        Arc::make_mut(third).serial = "NEW-REP".into();
         let mut dropped = b.apply(&mut plan2);
         dropped.sort();
         assert_eq!(dropped, vec![pos.clone(), "juniper1".to_string()]);
         assert_eq!(dev(&plan2, "juniper1").serial, old);
         assert!(b.list().is_empty());
+    }
+
+    /// A binding's snapshot is made from the serving one by changing one
+    /// device: it must be the snapshot the whole overlay makes, and share
+    /// every device it did not change.
+    #[tokio::test]
+    async fn a_binding_changes_one_device_and_matches_the_whole_overlay() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path(), Durability::Os).unwrap();
+        let b = Bindings::open(&store).unwrap();
+        let mut plan = crate::dhcp::fixture::lab_model();
+        let i = plan.sites[0]
+            .devices
+            .iter()
+            .position(|d| d.name == "arista1")
+            .unwrap();
+        let d = Arc::make_mut(&mut plan.sites[0].devices[i]);
+        d.serial.clear();
+        d.mac = None;
+        let old = dev(&plan, "juniper1").serial.clone();
+        let resolved = crate::settings::Resolved {
+            root: dir.path().into(),
+            file: None,
+            settings: Default::default(),
+        };
+        let snap = SnapshotHandle::new(Snapshot::empty(resolved).with_model(plan.clone(), 1));
+        let before = snap.load();
+        b.bind(
+            binding("arista1", "NEW-POS", BindKind::Position, None),
+            &snap,
+        )
+        .await
+        .unwrap();
+        let after = snap.load();
+        assert_eq!(after.version, 2);
+        let (a, z) = (
+            &before.model.sites[0].devices,
+            &after.model.sites[0].devices,
+        );
+        let shared = (0..a.len()).filter(|&k| Arc::ptr_eq(&a[k], &z[k])).count();
+        assert_eq!(shared, a.len() - 1, "only the bound device is new");
+        assert!(Arc::ptr_eq(
+            &before.model.sites[0].links,
+            &after.model.sites[0].links
+        ));
+        // The MAC arista1 was bound with is not juniper1's to take.
+        b.bind(
+            binding("juniper1", "NEW-REP", BindKind::Replacement, Some(&old)),
+            &snap,
+        )
+        .await
+        .unwrap();
+        let served = snap.load();
+        assert_eq!(served.version, 3);
+
+        let mut whole = plan.clone();
+        assert!(b.apply(&mut whole).is_empty());
+        let ids = |m: &Model| {
+            m.devices()
+                .map(|(_, d)| (d.name.clone(), d.serial.clone(), d.mac, d.bound))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&served.model), ids(&whole));
+        let topo_ids = |t: &crate::topology::PlannedTopology| {
+            t.devices()
+                .iter()
+                .map(|d| (d.name.clone(), d.serial.clone(), d.mac))
+                .collect::<Vec<_>>()
+        };
+        let fresh = crate::topology::PlannedTopology::from_model(&whole);
+        assert_eq!(topo_ids(&served.topology), topo_ids(&fresh));
+        assert_eq!(
+            served.topology_digest,
+            crate::topology::PlannedTopology::digest_of(&whole)
+        );
+        // Lookups by the bound serials and MAC find the devices; the
+        // replaced serial finds nothing, in the model and the topology.
+        let named = |k: &str| served.model.device(k).map(|(_, d)| d.name.clone());
+        assert_eq!(named("NEW-POS").as_deref(), Some("arista1"));
+        assert_eq!(named("NEW-REP").as_deref(), Some("juniper1"));
+        assert_eq!(named(&old), None);
+        let resolved = |k: &str| served.topology.resolve(k).map(|d| d.name.clone());
+        assert_eq!(resolved("new-pos").as_deref(), Some("arista1"));
+        assert_eq!(resolved("02:00:00:00:00:aa").as_deref(), Some("arista1"));
+        assert_eq!(resolved(&old), None);
+        // The snapshot served before the bindings still answers as it did.
+        assert_eq!(
+            before.model.device("NEW-POS").map(|(_, d)| d.name.clone()),
+            None
+        );
+        assert_eq!(
+            before
+                .model
+                .device(&old)
+                .map(|(_, d)| d.name.clone())
+                .as_deref(),
+            Some("juniper1")
+        );
+        assert!(before.topology.resolve("new-pos").is_none());
     }
 }

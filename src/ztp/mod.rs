@@ -144,7 +144,7 @@ impl Ztp {
             all.retain(|r| r.device != mine.device);
             return all;
         };
-        if !index.is_for(snap.version) {
+        if !index.is_for(snap.version) && !index.follow(&snap.topology, snap.version) {
             let all = self.stored_reports(&snap.model);
             index.rebuild(&snap.topology, snap.version, all);
         }
@@ -161,7 +161,7 @@ impl Ztp {
         let Ok(mut index) = self.reports.lock() else {
             return;
         };
-        if !index.is_for(snap.version) {
+        if !index.is_for(snap.version) && !index.follow(&snap.topology, snap.version) {
             return;
         }
         match self.tracker.get(name).and_then(|r| report_of(name, &r)) {

@@ -81,7 +81,7 @@ pub fn candidates<'a>(
             }
         }
     }
-    found.into_iter().map(|i| &topo.devices()[i]).collect()
+    found.into_iter().map(|i| &*topo.devices()[i]).collect()
 }
 
 /// What a hello's neighbours say about its place among `eligible` devices.

@@ -47,7 +47,7 @@ pub fn switch_from_plan(model: &Model, key: &str, fault: Option<Fault>) -> anyho
         .ok_or_else(|| anyhow!("{key} is not a planned device (name or serial)"))?;
     let m = site.model_of(d);
     let mut neighbors: Vec<(String, String, String)> = Vec::new();
-    for l in &site.links {
+    for l in site.links.iter() {
         if l.a.device == d.name {
             neighbors.push((l.a.port.clone(), l.b.device.clone(), l.b.port.clone()));
         } else if l.b.device == d.name {

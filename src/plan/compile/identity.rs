@@ -20,7 +20,7 @@ type Place = BTreeSet<(String, String, String)>;
 
 fn places(site: &Site) -> HashMap<&str, Place> {
     let mut out: HashMap<&str, Place> = HashMap::new();
-    for l in &site.links {
+    for l in site.links.iter() {
         for (me, peer) in [(&l.a, &l.b), (&l.b, &l.a)] {
             out.entry(me.device.as_str()).or_default().insert((
                 me.port.clone(),
@@ -104,7 +104,12 @@ fn check_ambiguous<'a>(
     site: &'a Site,
     places: &HashMap<&str, Place>,
 ) -> HashSet<&'a str> {
-    let pos: Vec<&Device> = site.devices.iter().filter(|d| by_position(d)).collect();
+    let pos: Vec<&Device> = site
+        .devices
+        .iter()
+        .map(|d| &**d)
+        .filter(|d| by_position(d))
+        .collect();
     let pos_names: HashSet<&str> = pos.iter().map(|d| d.name.as_str()).collect();
     let empty = Place::new();
     // Bucket by a key that forgets which position device a peer is; pairs

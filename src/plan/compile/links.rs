@@ -17,8 +17,11 @@ pub(super) fn compile_links(
     raw: &RawPlan,
     site: &Site,
 ) -> Vec<Link> {
-    let devices: HashMap<&str, &Device> =
-        site.devices.iter().map(|d| (d.name.as_str(), d)).collect();
+    let devices: HashMap<&str, &Device> = site
+        .devices
+        .iter()
+        .map(|d| (d.name.as_str(), &**d))
+        .collect();
     // Devices refused by the device checks are still known by name: a link
     // to one is not reported a second time.
     let all_names: Vec<&str> = raw

@@ -72,9 +72,10 @@ pub fn compile<P: std::borrow::Borrow<RawPlan>>(
             .iter()
             .filter_map(|d| {
                 devices::compile_device(diags, &file, d, &site, dirs, &mut keys, &mut functions)
+                    .map(Arc::new)
             })
             .collect();
-        site.links = links::compile_links(diags, &file, raw, &site);
+        site.links = Arc::new(links::compile_links(diags, &file, raw, &site));
         identity::check_identities(diags, &site);
         site.groups = groups::compile_groups(diags, &file, raw, &site);
         models::warn_unused_models(diags, &file, raw, &site);

@@ -76,7 +76,7 @@ pub(super) fn compile_site(
         snmp: raw.snmp.as_ref().and_then(|s| compile_snmp(diags, file, s)),
         models: BTreeMap::new(),
         devices: Vec::new(),
-        links: Vec::new(),
+        links: Default::default(),
         groups: BTreeMap::new(),
     })
 }
