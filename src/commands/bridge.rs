@@ -68,8 +68,10 @@ pub fn run(resolved: &Resolved, args: Args) -> ExitCode {
         });
         tracing::info!(client_id = %opts.client_id, subscription = %opts.subscription(), "bridge starting");
         let stats = Arc::new(BridgeStats::default());
-        // A fixed table: the routes.toml loaded with the settings once the
-        // loader exists; the built-in one (everything to `events`) until then.
+        // The built-in table (everything to `events`): routes.toml is
+        // applied by `ztpd run`, whose bridge and local hub share one
+        // routing stage and the state store the route outbox lives in; a
+        // standalone bridge has neither (docs/telemetry.md, Routing).
         let router = Arc::new(crate::telemetry::routing::stage::Router::builtin());
         bridge::run(opts, store, router, stats.clone(), shutdown).await;
         // One line per run with what this process did: with several bridges
