@@ -40,7 +40,16 @@ pub struct LocalHub {
 /// `$twin` in routes reads the hub's twins.
 impl crate::telemetry::routing::stage::TwinSource for LocalHub {
     fn twin(&self, device_id: &str) -> Option<Value> {
-        self.twins.routing_document(device_id)
+        let tags = self.view().planned.get(device_id).map(|p| p.tags.clone());
+        match (self.twins.routing_document(device_id), tags) {
+            (Some(mut doc), Some(tags)) => {
+                doc["tags"] = tags;
+                Some(doc)
+            }
+            (Some(doc), None) => Some(doc),
+            (None, Some(tags)) => Some(serde_json::json!({"tags": tags})),
+            (None, None) => None,
+        }
     }
 }
 
@@ -62,6 +71,18 @@ impl LocalHub {
             identities: crate::credentials::IdentityWriter::start()?,
             refusals: Mutex::new(RateLimitedLog::new(Duration::from_secs(1))),
         }))
+    }
+
+    /// Hand an event of the hub (SPEC §14 sources other than device
+    /// messages) to the routing stage; never waits.
+    pub fn route_event(
+        &self,
+        source: crate::telemetry::routing::Source,
+        device_id: &str,
+        op_type: &str,
+        body: &serde_json::Value,
+    ) {
+        self.ingest.route_event(source, device_id, op_type, body);
     }
 
     pub fn metrics(&self) -> Arc<dyn MetricsSource> {

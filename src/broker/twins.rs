@@ -199,8 +199,8 @@ impl Twins {
 
     /// The twin as routing reads it (`$twin.properties.desired|reported.*`,
     /// SPEC §14): `{tags: {}, properties: {desired, reported}}` with their
-    /// `$version`s; `None` for a device the hub has no twin of. The local
-    /// hub keeps no tags, so `$twin.tags.*` is undefined.
+    /// `$version`s; `None` for a device the hub has no twin of. The tags
+    /// come from the plan: the hub's `TwinSource` fills them in.
     pub fn routing_document(&self, device_id: &str) -> Option<Value> {
         let rows = self.rows.lock().ok()?;
         let t = rows.get(device_id)?;

@@ -37,6 +37,9 @@ pub struct HubView {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Planned {
     pub function: Option<Value>,
+    /// The twin's read-only tags (SPEC §13): `{site, name, model}`, for
+    /// `$twin.tags.*` in routes.
+    pub tags: Value,
 }
 
 impl HubView {

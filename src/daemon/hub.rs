@@ -70,12 +70,13 @@ pub fn view(facts: &DaemonFacts) -> HubView {
     let planned = snap
         .model
         .devices()
-        .map(|(_, d)| {
+        .map(|(site, d)| {
             let function = d
                 .device_function
                 .as_ref()
                 .and_then(|f| snap.model.device_functions.get(f).cloned());
-            (d.serial.clone(), Planned { function })
+            let tags = serde_json::json!({"site": site.name, "name": d.name, "model": d.model});
+            (d.serial.clone(), Planned { function, tags })
         })
         .collect();
     let state_dir = snap.resolved.state_dir();
