@@ -60,7 +60,8 @@ pub async fn keep(
             }
         }
         let f = facts.clone();
-        let regenerated = tokio::task::spawn_blocking(move || sync(&f))
+        let local = hub.as_ref().map(|(h, _)| h.clone());
+        let regenerated = tokio::task::spawn_blocking(move || sync(&f, local.as_deref()))
             .await
             .unwrap_or_default();
         if let Some((hub, cert)) = &hub {
@@ -79,15 +80,58 @@ pub async fn keep(
     }
 }
 
-/// Create missing credentials and regenerate stale ones (SPEC §6); the
-/// device ids regenerated.
-pub fn sync(facts: &DaemonFacts) -> Vec<String> {
+/// What one sync did that others must hear of.
+#[derive(Default)]
+struct SyncDone {
+    regenerated: Vec<String>,
+    created: Vec<String>,
+    /// (new serial, the serial it replaces) of every replacement binding.
+    replaced: Vec<(String, String)>,
+}
+
+/// DeviceLifecycleEvents (SPEC §14) for the identities this sync created:
+/// `createDeviceIdentity`, and for a replacement box also
+/// `replaceDeviceIdentity` naming the serial it replaces. (Identities made
+/// by DPS are announced by the DPS handler.)
+fn lifecycle_events(hub: &LocalHub, created: &[String], replaced: &[(String, String)]) {
+    use crate::telemetry::routing::Source;
+    let now = crate::clock::rfc3339_millis();
+    for id in created {
+        hub.route_event(
+            Source::DeviceLifecycleEvents,
+            id,
+            "createDeviceIdentity",
+            &serde_json::json!({"deviceId": id, "createdDateTimeUtc": now}),
+        );
+        if let Some((_, old)) = replaced.iter().find(|(new, _)| new == id) {
+            hub.route_event(
+                Source::DeviceLifecycleEvents,
+                id,
+                "replaceDeviceIdentity",
+                &serde_json::json!({"deviceId": id, "replaces": old, "operationTimestamp": now}),
+            );
+        }
+    }
+}
+
+/// Create missing credentials and regenerate stale ones (SPEC §6), and
+/// tell the local hub's routes of the identities created; the device ids
+/// regenerated.
+pub fn sync(facts: &DaemonFacts, hub: Option<&LocalHub>) -> Vec<String> {
+    let done = synced(facts);
+    if let Some(hub) = hub {
+        lifecycle_events(hub, &done.created, &done.replaced);
+    }
+    done.regenerated
+}
+
+fn synced(facts: &DaemonFacts) -> SyncDone {
     let Some(hub) = facts.hub() else {
         tracing::warn!("no usable hub settings: device credentials not created");
         // Also when the local hub's key could not be written (a full
         // state disk): tried again like a failed write.
         LAST_SYNC_FAILED.store(true, Ordering::Relaxed);
-        return Vec::new();
+        return SyncDone::default();
     };
     let snap = facts.snapshot.load();
     // A replacement box keeps the device_name of the box it replaced.
@@ -141,11 +185,15 @@ pub fn sync(facts: &DaemonFacts) -> Vec<String> {
             for (id, why) in &s.skipped {
                 tracing::warn!(device_id = %id, "credential not written: {why}");
             }
-            s.regenerated
+            SyncDone {
+                regenerated: s.regenerated,
+                created: s.created,
+                replaced,
+            }
         }
         Err(e) => {
             tracing::error!("device credentials not written (tried again later): {e}");
-            Vec::new()
+            SyncDone::default()
         }
     }
 }

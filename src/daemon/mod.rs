@@ -209,7 +209,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
         _ => Arc::new(Fanout(publishers)),
     };
     ztp.actions.set_publisher(events, &state.reader()?);
-    let _ = credentials::sync(&facts);
+    let _ = credentials::sync(&facts, hub.as_ref().map(|h| &*h.hub));
     let hub_parts = hub.as_ref().map(|h| (h.hub.clone(), h.cert.clone()));
     tasks.spawn(async_ok(credentials::keep(
         facts.clone(),
