@@ -55,6 +55,10 @@ collection = "twin_changes"
 kind = "mongodb"
 collection = "connections"
 
+[endpoints.lifecycle]
+kind = "mongodb"
+collection = "identities"
+
 [[routes]]
 name = "low-battery"
 source = "DeviceMessages"
@@ -79,6 +83,12 @@ source = "DeviceConnectionStateEvents"
 condition = "$body.opType = 'deviceDisconnected'"
 endpoints = ["connections"]
 
+[[routes]]
+name = "identities"
+source = "DeviceLifecycleEvents"
+condition = "opType = 'createDeviceIdentity'"
+endpoints = ["lifecycle"]
+
 [fallback]
 enabled = true
 
@@ -90,6 +100,11 @@ endpoints = ["alerts"]
 [[enrichments]]
 key = "hub"
 value = "$iothubname"
+endpoints = ["alerts"]
+
+[[enrichments]]
+key = "planned_as"
+value = "$twin.tags.name"
 endpoints = ["alerts"]
 "#
     )
@@ -169,8 +184,14 @@ fn the_sdk_s_messages_reach_the_endpoints_their_routes_name() {
     let (hook, mut posted) =
         rt.block_on(support::webhook::webhook(Arc::new(AtomicBool::new(true))));
 
+    // routes.toml is there from the start: the sensor's identity, created
+    // by the daemon at start, is a lifecycle event its route takes.
+    let root = support::fixtures::temp_root("good");
+    let file = root.path().join("azure_mqtt_credentials/routes.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, routes(&hook)).unwrap();
     let d = Daemon::builder()
-        .fixture("good")
+        .owned_root(root)
         .broker("tls_listen = \"127.0.0.1:8883\"\n")
         .settings(&format!(
             "[telemetry]\nbroker = \"{}\"\nmongodb_uri = \"{}\"\ndatabase = \"{DB}\"\ncollection = \"{EVENTS}\"\n",
@@ -178,15 +199,8 @@ fn the_sdk_s_messages_reach_the_endpoints_their_routes_name() {
             nx.uri()
         ))
         .start();
-    let file = d.path("azure_mqtt_credentials/routes.toml");
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    std::fs::write(&file, routes(&hook)).unwrap();
-    d.signal(libc::SIGHUP);
-    d.wait_for("the routes in force", WAIT, || {
-        let (_, s) = d.api("/api/v1/status");
-        let names = s["routes"]["names"].as_array()?.len();
-        (names == 4).then_some(())
-    });
+    let (_, s) = d.api("/api/v1/status");
+    assert_eq!(s["routes"]["names"].as_array().unwrap().len(), 5, "{s}");
     let cred = d.path(&format!("device_credentials/device_{SENSOR}.json"));
     d.wait_for("the sensor's credential", WAIT, || {
         cred.is_file().then_some(())
@@ -218,6 +232,8 @@ fn the_sdk_s_messages_reach_the_endpoints_their_routes_name() {
     for a in &alerts {
         let props = a.get_document("properties").expect("properties");
         assert_eq!(props.get_str("site"), Ok("lab-1"), "{a}");
+        // $twin.tags.* reads the plan: the sensor's device name.
+        assert_eq!(props.get_str("planned_as"), Ok("sensor-0001"), "{a}");
         assert!(props.get_str("hub").is_ok_and(|h| !h.is_empty()), "{a}");
         assert_eq!(a.get_str("device_id"), Ok(SENSOR));
         assert_eq!(a.get_str("source"), Ok("DeviceMessages"));
@@ -279,6 +295,17 @@ fn the_sdk_s_messages_reach_the_endpoints_their_routes_name() {
         "the condition kept connects out: {conns:?}"
     );
 
+    // The identity the daemon created for the planned sensor at start.
+    let ids = d.wait_for("the identity created event", WAIT, || {
+        let c = mongo::docs(&uri, DB, "identities");
+        (!c.is_empty()).then_some(c)
+    });
+    assert!(
+        ids.iter().any(|c| c.get_str("device_id") == Ok(SENSOR)
+            && c.get_str("source") == Ok("DeviceLifecycleEvents")),
+        "{ids:?}"
+    );
+
     // The API counts what each route matched and delivered.
     let (code, r) = d.api("/api/v1/routes");
     assert_eq!(code, 200);
@@ -320,7 +347,7 @@ fn the_sdk_s_messages_reach_the_endpoints_their_routes_name() {
         errors.iter().any(|e| e["code"] == "ztpd::routes::syntax"),
         "{s}"
     );
-    assert_eq!(s["routes"]["names"].as_array().unwrap().len(), 4, "{s}");
+    assert_eq!(s["routes"]["names"].as_array().unwrap().len(), 5, "{s}");
     let sub = Devicebound::subscribe_filter(mqtt.port, &[], "ztpd/alerts/#", ROUNDS);
     let lines = run_device(&python, &cred, &d.path("state/hub-ca.pem"), 1);
     assert!(lines.iter().any(|l| l["sent"] == 4 * ROUNDS), "{lines:?}");
