@@ -20,7 +20,7 @@ hub_bench_setup dps_register
 
 start_hub_ztpd "$work"
 rss0=$(rss_kib "$zpid")
-/usr/bin/time -f "client CPU: user %U s, sys %S s" "$CLIENT" --port "$tport" --ca "$root/state/hub-ca.pem" --scope "$(cat "$root/state/id_scope")" \
+/usr/bin/time -f "client CPU: user %U s, sys %S s" "$CLIENT" --bench --port "$tport" --ca "$root/state/hub-ca.pem" --scope "$(cat "$root/state/id_scope")" \
     --group-key "$(cat "$root/state/hub.key")" --count "$devices" --concurrency "$concurrency"
 rss1=$(rss_kib "$zpid")
 cpu=$(awk -v t="$(getconf CLK_TCK)" '{printf "%.1f s (user %.1f, sys %.1f)", ($14+$15)/t, $14/t, $15/t}' "/proc/$zpid/stat")

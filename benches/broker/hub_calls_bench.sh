@@ -23,6 +23,6 @@ start_hub_ztpd "$work"
 "$(bench_binary dps_register)" --port "$tport" --ca "$root/state/hub-ca.pem" \
     --scope "$(cat "$root/state/id_scope")" --group-key "$(cat "$root/state/hub.key")" \
     --count "$devices" --prefix calls >/dev/null
-"$CLIENT" --port "$tport" --ca "$root/state/hub-ca.pem" --http "$hport" \
+"$CLIENT" --bench --port "$tport" --ca "$root/state/hub-ca.pem" --http "$hport" \
     --token "$(cat "$root/state/operator.token")" --group-key "$(cat "$root/state/hub.key")" \
     --devices "$devices" --calls "$calls" --concurrency "$concurrency"
