@@ -12,9 +12,9 @@ pub mod delivery;
 pub mod envelope;
 pub mod eval;
 pub mod load;
-mod string_span;
 pub mod outbox;
 pub mod stage;
+mod string_span;
 pub mod table;
 
 pub use table::{EndpointId, RouteTable, Source};
