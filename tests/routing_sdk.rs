@@ -110,21 +110,6 @@ endpoints = ["alerts"]
     )
 }
 
-fn sdk_python() -> Option<std::path::PathBuf> {
-    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-azure/bin/python");
-    if py.is_file() {
-        return Some(py);
-    }
-    if support::tools::is_root() {
-        panic!(
-            "{} is missing: scripts/install-test-deps.sh makes it",
-            py.display()
-        );
-    }
-    eprintln!("skip: the Azure IoT device SDK venv is missing");
-    None
-}
-
 /// Run the SDK driver to its end; its JSON lines.
 fn run_device(python: &Path, cred: &Path, ca: &Path, run: u32) -> Vec<Value> {
     let mut child = support::tools::ChildGuard::spawn(
@@ -173,7 +158,9 @@ fn kinds(docs: &[mongodb::bson::Document]) -> Vec<String> {
 #[test]
 fn the_sdk_s_messages_reach_the_endpoints_their_routes_name() {
     let _port = PORT_8883.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(python) = sdk_python() else { return };
+    let Some(python) = support::azure::sdk_python("routing") else {
+        return;
+    };
     let Some(nx_bin) = support::mqtt::components() else {
         return;
     };
@@ -373,7 +360,9 @@ fn the_sdk_s_messages_reach_the_endpoints_their_routes_name() {
 fn a_kill_9_while_the_webhook_is_down_loses_no_acknowledged_message() {
     const COUNT: usize = 150;
     let _port = PORT_8883.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(python) = sdk_python() else { return };
+    let Some(python) = support::azure::sdk_python("routing") else {
+        return;
+    };
     let Some(nx_bin) = mongo::nx_binary() else {
         eprintln!("SKIP: nx-27017 not found");
         return;
