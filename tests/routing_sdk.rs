@@ -34,6 +34,9 @@ const WAIT: Duration = Duration::from_secs(60);
 static PORT_8883: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn routes(hook: &str) -> String {
+    // The receiver's user and password in the URL, as operators write
+    // them: sent as Basic authorization, never as part of the host.
+    let hook_with_password = hook.replacen("http://", "http://ingest:s3cret@", 1);
     format!(
         r#"[endpoints.alerts]
 kind = "mongodb"
@@ -45,7 +48,7 @@ topic = "ztpd/alerts/{{deviceId}}/{{route}}"
 
 [endpoints.hook]
 kind = "webhook"
-url = "{hook}"
+url = "{hook_with_password}"
 
 [endpoints.twins]
 kind = "mongodb"

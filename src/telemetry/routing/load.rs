@@ -418,8 +418,8 @@ fn enrichment_value(ctx: &mut Ctx, v: &Sp<String>) -> Option<EnrichmentValue> {
 
 mod endpoint;
 
+pub use endpoint::{basic_auth, redact_url, without_userinfo};
 use endpoint::{check_name, read_endpoint};
-pub use endpoint::{redact_url, without_userinfo};
 
 #[cfg(test)]
 #[path = "load_tests.rs"]

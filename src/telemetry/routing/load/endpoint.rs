@@ -229,6 +229,18 @@ pub fn without_userinfo(url: &str) -> String {
     }
 }
 
+/// `Basic <base64 of user:password>` for a URL with user information: how
+/// a webhook's `http://user:pw@host/...` is sent (the URL itself goes
+/// without it).
+pub fn basic_auth(url: &str) -> Option<String> {
+    use base64::Engine;
+    let (_, info, _) = split_userinfo(url)?;
+    Some(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(info)
+    ))
+}
+
 /// A URL fit to show: the password of `user:password@` and the values of
 /// the query (where receivers take keys: `?code=...`) as `***`.
 pub fn redact_url(url: &str) -> String {
