@@ -109,7 +109,7 @@ impl Router {
             }
             return out;
         }
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let now = crate::clock::rfc3339_millis();
         let ctx = Context {
             table: &table,
             reads_body: table.reads_body(Source::DeviceMessages),
