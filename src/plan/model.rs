@@ -49,27 +49,20 @@ impl Model {
     pub fn device(&self, name_or_serial: &str) -> Option<(&Site, &Device)> {
         let named =
             |d: &Device| d.name == name_or_serial || (d.has_serial() && d.serial == name_or_serial);
-        let hit = self
-            .index()
+        // The index is the answer, a miss included: a scan per miss made
+        // every hello of a new serial (identification by position) cost
+        // the fleet. Whoever changes `sites` after a lookup resets the
+        // index (`Bindings::overlay` does).
+        self.index()
             .find(name_or_serial, |at| self.at(at).is_some_and(named))
-            .map(|(si, di)| (&self.sites[si], &*self.sites[si].devices[di]));
-        // A miss (or sites changed after the index was built, which the
-        // compiler never does): the scan, as before the index.
-        hit.or_else(|| self.devices().find(|(_, d)| named(d)))
+            .map(|(si, di)| (&self.sites[si], &*self.sites[si].devices[di]))
     }
 
     /// Where the device named `name` is: (site, device) indexes into
     /// `sites`, for a caller that changes it (a binding laid over the plan).
     pub fn position_of(&self, name: &str) -> Option<(usize, usize)> {
-        let hit = self
-            .index()
-            .find(name, |at| self.at(at).is_some_and(|d| d.name == name));
-        hit.or_else(|| {
-            self.sites.iter().enumerate().find_map(|(si, s)| {
-                let di = s.devices.iter().position(|d| d.name == name)?;
-                Some((si, di))
-            })
-        })
+        self.index()
+            .find(name, |at| self.at(at).is_some_and(|d| d.name == name))
     }
 
     /// This model with the device at `at` (from [`Model::position_of`])

@@ -130,14 +130,20 @@ pub fn diff(plan: &PlannedTopology, reports: &[Reported]) -> Result<Vec<Problem>
     cables.drop_device(&wrong_box);
 
     let in_scope = |e: &Endpoint| reporters.contains(&e.device) && !wrong_box.contains(&e.device);
-    let links: Vec<&(Endpoint, Endpoint)> = plan
-        .links
+    // The links at a reporting device, in plan order: found through each
+    // reporter's own links, never a scan of the whole plan (a hello is
+    // judged against its few cables, not the fabric's thousands).
+    let mut ids: Vec<usize> = reporters
         .iter()
-        .filter(|(a, b)| {
-            (in_scope(a) || in_scope(b))
-                && !wrong_box.contains(&a.device)
-                && !wrong_box.contains(&b.device)
-        })
+        .filter(|d| !wrong_box.contains(*d))
+        .flat_map(|d| plan.link_ids(d).iter().copied())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let links: Vec<&(Endpoint, Endpoint)> = ids
+        .into_iter()
+        .map(|i| &plan.links[i])
+        .filter(|(a, b)| !wrong_box.contains(&a.device) && !wrong_box.contains(&b.device))
         .collect();
     let mut open: Vec<usize> = Vec::new();
     for (i, (a, b)) in links.iter().enumerate() {

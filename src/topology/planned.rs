@@ -41,6 +41,9 @@ pub struct PlannedTopology {
     partners: Arc<HashMap<Endpoint, Vec<Endpoint>>>,
     /// Each device's endpoints in planned links.
     ends: Arc<HashMap<String, Vec<Endpoint>>>,
+    /// Each device's planned links, as positions in `links` (ascending):
+    /// what a report is judged against, without a scan of every link.
+    link_ids: Arc<HashMap<String, Vec<usize>>>,
 }
 
 impl PlannedTopology {
@@ -50,7 +53,12 @@ impl PlannedTopology {
             by_name.insert(d.name.to_ascii_lowercase(), i);
         }
         let (mut partners, mut ends) = (HashMap::new(), HashMap::new());
-        for (a, b) in &links {
+        let mut link_ids: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, (a, b)) in links.iter().enumerate() {
+            link_ids.entry(a.device.clone()).or_default().push(i);
+            if b.device != a.device {
+                link_ids.entry(b.device.clone()).or_default().push(i);
+            }
             for (x, y) in [(a, b), (b, a)] {
                 partners
                     .entry(x.clone())
@@ -67,6 +75,7 @@ impl PlannedTopology {
             by_name: Arc::new(by_name),
             partners: Arc::new(partners),
             ends: Arc::new(ends),
+            link_ids: Arc::new(link_ids),
             ..Default::default()
         };
         t.index_identities();
@@ -133,6 +142,7 @@ impl PlannedTopology {
             by_name: self.by_name.clone(),
             partners: self.partners.clone(),
             ends: self.ends.clone(),
+            link_ids: self.link_ids.clone(),
             ..Default::default()
         };
         t.index_identities();
@@ -165,6 +175,11 @@ impl PlannedTopology {
     /// The endpoints of `device` in planned links.
     pub fn ends(&self, device: &str) -> &[Endpoint] {
         self.ends.get(device).map_or(&[], Vec::as_slice)
+    }
+
+    /// The positions in the planned links of `device`'s links, ascending.
+    pub fn link_ids(&self, device: &str) -> &[usize] {
+        self.link_ids.get(device).map_or(&[], Vec::as_slice)
     }
 
     /// The position of a planned device in the plan (the order reports are
