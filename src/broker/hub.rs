@@ -68,7 +68,12 @@ impl LocalHub {
             registry: Arc::default(),
             registrations: super::registrations::Registrations::open(state)?,
             calls: Default::default(),
-            identities: crate::credentials::IdentityWriter::start()?,
+            identities: {
+                let writer = state.writer();
+                crate::credentials::IdentityWriter::start(move || {
+                    writer.durability() == crate::settings::Durability::Fsync
+                })?
+            },
             refusals: Mutex::new(RateLimitedLog::new(Duration::from_secs(1))),
         }))
     }

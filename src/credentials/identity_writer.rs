@@ -30,11 +30,14 @@ pub struct IdentityWriter {
 }
 
 impl IdentityWriter {
-    pub fn start() -> std::io::Result<IdentityWriter> {
+    /// `durable` is asked per group: whether a group waits for the disk
+    /// (`state.durability = "fsync"`, the default) or only for the OS
+    /// (`"os"`); a reload that changes it reaches the next group.
+    pub fn start(durable: impl Fn() -> bool + Send + 'static) -> std::io::Result<IdentityWriter> {
         let (jobs, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("identity-writer".into())
-            .spawn(move || run(rx))?;
+            .spawn(move || run(rx, durable))?;
         Ok(IdentityWriter { jobs })
     }
 
@@ -63,7 +66,7 @@ impl IdentityWriter {
     }
 }
 
-fn run(rx: mpsc::Receiver<Job>) {
+fn run(rx: mpsc::Receiver<Job>, durable: impl Fn() -> bool) {
     let mut stores: HashMap<PathBuf, Store> = HashMap::new();
     let mut waiting: VecDeque<Job> = VecDeque::new();
     loop {
@@ -79,7 +82,7 @@ fn run(rx: mpsc::Receiver<Job>) {
         let store = stores.entry(dir.clone()).or_insert_with(|| Store::new(dir));
         let (identities, done): (Vec<_>, Vec<_>) =
             group.into_iter().map(|j| (j.identity, j.done)).unzip();
-        match store.create_many(&hub, identities) {
+        match store.create_many(&hub, identities, durable()) {
             Ok(written) => {
                 for (c, d) in written.into_iter().zip(done) {
                     let _ = d.send(Ok(c));
@@ -138,7 +141,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_registrations_get_distinct_names_and_a_repeated_id_keeps_its_own() {
         let d = tempfile::tempdir().unwrap();
-        let (w, hub) = (Arc::new(IdentityWriter::start().unwrap()), hub());
+        let (w, hub) = (Arc::new(IdentityWriter::start(|| true).unwrap()), hub());
         let mut tasks = tokio::task::JoinSet::new();
         // 200 devices at once, one of them three times.
         for i in 0..202 {

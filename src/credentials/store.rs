@@ -215,10 +215,14 @@ impl Store {
     /// [`Store::create`] for several devices under one lock, one history
     /// append and one sync of each kind: a burst of registrations. Ids must
     /// be distinct (two files of one id in one write would share a temp).
+    /// `durable` false (`state.durability = "os"`): the same files, rows
+    /// and intent, handed to the OS without waiting for the disk (a process
+    /// crash loses nothing; a power loss may lose the last group).
     pub fn create_many(
         &self,
         hub: &Hub,
         devices: Vec<NewIdentity>,
+        durable: bool,
     ) -> Result<Vec<CredentialFile>, StoreError> {
         for d in &devices {
             super::validate_device_id(&d.device_id).map_err(StoreError::BadId)?;
@@ -243,7 +247,12 @@ impl Store {
                 }
             })
             .collect();
-        self.write_locked(&mut lock, hub, reqs, Sync::Parallel)
+        let sync = if durable {
+            Sync::Parallel
+        } else {
+            Sync::OsOnly
+        };
+        self.write_locked(&mut lock, hub, reqs, sync)
     }
 
     /// Create the credential of `device_id` under the `device_name` of
@@ -531,9 +540,10 @@ impl Store {
         let leftover = lock.intent();
         let mut intent = leftover.clone();
         intent.extend(creds.iter().map(|c| c.device_id.clone()));
-        lock.set_intent(&intent, true)
+        let durable = sync != Sync::OsOnly;
+        lock.set_intent(&intent, durable)
             .map_err(io_err("cannot record the write's intent in", &lock_path))?;
-        if let Err(e) = append_history(&mut history, &history_path, &creds) {
+        if let Err(e) = append_history(&mut history, &history_path, &creds, durable) {
             // The rows were cut off again: the names are not taken.
             *index = None;
             return Err(e);
@@ -569,10 +579,14 @@ impl Store {
             Sync::EachFile => {}
             Sync::Batched => sync_filesystem(&self.dir)?,
             Sync::Parallel => sync_temps(&temps)?,
+            Sync::OsOnly => {}
         }
         for (tmp, final_path) in temps {
             tmp.rename_into_place()
                 .map_err(io_err("cannot rename into", &final_path))?;
+        }
+        if sync == Sync::OsOnly {
+            return Ok(());
         }
         sync_dir(&self.dir)
     }
@@ -587,6 +601,9 @@ enum Sync {
     /// fsync each file, a few at once: a group whose filesystem may be
     /// busy with other writers (a `syncfs` would wait for all of them).
     Parallel,
+    /// No fsync at all (`state.durability = "os"`): still a temp file
+    /// renamed into place, so a process crash leaves old or new, whole.
+    OsOnly,
 }
 
 /// fsync every temp file, [`SYNC_THREADS`] at a time.
@@ -757,9 +774,10 @@ fn append_history(
     file: &mut File,
     path: &Path,
     creds: &[CredentialFile],
+    durable: bool,
 ) -> Result<(), StoreError> {
     let len = file.metadata().map_err(io_err("cannot read", path))?.len();
-    let appended = append_rows(file, path, creds, len);
+    let appended = append_rows(file, path, creds, len, durable);
     if appended.is_err() {
         // Shrinking needs no space. If it fails too, the torn row is
         // skipped on reading and the next append starts a fresh line.
@@ -775,6 +793,7 @@ fn append_rows(
     path: &Path,
     creds: &[CredentialFile],
     len: u64,
+    durable: bool,
 ) -> Result<(), StoreError> {
     // A crash mid-append can leave a torn row without its newline; start
     // ours on a fresh line so it is not glued to the torn one.
@@ -817,6 +836,9 @@ fn append_rows(
     drop(w);
     out.flush().map_err(io_err("cannot append to", path))?;
     drop(out);
+    if !durable {
+        return Ok(());
+    }
     file.sync_data().map_err(io_err("cannot sync", path))
 }
 

@@ -382,7 +382,11 @@ fn a_kept_store_reads_what_others_appended_a_torn_row_and_a_replaced_history() {
             .collect()
     };
     let first = kept
-        .create_many(&hub, vec![new_identity("a", None), new_identity("b", None)])
+        .create_many(
+            &hub,
+            vec![new_identity("a", None), new_identity("b", None)],
+            true,
+        )
         .unwrap();
     assert_eq!(
         names(first),
@@ -406,6 +410,7 @@ fn a_kept_store_reads_what_others_appended_a_torn_row_and_a_replaced_history() {
                 new_identity("d", None),
                 new_identity("a", Some(planned.clone())),
             ],
+            true,
         )
         .unwrap();
     assert_eq!(second[1].device_function, planned);
@@ -423,7 +428,7 @@ fn a_kept_store_reads_what_others_appended_a_torn_row_and_a_replaced_history() {
     )
     .unwrap();
     let third = kept
-        .create_many(&hub, vec![new_identity("e", None)])
+        .create_many(&hub, vec![new_identity("e", None)], false)
         .unwrap();
     assert_eq!(names(third), [("e".into(), 2_000_001)]);
     assert_eq!(
