@@ -239,6 +239,9 @@ fn the_topology_gui_in_chromium() {
     let (code, twin) = d.api_patch(&twin_path, r#"{"desired": {"gui_api": {"from": "api"}}}"#);
     assert_eq!(code, 200, "{twin}");
     assert_eq!(twin["reported"]["firmware"], "gui-1.0", "{twin}");
+    // An identity no plan has (as DPS or `ztpd credentials create` makes).
+    let out = d.cli(&["credentials", "create", OUTSIDE_ID]);
+    assert!(out.status.success(), "{out:?}");
     expected["twin"] = json!({
         "device": "sensor-0001",
         "device_id": SENSOR_ID,
@@ -250,6 +253,7 @@ fn the_topology_gui_in_chromium() {
         "method": {"name": "echo", "payload": {"n": 7},
                    "answer": {"name": "echo", "got": {"n": 7}}},
         "other_origin": d.http_url("/").replace("127.0.0.1", "localhost"),
+        "outside": OUTSIDE_ID,
     });
     check_in_chromium(&python, &d, GUI_CHECK, &expected, "gui-lab.png");
 
@@ -274,6 +278,8 @@ fn the_topology_gui_in_chromium() {
 
 /// The planned sensor of tests/fixtures/good (its serial is its hub id).
 const SENSOR_ID: &str = "24c319455312bcd559b333c986024211";
+/// A hub identity outside the plan.
+const OUTSIDE_ID: &str = "sn-gui-outside";
 
 /// A namespace name of this test process; those of runs that were killed
 /// (their process gone) are removed, never another live run's.

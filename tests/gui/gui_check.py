@@ -8,7 +8,7 @@ EXPECTED.json: {"devices": {name: model}, "markup_device": name, "markup": text,
                 "approve_selected": name, "stages": [...], "states": {name: stage},
                 "twin": {device, device_id, desired, desired_version, reported,
                          reported_version, set: {key, value}, method: {name, payload,
-                         answer}, other_origin}, ...}
+                         answer}, other_origin, outside: device_id}, ...}
 Exits non-zero, printing what failed, on the first check that fails.
 """
 import json
@@ -42,6 +42,17 @@ def doc_of(page, part):
     """A twin part as shown: its document and its $version."""
     box = f'#details [data-part="{part}"]'
     return json.loads(page.text_content(f"{box} .twin-doc")), page.get_attribute(box, "data-version")
+
+
+def check_outside(page, twin):
+    """A hub identity no plan has is listed apart and opens with its twin;
+    planned devices are not listed there."""
+    assert page.locator(f'[data-hub-device="{twin["device_id"]}"]').count() == 0, "a planned one listed"
+    page.click(f'[data-hub-device="{twin["outside"]}"]')
+    card = f'#details [data-twin="{twin["outside"]}"]'
+    page.wait_for_selector(f'{card} [data-part="desired"][data-version]:not([data-version=""])')
+    assert page.locator(f'{card} [data-part="tags"]').is_hidden(), "tags shown for an unplanned device"
+    assert "not connected" in page.text_content(f"{card} .twin-presence")
 
 
 def check_twin(page, twin):
@@ -199,6 +210,7 @@ with sync_playwright() as p:
     # with their versions; set a desired property and call a method here.
     if twin:
         check_twin(page, twin)
+        check_outside(page, twin)
 
     # A device pending approval shows the address of its pending hello and
     # the other addresses that claimed it; "Approve" approves that address.

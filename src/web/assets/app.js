@@ -628,6 +628,7 @@ function wire() {
   $("#group-form").addEventListener("submit", createGroup);
   $("#approve").addEventListener("click", approveSelected);
   $("#unplanned-refresh").addEventListener("click", loadUnplanned);
+  $("#hub-refresh").addEventListener("click", loadHubDevices);
   $("#policy-form").addEventListener("submit", startRollout);
   $("#logout").addEventListener("click", logout);
   $("#fit").addEventListener("click", () => S.cy && S.cy.fit(undefined, 30));

@@ -6,15 +6,52 @@
 
 const HUB = {
   ids: new Map(), // planned device name -> its entry in GET /api/v1/hub/devices
-  card: null,     // {name, node}: the open card, kept while its device stays in focus
+  unplanned: [],  // entries of identities no plan has (DPS registrations, `ztpd credentials create`)
+  card: null,     // {id, node}: the open card, kept while its device stays in focus
 };
 
-/** Read the hub's identities again; none when the hub does not run (404). */
+/** Read the hub's identities again, and list those no plan has. */
 async function loadHubDevices() {
   const r = await api("GET", "/api/v1/hub/devices");
-  HUB.ids.clear();
   if (r.status !== 200 || !Array.isArray(r.data)) return;
+  HUB.ids.clear();
   for (const x of r.data) if (x.planned) HUB.ids.set(x.planned, x);
+  HUB.unplanned = r.data.filter((x) => !x.planned);
+  showUnplannedIdentities();
+}
+
+// A fleet that registered itself can be thousands: the card is a pointer,
+// not the inventory.
+const IDENTITIES_SHOWN = 200;
+
+// Devices that registered themselves (DPS, `allow = "any"`) or got a
+// credential by hand have no row in the plan's list: they are listed in
+// a card of their own, and open in the details like a planned device.
+function showUnplannedIdentities() {
+  const box = $("#hub-devices");
+  box.closest(".card").hidden = false;
+  const rows = HUB.unplanned.slice(0, IDENTITIES_SHOWN).map((x) => el("div", {
+    class: "hub-device", data: { hubDevice: x.device_id }, on: { click: () => openIdentity(x.device_id) },
+  }, el("span", { class: "name" }, x.device_id),
+  el("span", { class: "badge " + (x.connected ? "tone-ok" : "tone-idle") }, x.connected ? "connected" : "not connected")));
+  const more = HUB.unplanned.length - rows.length;
+  if (more > 0) rows.push(el("p", { class: "muted" }, more + " more: `ztpd hub devices` lists them all."));
+  box.replaceChildren(...(rows.length ? rows : [el("p", { class: "muted" }, "Every hub identity is planned.")]));
+}
+
+/** The details of an identity no plan has: what the hub knows, and its twin. */
+function openIdentity(id) {
+  const x = HUB.unplanned.find((e) => e.device_id === id);
+  if (!x) return;
+  S.focus = null;
+  closeTwinCard();
+  const fact = (k, v) => [el("dt", {}, k), el("dd", {}, v == null ? "—" : typeof v === "string" ? v : JSON.stringify(v))];
+  $("#details").replaceChildren(
+    el("h2", {}, "Hub device"),
+    el("dl", {}, fact("device id", x.device_id), fact("device name", x.device_name),
+      fact("registered", x.registered_at), fact("assigned hub", x.assigned_hub),
+      fact("registration payload", x.registration_payload), fact("plan", "none")),
+    twinCardFor(x.device_id));
 }
 
 // The hub lists every planned device, switches too; only one it holds an
@@ -38,10 +75,14 @@ function closeTwinCard() { HUB.card = null; }
 function twinCard(name) {
   const x = hubIdentity(name);
   if (!x) { HUB.card = null; return null; }
-  if (HUB.card && HUB.card.name === name) return HUB.card.node;
-  const node = buildTwinCard(x.device_id);
-  HUB.card = { name, node };
-  refreshTwin(node, x.device_id);
+  return twinCardFor(x.device_id);
+}
+
+function twinCardFor(id) {
+  if (HUB.card && HUB.card.id === id) return HUB.card.node;
+  const node = buildTwinCard(id);
+  HUB.card = { id, node };
+  refreshTwin(node, id);
   return node;
 }
 
@@ -77,7 +118,7 @@ function buildTwinCard(id) {
 async function refreshTwin(node, id) {
   const [twin] = await Promise.all([
     api("GET", "/api/v1/hub/devices/" + encodeURIComponent(id) + "/twin"), loadHubDevices()]);
-  const x = [...HUB.ids.values()].find((e) => e.device_id === id);
+  const x = [...HUB.ids.values(), ...HUB.unplanned].find((e) => e.device_id === id);
   node.querySelector(".twin-presence").textContent = !x ? "" : x.connected
     ? "connected" : "not connected" + (x.last_seen ? ", last seen " + x.last_seen : "");
   if (twin.status === 200) showTwin(node, twin.data);
