@@ -1,6 +1,9 @@
 //! The topology GUI (SPEC §8): its session cookie, headers and refusals
 //! with curl, and the page itself in real headless Chromium (Debian's
-//! `chromium`, driven by Playwright from the test venv).
+//! `chromium`, driven by Playwright from the test venv). As root, the main
+//! page test runs in a network namespace with a real Azure SDK sensor
+//! (`.venv-azure`, `tests/hub/dps_device.py serve`) on the hub's port 8883,
+//! for the twin, desired properties and methods in a device's details.
 
 mod support;
 
