@@ -1,6 +1,9 @@
 //! The topology GUI (SPEC §8): its session cookie, headers and refusals
 //! with curl, and the page itself in real headless Chromium (Debian's
-//! `chromium`, driven by Playwright from the test venv).
+//! `chromium`, driven by Playwright from the test venv). As root, the main
+//! page test runs in a network namespace with a real Azure SDK sensor
+//! (`.venv-azure`, `tests/hub/dps_device.py serve`) on the hub's port 8883,
+//! for the twin, desired properties and methods in a device's details.
 
 mod support;
 
@@ -87,6 +90,23 @@ fn the_page_and_its_session_cookie() {
     let (code, _, _) = fetch(&approve, &json_post);
     assert_ne!(code, 415, "a JSON change passes the cookie check");
     assert_ne!(code, 401);
+    // So for the hub's twin and methods; and nothing at all without a session.
+    let twin = url(&format!("/api/v1/hub/devices/{SENSOR_ID}/twin"));
+    let method = url(&format!("/api/v1/hub/devices/{SENSOR_ID}/methods/reboot"));
+    for (verb, path) in [("PATCH", &twin), ("POST", &method)] {
+        let form = ["-X", verb, "-b", &cookie, "-d", "x=1"];
+        assert_eq!(fetch(path, &form).0, 415, "{verb} {path} as a form");
+        let json = [
+            "-X",
+            verb,
+            "-H",
+            "content-type: application/json",
+            "-d",
+            "{}",
+        ];
+        assert_eq!(fetch(path, &json).0, 401, "{verb} {path} without a session");
+    }
+    assert_eq!(fetch(&twin, &[]).0, 401);
 
     // Logout clears the cookie and forgets the session.
     assert_eq!(fetch(&session, &["-X", "DELETE", "-b", &cookie]).0, 415);
@@ -178,7 +198,23 @@ fn browser() -> Option<std::path::PathBuf> {
 #[test]
 fn the_topology_gui_in_chromium() {
     let Some(python) = browser() else { return };
-    let d = Daemon::start(FIXTURE, "", &[]);
+    // With root, the daemon and the browser run in a namespace where the
+    // hub's TLS listener has port 8883 (the SDK dials no other): the page
+    // then shows a real SDK sensor's twin and calls its methods.
+    let sdk = support::azure::sdk_python("the twin in the GUI");
+    let mut namespaces = support::netns::Namespaces::default();
+    let d = match &sdk {
+        Some(_) => {
+            let ns = namespaces.add(&own_netns());
+            Daemon::builder()
+                .fixture(FIXTURE)
+                .netns(&ns)
+                .hello("any")
+                .broker("tls_listen = \"127.0.0.1:8883\"\n")
+                .start()
+        }
+        None => Daemon::start(FIXTURE, "", &[]),
+    };
     // leaf2 says hello reporting a model with markup in it.
     let hello = json!({
         "serial": "JPE87654322", "mac": "00:1c:73:aa:bb:12", "model": MARKUP, "version": "4.29",
@@ -188,14 +224,81 @@ fn the_topology_gui_in_chromium() {
     assert_eq!(code, 409, "a wrong model is a mismatch: {v}");
 
     let models = planned_models(&d);
-    let expected = json!({
+    let mut expected = json!({
         "devices": models,
         "markup_device": "leaf2",
         "markup": MARKUP,
         "mixed": ["spine1", "leaf1"],
         "search": "JPE87654321",
     });
+    let Some(sdk) = sdk else {
+        check_in_chromium(&python, &d, GUI_CHECK, &expected, "gui-lab.png");
+        return;
+    };
+    let ns = d.netns().unwrap().to_string();
+    let reported = json!({"firmware": "gui-1.0", "battery": {"level": 0.8}});
+    let mut device = support::azure::ServingDevice::start(&sdk, &ns, &d, SENSOR_ID, &reported);
+    let twin_path = format!("/api/v1/hub/devices/{SENSOR_ID}/twin");
+    let (code, twin) = d.api_patch(&twin_path, r#"{"desired": {"gui_api": {"from": "api"}}}"#);
+    assert_eq!(code, 200, "{twin}");
+    assert_eq!(twin["reported"]["firmware"], "gui-1.0", "{twin}");
+    // An identity no plan has (as DPS or `ztpd credentials create` makes).
+    let out = d.cli(&["credentials", "create", OUTSIDE_ID]);
+    assert!(out.status.success(), "{out:?}");
+    expected["twin"] = json!({
+        "device": "sensor-0001",
+        "device_id": SENSOR_ID,
+        "desired": {"gui_api": {"from": "api"}},
+        "desired_version": twin["desired"]["$version"],
+        "reported": reported,
+        "reported_version": twin["reported"]["$version"],
+        "set": {"key": "interval", "value": 7},
+        "method": {"name": "echo", "payload": {"n": 7},
+                   "answer": {"name": "echo", "got": {"n": 7}}},
+        "other_origin": d.http_url("/").replace("127.0.0.1", "localhost"),
+        "outside": OUTSIDE_ID,
+    });
     check_in_chromium(&python, &d, GUI_CHECK, &expected, "gui-lab.png");
+
+    // What the page set reached the device, the page's call was the
+    // device's, and the other origin's attempt never came.
+    let within = Duration::from_secs(10);
+    let patch = device.wait_for(within, |v| v["desired"].get("interval").is_some());
+    assert_eq!(patch["desired"]["interval"], 7, "{patch}");
+    let call = device.wait_for(within, |v| v["method"]["name"] == "echo");
+    assert_eq!(call["method"]["payload"], json!({"n": 7}), "{call}");
+    let printed = device.printed();
+    assert!(
+        !printed
+            .iter()
+            .any(|v| v["method"]["name"] == "from_elsewhere"),
+        "another origin called a method: {printed:?}"
+    );
+    let (_, twin) = d.api(&twin_path);
+    assert_eq!(twin["desired"]["interval"], 7, "{twin}");
+    assert!(twin["desired"].get("device_function").is_some(), "{twin}");
+}
+
+/// The planned sensor of tests/fixtures/good (its serial is its hub id).
+const SENSOR_ID: &str = "24c319455312bcd559b333c986024211";
+/// A hub identity outside the plan.
+const OUTSIDE_ID: &str = "sn-gui-outside";
+
+/// A namespace name of this test process; those of runs that were killed
+/// (their process gone) are removed, never another live run's.
+fn own_netns() -> String {
+    const PREFIX: &str = "ztpt-gui-";
+    let list = support::tools::sh("ip netns list");
+    for name in String::from_utf8_lossy(&list.stdout).split_whitespace() {
+        let dead = name
+            .strip_prefix(PREFIX)
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if dead {
+            support::netns::remove(name);
+        }
+    }
+    format!("{PREFIX}{}", std::process::id())
 }
 
 /// Issue 25 defect 2 in the page: a sensor (no mac, no ip) said hello from
@@ -535,7 +638,16 @@ fn check_in_chromium(
         .join("target")
         .join(name);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
-    let mut child = std::process::Command::new(python)
+    // In the daemon's namespace when it has one: the page's address is there.
+    let mut cmd = match d.netns() {
+        Some(ns) => {
+            let mut c = std::process::Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(python);
+            c
+        }
+        None => std::process::Command::new(python),
+    };
+    let mut child = cmd
         .arg(&script)
         .arg(d.http_url("/"))
         .arg(d.token())

@@ -200,6 +200,9 @@ async fn status(State(api): State<Arc<OperatorApi>>) -> impl IntoResponse {
         "last_reload": last,
         "reloading": reloading,
         "state": { "durability": api.state.durability() },
+        // Whether the hub's API answers (`[broker] enabled`, fixed at start):
+        // the GUI asks it for twins only then.
+        "hub_running": api.hub.is_some(),
         // The routes in force (a refused edit of routes.toml leaves these,
         // its diagnostics are in `last_reload`).
         "routes": {

@@ -16,11 +16,16 @@ pub const CSP: &str =
     "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// Every asset: path under `/assets/`, content type, bytes.
-const ASSETS: [(&str, &str, &[u8]); 6] = [
+const ASSETS: [(&str, &str, &[u8]); 7] = [
     (
         "app.js",
         "text/javascript; charset=utf-8",
         include_bytes!("assets/app.js"),
+    ),
+    (
+        "twin.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/twin.js"),
     ),
     (
         "app.css",

@@ -5,7 +5,10 @@ Run by tests/gui.rs against a running ztpd:
 
 EXPECTED.json: {"devices": {name: model}, "markup_device": name, "markup": text,
                 "mixed": [name, name], "approve": {device, address, claims},
-                "approve_selected": name, "stages": [...], "states": {name: stage}, ...}
+                "approve_selected": name, "stages": [...], "states": {name: stage},
+                "twin": {device, device_id, desired, desired_version, reported,
+                         reported_version, set: {key, value}, method: {name, payload,
+                         answer}, other_origin, outside: device_id}, ...}
 Exits non-zero, printing what failed, on the first check that fails.
 """
 import json
@@ -22,10 +25,134 @@ errors, requests, failed = [], [], []
 # The refusals this page is expected to meet: the login probe and the wrong
 # token (401). Anything else failing is a finding.
 EXPECTED_FAILURES = {(401, "/api/v1/status"), (401, "/api/v1/session")}
+twin = expected.get("twin")
+
+
+def hub_path(twin):
+    return f"/api/v1/hub/devices/{twin['device_id']}"
+
+
+if twin:
+    # The plan's key refused (409); a method on a device not connected (404).
+    EXPECTED_FAILURES |= {(409, f"{hub_path(twin)}/twin"),
+                          (404, f"/api/v1/hub/devices/{twin['outside']}/methods/echo")}
+changes = []
+
+def doc_of(page, part):
+    """A twin part as shown: its document and its $version."""
+    box = f'#details [data-part="{part}"]'
+    return json.loads(page.text_content(f"{box} .twin-doc")), page.get_attribute(box, "data-version")
+
+
+def check_outside(page, twin):
+    """A hub identity no plan has is listed apart and opens with its twin;
+    planned devices are not listed there."""
+    assert page.locator(f'[data-hub-device="{twin["device_id"]}"]').count() == 0, "a planned one listed"
+    page.click(f'[data-hub-device="{twin["outside"]}"]')
+    card = f'#details [data-twin="{twin["outside"]}"]'
+    page.wait_for_selector(f'{card} [data-part="desired"][data-version]:not([data-version=""])')
+    assert page.locator(f'{card} [data-part="tags"]').is_hidden(), "tags shown for an unplanned device"
+    assert "not connected" in page.text_content(f"{card} .twin-presence")
+    # A method call says why there is no answer: the API's 404.
+    page.fill('input[name="method-name"]', "echo")
+    page.click('button:text-is("Call method")')
+    page.wait_for_selector(f'{card} .method-result[data-status="http-404"]')
+    assert "is not connected" in page.text_content(f"{card} .method-result")
+
+
+def check_twin(page, twin):
+    page.click(f'[data-device="{twin["device"]}"] .name')
+    card = f'#details [data-twin="{twin["device_id"]}"]'
+    page.wait_for_selector(f'{card} [data-part="desired"][data-version]:not([data-version=""])')
+    desired, version = doc_of(page, "desired")
+    for k, v in twin["desired"].items():
+        assert desired.get(k) == v, f"desired shown as {desired}"
+    assert version == str(twin["desired_version"]), f"desired $version shown as {version}"
+    assert "$version" not in desired, desired
+    reported, version = doc_of(page, "reported")
+    for k, v in twin["reported"].items():
+        assert reported.get(k) == v, f"reported shown as {reported}"
+    assert version == str(twin["reported_version"]), f"reported $version shown as {version}"
+    tags, _ = doc_of(page, "tags")
+    assert tags.get("name") == twin["device"], f"tags shown as {tags}"
+    assert "connected" == page.text_content(f"{card} .twin-presence"), "not shown connected"
+
+    # Bad JSON is refused in the page, and no request goes out.
+    sent = len(changes)
+    page.fill('input[name="desired-key"]', twin["set"]["key"])
+    page.fill('input[name="desired-value"]', "{oops")
+    page.click('button:text-is("Set desired property")')
+    page.wait_for_selector(f"{card} .twin-message:has-text('is not JSON')")
+    page.fill('input[name="method-name"]', twin["method"]["name"])
+    page.fill('input[name="method-payload"]', "n: 7")
+    page.click('button:text-is("Call method")')
+    page.wait_for_selector(f"{card} .method-result:has-text('is not JSON')")
+    assert len(changes) == sent, f"bad JSON was sent: {changes[sent:]}"
+
+    # The plan's key: the API's 409, naming the plan file.
+    page.fill('input[name="desired-key"]', "device_function")
+    page.fill('input[name="desired-value"]', "{}")
+    page.click('button:text-is("Set desired property")')
+    page.wait_for_selector(f"{card} .twin-message:has-text('HTTP 409')")
+    assert ".toml" in page.text_content(f"{card} .twin-message")
+
+    # A desired property set here (the device's side is checked by gui.rs).
+    key, value = twin["set"]["key"], twin["set"]["value"]
+    page.fill('input[name="desired-key"]', key)
+    page.fill('input[name="desired-value"]', json.dumps(value))
+    page.click('button:text-is("Set desired property")')
+    page.wait_for_selector(f"{card} .twin-message:has-text('set: $version')")
+    desired, version = doc_of(page, "desired")
+    assert desired.get(key) == value, f"desired after set: {desired}"
+    assert int(version) > twin["desired_version"], f"$version {version} after set"
+
+    # A method call shows the device's status and payload ...
+    m = twin["method"]
+    page.fill('input[name="method-payload"]', json.dumps(m["payload"]))
+    page.fill('input[name="method-timeout"]', "10s")
+    page.click('button:text-is("Call method")')
+    page.wait_for_selector(f"{card} .method-result[data-status]")
+    assert page.get_attribute(f"{card} .method-result", "data-status") == "201"
+    answer = json.loads(page.text_content(f"{card} .method-payload"))
+    assert answer == m["answer"], f"method answer shown as {answer}"
+
+    # Refresh reads the twin again; it still holds what was set.
+    page.click(f"{card} .twin-refresh")
+    page.wait_for_function(
+        "k => JSON.parse(document.querySelector('#details [data-part=desired] .twin-doc').textContent)[k] !== undefined",
+        arg=key)
+
+    # Another origin, in the same browser that holds the session, can
+    # neither call a method nor read the twin (gui.rs checks the device
+    # never saw `from_elsewhere`).
+    other = page.context.new_page()
+    other.goto(twin["other_origin"])
+    target = page.evaluate("() => location.origin") + hub_path(twin)
+    got = other.evaluate("""async (base) => {
+      const out = {};
+      const body = JSON.stringify({payload: 1, timeout: "5s"});
+      try {
+        const r = await fetch(base + "/methods/from_elsewhere", {method: "POST", credentials: "include",
+          headers: {"content-type": "application/json"}, body});
+        out.json = r.status;
+      } catch (e) { out.json = "blocked"; }
+      try {
+        await fetch(base + "/methods/from_elsewhere", {method: "POST", mode: "no-cors",
+          credentials: "include", headers: {"content-type": "text/plain"}, body});
+        out.simple = "sent";
+      } catch (e) { out.simple = "blocked"; }
+      try { out.read = (await fetch(base + "/twin", {credentials: "include"})).status; }
+      catch (e) { out.read = "blocked"; }
+      return out;
+    }""", target)
+    assert got["json"] == "blocked" and got["read"] == "blocked", f"another origin: {got}"
+    other.close()
+
 
 with sync_playwright() as p:
     browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-    page = browser.new_page(viewport={"width": 1500, "height": 900})
+    # A context of its own: a second page in it (another origin) shares its cookies.
+    page = browser.new_context(viewport={"width": 1500, "height": 900}).new_page()
     page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
     # A refused request is also a console error ("Failed to load resource");
     # those are checked by status and path below, every other one counts.
@@ -35,6 +162,7 @@ with sync_playwright() as p:
     page.on("response", lambda r: r.status >= 400
             and failed.append((r.status, urlsplit(r.url).path)))
     page.on("request", lambda r: requests.append(r.url))
+    page.on("request", lambda r: r.method != "GET" and changes.append((r.method, urlsplit(r.url).path)))
     page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
 
     page.goto(url)
@@ -76,6 +204,12 @@ with sync_playwright() as p:
         # Its problem is listed with the fix sentence.
         problem = page.text_content("#details .problem")
         assert problem.startswith("wrong_model") and "replace" in problem.lower(), problem
+
+    # A hub device's twin: what the API set and what the device reported,
+    # with their versions; set a desired property and call a method here.
+    if twin:
+        check_twin(page, twin)
+        check_outside(page, twin)
 
     # A device pending approval shows the address of its pending hello and
     # the other addresses that claimed it; "Approve" approves that address.

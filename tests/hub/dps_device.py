@@ -4,6 +4,7 @@ the unmodified Azure IoT device SDK (azure-iot-device 2.14).
     dps_device.py full     CA_PEM HOST ID_SCOPE GROUP_KEY OTHER_KEY REG_ID COUNT
     dps_device.py register CA_PEM HOST ID_SCOPE GROUP_KEY REG_ID
     dps_device.py twin     CA_PEM HOST ID_SCOPE GROUP_KEY DEVICE_ID KEY_NAME
+    dps_device.py serve    CA_PEM HOST ID_SCOPE GROUP_KEY DEVICE_ID REPORTED_JSON
 
 The device key is derived from the group enrollment key as DPS does:
 base64(HMAC-SHA256(base64decode(group key), registration id)). Prints one
@@ -17,6 +18,9 @@ JSON object per line for the Rust test:
   with status 201 and {name, got: payload}, except `silent`), {"desired":
   patch} for the first desired patch naming KEY_NAME, then after
   reconnecting {"twin": get_twin()}
+  `serve` mode: reports REPORTED_JSON, then {"ready": true}; answers
+  methods as `twin` does, printing {"method": {name, payload}} for each,
+  and {"desired": patch} for each desired patch, until stdin closes
 """
 import base64
 import hashlib
@@ -62,10 +66,40 @@ def register(ca, host, scope, key, reg_id, payload=None):
     }
 
 
+def answer_methods(client, seen=None):
+    """Answer each direct method with 201 {name, got: payload}, except
+    `silent` (never answered: the caller must time out)."""
+    def on_method(req):
+        if seen:
+            seen(req)
+        if req.name != "silent":
+            answer = {"name": req.name, "got": req.payload}
+            client.send_method_response(MethodResponse.create_from_method_request(req, 201, answer))
+
+    client.on_method_request_received = on_method
+
+
+def serve(ca, host, group_key, device_id, reported):
+    client = IoTHubDeviceClient.create_from_symmetric_key(
+        symmetric_key=derive(group_key, device_id), hostname=host, device_id=device_id,
+        server_verification_cert=ca,
+    )
+    answer_methods(client, lambda req: emit({"method": {"name": req.name, "payload": req.payload}}))
+    client.on_twin_desired_properties_patch_received = lambda patch: emit({"desired": patch})
+    client.connect()
+    client.patch_twin_reported_properties(reported)
+    emit({"ready": True})
+    sys.stdin.read()
+    client.shutdown()
+
+
 def main():
     mode, ca_path, host, scope, group_key = sys.argv[1:6]
     with open(ca_path) as f:
         ca = f.read()
+    if mode == "serve":
+        serve(ca, host, group_key, sys.argv[6], json.loads(sys.argv[7]))
+        return
     if mode == "twin":
         device_id, key_name = sys.argv[6], sys.argv[7]
         key = derive(group_key, device_id)
@@ -79,14 +113,8 @@ def main():
         client = IoTHubDeviceClient.create_from_symmetric_key(
             symmetric_key=key, hostname=host, device_id=device_id, server_verification_cert=ca
         )
-        def on_method(req):
-            # `silent` is never answered: the caller must time out.
-            if req.name != "silent":
-                answer = {"name": req.name, "got": req.payload}
-                client.send_method_response(MethodResponse.create_from_method_request(req, 201, answer))
-
+        answer_methods(client)
         client.on_twin_desired_properties_patch_received = on_patch
-        client.on_method_request_received = on_method
         client.connect()
         emit({"ready": True})
         if not got.wait(60):

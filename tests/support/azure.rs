@@ -60,3 +60,96 @@ pub fn flashed(d: &super::Daemon) -> (String, String, String) {
     let ca = d.path("state/hub-ca.pem").to_str().unwrap().to_string();
     (ca, read("state/id_scope"), read("state/hub.key"))
 }
+
+/// An SDK device serving in the background (`dps_device.py serve`): it
+/// reported `reported` once connected, answers direct methods, and its
+/// lines (`{"method": ...}`, `{"desired": ...}`) arrive as they come.
+/// Closing its stdin (on drop) lets it disconnect.
+pub struct ServingDevice {
+    child: super::tools::ChildGuard,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+    seen: Vec<serde_json::Value>,
+}
+
+impl ServingDevice {
+    /// Connect device `id` of hub `d` (in namespace `ns`) and wait, at most
+    /// 60 s, until it has reported and listens.
+    pub fn start(
+        python: &Path,
+        ns: &str,
+        d: &super::Daemon,
+        id: &str,
+        reported: &serde_json::Value,
+    ) -> ServingDevice {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let (ca, _scope, key) = flashed(d);
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hub/dps_device.py");
+        let reported = reported.to_string();
+        let mut child = super::tools::ChildGuard::spawn(
+            Command::new("timeout")
+                .args(["120", "ip", "netns", "exec", ns])
+                .arg(python)
+                .arg(script)
+                .args(["serve", &ca, "localhost", "-", &key, id, &reported])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit()),
+        );
+        let out = std::io::BufReader::new(child.child().stdout.take().unwrap());
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in out.lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str(&l) {
+                    if tx.send(v).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let mut device = ServingDevice {
+            child,
+            lines,
+            seen: Vec::new(),
+        };
+        device.wait_for(std::time::Duration::from_secs(60), |v| {
+            v.get("ready").is_some()
+        });
+        device
+    }
+
+    /// The first line the device printed that `want` accepts, waiting at
+    /// most `within` for it. Panics with what came when none does.
+    pub fn wait_for(
+        &mut self,
+        within: std::time::Duration,
+        want: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(v) = self.seen.iter().find(|v| want(v)) {
+                return v.clone();
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) => self.seen.push(v),
+                Err(e) => panic!(
+                    "the SDK device: no expected line ({e}); it printed {:?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+
+    /// Every line the device printed so far, without waiting.
+    pub fn printed(&mut self) -> &[serde_json::Value] {
+        self.seen.extend(self.lines.try_iter());
+        &self.seen
+    }
+}
+
+impl Drop for ServingDevice {
+    fn drop(&mut self) {
+        drop(self.child.child().stdin.take());
+    }
+}

@@ -485,6 +485,11 @@ impl Daemon {
         tools::signal(c.id(), sig);
     }
 
+    /// The network namespace the daemon runs in, if any.
+    pub fn netns(&self) -> Option<&str> {
+        self.netns.as_deref()
+    }
+
     /// The running daemon's process id (what systemd calls `$MAINPID`).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("daemon running").id()

@@ -68,7 +68,8 @@ impl Namespaces {
     }
 }
 
-fn remove(name: &str) {
+/// Delete namespace `name`, killing every process in it.
+pub fn remove(name: &str) {
     let _ = sh(&format!(
         "ip netns pids {name} 2>/dev/null | xargs -r kill -9; ip netns del {name} 2>/dev/null"
     ));

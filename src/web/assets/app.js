@@ -87,7 +87,8 @@ async function logout() {
 async function start() {
   $("#app").hidden = false;
   performance.mark("ztpd:start");
-  const [topo, stages] = await Promise.all([api("GET", "/api/v1/topology"), api("GET", "/api/v1/stages")]);
+  const [topo, stages, status] = await Promise.all(
+    [api("GET", "/api/v1/topology"), api("GET", "/api/v1/stages"), api("GET", "/api/v1/status")]);
   performance.mark("ztpd:topology");
   if (stages.status === 200) {
     S.stages = stages.data;
@@ -116,6 +117,10 @@ async function start() {
   loadDetails();
   loadRollouts();
   loadUnplanned();
+  // Twins only where the hub runs: elsewhere its API is 404.
+  if (status.status === 200 && status.data.hub_running) {
+    loadHubDevices().then(() => S.focus && focusDevice(S.focus));
+  }
 }
 
 async function loadDetails() {
@@ -190,7 +195,7 @@ function row(d) {
   return el("div", {
     class: "row" + (S.selected.has(d.name) ? " sel" : ""), role: "listitem",
     data: { device: d.name, model: d.model, state: d.state },
-    on: { click: () => focusDevice(d.name) },
+    on: { click: () => openDevice(d.name) },
   }, box, el("span", { class: "name" }, d.name, " ", el("span", { class: "model" }, d.model)),
   el("span", { class: "badge " + toneClass(d.state) }, d.state));
 }
@@ -334,7 +339,7 @@ function drawGraph() {
   window.__cy = S.cy; // for benches/gui (frame times while panning)
   S.cy.on("select", "node", (ev) => { if (!S.syncing) setSelected(ev.target.id(), true); });
   S.cy.on("unselect", "node", (ev) => { if (!S.syncing) setSelected(ev.target.id(), false); });
-  S.cy.on("tap", "node", (ev) => focusDevice(ev.target.id()));
+  S.cy.on("tap", "node", (ev) => openDevice(ev.target.id()));
   S.cy.fit(undefined, 30);
 }
 
@@ -347,6 +352,13 @@ function paintNode(name) {
 }
 
 // ---------------------------------------------------------------- details
+// Opened by the operator (a click in the list or the graph): what is read
+// on demand, such as the twin, is read again.
+function openDevice(name) {
+  closeTwinCard();
+  focusDevice(name);
+}
+
 function focusDevice(name) {
   S.focus = name;
   const d = S.devices.get(name);
@@ -380,6 +392,7 @@ function focusDevice(name) {
         el("b", { class: toneClass(e.stage) }, e.stage), " ", e.message || "")),
     probs.length ? el("h2", {}, "Problems") : el("p", { class: "muted" }, "No topology problem."),
     ...probs.map((p) => el("div", { class: "problem" }, el("b", {}, p.kind), " ", p.fix || "")),
+    ...[twinCard(name)].filter(Boolean),
   );
 }
 
@@ -615,6 +628,7 @@ function wire() {
   $("#group-form").addEventListener("submit", createGroup);
   $("#approve").addEventListener("click", approveSelected);
   $("#unplanned-refresh").addEventListener("click", loadUnplanned);
+  $("#hub-refresh").addEventListener("click", loadHubDevices);
   $("#policy-form").addEventListener("submit", startRollout);
   $("#logout").addEventListener("click", logout);
   $("#fit").addEventListener("click", () => S.cy && S.cy.fit(undefined, 30));
