@@ -20,9 +20,9 @@ hub_bench_setup hub_calls
 start_hub_ztpd "$work"
 # The devices register first (DPS): the twin API serves devices the hub has
 # an identity for.
-"$(bench_binary dps_register)" --port "$tport" --ca "$root/state/hub-ca.pem" \
+"$(bench_binary dps_register)" --bench --port "$tport" --ca "$root/state/hub-ca.pem" \
     --scope "$(cat "$root/state/id_scope")" --group-key "$(cat "$root/state/hub.key")" \
-    --count "$devices" --prefix calls >/dev/null
+    --count "$devices" --prefix calls | sed 's/^/registrations: /'
 "$CLIENT" --bench --port "$tport" --ca "$root/state/hub-ca.pem" --http "$hport" \
     --token "$(cat "$root/state/operator.token")" --group-key "$(cat "$root/state/hub.key")" \
     --devices "$devices" --calls "$calls" --concurrency "$concurrency"

@@ -213,8 +213,13 @@ impl LocalHub {
         patch: serde_json::Map<String, Value>,
     ) -> Result<u64, super::twins::PatchError> {
         // The function first, so the version the device sees covers it.
-        let _ = self.twin(device_id).await;
-        let version = self.twins.patch_desired(device_id, patch.clone()).await?;
+        let function = self
+            .planned_function(device_id)
+            .or_else(|| self.unplanned_function(device_id));
+        let version = self
+            .twins
+            .patch_desired(device_id, patch.clone(), function)
+            .await?;
         self.publish_desired(device_id, patch, version);
         Ok(version)
     }

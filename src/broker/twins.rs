@@ -119,10 +119,15 @@ impl Twins {
     /// Merge an operator's desired patch (IoT Hub's rules: `null` removes a
     /// key); the new version (committed). `device_function` is the plan's:
     /// the caller refuses a patch naming it.
+    ///
+    /// `function`, when given, is brought up to date first (a version of
+    /// its own, as [`Twins::set_function`] gives it), in the same commit:
+    /// one disk wait per PATCH, not two.
     pub async fn patch_desired(
         &self,
         device_id: &str,
         patch: Map<String, Value>,
+        function: Option<Value>,
     ) -> Result<u64, PatchError> {
         let twin = {
             let mut rows = self
@@ -131,12 +136,19 @@ impl Twins {
                 .map_err(|_| PatchError::Store("twins lock poisoned".into()))?;
             let t = rows.entry(device_id.to_string()).or_default();
             let mut merged = desired_map(&t.desired);
+            let mut versions = 1;
+            if let Some(f) = function {
+                if merged.get(FUNCTION_KEY) != Some(&f) || t.desired_version == 0 {
+                    merged.insert(FUNCTION_KEY.into(), f);
+                    versions += 1;
+                }
+            }
             merge(&mut merged, patch);
             if serde_json::to_vec(&merged).map_or(0, |v| v.len()) > MAX_REPORTED_BYTES {
                 return Err(PatchError::TooLarge);
             }
             t.desired = Value::Object(merged);
-            t.desired_version += 1;
+            t.desired_version += versions;
             t.clone()
         };
         self.persist(device_id, &twin)
@@ -306,6 +318,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_patch_brings_the_function_up_to_date_in_the_same_commit() {
+        let d = tempfile::tempdir().unwrap();
+        let store = StateStore::open(d.path(), Durability::Fsync).unwrap();
+        let t = Twins::open(&store).unwrap();
+        let f = json!({"name": "default"});
+        let p = |v: Value| v.as_object().cloned().unwrap();
+        // A fresh twin: the function's version, then the patch's.
+        assert_eq!(
+            t.patch_desired("d1", p(json!({"interval": 5})), Some(f.clone()))
+                .await,
+            Ok(2)
+        );
+        // The function unchanged: only the patch moves the version.
+        assert_eq!(
+            t.patch_desired("d1", p(json!({"interval": 6})), Some(f.clone()))
+                .await,
+            Ok(3)
+        );
+        let doc = t.document("d1", None).await.unwrap();
+        assert_eq!(doc["desired"]["device_function"], f);
+        assert_eq!(doc["desired"]["interval"], 6);
+        // Reopened: one row holds both.
+        let again = Twins::open(&store).unwrap();
+        assert_eq!(again.document("d1", None).await.unwrap(), doc);
+    }
+
+    #[tokio::test]
     async fn twins_survive_a_reopen_and_versions_move_only_on_change() {
         let d = tempfile::tempdir().unwrap();
         {
@@ -319,12 +358,14 @@ mod tests {
             assert_eq!(t.set_function("d1", f.clone()).await.unwrap(), None);
             let p = json!({"interval": 5, "limits": {"hi": 3}});
             assert_eq!(
-                t.patch_desired("d1", p.as_object().cloned().unwrap()).await,
+                t.patch_desired("d1", p.as_object().cloned().unwrap(), None)
+                    .await,
                 Ok(2)
             );
             let p = json!({"limits": {"hi": null, "lo": 1}});
             assert_eq!(
-                t.patch_desired("d1", p.as_object().cloned().unwrap()).await,
+                t.patch_desired("d1", p.as_object().cloned().unwrap(), None)
+                    .await,
                 Ok(3)
             );
             assert_eq!(
