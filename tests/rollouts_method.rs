@@ -110,12 +110,33 @@ fn a_method_rollout_calls_every_device_and_keeps_each_answer() {
     }
 
     // Every device answers 200: done, each answer kept on its step.
-    let id = start(
-        &d,
-        json!({"group": "sensors", "kind": "method",
-               "method": {"name": "configure", "payload": {"interval": 5}},
-               "policy": {"batch_size": 2}}),
+    let out = d.cli(&[
+        "rollout",
+        "start",
+        "sensors",
+        "--method",
+        "configure",
+        "--payload",
+        r#"{"interval": 5}"#,
+        "--batch-size",
+        "2",
+        "--format",
+        "json",
+    ]);
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(out.status.success(), "{r}");
+    assert_eq!(
+        r["method"],
+        json!({"name": "configure", "payload": {"interval": 5}}),
+        "{r}"
     );
+    let id = r["id"].as_str().unwrap().to_string();
     let r = wait_rollout(&d, &id, "the method rollout to finish", |r| {
         r["state"] == "done"
     });
