@@ -247,14 +247,14 @@ impl Rollouts {
                 known.join(", ")
             ))
         })?;
-        if req.kind == "method" && self.hub.is_none() {
+        let checked = create::check(&snap, &group, &req).map_err(RolloutError::Invalid)?;
+        if checked.kind == super::model::Kind::Method && self.hub.is_none() {
             return Err(RolloutError::Invalid(
                 "a method rollout calls through the local hub, which does not run \
                  ([broker] enabled = false)"
                     .into(),
             ));
         }
-        let checked = create::check(&snap, &group, &req).map_err(RolloutError::Invalid)?;
         let _guard = self.changing.lock().await;
         for (_, r) in self.active() {
             if let Some(d) = checked.members.iter().find(|m| r.device(&m.name).is_some()) {
