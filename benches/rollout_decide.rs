@@ -85,6 +85,7 @@ fn main() {
         batches: b,
         devices,
         accepted_failures: 0,
+        method: None,
     };
     let now = |ms| Now {
         ms,

@@ -243,6 +243,7 @@ fn desired_properties_reach_the_sdk(
     let (code, twin) = d.api(&planned);
     assert_eq!(code, 200, "{twin}");
     assert_eq!(twin["tags"]["name"], "sensor-0001", "{twin}");
+    assert_eq!(twin["tags"]["rack"], "r12", "a plan tag: {twin}");
     assert!(twin["desired"]["device_function"].is_object(), "{twin}");
     // unknown devices, bad bodies, and callers without the operator token
     let (code, _) = d.api_patch("/api/v1/hub/devices/nobody/twin", r#"{"desired": {}}"#);

@@ -388,7 +388,7 @@ fn bad_rollouts_get_400_overlaps_409_and_nothing_changes() {
         ),
         (
             r#"{"group":"leafs-floor1","kind":"firmware"}"#,
-            "expected \"software\" or \"config\"",
+            "expected \"software\", \"config\" or \"method\"",
         ),
         (
             r#"{"group":"leafs-floor1","kind":"software","colour":1}"#,

@@ -50,13 +50,6 @@ fn error(code: StatusCode, message: String) -> Response {
     (code, Json(json!({ "error": message }))).into_response()
 }
 
-/// The read-only tags of a planned device: `{site, name, model}`.
-fn tags(api: &OperatorApi, id: &str) -> Option<Value> {
-    let snap = api.snapshot.load();
-    let (site, d) = snap.model.devices().find(|(_, d)| d.serial == id)?;
-    Some(json!({"site": site.name, "name": d.name, "model": d.model}))
-}
-
 /// Who owns what a PATCH may not change: the plan file of a planned
 /// device, else its credential file.
 fn owner(api: &OperatorApi, id: &str) -> String {
@@ -90,8 +83,9 @@ pub async fn twin(State(api): State<Arc<OperatorApi>>, Path(id): Path<String>) -
     }
     match hub.twin(&id).await {
         Ok(mut doc) => {
-            if let Some(t) = tags(&api, &id) {
-                doc["tags"] = t;
+            // The read-only tags of a planned device, as routing reads them.
+            if let Some(p) = hub.view().planned.get(&id) {
+                doc["tags"] = p.tags.clone();
             }
             Json(doc).into_response()
         }

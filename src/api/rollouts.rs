@@ -32,8 +32,9 @@ pub async fn create(State(api): State<Arc<OperatorApi>>, body: Bytes) -> Respons
             return error(
                 StatusCode::BAD_REQUEST,
                 format!(
-                    "{e}; expected {{\"group\", \"kind\": \"software\"|\"config\", \
-                     \"software\"?: {{\"image\", \"version\"}}, \"policy\"?}}"
+                    "{e}; expected {{\"group\", \"kind\": \"software\"|\"config\"|\"method\", \
+                     \"software\"?: {{\"image\", \"version\"}}, \"method\"?: {{\"name\", \"payload\"}}, \
+                     \"policy\"?}}"
                 ),
             )
         }

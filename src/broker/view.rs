@@ -37,8 +37,8 @@ pub struct HubView {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Planned {
     pub function: Option<Value>,
-    /// The twin's read-only tags (SPEC §13): `{site, name, model}`, for
-    /// `$twin.tags.*` in routes.
+    /// The twin's read-only tags (SPEC §13): `{site, name, model}` and the
+    /// plan's `tags`, for the twin GET and `$twin.tags.*` in routes.
     pub tags: Value,
 }
 

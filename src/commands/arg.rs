@@ -32,6 +32,11 @@ fn whole(s: &str, min: u64, max: u64) -> Result<u64, String> {
     Ok(n)
 }
 
+/// A JSON value (a method's payload).
+pub fn json_value(s: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(s).map_err(|e| format!("{e}; expected JSON such as '{{\"delay\": 5}}'"))
+}
+
 /// A count of things that must happen at least once: messages, devices,
 /// switches at once, devices per batch.
 pub fn count(s: &str) -> Result<u64, String> {

@@ -28,6 +28,12 @@ pub struct StartArgs {
     /// Image under `paths.files` (default: the model's).
     #[arg(long)]
     pub image: Option<String>,
+    /// A method rollout: call this direct method on each device (SPEC §13).
+    #[arg(long, value_name = "NAME")]
+    pub method: Option<String>,
+    /// The method's payload, JSON (with --method).
+    #[arg(long, value_name = "JSON", requires = "method", value_parser = super::arg::json_value)]
+    pub payload: Option<Value>,
     /// Devices per batch, at least 1.
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = super::arg::count_u32)]
     pub batch_size: Option<u32>,
@@ -55,7 +61,7 @@ pub struct StartArgs {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum RolloutCommand {
-    /// Start a software (default) or config rollout of a group.
+    /// Start a software (default), config or method rollout of a group.
     Start(Box<StartArgs>),
     /// Every rollout.
     List {
@@ -250,14 +256,27 @@ pub fn run(r: &Resolved, cmd: RolloutCommand) -> ExitCode {
     };
     match cmd {
         RolloutCommand::Start(a) => {
+            let kind = match (&a.method, a.config_kind) {
+                (Some(_), true) => {
+                    eprintln!("error: --method and --config are two kinds of rollout; give one");
+                    return ExitCode::from(EXIT_INVALID);
+                }
+                (Some(_), false) => "method",
+                (None, true) => "config",
+                (None, false) => "software",
+            };
             let mut body = json!({
                 "group": a.group,
-                "kind": if a.config_kind { "config" } else { "software" },
+                "kind": kind,
                 "policy": policy(&a),
             });
+            if let Some(name) = &a.method {
+                body["method"] =
+                    json!({"name": name, "payload": a.payload.clone().unwrap_or(Value::Null)});
+            }
             if a.version.is_some() || a.image.is_some() {
-                if a.config_kind {
-                    eprintln!("error: a config rollout takes no --version or --image");
+                if kind != "software" {
+                    eprintln!("error: a {kind} rollout takes no --version or --image");
                     return ExitCode::from(EXIT_INVALID);
                 }
                 body["software"] = json!({"version": a.version, "image": a.image});

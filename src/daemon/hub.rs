@@ -63,6 +63,17 @@ pub fn cert_names(facts: &DaemonFacts, view: &HubView) -> Vec<String> {
     names
 }
 
+/// A planned device's read-only twin tags (SPEC §13): `{site, name,
+/// model}` and its plan `tags` (the plan loader refuses those three names
+/// among them).
+fn twin_tags(site: &crate::plan::model::Site, d: &crate::plan::model::Device) -> serde_json::Value {
+    let mut tags = d.tags.clone();
+    tags.insert("site".into(), site.name.clone().into());
+    tags.insert("name".into(), d.name.clone().into());
+    tags.insert("model".into(), d.model.clone().into());
+    serde_json::Value::Object(tags)
+}
+
 /// What the hub needs from the serving snapshot, resolved once.
 pub fn view(facts: &DaemonFacts) -> HubView {
     let snap = facts.snapshot.load();
@@ -70,13 +81,20 @@ pub fn view(facts: &DaemonFacts) -> HubView {
     let planned = snap
         .model
         .devices()
+        // Known by position and not yet bound: no device id yet.
+        .filter(|(_, d)| d.has_serial())
         .map(|(site, d)| {
             let function = d
                 .device_function
                 .as_ref()
                 .and_then(|f| snap.model.device_functions.get(f).cloned());
-            let tags = serde_json::json!({"site": site.name, "name": d.name, "model": d.model});
-            (d.serial.clone(), Planned { function, tags })
+            (
+                d.serial.clone(),
+                Planned {
+                    function,
+                    tags: twin_tags(site, d),
+                },
+            )
         })
         .collect();
     let state_dir = snap.resolved.state_dir();

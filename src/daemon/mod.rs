@@ -228,6 +228,7 @@ pub async fn run(resolved: Resolved, first: Snapshot, opts: RunOptions) -> anyho
     let rollouts = crate::rollout::service::Rollouts::open(
         &state,
         ztp.clone(),
+        hub.as_ref().map(|h| h.hub.clone()),
         snapshot.clone(),
         groups.clone(),
         Arc::new(crate::rollout::service::SystemClock),

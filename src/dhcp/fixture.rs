@@ -111,6 +111,7 @@ fn device(name: &str, model: &str, n: u8) -> Device {
         role: Role::Device,
         vars: serde_json::Map::new(),
         device_function: None,
+        tags: serde_json::Map::new(),
         bound: None,
         defined_at: None,
     }

@@ -33,6 +33,7 @@ fn device(name: &str, model: &str, serial: &str, ip: [u8; 4]) -> Device {
         role: Role::Device,
         vars: serde_json::Map::new(),
         device_function: None,
+        tags: serde_json::Map::new(),
         bound: None,
         defined_at: None,
     }

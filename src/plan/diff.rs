@@ -212,6 +212,13 @@ pub fn diff(
             c.other
                 .push(format!("role {:?} -> {:?}", od.role, d.role).to_lowercase());
         }
+        if od.tags != d.tags {
+            let text = |t: &serde_json::Map<String, serde_json::Value>| {
+                serde_json::Value::Object(t.clone()).to_string()
+            };
+            c.other
+                .push(format!("tags {} -> {}", text(&od.tags), text(&d.tags)));
+        }
         for l in &ov.links {
             if !nv.links.contains(l) {
                 c.other.push(format!("link removed: {l}"));

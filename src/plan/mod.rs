@@ -9,6 +9,7 @@ pub mod model;
 pub mod ports;
 pub mod raw;
 pub mod reader;
+pub mod tags;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use load::{load, load_texts, load_texts_with, load_with, LoadCache, Loaded};

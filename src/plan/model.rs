@@ -337,6 +337,8 @@ pub struct Device {
     pub vars: serde_json::Map<String, serde_json::Value>,
     /// Name of `templates/device_function/<name>.toml`.
     pub device_function: Option<String>,
+    /// The plan's read-only twin tags (SPEC §13), besides `{site, name, model}`.
+    pub tags: serde_json::Map<String, serde_json::Value>,
     /// How `serial` (and `mac`) came from a run-time binding rather than the
     /// plan (SPEC §12); `None` for what the plan says.
     pub bound: Option<BindKind>,

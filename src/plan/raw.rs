@@ -115,6 +115,8 @@ pub struct RawDevice {
     pub role: Option<Sp<String>>,
     pub vars: serde_json::Map<String, serde_json::Value>,
     pub device_function: Option<Sp<String>>,
+    /// Read-only twin tags (SPEC §13), checked: scalars only.
+    pub tags: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug)]
@@ -278,6 +280,7 @@ pub fn read(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> RawPlan {
                 "role",
                 "vars",
                 "device_function",
+                "tags",
             ],
         );
         plan.devices.push(d);
@@ -453,6 +456,8 @@ fn read_device(ctx: &mut Ctx, t: &mut Table) -> RawDevice {
             }
         },
     };
+    let tags = t.take("tags");
+    let tags = super::tags::read(ctx, &t.path, tags);
     RawDevice {
         span: t.span.clone(),
         name: t.req_str(ctx, "name", "\"leaf1\""),
@@ -466,6 +471,7 @@ fn read_device(ctx: &mut Ctx, t: &mut Table) -> RawDevice {
         role: t.str(ctx, "role"),
         vars,
         device_function: t.str(ctx, "device_function"),
+        tags,
     }
 }
 

@@ -91,6 +91,7 @@ pub fn plan(
                 at: now,
                 action: None,
                 notified_at: None,
+                response: None,
             });
             names.push(m.name);
         }

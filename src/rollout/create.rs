@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::batches::Member;
 use super::groups::Group;
-use super::model::{Kind, Target};
+use super::model::{Kind, MethodCall, Target};
 use super::policy::{Policy, PolicyPatch};
 use crate::snapshot::Snapshot;
 
@@ -16,7 +16,18 @@ pub struct NewRollout {
     pub group: String,
     pub kind: String,
     pub software: Option<Software>,
+    pub method: Option<Method>,
     pub policy: Option<Value>,
+}
+
+/// `method: {name, payload}` of a `method` rollout; checked by [`check`]
+/// so that a missing name gets the message saying what is expected.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Method {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub payload: Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -33,6 +44,7 @@ pub struct Checked {
     pub target: Target,
     pub policy: Policy,
     pub members: Vec<Member>,
+    pub method: Option<MethodCall>,
 }
 
 fn safe_relative(p: &str) -> bool {
@@ -49,8 +61,16 @@ pub fn check(snap: &Snapshot, group: &Group, req: &NewRollout) -> Result<Checked
     let kind = match req.kind.as_str() {
         "software" => Kind::Software,
         "config" => Kind::Config,
-        k => return Err(format!("kind {k:?}: expected \"software\" or \"config\"")),
+        "method" => Kind::Method,
+        k => {
+            return Err(format!(
+                "kind {k:?}: expected \"software\", \"config\" or \"method\""
+            ))
+        }
     };
+    if kind != Kind::Method && req.method.is_some() {
+        return Err(format!("a {} rollout takes no `method`", req.kind));
+    }
     if group.devices.is_empty() {
         return Err(format!("group `{}` has no devices in the plan", group.name));
     }
@@ -69,6 +89,22 @@ pub fn check(snap: &Snapshot, group: &Group, req: &NewRollout) -> Result<Checked
         .device(&group.devices[0])
         .map(|(site, d)| site.model_of(d).clone());
     let target = match kind {
+        Kind::Method => {
+            if req.software.is_some() {
+                return Err("a method rollout takes no `software`".into());
+            }
+            if let Some(m) = members.iter().find(|m| m.serial.is_empty()) {
+                return Err(format!(
+                    "`{}` has no hub device id (no serial in the plan, none bound yet): \
+                     expected a group whose devices all have a serial",
+                    m.name
+                ));
+            }
+            Target {
+                version: None,
+                image: None,
+            }
+        }
         Kind::Config => {
             if req.software.is_some() {
                 return Err("a config rollout takes no `software`".into());
@@ -134,11 +170,44 @@ pub fn check(snap: &Snapshot, group: &Group, req: &NewRollout) -> Result<Checked
         None => PolicyPatch::default(),
     };
     let policy = patch.apply(&group.policy, members.len())?;
+    let method = match kind {
+        Kind::Method => Some(method_call(req.method.as_ref())?),
+        Kind::Software | Kind::Config => None,
+    };
     Ok(Checked {
         kind,
         target,
         policy,
         members,
+        method,
+    })
+}
+
+/// The method of a `method` rollout: a name as the method API takes it
+/// and a payload within IoT Hub's limit (SPEC §13).
+fn method_call(m: Option<&Method>) -> Result<MethodCall, String> {
+    const EXPECTED: &str = "expected \"method\": {\"name\": NAME, \"payload\": JSON}";
+    let m = m.ok_or_else(|| format!("a method rollout needs `method`: {EXPECTED}"))?;
+    let name = match m.name.as_deref() {
+        None | Some("") => return Err(format!("the method has no name: {EXPECTED}")),
+        Some(n) => n,
+    };
+    if crate::identifier::check(name).is_err() {
+        return Err(format!(
+            "method name `{}`: expected [A-Za-z0-9._-]+",
+            name.escape_debug()
+        ));
+    }
+    let max = crate::broker::handlers::methods::MAX_PAYLOAD_BYTES;
+    let size = m.payload.to_string().len();
+    if size > max {
+        return Err(format!(
+            "the method payload is {size} bytes: expected at most {max} (128 KB)"
+        ));
+    }
+    Ok(MethodCall {
+        name: name.to_string(),
+        payload: m.payload.clone(),
     })
 }
 
@@ -177,14 +246,17 @@ pub fn action_fields(
                 format!("{base}/configs/{}.cfg", d.name).into(),
             );
         }
+        Kind::Method => {}
     }
     m
 }
 
-/// The action type of a rollout kind.
-pub fn action_type(kind: Kind) -> &'static str {
+/// The action type of a rollout kind; `None` for a method rollout, which
+/// calls its method instead of queueing an action.
+pub fn action_type(kind: Kind) -> Option<&'static str> {
     match kind {
-        Kind::Software => "upgrade",
-        Kind::Config => "reconfigure",
+        Kind::Software => Some("upgrade"),
+        Kind::Config => Some("reconfigure"),
+        Kind::Method => None,
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
-use super::model::{BatchState, DeviceState, Kind, Rollout, State};
+use super::model::{BatchState, DeviceState, Kind, Response, Rollout, State};
 use super::policy::tolerated;
 use super::window::Window;
 use crate::ztp::state::Stage;
@@ -57,8 +57,15 @@ pub enum Decision {
     },
     FinishBatch(usize),
     StartBatch(usize),
-    /// Queue this device's action.
+    /// Queue this device's action (a method rollout: call its method).
     Notify(String),
+    /// How a method rollout's call to a device ended.
+    Answered {
+        name: String,
+        state: DeviceState,
+        response: Response,
+        message: String,
+    },
     State {
         state: State,
         reason: Option<String>,
@@ -102,6 +109,14 @@ fn mismatch(name: &str, o: &Observed) -> Decision {
             "topology mismatch after the action: {}",
             fixes.join("; ")
         )),
+    }
+}
+
+/// How long after being notified a device in flight times out (ms).
+fn deadline(r: &Rollout) -> u64 {
+    match r.kind {
+        Kind::Method => ms(super::method::answer_deadline(&r.policy)),
+        Kind::Software | Kind::Config => ms(r.policy.device_timeout),
     }
 }
 
@@ -165,7 +180,7 @@ fn judge(r: &Rollout, name: &str, o: Option<&Observed>, now: &Now) -> Option<Dec
             );
         }
     }
-    if now.ms >= notified.saturating_add(ms(r.policy.device_timeout)) {
+    if now.ms >= notified.saturating_add(deadline(r)) {
         return verdict(
             DeviceState::TimedOut,
             d.stage.as_deref(),
@@ -224,7 +239,7 @@ pub fn decide(r: &Rollout, observed: &HashMap<String, Observed>, now: &Now) -> O
             push(&mut sim, d, &mut out);
         }
         if let Some(d) = sim.device(name).filter(|d| d.state.in_flight()) {
-            let at = d.notified_at.unwrap_or(now.ms) + ms(r.policy.device_timeout);
+            let at = d.notified_at.unwrap_or(now.ms) + deadline(r);
             out.wake_at = earliest(out.wake_at, at);
         }
     }
@@ -398,6 +413,19 @@ pub fn apply(r: &mut Rollout, d: &Decision, now: u64) {
             if let Some(b) = r.batches.get_mut(*i) {
                 b.state = BatchState::Running;
                 b.started_at = Some(now);
+            }
+        }
+        Decision::Answered {
+            name,
+            state,
+            response,
+            message,
+        } => {
+            if let Some(dev) = r.device_mut(name) {
+                dev.state = *state;
+                dev.at = now;
+                dev.response = Some(response.clone());
+                dev.message = Some(message.clone());
             }
         }
         Decision::Notify(name) => {

@@ -75,6 +75,7 @@ fn rollout(group: &[&str], policy: Policy) -> Rollout {
         batches,
         devices,
         accepted_failures: 0,
+        method: None,
     }
 }
 
@@ -512,4 +513,80 @@ fn pause_abort_and_finished_rollouts() {
     assert!(operate(&mut r, Operator::Resume, 6)
         .unwrap_err()
         .contains("aborted"));
+}
+
+/// A method rollout of leaf1, leaf2 (one per batch, no failure tolerated):
+/// its devices are judged by their calls' ends, fed back as events.
+#[test]
+fn a_method_rollout_is_judged_by_the_answers_fed_back() {
+    use crate::broker::handlers::methods::Called;
+    use crate::rollout::method::{answered, calls_lost};
+    let mut r = rollout(&["leaf1", "leaf2"], policy(1, 0, FailureLimit::Count(0)));
+    r.kind = Kind::Method;
+    let none = HashMap::new();
+    assert_eq!(notified(&step(&mut r, &none, &now(0))), ["leaf1"]);
+    // No ZTP report ever comes: only the call's end, or the safety net
+    // past the call's own timeout, moves the device.
+    let call_end = crate::rollout::method::answer_deadline(&r.policy).as_millis() as u64;
+    assert!(step(&mut r, &none, &now(call_end - 1)).is_empty());
+    let ok = Called::Answered {
+        status: 200,
+        payload: json!({"done": true}),
+    };
+    let d = answered(&r, "leaf1", &ok).unwrap();
+    apply(&mut r, &d, 10);
+    assert_eq!(r.device("leaf1").unwrap().state, DeviceState::Succeeded);
+    assert_eq!(
+        r.device("leaf1")
+            .unwrap()
+            .response
+            .as_ref()
+            .unwrap()
+            .payload,
+        Some(json!({"done": true}))
+    );
+    assert_eq!(answered(&r, "leaf1", &ok), None, "answered once");
+    assert_eq!(notified(&step(&mut r, &none, &now(20))), ["leaf2"]);
+    let bad = Called::Answered {
+        status: 500,
+        payload: json!("boom"),
+    };
+    let d = answered(&r, "leaf2", &bad).unwrap();
+    apply(&mut r, &d, 30);
+    let leaf2 = r.device("leaf2").unwrap();
+    assert_eq!(leaf2.state, DeviceState::Failed);
+    assert_eq!(leaf2.response.as_ref().map(|x| x.status), Some(500));
+    step(&mut r, &none, &now(40));
+    assert_eq!(r.state, State::Paused, "max_failures 0: {:?}", r.reason);
+
+    // 404 fails, 504 times out; a call in flight at a restart is failed.
+    let mut r = rollout(&["leaf1", "leaf2"], policy(2, 0, FailureLimit::Count(5)));
+    r.kind = Kind::Method;
+    step(&mut r, &none, &now(0));
+    let lost = calls_lost(&r);
+    assert_eq!(lost.len(), 2);
+    assert!(
+        matches!(&lost[0], Decision::Device { state: DeviceState::Failed, message: Some(m), .. } if m.contains("lost")),
+        "{lost:?}"
+    );
+    for (name, end) in [("leaf1", Called::NotConnected), ("leaf2", Called::TimedOut)] {
+        let d = answered(&r, name, &end).unwrap();
+        apply(&mut r, &d, 5);
+    }
+    assert_eq!(
+        states(&r),
+        [
+            ("leaf1".to_string(), DeviceState::Failed),
+            ("leaf2".to_string(), DeviceState::TimedOut)
+        ]
+    );
+    let statuses: Vec<u16> = r
+        .devices
+        .iter()
+        .map(|d| d.response.as_ref().unwrap().status)
+        .collect();
+    assert_eq!(statuses, [404, 504]);
+    step(&mut r, &none, &now(10));
+    assert_eq!(r.state, State::Done);
+    assert!(calls_lost(&r).is_empty(), "nothing in flight");
 }

@@ -7,14 +7,17 @@
 //! - [`model`]: a rollout's persisted state and its JSON;
 //! - [`batches`]: every batch planned at creation, by tier, uplink-safe;
 //! - [`decide`]: the pure decision function the runner applies;
+//! - [`method`]: a `method` rollout's call ends, turned into decisions;
 //! - [`create`]: checking a new rollout against the plan;
 //! - [`store`], [`service`], [`runner`]: persistence, the daemon's rollouts
-//!   and the task that moves them on.
+//!   and the task that moves them on; [`calls`]: method rollouts' calls.
 
 pub mod batches;
+pub mod calls;
 pub mod create;
 pub mod decide;
 pub mod groups;
+pub mod method;
 pub mod model;
 pub mod policy;
 pub mod runner;

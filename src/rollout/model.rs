@@ -12,6 +12,8 @@ use super::policy::{self, Policy};
 pub enum Kind {
     Software,
     Config,
+    /// A direct method called on every device (SPEC §13).
+    Method,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +74,23 @@ pub struct Target {
     pub image: Option<String>,
 }
 
+/// The direct method a `method` rollout calls on each device (SPEC §13).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodCall {
+    pub name: String,
+    pub payload: Value,
+}
+
+/// How a method rollout's call to one device ended: the device's status
+/// and payload, or the status the API would give (404 not connected, 504
+/// no answer in time) without a payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
     pub index: usize,
@@ -95,6 +114,9 @@ pub struct DeviceRun {
     /// The action queued for it (its id), once notified.
     pub action: Option<String>,
     pub notified_at: Option<u64>,
+    /// A method rollout's outcome for this device.
+    #[serde(default)]
+    pub response: Option<Response>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,6 +137,9 @@ pub struct Rollout {
     /// tolerance counts failures beyond these.
     #[serde(default)]
     pub accepted_failures: usize,
+    /// What a `method` rollout calls.
+    #[serde(default)]
+    pub method: Option<MethodCall>,
 }
 
 mod policy_serde {
@@ -195,6 +220,9 @@ impl Rollout {
                         v[k] = x.clone().into();
                     }
                 }
+                if let Some(r) = &d.response {
+                    v["response"] = json!(r);
+                }
                 v
             })
             .collect();
@@ -213,6 +241,9 @@ impl Rollout {
         });
         if let Some(r) = &self.reason {
             out["reason"] = r.clone().into();
+        }
+        if let Some(m) = &self.method {
+            out["method"] = json!(m);
         }
         out
     }

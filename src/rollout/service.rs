@@ -14,6 +14,7 @@ use super::decide::{self, Decision, Now, Observed, Operator};
 use super::groups::GroupStore;
 use super::model::{Rollout, State};
 use super::store::RolloutStore;
+use crate::broker::LocalHub;
 use crate::snapshot::SnapshotHandle;
 use crate::state::{StateError, StateStore};
 use crate::topology::Tiers;
@@ -66,6 +67,11 @@ struct Entry {
 
 pub struct Rollouts {
     pub(super) ztp: Arc<Ztp>,
+    /// The local hub, which `method` rollouts call through; `None` when
+    /// `[broker] enabled = false`.
+    pub(super) hub: Option<Arc<LocalHub>>,
+    /// Calls decided on and not yet started by the runner.
+    pub(super) calls: Mutex<Vec<super::calls::Call>>,
     pub(super) snapshot: SnapshotHandle,
     groups: Arc<GroupStore>,
     store: RolloutStore,
@@ -105,6 +111,7 @@ impl Rollouts {
     pub fn open(
         state: &StateStore,
         ztp: Arc<Ztp>,
+        hub: Option<Arc<LocalHub>>,
         snapshot: SnapshotHandle,
         groups: Arc<GroupStore>,
         clock: Arc<dyn Clock>,
@@ -119,6 +126,8 @@ impl Rollouts {
         let (events, _) = broadcast::channel(1024);
         Ok(Arc::new(Rollouts {
             ztp,
+            hub,
+            calls: Mutex::default(),
             snapshot,
             groups,
             store,
@@ -239,6 +248,13 @@ impl Rollouts {
             ))
         })?;
         let checked = create::check(&snap, &group, &req).map_err(RolloutError::Invalid)?;
+        if checked.kind == super::model::Kind::Method && self.hub.is_none() {
+            return Err(RolloutError::Invalid(
+                "a method rollout calls through the local hub, which does not run \
+                 ([broker] enabled = false)"
+                    .into(),
+            ));
+        }
         let _guard = self.changing.lock().await;
         for (_, r) in self.active() {
             if let Some(d) = checked.members.iter().find(|m| r.device(&m.name).is_some()) {
@@ -283,24 +299,26 @@ impl Rollouts {
             batches,
             devices,
             accepted_failures: 0,
+            method: checked.method,
         };
         self.store(seq, r.clone()).await?;
         self.wake.notify_one();
         Ok(r)
     }
 
+    /// Rollout `id` with its seq.
+    pub(super) fn entry(&self, id: &str) -> Option<(i64, Rollout)> {
+        let all = self.all.lock().ok()?;
+        all.iter()
+            .find(|e| e.rollout.id == id)
+            .map(|e| (e.seq, e.rollout.clone()))
+    }
+
     /// Pause, resume or abort.
     pub async fn operate(&self, id: &str, op: Operator) -> Result<Rollout, RolloutError> {
         let _guard = self.changing.lock().await;
         let (seq, mut r) = self
-            .all
-            .lock()
-            .ok()
-            .and_then(|a| {
-                a.iter()
-                    .find(|e| e.rollout.id == id)
-                    .map(|e| (e.seq, e.rollout.clone()))
-            })
+            .entry(id)
             .ok_or_else(|| RolloutError::NotFound(format!("no rollout {id}")))?;
         decide::operate(&mut r, op, self.clock.now().ms).map_err(RolloutError::Conflict)?;
         if op == Operator::Abort {
@@ -326,17 +344,11 @@ impl Rollouts {
         let now = self.clock.now();
         let mut wake: Option<u64> = None;
         for (seq, mut r) in self.active() {
-            let obs: HashMap<String, Observed> = self
-                .ztp
-                .tracker
-                .with_records(|recs| {
-                    r.devices
-                        .iter()
-                        .filter(|d| d.state.in_flight())
-                        .filter_map(|d| recs.get(&d.name).map(|x| (d.name.clone(), observed(x))))
-                        .collect()
-                })
-                .unwrap_or_default();
+            // A method rollout's devices answer their call, not in ZTP records.
+            let obs: HashMap<String, Observed> = match r.kind {
+                super::model::Kind::Method => HashMap::new(),
+                _ => self.observe(&r),
+            };
             let out = decide::decide(&r, &obs, &now);
             if let Some(w) = out.wake_at {
                 wake = Some(wake.map_or(w, |x: u64| x.min(w)));
@@ -380,13 +392,30 @@ impl Rollouts {
         wake
     }
 
+    /// What the decision reads of the ZTP records of `r`'s devices in flight.
+    fn observe(&self, r: &Rollout) -> HashMap<String, Observed> {
+        self.ztp
+            .tracker
+            .with_records(|recs| {
+                r.devices
+                    .iter()
+                    .filter(|d| d.state.in_flight())
+                    .filter_map(|d| recs.get(&d.name).map(|x| (d.name.clone(), observed(x))))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Queue the action of each device (concurrently: one group commit).
     async fn notify(&self, r: &mut Rollout, names: &[String]) {
         if names.is_empty() {
             return;
         }
+        let Some(kind) = create::action_type(r.kind) else {
+            self.start_calls(r, names);
+            return;
+        };
         let snap = self.snapshot.load();
-        let kind = create::action_type(r.kind);
         let rollout_id = r.id.clone();
         let queued = futures_util::future::join_all(names.iter().map(|n| {
             let fields = create::action_fields(&snap, &r.id, r.kind, &r.target, n);
@@ -464,6 +493,6 @@ fn log_decision(r: &super::model::Rollout, d: &Decision) {
                 .map(|w| format!(": {w}"))
                 .unwrap_or_default()
         ),
-        Decision::Device { .. } | Decision::Notify(_) => {}
+        Decision::Device { .. } | Decision::Notify(_) | Decision::Answered { .. } => {}
     }
 }

@@ -5,6 +5,7 @@ the unmodified Azure IoT device SDK (azure-iot-device 2.14).
     dps_device.py register CA_PEM HOST ID_SCOPE GROUP_KEY REG_ID
     dps_device.py twin     CA_PEM HOST ID_SCOPE GROUP_KEY DEVICE_ID KEY_NAME
     dps_device.py serve    CA_PEM HOST ID_SCOPE GROUP_KEY DEVICE_ID REPORTED_JSON
+    dps_device.py answer   CA_PEM HOST ID_SCOPE GROUP_KEY DEVICE_ID...
 
 The device key is derived from the group enrollment key as DPS does:
 base64(HMAC-SHA256(base64decode(group key), registration id)). Prints one
@@ -21,6 +22,11 @@ JSON object per line for the Rust test:
   `serve` mode: reports REPORTED_JSON, then {"ready": true}; answers
   methods as `twin` does, printing {"method": {name, payload}} for each,
   and {"desired": patch} for each desired patch, until stdin closes
+  `answer` mode: one client per DEVICE_ID, {"ready": DEVICE_ID} once each is
+  connected; until stdin closes they answer every method with
+  {name, got: payload, device} and the status the payload's `status` object
+  gives their id (200 without one), except ids in the payload's `silent`
+  list, which never answer
 """
 import base64
 import hashlib
@@ -93,6 +99,33 @@ def serve(ca, host, group_key, device_id, reported):
     client.shutdown()
 
 
+def answer(ca, host, group_key, device_ids):
+    clients = []
+    for device_id in device_ids:
+        client = IoTHubDeviceClient.create_from_symmetric_key(
+            symmetric_key=derive(group_key, device_id),
+            hostname=host,
+            device_id=device_id,
+            server_verification_cert=ca,
+        )
+
+        def on_method(req, client=client, device_id=device_id):
+            got = req.payload if isinstance(req.payload, dict) else {}
+            if device_id in got.get("silent", []):
+                return
+            status = got.get("status", {}).get(device_id, 200)
+            body = {"name": req.name, "got": req.payload, "device": device_id}
+            client.send_method_response(MethodResponse.create_from_method_request(req, status, body))
+
+        client.on_method_request_received = on_method
+        client.connect()
+        clients.append(client)
+        emit({"ready": device_id})
+    sys.stdin.read()
+    for client in clients:
+        client.shutdown()
+
+
 def main():
     mode, ca_path, host, scope, group_key = sys.argv[1:6]
     with open(ca_path) as f:
@@ -126,6 +159,9 @@ def main():
         again.connect()
         emit({"twin": again.get_twin()})
         again.shutdown()
+        return
+    if mode == "answer":
+        answer(ca, host, group_key, sys.argv[6:])
         return
     if mode == "register":
         reg_id = sys.argv[6]

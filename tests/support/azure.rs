@@ -37,11 +37,20 @@ pub fn run_driver(python: &Path, ns: &str, script: &str, args: &[&str]) -> Outpu
 /// fixture `good` in it, its hub's TLS listener on 127.0.0.1:8883. Keep
 /// the namespace guard alive as long as the daemon.
 pub fn hub_in_netns(ns: &str) -> (super::netns::Namespaces, super::Daemon) {
+    hub_in_netns_at(ns, super::fixtures::temp_root("good"))
+}
+
+/// [`hub_in_netns`] with the daemon's root made by the caller (a fixture
+/// with its plan edited).
+pub fn hub_in_netns_at(
+    ns: &str,
+    root: tempfile::TempDir,
+) -> (super::netns::Namespaces, super::Daemon) {
     super::netns::Namespaces::remove_leftovers(ns);
     let mut guard = super::netns::Namespaces::default();
     guard.add(ns);
     let d = super::Daemon::builder()
-        .fixture("good")
+        .owned_root(root)
         .netns(ns)
         .broker("tls_listen = \"127.0.0.1:8883\"\n")
         .start();

@@ -550,9 +550,20 @@ impl Daemon {
         format!("tftp://{}/{path}", self.tftp)
     }
 
-    /// `ztpd --config <root>/ztpd.toml ARGS`: the CLI against this daemon.
+    /// `ztpd --config <root>/ztpd.toml ARGS`: the CLI against this daemon
+    /// (inside its network namespace, where its API listens, if it has one).
     pub fn cli(&self, args: &[&str]) -> Output {
-        ztpd_with(&self.root.join("ztpd.toml"), args)
+        let config = self.root.join("ztpd.toml");
+        let Some(ns) = &self.netns else {
+            return ztpd_with(&config, args);
+        };
+        Command::new("ip")
+            .args(["netns", "exec", ns, BIN, "--config"])
+            .arg(config)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run ztpd in its namespace")
     }
 
     /// The operator token the daemon wrote.

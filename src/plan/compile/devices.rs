@@ -180,6 +180,7 @@ pub(super) fn compile_device(
         role,
         vars: d.vars.clone(),
         device_function: d.device_function.as_ref().map(|f| f.v.clone()),
+        tags: d.tags.clone(),
         bound: None,
         defined_at: Some(Located {
             file: file.clone(),

@@ -492,8 +492,10 @@ function showRollout(ro) {
     (b.devices || []).map((name) => {
       const d = byName.get(name) || {};
       const what = d.state === "in_progress" && d.stage ? d.stage : d.state;
+      // A method rollout's step: the status the device answered (or 404/504).
+      const status = d.response ? " (" + d.response.status + ")" : "";
       return el("span", { class: "rd st-" + (d.state || ""), data: { rolloutDevice: name, state: d.state || "" }, title: d.message || "" },
-        name + (what ? " " + what : ""));
+        name + (what ? " " + what : "") + status);
     })));
   const c = ro.counts || {};
   const counts = el("div", { class: "muted" },
@@ -503,6 +505,7 @@ function showRollout(ro) {
   const node = el("div", { class: "rollout", data: { rollout: String(ro.id), state: ro.state || "" } },
     el("div", { class: "head" },
       el("b", {}, String(ro.id)), el("span", {}, ro.group || ""),
+      ro.method ? el("span", { class: "muted" }, "method " + ro.method.name) : null,
       el("span", { class: "badge" }, ro.state || ""),
       finished ? null : el("button", { type: "button", on: { click: act("pause") } }, "Pause"),
       finished ? null : el("button", { type: "button", on: { click: act("resume") } }, "Resume"),
