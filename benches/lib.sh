@@ -26,12 +26,14 @@ listen_toml() {
 
 # Start `$ZTPD run` with the local hub (plain and TLS listeners) in a fresh
 # root under $1 (a small valid plan); sets root, hport, bport, tport, zpid.
-# Waits for the TLS listener and the id scope.
+# Waits for the TLS listener and the id scope. DURABILITY=os|fsync sets
+# `state.durability` (default: the daemon's, fsync).
 start_hub_ztpd() {
     root="$1/root"; mkdir -p "$root"
     cp -r "$repo/tests/fixtures/good/." "$root/"
     bport=$(free_port); tport=$(free_port)
-    { listen_toml; printf '[broker]\nlisten = "127.0.0.1:%s"\ntls_listen = "127.0.0.1:%s"\n' "$bport" "$tport"; } > "$root/ztpd.toml"
+    { listen_toml; printf '[broker]\nlisten = "127.0.0.1:%s"\ntls_listen = "127.0.0.1:%s"\n' "$bport" "$tport"
+      if [ -n "${DURABILITY:-}" ]; then printf '[state]\ndurability = "%s"\n' "$DURABILITY"; fi; } > "$root/ztpd.toml"
     ZTPD_LOG="${ZTPD_LOG:-warn}" "$ZTPD" --config "$root/ztpd.toml" run >"$root/log" 2>&1 & zpid=$!
     wait_port "$tport" || { echo "ztpd did not open its TLS listener:" >&2; cat "$root/log" >&2; return 1; }
     for _ in $(seq 200); do [ -s "$root/state/id_scope" ] && [ -s "$root/state/operator.token" ] && return 0; sleep 0.05; done
