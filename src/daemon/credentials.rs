@@ -25,6 +25,10 @@ const RETRY_FIRST: Duration = Duration::from_secs(1);
 /// Longest wait between two tries: bounds both the delay after space
 /// returns and the error lines logged while it does not.
 const RETRY_MAX: Duration = Duration::from_secs(30);
+/// How long after a new snapshot the keeper waits for the next before it
+/// syncs: a burst of bindings (a rack of boxes saying hello by position,
+/// each a new snapshot) is one sync of the fleet, not one per box.
+const COALESCE: Duration = Duration::from_millis(25);
 
 /// Whether the last [`sync`] of this process failed to write (the first one
 /// runs before [`keep`] starts).
@@ -53,23 +57,36 @@ pub async fn keep(
         };
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            r = changed.changed() => if r.is_err() { return },
+            r = changed.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(COALESCE) => {}
+                }
+                changed.borrow_and_update();
+            }
             _ = again => {
                 tracing::info!("trying the failed device credential write again");
                 retry = (retry * 2).min(RETRY_MAX);
             }
         }
-        let f = facts.clone();
-        let local = hub.as_ref().map(|(h, _)| h.clone());
-        let regenerated = tokio::task::spawn_blocking(move || sync(&f, local.as_deref()))
-            .await
-            .unwrap_or_default();
+        // The hub's view first: a device that reads the credential the
+        // sync writes for a new hub must find the hub already taking it.
         if let Some((hub, cert)) = &hub {
             let view = super::hub::view(&facts);
             if let Some(cert) = cert {
                 cert.update_names(super::hub::cert_names(&facts, &view));
             }
             hub.set_view(view);
+        }
+        let f = facts.clone();
+        let local = hub.as_ref().map(|(h, _)| h.clone());
+        let regenerated = tokio::task::spawn_blocking(move || sync(&f, local.as_deref()))
+            .await
+            .unwrap_or_default();
+        if let Some((hub, _)) = &hub {
             for id in &regenerated {
                 hub.sync_desired(id).await;
             }
