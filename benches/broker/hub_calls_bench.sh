@@ -6,7 +6,8 @@
 # the method round trip, the PATCH's answer and the patch's delivery.
 #
 #   benches/broker/hub_calls_bench.sh [DEVICES] [CALLS] [CONCURRENCY]
-# Env: ZTPD (default target/release/ztpd); CLIENT (default: `cargo bench
+# Env: ZTPD (default target/release/ztpd); REGISTER (the dps_register client,
+# default cargo's); CLIENT (default: `cargo bench
 # --bench hub_calls --no-run`'s); KEEP_WORK=1 keeps the work directory.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -20,7 +21,7 @@ hub_bench_setup hub_calls
 start_hub_ztpd "$work"
 # The devices register first (DPS): the twin API serves devices the hub has
 # an identity for.
-"$(bench_binary dps_register)" --bench --port "$tport" --ca "$root/state/hub-ca.pem" \
+"${REGISTER:-$(bench_binary dps_register)}" --bench --port "$tport" --ca "$root/state/hub-ca.pem" \
     --scope "$(cat "$root/state/id_scope")" --group-key "$(cat "$root/state/hub.key")" \
     --count "$devices" --prefix calls | sed 's/^/registrations: /'
 "$CLIENT" --bench --port "$tport" --ca "$root/state/hub-ca.pem" --http "$hport" \
