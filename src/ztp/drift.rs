@@ -10,8 +10,9 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::json;
@@ -46,6 +47,10 @@ pub struct DeviceDrift {
 pub struct Drift {
     devices: Mutex<HashMap<String, DeviceDrift>>,
     events: broadcast::Sender<serde_json::Value>,
+    /// Poll rounds finished since start.
+    rounds: AtomicU64,
+    /// How long the last finished round took, in milliseconds.
+    last_round_ms: AtomicU64,
 }
 
 impl Default for Drift {
@@ -53,6 +58,8 @@ impl Default for Drift {
         Drift {
             devices: Mutex::default(),
             events: broadcast::channel(1024).0,
+            rounds: AtomicU64::new(0),
+            last_round_ms: AtomicU64::new(0),
         }
     }
 }
@@ -93,6 +100,20 @@ impl crate::metrics::MetricsSource for Drift {
             "Deployed devices whose LLDP neighbours (read over SNMP) differ from the plan.",
             &[("", self.drifting())],
         );
+        crate::metrics::write_metric(
+            out,
+            "ztpd_topology_poll_rounds_total",
+            "counter",
+            "SNMP poll rounds over the deployed devices finished since start.",
+            &[("", self.rounds.load(Ordering::Relaxed))],
+        );
+        crate::metrics::write_metric(
+            out,
+            "ztpd_topology_poll_round_milliseconds",
+            "gauge",
+            "How long the last SNMP poll round took, from its first walk to its last answer or timeout.",
+            &[("", self.last_round_ms.load(Ordering::Relaxed))],
+        );
     }
 }
 
@@ -124,6 +145,7 @@ pub async fn run(ztp: Arc<Ztp>, shutdown: CancellationToken) {
 
 /// One round over every deployed device of a site with `[snmp]`.
 pub async fn poll_round(ztp: &Arc<Ztp>, walk_timeout: Duration) {
+    let started = Instant::now();
     let snap = ztp.snapshot.load();
     let targets: Vec<(String, SocketAddr, crate::plan::model::SnmpAccess)> = ztp
         .tracker
@@ -158,13 +180,26 @@ pub async fn poll_round(ztp: &Arc<Ztp>, walk_timeout: Duration) {
             (name, r)
         });
     }
+    let (mut answered, mut silent) = (0usize, 0usize);
     while let Some(done) = walks.join_next().await {
         let Ok((name, result)) = done else { continue };
         match result {
-            Ok(neighbors) => seen(ztp, &snap, &name, neighbors).await,
-            Err(e) => unreachable(ztp, &name, e.to_string()).await,
+            Ok(neighbors) => {
+                answered += 1;
+                seen(ztp, &snap, &name, neighbors).await
+            }
+            Err(e) => {
+                silent += 1;
+                unreachable(ztp, &name, e.to_string()).await
+            }
         }
     }
+    let took = started.elapsed();
+    ztp.drift
+        .last_round_ms
+        .store(took.as_millis() as u64, Ordering::Relaxed);
+    ztp.drift.rounds.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(answered, silent, ?took, "SNMP poll round");
 }
 
 fn emit(ztp: &Ztp, device: &str, kind: &str, problems: &[Problem]) {
