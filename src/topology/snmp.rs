@@ -226,34 +226,46 @@ fn text(bytes: &[u8], is_mac: bool) -> String {
     }
 }
 
-/// The neighbours `addr`'s agent reports, within `timeout` for the whole
-/// walk. The peer is its system name, else its chassis id; its port the
-/// port id, else the port description.
+/// How long a device's agent is waited for.
+#[derive(Debug, Clone, Copy)]
+pub struct Patience {
+    /// For each request: an agent that does not answer one is unreachable.
+    pub request: Duration,
+    /// For the whole read: a big table from an agent that answers every
+    /// request, slowly, is still read, within this.
+    pub walk: Duration,
+}
+
+/// The neighbours `addr`'s agent reports. The peer is its system name, else
+/// its chassis id; its port the port id, else the port description.
 pub async fn neighbours(
     addr: SocketAddr,
     access: &SnmpAccess,
-    timeout: Duration,
+    patience: Patience,
 ) -> Result<Vec<Neighbor>, WalkError> {
+    let per_request = patience.request;
     let read = async {
-        let mut s = session(addr, access).await?;
+        let mut s = tokio::time::timeout(per_request, session(addr, access))
+            .await
+            .map_err(|_| WalkError::Timeout(per_request))??;
         let columns: Vec<Vec<u64>> = REM_COLUMNS
             .iter()
             .map(|&c| [REM_ENTRY, &[c]].concat())
             .collect();
         let roots: Vec<&[u64]> = columns.iter().map(Vec::as_slice).collect();
-        let rem = walk(&mut s, &roots, timeout).await?;
+        let rem = walk(&mut s, &roots, per_request).await?;
         let mut ports: Vec<u64> = rem
             .iter()
             .filter_map(|(arcs, _)| arcs.get(REM_ENTRY.len() + 2).copied())
             .collect();
         ports.sort_unstable();
         ports.dedup();
-        let local = local_ports(&mut s, &ports, timeout).await?;
+        let local = local_ports(&mut s, &ports, per_request).await?;
         Ok::<_, WalkError>((local, rem))
     };
-    let (local, rem) = tokio::time::timeout(timeout, read)
+    let (local, rem) = tokio::time::timeout(patience.walk, read)
         .await
-        .map_err(|_| WalkError::Timeout(timeout))??;
+        .map_err(|_| WalkError::Timeout(patience.walk))??;
     // Rows by (TimeMark, LocalPortNum, Index): column -> value.
     let mut rows: BTreeMap<(u64, u64, u64), BTreeMap<u64, Val>> = BTreeMap::new();
     for (arcs, v) in rem {

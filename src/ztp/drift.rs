@@ -6,7 +6,8 @@
 //! never changes a device's state and never re-provisions it.
 //!
 //! Polls are bounded: at most [`CONCURRENCY`] walks at once, each within
-//! its own timeout, so a slow agent holds one slot and delays no other.
+//! its own timeouts (per request and for the whole read), so a slow agent
+//! holds one slot and delays no other.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,14 +23,21 @@ use tokio_util::sync::CancellationToken;
 use super::hello::touches;
 use super::state::Stage;
 use super::Ztp;
+use crate::topology::snmp::Patience;
 use crate::topology::{self, Problem, Reported};
 
 /// SNMP walks in flight at once: enough for 1,000 devices per round in a
 /// few seconds, few enough to stay a small share of one core and of the
 /// management network.
 pub const CONCURRENCY: usize = 64;
-/// Longest a device's walk may take (shorter when the interval is).
-const WALK_TIMEOUT: Duration = Duration::from_secs(5);
+/// An agent that does not answer one request within this is unreachable
+/// (shorter when the interval is).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest a device's whole read may take (shorter when the interval is): a
+/// 48-port switch's neighbours take a dozen requests, and an agent that
+/// answers each, slowly, is reachable. It holds one of [`CONCURRENCY`]
+/// slots meanwhile, never the others.
+const WALK_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a disabled poller ("0s") looks whether it was enabled.
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 
@@ -132,7 +140,10 @@ pub async fn run(ztp: Arc<Ztp>, shutdown: CancellationToken) {
         } else {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = poll_round(&ztp, WALK_TIMEOUT.min(interval)) => {}
+                _ = poll_round(&ztp, Patience {
+                    request: REQUEST_TIMEOUT.min(interval),
+                    walk: WALK_TIMEOUT.min(interval),
+                }) => {}
             }
             interval
         };
@@ -144,7 +155,7 @@ pub async fn run(ztp: Arc<Ztp>, shutdown: CancellationToken) {
 }
 
 /// One round over every deployed device of a site with `[snmp]`.
-pub async fn poll_round(ztp: &Arc<Ztp>, walk_timeout: Duration) {
+pub async fn poll_round(ztp: &Arc<Ztp>, patience: Patience) {
     let started = Instant::now();
     let snap = ztp.snapshot.load();
     let targets: Vec<(String, SocketAddr, crate::plan::model::SnmpAccess)> = ztp
@@ -176,7 +187,7 @@ pub async fn poll_round(ztp: &Arc<Ztp>, walk_timeout: Duration) {
         let limit = limit.clone();
         walks.spawn(async move {
             let _slot = limit.acquire_owned().await;
-            let r = topology::snmp::neighbours(addr, &access, walk_timeout).await;
+            let r = topology::snmp::neighbours(addr, &access, patience).await;
             (name, r)
         });
     }
