@@ -1,7 +1,10 @@
 //! Reading a deployed device's LLDP neighbours over SNMP v2c or v3 (SPEC §12):
 //! LLDP-MIB (IEEE 802.1AB) `lldpRemTable` 1.0.8802.1.1.2.1.4.1 and
-//! `lldpLocPortTable` 1.0.8802.1.1.2.1.3.7, walked with GETBULK through the
-//! `snmp2` crate. The result is the neighbour list a hello would carry.
+//! `lldpLocPortTable` 1.0.8802.1.1.2.1.3.7 through the `snmp2` crate. The
+//! neighbour columns are walked side by side with GETBULK, then the local
+//! port names of the ports they are on are read with GET: only what the
+//! neighbour list needs, since each value costs a switch's slow agent. The
+//! result is the neighbour list a hello would carry.
 //!
 //! An agent that does not answer is an error, never "no neighbours": a
 //! silent agent must not make every planned link look missing.
@@ -26,8 +29,20 @@ const REM_PORT_SUBTYPE: u64 = 6;
 const REM_PORT_ID: u64 = 7;
 const REM_PORT_DESC: u64 = 8;
 const REM_SYS_NAME: u64 = 9;
-/// Rows per GETBULK: a 48-port switch's neighbour table in a few requests,
-/// and a reply that stays well under a UDP datagram.
+/// The `lldpRemEntry` columns a neighbour is read from, walked side by side
+/// (one GETBULK carries a slice of every column). The others (system
+/// description, capabilities) are never asked for: a switch's agent is slow
+/// and every value costs it.
+const REM_COLUMNS: [u64; 6] = [
+    REM_CHASSIS_SUBTYPE,
+    REM_CHASSIS_ID,
+    REM_PORT_SUBTYPE,
+    REM_PORT_ID,
+    REM_PORT_DESC,
+    REM_SYS_NAME,
+];
+/// Values per request: a 48-port switch's neighbours in a dozen GETBULKs, a
+/// reply that stays well under a UDP datagram.
 const BULK: u32 = 24;
 /// Requests per walk at most: a broken agent that never ends its table
 /// (or loops) cannot keep a poll busy.
@@ -48,70 +63,125 @@ enum Val {
     Int(i64),
 }
 
+/// A varbind of a reply, owned; `None` where the agent has no (more) value.
+type Owned = (Vec<u64>, Option<Val>);
+
+fn oid(arcs: &[u64]) -> Result<Oid<'static>, WalkError> {
+    Oid::from(arcs).map_err(|e| WalkError::Snmp(format!("{e:?}")))
+}
+
+/// Walk the table columns `roots` side by side with GETBULK: each request
+/// asks for the next values of every column not yet ended. A column ends
+/// where its values leave it (or do not grow: an agent that loops).
 async fn walk(
     s: &mut AsyncSession,
-    root: &[u64],
+    roots: &[&[u64]],
     per_request: Duration,
 ) -> Result<Vec<(Vec<u64>, Val)>, WalkError> {
     let mut out = Vec::new();
-    let mut next: Vec<u64> = root.to_vec();
+    let mut cursors: Vec<Option<Vec<u64>>> = roots.iter().map(|r| Some(r.to_vec())).collect();
     for _ in 0..MAX_REQUESTS {
-        let oid = Oid::from(&next).map_err(|e| WalkError::Snmp(format!("{e:?}")))?;
-        let bulk = async {
-            // An SNMP v3 agent answers a request with stale engine time by a
-            // report that updates it (`AuthUpdated`): the request is sent again.
-            match bulk_owned(s, &oid, root).await {
-                Err(snmp2::Error::AuthUpdated) => bulk_owned(s, &oid, root).await,
-                r => r,
+        let open: Vec<usize> = (0..roots.len()).filter(|&c| cursors[c].is_some()).collect();
+        if open.is_empty() {
+            break;
+        }
+        let oids = open
+            .iter()
+            .map(|&c| oid(cursors[c].as_deref().unwrap_or_default()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let repetitions = (BULK / open.len() as u32).max(1);
+        let reply =
+            tokio::time::timeout(per_request, request(s, Request::Bulk(&oids, repetitions)))
+                .await
+                .map_err(|_| WalkError::Timeout(per_request))??;
+        if reply.is_empty() {
+            break;
+        }
+        // Varbind i of a GETBULK reply is the next value of column i % open.
+        for (i, (arcs, v)) in reply.into_iter().enumerate() {
+            let c = open[i % open.len()];
+            let Some(cursor) = &cursors[c] else { continue };
+            match v {
+                Some(v) if arcs.starts_with(roots[c]) && arcs > *cursor => {
+                    cursors[c] = Some(arcs.clone());
+                    out.push((arcs, v));
+                }
+                _ => cursors[c] = None,
             }
-        };
-        let (rows, mut done) = tokio::time::timeout(per_request, bulk)
-            .await
-            .map_err(|_| WalkError::Timeout(per_request))?
-            .map_err(|e| WalkError::Snmp(format!("{e:?}")))?;
-        let mut last = None;
-        for (arcs, v) in rows {
-            last = Some(arcs.clone());
-            out.push((arcs, v));
-        }
-        if last.is_none() {
-            done = true;
-        }
-        match last {
-            Some(l) if !done && l > next => next = l,
-            _ => return Ok(out),
         }
     }
     Ok(out)
 }
 
-/// One GETBULK from `oid`: the rows still under `root`, owned, and whether
-/// the table ended within this reply.
-async fn bulk_owned(
-    s: &mut AsyncSession,
-    oid: &Oid<'_>,
-    root: &[u64],
-) -> Result<(Vec<(Vec<u64>, Val)>, bool), snmp2::Error> {
-    let pdu = s.getbulk(&[oid], 0, BULK).await?;
+enum Request<'a> {
+    /// GETBULK from these OIDs, this many repetitions.
+    Bulk(&'a [Oid<'a>], u32),
+    /// GET of these OIDs.
+    Get(&'a [Oid<'a>]),
+}
+
+/// One request, its reply owned. An SNMP v3 agent answers a request with
+/// stale engine time by a report that updates it (`AuthUpdated`): the
+/// request is sent again.
+async fn request(s: &mut AsyncSession, r: Request<'_>) -> Result<Vec<Owned>, WalkError> {
+    match send(s, &r).await {
+        Err(snmp2::Error::AuthUpdated) => send(s, &r).await,
+        other => other,
+    }
+    .map_err(|e| WalkError::Snmp(format!("{e:?}")))
+}
+
+async fn send(s: &mut AsyncSession, r: &Request<'_>) -> Result<Vec<Owned>, snmp2::Error> {
+    let pdu = match r {
+        Request::Bulk(oids, n) => {
+            let refs: Vec<&Oid> = oids.iter().collect();
+            s.getbulk(&refs, 0, *n).await?
+        }
+        Request::Get(oids) => {
+            let refs: Vec<&Oid> = oids.iter().collect();
+            s.get_many(&refs).await?
+        }
+    };
     let mut rows = Vec::new();
     for (name, value) in pdu.varbinds {
-        let Some(arcs) = name.iter().map(|i| i.collect::<Vec<u64>>()) else {
-            return Ok((rows, true));
-        };
-        if !arcs.starts_with(root) {
-            return Ok((rows, true));
-        }
+        let arcs = name
+            .iter()
+            .map(|i| i.collect::<Vec<u64>>())
+            .unwrap_or_default();
         let v = match value {
-            Value::OctetString(b) => Val::Bytes(b.to_vec()),
-            Value::Integer(i) => Val::Int(i),
-            Value::EndOfMibView | Value::NoSuchObject | Value::NoSuchInstance => {
-                return Ok((rows, true));
-            }
-            _ => Val::Bytes(Vec::new()),
+            Value::OctetString(b) => Some(Val::Bytes(b.to_vec())),
+            Value::Integer(i) => Some(Val::Int(i)),
+            Value::EndOfMibView | Value::NoSuchObject | Value::NoSuchInstance => None,
+            _ => Some(Val::Bytes(Vec::new())),
         };
         rows.push((arcs, v));
     }
-    Ok((rows, false))
+    Ok(rows)
+}
+
+/// `lldpLocPortId` of the local port numbers `ports` (those neighbours were
+/// seen on), by GET: a switch's other ports are never read.
+async fn local_ports(
+    s: &mut AsyncSession,
+    ports: &[u64],
+    per_request: Duration,
+) -> Result<BTreeMap<u64, String>, WalkError> {
+    let mut names = BTreeMap::new();
+    for chunk in ports.chunks(BULK as usize) {
+        let oids = chunk
+            .iter()
+            .map(|&p| oid(&[LOC_PORT_ID, &[p]].concat()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let reply = tokio::time::timeout(per_request, request(s, Request::Get(&oids)))
+            .await
+            .map_err(|_| WalkError::Timeout(per_request))??;
+        for (arcs, v) in reply {
+            if let (Some(&[n]), Some(Val::Bytes(b))) = (arcs.strip_prefix(LOC_PORT_ID), v) {
+                names.insert(n, text(&b, false));
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// A session to `addr` with the site's credentials; for v3, after the
@@ -156,30 +226,46 @@ fn text(bytes: &[u8], is_mac: bool) -> String {
     }
 }
 
-/// The neighbours `addr`'s agent reports, within `timeout` for the whole
-/// walk. The peer is its system name, else its chassis id; its port the
-/// port id, else the port description.
+/// How long a device's agent is waited for.
+#[derive(Debug, Clone, Copy)]
+pub struct Patience {
+    /// For each request: an agent that does not answer one is unreachable.
+    pub request: Duration,
+    /// For the whole read: a big table from an agent that answers every
+    /// request, slowly, is still read, within this.
+    pub walk: Duration,
+}
+
+/// The neighbours `addr`'s agent reports. The peer is its system name, else
+/// its chassis id; its port the port id, else the port description.
 pub async fn neighbours(
     addr: SocketAddr,
     access: &SnmpAccess,
-    timeout: Duration,
+    patience: Patience,
 ) -> Result<Vec<Neighbor>, WalkError> {
+    let per_request = patience.request;
     let read = async {
-        let mut s = session(addr, access).await?;
-        let ports = walk(&mut s, LOC_PORT_ID, timeout).await?;
-        let rem = walk(&mut s, REM_ENTRY, timeout).await?;
-        Ok::<_, WalkError>((ports, rem))
+        let mut s = tokio::time::timeout(per_request, session(addr, access))
+            .await
+            .map_err(|_| WalkError::Timeout(per_request))??;
+        let columns: Vec<Vec<u64>> = REM_COLUMNS
+            .iter()
+            .map(|&c| [REM_ENTRY, &[c]].concat())
+            .collect();
+        let roots: Vec<&[u64]> = columns.iter().map(Vec::as_slice).collect();
+        let rem = walk(&mut s, &roots, per_request).await?;
+        let mut ports: Vec<u64> = rem
+            .iter()
+            .filter_map(|(arcs, _)| arcs.get(REM_ENTRY.len() + 2).copied())
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        let local = local_ports(&mut s, &ports, per_request).await?;
+        Ok::<_, WalkError>((local, rem))
     };
-    let (ports, rem) = tokio::time::timeout(timeout, read)
+    let (local, rem) = tokio::time::timeout(patience.walk, read)
         .await
-        .map_err(|_| WalkError::Timeout(timeout))??;
-    let local: BTreeMap<u64, String> = ports
-        .into_iter()
-        .filter_map(|(arcs, v)| match (arcs.last(), v) {
-            (Some(&n), Val::Bytes(b)) => Some((n, text(&b, false))),
-            _ => None,
-        })
-        .collect();
+        .map_err(|_| WalkError::Timeout(patience.walk))??;
     // Rows by (TimeMark, LocalPortNum, Index): column -> value.
     let mut rows: BTreeMap<(u64, u64, u64), BTreeMap<u64, Val>> = BTreeMap::new();
     for (arcs, v) in rem {

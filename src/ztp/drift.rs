@@ -6,12 +6,14 @@
 //! never changes a device's state and never re-provisions it.
 //!
 //! Polls are bounded: at most [`CONCURRENCY`] walks at once, each within
-//! its own timeout, so a slow agent holds one slot and delays no other.
+//! its own timeouts (per request and for the whole read), so a slow agent
+//! holds one slot and delays no other.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::json;
@@ -21,14 +23,21 @@ use tokio_util::sync::CancellationToken;
 use super::hello::touches;
 use super::state::Stage;
 use super::Ztp;
+use crate::topology::snmp::Patience;
 use crate::topology::{self, Problem, Reported};
 
 /// SNMP walks in flight at once: enough for 1,000 devices per round in a
 /// few seconds, few enough to stay a small share of one core and of the
 /// management network.
 pub const CONCURRENCY: usize = 64;
-/// Longest a device's walk may take (shorter when the interval is).
-const WALK_TIMEOUT: Duration = Duration::from_secs(5);
+/// An agent that does not answer one request within this is unreachable
+/// (shorter when the interval is).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest a device's whole read may take (shorter when the interval is): a
+/// 48-port switch's neighbours take a dozen requests, and an agent that
+/// answers each, slowly, is reachable. It holds one of [`CONCURRENCY`]
+/// slots meanwhile, never the others.
+const WALK_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a disabled poller ("0s") looks whether it was enabled.
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 
@@ -46,6 +55,10 @@ pub struct DeviceDrift {
 pub struct Drift {
     devices: Mutex<HashMap<String, DeviceDrift>>,
     events: broadcast::Sender<serde_json::Value>,
+    /// Poll rounds finished since start.
+    rounds: AtomicU64,
+    /// How long the last finished round took, in milliseconds.
+    last_round_ms: AtomicU64,
 }
 
 impl Default for Drift {
@@ -53,6 +66,8 @@ impl Default for Drift {
         Drift {
             devices: Mutex::default(),
             events: broadcast::channel(1024).0,
+            rounds: AtomicU64::new(0),
+            last_round_ms: AtomicU64::new(0),
         }
     }
 }
@@ -93,6 +108,20 @@ impl crate::metrics::MetricsSource for Drift {
             "Deployed devices whose LLDP neighbours (read over SNMP) differ from the plan.",
             &[("", self.drifting())],
         );
+        crate::metrics::write_metric(
+            out,
+            "ztpd_topology_poll_rounds_total",
+            "counter",
+            "SNMP poll rounds over the deployed devices finished since start.",
+            &[("", self.rounds.load(Ordering::Relaxed))],
+        );
+        crate::metrics::write_metric(
+            out,
+            "ztpd_topology_poll_round_milliseconds",
+            "gauge",
+            "How long the last SNMP poll round took, from its first walk to its last answer or timeout.",
+            &[("", self.last_round_ms.load(Ordering::Relaxed))],
+        );
     }
 }
 
@@ -111,7 +140,10 @@ pub async fn run(ztp: Arc<Ztp>, shutdown: CancellationToken) {
         } else {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = poll_round(&ztp, WALK_TIMEOUT.min(interval)) => {}
+                _ = poll_round(&ztp, Patience {
+                    request: REQUEST_TIMEOUT.min(interval),
+                    walk: WALK_TIMEOUT.min(interval),
+                }) => {}
             }
             interval
         };
@@ -123,7 +155,8 @@ pub async fn run(ztp: Arc<Ztp>, shutdown: CancellationToken) {
 }
 
 /// One round over every deployed device of a site with `[snmp]`.
-pub async fn poll_round(ztp: &Arc<Ztp>, walk_timeout: Duration) {
+pub async fn poll_round(ztp: &Arc<Ztp>, patience: Patience) {
+    let started = Instant::now();
     let snap = ztp.snapshot.load();
     let targets: Vec<(String, SocketAddr, crate::plan::model::SnmpAccess)> = ztp
         .tracker
@@ -154,17 +187,30 @@ pub async fn poll_round(ztp: &Arc<Ztp>, walk_timeout: Duration) {
         let limit = limit.clone();
         walks.spawn(async move {
             let _slot = limit.acquire_owned().await;
-            let r = topology::snmp::neighbours(addr, &access, walk_timeout).await;
+            let r = topology::snmp::neighbours(addr, &access, patience).await;
             (name, r)
         });
     }
+    let (mut answered, mut silent) = (0usize, 0usize);
     while let Some(done) = walks.join_next().await {
         let Ok((name, result)) = done else { continue };
         match result {
-            Ok(neighbors) => seen(ztp, &snap, &name, neighbors).await,
-            Err(e) => unreachable(ztp, &name, e.to_string()).await,
+            Ok(neighbors) => {
+                answered += 1;
+                seen(ztp, &snap, &name, neighbors).await
+            }
+            Err(e) => {
+                silent += 1;
+                unreachable(ztp, &name, e.to_string()).await
+            }
         }
     }
+    let took = started.elapsed();
+    ztp.drift
+        .last_round_ms
+        .store(took.as_millis() as u64, Ordering::Relaxed);
+    ztp.drift.rounds.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(answered, silent, ?took, "SNMP poll round");
 }
 
 fn emit(ztp: &Ztp, device: &str, kind: &str, problems: &[Problem]) {
