@@ -2072,7 +2072,7 @@ _ztpd() {
             return 0
             ;;
         ztpd__subcmd__rollout__subcmd__start)
-            opts="-h --kind-config --version --image --batch-size --canary --max-failures --pause-between --window --device-timeout --order --format --config --help"
+            opts="-h --kind-config --version --image --method --payload --batch-size --canary --max-failures --pause-between --window --device-timeout --order --format --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2083,6 +2083,14 @@ _ztpd() {
                     return 0
                     ;;
                 --image)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --method)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --payload)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -119,7 +119,7 @@ complete -c ztpd -n "__fish_ztpd_using_subcommand group; and __fish_seen_subcomm
 complete -c ztpd -n "__fish_ztpd_using_subcommand group; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and not __fish_seen_subcommand_from start list status pause resume abort help" -l config -d 'Daemon settings file; its directory becomes the root for every path' -r -F
 complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and not __fish_seen_subcommand_from start list status pause resume abort help" -s h -l help -d 'Print help'
-complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and not __fish_seen_subcommand_from start list status pause resume abort help" -f -a "start" -d 'Start a software (default) or config rollout of a group'
+complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and not __fish_seen_subcommand_from start list status pause resume abort help" -f -a "start" -d 'Start a software (default), config or method rollout of a group'
 complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and not __fish_seen_subcommand_from start list status pause resume abort help" -f -a "list" -d 'Every rollout'
 complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and not __fish_seen_subcommand_from start list status pause resume abort help" -f -a "status" -d 'One rollout; `--watch` follows it until it ends'
 complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and not __fish_seen_subcommand_from start list status pause resume abort help" -f -a "pause"
@@ -128,6 +128,8 @@ complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and not __fish_seen_s
 complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and not __fish_seen_subcommand_from start list status pause resume abort help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and __fish_seen_subcommand_from start" -l version -d 'Target software version (default: the model\'s)' -r
 complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and __fish_seen_subcommand_from start" -l image -d 'Image under `paths.files` (default: the model\'s)' -r
+complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and __fish_seen_subcommand_from start" -l method -d 'A method rollout: call this direct method on each device (SPEC §13)' -r
+complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and __fish_seen_subcommand_from start" -l payload -d 'The method\'s payload, JSON (with --method)' -r
 complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and __fish_seen_subcommand_from start" -l batch-size -d 'Devices per batch, at least 1' -r
 complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and __fish_seen_subcommand_from start" -l canary -d 'Devices in the first (canary) batch; 0: no canary batch' -r
 complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and __fish_seen_subcommand_from start" -l max-failures -d 'A count (`2`) or a percentage of the group (`10%`, rounded down)' -r
@@ -161,7 +163,7 @@ complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and __fish_seen_subco
 json\t''"
 complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and __fish_seen_subcommand_from abort" -l config -d 'Daemon settings file; its directory becomes the root for every path' -r -F
 complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and __fish_seen_subcommand_from abort" -s h -l help -d 'Print help'
-complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and __fish_seen_subcommand_from help" -f -a "start" -d 'Start a software (default) or config rollout of a group'
+complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and __fish_seen_subcommand_from help" -f -a "start" -d 'Start a software (default), config or method rollout of a group'
 complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and __fish_seen_subcommand_from help" -f -a "list" -d 'Every rollout'
 complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and __fish_seen_subcommand_from help" -f -a "status" -d 'One rollout; `--watch` follows it until it ends'
 complete -c ztpd -n "__fish_ztpd_using_subcommand rollout; and __fish_seen_subcommand_from help" -f -a "pause"
@@ -285,7 +287,7 @@ complete -c ztpd -n "__fish_ztpd_using_subcommand help; and __fish_seen_subcomma
 complete -c ztpd -n "__fish_ztpd_using_subcommand help; and __fish_seen_subcommand_from group" -f -a "create" -d 'A runtime group of devices of one model (kept in the state store)'
 complete -c ztpd -n "__fish_ztpd_using_subcommand help; and __fish_seen_subcommand_from group" -f -a "delete" -d 'Delete a runtime group (plan groups live in their plan file)'
 complete -c ztpd -n "__fish_ztpd_using_subcommand help; and __fish_seen_subcommand_from group" -f -a "export" -d 'Print the `[groups.NAME]` table to paste into a plan'
-complete -c ztpd -n "__fish_ztpd_using_subcommand help; and __fish_seen_subcommand_from rollout" -f -a "start" -d 'Start a software (default) or config rollout of a group'
+complete -c ztpd -n "__fish_ztpd_using_subcommand help; and __fish_seen_subcommand_from rollout" -f -a "start" -d 'Start a software (default), config or method rollout of a group'
 complete -c ztpd -n "__fish_ztpd_using_subcommand help; and __fish_seen_subcommand_from rollout" -f -a "list" -d 'Every rollout'
 complete -c ztpd -n "__fish_ztpd_using_subcommand help; and __fish_seen_subcommand_from rollout" -f -a "status" -d 'One rollout; `--watch` follows it until it ends'
 complete -c ztpd -n "__fish_ztpd_using_subcommand help; and __fish_seen_subcommand_from rollout" -f -a "pause"
