@@ -106,7 +106,32 @@ impl SnapshotHandle {
         self.0.load_full()
     }
     pub fn store(&self, s: Snapshot) {
-        self.0.store(Arc::new(s));
+        retire(self.0.swap(Arc::new(s)));
+    }
+}
+
+/// Let go of a snapshot: when this is its last reference, it is freed on a
+/// thread of its own, not on the request's path (a 10,000-device snapshot
+/// is tens of thousands of pointers to release, and a binding by position
+/// replaces the snapshot at every hello).
+pub fn retire(snap: Arc<Snapshot>) {
+    use std::sync::mpsc;
+    use std::sync::OnceLock;
+    static RETIRED: OnceLock<Option<mpsc::Sender<Arc<Snapshot>>>> = OnceLock::new();
+    if Arc::strong_count(&snap) > 1 {
+        return;
+    }
+    let tx = RETIRED.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Arc<Snapshot>>();
+        std::thread::Builder::new()
+            .name("snapshot-retire".into())
+            .spawn(move || rx.into_iter().for_each(drop))
+            .ok()
+            .map(|_| tx)
+    });
+    if let Some(tx) = tx {
+        // A closed channel hands the snapshot back: freed here then.
+        let _ = tx.send(snap);
     }
 }
 

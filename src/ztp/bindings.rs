@@ -130,9 +130,14 @@ impl Bindings {
         self.replaced.lock().ok()?.get(serial).cloned()
     }
 
-    /// Persist `b` (and the serial it replaces), then serve a snapshot with
-    /// it. Returns after both.
-    pub async fn bind(&self, b: Binding, handle: &SnapshotHandle) -> Result<(), WriteError> {
+    /// Persist `b` (and the serial it replaces), with `also` in the same
+    /// commit when given, then serve a snapshot with it. Returns after both.
+    pub async fn bind(
+        &self,
+        b: Binding,
+        handle: &SnapshotHandle,
+        also: Option<crate::state::WriteFn>,
+    ) -> Result<(), WriteError> {
         let text = serde_json::to_string(&b).unwrap_or_default();
         let (device, replaces, since) = (b.device.clone(), b.replaces.clone(), b.since.clone());
         self.writer
@@ -148,7 +153,10 @@ impl Bindings {
                         rusqlite::params![old, device, since],
                     )?;
                 }
-                Ok(())
+                match also {
+                    Some(also) => also(tx),
+                    None => Ok(()),
+                }
             }))
             .await?;
         if let Some(old) = &b.replaces {
@@ -163,7 +171,9 @@ impl Bindings {
             if let Ok(mut m) = self.by_device.lock() {
                 m.insert(b.device.clone(), b);
             }
-            next.map(|next| self.serve(handle, next))
+            let laid = next.map(|next| self.serve(handle, next));
+            crate::snapshot::retire(cur);
+            laid
         };
         if laid.is_none() {
             // The plan settles it, or the device is not planned (now):
@@ -471,12 +481,17 @@ mod tests {
                 settings: Default::default(),
             },
         ));
-        b.bind(binding(&pos, "NEW-POS", BindKind::Position, None), &snap)
-            .await
-            .unwrap();
+        b.bind(
+            binding(&pos, "NEW-POS", BindKind::Position, None),
+            &snap,
+            None,
+        )
+        .await
+        .unwrap();
         b.bind(
             binding("juniper1", "NEW-REP", BindKind::Replacement, Some(&old)),
             &snap,
+            None,
         )
         .await
         .unwrap();
@@ -573,6 +588,7 @@ mod tests {
         b.bind(
             binding("arista1", "NEW-POS", BindKind::Position, None),
             &snap,
+            None,
         )
         .await
         .unwrap();
@@ -592,6 +608,7 @@ mod tests {
         b.bind(
             binding("juniper1", "NEW-REP", BindKind::Replacement, Some(&old)),
             &snap,
+            None,
         )
         .await
         .unwrap();

@@ -118,7 +118,7 @@ impl Ztp {
             replaces: old.clone(),
         };
         self.bindings
-            .bind(binding, &self.snapshot)
+            .bind(binding, &self.snapshot, None)
             .await
             .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, format!("not saved: {e}")))?;
         let why = match &old {
@@ -270,9 +270,13 @@ fn bound_mac(h: &Hello) -> Option<String> {
         .map(|m| m.to_string())
 }
 
-async fn bind(ztp: &Ztp, b: Binding) -> Result<(), Response> {
-    let write = ztp.bindings.bind(b, &ztp.snapshot);
-    commit(async { write.await.map_err(ChangeError::from) }).await
+/// Bind and record `why` as the device's event, in one commit.
+async fn bind(ztp: &Ztp, b: Binding, why: String) -> Result<(), Response> {
+    let (event_row, event) = ztp.tracker.note_write(&b.device, why);
+    let write = ztp.bindings.bind(b, &ztp.snapshot, Some(event_row));
+    commit(async { write.await.map_err(ChangeError::from) }).await?;
+    ztp.tracker.announce(event);
+    Ok(())
 }
 
 async fn bind_position(ztp: &Ztp, h: &Hello, peer: SocketAddr, name: &str) -> Response {
@@ -293,16 +297,13 @@ async fn bind_position(ztp: &Ztp, h: &Hello, peer: SocketAddr, name: &str) -> Re
         mac: bound_mac(h),
         replaces: None,
     };
-    if let Err(r) = bind(ztp, b).await {
-        return r;
-    }
     let why = format!(
         "serial {} bound to {name} by position (hello from {})",
         h.serial,
         peer.ip()
     );
-    if let Err(e) = commit(async { Ok(ztp.tracker.note(name, why).await?) }).await {
-        return e;
+    if let Err(r) = bind(ztp, b, why).await {
+        return r;
     }
     // From now on the box is that device: the normal hello.
     let snap = ztp.snapshot.load();

@@ -567,6 +567,16 @@ impl Tracker {
     /// that does not vouch for the device): an event row and an SSE event
     /// whose `from` and `stage` are both the device's current stage.
     pub async fn note(&self, name: &str, message: String) -> Result<(), WriteError> {
+        let (write, event) = self.note_write(name, message);
+        self.writer.write(write).await?;
+        self.announce(event);
+        Ok(())
+    }
+
+    /// [`Tracker::note`] in two halves, for a caller that commits the event
+    /// row with a write of its own (a binding: one commit, not two): the
+    /// row's write, and the event to [`Tracker::announce`] once committed.
+    pub fn note_write(&self, name: &str, message: String) -> (crate::state::WriteFn, Event) {
         let stage = self.get(name).map_or(Stage::Planned, |r| r.stage);
         let event = Event {
             at: crate::clock::rfc3339_micros(),
@@ -578,25 +588,27 @@ impl Tracker {
         };
         let ev = event.clone();
         let kept = self.kept();
-        self.writer
-            .write(Box::new(move |tx| {
-                tx.execute(
-                    "INSERT INTO ztp_device_events (device, at, from_stage, stage, percent, reason)
-                     VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
-                    rusqlite::params![
-                        ev.device,
-                        ev.at,
-                        ev.from.as_str(),
-                        ev.stage.as_str(),
-                        ev.message
-                    ],
-                )?;
-                prune_events(tx, &ev.device, kept)?;
-                Ok(())
-            }))
-            .await?;
+        let write: crate::state::WriteFn = Box::new(move |tx| {
+            tx.execute(
+                "INSERT INTO ztp_device_events (device, at, from_stage, stage, percent, reason)
+                 VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
+                rusqlite::params![
+                    ev.device,
+                    ev.at,
+                    ev.from.as_str(),
+                    ev.stage.as_str(),
+                    ev.message
+                ],
+            )?;
+            prune_events(tx, &ev.device, kept)?;
+            Ok(())
+        });
+        (write, event)
+    }
+
+    /// Send a committed event to the event stream's subscribers.
+    pub fn announce(&self, event: Event) {
         let _ = self.events.send(event);
-        Ok(())
     }
 
     /// The most recent events of one device, newest last.
