@@ -417,13 +417,16 @@ fn a_kill_9_while_the_webhook_is_down_loses_no_acknowledged_message() {
             ])
             .arg(COUNT.to_string())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null()),
+            .stderr(Stdio::inherit()),
     );
     let stdout = child.child().stdout.take().unwrap();
     let (tx, lines) = std::sync::mpsc::channel::<Value>();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str(&line) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if v.get("error").is_some() {
+                    eprintln!("crash_device: {v}");
+                }
                 let _ = tx.send(v);
             }
         }
