@@ -4,16 +4,23 @@
 #
 #   benches/snmp_poll_bench.sh [N]
 #   ROUNDS=3 INTERVAL=30s ZTPD=target/release/ztpd benches/snmp_poll_bench.sh 1000
+#   SIM=snmpsim SIM_PROCS=2 benches/snmp_poll_bench.sh 1000   # the Python simulator
 #
 # 1. Records a real LLDP-MIB walk: three "switches" in network namespaces run
 #    lldpd; one runs it as the AgentX subagent of net-snmp's snmpd, and
 #    snmpwalk reads its LLDP-MIB.
-# 2. benches/snmp/fleet.py turns that walk into one snmpsim data file per
-#    device of a generated fabric (spines and leaves, names, ports and chassis
-#    ids of the plan), and the plan, each device at its own 127.x address.
-# 3. In a namespace of its own, snmpsim serves every device's agent on UDP
-#    161 of its address (SIM_PROCS processes) and ztpd polls them every
-#    INTERVAL, after every device said hello and reported `deployed`.
+# 2. benches/snmp/fleet.py turns that walk into each device's rows of a
+#    generated fabric (spines and leaves, names, ports and chassis ids of the
+#    plan), and the plan, each device at its own 127.x address.
+# 3. In a namespace of its own, every device's agent answers on UDP 161 of
+#    its address and ztpd polls them every INTERVAL, after every device said
+#    hello and reported `deployed`. The agents (SIM):
+#    - snmpd (default): one net-snmp snmpd per device, as each switch has an
+#      agent of its own, serving its rows as `override` lines (C, ~0.1 ms a
+#      request);
+#    - snmpsim: SIM_PROCS snmpsim processes (Python) serve every agent from
+#      .snmprec files. On 2 vCPUs they take both cores for most of a round
+#      (~1 ms per value), so the round measures the simulator as much as ztpd.
 # 4. Prints what ztpd says: each round's duration (the gauge
 #    ztpd_topology_poll_round_milliseconds, read after each round), ztpd's CPU
 #    (utime + stime from /proc) over ROUNDS rounds, the CPU per round, and
@@ -22,8 +29,8 @@
 #    devices not read (snmp.reachable false) and devices with drift (the
 #    simulated cabling is the plan's, so any drift is a misread).
 #
-# Needs root (namespaces), lldpd, snmpd, snmp (snmpwalk), curl, python3 with
-# venv. snmpsim goes in a venv of its own (SNMPSIM_VENV, default
+# Needs root (namespaces), lldpd, snmpd, snmp (snmpwalk), curl, python3 (with
+# venv for SIM=snmpsim). snmpsim goes in a venv of its own (SNMPSIM_VENV, default
 # /tmp/ztpd-bench-snmpsim: the simulator runs as `nobody`, which must be able to
 # read it). Pinned: snmpsim-lextudio 1.1.1 on pysnmp-lextudio 6.3.0; snmpsim
 # 1.2.2 on pysnmp 7.1 does not work (its handlers use the names pysnmp 7
@@ -38,6 +45,8 @@ rounds="${ROUNDS:-3}"
 # production ones (5 s per request, 30 s per device).
 interval="${INTERVAL:-30s}"
 procs="${SIM_PROCS:-2}"
+sim="${SIM:-snmpd}"
+case "$sim" in snmpd|snmpsim) ;; *) echo "SIM is snmpd or snmpsim, not $sim" >&2; exit 1;; esac
 community=ztpbench
 venv="${SNMPSIM_VENV:-/tmp/ztpd-bench-snmpsim}"
 
@@ -45,7 +54,7 @@ venv="${SNMPSIM_VENV:-/tmp/ztpd-bench-snmpsim}"
 for t in ip lldpd lldpcli snmpd snmpwalk curl /usr/bin/python3; do
     command -v "$t" >/dev/null || { echo "missing $t (apt-get install -y lldpd snmpd snmp curl python3-venv)" >&2; exit 1; }
 done
-if [ ! -x "$venv/bin/snmpsim-command-responder-lite" ]; then
+if [ "$sim" = snmpsim ] && [ ! -x "$venv/bin/snmpsim-command-responder-lite" ]; then
     echo "installing snmpsim into $venv"
     # The system Python: pyenv's lives under /root, which `nobody` cannot read.
     /usr/bin/python3 -m venv "$venv"
@@ -65,6 +74,7 @@ poll_ns=zsb$tag-poll
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for f in "$work"/snmpd-run/*/pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
     wait 2>/dev/null || true
     for ns in "${rec_ns[@]}" "$poll_ns"; do ip netns del "$ns" 2>/dev/null || true; done
     if [ -n "${KEEP_WORK:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
@@ -111,11 +121,37 @@ echo "recorded a real LLDP-MIB walk: $(wc -l < "$work/lldp.walk") lines in ${SEC
 # --- 2. the fleet: plan, data files, hellos ----------------------------------
 mkdir -p "$work/root/templates" "$work/root/files"
 python3 benches/snmp/fleet.py "$work/lldp.walk" "$work/root" "$n" "$community" "$procs"
-mv "$work/root"/data-* "$work/root"/endpoints-* "$work/root/hellos.json" "$work/"
+mv "$work/root"/data-* "$work/root"/endpoints-* "$work/root/snmpd" "$work/root/hellos.json" "$work/"
 
 # --- 3. simulator and ztpd in one namespace ----------------------------------
 ip netns add "$poll_ns"
 ip -n "$poll_ns" link set lo up
+if [ "$sim" = snmpd ]; then
+    # One net-snmp snmpd per device, as a switch has its own agent: each
+    # serves its device's rows of the walk (`override` lines) on UDP 161 of
+    # its address, with only the modules that needs.
+    mkdir -p "$work/snmpd-run"
+    started=0
+    for conf in "$work/snmpd"/*.conf; do
+        k=$(basename "$conf" .conf)
+        mkdir -p "$work/snmpd-run/$k"
+        SNMP_PERSISTENT_DIR="$work/snmpd-run/$k" ip netns exec "$poll_ns" snmpd -C -c "$conf" -m '' \
+            -I override,vacm_conf -Lf "$work/snmpd-run/$k/log" -p "$work/snmpd-run/$k/pid" &
+        started=$((started + 1))
+        (( started % 50 == 0 )) && wait
+    done
+    wait
+    for k in 0 $((n - 1)); do
+        addr=$(sed -n 's/^agentAddress udp:\(.*\):161$/\1/p' "$work/snmpd/$k.conf")
+        for _ in $(seq 100); do
+            ip netns exec "$poll_ns" snmpget -v2c -c "$community" -t 1 -r 0 "$addr" 1.0.8802.1.1.2.1.3.3.0 >/dev/null 2>&1 && break
+            sleep 0.2
+        done
+        ip netns exec "$poll_ns" snmpget -v2c -c "$community" -On "$addr" 1.0.8802.1.1.2.1.3.3.0 >/dev/null \
+            || { echo "snmpd of device $k does not answer at $addr:" >&2; tail -5 "$work/snmpd-run/$k/log" >&2; exit 1; }
+    done
+    echo "snmpd: $n agents, one process each ($(ls "$work"/snmpd-run/*/pid | wc -l) running)"
+else
 # snmpsim drops to `nobody` before its asyncio loop binds: let it bind 161.
 ip netns exec "$poll_ns" sysctl -qw net.ipv4.ip_unprivileged_port_start=0
 sim_pids=()
@@ -137,6 +173,7 @@ for k in $(seq 0 $((procs - 1))); do
         || { echo "simulator $k does not answer at $last:" >&2; tail -5 "$work/snmpsim-$k.log" >&2; exit 1; }
 done
 echo "snmpsim: $n agents in $procs processes"
+fi
 
 http=8080
 cat > "$work/root/ztpd.toml" <<TOML
@@ -222,7 +259,7 @@ print(f"ztpd CPU: {cpu:.2f} s over {wall:.1f} s ({100 * cpu / wall:.1f} % of a c
 print(f"errors: {len(unread)} devices not read over SNMP{(' ' + str(unread[:5])) if unread else ''}, "
       f"{drift} devices with drift, {bad} not deployed")
 PY
-for k in $(seq 0 $((procs - 1))); do
+[ "$sim" = snmpsim ] && for k in $(seq 0 $((procs - 1))); do
     errs=$(grep -c ERROR "$work/snmpsim-$k.log" || true)
     echo "snmpsim $k: $(grep -v 'Variation module' "$work/snmpsim-$k.log" | grep -c ERROR || true) errors logged (of $errs ERROR lines, the rest unused variation modules)"
 done

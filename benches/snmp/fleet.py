@@ -11,6 +11,8 @@ snmpd with lldpd as its AgentX subagent) and writes, for N devices:
     neighbour row per planned neighbour, with names, ports and chassis ids
     of this fabric;
   - endpoints-<k>: the agent addresses served by simulator process k;
+  - snmpd/<i>.conf: the same data as net-snmp `override` lines for one
+    snmpd of its own per device (the bench's default simulator);
   - hellos.json: what each device's ZTP agent says (serial, model, neighbours).
 
     python3 fleet.py WALK OUT N COMMUNITY PROCESSES
@@ -67,6 +69,22 @@ def under(arcs, tables):
         if arcs[:len(t)] == t:
             return t
     return None
+
+
+# snmprec tags as net-snmp's `override` types (Gauge32 is its "unsigned").
+OVERRIDE = {"2": "integer", "4": "octet_str", "4x": "octet_str", "6": "object_id",
+            "64": "ipaddress", "65": "counter", "66": "unsigned", "67": "timeticks"}
+
+
+def override(arcs, tag, value):
+    """One snmpd.conf `override` line serving this value at this OID."""
+    if tag == "4":
+        value = "0x" + hexs(value) if value else '""'
+    elif tag == "4x":
+        value = "0x" + value if value else '""'
+    elif tag == "6":
+        value = "." + value
+    return f"override .{'.'.join(map(str, arcs))} {OVERRIDE[tag]} {value}"
 
 
 def hexs(s):
@@ -157,6 +175,11 @@ def main():
                     tag, value = "4x", hexs(peer)
                 lines.append((t + (col, rem0[0], p, j + 1) + arcs[len(t) + 4:], tag, value))
         lines.sort(key=lambda r: r[0])
+        os.makedirs(f"{out}/snmpd", exist_ok=True)
+        with open(f"{out}/snmpd/{i}.conf", "w") as f:
+            f.write(f"agentAddress udp:{ip}:161\nrocommunity {community} 127.0.0.0/8\n"
+                    "dontLogTCPWrappersConnects yes\n")
+            f.write("\n".join(override(*r) for r in lines) + "\n")
         os.makedirs(f"{out}/data-{k}/{community}", exist_ok=True)
         with open(f"{out}/data-{k}/{community}/{transport}.snmprec", "w") as f:
             for arcs, tag, value in lines:
