@@ -22,12 +22,13 @@ use tokio_util::sync::CancellationToken;
 
 use support::mqtt::{Devicebound, Mosquitto};
 use support::webhook::webhook;
+use ztpd::metrics::MetricsSource;
 use ztpd::settings::Durability;
 use ztpd::state::StateStore;
 use ztpd::telemetry::mqtt::BrokerUrl;
 use ztpd::telemetry::pipeline::{self, Batching, BridgeStats};
-use ztpd::telemetry::routing::outbox::Outbox;
-use ztpd::telemetry::routing::stage::{FixedRoutes, Router};
+use ztpd::telemetry::routing::outbox::{Delivery, Outbox, Target};
+use ztpd::telemetry::routing::stage::{FixedRoutes, Router, RoutesSource};
 use ztpd::telemetry::routing::table::{
     Endpoint, EndpointKind, Enrichment, EnrichmentValue, Route, RouteTable, Source,
 };
@@ -394,4 +395,159 @@ fn envelopes_land_in_their_collection_on_a_mongodb_server_once() {
     assert_eq!(body.get_f64("device_battery_level"), Ok(0.1));
     let props = d.get_document("properties").unwrap();
     assert_eq!(props.get_str("site"), Ok("lab-3"));
+}
+
+/// Routes a test replaces, as a reload replaces the snapshot's.
+struct Reloadable(std::sync::Mutex<Arc<RouteTable>>);
+
+impl RoutesSource for Reloadable {
+    fn current(&self) -> Arc<RouteTable> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Reloadable {
+    fn reload(&self, t: RouteTable) {
+        *self.0.lock().unwrap() = Arc::new(t);
+    }
+}
+
+/// `events` and a webhook endpoint `hook` at `url`.
+fn hook_only(url: &str) -> RouteTable {
+    let mut t = RouteTable::builtin();
+    t.file = Some("routes.toml".into());
+    t.endpoints.push(Endpoint {
+        name: "hook".into(),
+        kind: EndpointKind::Webhook { url: url.into() },
+    });
+    t
+}
+
+fn queued(url: &str, n: usize) -> Delivery {
+    Delivery {
+        endpoint: "hook".into(),
+        target: Target::Webhook(url.into()),
+        device_id: "d1".into(),
+        route: "r".into(),
+        payload: Bytes::from(format!("{{\"n\":{n}}}")),
+    }
+}
+
+fn failures(outbox: &Outbox) -> u64 {
+    let mut text = String::new();
+    outbox.stats.write_metrics(&mut text);
+    text.lines()
+        .find_map(|l| l.strip_prefix("ztpd_route_delivery_failures_total{endpoint=\"hook\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Rows waiting for a webhook follow the routes in force: a reload that
+/// points the endpoint at another receiver takes them there, in order; one
+/// that removes the endpoint drops them (counted), and the state store
+/// never holds the webhook's password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_webhook_rows_follow_a_reload_and_the_store_keeps_no_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dead_url, _dead) = webhook(Arc::new(AtomicBool::new(false))).await;
+    let dead_url = dead_url.replacen("http://", "http://ops:s3cret@", 1);
+    let (live_url, mut live) = webhook(Arc::new(AtomicBool::new(true))).await;
+    let routes = Arc::new(Reloadable(std::sync::Mutex::new(Arc::new(hook_only(
+        &dead_url,
+    )))));
+    let state_dir = dir.path().join("state");
+    let state = StateStore::open(&state_dir, Durability::Fsync).unwrap();
+    let shutdown = CancellationToken::new();
+    let outbox = Outbox::open(&state, routes.clone(), None, "t".into(), shutdown.clone()).unwrap();
+
+    outbox
+        .enqueue((0..3).map(|n| queued(&dead_url, n)).collect())
+        .await
+        .unwrap();
+    let db = rusqlite::Connection::open(state_dir.join(ztpd::state::DB_FILE)).unwrap();
+    let stored: Vec<String> = db
+        .prepare("SELECT target FROM route_outbox ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(stored.len(), 3);
+    for t in &stored {
+        assert!(
+            !t.contains("s3cret") && t.contains("ops:***@"),
+            "the outbox row keeps the URL as shown, not its password: {t}"
+        );
+    }
+    for _ in 0..250 {
+        if failures(&outbox) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(failures(&outbox) > 0, "the first receiver refused");
+    assert_eq!(outbox.pending("hook"), 3);
+
+    // The receiver moved; the reload says so.
+    routes.reload(hook_only(&live_url));
+    for n in 0..3 {
+        let b = tokio::time::timeout(Duration::from_secs(20), live.recv())
+            .await
+            .expect("the waiting rows reach the endpoint's new URL")
+            .unwrap();
+        assert_eq!(b, format!("{{\"n\":{n}}}").into_bytes(), "in order");
+    }
+    for _ in 0..250 {
+        if outbox.pending("hook") == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(outbox.pending("hook"), 0);
+
+    // Rows for a receiver that refuses, then a reload without the endpoint.
+    routes.reload(hook_only(&dead_url));
+    let before = failures(&outbox);
+    outbox
+        .enqueue((3..5).map(|n| queued(&dead_url, n)).collect())
+        .await
+        .unwrap();
+    for _ in 0..250 {
+        if failures(&outbox) > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(failures(&outbox) > before);
+    routes.reload(RouteTable::builtin());
+    for _ in 0..500 {
+        if outbox.pending("hook") == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        outbox.pending("hook"),
+        0,
+        "a removed endpoint holds nothing"
+    );
+    assert_eq!(outbox.stats.dropped("hook"), 2, "and its rows are counted");
+    assert!(
+        live.try_recv().is_err(),
+        "nothing went to the old receiver's successor"
+    );
+    for _ in 0..100 {
+        let left: i64 = db
+            .query_row("SELECT COUNT(*) FROM route_outbox", [], |r| r.get(0))
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left: i64 = db
+        .query_row("SELECT COUNT(*) FROM route_outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0, "dropped rows leave the state store too");
+    shutdown.cancel();
 }

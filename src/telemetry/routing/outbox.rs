@@ -13,6 +13,11 @@
 //!   oldest is dropped with a warning and `ztpd_route_dropped_total`.
 //! - At least once: a row is deleted only after the endpoint acknowledged it
 //!   (HTTP 2xx, MQTT PUBACK), so a crash in between delivers it again.
+//! - The routes in force say where: a webhook row goes to the URL its
+//!   endpoint has now (a reload that moves the receiver takes the waiting
+//!   rows along, and the state store keeps no webhook password: its column
+//!   holds the URL as `/api/v1/routes` shows it). Rows of an endpoint a
+//!   reload removed, or changed to another kind, are dropped and counted.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +28,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::delivery::{self, Deliverer};
+use super::load::redact_url;
 use super::stage::RoutesSource;
+use super::table::EndpointKind;
 use crate::metrics::{write_metric, MetricsSource};
 use crate::state::{StateError, StateStore, WriteError, Writer};
 use crate::telemetry::mqtt::{Backoff, BrokerUrl};
@@ -59,9 +66,13 @@ impl Target {
             Target::Mqtt(_) => "mqtt",
         }
     }
-    fn text(&self) -> &str {
+    /// What the state store keeps: a webhook's URL without its secrets
+    /// (delivery takes the URL from the routes in force), an MQTT topic as
+    /// it was routed.
+    fn stored(&self) -> String {
         match self {
-            Target::Webhook(s) | Target::Mqtt(s) => s,
+            Target::Webhook(url) => redact_url(url),
+            Target::Mqtt(topic) => topic.clone(),
         }
     }
     fn from_row(kind: &str, target: String) -> Option<Target> {
@@ -300,7 +311,7 @@ impl Outbox {
                         q.seq as i64,
                         d.endpoint,
                         d.target.kind(),
-                        d.target.text(),
+                        d.target.stored(),
                         d.device_id,
                         d.route,
                         &d.payload[..],
@@ -375,12 +386,28 @@ impl Outbox {
         q.get(endpoint).and_then(|q| q.rows.front().cloned())
     }
 
+    /// Where `d` goes now, by the routes in force: a webhook row to its
+    /// endpoint's URL of now, an MQTT row to the topic it was routed with.
+    /// `None`: a reload removed its endpoint or changed its kind.
+    fn resolve(&self, d: &Delivery) -> Option<Target> {
+        let table = self.routes.current();
+        let ep = table.endpoints.iter().find(|e| e.name == d.endpoint)?;
+        match (&ep.kind, &d.target) {
+            (EndpointKind::Webhook { url }, Target::Webhook(_)) => {
+                Some(Target::Webhook(url.clone()))
+            }
+            (EndpointKind::Mqtt { .. }, Target::Mqtt(topic)) => Some(Target::Mqtt(topic.clone())),
+            _ => None,
+        }
+    }
+
     /// One endpoint's worker: the oldest row until it goes through, then
     /// the next; sleeps while there is none.
     async fn work(self: Arc<Self>, endpoint: String, wake: Arc<Notify>) {
         let mut deliverer: Option<Deliverer> = None;
         let mut backoff = Backoff::default();
         let mut failing = false;
+        let mut orphans = 0u64;
         loop {
             let Some(head) = self.head(&endpoint) else {
                 tokio::select! {
@@ -388,16 +415,28 @@ impl Outbox {
                     _ = wake.notified() => continue,
                 }
             };
+            let Some(target) = self.resolve(&head.delivery) else {
+                if orphans == 0 {
+                    tracing::warn!(%endpoint, "the routes in force have no {} endpoint of this name (a reload removed it or changed its kind): its waiting messages are dropped", head.delivery.target.kind());
+                }
+                orphans += 1;
+                self.drop_row(&endpoint, &head);
+                continue;
+            };
+            orphans = 0;
+            if deliverer.as_ref().is_some_and(|d| !d.serves(&target)) {
+                deliverer = None;
+            }
             let d = deliverer.get_or_insert_with(|| {
                 delivery::for_target(
-                    &head.delivery.target,
+                    &target,
                     self.broker.as_ref(),
                     &format!("{}-route-{endpoint}", self.client_id),
                 )
             });
             let result = tokio::select! {
                 _ = self.shutdown.cancelled() => return,
-                r = d.deliver(&head.delivery) => r,
+                r = d.deliver(&target, &head.delivery.payload) => r,
             };
             match result {
                 Ok(()) => {
@@ -429,16 +468,33 @@ impl Outbox {
         }
     }
 
-    fn delivered(&self, endpoint: &str, q: &Queued) {
-        {
-            let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(queue) = queues.get_mut(endpoint) {
-                // It may have been dropped past the bound meanwhile.
-                if queue.rows.front().is_some_and(|h| h.seq == q.seq) {
-                    queue.rows.pop_front();
-                }
-            }
+    /// `q` taken off its queue undelivered: its endpoint is gone.
+    fn drop_row(&self, endpoint: &str, q: &Queued) {
+        if !self.take_head(endpoint, q) {
+            return;
         }
+        self.stats.bump(endpoint, |c| {
+            c.dropped += 1;
+            c.pending = c.pending.saturating_sub(1);
+        });
+        self.delete(q.seq);
+    }
+
+    /// Pops `q` when it is still its endpoint's oldest row (it may have
+    /// been dropped past the bound meanwhile).
+    fn take_head(&self, endpoint: &str, q: &Queued) -> bool {
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        match queues.get_mut(endpoint) {
+            Some(queue) if queue.rows.front().is_some_and(|h| h.seq == q.seq) => {
+                queue.rows.pop_front();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn delivered(&self, endpoint: &str, q: &Queued) {
+        self.take_head(endpoint, q);
         self.stats.bump(endpoint, |c| {
             c.delivered += 1;
             c.pending = c.pending.saturating_sub(1);

@@ -21,8 +21,15 @@ fn row(url: &str, device: &str, n: usize) -> Delivery {
     }
 }
 
-fn open(store: &StateStore, shutdown: &CancellationToken) -> Arc<Outbox> {
-    let routes = Arc::new(FixedRoutes(Arc::new(RouteTable::builtin())));
+/// An outbox whose routes in force have the webhook endpoint `hook` at `url`.
+fn open(store: &StateStore, shutdown: &CancellationToken, url: &str) -> Arc<Outbox> {
+    let mut t = RouteTable::builtin();
+    t.endpoints
+        .push(crate::telemetry::routing::table::Endpoint {
+            name: "hook".into(),
+            kind: EndpointKind::Webhook { url: url.into() },
+        });
+    let routes = Arc::new(FixedRoutes(Arc::new(t)));
     Outbox::open(store, routes, None, "test".into(), shutdown.clone()).unwrap()
 }
 
@@ -43,7 +50,7 @@ async fn a_failing_endpoint_keeps_its_rows_across_a_restart_in_order() {
     {
         let store = StateStore::open(d.path(), Durability::Fsync).unwrap();
         let stop = CancellationToken::new();
-        let o = open(&store, &stop);
+        let o = open(&store, &stop, &dead);
         o.enqueue((0..5).map(|n| row(&dead, "d1", n)).collect())
             .await
             .unwrap();
@@ -53,7 +60,7 @@ async fn a_failing_endpoint_keeps_its_rows_across_a_restart_in_order() {
     }
     let store = StateStore::open(d.path(), Durability::Fsync).unwrap();
     let stop = CancellationToken::new();
-    let o = open(&store, &stop);
+    let o = open(&store, &stop, &dead);
     let q = o.queues.lock().unwrap();
     let kept: Vec<&[u8]> = q["hook"]
         .rows
@@ -77,7 +84,7 @@ async fn a_full_endpoint_drops_its_oldest_and_counts_them() {
     let store = StateStore::open(d.path(), Durability::Os).unwrap();
     let stop = CancellationToken::new();
     let refusing = dead_url();
-    let o = open(&store, &stop);
+    let o = open(&store, &stop, &refusing);
     o.enqueue(
         (0..MAX_PER_ENDPOINT + 3)
             .map(|n| row(&refusing, "d1", n))

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use super::outbox::{Delivery, Target};
+use bytes::Bytes;
+
+use super::outbox::Target;
 use crate::telemetry::mqtt::BrokerUrl;
 
 pub mod mqtt;
@@ -35,14 +37,24 @@ pub fn for_target(target: &Target, broker: Option<&BrokerUrl>, client_id: &str) 
 }
 
 impl Deliverer {
-    pub async fn deliver(&mut self, d: &Delivery) -> Result<(), String> {
-        match (self, &d.target) {
-            (Deliverer::Webhook, Target::Webhook(url)) => webhook::post(url, &d.payload).await,
-            (Deliverer::Mqtt(p), Target::Mqtt(topic)) => p.publish(topic, d.payload.clone()).await,
+    /// Whether this sender is the one for `target`'s kind (a reload may
+    /// change an endpoint's kind; its worker then needs another sender).
+    pub fn serves(&self, target: &Target) -> bool {
+        matches!(
+            (self, target),
+            (Deliverer::Webhook, Target::Webhook(_))
+                | (Deliverer::Mqtt(_) | Deliverer::NoBroker, Target::Mqtt(_))
+        )
+    }
+
+    pub async fn deliver(&mut self, target: &Target, payload: &Bytes) -> Result<(), String> {
+        match (self, target) {
+            (Deliverer::Webhook, Target::Webhook(url)) => webhook::post(url, payload).await,
+            (Deliverer::Mqtt(p), Target::Mqtt(topic)) => p.publish(topic, payload.clone()).await,
             (Deliverer::NoBroker, _) => {
                 Err("an mqtt endpoint needs telemetry.broker, which is not set".into())
             }
-            _ => Err("the endpoint changed kind; the row waits for a restart".into()),
+            _ => Err("this sender is for another kind of endpoint".into()),
         }
     }
 }
