@@ -63,6 +63,15 @@ fn raw_offset(raw: &str, at: usize) -> usize {
     let line_end_escape =
         |i: usize| b[i] == b'\\' && b.get(i + 1).is_some_and(|c| c.is_ascii_whitespace());
     while i < end && (value < at || line_end_escape(i)) {
+        // An escape cut short (`\u00e` then a non-ASCII character: TOML
+        // refuses it, this walk still reads it) may have stepped into a
+        // character: go on from the next one.
+        while !raw.is_char_boundary(i) {
+            i += 1;
+        }
+        if i >= end {
+            break;
+        }
         if b[i] != b'\\' {
             let len = raw[i..].chars().next().map_or(1, char::len_utf8);
             value += len;
@@ -152,5 +161,17 @@ mod tests {
         assert_eq!(shown(text, 6..9), "AND");
         // Past the value: the closing quote.
         assert_eq!(shown(r#"c = "ab""#, 2..2), "");
+    }
+
+    /// A `\u` escape cut short by a non-ASCII character (the fuzzer's
+    /// find: the walk stepped into the middle of `ǣ` and panicked).
+    #[test]
+    fn a_short_escape_before_a_wide_character_is_no_panic() {
+        let text = "c = \"\"\"a = \\\"\\u00e\u{1e3}\" \\\n   AND\"\"\"";
+        let start = text.find('"').unwrap();
+        for at in 0..20 {
+            let r = file_range(text, start..text.len(), at..at + 1);
+            assert!(text.get(r.clone()).is_some(), "{r:?} splits a character");
+        }
     }
 }
