@@ -344,7 +344,19 @@ fn unreachable_conflict() -> Response {
         .into_response()
 }
 
-/// `GET /api/v1/events`. A stream opened with a session cookie ends when
+/// The next twin change, or never when there is no hub.
+async fn next_twin_change(
+    twins: &mut Option<tokio::sync::broadcast::Receiver<String>>,
+) -> Result<String, tokio::sync::broadcast::error::RecvError> {
+    match twins {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `GET /api/v1/events`: `device` (a stage change), `rollout`, `topology`
+/// (drift or its end) and `twin` (`{"device_id"}`: a committed desired or
+/// reported change on the local hub) events. A stream opened with a session cookie ends when
 /// that session does (logout, or its idle time passing), so a logged-out
 /// browser stops receiving events; one opened with the token lasts.
 pub async fn events(
@@ -359,14 +371,16 @@ pub async fn events(
         .flatten();
     let closings = api.sessions.closings();
     let topology = api.ztp.drift.subscribe();
+    // Without the hub (`[broker] enabled = false`) there are no twins.
+    let twins = api.hub.as_ref().map(|h| h.twin_changes());
     let lagged = |n: u64| {
         SseEvent::default()
             .event("lagged")
             .data(format!("{{\"missed\":{n}}}"))
     };
     let stream = futures_util::stream::unfold(
-        (devices, rollouts, closings, topology),
-        move |(mut devices, mut rollouts, mut closings, mut topology)| {
+        (devices, rollouts, closings, topology, twins),
+        move |(mut devices, mut rollouts, mut closings, mut topology, mut twins)| {
             let (api, session) = (api.clone(), session.clone());
             async move {
                 let live = |api: &OperatorApi| {
@@ -391,6 +405,17 @@ pub async fn events(
                             Err(RecvError::Lagged(n)) => lagged(n),
                             Err(RecvError::Closed) => return None,
                         },
+                        t = next_twin_change(&mut twins) => match t {
+                            Ok(id) => SseEvent::default()
+                                .event("twin")
+                                .data(serde_json::json!({ "device_id": id }).to_string()),
+                            Err(RecvError::Lagged(n)) => lagged(n),
+                            // The hub is gone (shutdown): the other events go on.
+                            Err(RecvError::Closed) => {
+                                twins = None;
+                                continue;
+                            }
+                        },
                         c = closings.changed(), if session.is_some() => {
                             if c.is_err() || !live(&api) {
                                 return None;
@@ -402,7 +427,7 @@ pub async fn events(
                     if !live(&api) {
                         return None;
                     }
-                    return Some((Ok(ev), (devices, rollouts, closings, topology)));
+                    return Some((Ok(ev), (devices, rollouts, closings, topology, twins)));
                 }
             }
         },

@@ -138,6 +138,12 @@ impl LocalHub {
             .collect()
     }
 
+    /// The device id of each twin change from now on (`twin` events of
+    /// `GET /api/v1/events`).
+    pub fn twin_changes(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.twins.changes()
+    }
+
     /// A device's reported properties (for `GET /api/v1/devices`).
     pub fn reported(&self, device_id: &str) -> Option<Value> {
         self.twins.reported(device_id)

@@ -12,6 +12,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use tokio::sync::broadcast;
+
 use serde_json::{Map, Value};
 
 use crate::state::{StateError, StateStore, Writer};
@@ -50,7 +52,13 @@ pub enum PatchError {
 pub struct Twins {
     writer: Writer,
     rows: Mutex<HashMap<String, Twin>>,
+    /// The device id of each committed change (desired or reported), for
+    /// the operator's event stream: an open twin in the GUI reads it again.
+    changes: broadcast::Sender<String>,
 }
+
+/// Changes an event stream may fall behind by before it is told it lagged.
+const CHANGES_KEPT: usize = 1024;
 
 impl Twins {
     pub fn open(store: &StateStore) -> Result<Twins, StateError> {
@@ -88,6 +96,7 @@ impl Twins {
         Ok(Twins {
             writer: store.writer(),
             rows: Mutex::new(rows),
+            changes: broadcast::channel(CHANGES_KEPT).0,
         })
     }
 
@@ -113,6 +122,7 @@ impl Twins {
             t.clone()
         };
         self.persist(device_id, &twin).await?;
+        self.changed(device_id);
         Ok(Some((twin.desired_version, patch)))
     }
 
@@ -154,7 +164,18 @@ impl Twins {
         self.persist(device_id, &twin)
             .await
             .map_err(PatchError::Store)?;
+        self.changed(device_id);
         Ok(twin.desired_version)
+    }
+
+    /// The device id of each change committed from now on.
+    pub fn changes(&self) -> broadcast::Receiver<String> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self, device_id: &str) {
+        // No one listening is no error.
+        let _ = self.changes.send(device_id.to_string());
     }
 
     /// Whether a device's desired properties were ever set.
@@ -206,6 +227,7 @@ impl Twins {
         self.persist(device_id, &twin)
             .await
             .map_err(PatchError::Store)?;
+        self.changed(device_id);
         Ok(twin.reported_version)
     }
 
@@ -342,6 +364,28 @@ mod tests {
         // Reopened: one row holds both.
         let again = Twins::open(&store).unwrap();
         assert_eq!(again.document("d1", None).await.unwrap(), doc);
+    }
+
+    /// Each committed change names its device once; a refused patch and an
+    /// unchanged function name nothing.
+    #[tokio::test]
+    async fn committed_changes_are_announced_and_refusals_are_not() {
+        let d = tempfile::tempdir().unwrap();
+        let store = StateStore::open(d.path(), Durability::Os).unwrap();
+        let t = Twins::open(&store).unwrap();
+        let mut rx = t.changes();
+        let f = json!({"name": "default"});
+        t.set_function("d1", f.clone()).await.unwrap();
+        t.set_function("d1", f).await.unwrap();
+        t.patch_reported("d2", br#"{"fw": "1"}"#).await.unwrap();
+        t.patch_reported("d2", b"[1]").await.unwrap_err();
+        let p = json!({"interval": 5}).as_object().cloned().unwrap();
+        t.patch_desired("d3", p, None).await.unwrap();
+        let mut seen = Vec::new();
+        while let Ok(id) = rx.try_recv() {
+            seen.push(id);
+        }
+        assert_eq!(seen, ["d1", "d2", "d3"]);
     }
 
     #[tokio::test]

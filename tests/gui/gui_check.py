@@ -13,6 +13,7 @@ Exits non-zero, printing what failed, on the first check that fails.
 """
 import json
 import sys
+import urllib.request
 from urllib.parse import urlsplit
 
 from playwright.sync_api import sync_playwright
@@ -115,6 +116,18 @@ def check_twin(page, twin):
     assert page.get_attribute(f"{card} .method-result", "data-status") == "201"
     answer = json.loads(page.text_content(f"{card} .method-payload"))
     assert answer == m["answer"], f"method answer shown as {answer}"
+
+    # Live: a desired property set elsewhere (the API, with the token)
+    # shows in the open card with no click (the event stream's `twin` event).
+    base = f"{urlsplit(url).scheme}://{origin}"
+    req = urllib.request.Request(
+        base + hub_path(twin) + "/twin", method="PATCH",
+        data=json.dumps({"desired": {"live": {"from": "elsewhere"}}}).encode(),
+        headers={"authorization": "Bearer " + token, "content-type": "application/json"})
+    assert urllib.request.urlopen(req, timeout=10).status == 200
+    page.wait_for_function(
+        "() => (JSON.parse(document.querySelector('#details [data-part=desired] .twin-doc')"
+        ".textContent).live || {}).from === 'elsewhere'", timeout=10000)
 
     # Refresh reads the twin again; it still holds what was set.
     page.click(f"{card} .twin-refresh")

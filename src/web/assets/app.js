@@ -604,6 +604,10 @@ function listen() {
   });
   // Drift on a deployed device (SPEC §12): links and problems are read again.
   es.addEventListener("topology", () => refreshTopology());
+  // A twin changed on the local hub: the open twin card reads it again.
+  es.addEventListener("twin", (m) => {
+    try { twinChanged(JSON.parse(m.data).device_id); } catch (_) { /* not JSON: ignored */ }
+  });
   es.addEventListener("reload", () => alertMsg("The plans were reloaded: reload the page to see the new plan."));
 }
 

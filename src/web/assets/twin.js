@@ -66,6 +66,18 @@ function hubIdentity(name) {
   return held ? x : null;
 }
 
+let twinTimer = null;
+
+/** A `twin` event: the open card reads its twin again, once per burst (a
+ *  device reporting often is one read per 250 ms, not one per change). */
+function twinChanged(id) {
+  if (!HUB.card || HUB.card.id !== id || twinTimer) return;
+  twinTimer = setTimeout(() => {
+    twinTimer = null;
+    if (HUB.card && HUB.card.id === id) refreshTwin(HUB.card.node, id);
+  }, 250);
+}
+
 /** Forget the open card: the next focus reads the twin again. */
 function closeTwinCard() { HUB.card = null; }
 
