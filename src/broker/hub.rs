@@ -218,15 +218,12 @@ impl LocalHub {
         device_id: &str,
         patch: serde_json::Map<String, Value>,
     ) -> Result<u64, super::twins::PatchError> {
-        // The function first, so the version the device sees covers it.
+        // The function in the same commit, and sent with the patch when it moved.
         let function = self
             .planned_function(device_id)
             .or_else(|| self.unplanned_function(device_id));
-        let version = self
-            .twins
-            .patch_desired(device_id, patch.clone(), function)
-            .await?;
-        self.publish_desired(device_id, patch, version);
+        let (version, sent) = self.twins.patch_desired(device_id, patch, function).await?;
+        self.publish_desired(device_id, sent, version);
         Ok(version)
     }
 

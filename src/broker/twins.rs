@@ -132,13 +132,15 @@ impl Twins {
     ///
     /// `function`, when given, is brought up to date first (a version of
     /// its own, as [`Twins::set_function`] gives it), in the same commit:
-    /// one disk wait per PATCH, not two.
+    /// one disk wait per PATCH, not two. Returns the new version and the
+    /// patch as applied, the function included when it moved: what the
+    /// device is sent.
     pub async fn patch_desired(
         &self,
         device_id: &str,
-        patch: Map<String, Value>,
+        mut patch: Map<String, Value>,
         function: Option<Value>,
-    ) -> Result<u64, PatchError> {
+    ) -> Result<(u64, Map<String, Value>), PatchError> {
         let twin = {
             let mut rows = self
                 .rows
@@ -149,11 +151,12 @@ impl Twins {
             let mut versions = 1;
             if let Some(f) = function {
                 if merged.get(FUNCTION_KEY) != Some(&f) || t.desired_version == 0 {
-                    merged.insert(FUNCTION_KEY.into(), f);
+                    merged.insert(FUNCTION_KEY.into(), f.clone());
+                    patch.insert(FUNCTION_KEY.into(), f);
                     versions += 1;
                 }
             }
-            merge(&mut merged, patch);
+            merge(&mut merged, patch.clone());
             if serde_json::to_vec(&merged).map_or(0, |v| v.len()) > MAX_REPORTED_BYTES {
                 return Err(PatchError::TooLarge);
             }
@@ -165,7 +168,7 @@ impl Twins {
             .await
             .map_err(PatchError::Store)?;
         self.changed(device_id);
-        Ok(twin.desired_version)
+        Ok((twin.desired_version, patch))
     }
 
     /// The device id of each change committed from now on.
@@ -346,17 +349,18 @@ mod tests {
         let t = Twins::open(&store).unwrap();
         let f = json!({"name": "default"});
         let p = |v: Value| v.as_object().cloned().unwrap();
-        // A fresh twin: the function's version, then the patch's.
+        // A fresh twin: the function's version, then the patch's; the
+        // device is sent both.
         assert_eq!(
             t.patch_desired("d1", p(json!({"interval": 5})), Some(f.clone()))
                 .await,
-            Ok(2)
+            Ok((2, p(json!({"interval": 5, "device_function": f}))))
         );
         // The function unchanged: only the patch moves the version.
         assert_eq!(
             t.patch_desired("d1", p(json!({"interval": 6})), Some(f.clone()))
                 .await,
-            Ok(3)
+            Ok((3, p(json!({"interval": 6}))))
         );
         let doc = t.document("d1", None).await.unwrap();
         assert_eq!(doc["desired"]["device_function"], f);
@@ -403,13 +407,15 @@ mod tests {
             let p = json!({"interval": 5, "limits": {"hi": 3}});
             assert_eq!(
                 t.patch_desired("d1", p.as_object().cloned().unwrap(), None)
-                    .await,
+                    .await
+                    .map(|(v, _)| v),
                 Ok(2)
             );
             let p = json!({"limits": {"hi": null, "lo": 1}});
             assert_eq!(
                 t.patch_desired("d1", p.as_object().cloned().unwrap(), None)
-                    .await,
+                    .await
+                    .map(|(v, _)| v),
                 Ok(3)
             );
             assert_eq!(
