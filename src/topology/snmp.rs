@@ -90,10 +90,7 @@ async fn walk(
             .map(|&c| oid(cursors[c].as_deref().unwrap_or_default()))
             .collect::<Result<Vec<_>, _>>()?;
         let repetitions = (BULK / open.len() as u32).max(1);
-        let reply =
-            tokio::time::timeout(per_request, request(s, Request::Bulk(&oids, repetitions)))
-                .await
-                .map_err(|_| WalkError::Timeout(per_request))??;
+        let reply = within(per_request, request(s, Request::Bulk(&oids, repetitions))).await?;
         if reply.is_empty() {
             break;
         }
@@ -111,6 +108,16 @@ async fn walk(
         }
     }
     Ok(out)
+}
+
+/// `f`'s result, or [`WalkError::Timeout`] when it takes longer than `limit`.
+async fn within<T>(
+    limit: Duration,
+    f: impl std::future::Future<Output = Result<T, WalkError>>,
+) -> Result<T, WalkError> {
+    tokio::time::timeout(limit, f)
+        .await
+        .map_err(|_| WalkError::Timeout(limit))?
 }
 
 enum Request<'a> {
@@ -172,9 +179,7 @@ async fn local_ports(
             .iter()
             .map(|&p| oid(&[LOC_PORT_ID, &[p]].concat()))
             .collect::<Result<Vec<_>, _>>()?;
-        let reply = tokio::time::timeout(per_request, request(s, Request::Get(&oids)))
-            .await
-            .map_err(|_| WalkError::Timeout(per_request))??;
+        let reply = within(per_request, request(s, Request::Get(&oids))).await?;
         for (arcs, v) in reply {
             if let (Some(&[n]), Some(Val::Bytes(b))) = (arcs.strip_prefix(LOC_PORT_ID), v) {
                 names.insert(n, text(&b, false));
@@ -245,9 +250,7 @@ pub async fn neighbours(
 ) -> Result<Vec<Neighbor>, WalkError> {
     let per_request = patience.request;
     let read = async {
-        let mut s = tokio::time::timeout(per_request, session(addr, access))
-            .await
-            .map_err(|_| WalkError::Timeout(per_request))??;
+        let mut s = within(per_request, session(addr, access)).await?;
         let columns: Vec<Vec<u64>> = REM_COLUMNS
             .iter()
             .map(|&c| [REM_ENTRY, &[c]].concat())
@@ -263,9 +266,7 @@ pub async fn neighbours(
         let local = local_ports(&mut s, &ports, per_request).await?;
         Ok::<_, WalkError>((local, rem))
     };
-    let (local, rem) = tokio::time::timeout(patience.walk, read)
-        .await
-        .map_err(|_| WalkError::Timeout(patience.walk))??;
+    let (local, rem) = within(patience.walk, read).await?;
     // Rows by (TimeMark, LocalPortNum, Index): column -> value.
     let mut rows: BTreeMap<(u64, u64, u64), BTreeMap<u64, Val>> = BTreeMap::new();
     for (arcs, v) in rem {
