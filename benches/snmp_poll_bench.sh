@@ -126,6 +126,16 @@ mv "$work/root"/data-* "$work/root"/endpoints-* "$work/root/snmpd" "$work/root/h
 # --- 3. simulator and ztpd in one namespace ----------------------------------
 ip netns add "$poll_ns"
 ip -n "$poll_ns" link set lo up
+# wait_agent ADDR TRIES WHO LOG: until the agent at ADDR answers (a try
+# takes up to ~1 s); else say WHO does not, with the end of LOG, and stop.
+wait_agent() {
+    local addr=$1 tries=$2 who=$3 log=$4
+    for _ in $(seq "$tries"); do
+        ip netns exec "$poll_ns" snmpget -v2c -c "$community" -t 1 -r 0 "$addr" 1.0.8802.1.1.2.1.3.3.0 >/dev/null 2>&1 && return
+        sleep 0.2
+    done
+    echo "$who does not answer at $addr:" >&2; tail -5 "$log" >&2; exit 1
+}
 if [ "$sim" = snmpd ]; then
     # One net-snmp snmpd per device, as a switch has its own agent: each
     # serves its device's rows of the walk (`override` lines) on UDP 161 of
@@ -143,12 +153,7 @@ if [ "$sim" = snmpd ]; then
     wait
     for k in 0 $((n - 1)); do
         addr=$(sed -n 's/^agentAddress udp:\(.*\):161$/\1/p' "$work/snmpd/$k.conf")
-        for _ in $(seq 100); do
-            ip netns exec "$poll_ns" snmpget -v2c -c "$community" -t 1 -r 0 "$addr" 1.0.8802.1.1.2.1.3.3.0 >/dev/null 2>&1 && break
-            sleep 0.2
-        done
-        ip netns exec "$poll_ns" snmpget -v2c -c "$community" -On "$addr" 1.0.8802.1.1.2.1.3.3.0 >/dev/null \
-            || { echo "snmpd of device $k does not answer at $addr:" >&2; tail -5 "$work/snmpd-run/$k/log" >&2; exit 1; }
+        wait_agent "$addr" 100 "snmpd of device $k" "$work/snmpd-run/$k/log"
     done
     echo "snmpd: $n agents, one process each ($(ls "$work"/snmpd-run/*/pid | wc -l) running)"
 else
@@ -165,12 +170,7 @@ for k in $(seq 0 $((procs - 1))); do
 done
 for k in $(seq 0 $((procs - 1))); do
     last=$(tail -1 "$work/endpoints-$k"); last=${last%:161}
-    for _ in $(seq 600); do
-        ip netns exec "$poll_ns" snmpget -v2c -c "$community" -t 1 -r 0 "$last" 1.0.8802.1.1.2.1.3.3.0 >/dev/null 2>&1 && break
-        sleep 0.5
-    done
-    ip netns exec "$poll_ns" snmpget -v2c -c "$community" -On "$last" 1.0.8802.1.1.2.1.3.3.0 >/dev/null \
-        || { echo "simulator $k does not answer at $last:" >&2; tail -5 "$work/snmpsim-$k.log" >&2; exit 1; }
+    wait_agent "$last" 300 "simulator $k" "$work/snmpsim-$k.log"
 done
 echo "snmpsim: $n agents in $procs processes"
 fi
