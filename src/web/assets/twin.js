@@ -68,13 +68,14 @@ function hubIdentity(name) {
 
 let twinTimer = null;
 
-/** A `twin` event: the open card reads its twin again, once per burst (a
- *  device reporting often is one read per 250 ms, not one per change). */
+/** A `twin` event: the open card reads its twin again (not the hub's
+ *  device list), once per burst (a device reporting often is one read per
+ *  250 ms, not one per change). */
 function twinChanged(id) {
   if (!HUB.card || HUB.card.id !== id || twinTimer) return;
   twinTimer = setTimeout(() => {
     twinTimer = null;
-    if (HUB.card && HUB.card.id === id) refreshTwin(HUB.card.node, id);
+    if (HUB.card && HUB.card.id === id) readTwin(HUB.card.node, id);
   }, 250);
 }
 
@@ -128,11 +129,15 @@ function buildTwinCard(id) {
 
 /** Read the twin and the device's presence again, and show them. */
 async function refreshTwin(node, id) {
-  const [twin] = await Promise.all([
-    api("GET", "/api/v1/hub/devices/" + encodeURIComponent(id) + "/twin"), loadHubDevices()]);
+  await Promise.all([readTwin(node, id), loadHubDevices()]);
   const x = [...HUB.ids.values(), ...HUB.unplanned].find((e) => e.device_id === id);
   node.querySelector(".twin-presence").textContent = !x ? "" : x.connected
     ? "connected" : "not connected" + (x.last_seen ? ", last seen " + x.last_seen : "");
+}
+
+/** Read the twin alone again, and show it. */
+async function readTwin(node, id) {
+  const twin = await api("GET", "/api/v1/hub/devices/" + encodeURIComponent(id) + "/twin");
   if (twin.status === 200) showTwin(node, twin.data);
   else node.querySelector(".twin-message").textContent = reason(twin, "cannot read the twin");
 }
